@@ -1,0 +1,158 @@
+"""events.jsonl: the append-only event stream (schema v1, DESIGN.md).
+
+Writer: one JSON object a line, flushed per event, rank 0 only (the caller decides).
+Reader: tolerates a torn last line, garbage lines and unknown kinds, and says what it
+skipped. Follower: replays the file, then tails it by byte offset (cheap on huge files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+SCHEMA_VERSION = 1
+KINDS = ("start", "log", "eval", "hw", "checkpoint", "status", "error")
+FINAL_STATES = ("completed", "failed", "cancelled")
+EVENTS_FILE = "events.jsonl"
+
+
+class EventWriter:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")
+        # A torn line left by a killed writer must not glue onto our first event.
+        if self._fh.tell() > 0:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    self._fh.write("\n")
+
+    def emit(self, kind: str, **fields) -> dict:
+        ev = {"v": SCHEMA_VERSION, "t": round(time.time(), 3), "kind": kind, **fields}
+        self._fh.write(json.dumps(ev, separators=(",", ":"), default=_jsonable) + "\n")
+        self._fh.flush()
+        return ev
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+
+
+def _jsonable(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)
+
+
+@dataclass
+class Skipped:
+    line: int
+    reason: str
+
+
+@dataclass
+class EventBatch:
+    events: list[dict] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    torn_tail: bool = False
+
+
+def parse_chunk(data: bytes, first_line: int = 1) -> tuple[EventBatch, int]:
+    """Parse complete lines of `data`; return the batch and how many bytes were consumed.
+
+    An incomplete last line is not consumed (a follower reads it again once complete)."""
+    batch = EventBatch()
+    end = data.rfind(b"\n")
+    if end < 0:
+        batch.torn_tail = bool(data.strip())
+        return batch, 0
+    body = data[: end + 1]
+    if data[end + 1 :].strip():
+        batch.torn_tail = True
+    loads = json.loads
+    for i, raw in enumerate(body.split(b"\n")[:-1]):
+        if not raw.strip():
+            continue
+        try:
+            ev = loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            batch.skipped.append(Skipped(first_line + i, "not valid JSON"))
+            continue
+        if not isinstance(ev, dict) or "kind" not in ev:
+            batch.skipped.append(Skipped(first_line + i, "not an event object"))
+            continue
+        batch.events.append(ev)
+    return batch, end + 1
+
+
+def read_events(path: str | os.PathLike) -> EventBatch:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        return EventBatch()
+    batch, used = parse_chunk(data)
+    if used < len(data) and data[used:].strip():
+        # A torn final line at rest: the writer died mid-line.
+        batch.skipped.append(Skipped(data.count(b"\n") + 1, "torn last line"))
+    return batch
+
+
+class EventFollower:
+    """Incremental reader: each poll() returns the events appended since the last one."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.offset = 0
+        self.line = 1
+        self.skipped: list[Skipped] = []
+
+    def poll(self, max_bytes: int = 64 << 20) -> list[dict]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read(max_bytes)
+        except FileNotFoundError:
+            return []
+        if not data:
+            return []
+        batch, used = parse_chunk(data, self.line)
+        self.offset += used
+        self.line += data[:used].count(b"\n")
+        self.skipped.extend(batch.skipped)
+        return batch.events
+
+
+def follow_events(
+    path: str | os.PathLike,
+    *,
+    is_alive: Callable[[], bool] | None = None,
+    poll_s: float = 0.25,
+    stop: Callable[[], bool] | None = None,
+) -> Iterator[dict]:
+    """Replay the stream, then tail it until a final status event arrives, `stop()` says
+    so, or `is_alive()` turns false and nothing more is written."""
+    f = EventFollower(path)
+    while True:
+        evs = f.poll()
+        for ev in evs:
+            yield ev
+            if ev.get("kind") == "status" and ev.get("state") in FINAL_STATES:
+                return
+        if stop is not None and stop():
+            return
+        if not evs:
+            if is_alive is not None and not is_alive():
+                for ev in f.poll():  # anything written just before the end
+                    yield ev
+                return
+            time.sleep(poll_s)

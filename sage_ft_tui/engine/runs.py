@@ -1,0 +1,353 @@
+"""Run folders: create, list, honest state, lock, launch detached, cancel, resume.
+
+The worker holds an exclusive flock on <run>/.lock for its whole life; that lock, not a
+pid in a file, is what tells a live run from a dead one (pids get reused).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, Optional
+
+from .config import RunConfig
+from .errors import SageError
+from .events import EVENTS_FILE, FINAL_STATES, EventFollower, follow_events
+from .fsutil import atomic_write_json, read_json
+from .paths import runs_home, validate_run_name
+
+STATUS_FILE = "status.json"
+LOCK_FILE = ".lock"
+SAVE_TRIGGER = ".save_now"
+ACTIVE_STATES = ("preparing", "running", "cancelling")
+
+
+# ---- status ---------------------------------------------------------------------
+
+
+def read_status(run: Path) -> dict:
+    return read_json(Path(run) / STATUS_FILE, default={}) or {}
+
+
+def write_status(run: Path, **fields) -> dict:
+    st = read_status(run)
+    st.update(fields)
+    st["updated"] = time.time()
+    atomic_write_json(Path(run) / STATUS_FILE, st)
+    return st
+
+
+def lock_held(run: Path) -> bool:
+    """True when a live worker holds the run's lock."""
+    path = Path(run) / LOCK_FILE
+    if not path.exists():
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def run_lock(run: Path) -> Iterator[None]:
+    """Held by the worker for its life; a second worker on the same run is refused."""
+    path = Path(run) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        pid = read_status(run).get("pid")
+        raise SageError(
+            f"run {Path(run).name} is already being trained" + (f" (pid {pid})" if pid else ""),
+            hint="attach to it with `sage-ft-tui attach`, or cancel it first",
+            kind="config",
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _pid_alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as dead.
+    try:
+        with open(f"/proc/{int(pid)}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass
+class RunInfo:
+    name: str
+    path: str
+    state: str
+    detail: str = ""
+    pid: Optional[int] = None
+    step: int = 0
+    total_steps: int = 0
+    epoch: float = 0.0
+    last_loss: Optional[float] = None
+    eval_loss: Optional[float] = None
+    task: str = ""
+    model: str = ""
+    created: float = 0.0
+    started: Optional[float] = None
+    ended: Optional[float] = None
+    exit_reason: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.state} ({self.detail})" if self.detail else self.state
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"label": self.label}
+
+
+def derive_state(run: Path, status: Optional[dict] = None) -> tuple[str, str]:
+    st = read_status(run) if status is None else status
+    state = st.get("state") or ("created" if (Path(run) / "config.yaml").exists() else "unknown")
+    if state in ACTIVE_STATES:
+        local = st.get("host") in (None, socket.gethostname())
+        if local and not lock_held(run) and not _pid_alive(st.get("pid")):
+            return "failed", "worker died"
+    if state == "failed":
+        return state, st.get("exit_reason", "")
+    return state, ""
+
+
+def run_info(run: Path) -> RunInfo:
+    run = Path(run)
+    st = read_status(run)
+    state, detail = derive_state(run, st)
+    cfg = {}
+    try:
+        import yaml
+
+        cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
+    except Exception:
+        pass
+    return RunInfo(
+        name=run.name, path=str(run), state=state, detail=detail, pid=st.get("pid"),
+        step=int(st.get("step") or 0), total_steps=int(st.get("total_steps") or 0),
+        epoch=float(st.get("epoch") or 0), last_loss=st.get("loss"), eval_loss=st.get("eval_loss"),
+        task=str(cfg.get("task", "")), model=str((cfg.get("model") or {}).get("name", "")),
+        created=float(st.get("created") or _mtime(run)), started=st.get("started"), ended=st.get("ended"),
+        exit_reason=st.get("exit_reason", ""),
+    )
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def list_runs(home: Optional[Path] = None) -> list[RunInfo]:
+    home = Path(home) if home else runs_home()
+    if not home.is_dir():
+        return []
+    runs = [p for p in home.iterdir() if p.is_dir() and ((p / "config.yaml").exists() or (p / STATUS_FILE).exists())]
+    infos = [run_info(p) for p in runs]
+    return sorted(infos, key=lambda r: r.created, reverse=True)
+
+
+# ---- create ---------------------------------------------------------------------
+
+
+def default_run_name(cfg: RunConfig) -> str:
+    model = Path(cfg.model.name.rstrip("/")).name.lower().replace("_", "-")[:40]
+    return f"{cfg.task}-{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def new_run_dir(cfg: RunConfig, home: Optional[Path] = None) -> Path:
+    """Make the folder for a new run; never reuses or overwrites one."""
+    home = Path(home) if home else runs_home()
+    name = validate_run_name(cfg.name or default_run_name(cfg))
+    run = home / name
+    if run.exists():
+        if cfg.name:
+            raise SageError(f"a run named {name!r} already exists in {home}", hint="choose another --name, or `sage-ft-tui clean` it first")
+        for i in range(2, 1000):
+            run = home / f"{name}-{i}"
+            if not run.exists():
+                break
+    try:
+        run.mkdir(parents=True, exist_ok=False)
+    except OSError as e:
+        raise SageError(f"cannot create the run folder {run}: {e.strerror}", hint="check SAGE_FT_HOME and its permissions", kind="disk") from None
+    os.chmod(run, 0o750)
+    return run
+
+
+def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = True) -> Path:
+    """A run folder with config.yaml and, by default, the prepared data."""
+    run = new_run_dir(cfg, home)
+    try:
+        cfg = cfg.model_copy(update={"name": run.name})
+        if prepare:
+            from .data import prepare_run_data
+
+            prepare_run_data(cfg, run)
+        cfg.save(run / "config.yaml")
+        write_status(run, state="created", created=time.time(), host=socket.gethostname())
+    except BaseException:
+        # A refused run leaves nothing behind (it was ours, made a moment ago).
+        import shutil
+
+        shutil.rmtree(run, ignore_errors=True)
+        raise
+    return run
+
+
+def load_config(run: Path) -> RunConfig:
+    return RunConfig.load(Path(run) / "config.yaml")
+
+
+# ---- launch / cancel --------------------------------------------------------------
+
+
+def worker_command(run: Path, cfg: RunConfig, resume: bool = False) -> tuple[list[str], dict]:
+    """The worker's command line and extra environment. Several GPUs → accelerate (DDP)."""
+    args = ["-m", "sage_ft_tui.engine.worker", str(run)] + (["--resume"] if resume else [])
+    env: dict[str, str] = {}
+    gpus = cfg.training.gpus
+    if gpus and len(gpus) > 1:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+        launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(len(gpus)),
+                  "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        return launch + args, env
+    if gpus and len(gpus) == 1:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
+    return [sys.executable] + args, env
+
+
+def launch(run: Path, *, resume: bool = False) -> int:
+    """Start the worker detached (own session, output to train.log); returns its pid."""
+    run = Path(run)
+    cfg = load_config(run)
+    if lock_held(run):
+        raise SageError(f"run {run.name} is already running", hint="attach to it, or cancel it first")
+    cmd, extra_env = worker_command(run, cfg, resume)
+    env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
+    log = open(run / "train.log", "ab")
+    try:
+        proc = subprocess.Popen(cmd, cwd=str(run), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, close_fds=True)
+    finally:
+        log.close()
+    write_status(run, state="preparing", pid=proc.pid, host=socket.gethostname(), launched=time.time(),
+                 exit_reason="", resume=resume)
+    return proc.pid
+
+
+def cancel(run: Path, *, wait: float = 0.0) -> bool:
+    """SIGTERM the worker's process group: it saves a checkpoint and ends `cancelled`."""
+    run = Path(run)
+    st = read_status(run)
+    state, _ = derive_state(run, st)
+    if state not in ACTIVE_STATES:
+        raise SageError(f"run {run.name} is not running (state: {state})", hint="nothing to cancel")
+    pid = int(st["pid"])
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        if derive_state(run)[0] not in ACTIVE_STATES:
+            return True
+        time.sleep(0.2)
+    return True
+
+
+def request_save(run: Path) -> None:
+    """Ask the worker to save a checkpoint at the next step."""
+    run = Path(run)
+    if derive_state(run)[0] not in ACTIVE_STATES:
+        raise SageError(f"run {run.name} is not running", hint="only a running run can save a checkpoint now")
+    (run / SAVE_TRIGGER).touch()
+
+
+def wait_for_end(run: Path, timeout: float = 600.0, poll: float = 0.25) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state, _ = derive_state(run)
+        if state in FINAL_STATES:
+            return state
+        time.sleep(poll)
+    raise TimeoutError(f"run {Path(run).name} did not end within {timeout:.0f}s")
+
+
+def follow(run: Path, poll_s: float = 0.25):
+    """Replay then tail the run's events until it ends (or its worker dies)."""
+    run = Path(run)
+
+    def alive() -> bool:
+        return derive_state(run)[0] in ACTIVE_STATES
+
+    return follow_events(run / EVENTS_FILE, is_alive=alive, poll_s=poll_s)
+
+
+def checkpoints(run: Path, complete_only: bool = True) -> list[Path]:
+    """checkpoint-N folders sorted by step number (not text); half-written ones left out."""
+    out = []
+    for p in (Path(run) / "checkpoints").glob("checkpoint-*"):
+        try:
+            step = int(p.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if complete_only and not (p / "sage_complete.json").exists():
+            continue
+        out.append((step, p))
+    return [p for _, p in sorted(out)]
+
+
+def remove_run(run: Path) -> None:
+    import shutil
+
+    run = Path(run)
+    if derive_state(run)[0] in ACTIVE_STATES:
+        raise SageError(f"run {run.name} is running", hint="cancel it first (`sage-ft-tui cancel`)")
+    shutil.rmtree(run)
+
+
+__all__ = [
+    "RunInfo", "read_status", "write_status", "lock_held", "run_lock", "derive_state", "run_info", "list_runs",
+    "create_run", "new_run_dir", "load_config", "launch", "cancel", "request_save", "wait_for_end", "follow",
+    "checkpoints", "remove_run", "worker_command", "EventFollower",
+]
