@@ -1,0 +1,273 @@
+"""The model catalogue: what the user can pick as a base model, described without loading it.
+
+Entries come from four places: the seed's defaults, the local Hugging Face cache
+(HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub), the built-in `tiny-demo` and any
+path or hub id the user types. For each: parameter count and architecture (from the
+safetensors headers when the weights are local — an exact count read from a few KiB —
+else estimated from config.json), size on disk, and whether it is usable offline.
+
+Never imports torch or transformers (the TUI lists models with it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .errors import SageError
+
+TINY = "tiny-demo"
+DEFAULTS = (
+    "Qwen/Qwen2.5-Coder-1.5B-Instruct",
+    "Qwen/Qwen2.5-Coder-7B-Instruct",
+    "Qwen/Qwen2.5-7B-Instruct",
+)
+# What the defaults are when they are not in the cache yet (from their model cards).
+_KNOWN = {
+    "Qwen/Qwen2.5-Coder-1.5B-Instruct": (1_540_000_000, "Qwen2ForCausalLM", 3_090_000_000),
+    "Qwen/Qwen2.5-Coder-7B-Instruct": (7_620_000_000, "Qwen2ForCausalLM", 15_230_000_000),
+    "Qwen/Qwen2.5-7B-Instruct": (7_620_000_000, "Qwen2ForCausalLM", 15_230_000_000),
+}
+_WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+@dataclass
+class ModelEntry:
+    id: str  # what goes into config.yaml: hub id, path, or tiny-demo
+    source: str  # default | cache | builtin | path | hub
+    params: Optional[int] = None
+    architecture: Optional[str] = None
+    size_bytes: Optional[int] = None
+    offline: bool = False
+    path: Optional[str] = None  # a local folder holding config.json, when there is one
+    estimated: bool = False  # params estimated (config.json or model card), not counted
+    note: str = ""
+
+    @property
+    def params_label(self) -> str:
+        if not self.params:
+            return "?"
+        n = float(self.params)
+        for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+            if n >= size:
+                return f"{'~' if self.estimated else ''}{n / size:.{1 if n < 100 * size else 0}f}{unit}"
+        return str(int(n))
+
+    @property
+    def size_label(self) -> str:
+        if self.size_bytes is None:
+            return "?"
+        n = float(self.size_bytes)
+        for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+            if n < 1024 or unit == "TiB":
+                return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            n /= 1024
+        return "?"
+
+
+# ---- the cache -------------------------------------------------------------------------
+
+
+def hf_cache_dir() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    return Path.home() / ".cache" / "huggingface" / "hub"
+
+
+def _cache_snapshot(repo_dir: Path) -> Optional[Path]:
+    """The snapshot folder `refs/main` points to, else the newest one."""
+    snaps = repo_dir / "snapshots"
+    try:
+        ref = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
+        if (snaps / ref).is_dir():
+            return snaps / ref
+    except OSError:
+        pass
+    try:
+        cands = [p for p in snaps.iterdir() if p.is_dir()]
+    except OSError:
+        return None
+    return max(cands, key=lambda p: p.stat().st_mtime) if cands else None
+
+
+def _dir_size(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_size  # follows links: cache blobs
+            except OSError:
+                pass
+    return total
+
+
+def scan_cache(cache: Optional[Path] = None) -> list[ModelEntry]:
+    """Causal LMs in the local Hugging Face cache (folders models--org--name)."""
+    cache = Path(cache) if cache else hf_cache_dir()
+    try:
+        repos = sorted(p for p in cache.iterdir() if p.is_dir() and p.name.startswith("models--"))
+    except OSError:
+        return []
+    out = []
+    for repo in repos:
+        snap = _cache_snapshot(repo)
+        if snap is None or not (snap / "config.json").is_file():
+            continue
+        repo_id = repo.name[len("models--"):].replace("--", "/")
+        entry = describe_folder(snap, repo_id, source="cache")
+        blobs = repo / "blobs"
+        entry.size_bytes = _dir_size(blobs) if blobs.is_dir() else entry.size_bytes
+        out.append(entry)
+    return out
+
+
+# ---- reading a model folder --------------------------------------------------------------
+
+
+def safetensors_params(path: Path) -> int:
+    """Parameters in one .safetensors file, from its JSON header only."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise ValueError("short file")
+        (n,) = struct.unpack("<Q", head)
+        if n > 100 << 20:
+            raise ValueError("header too large")
+        header = json.loads(fh.read(n))
+    total = 0
+    for name, info in header.items():
+        if name == "__metadata__" or not isinstance(info, dict):
+            continue
+        count = 1
+        for d in info.get("shape", []):
+            count *= int(d)
+        total += count
+    return total
+
+
+def estimate_params(cfg: dict) -> Optional[int]:
+    """A decoder-only transformer's parameter count from its config.json."""
+    cfg = cfg.get("text_config", cfg) if isinstance(cfg.get("text_config"), dict) else cfg
+    h = cfg.get("hidden_size") or cfg.get("n_embd") or cfg.get("d_model")
+    layers = cfg.get("num_hidden_layers") or cfg.get("n_layer") or cfg.get("num_layers")
+    vocab = cfg.get("vocab_size")
+    if not (h and layers and vocab):
+        return None
+    heads = cfg.get("num_attention_heads") or cfg.get("n_head") or 1
+    head_dim = cfg.get("head_dim") or h // heads
+    kv = cfg.get("num_key_value_heads") or heads
+    inter = cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * h
+    gated = cfg.get("hidden_act", cfg.get("activation_function", "silu")) in ("silu", "swiglu", "gelu_pytorch_tanh") \
+        and "n_embd" not in cfg
+    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or 1
+    moe_inter = cfg.get("moe_intermediate_size") or inter
+    attn = h * heads * head_dim * 2 + h * kv * head_dim * 2
+    mlp = (3 if gated else 2) * h * (moe_inter if experts > 1 else inter) * experts
+    per_layer = attn + mlp + 2 * h
+    emb = vocab * h * (1 if cfg.get("tie_word_embeddings", True) else 2)
+    return int(layers * per_layer + emb + h)
+
+
+def describe_folder(folder: Path, model_id: Optional[str] = None, *, source: str = "path") -> ModelEntry:
+    folder = Path(folder)
+    cfg_path = folder / "config.json"
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SageError(f"{folder}: no config.json here", hint="point at a Hugging Face model folder (with config.json)",
+                        kind="model") from None
+    except (OSError, ValueError) as e:
+        raise SageError(f"{cfg_path}: unreadable ({e})", hint="is the model download complete?", kind="model") from None
+    archs = cfg.get("architectures") or []
+    arch = archs[0] if archs else (cfg.get("model_type") or None)
+    files = [p for p in folder.iterdir() if p.is_file()]
+    weights = [p for p in files if p.name.endswith(_WEIGHTS)]
+    params, estimated = None, False
+    shards = [p for p in weights if p.name.endswith(".safetensors")]
+    if shards:
+        try:
+            params = sum(safetensors_params(p) for p in shards)
+        except (OSError, ValueError, struct.error):
+            params = None
+    if params is None:
+        params, estimated = estimate_params(cfg), True
+    size = sum(_size(p) for p in files)
+    note = "" if weights else "config only: weights not downloaded"
+    return ModelEntry(id=model_id or str(folder), source=source, params=params, architecture=arch, size_bytes=size,
+                      offline=bool(weights), path=str(folder), estimated=estimated, note=note)
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
+
+
+def looks_like_hub_id(ref: str) -> bool:
+    parts = ref.split("/")
+    return len(parts) == 2 and all(parts) and not ref.startswith((".", "~", "/")) and " " not in ref
+
+
+def describe(ref: str, cache: Optional[dict[str, ModelEntry]] = None) -> ModelEntry:
+    """One model the user named: tiny-demo, a folder, or a hub id (cached or not).
+
+    A path that does not exist is a SageError (kind model)."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise SageError("no model given", hint="pick one from the list or type a path or hub id", kind="model")
+    if ref.lower() == TINY:
+        return tiny_entry()
+    cached = cache if cache is not None else {e.id: e for e in scan_cache()}
+    if ref in cached:
+        return cached[ref]
+    p = Path(ref).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise SageError(f"{ref}: a file, not a model folder", hint="give the folder that holds config.json", kind="model")
+        return describe_folder(p, str(p.resolve()))
+    if looks_like_hub_id(ref):
+        params, arch, size = _KNOWN.get(ref, (None, None, None))
+        return ModelEntry(id=ref, source="default" if ref in DEFAULTS else "hub", params=params, architecture=arch,
+                          size_bytes=size, offline=False, estimated=params is not None,
+                          note="not in the local cache: downloaded on first use")
+    raise SageError(f"{ref}: no such folder", hint="type an existing model folder, or a hub id like Qwen/Qwen2.5-7B-Instruct",
+                    kind="model")
+
+
+def tiny_entry() -> ModelEntry:
+    from .tiny import ARCH, VOCAB, tiny_model_dir
+
+    d = tiny_model_dir()
+    if (d / "config.json").is_file():
+        e = describe_folder(d, TINY, source="builtin")
+        e.note = "built in; random weights, for trying the app"
+        return e
+    params = estimate_params({**ARCH, "vocab_size": VOCAB, "hidden_act": "silu"})
+    return ModelEntry(id=TINY, source="builtin", params=params, architecture="LlamaForCausalLM", size_bytes=None,
+                      offline=True, estimated=True, note="built in; created offline on first use")
+
+
+def catalogue(cache_dir: Optional[Path] = None) -> list[ModelEntry]:
+    """tiny-demo, the defaults (with cache details when cached), then other cached models."""
+    cached = {e.id: e for e in scan_cache(cache_dir)}
+    out = [tiny_entry()]
+    for ref in DEFAULTS:
+        if ref in cached:
+            e = cached.pop(ref)
+            e.source = "default"
+            out.append(e)
+        else:
+            out.append(describe(ref, cache={}))
+    out.extend(sorted(cached.values(), key=lambda e: e.id.lower()))
+    return out
+
+
+__all__ = ["ModelEntry", "DEFAULTS", "TINY", "catalogue", "describe", "describe_folder", "scan_cache", "hf_cache_dir",
+           "estimate_params", "safetensors_params"]
