@@ -1,0 +1,347 @@
+"""Data: load and validate files, write the run's prepared data and its report, tokenize
+(cached in the run folder) for the trainer, and inspect a file for the wizard.
+
+Torch-free: `datasets` for the tokenized cache, `tokenizers` + Jinja for templates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import SageError
+from .formats import BadRow, FORMATS, RowError, apply_field_map, detect_format, normalize, read_files
+from .fsutil import atomic_write_json
+from .tasks import TASKS, check_task_format
+
+REPORT_LIST_LIMIT = 200
+STATS_SAMPLE = 20000
+
+
+@dataclass
+class LoadedData:
+    records: list[dict]
+    format: str
+    files: list[str]
+    bad: list[BadRow] = field(default_factory=list)
+    total_rows: int = 0
+    wheres: list[str] = field(default_factory=list)
+
+
+def load_training_data(
+    paths, *, task: str = "instruction", fmt: str = "auto", field_map: Optional[dict] = None,
+    system_prompt: Optional[str] = None, max_bad_share: float = 0.05, max_samples: Optional[int] = None,
+) -> LoadedData:
+    """Read, detect, normalise. Bad rows are kept with file:line and reason; too many stop it."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [str(paths)]
+    if not paths:
+        raise SageError("no data files given", hint="pass --data FILE", kind="data")
+    res = read_files([str(p) for p in paths])
+    rows = [type(r)(r.where, apply_field_map(r.data, field_map or {})) for r in res.rows]
+    total = len(rows) + len(res.bad)
+    where = res.files[0] if len(res.files) == 1 else f"{len(res.files)} files"
+    if total == 0:
+        raise SageError(f"{where}: no rows", hint="the data file is empty; add examples", kind="data")
+    if fmt == "auto":
+        fmt, counts = detect_format(rows)
+        if fmt is None:
+            first = rows[0] if rows else None
+            keys = sorted(first.data)[:8] if first is not None and isinstance(first.data, dict) else []
+            sample = f" (first row has keys {keys})" if keys else ""
+            raise SageError(f"{where}: cannot tell the data format{sample}",
+                            hint="use alpaca/qa/sharegpt/messages/prompt_completion/text fields, or map yours with --set data.field_map.instruction=<col>",
+                            kind="data")
+    elif fmt not in FORMATS:
+        raise SageError(f"unknown data format {fmt!r}", hint=f"choose one of: auto, {', '.join(FORMATS)}")
+    check_task_format(task, fmt)
+    bad = list(res.bad)
+    records, wheres = [], []
+    for r in rows:
+        try:
+            records.append(normalize(r.data, fmt, system_prompt))
+            wheres.append(r.where)
+        except RowError as e:
+            bad.append(BadRow(r.where, str(e)))
+    if not records:
+        first = bad[0] if bad else None
+        raise SageError(f"{where}: no usable rows as {fmt} ({len(bad)} bad; first: {first})",
+                        hint="fix the rows, or set data.format / data.field_map to match your columns", kind="data")
+    share = len(bad) / total
+    if share > max_bad_share:
+        raise SageError(f"{where}: {len(bad)} of {total} rows are bad ({share:.0%}); first: {bad[0]}",
+                        hint=f"fix them, or raise data.max_bad_share (now {max_bad_share:.0%}) to skip them",
+                        kind="data")
+    if max_samples:
+        records, wheres = records[:max_samples], wheres[:max_samples]
+    return LoadedData(records, fmt, res.files, bad, total, wheres)
+
+
+def split(records: list[dict], share: float, seed: int) -> tuple[list[dict], list[dict]]:
+    if share <= 0 or len(records) < 2:
+        return records, []
+    idx = list(range(len(records)))
+    random.Random(seed).shuffle(idx)
+    n_eval = max(1, int(round(len(records) * share)))
+    ev = set(idx[:n_eval])
+    return [r for i, r in enumerate(records) if i not in ev], [r for i, r in enumerate(records) if i in ev]
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    tmp = path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def token_stats(lengths: list[int], max_length: int) -> dict:
+    if not lengths:
+        return {}
+    s = sorted(lengths)
+    pick = lambda q: s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]  # noqa: E731
+    return {"min": s[0], "median": pick(0.5), "p95": pick(0.95), "max": s[-1], "mean": round(sum(s) / len(s), 1),
+            "total": sum(s), "share_truncated": round(sum(1 for x in s if x > max_length) / len(s), 4),
+            "max_length": max_length, "sampled": len(s)}
+
+
+def encode_record(tok, rec: dict):
+    if "text" in rec:
+        return tok.encode_text(rec["text"])
+    tools = json.loads(rec["tools"]) if rec.get("tools") else None
+    return tok.encode_conversation(rec["messages"], tools)
+
+
+def prepare_run_data(cfg, run: Path) -> dict:
+    """Write <run>/data/{train,eval}.jsonl and data_report.json; return the report."""
+    from .modelref import model_dir
+    from .template import chat_tokenizer
+
+    data_dir = Path(run) / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mdir = model_dir(cfg.model.name, revision=cfg.model.revision)
+    tok = chat_tokenizer(str(mdir))
+    if cfg.task == "chat" and not tok.has_template:
+        raise SageError(f"model {cfg.model.name} has no chat template, which the chat task needs",
+                        hint="use an instruct/chat model, or the instruction or text task", kind="model")
+    if cfg.task == "code":
+        from .codebase import build_code_records
+
+        loaded, extra = build_code_records(cfg, tok)
+    else:
+        d = cfg.data
+        loaded = load_training_data(d.paths, task=cfg.task, fmt=d.format, field_map=d.field_map,
+                                    system_prompt=d.system_prompt, max_bad_share=d.max_bad_share,
+                                    max_samples=d.max_samples)
+        extra = {}
+    train, evald = split(loaded.records, cfg.data.validation_split, cfg.training.seed)
+    if cfg.data.eval_paths:
+        evald = load_training_data(cfg.data.eval_paths, task=cfg.task, fmt=loaded.format,
+                                   field_map=cfg.data.field_map, system_prompt=cfg.data.system_prompt,
+                                   max_bad_share=cfg.data.max_bad_share).records
+    sample = train if len(train) <= STATS_SAMPLE else random.Random(0).sample(train, STATS_SAMPLE)
+    lengths, trained = [], 0
+    for rec in sample:
+        enc = encode_record(tok, rec)
+        lengths.append(len(enc.input_ids))
+        trained += sum(enc.completion_mask)
+    _write_jsonl(data_dir / "train.jsonl", train)
+    _write_jsonl(data_dir / "eval.jsonl", evald)
+    report = {
+        "format": loaded.format, "task": cfg.task, "files": loaded.files, "model": cfg.model.name,
+        "template": tok.template_source,
+        "counts": {"rows": loaded.total_rows, "usable": len(loaded.records), "train": len(train), "eval": len(evald),
+                   "skipped": len(loaded.bad)},
+        "skipped": [{"where": b.where, "reason": b.reason} for b in loaded.bad[:REPORT_LIST_LIMIT]],
+        "skipped_by_reason": _by_reason(loaded.bad),
+        "tokens": token_stats(lengths, cfg.training.max_length) | {"trained_share": round(trained / max(1, sum(lengths)), 4)},
+        **extra,
+    }
+    atomic_write_json(data_dir / "data_report.json", report)
+    return report
+
+
+def _by_reason(bad: list[BadRow]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for b in bad:
+        out[b.reason] = out.get(b.reason, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+# ---- tokenization for the trainer (cached) ------------------------------------------
+
+
+def _tokenize_batch(batch: dict, model_dir: str, max_length: int, is_text: bool) -> dict:
+    from .template import chat_tokenizer
+
+    tok = chat_tokenizer(model_dir)
+    ids_out, mask_out = [], []
+    n = len(next(iter(batch.values())))
+    for i in range(n):
+        rec = {k: batch[k][i] for k in batch}
+        enc = encode_record(tok, {"text": rec["text"]} if is_text else rec)
+        if is_text and len(enc.input_ids) > max_length:
+            # Long documents become several max_length pieces rather than being cut off.
+            for s in range(0, len(enc.input_ids), max_length):
+                ids_out.append(enc.input_ids[s : s + max_length])
+                mask_out.append(enc.completion_mask[s : s + max_length])
+        else:
+            ids_out.append(enc.input_ids)
+            mask_out.append(enc.completion_mask)
+    return {"input_ids": ids_out, "completion_mask": mask_out}
+
+
+def tokenized_datasets(cfg, run: Path, model_dir: str):
+    """(train, eval or None) as datasets with input_ids + completion_mask, cached under
+    <run>/data/tokenized/<key> so a resume or re-run skips preprocessing."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    data_dir = Path(run) / "data"
+    key = _cache_key(cfg, data_dir, model_dir)
+    cache = data_dir / "tokenized" / key
+    out = []
+    for split_name in ("train", "eval"):
+        src = data_dir / f"{split_name}.jsonl"
+        target = cache / split_name
+        if target.exists():
+            out.append(datasets.load_from_disk(str(target)))
+            continue
+        if not src.exists() or src.stat().st_size == 0:
+            out.append(None)
+            continue
+        ds = datasets.load_dataset("json", data_files=str(src), split="train", cache_dir=str(data_dir / ".hf_cache"))
+        is_text = "text" in ds.column_names
+        nproc = min(os.cpu_count() or 1, 8) if len(ds) > 20000 else None
+        ds = ds.map(_tokenize_batch, batched=True, batch_size=1000, remove_columns=ds.column_names, num_proc=nproc,
+                    fn_kwargs={"model_dir": model_dir, "max_length": cfg.training.max_length, "is_text": is_text},
+                    desc=None)
+        ds = ds.filter(lambda m: any(m), input_columns=["completion_mask"])
+        tmp = cache / f".{split_name}.tmp"
+        ds.save_to_disk(str(tmp))
+        os.replace(tmp, target)
+        out.append(datasets.load_from_disk(str(target)))
+    return out[0], out[1]
+
+
+def _cache_key(cfg, data_dir: Path, model_dir: str) -> str:
+    h = hashlib.sha256()
+    for name in ("train.jsonl", "eval.jsonl"):
+        p = data_dir / name
+        if p.exists():
+            st = p.stat()
+            h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(f"{cfg.training.max_length}|{model_dir}|v1".encode())
+    for fname in ("tokenizer.json", "chat_template.jinja", "tokenizer_config.json"):
+        p = Path(model_dir) / fname
+        if p.exists():
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def prepare_dataset(data: Any, model: str = "tiny-demo", *, task: str = "instruction", max_length: int = 2048,
+                    fmt: str = "auto"):
+    """Public API: rows (a path, list of dicts, or a datasets.Dataset) → a tokenized Dataset
+    with input_ids and completion_mask, ready for `LoRATrainer.train`."""
+    import datasets
+
+    from .modelref import model_dir
+    from .template import chat_tokenizer
+
+    if isinstance(data, datasets.Dataset):
+        data = data.to_list()
+    if isinstance(data, list):
+        fmt_ = fmt
+        if fmt_ == "auto":
+            from .formats import Row
+
+            fmt_, _ = detect_format([Row(f"row {i}", r) for i, r in enumerate(data[:200])])
+            if fmt_ is None:
+                raise SageError("cannot tell the data format of the rows", hint="see `sage-ft-tui examples`", kind="data")
+        check_task_format(task, fmt_)
+        records = []
+        for i, r in enumerate(data):
+            try:
+                records.append(normalize(r, fmt_))
+            except RowError as e:
+                raise SageError(f"row {i}: {e}", hint="fix the row", kind="data") from None
+    else:
+        records = load_training_data(data, task=task, fmt=fmt).records
+    mdir = str(model_dir(model))
+    tok = chat_tokenizer(mdir)
+    is_text = "text" in records[0]
+    batch = {k: [r.get(k) for r in records] for k in records[0]}
+    if not is_text:
+        batch = {"messages": [r["messages"] for r in records], "tools": [r.get("tools") for r in records]}
+    out = _tokenize_batch(batch, mdir, max_length, is_text)
+    del tok
+    return datasets.Dataset.from_dict(out)
+
+
+# ---- inspection for the wizard ------------------------------------------------------
+
+
+@dataclass
+class DataInspection:
+    format: Optional[str] = None
+    rows: int = 0
+    usable: int = 0
+    bad_rows: list[tuple[str, str]] = field(default_factory=list)
+    token_lengths: list[int] = field(default_factory=list)
+    share_truncated: float = 0.0
+    preview: list[list[tuple[str, bool]]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    error: Optional[SageError] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.usable > 0
+
+
+def inspect_data(paths, task: str = "instruction", fmt: str = "auto", model: str = "tiny-demo",
+                 max_length: int = 2048, preview: int = 5, max_bad_share: float = 0.05,
+                 field_map: Optional[dict] = None) -> DataInspection:
+    """Detect, validate and tokenize a sample; never raises for bad data (see .error)."""
+    out = DataInspection()
+    try:
+        loaded = load_training_data(paths, task=task, fmt=fmt, field_map=field_map, max_bad_share=max_bad_share)
+    except SageError as e:
+        out.error = e
+        try:  # still list what is wrong, row by row
+            loaded = load_training_data(paths, task=task, fmt=fmt, field_map=field_map, max_bad_share=1.0)
+            out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
+            out.rows, out.format, out.files = loaded.total_rows, loaded.format, loaded.files
+        except SageError:
+            pass
+        return out
+    out.format, out.rows, out.usable, out.files = loaded.format, loaded.total_rows, len(loaded.records), loaded.files
+    out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
+    try:
+        from .modelref import model_dir
+        from .template import chat_tokenizer
+
+        tok = chat_tokenizer(str(model_dir(model)))
+        if task == "chat" and not tok.has_template:
+            raise SageError(f"model {model} has no chat template, which the chat task needs",
+                            hint="use an instruct/chat model", kind="model")
+        sample = loaded.records[:STATS_SAMPLE]
+        out.token_lengths = [len(encode_record(tok, r).input_ids) for r in sample]
+        out.share_truncated = token_stats(out.token_lengths, max_length).get("share_truncated", 0.0)
+        for rec in loaded.records[:preview]:
+            if "text" in rec:
+                out.preview.append([(rec["text"][:2000], True)])
+            else:
+                tools = json.loads(rec["tools"]) if rec.get("tools") else None
+                out.preview.append(tok.segments(rec["messages"], tools))
+    except SageError as e:
+        out.error = e
+    return out
+
+
+__all__ = ["load_training_data", "prepare_dataset", "prepare_run_data", "tokenized_datasets", "inspect_data",
+           "DataInspection", "LoadedData", "TASKS"]

@@ -1,0 +1,217 @@
+"""What the monitor knows about a run, folded from its events; memory stays bounded.
+
+Curves keep the whole run at falling resolution (`Decimated`: when full, every other
+point goes and the stride doubles); hardware history and checkpoints are fixed-size
+deques. A 1,000,000-event run costs the same memory as a 10,000-event one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..engine.events import FINAL_STATES
+
+HW_HISTORY = 120  # hardware samples kept per series (sparklines)
+
+
+class Decimated:
+    """An (x, y) series of at most `cap` points covering everything appended."""
+
+    __slots__ = ("cap", "points", "stride", "_n")
+
+    def __init__(self, cap: int = 1024):
+        self.cap = cap
+        self.points: list[tuple[float, float]] = []
+        self.stride = 1
+        self._n = 0
+
+    def append(self, x: float, y: float) -> None:
+        self._n += 1
+        if (self._n - 1) % self.stride:
+            return
+        self.points.append((x, y))
+        if len(self.points) > self.cap:
+            self.points = self.points[::2]
+            self.stride *= 2
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    @property
+    def last(self) -> Optional[tuple[float, float]]:
+        return self.points[-1] if self.points else None
+
+
+@dataclass
+class GpuHistory:
+    index: int
+    name: str = ""
+    util: deque = field(default_factory=lambda: deque(maxlen=HW_HISTORY))
+    mem: deque = field(default_factory=lambda: deque(maxlen=HW_HISTORY))
+    last: dict = field(default_factory=dict)
+
+
+class RunModel:
+    def __init__(self, name: str = "", curve_cap: int = 1024):
+        self.name = name
+        self.train = Decimated(curve_cap)
+        self.eval = Decimated(curve_cap // 4)
+        self.lr = Decimated(curve_cap // 4)
+        self.tps = deque(maxlen=HW_HISTORY)
+        self.gpus: dict[int, GpuHistory] = {}
+        self.cpu = deque(maxlen=HW_HISTORY)
+        self.ram = deque(maxlen=HW_HISTORY)
+        self.host: dict = {}
+        self.start: dict = {}
+        self.last_log: dict = {}
+        self.last_eval: Optional[float] = None
+        self.best_eval: Optional[float] = None
+        self.checkpoints: deque = deque(maxlen=20)
+        self.state = "unknown"
+        self.error: Optional[dict] = None
+        self.t_first: Optional[float] = None
+        self.t_last: Optional[float] = None
+        self.t_end: Optional[float] = None
+        self.events = 0
+        self.version = 0  # bumped on every change; the screen redraws when it moved
+
+    # ---- folding -------------------------------------------------------------------
+    def feed(self, events: list[dict]) -> None:
+        for ev in events:
+            self._one(ev)
+        if events:
+            self.version += 1
+
+    def _one(self, ev: dict) -> None:
+        self.events += 1
+        t = ev.get("t")
+        if isinstance(t, (int, float)):
+            if self.t_first is None:
+                self.t_first = t
+            self.t_last = t
+        kind = ev.get("kind")
+        if kind == "log":
+            self.last_log = ev
+            step = ev.get("step")
+            loss = ev.get("loss")
+            if isinstance(step, (int, float)) and isinstance(loss, (int, float)):
+                self.train.append(step, loss)
+            lr = ev.get("learning_rate")
+            if isinstance(step, (int, float)) and isinstance(lr, (int, float)):
+                self.lr.append(step, lr)
+            tps = ev.get("tokens_per_s")
+            if isinstance(tps, (int, float)):
+                self.tps.append(tps)
+            if self.state in ("unknown", "preparing", "created"):
+                self.state = "running"
+        elif kind == "eval":
+            step, loss = ev.get("step"), ev.get("eval_loss")
+            if isinstance(step, (int, float)) and isinstance(loss, (int, float)):
+                self.eval.append(step, loss)
+                self.last_eval = loss
+                self.best_eval = loss if self.best_eval is None else min(self.best_eval, loss)
+        elif kind == "hw":
+            self.feed_hw(ev)
+        elif kind == "start":
+            self.start = ev
+            self.t_end = None
+        elif kind == "status":
+            state = ev.get("state")
+            if isinstance(state, str):
+                self.state = state
+                if state in FINAL_STATES:
+                    self.t_end = t if isinstance(t, (int, float)) else self.t_end
+                elif state in ("preparing", "running"):
+                    self.error = None if state == "preparing" else self.error
+        elif kind == "checkpoint":
+            self.checkpoints.append(ev)
+        elif kind == "error":
+            self.error = ev
+        # unknown kinds: ignored (schema rule)
+
+    def feed_hw(self, ev: dict) -> None:
+        for g in ev.get("gpus") or []:
+            if not isinstance(g, dict):
+                continue
+            idx = int(g.get("index") or 0)
+            hist = self.gpus.get(idx)
+            if hist is None:
+                hist = self.gpus[idx] = GpuHistory(idx)
+            hist.name = str(g.get("name") or hist.name)
+            hist.last = g
+            util = g.get("util")
+            hist.util.append(float(util) if isinstance(util, (int, float)) else 0.0)
+            used, total = g.get("mem_used"), g.get("mem_total")
+            if isinstance(used, (int, float)) and total:
+                hist.mem.append(100.0 * used / total)
+        cpu = ev.get("cpu_percent")
+        if isinstance(cpu, (int, float)):
+            self.cpu.append(float(cpu))
+        used, total = ev.get("ram_used"), ev.get("ram_total")
+        if isinstance(used, (int, float)) and total:
+            self.ram.append(100.0 * used / total)
+        self.host = ev
+        self.version += 1
+
+    # ---- derived figures ---------------------------------------------------------
+    @property
+    def step(self) -> int:
+        return int(self.last_log.get("step") or 0)
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.start.get("total_steps") or self.last_log.get("total_steps") or 0)
+
+    @property
+    def epoch(self) -> Optional[float]:
+        return self.last_log.get("epoch")
+
+    @property
+    def loss(self) -> Optional[float]:
+        return self.last_log.get("loss")
+
+    def elapsed(self, now: float) -> Optional[float]:
+        t0 = self.start.get("t") or self.t_first
+        if t0 is None:
+            return None
+        end = self.t_end if self.t_end is not None else (now if self.state not in FINAL_STATES else self.t_last)
+        return max(0.0, (end or now) - t0)
+
+    @property
+    def eta(self) -> Optional[float]:
+        if self.state in FINAL_STATES:
+            return None
+        return self.last_log.get("eta_s")
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+def fmt_duration(s: Optional[float]) -> str:
+    if s is None:
+        return "—"
+    s = int(s)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+def fmt_num(v: Any, spec: str = ".4f") -> str:
+    return format(v, spec) if isinstance(v, (int, float)) else "—"
+
+
+def fmt_rate(v: Any) -> str:
+    if not isinstance(v, (int, float)):
+        return "—"
+    if v >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if v >= 1e3:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:.0f}"

@@ -1,0 +1,45 @@
+"""Shared fixtures: an isolated runs folder per test, the tiny model (built once per
+machine, cached), and the bundled sample data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sage_ft_tui" / "samples"
+
+# Tests never reach the network and never write outside tmp + the tiny-model cache.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def sage_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "runs"
+    monkeypatch.setenv("SAGE_FT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    from sage_ft_tui.engine.tiny import ensure_tiny_model
+
+    return ensure_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> dict[str, Path]:
+    return {
+        "instruction": SAMPLES / "instruction_alpaca.jsonl",
+        "qa": SAMPLES / "qa.jsonl",
+        "chat": SAMPLES / "chat_messages.jsonl",
+        "sharegpt": SAMPLES / "chat_sharegpt.json",
+        "prompt_completion": SAMPLES / "prompt_completion.csv",
+        "text": SAMPLES / "text.txt",
+    }
