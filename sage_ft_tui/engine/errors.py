@@ -21,7 +21,8 @@ class SageError(Exception):
 
     def as_event(self) -> dict:
         msg = f"{self.where}: {self.message}" if self.where else self.message
-        return {"kind": self.kind, "message": msg, "hint": self.hint}
+        # "error_kind": the envelope already uses "kind" for the event type.
+        return {"error_kind": self.kind, "message": msg, "hint": self.hint}
 
     def __str__(self) -> str:  # so logs and tracebacks read the same as the one-liner
         return self.oneline()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ class EventWriter:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()  # the hardware sampler thread writes too
         self._fh = open(self.path, "a", encoding="utf-8")
         # A torn line left by a killed writer must not glue onto our first event.
         if self._fh.tell() > 0:
@@ -34,8 +36,10 @@ class EventWriter:
 
     def emit(self, kind: str, **fields) -> dict:
         ev = {"v": SCHEMA_VERSION, "t": round(time.time(), 3), "kind": kind, **fields}
-        self._fh.write(json.dumps(ev, separators=(",", ":"), default=_jsonable) + "\n")
-        self._fh.flush()
+        line = json.dumps(ev, separators=(",", ":"), default=_jsonable) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
         return ev
 
     def close(self) -> None:

@@ -1,0 +1,74 @@
+"""`doctor`: versions, CUDA, GPUs, disk, and what is missing — without importing torch
+unless it is installed (then only to ask about CUDA)."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import shutil
+import sys
+
+from .paths import runs_home
+
+PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers", "textual", "typer",
+            "pydantic", "openai", "nvidia-ml-py", "bitsandbytes", "flash-attn", "liger-kernel", "vllm", "fastapi", "uvicorn")
+
+
+def _version(name: str):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def run_doctor() -> dict:
+    from .. import __version__
+
+    pk = {n: _version(n) for n in PACKAGES}
+    problems = []
+    for req in ("torch", "transformers", "peft", "trl", "datasets", "accelerate"):
+        if not pk[req]:
+            problems.append(f"{req} is not installed: pip install 'sage-ft-tui'")
+    cuda = None
+    if pk["torch"]:
+        import torch
+
+        if torch.cuda.is_available():
+            cuda = f"{torch.version.cuda} ({torch.cuda.device_count()} device(s))"
+    gpus, note, cpu, ram, disk = [], "", platform.processor() or platform.machine(), 0.0, 0.0
+    try:
+        from .hardware import get_backend
+
+        snap = get_backend().snapshot(disk_path=runs_home())
+        note = snap.note
+        gpus = [{"index": g.index, "name": g.name, "mem_total_gib": g.mem_total / 2**30, "mem_free_gib": g.mem_free / 2**30,
+                 "bf16": g.bf16} for g in snap.gpus]
+        cpu = f"{snap.host.cpu_model} ({snap.host.cores} cores)"
+        ram = snap.host.ram_total / 2**30
+        disk = snap.host.disk_free / 2**30
+    except ImportError:
+        import psutil
+
+        ram = psutil.virtual_memory().total / 2**30
+        p = runs_home()
+        while not p.exists():
+            p = p.parent
+        disk = shutil.disk_usage(p).free / 2**30
+    if gpus and not cuda and pk["torch"]:
+        problems.append("GPUs are present but this torch has no CUDA: install a CUDA build of torch")
+    if gpus and not pk["bitsandbytes"]:
+        problems.append("bitsandbytes is missing: 4/8-bit QLoRA needs `pip install bitsandbytes`")
+    serve_ok = bool(pk["fastapi"] and pk["uvicorn"])
+    if not serve_ok and not pk["vllm"]:
+        problems.append("no serving backend: pip install 'sage-ft-tui[serve]' (or [vllm] on a GPU server)")
+    if disk < 5:
+        problems.append(f"only {disk:.1f} GiB free where runs are written ({runs_home()}): set SAGE_FT_HOME elsewhere")
+    return {
+        "version": __version__, "python": sys.version.split()[0], "platform": f"{platform.system()} {platform.machine()}",
+        "packages": pk, "cuda": cuda, "gpus": gpus, "gpu_note": note, "cpu": cpu, "ram_gib": ram,
+        "disk_free_gib": disk, "runs_home": str(runs_home()),
+        "backends": {"transformers serve": serve_ok, "vllm": bool(pk["vllm"]),
+                     "flash-attn": bool(pk["flash-attn"]), "liger-kernel": bool(pk["liger-kernel"])},
+        "offline": os.environ.get("HF_HUB_OFFLINE") == "1", "problems": problems,
+    }

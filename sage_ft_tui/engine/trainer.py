@@ -1,0 +1,336 @@
+"""LoRATrainer: TRL's SFTTrainer with peft, plus the callback that writes the event stream,
+honours SIGTERM and "save now", and marks complete checkpoints.
+
+The data arrives tokenized (input_ids + completion_mask, see engine/data.py), so TRL only
+builds labels (-100 outside answers), truncates or packs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from .config import RunConfig, TrainingConfig
+from .errors import SageError
+from .events import EventWriter
+from .fsutil import atomic_write_json
+
+COMPLETE_MARK = "sage_complete.json"
+
+
+class StopFlags:
+    """Set from signal handlers / trigger files; read by the callback at each step."""
+
+    def __init__(self, run_dir: Optional[Path] = None):
+        self.cancel = False
+        self.run_dir = Path(run_dir) if run_dir else None
+
+    def save_requested(self) -> bool:
+        if self.run_dir is None:
+            return False
+        trig = self.run_dir / ".save_now"
+        if trig.exists():
+            try:
+                trig.unlink()
+            except OSError:
+                pass
+            return True
+        return False
+
+
+def _cuda():
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFlags, status_cb=None, extra_start=None):
+    from transformers import TrainerCallback
+
+    class EventCallback(TrainerCallback):
+        def __init__(self):
+            self.t0 = None
+            self.step0 = 0
+            self.last_t = None
+            self.last_tokens = 0
+            self.last_step = 0
+
+        def _emit(self, kind, **fields):
+            if events is not None:
+                events.emit(kind, **fields)
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.t0 = self.last_t = time.time()
+            self.step0 = self.last_step = state.global_step
+            self._emit("start", config_hash=cfg.hash(), total_steps=state.max_steps, num_epochs=args.num_train_epochs,
+                       world_size=args.world_size, model=cfg.model.name, task=cfg.task,
+                       resumed_from_step=state.global_step, **(extra_start or {}))
+            self._emit("status", state="running")
+            if status_cb:
+                status_cb(state="running", total_steps=state.max_steps, step=state.global_step)
+
+        def on_step_end(self, args, state, control, **kw):
+            if flags.cancel:
+                control.should_save = True
+                control.should_training_stop = True
+            elif flags.save_requested():
+                control.should_save = True
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            now = time.time()
+            if "eval_loss" in logs:
+                self._emit("eval", step=state.global_step, eval_loss=logs["eval_loss"])
+                if status_cb:
+                    status_cb(eval_loss=logs["eval_loss"])
+                return
+            if "loss" not in logs:
+                return
+            tokens = int(logs.get("num_tokens", 0) or 0)
+            dt = max(now - (self.last_t or now), 1e-6)
+            dsteps = state.global_step - self.last_step
+            done = state.global_step - self.step0
+            elapsed = now - (self.t0 or now)
+            eta = (state.max_steps - state.global_step) * elapsed / done if done > 0 else None
+            eff_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+            vram = {}
+            if _cuda():
+                import torch
+
+                vram = {"vram_allocated": torch.cuda.memory_allocated(), "vram_peak": torch.cuda.max_memory_allocated()}
+            self._emit(
+                "log", step=state.global_step, epoch=round(state.epoch or 0.0, 4), loss=logs["loss"],
+                learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"), tokens=tokens,
+                tokens_per_s=round((tokens - self.last_tokens) / dt, 1) if self.last_tokens or dsteps else None,
+                samples_per_s=round(dsteps * eff_batch / dt, 2), eta_s=round(eta, 1) if eta is not None else None,
+                **vram,
+            )
+            if status_cb:
+                status_cb(step=state.global_step, epoch=round(state.epoch or 0.0, 4), loss=logs["loss"],
+                          total_steps=state.max_steps, tokens=tokens)
+            self.last_t, self.last_tokens, self.last_step = now, tokens, state.global_step
+
+        def on_save(self, args, state, control, **kw):
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir() and state.is_world_process_zero:
+                atomic_write_json(ckpt / COMPLETE_MARK, {"step": state.global_step, "t": time.time()})
+                self._emit("checkpoint", step=state.global_step, path=str(ckpt))
+
+    return EventCallback()
+
+
+def precision_flags(cfg: RunConfig) -> dict:
+    p = cfg.training.precision
+    if not _cuda():
+        if p == "fp16":
+            raise SageError("training.precision fp16 needs a CUDA GPU", hint="use auto, bf16 or fp32 on CPU")
+        return {"bf16": p == "bf16", "fp16": False, "use_cpu": True}
+    import torch
+
+    bf16_ok = torch.cuda.is_bf16_supported()
+    if p == "bf16" and not bf16_ok:
+        raise SageError("training.precision bf16 is not supported by this GPU", hint="use fp16 or auto")
+    if p == "auto":
+        return {"bf16": bf16_ok, "fp16": not bf16_ok}
+    return {"bf16": p == "bf16", "fp16": p == "fp16"}
+
+
+def load_model(cfg: RunConfig, mdir: Path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kw: dict[str, Any] = {"trust_remote_code": cfg.model.trust_remote_code}
+    cuda = _cuda()
+    dtype = cfg.model.dtype
+    if dtype == "auto":
+        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if cuda else "float32"
+    kw["dtype"] = getattr(torch, dtype)
+    attn = cfg.model.attn_implementation
+    if attn == "auto":
+        attn = "sdpa"
+        if cuda:
+            try:
+                import flash_attn  # noqa: F401
+
+                attn = "flash_attention_2" if dtype in ("bfloat16", "float16") else "sdpa"
+            except ImportError:
+                pass
+    kw["attn_implementation"] = attn
+    q = cfg.model.quantization
+    if q != "none":
+        if not cuda:
+            raise SageError(f"model.quantization {q} needs an NVIDIA GPU with CUDA", kind="config",
+                            hint="set model.quantization none on CPU (or run on a GPU server)")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise SageError(f"model.quantization {q} needs bitsandbytes", kind="config",
+                            hint="pip install bitsandbytes (on a CUDA machine)") from None
+        from transformers import BitsAndBytesConfig
+
+        compute = kw["dtype"] if kw["dtype"] != torch.float32 else torch.bfloat16
+        kw["quantization_config"] = (
+            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=compute)
+            if q == "4bit" else BitsAndBytesConfig(load_in_8bit=True)
+        )
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        kw["device_map"] = {"": local_rank}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(mdir), **kw)
+    except (OSError, ValueError) as e:
+        msg = str(e).splitlines()[0][:200]
+        raise SageError(f"cannot load model {cfg.model.name}: {msg}", kind="model",
+                        hint="check the model folder holds weights (safetensors/bin) and a config.json") from None
+    if q != "none":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
+    return model
+
+
+def peft_config(cfg: RunConfig):
+    from peft import LoraConfig
+
+    lc = cfg.lora
+    return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
+                      use_dora=lc.use_dora, bias=lc.bias, task_type="CAUSAL_LM")
+
+
+def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
+    from trl import SFTConfig
+
+    t = cfg.training
+    return SFTConfig(
+        output_dir=str(out_dir), num_train_epochs=t.epochs if t.epochs > 0 else 1, max_steps=t.max_steps,
+        learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio,
+        per_device_train_batch_size=t.micro_batch_size, per_device_eval_batch_size=t.micro_batch_size,
+        gradient_accumulation_steps=t.grad_accumulation, max_length=t.max_length, packing=t.packing,
+        packing_strategy="bfd", gradient_checkpointing=t.gradient_checkpointing, optim=t.optimizer,
+        weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, seed=t.seed, data_seed=t.seed,
+        logging_steps=t.logging_steps, logging_first_step=True,
+        eval_strategy="steps" if has_eval else "no", eval_steps=(t.eval_steps or t.save_steps) if has_eval else None,
+        save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit,
+        report_to=list(t.report_to) or "none", completion_only_loss=True, disable_tqdm=True,
+        dataloader_pin_memory=_cuda(), dataset_num_proc=None, **precision_flags(cfg),
+    )
+
+
+@dataclass
+class TrainResult:
+    state: str  # completed | cancelled
+    global_step: int
+    total_steps: int
+    train_loss: Optional[float]
+    adapter_dir: Optional[Path]
+
+
+def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str]) -> None:
+    """The adapter plus the tokenizer (with the template that trained it) for merge/serve."""
+    import shutil
+
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    trainer.model.save_pretrained(str(tmp))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                 "generation_config.json", "tokenizer.model", "vocab.json", "merges.txt"):
+        src = tok_dir / name
+        if src.exists():
+            shutil.copy2(src, tmp / name)
+    if chat_template and not (tmp / "chat_template.jinja").exists():
+        (tmp / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def run_training(cfg: RunConfig, run_dir: Path, train_ds, eval_ds, *, events: Optional[EventWriter] = None,
+                 flags: Optional[StopFlags] = None, resume_from: Optional[Path] = None, status_cb=None) -> TrainResult:
+    from trl import SFTTrainer
+
+    from .modelref import model_dir
+    from .template import chat_tokenizer
+
+    flags = flags or StopFlags(run_dir)
+    mdir = model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False)
+    ctok = chat_tokenizer(str(mdir))
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(mdir), trust_remote_code=cfg.model.trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = load_model(cfg, mdir)
+    cb = event_callback(cfg, events, flags, status_cb,
+                        extra_start={"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0})
+    trainer = SFTTrainer(model=model, args=sft_args(cfg, Path(run_dir) / "checkpoints", eval_ds is not None),
+                         train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+                         peft_config=peft_config(cfg), callbacks=[cb])
+    out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    state = trainer.state
+    adapter = None
+    if flags.cancel:
+        result_state = "cancelled"
+    else:
+        result_state = "completed"
+        if trainer.is_world_process_zero():
+            adapter = Path(run_dir) / "adapter"
+            save_adapter(trainer, mdir, adapter, None if ctok.has_template else ctok.template)
+    return TrainResult(result_state, state.global_step, state.max_steps, getattr(out, "training_loss", None), adapter)
+
+
+class LoRATrainer:
+    """The seed's API: `LoRATrainer(config).train(dataset)`.
+
+    `config` is a RunConfig or the seed's TrainingConfig; `dataset` a path, a list of
+    rows, or a datasets.Dataset (raw rows or already tokenized by `prepare_dataset`).
+    Output goes to `output_dir` (TrainingConfig) or a new run folder."""
+
+    def __init__(self, config: RunConfig | TrainingConfig, output_dir: Optional[str | Path] = None):
+        if isinstance(config, TrainingConfig):
+            output_dir = output_dir or config.output_dir
+            config = config.to_run_config()
+        self.config: RunConfig = config
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.result: Optional[TrainResult] = None
+
+    def train(self, dataset=None, eval_dataset=None) -> TrainResult:
+        from .data import prepare_dataset, tokenized_datasets
+        from .modelref import model_dir
+
+        cfg = self.config
+        if self.output_dir is None:
+            from .runs import new_run_dir
+
+            self.output_dir = new_run_dir(cfg)
+        run = self.output_dir
+        run.mkdir(parents=True, exist_ok=True)
+        mdir = str(model_dir(cfg.model.name, metadata_only=False))
+
+        def tok(ds):
+            if ds is None:
+                return None
+            if hasattr(ds, "column_names") and "input_ids" in ds.column_names:
+                return ds
+            return prepare_dataset(ds, mdir, task=cfg.task, max_length=cfg.training.max_length, fmt=cfg.data.format)
+
+        if dataset is None:
+            from .data import prepare_run_data
+
+            if not (run / "data" / "train.jsonl").exists():
+                prepare_run_data(cfg, run)
+            train_ds, eval_ds = tokenized_datasets(cfg, run, mdir)
+        else:
+            train_ds, eval_ds = tok(dataset), tok(eval_dataset)
+        cfg.save(run / "config.yaml")
+        events = EventWriter(run / "events.jsonl")
+        try:
+            self.result = run_training(cfg, run, train_ds, eval_ds, events=events)
+            events.emit("status", state=self.result.state)
+        finally:
+            events.close()
+        return self.result

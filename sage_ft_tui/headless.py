@@ -1,0 +1,148 @@
+"""Headless output for the CLI: Rich on a terminal, JSON lines otherwise. No Textual."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from .engine.runs import RunInfo
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _age(t) -> str:
+    if not t:
+        return "-"
+    s = max(0, time.time() - float(t))
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= n:
+            return f"{int(s // n)}{unit} ago"
+    return f"{int(s)}s ago"
+
+
+def runs_table(runs: list[RunInfo]) -> None:
+    from rich.table import Table
+
+    from .engine.paths import runs_home
+
+    con = _console()
+    if not runs:
+        con.print(f"no runs yet in {runs_home()} — try `sage-ft-tui demo`")
+        return
+    t = Table(title=f"runs in {runs_home()}", title_justify="left")
+    for col in ("name", "state", "step", "loss", "task", "model", "age"):
+        t.add_column(col, justify="right" if col in ("step", "loss") else "left")
+    for r in runs:
+        color = {"completed": "green", "failed": "red", "running": "cyan", "cancelled": "yellow"}.get(r.state, "")
+        t.add_row(r.name, f"[{color}]{r.label}[/]" if color else r.label,
+                  f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step or "-"),
+                  f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "-",
+                  r.task, r.model, _age(r.created))
+    con.print(t)
+
+
+def follow_run(run_dir: Path, *, json_lines: bool) -> str:
+    """Replay + follow a run's events; returns its final state."""
+    from .engine.runs import derive_state, follow
+
+    if json_lines:
+        for ev in follow(run_dir):
+            sys.stdout.write(json.dumps(ev) + "\n")
+            sys.stdout.flush()
+        return derive_state(run_dir)[0]
+    return _follow_rich(run_dir)
+
+
+def _follow_rich(run_dir: Path) -> str:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .engine.runs import derive_state, follow
+
+    con = _console()
+    prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=con)
+    task = None
+    with prog:
+        task = prog.add_task(run_dir.name, total=None, info="preparing")
+        for ev in follow(run_dir):
+            k = ev.get("kind")
+            if k == "start":
+                prog.update(task, total=ev.get("total_steps"), completed=ev.get("resumed_from_step", 0), info="running")
+            elif k == "log":
+                tps = ev.get("tokens_per_s")
+                prog.update(task, completed=ev.get("step", 0),
+                            info=f"loss {ev.get('loss', 0):.4f}  lr {ev.get('learning_rate') or 0:.2e}"
+                                 + (f"  {tps:,.0f} tok/s" if tps else ""))
+            elif k == "eval":
+                prog.console.print(f"  step {ev.get('step')}: eval loss {ev.get('eval_loss'):.4f}")
+            elif k == "checkpoint":
+                prog.console.print(f"  checkpoint at step {ev.get('step')}")
+            elif k == "error":
+                prog.console.print(f"[red]error ({ev.get('error_kind')}): {ev.get('message')}[/]")
+                if ev.get("hint"):
+                    prog.console.print(f"  hint: {ev['hint']}")
+    state, detail = derive_state(run_dir)
+    color = {"completed": "green", "cancelled": "yellow"}.get(state, "red")
+    con.print(f"[{color}]{run_dir.name}: {state}{f' ({detail})' if detail else ''}[/]")
+    if state == "completed":
+        con.print(f"  adapter: {run_dir / 'adapter'}")
+    elif state in ("failed", "cancelled"):
+        con.print(f"  log: {run_dir / 'train.log'}; continue with `sage-ft-tui resume {run_dir.name}`")
+    return state
+
+
+def print_examples() -> None:
+    from .engine.config import RunConfig
+    from .engine.tasks import TASKS
+
+    con = _console()
+    con.print("[bold]Data, one example row per task[/]")
+    for t in TASKS.values():
+        con.print(f"  [cyan]{t.name:<12}[/] {t.description}")
+        con.print(f"               {json.dumps(t.example, ensure_ascii=False)}")
+    con.print("\nOther formats are detected too: ShareGPT (conversations/from/value), OpenAI messages,"
+              " prompt/completion, plain text (.txt).")
+    con.print("\n[bold]Commands[/]")
+    for line in (
+        "sage-ft-tui demo                                   # tiny model + sample data, on CPU",
+        "sage-ft-tui quickstart qa --data qa.jsonl          # settings picked for this machine",
+        "sage-ft-tui start --task chat --model Qwen/Qwen2.5-7B-Instruct --data chats.jsonl --preset auto",
+        "sage-ft-tui run RUN --detach && sage-ft-tui attach RUN",
+        "sage-ft-tui start --data d.jsonl --set training.micro_batch_size=2 --set lora.r=32",
+    ):
+        con.print(f"  {line}")
+    con.print("\n[bold]config.yaml with every key (defaults)[/]")
+    sys.stdout.write(RunConfig().to_yaml())
+
+
+def print_doctor(report: dict) -> None:
+    con = _console()
+    ok = lambda b: "[green]ok[/]" if b else "[red]missing[/]"  # noqa: E731
+    con.print(f"[bold]sage-ft-tui {report['version']}[/] on Python {report['python']} ({report['platform']})")
+    con.print("\n[bold]packages[/]")
+    for name, ver in report["packages"].items():
+        con.print(f"  {name:<16} {ver or '[red]not installed[/]'}")
+    con.print("\n[bold]hardware[/]")
+    con.print(f"  CUDA (torch)     {report['cuda'] or 'not available'}")
+    for g in report["gpus"]:
+        con.print(f"  GPU {g['index']}            {g['name']}, {g['mem_free_gib']:.1f}/{g['mem_total_gib']:.1f} GiB free, bf16 {'yes' if g['bf16'] else 'no'}")
+    if not report["gpus"]:
+        con.print(f"  GPU              none ({report.get('gpu_note') or 'no NVIDIA GPU'}): training runs on CPU, slowly")
+    con.print(f"  CPU              {report['cpu']}")
+    con.print(f"  RAM              {report['ram_gib']:.1f} GiB")
+    con.print(f"  disk (runs)      {report['disk_free_gib']:.1f} GiB free in {report['runs_home']}")
+    con.print("\n[bold]backends[/]")
+    for name, present in report["backends"].items():
+        con.print(f"  {name:<16} {ok(present)}")
+    if report["problems"]:
+        con.print("\n[bold]what to do[/]")
+        for p in report["problems"]:
+            con.print(f"  - {p}")
+    else:
+        con.print("\n[green]everything needed is here[/]")
