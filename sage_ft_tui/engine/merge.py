@@ -1,0 +1,421 @@
+"""Merge a run's LoRA adapter into its base model: a standalone model folder to serve.
+
+    base model + adapter (the final one, or checkpoint N / "latest" by step number)
+      → merge_and_unload → safetensors shards + tokenizer + chat template + generation
+        config (EOS = the token that ends an assistant turn)
+      → self-check: the merged folder, re-loaded from disk, must give the same logits as
+        base+adapter on a probe input; the result goes into merge_report.json
+      → only then does it replace <run>/merged (an old one survives any failure).
+
+Nothing here imports torch at module level (the TUI imports the light helpers).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+from .errors import SageError
+from .fsutil import atomic_write_json, fmt_bytes, free_bytes, read_json
+
+REPORT = "merge_report.json"
+MERGED_MARK = "sage_merged.json"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+_BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2, "float64": 8, "int8": 1, "uint8": 1}
+# Relative tolerance (max |Δlogit| / max |logit|) of the merged model against base+adapter.
+TOLERANCE = {"float32": 1e-4, "bfloat16": 3e-2, "float16": 1e-2}
+PROBE_MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Explain in one sentence what a LoRA adapter is, then list three uses."},
+]
+PROBE_TEXT = "The quick brown fox jumps over the lazy dog. 1 2 3 4 5 — Hello, world!"
+
+Progress = Callable[[str, dict], None]
+CheckpointRef = Union[None, int, str]
+
+
+# ---- choosing what to merge (light: no torch) -----------------------------------------
+
+
+def _is_adapter_dir(d: Path) -> bool:
+    return (d / "adapter_config.json").is_file() and any(
+        (d / n).is_file() for n in ("adapter_model.safetensors", "adapter_model.bin"))
+
+
+def _adapter_in(d: Path) -> Optional[Path]:
+    for cand in (d, d / "adapter"):
+        if _is_adapter_dir(cand):
+            return cand
+    return None
+
+
+def find_adapter(run: Path, checkpoint: CheckpointRef = None) -> tuple[Path, str]:
+    """(adapter folder, label): the final adapter, checkpoint N, or the latest by step number."""
+    from .runs import checkpoints, derive_state
+
+    run = Path(run)
+    if checkpoint is None or checkpoint == "":
+        final = run / "adapter"
+        found = _adapter_in(final) if final.is_dir() else None
+        if found:
+            return found, "final adapter"
+        done = checkpoints(run)
+        state = derive_state(run)[0]
+        more = f" (run state: {state})"
+        if done:
+            raise SageError(f"run {run.name} has no final adapter{more}", where=str(final),
+                            hint=f"merge a checkpoint instead: --checkpoint latest (step {done[-1].name.rsplit('-', 1)[1]}) or --checkpoint N")
+        raise SageError(f"run {run.name} has no adapter and no complete checkpoint{more}", where=str(run),
+                        hint="train it first (`sage-ft-tui run`), or `sage-ft-tui resume` a stopped run")
+    done = checkpoints(run)
+    steps = {int(p.name.rsplit("-", 1)[1]): p for p in done}
+    if isinstance(checkpoint, str) and checkpoint.strip().lower() == "latest":
+        if not done:
+            raise SageError(f"run {run.name} has no complete checkpoint", where=str(run / "checkpoints"),
+                            hint="merge the final adapter (no --checkpoint), or train longer")
+        path = done[-1]
+    else:
+        try:
+            step = int(str(checkpoint).strip().removeprefix("checkpoint-"))
+        except ValueError:
+            raise SageError(f"--checkpoint {checkpoint!r}: expected a step number or 'latest'",
+                            hint="e.g. --checkpoint 200 or --checkpoint latest") from None
+        if step not in steps:
+            half = (run / "checkpoints" / f"checkpoint-{step}").is_dir()
+            have = ", ".join(str(s) for s in sorted(steps)) or "none"
+            why = "is incomplete (no sage_complete.json)" if half else "does not exist"
+            raise SageError(f"checkpoint {step} of run {run.name} {why}", where=str(run / "checkpoints"),
+                            hint=f"complete checkpoints: {have}")
+        path = steps[step]
+    found = _adapter_in(path)
+    if not found:
+        raise SageError(f"{path.name} holds no LoRA adapter (no adapter_config.json + adapter_model.safetensors)",
+                        where=str(path), hint="pick another --checkpoint")
+    return found, path.name
+
+
+def default_output(run: Path) -> Path:
+    return Path(run) / "merged"
+
+
+def merged_ok(path: Path) -> bool:
+    """A merged folder we wrote and whose self-check passed."""
+    rep = read_json(Path(path) / REPORT, {}) or {}
+    return bool(rep.get("self_check", {}).get("passed")) and (Path(path) / "config.json").is_file()
+
+
+def _weights_bytes(d: Path) -> int:
+    files = list(d.glob("*.safetensors")) or list(d.glob("*.bin")) or list(d.glob("*.pt"))
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
+def _config_dtype(base: Path) -> str:
+    cfg = read_json(base / "config.json", {}) or {}
+    dt = cfg.get("dtype") or cfg.get("torch_dtype") or (cfg.get("text_config") or {}).get("dtype") or "float32"
+    return str(dt).replace("torch.", "")
+
+
+def resolve_dtype(dtype: str, cfg_dtype: str, base: Path) -> str:
+    if dtype not in DTYPES:
+        raise SageError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}", hint="e.g. --dtype bfloat16")
+    if dtype != "auto":
+        return dtype
+    if cfg_dtype and cfg_dtype != "auto":
+        return cfg_dtype
+    d = _config_dtype(base)
+    return d if d in TOLERANCE else "float32"
+
+
+def expected_size(base: Path, dtype: str) -> int:
+    """Bytes the merged weights will take: the base's weights re-expressed in `dtype`."""
+    on_disk = _weights_bytes(base)
+    src = _BYTES.get(_config_dtype(base), 2)
+    return int(on_disk * _BYTES.get(dtype, 2) / src)
+
+
+# ---- the merge ---------------------------------------------------------------------
+
+
+def _peak_rss() -> int:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(r if sys.platform == "darwin" else r * 1024)
+
+
+def _device(want: str, size: int) -> str:
+    import torch
+
+    if want != "auto":
+        return want
+    if torch.cuda.is_available():
+        try:
+            free, _ = torch.cuda.mem_get_info()
+            if size * 1.3 < free:
+                return "cuda"
+        except Exception:
+            pass
+    return "cpu"
+
+
+def _probe_ids(tok, chat_template: Optional[str]):
+    text = None
+    if chat_template:
+        try:
+            text = tok.apply_chat_template(PROBE_MESSAGES, tokenize=False, add_generation_prompt=True,
+                                           chat_template=chat_template)
+        except Exception:
+            text = None
+    text = (text or "") + PROBE_TEXT
+    return tok(text, return_tensors="pt", add_special_tokens=chat_template is None)["input_ids"][:, :256]
+
+
+def _logits(model, ids):
+    import torch
+
+    with torch.inference_mode():
+        return model(input_ids=ids.to(model.device)).logits.float().cpu()
+
+
+def _eos_ids(tok, gen_eos) -> list[int]:
+    ids: list[int] = []
+    for v in (gen_eos if isinstance(gen_eos, list) else [gen_eos]):
+        if v is not None and int(v) not in ids:
+            ids.append(int(v))
+    if tok.eos_token_id is not None and tok.eos_token_id not in ids:
+        ids.insert(0, int(tok.eos_token_id))
+    # Chat templates that end a turn with a token other than eos (ChatML, Llama 3).
+    for t in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"):
+        tid = tok.convert_tokens_to_ids(t) if t in tok.get_vocab() else None
+        if tid is not None and tid not in ids and tok.chat_template and t in tok.chat_template:
+            ids.append(int(tid))
+    return ids
+
+
+def merge_run(
+    run: Path | str,
+    *,
+    checkpoint: CheckpointRef = None,
+    dtype: str = "auto",
+    output: Optional[Path | str] = None,
+    force: bool = False,
+    device: str = "auto",
+    max_shard_size: str = "2GB",
+    progress: Optional[Progress] = None,
+) -> dict:
+    """Merge and verify; returns the report (also written to <out>/merge_report.json and
+    <run>/merge_report.json). Raises SageError on any refusal or failed self-check."""
+    from .config import RunConfig
+    from .paths import resolve_run
+
+    t0 = time.time()
+    say = progress or (lambda stage, info: None)
+    run = resolve_run(run)
+    cfg = RunConfig.load(run / "config.yaml")
+    adapter, label = find_adapter(run, checkpoint)
+    out = Path(output).expanduser().resolve() if output else default_output(run)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise SageError(f"{out} already exists", where=None,
+                        hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere")
+    if out.exists() and not out.is_dir():
+        raise SageError(f"{out} exists and is not a folder", hint="remove it or choose another --output")
+
+    from .modelref import model_dir
+
+    say("resolve", {"adapter": str(adapter), "label": label, "base": cfg.model.name})
+    base = model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False)
+    dt = resolve_dtype(dtype, cfg.model.dtype, base)
+    need = expected_size(base, dt)
+    # Room for the new folder while the old one still exists, plus tokenizer and slack.
+    want = int(need * 1.05) + 64 * 1024 * 1024
+    free = free_bytes(out.parent)
+    if free < want:
+        raise SageError(f"not enough disk space for the merged model in {out.parent}: "
+                        f"{fmt_bytes(want)} needed, {fmt_bytes(free)} free", kind="disk",
+                        hint="free some space, or --output a folder on a larger disk")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o755)
+    report: dict[str, Any] = {
+        "run": run.name, "adapter": str(adapter), "source": label, "base_model": cfg.model.name,
+        "base_path": str(base), "dtype": dt, "output": str(out), "expected_bytes": need,
+        "quantized_training": cfg.model.quantization,
+    }
+    try:
+        # The tokenizer (and chat template) that trained the adapter: saved with it, else the run's final one.
+        tok_dirs = (adapter, run / "adapter")
+        report.update(_do_merge(cfg, base, adapter, tmp, dt, device, max_shard_size, need, say, tok_dirs))
+        report["seconds"] = round(time.time() - t0, 3)
+        report["peak_rss_bytes"] = _peak_rss()
+        report["created"] = time.time()
+        passed = report["self_check"]["passed"]
+        atomic_write_json(run / REPORT, report)
+        if not passed:
+            sc = report["self_check"]
+            raise SageError(
+                f"self-check failed: the merged model's logits differ from base+adapter by {sc['max_rel_diff']:.2e} "
+                f"(tolerance {sc['tolerance']:.0e})", kind="model", where=str(run / REPORT),
+                hint="nothing was written to the merged folder; try --dtype float32, and report it if it persists")
+        atomic_write_json(tmp / REPORT, report)
+        say("install", {"output": str(out)})
+        _install(tmp, out)
+    except SageError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        from .fsutil import is_disk_full
+
+        if is_disk_full(e):
+            raise SageError(f"the disk filled up while writing the merged model in {out.parent}", kind="disk",
+                            hint="free some space and merge again (the old merged folder, if any, is untouched)") from None
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
+            raise SageError("out of memory while merging", kind="oom",
+                            hint="merge on a machine with more RAM (merging runs on the CPU when the GPU is too small)") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise SageError(f"merge failed: {type(e).__name__}: {first}", kind="internal", where=str(adapter),
+                        hint="check that the adapter was trained on this run's base model") from None
+    say("done", {"output": str(out), "seconds": report["seconds"]})
+    return report
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Swap the finished folder into place; an existing one is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}-{int(time.time())}")
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None and not out.exists():
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _do_merge(cfg, base: Path, adapter: Path, tmp: Path, dt: str, device: str, shard: str, need: int,
+              say: Progress, tok_dirs: tuple[Path, ...] = ()) -> dict:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    torch_dtype = getattr(torch, dt)
+    dev = _device(device, need)
+    trust = cfg.model.trust_remote_code
+    say("load", {"base": str(base), "dtype": dt, "device": dev})
+    tok_src = next((d for d in tok_dirs if (d / "tokenizer_config.json").exists()), base)
+    tok = AutoTokenizer.from_pretrained(str(tok_src), trust_remote_code=trust)
+    chat_template = tok.chat_template
+    if not chat_template:
+        from .template import chat_tokenizer
+
+        chat_template = chat_tokenizer(str(base)).template  # what training used (fallback if none)
+        tok.chat_template = chat_template
+
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch_dtype, trust_remote_code=trust,
+                                                 low_cpu_mem_usage=True)
+    model.to(dev)
+    emb = model.get_input_embeddings().weight.shape[0]
+    if len(tok) > emb:
+        model.resize_token_embeddings(len(tok))
+    say("adapter", {"adapter": str(adapter)})
+    peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
+    peft_model.eval()
+    ids = _probe_ids(tok, chat_template)
+    with peft_model.disable_adapter():
+        base_logits = _logits(peft_model, ids)
+    ref = _logits(peft_model, ids)
+
+    say("merge", {})
+    merged = peft_model.merge_and_unload(safe_merge=True)
+    n_params = sum(p.numel() for p in merged.parameters())
+    # Generation config: the base's, with every token that ends a turn as EOS.
+    try:
+        gen = GenerationConfig.from_pretrained(str(base))
+    except Exception:
+        gen = merged.generation_config or GenerationConfig()
+    eos = _eos_ids(tok, gen.eos_token_id if gen.eos_token_id is not None else merged.config.eos_token_id)
+    gen.eos_token_id = eos[0] if len(eos) == 1 else eos
+    if gen.pad_token_id is None:
+        gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
+    merged.generation_config = gen
+    merged.config.dtype = torch_dtype  # recorded in config.json
+
+    say("save", {"tmp": str(tmp), "params": n_params})
+    merged.save_pretrained(str(tmp), safe_serialization=True, max_shard_size=shard)
+    tok.save_pretrained(str(tmp))
+    if chat_template and not (tmp / "chat_template.jinja").exists():
+        (tmp / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
+    gen.save_pretrained(str(tmp))
+    del merged, peft_model, model
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+    say("check", {})
+    re_model = AutoModelForCausalLM.from_pretrained(str(tmp), dtype=torch_dtype, trust_remote_code=trust,
+                                                    low_cpu_mem_usage=True).to(dev)
+    re_model.eval()
+    got = _logits(re_model, ids)
+    del re_model
+    gc.collect()
+    scale = float(ref.abs().max().clamp_min(1e-6))
+    max_abs = float((got - ref).abs().max())
+    effect = float((ref - base_logits).abs().max())
+    top1 = float((got.argmax(-1) == ref.argmax(-1)).float().mean())
+    tol = TOLERANCE.get(dt, 3e-2)
+    rel = max_abs / scale
+    passed = bool(rel <= tol and torch.isfinite(got).all())
+    files = sorted(p.name for p in tmp.iterdir())
+    shards = [f for f in files if f.endswith(".safetensors")]
+    size = sum((tmp / f).stat().st_size for f in shards)
+    cuda_peak = int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
+    return {
+        "device": dev, "params": n_params, "shards": shards, "bytes": size, "files": files,
+        "eos_token_id": eos, "eos_tokens": [tok.convert_ids_to_tokens(i) for i in eos],
+        "chat_template": bool(chat_template), "tokenizer_from": str(tok_src), "cuda_peak_bytes": cuda_peak,
+        "self_check": {
+            "passed": passed, "probe_tokens": int(ids.shape[1]), "max_abs_diff": max_abs, "max_rel_diff": rel,
+            "tolerance": tol, "top1_agreement": top1, "adapter_effect": effect / scale,
+            "note": "merged folder re-loaded from disk vs base+adapter (unmerged) on the same probe",
+        },
+    }
+
+
+def merge_cli_command(run: str, *, checkpoint: CheckpointRef = None, dtype: str = "auto", force: bool = False,
+                      output: Optional[str] = None) -> list[str]:
+    """The headless command the TUI runs in a subprocess (progress as JSON lines)."""
+    cmd = [sys.executable, "-m", "sage_ft_tui", "merge", str(run), "--json"]
+    if checkpoint not in (None, ""):
+        cmd += ["--checkpoint", str(checkpoint)]
+    if dtype and dtype != "auto":
+        cmd += ["--dtype", dtype]
+    if force:
+        cmd.append("--force")
+    if output:
+        cmd += ["--output", str(output)]
+    return cmd
+
+
+def read_report(run: Path) -> dict:
+    return read_json(Path(run) / REPORT, {}) or {}
+
+
+__all__ = ["merge_run", "find_adapter", "default_output", "merged_ok", "expected_size", "merge_cli_command",
+           "read_report", "REPORT"]
