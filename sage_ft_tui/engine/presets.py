@@ -1,0 +1,167 @@
+"""`PresetConfigs.auto(model, hardware)`: settings that fit this machine, and why.
+
+On a GPU: the largest max length (up to the wanted one) and then the largest micro-batch
+whose estimate stays under 90% of the first visible GPU's free memory; quantization only
+when 16-bit weights cannot fit (8-bit, then 4-bit); gradient checkpointing only when it
+buys a micro-batch at least twice as large; bf16 where the GPU supports it, else fp16.
+Without a GPU: the cpu preset. `explain_choice` gives the lines the wizard's hardware
+screen and `quickstart` show. Never imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from .config import LoRAConfig, PresetConfigs, TrainingConfig
+from .errors import SageError
+from .hardware import GPU, Backend, Snapshot, get_backend
+from .memory import GiB, MemoryEstimate, ModelShape, estimate_memory, model_shape
+
+BUDGET = 0.9
+LENGTHS = (8192, 4096, 2048, 1024, 512, 256)
+BATCHES = (16, 8, 4, 2, 1)
+EFFECTIVE_BATCH = 16
+DEFAULT_MAX_LENGTH = 2048
+MAX_TOKENS_PER_STEP = 32768  # beyond this a bigger micro-batch buys no speed, only risk
+
+
+@dataclass
+class AutoPlan:
+    config: TrainingConfig
+    estimate: Optional[MemoryEstimate]
+    lines: list[str] = field(default_factory=list)
+    gpu: Optional[GPU] = None
+
+
+def _snapshot(hardware: Union[Snapshot, Backend, None]) -> Snapshot:
+    if hardware is None:
+        return get_backend().snapshot()
+    if isinstance(hardware, Snapshot):
+        return hardware
+    if hasattr(hardware, "snapshot"):
+        return hardware.snapshot()
+    raise SageError(f"hardware must be a Snapshot or a backend, not {type(hardware).__name__}",
+                    hint="pass hardware.snapshot() or leave it out", kind="hardware")
+
+
+def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw: Any) -> AutoPlan:
+    """The auto preset with its estimate and explanation. `kw` are TrainingConfig fields;
+    `max_length` is the longest wanted (default 2048), `lora` / `lora_r` set the rank,
+    anything else is applied as given."""
+    snap = _snapshot(hardware)
+    kw = dict(kw)
+    kw.pop("model_name", None)
+    want_len = int(kw.pop("max_length", DEFAULT_MAX_LENGTH) or DEFAULT_MAX_LENGTH)
+    lora = kw.pop("lora", None)
+    r = int(kw.pop("lora_r", 0) or (lora.r if isinstance(lora, LoRAConfig) else 16))
+    lora = lora if isinstance(lora, LoRAConfig) else LoRAConfig(r=r, lora_alpha=2 * r)
+    if want_len <= 0:
+        raise SageError(f"max_length must be positive, got {want_len}", hint="e.g. 2048")
+
+    if not snap.gpus:
+        base = PresetConfigs.cpu(model_name=model, lora=lora).model_dump()
+        base.update(preset="auto", max_length=min(want_len, base["max_length"]))
+        base.update(kw)
+        cfg = TrainingConfig(**base)
+        lines = [f"no GPU: {snap.host.cpu_model}, {snap.host.cores} cores, {snap.host.ram_total / GiB:.0f} GiB RAM"
+                 + (f" ({snap.note})" if snap.note else ""),
+                 "cpu preset: fp32, micro-batch 4 × 512 tokens; fine for tiny-demo and small models, slow for 1B+"]
+        est = None
+        try:
+            shape = model_shape(model)
+            avail = max(0, snap.host.ram_total - snap.host.ram_used)
+            est = estimate_memory(shape, dtype="float32", device="cpu", micro_batch=cfg.batch_size, max_length=cfg.max_length,
+                                  gradient_checkpointing=cfg.gradient_checkpointing, lora_r=lora.r, free=avail)
+            lines.append(f"estimated RAM {est.summary()}")
+        except SageError as e:
+            lines.append(f"no memory estimate: {e.message}")
+        return AutoPlan(cfg, est, lines)
+
+    gpu = snap.gpus[0]
+    shape = model_shape(model)
+    if shape.max_positions:
+        want_len = min(want_len, int(shape.max_positions))
+    free = gpu.mem_free
+    dtype = "bfloat16" if gpu.bf16 else "float16"
+    lines = [f"GPU {gpu.index}: {gpu.name}, {free / GiB:.1f} of {gpu.mem_total / GiB:.1f} GiB free; "
+             f"budget {BUDGET:.0%} = {free * BUDGET / GiB:.1f} GiB"]
+    if gpu.mig:
+        lines.append(f"MIG instance {gpu.mig_instance} of GPU {gpu.index}: only its own memory counts")
+    if gpu.shared:
+        lines.append(f"shared GPU: other users' processes hold {gpu.foreign_memory / GiB:.1f} GiB; the plan uses what is free now")
+    if len(snap.gpus) > 1:
+        lines.append(f"{len(snap.gpus)} GPUs visible; sized for one (DDP keeps a full copy on each; set training.gpus to use several)")
+
+    def est(q: str, mb: int, length: int, gc: bool) -> MemoryEstimate:
+        return estimate_memory(shape, quantization=q, dtype=dtype, micro_batch=mb, max_length=length, gradient_checkpointing=gc,
+                               lora_r=lora.r, lora_dropout=lora.lora_dropout,
+                               optimizer="adamw_torch" if q == "none" else "paged_adamw_8bit", free=free, budget_fraction=BUDGET)
+
+    lengths = [n for n in LENGTHS if n <= want_len] or [want_len]
+    if want_len not in lengths:
+        lengths.insert(0, want_len)
+    quant = None
+    for q in ("none", "8bit", "4bit"):
+        if est(q, 1, lengths[-1], True).fits:
+            quant = q
+            break
+        w = est(q, 1, lengths[-1], True)
+        lines.append(f"{_qname(q, dtype)}: needs ~{w.total / GiB:.1f} GiB even at 1 × {lengths[-1]} tokens with checkpointing")
+    if quant is None:
+        raise SageError(
+            f"{shape.name} does not fit on GPU {gpu.index} ({free / GiB:.1f} GiB free): even 4-bit at 1 × {lengths[-1]} tokens "
+            f"needs ~{est('4bit', 1, lengths[-1], True).total / GiB:.1f} GiB",
+            hint="pick a smaller model, free the GPU, or use a GPU with more memory", kind="oom")
+    length = next(n for n in lengths if est(quant, 1, n, True).fits)
+
+    def biggest(gc: bool) -> int:
+        for mb in BATCHES:
+            if mb * length <= max(MAX_TOKENS_PER_STEP, length) and est(quant, mb, length, gc).fits:
+                return mb
+        return 0
+
+    mb_on, mb_off = biggest(True), biggest(False)
+    gc = not (mb_off and mb_off * 2 >= mb_on)
+    mb = mb_on if gc else mb_off
+    e = est(quant, mb, length, gc)
+    accum = max(1, EFFECTIVE_BATCH // mb)
+    optim = "paged_adamw_8bit" if quant != "none" else "adamw_torch_fused"
+    values = dict(model_name=model, preset="auto", load_in_8bit=quant == "8bit", load_in_4bit=quant == "4bit",
+                  max_length=length, batch_size=mb, gradient_accumulation_steps=accum, gradient_checkpointing=gc,
+                  bf16=dtype == "bfloat16", fp16=dtype == "float16", optim=optim, lora=lora, learning_rate=2e-4)
+    values.update(kw)
+    cfg = TrainingConfig(**values)
+    if quant == "none":
+        lines.append(f"{dtype} weights fit ({e.weights / GiB:.1f} GiB): no quantization")
+    else:
+        lines.append(f"{_qname(quant, dtype)} chosen: weights {e.weights / GiB:.1f} GiB (16-bit would not fit)")
+    if length < want_len:
+        lines.append(f"max length {length} (wanted {want_len}; longer does not fit)")
+    lines.append(f"micro-batch {mb} × {length} tokens, gradient checkpointing {'on' if gc else 'off'}"
+                 + (" (it allows a micro-batch twice as large)" if gc and mb_off else "")
+                 + (" (needed to fit at all)" if gc and not mb_off else ""))
+    lines.append(f"effective batch {mb * accum} = {mb} × {accum} accumulation steps")
+    lines.append(("bf16: supported" if dtype == "bfloat16" else "fp16: this GPU has no bf16")
+                 + (f" (compute capability {gpu.compute_capability[0]}.{gpu.compute_capability[1]})" if gpu.compute_capability else ""))
+    lines.append(f"estimated peak {e.total / GiB:.1f} GiB of the {e.budget / GiB:.1f} GiB budget "
+                 f"(weights {e.weights / GiB:.1f}, activations {e.activations / GiB:.1f}, LoRA+optimizer "
+                 f"{(e.lora_params + e.lora_grads + e.optimizer_states) / GiB:.2f})")
+    return AutoPlan(cfg, e, lines, gpu)
+
+
+def _qname(q: str, dtype: str) -> str:
+    return {"none": f"{dtype} LoRA", "8bit": "8-bit QLoRA", "4bit": "4-bit QLoRA"}[q]
+
+
+def auto_preset(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw: Any) -> TrainingConfig:
+    """The TrainingConfig that fits `model` on `hardware` (default: this machine now)."""
+    return plan_auto(model, hardware, **kw).config
+
+
+def explain_choice(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw: Any) -> list[str]:
+    """Why auto chose what it chose, one short line each."""
+    return plan_auto(model, hardware, **kw).lines
+
+
+__all__ = ["AutoPlan", "plan_auto", "auto_preset", "explain_choice", "BUDGET"]
