@@ -1,0 +1,613 @@
+"""Serve a run as an OpenAI-compatible endpoint, through a real server program.
+
+    vLLM          `vllm serve` — the LoRA adapter without merging (--enable-lora
+                  --lora-modules NAME=PATH), or the merged model. Chosen by `auto` when vLLM
+                  is installed and an NVIDIA GPU is present. Enforces --api-key.
+    transformers  `transformers serve <merged folder>` (extra `serve`). It has no API-key
+                  check, so it is only ever bound to a loopback address.
+
+The server runs detached (its own session and process group, so a dropped SSH
+connection does not end it), logs to <run>/serve.log, and is described by
+<run>/serve.json while it runs. `stop` ends the whole process group. Nothing is ever
+installed at run time. This module imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Callable, Optional
+
+from .errors import SageError
+from .fsutil import atomic_write_json, read_json
+
+SERVE_FILE = "serve.json"
+SERVE_LOG = "serve.log"
+BACKENDS = ("auto", "vllm", "transformers")
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vllm.config.lora.MaxLoRARanks
+START_TIMEOUT = {"transformers": 180.0, "vllm": 900.0}
+EXTRA_HINT = {"vllm": "pip install 'sage-ft-tui[vllm]'", "transformers": "pip install 'sage-ft-tui[serve]'"}
+
+
+class ServeError(SageError):
+    """A SageError that carries the last lines of the server's log."""
+
+    def __init__(self, message: str, *, hint: str = "", log_tail: Optional[list[str]] = None, where=None):
+        super().__init__(message, hint=hint, kind="serve", where=where)
+        self.log_tail = list(log_tail or [])
+
+
+# ---- small helpers ------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    h = host.strip().strip("[]").lower()
+    if h in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_wildcard(host: str) -> bool:
+    return host.strip().strip("[]") in ("0.0.0.0", "::", "")
+
+
+def _url_host(host: str) -> str:
+    h = host.strip().strip("[]")
+    return f"[{h}]" if ":" in h else h
+
+
+def local_url(host: str, port: int) -> str:
+    """Where a client on this machine reaches the server."""
+    if _is_wildcard(host):
+        host = "::1" if ":" in host else "127.0.0.1"
+    return f"http://{_url_host(host)}:{port}"
+
+
+def port_free(host: str, port: int) -> bool:
+    fam = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    h = host.strip("[]")
+    if h == "localhost":
+        h = "127.0.0.1"
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            s.bind((h, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    fam = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host.strip("[]") if host != "localhost" else "127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bin(name: str) -> Optional[str]:
+    """An executable of this Python environment first, then PATH."""
+    here = Path(sys.executable).parent / name
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which(name)
+
+
+def vllm_available() -> bool:
+    return _bin("vllm") is not None
+
+
+def transformers_serve_available() -> bool:
+    return all(find_spec(m) is not None for m in ("fastapi", "uvicorn", "pydantic", "openai", "transformers"))
+
+
+def gpu_present() -> bool:
+    try:
+        from .hardware import snapshot
+
+        return snapshot().has_gpu
+    except Exception:
+        return False
+
+
+def log_tail(run: Path, n: int = 15, start: int = 0) -> list[str]:
+    p = Path(run) / SERVE_LOG
+    try:
+        with open(p, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            begin = max(start, size - 64 * 1024)
+            fh.seek(begin)
+            data = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    lines = [ln.rstrip() for ln in data.replace("\r", "\n").splitlines() if ln.strip()]
+    return lines[-n:]
+
+
+def _pid_alive(pid: Optional[int], create_time: Optional[float] = None) -> bool:
+    if not pid:
+        return False
+    try:
+        import psutil
+
+        p = psutil.Process(int(pid))
+        if p.status() == psutil.STATUS_ZOMBIE:
+            try:
+                os.waitpid(int(pid), os.WNOHANG)  # our own child: reap it
+            except (ChildProcessError, OSError):
+                pass
+            return False
+        if create_time and abs(p.create_time() - float(create_time)) > 1.0:
+            return False  # the pid was reused by another process
+        return True
+    except Exception:
+        return False
+
+
+def _group_members(pgid: int) -> list[int]:
+    import psutil
+
+    out = []
+    for p in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                out.append(p.pid)
+        except (ProcessLookupError, PermissionError, OSError):
+            continue
+    return out
+
+
+def _http_get(url: str, api_key: Optional[str], timeout: float = 3.0) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, b""
+    except (urllib.error.URLError, OSError, TimeoutError):
+        return 0, b""
+
+
+# ---- planning: which backend, which model, which command -------------------------------
+
+
+@dataclass
+class ServePlan:
+    run: str
+    backend: str
+    mode: str  # adapter | merged
+    model: str  # the name clients pass as `model`
+    model_path: str
+    host: str
+    port: int
+    cmd: list[str]
+    env: dict = field(default_factory=dict)
+    api_key: Optional[str] = None
+    api_key_enforced: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        if _is_wildcard(self.host):
+            return f"http://{socket.gethostname()}:{self.port}"
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def local_url(self) -> str:
+        return local_url(self.host, self.port)
+
+
+def _adapter_rank(adapter: Path) -> int:
+    cfg = read_json(adapter / "adapter_config.json", {}) or {}
+    ranks = [int(cfg.get("r") or 8)] + [int(v) for v in (cfg.get("rank_pattern") or {}).values()]
+    return max(ranks)
+
+
+def vllm_lora_rank(r: int) -> int:
+    for allowed in VLLM_LORA_RANKS:
+        if r <= allowed:
+            return allowed
+    raise SageError(f"LoRA rank {r} is above vLLM's maximum ({VLLM_LORA_RANKS[-1]})",
+                    hint="serve the merged model instead: `sage-ft-tui merge RUN`, then serve --merged")
+
+
+def lora_module_arg(name: str, path: str, base_name: Optional[str] = None) -> str:
+    """--lora-modules value: name=path, or the JSON form when the path contains '=' or ','."""
+    if "=" in path or "," in path or "=" in name or base_name:
+        d = {"name": name, "path": path}
+        if base_name:
+            d["base_model_name"] = base_name
+        return json.dumps(d)
+    return f"{name}={path}"
+
+
+def vllm_command(model: str, *, host: str, port: int, served_name: str, adapter: Optional[str] = None,
+                 lora_name: Optional[str] = None, max_lora_rank: Optional[int] = None,
+                 gpu_memory_utilization: Optional[float] = None, revision: Optional[str] = None,
+                 trust_remote_code: bool = False, chat_template: Optional[str] = None,
+                 exe: Optional[str] = None) -> list[str]:
+    """`vllm serve MODEL ...`. The API key travels in VLLM_API_KEY (kept out of `ps`)."""
+    cmd = [exe or _bin("vllm") or "vllm", "serve", model, "--host", host.strip("[]"), "--port", str(port),
+           "--served-model-name", served_name]
+    if revision:
+        cmd += ["--revision", revision]
+    if trust_remote_code:
+        cmd.append("--trust-remote-code")
+    if gpu_memory_utilization is not None:
+        cmd += ["--gpu-memory-utilization", f"{gpu_memory_utilization:g}"]
+    if adapter:
+        cmd += ["--enable-lora", "--lora-modules", lora_module_arg(lora_name or "adapter", adapter),
+                "--max-lora-rank", str(max_lora_rank or 16)]
+    if chat_template:
+        cmd += ["--chat-template", chat_template]
+    return cmd
+
+
+def transformers_command(model_path: str, *, host: str, port: int, device: str = "auto",
+                         exe: Optional[str] = None) -> list[str]:
+    """`transformers serve <folder>`: pinned to that one model (listed under its path)."""
+    return [exe or _bin("transformers") or "transformers", "serve", model_path, "--host", host.strip("[]"),
+            "--port", str(port), "--device", device, "--dtype", "auto", "--log-level", "info"]
+
+
+def _base_ref(cfg) -> str:
+    from .tiny import is_tiny, resolve_model_name
+
+    name = cfg.model.name
+    if is_tiny(name):
+        return resolve_model_name(name)
+    p = Path(name).expanduser()
+    return str(p.resolve()) if p.exists() or name.startswith(("/", ".", "~")) else name
+
+
+def plan_serve(run: Path | str, *, backend: str = "auto", mode: Optional[str] = None, host: str = "127.0.0.1",
+               port: int = 8000, api_key: Optional[str] = None, gpu_memory_utilization: Optional[float] = None,
+               device: str = "auto") -> ServePlan:
+    """Check everything that can be checked before starting anything."""
+    from .config import RunConfig
+    from .merge import default_output, find_adapter, merged_ok
+    from .paths import resolve_run
+
+    run = resolve_run(run)
+    cfg = RunConfig.load(run / "config.yaml")
+    if backend not in BACKENDS:
+        raise SageError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}", hint="e.g. --backend transformers")
+    if mode not in (None, "adapter", "merged"):
+        raise SageError(f"mode {mode!r}: use --adapter or --merged", hint="--adapter needs vLLM; --merged works everywhere")
+    if not (0 <= int(port) <= 65535):
+        raise SageError(f"--port {port} is not a TCP port", hint="use 1-65535 (or 0 for any free port)")
+    if gpu_memory_utilization is not None and not (0.0 < gpu_memory_utilization <= 1.0):
+        raise SageError(f"--gpu-memory-utilization {gpu_memory_utilization} is out of range",
+                        hint="give a fraction of GPU memory, 0 < F <= 1 (e.g. 0.85)")
+    if api_key is not None and not api_key.strip():
+        raise SageError("--api-key is empty", hint="give a non-empty key, or leave --api-key out on 127.0.0.1")
+    host = host.strip() or "127.0.0.1"
+    loopback = is_loopback(host)
+    if not loopback and not api_key:
+        raise SageError(f"--host {host} would expose the model beyond this machine without an API key",
+                        hint="pass --api-key KEY as well, or keep the default --host 127.0.0.1 and use an SSH tunnel "
+                             "(ssh -L 8000:127.0.0.1:8000 server)")
+
+    # Backend.
+    if backend == "auto":
+        if vllm_available() and gpu_present():
+            backend = "vllm"
+        elif transformers_serve_available():
+            backend = "transformers"
+        elif vllm_available():
+            raise SageError("vLLM is installed but no NVIDIA GPU was found, and the transformers server is not installed",
+                            kind="serve", hint=f"{EXTRA_HINT['transformers']} to serve on this machine")
+        else:
+            raise SageError("no serving backend is installed", kind="serve",
+                            hint=f"{EXTRA_HINT['transformers']} (CPU or GPU), or {EXTRA_HINT['vllm']} (NVIDIA GPU)")
+    elif backend == "vllm" and not vllm_available():
+        raise SageError("vLLM is not installed (no `vllm` program found)", kind="serve",
+                        hint=f"{EXTRA_HINT['vllm']} on a machine with an NVIDIA GPU, or use --backend transformers")
+    elif backend == "transformers" and not transformers_serve_available():
+        missing = [m for m in ("fastapi", "uvicorn", "pydantic", "openai") if find_spec(m) is None]
+        raise SageError(f"the transformers server needs {', '.join(missing)}, which are not installed", kind="serve",
+                        hint=EXTRA_HINT["transformers"])
+
+    if backend == "transformers" and not loopback:
+        raise SageError(f"the transformers backend cannot require an API key, so it will not listen on {host}",
+                        kind="serve", hint="keep --host 127.0.0.1 and reach it through an SSH tunnel "
+                                           "(ssh -L 8000:127.0.0.1:8000 server), or use --backend vllm with --api-key")
+
+    # What to serve.
+    merged = default_output(run)
+    if mode is None:
+        mode = "merged" if backend == "transformers" or merged_ok(merged) else "adapter"
+    if mode == "adapter" and backend == "transformers":
+        raise SageError("the transformers backend serves the merged model, not the bare adapter", kind="serve",
+                        hint=f"run `sage-ft-tui merge {run.name}` and serve --merged, or use --backend vllm")
+
+    notes: list[str] = []
+    if port == 0:
+        port = free_port("127.0.0.1" if _is_wildcard(host) or host == "localhost" else host)
+    elif not port_free(host, port):
+        raise SageError(f"port {port} on {host} is already in use", kind="serve",
+                        hint="choose another --port (or --port 0 for any free one); `sage-ft-tui serve --status` lists our servers")
+
+    name = run.name
+    env: dict[str, str] = {"PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+                           "HF_HUB_DISABLE_TELEMETRY": "1"}
+    if mode == "merged":
+        if not (merged / "config.json").is_file():
+            raise SageError(f"run {name} has no merged model yet", where=str(merged), kind="serve",
+                            hint=f"run `sage-ft-tui merge {name}` first" + ("" if backend == "transformers" else ", or serve --adapter"))
+        if not merged_ok(merged):
+            raise SageError(f"{merged} did not pass the merge self-check (or has no merge_report.json)", kind="serve",
+                            hint=f"merge again: `sage-ft-tui merge {name} --force`")
+    if backend == "transformers":
+        if gpu_memory_utilization is not None:
+            notes.append("--gpu-memory-utilization applies to vLLM only; ignored")
+        if api_key:
+            notes.append("the transformers server does not check API keys; the key is not enforced (loopback only)")
+        env["HF_HUB_OFFLINE"] = "1"  # a local folder: nothing to fetch
+        cmd = transformers_command(str(merged), host=host, port=port, device=device)
+        return ServePlan(name, backend, mode, str(merged), str(merged), host, port, cmd, env, api_key, False, notes)
+
+    # vLLM
+    if api_key:
+        env["VLLM_API_KEY"] = api_key
+    if mode == "merged":
+        cmd = vllm_command(str(merged), host=host, port=port, served_name=name,
+                           gpu_memory_utilization=gpu_memory_utilization)
+        return ServePlan(name, backend, mode, name, str(merged), host, port, cmd, env, api_key, bool(api_key), notes)
+    adapter, _ = find_adapter(run)
+    tmpl = adapter / "chat_template.jinja"
+    base = _base_ref(cfg)
+    cmd = vllm_command(base, host=host, port=port, served_name=f"{name}-base", adapter=str(adapter), lora_name=name,
+                       max_lora_rank=vllm_lora_rank(_adapter_rank(adapter)),
+                       gpu_memory_utilization=gpu_memory_utilization, revision=cfg.model.revision,
+                       trust_remote_code=cfg.model.trust_remote_code,
+                       chat_template=str(tmpl) if tmpl.is_file() else None)
+    return ServePlan(name, backend, mode, name, str(adapter), host, port, cmd, env, api_key, bool(api_key), notes)
+
+
+# ---- serve.json -------------------------------------------------------------------------
+
+
+def read_serve(run: Path) -> Optional[dict]:
+    info = read_json(Path(run) / SERVE_FILE, None)
+    return info if isinstance(info, dict) else None
+
+
+def server_alive(info: Optional[dict]) -> bool:
+    return bool(info) and _pid_alive(info.get("pid"), info.get("create_time"))
+
+
+def _write_serve(run: Path, info: dict) -> None:
+    atomic_write_json(Path(run) / SERVE_FILE, info, mode=0o600)  # may hold the API key
+
+
+def public(info: dict) -> dict:
+    """serve.json without secrets, for printing."""
+    out = {k: v for k, v in info.items() if k != "api_key"}
+    out["api_key"] = "set" if info.get("api_key") else None
+    return out
+
+
+# ---- start / wait / stop -------------------------------------------------------------------
+
+
+def start(plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional[Callable[[float], None]] = None) -> dict:
+    """Start the server detached, wait until /health and /v1/models answer; returns serve.json."""
+    from .paths import resolve_run
+
+    run = resolve_run(plan.run)
+    old = read_serve(run)
+    if old and server_alive(old):
+        raise SageError(f"run {run.name} is already being served at {old.get('url')} (pid {old.get('pid')})",
+                        kind="serve", hint=f"use it, or stop it first: `sage-ft-tui serve --stop {run.name}`")
+    if old:
+        (run / SERVE_FILE).unlink(missing_ok=True)  # stale: its server is gone
+
+    exe = plan.cmd[0]
+    if not (os.path.isabs(exe) and os.access(exe, os.X_OK)) and shutil.which(exe) is None:
+        raise SageError(f"the {plan.backend} program {exe!r} was not found", kind="serve",
+                        hint=EXTRA_HINT.get(plan.backend, ""))
+    log_path = run / SERVE_LOG
+    with open(log_path, "ab") as fh:
+        offset = fh.tell()
+        shown = [c if not c.startswith("{") else c for c in plan.cmd]
+        fh.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} sage-ft-tui serve: {' '.join(shown)}\n".encode())
+        fh.flush()
+        env = {**os.environ, **plan.env}
+        try:
+            proc = subprocess.Popen(plan.cmd, cwd=str(run), stdin=subprocess.DEVNULL, stdout=fh,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=env, close_fds=True)
+        except OSError as e:
+            raise SageError(f"cannot start {exe}: {e.strerror}", kind="serve", hint=EXTRA_HINT.get(plan.backend, "")) from None
+    try:
+        import psutil
+
+        ctime = psutil.Process(proc.pid).create_time()
+    except Exception:
+        ctime = None
+    t0 = time.time()
+    info = {
+        "backend": plan.backend, "mode": plan.mode, "model": plan.model, "model_path": plan.model_path,
+        "url": plan.url, "local_url": plan.local_url, "base_url": plan.local_url + "/v1", "host": plan.host,
+        "port": plan.port, "pid": proc.pid, "pgid": proc.pid, "create_time": ctime, "log": str(log_path),
+        "log_offset": offset, "state": "starting", "started": t0, "api_key": plan.api_key,
+        "api_key_enforced": plan.api_key_enforced, "cmd": plan.cmd, "host_name": socket.gethostname(),
+        "run": run.name, "notes": plan.notes,
+    }
+    _write_serve(run, info)
+    limit = timeout if timeout is not None else START_TIMEOUT.get(plan.backend, 300.0)
+    try:
+        wait_ready(run, info, proc=proc, timeout=limit, on_wait=on_wait)
+    except BaseException:
+        _kill_group(proc.pid, grace=5.0)
+        try:
+            proc.wait(timeout=5)
+        except Exception:
+            pass
+        (run / SERVE_FILE).unlink(missing_ok=True)
+        raise
+    info.update(state="ready", ready=time.time(), startup_s=round(time.time() - t0, 3))
+    _write_serve(run, info)
+    return info
+
+
+def _diagnose(tail: list[str], info: dict) -> Optional[tuple[str, str]]:
+    text = "\n".join(tail).lower()
+    if "address already in use" in text or "errno 98" in text:
+        return (f"port {info['port']} on {info['host']} is already in use",
+                "choose another --port (or --port 0 for any free one)")
+    if "out of memory" in text:
+        return ("the server ran out of GPU memory while starting",
+                "lower --gpu-memory-utilization, serve a smaller model, or free the GPU")
+    if "no module named" in text:
+        mod = next((ln for ln in tail if "No module named" in ln), "").split("No module named")[-1].strip(" '\"")
+        return (f"the server is missing the Python module {mod!r}", EXTRA_HINT.get(info["backend"], ""))
+    return None
+
+
+def wait_ready(run: Path, info: dict, *, proc: Optional[subprocess.Popen] = None, timeout: float = 180.0,
+               on_wait: Optional[Callable[[float], None]] = None) -> None:
+    base = info["local_url"]
+    key = info.get("api_key")
+    deadline = time.time() + timeout
+    t0 = time.time()
+    while True:
+        rc = proc.poll() if proc is not None else (None if server_alive(info) else -1)
+        if rc is not None:
+            time.sleep(0.2)
+            tail = log_tail(run, 15, start=int(info.get("log_offset") or 0))
+            diag = _diagnose(tail, info)
+            if diag:
+                raise ServeError(diag[0] + f" (the {info['backend']} server exited with code {rc})",
+                                 hint=f"{diag[1]}; full log: {info['log']}", log_tail=tail)
+            raise ServeError(f"the {info['backend']} server exited with code {rc} while starting",
+                             hint=f"see the log's last lines below; full log: {info['log']}", log_tail=tail)
+        code, _ = _http_get(base + "/health", key, timeout=2.0)
+        if code == 200:
+            code, body = _http_get(base + "/v1/models", key, timeout=5.0)
+            if code == 200:
+                try:
+                    ids = [m.get("id") for m in json.loads(body or b"{}").get("data", [])]
+                except ValueError:
+                    ids = []
+                if info["model"] in ids:
+                    return
+                if time.time() > deadline:
+                    raise ServeError(f"the server answers but does not list the model {info['model']!r} (it lists {ids})",
+                                     hint=f"see {info['log']}", log_tail=log_tail(run, 15, int(info.get("log_offset") or 0)))
+            elif code in (401, 403):
+                raise ServeError("the server refused our API key on /v1/models", hint=f"see {info['log']}")
+        if time.time() > deadline:
+            tail = log_tail(run, 15, start=int(info.get("log_offset") or 0))
+            raise ServeError(f"the {info['backend']} server was not ready within {timeout:.0f}s", where=info["local_url"],
+                             hint=f"give it longer with --timeout, or see the log's last lines below; full log: {info['log']}",
+                             log_tail=tail)
+        if on_wait:
+            on_wait(time.time() - t0)
+        time.sleep(0.25)
+
+
+def _kill_group(pgid: int, grace: float = 10.0) -> bool:
+    """SIGTERM the process group, then SIGKILL what is left; True when nothing is left."""
+    def signal_all(sig):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            try:
+                os.kill(pgid, sig)
+            except ProcessLookupError:
+                pass
+
+    signal_all(signal.SIGTERM)
+    deadline = time.time() + grace
+    while time.time() < deadline:
+        _reap(pgid)
+        if not _group_members(pgid):
+            return True
+        time.sleep(0.1)
+    signal_all(signal.SIGKILL)
+    deadline = time.time() + 5.0
+    while time.time() < deadline:
+        _reap(pgid)
+        if not _group_members(pgid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        pass
+
+
+def stop(run: Path | str, *, grace: float = 10.0) -> dict:
+    from .paths import resolve_run
+
+    run = resolve_run(run)
+    info = read_serve(run)
+    if not info:
+        raise SageError(f"run {run.name} is not being served (no serve.json)", kind="serve",
+                        hint="`sage-ft-tui serve --status` lists running servers")
+    alive = server_alive(info)
+    pgid = int(info.get("pgid") or info.get("pid") or 0)
+    left: list[int] = []
+    if alive and pgid:
+        if not _kill_group(pgid, grace=grace):
+            left = _group_members(pgid)
+    elif pgid and _group_members(pgid) and info.get("create_time") is None:
+        _kill_group(pgid, grace=grace)
+    (run / SERVE_FILE).unlink(missing_ok=True)
+    if left:
+        raise SageError(f"processes {left} of the server did not stop", kind="serve",
+                        hint=f"kill them by hand: kill -9 {' '.join(map(str, left))}")
+    return {**public(info), "state": "stopped" if alive else "was not running"}
+
+
+def status(run: Optional[Path | str] = None, *, probe: bool = True) -> list[dict]:
+    """Every server we started (or the one of `run`), with a live state."""
+    from .paths import resolve_run, runs_home
+
+    if run is not None:
+        runs = [resolve_run(run)]
+    else:
+        home = runs_home()
+        runs = sorted(p for p in home.iterdir() if (p / SERVE_FILE).is_file()) if home.is_dir() else []
+    out = []
+    for r in runs:
+        info = read_serve(r)
+        if not info:
+            if run is not None:
+                out.append({"run": r.name, "state": "not serving"})
+            continue
+        state = info.get("state", "?")
+        if not server_alive(info):
+            state = "dead (server process gone)"
+        elif probe:
+            code, _ = _http_get(info["local_url"] + "/health", info.get("api_key"), timeout=2.0)
+            state = "ready" if code == 200 else ("starting" if info.get("state") == "starting" else f"not answering (/health: {code or 'no reply'})")
+        out.append({**public(info), "run": r.name, "state": state})
+    return out
+
+
+__all__ = ["ServePlan", "ServeError", "plan_serve", "start", "stop", "status", "read_serve", "server_alive",
+           "vllm_command", "transformers_command", "lora_module_arg", "vllm_lora_rank", "is_loopback", "log_tail",
+           "free_port", "port_free", "SERVE_FILE", "SERVE_LOG"]
