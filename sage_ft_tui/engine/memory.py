@@ -291,7 +291,7 @@ class MemoryEstimate:
         q = {"none": self.dtype, "8bit": "8-bit (bitsandbytes)", "4bit": "4-bit NF4 (bitsandbytes)"}[self.quantization]
         tokens = self.micro_batch * self.max_length
         return [
-            ("base weights", self.weights, f"{self.total_params / 1e9:.2f}B params, {q}"),
+            ("base weights", self.weights, f"{_count(self.total_params)} params, {q}"),
             ("LoRA parameters", self.lora_params, f"{self.trainable_params / 1e6:.1f}M trainable, fp32"),
             ("LoRA gradients", self.lora_grads, "fp32"),
             ("optimizer states", self.optimizer_states, self.optimizer),
@@ -446,6 +446,10 @@ def estimate_memory(
         cuda_overhead=int(overhead), free=free, budget_fraction=budget_fraction, vocab=shape.vocab,
         fused_loss=bool(fused_loss), notes=notes,
     )
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
 
 
 def _check_int(what: str, v: Any) -> None:

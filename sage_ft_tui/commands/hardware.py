@@ -1,0 +1,118 @@
+"""`sage-ft-tui estimate`: will this model train here? The memory breakdown against free VRAM."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from ..engine.errors import SageError
+
+
+def _fail(e: SageError, code: int = 2) -> None:
+    typer.echo(e.oneline(), err=True)
+    raise typer.Exit(code)
+
+
+def build_estimate(model: str, preset: Optional[str], max_length: Optional[int], batch: Optional[int],
+                   quantization: Optional[str], gradient_checkpointing: Optional[bool], lora_r: Optional[int]):
+    """(estimate, snapshot, explanation lines) for the flags given; RunConfig defaults otherwise."""
+    from ..engine.config import RunConfig, apply_preset
+    from ..engine.hardware import snapshot
+    from ..engine.memory import estimate_for_config
+
+    if quantization is not None and quantization not in ("none", "8bit", "4bit"):
+        raise SageError(f"--quantization {quantization!r}: not one of none, 8bit, 4bit", hint="e.g. --quantization 4bit")
+    for flag, v in (("--max-length", max_length), ("--batch", batch), ("--lora-r", lora_r)):
+        if v is not None and v <= 0:
+            raise SageError(f"{flag} must be a positive whole number, got {v}", hint=f"e.g. {flag} 2048" if flag == "--max-length" else f"e.g. {flag} 4")
+    snap = snapshot()
+    rc = RunConfig.from_dict({"model": {"name": model}}, source="--model")
+    lines: list[str] = []
+    if preset:
+        if preset == "auto":
+            from ..engine.presets import plan_auto
+
+            plan = plan_auto(model, snap, **({"max_length": max_length} if max_length else {}))
+            lines = plan.lines
+            if any(v is not None for v in (batch, quantization, gradient_checkpointing, lora_r)):
+                lines = lines + ["(the flags given override these choices in the estimate above)"]
+        rc = apply_preset(rc, preset)
+    raw = rc.model_dump(mode="json")
+    t = raw["training"]
+    if max_length is not None:
+        t["max_length"] = max_length
+    if batch is not None:
+        t["micro_batch_size"] = batch
+    if gradient_checkpointing is not None:
+        t["gradient_checkpointing"] = gradient_checkpointing
+    if lora_r is not None:
+        raw["lora"]["r"] = lora_r
+    if quantization is not None:
+        raw["model"]["quantization"] = quantization
+        if quantization != "none" and t["precision"] == "fp32":
+            t["precision"] = "auto"
+    rc = RunConfig.from_dict(raw, source="flags")
+    return estimate_for_config(rc, snap), snap, lines
+
+
+def print_estimate(est, snap, lines) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..engine.memory import GiB
+
+    console = Console()
+    where = snap.gpus[0].label if snap.gpus else "CPU (no GPU)"
+    title = f"{est.model} — {est.micro_batch} × {est.max_length} tokens on {where}"
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column("part")
+    table.add_column("GiB", justify="right")
+    table.add_column("detail", style="dim")
+    for part, b, detail in est.breakdown():
+        table.add_row(part, f"{b / GiB:.2f}", detail)
+    table.add_section()
+    table.add_row("total", f"{est.total / GiB:.2f}", "peak per GPU" if est.device == "cuda" else "peak RAM")
+    if est.free is not None:
+        table.add_row("free", f"{est.free / GiB:.2f}", "VRAM now" if est.device == "cuda" else "RAM now")
+        verdict = "[green]fits[/]" if est.fits else "[red]does not fit[/]"
+        table.add_row(f"budget ({est.budget_fraction:.0%})", f"{est.budget / GiB:.2f}", verdict)
+    console.print(table)
+    for n in est.notes:
+        console.print(f"note: {n}")
+    if lines:
+        console.print("auto preset:")
+        for line in lines:
+            console.print(f"  {line}")
+    if est.fits is False:
+        console.print("[yellow]try[/]: --quantization 4bit, a smaller --batch or --max-length, or --gradient-checkpointing")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def estimate(
+        model: str = typer.Option(..., "--model", "-m", help="Hub id (from the local cache), folder with config.json, or tiny-demo."),
+        preset: Optional[str] = typer.Option(None, "--preset", help="rtx_3060 | rtx_4090 | a100 | h100 | minimal | cpu | auto"),
+        max_length: Optional[int] = typer.Option(None, "--max-length", help="Tokens per sample."),
+        batch: Optional[int] = typer.Option(None, "--batch", help="Micro-batch size per GPU."),
+        quantization: Optional[str] = typer.Option(None, "--quantization", "-q", help="none | 8bit | 4bit"),
+        gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
+                                                              help="Recompute activations in backward."),
+        lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank."),
+        json_out: bool = typer.Option(False, "--json", help="Print the estimate as JSON."),
+        no_tui: bool = typer.Option(False, "--no-tui", help="Headless (this command always is)."),
+    ):
+        """Peak training memory from config.json alone, compared with free VRAM (nothing downloaded)."""
+        try:
+            est, snap, lines = build_estimate(model, preset, max_length, batch, quantization, gradient_checkpointing, lora_r)
+        except SageError as e:
+            _fail(e)
+        if json_out:
+            d = est.to_dict()
+            d["hardware"] = snap.summary()
+            if lines:
+                d["auto"] = lines
+            typer.echo(json.dumps(d))
+            return
+        print_estimate(est, snap, lines)
