@@ -77,6 +77,74 @@ def classify(exc: BaseException, run: Path) -> SageError:
                      hint="see train.log for the traceback")
 
 
+def _free_accelerator_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+    except Exception:
+        pass
+
+
+def _oom_estimate(cfg) -> str:
+    """' (estimated X GiB, Y GiB free)' for the failure message, or '' when unknown."""
+    try:
+        from .memory import GiB, estimate_for_config
+
+        est = estimate_for_config(cfg)
+        free = f", {est.free / GiB:.1f} GiB free" if est.free is not None else ""
+        return f" (the estimate for micro-batch {est.micro_batch} × {est.max_length} was {est.total / GiB:.1f} GiB{free})"
+    except Exception:
+        return ""
+
+
+def _train_with_oom_retries(cfg, run: Path, train_ds, eval_ds, *, events, flags, resume_from, status_cb):
+    """run_training; on CUDA OOM halve the micro-batch, double accumulation (same effective
+    batch), resume from the newest complete checkpoint, up to training.oom_retries times."""
+    tries = 0
+    while True:
+        try:
+            return run_training(cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=resume_from,
+                                status_cb=status_cb)
+        except BaseException as exc:
+            err = classify(exc, run)
+            if err.kind != "oom":
+                raise
+            t = cfg.training
+            single = int(os.environ.get("WORLD_SIZE", "1")) <= 1
+            if tries >= t.oom_retries or t.micro_batch_size <= 1 or not single or flags.cancel:
+                why = ("micro-batch is already 1" if t.micro_batch_size <= 1 else
+                       "several processes (DDP)" if not single else f"{tries} retries used")
+                raise SageError(f"CUDA out of memory at micro-batch {t.micro_batch_size} × {t.max_length} tokens; "
+                                f"giving up: {why}{_oom_estimate(cfg)}", kind="oom",
+                                hint="use model.quantization 4bit, training.gradient_checkpointing true, a shorter "
+                                     "training.max_length, or a GPU with more free memory") from None
+            exc.__traceback__ = None  # drop the frames that hold the model and its activations
+            del exc
+        _free_accelerator_memory()
+        tries += 1
+        old_mb, old_acc = t.micro_batch_size, t.grad_accumulation
+        raw = cfg.model_dump(mode="json")
+        raw["training"]["micro_batch_size"] = max(1, old_mb // 2)
+        raw["training"]["grad_accumulation"] = old_acc * 2
+        cfg = type(cfg).from_dict(raw, source="OOM retry")
+        cfg.save(run / "config.yaml")  # a later `resume` uses what worked
+        done = checkpoints(run)
+        resume_from = done[-1] if done else None
+        msg = (f"CUDA out of memory at micro-batch {old_mb}; retry {tries}/{t.oom_retries} with micro-batch "
+               f"{cfg.training.micro_batch_size} × {cfg.training.grad_accumulation} accumulation (same effective batch), "
+               + (f"from {resume_from.name}" if resume_from else "from step 0"))
+        log(msg)
+        events.emit("error", error_kind="oom", message=msg, hint="recovering automatically", recovering=True, retry=tries,
+                    micro_batch_size=cfg.training.micro_batch_size, grad_accumulation=cfg.training.grad_accumulation)
+        status_cb(oom_retries=tries, micro_batch_size=cfg.training.micro_batch_size)
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m sage_ft_tui.engine.worker RUN_DIR [--resume]", file=sys.stderr)
@@ -129,8 +197,8 @@ def main(argv: list[str]) -> int:
         if rank0:
             threading.Thread(target=_hw_sampler, args=(events, stop_hw, run), daemon=True).start()
         started.set()
-        result = run_training(cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=ckpt,
-                              status_cb=status)
+        result = _train_with_oom_retries(cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=ckpt,
+                                         status_cb=status)
         status(state=result.state, ended=time.time(), step=result.global_step, total_steps=result.total_steps,
                exit_reason="cancelled by user" if result.state == "cancelled" else "")
         events.emit("status", state=result.state, step=result.global_step)
