@@ -190,6 +190,11 @@ def load_model(cfg: RunConfig, mdir: Path):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
+        # prepare_model_for_kbit_training upcasts every non-quantized weight to fp32; the frozen
+        # embeddings and lm_head (over 1B parameters for 150k-token vocabularies) go back to the
+        # compute dtype, norms stay fp32. engine/memory.py estimates exactly this.
+        for emb in {id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None}.values():
+            emb.to(compute)
     return model
 
 
