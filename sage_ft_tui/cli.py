@@ -28,7 +28,7 @@ app = typer.Typer(
 )
 
 # Modules that add their own commands: each has `register(app)`.
-_COMMAND_MODULES: tuple[str, ...] = ("hardware",)
+_COMMAND_MODULES: tuple[str, ...] = ("hardware", "serve")
 
 NoTui = typer.Option(False, "--no-tui", help="Headless: no full-screen app.")
 

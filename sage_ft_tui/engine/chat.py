@@ -1,0 +1,235 @@
+"""Chat with a served run through the official `openai` client, streaming.
+
+`ChatSession` keeps the conversation (system prompt, temperature, max tokens) and
+streams one reply at a time; the terminal REPL and the TUI Chat screen both use it.
+No torch, no transformers here: the model lives in the server process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator, Optional
+
+from .errors import SageError
+
+HELP = "commands: /reset (forget the conversation), /system TEXT, /temp F, /max N, /exit"
+
+
+@dataclass
+class ChatSettings:
+    system: Optional[str] = None
+    temperature: float = 0.7
+    max_tokens: int = 256
+    top_p: Optional[float] = None
+
+    def validate(self) -> "ChatSettings":
+        if not (0.0 <= float(self.temperature) <= 2.0):
+            raise SageError(f"temperature {self.temperature} is out of range", hint="use 0 to 2 (0 = greedy)")
+        if int(self.max_tokens) < 1:
+            raise SageError(f"max tokens {self.max_tokens} must be at least 1", hint="e.g. --max-tokens 256")
+        if self.top_p is not None and not (0.0 < float(self.top_p) <= 1.0):
+            raise SageError(f"top_p {self.top_p} is out of range", hint="use 0 < top_p <= 1")
+        return self
+
+
+@dataclass
+class Endpoint:
+    base_url: str
+    model: str
+    api_key: Optional[str] = None
+    backend: str = ""
+    run: str = ""
+
+
+def endpoint_for_run(run: Path | str) -> Endpoint:
+    """The server a run is being served on (from serve.json), checked to be alive."""
+    from .paths import resolve_run
+    from .serve import read_serve, server_alive
+
+    run = resolve_run(run)
+    info = read_serve(run)
+    if not info:
+        raise SageError(f"run {run.name} is not being served", kind="serve",
+                        hint=f"start it with `sage-ft-tui serve {run.name}`, or pass --serve to `chat`")
+    if not server_alive(info):
+        raise SageError(f"the server of run {run.name} is gone (pid {info.get('pid')} is not running)", kind="serve",
+                        hint=f"start it again: `sage-ft-tui serve {run.name}` (see {info.get('log')})")
+    if info.get("state") != "ready":
+        raise SageError(f"the server of run {run.name} is still starting", kind="serve",
+                        hint="wait for `sage-ft-tui serve --status` to say ready")
+    return Endpoint(base_url=info["base_url"], model=info["model"], api_key=info.get("api_key"),
+                    backend=info.get("backend", ""), run=run.name)
+
+
+def make_client(ep: Endpoint, timeout: float = 600.0):
+    try:
+        import openai
+    except ImportError:
+        raise SageError("the openai client is not installed", hint="pip install openai") from None
+    return openai.OpenAI(base_url=ep.base_url, api_key=ep.api_key or "not-needed", timeout=timeout, max_retries=0)
+
+
+def _api_error(e: Exception, ep: Endpoint) -> SageError:
+    import openai
+
+    if isinstance(e, openai.APIConnectionError):
+        return SageError(f"cannot reach the server at {ep.base_url}", kind="serve",
+                         hint="is it running? `sage-ft-tui serve --status`")
+    if isinstance(e, openai.AuthenticationError):
+        return SageError("the server refused the API key", kind="serve", hint="serve again with the key you use, or fix serve.json")
+    if isinstance(e, openai.APIStatusError):
+        detail = ""
+        try:
+            body = e.response.json()
+            detail = body.get("detail") or (body.get("error") or {}).get("message") or ""
+        except Exception:
+            detail = (e.response.text or "")[:200]
+        return SageError(f"the server answered {e.status_code}: {str(detail)[:200] or e.message}", kind="serve",
+                         hint="see the server log (`sage-ft-tui serve --status` shows where)")
+    return SageError(f"chat request failed: {type(e).__name__}: {str(e)[:200]}", kind="serve",
+                     hint="see the server log (`sage-ft-tui serve --status` shows where)")
+
+
+@dataclass
+class ChatSession:
+    endpoint: Endpoint
+    settings: ChatSettings = field(default_factory=ChatSettings)
+    history: list = field(default_factory=list)  # user/assistant turns, no system message
+    client: object = None
+    last_stats: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.settings.validate()
+        if self.client is None:
+            self.client = make_client(self.endpoint)
+
+    def messages(self, user: Optional[str] = None) -> list[dict]:
+        msgs = [{"role": "system", "content": self.settings.system}] if self.settings.system else []
+        msgs += self.history
+        if user is not None:
+            msgs.append({"role": "user", "content": user})
+        return msgs
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def _kwargs(self, user: str) -> dict:
+        kw = dict(model=self.endpoint.model, messages=self.messages(user),
+                  temperature=float(self.settings.temperature), max_tokens=int(self.settings.max_tokens))
+        if self.settings.top_p is not None:
+            kw["top_p"] = float(self.settings.top_p)
+        return kw
+
+    def stream(self, user: str) -> Iterator[str]:
+        """Yield the reply's text as it arrives; the turn is kept once the reply ends."""
+        import openai
+
+        if not user.strip():
+            return
+        t0 = time.perf_counter()
+        first = None
+        parts: list[str] = []
+        finish = None
+        try:
+            stream = self.client.chat.completions.create(stream=True, **self._kwargs(user))
+            try:
+                for chunk in stream:
+                    if not chunk.choices:
+                        continue
+                    ch = chunk.choices[0]
+                    finish = ch.finish_reason or finish
+                    text = ch.delta.content if ch.delta is not None else None
+                    if text:
+                        if first is None:
+                            first = time.perf_counter() - t0
+                        parts.append(text)
+                        yield text
+            finally:
+                close = getattr(stream, "close", None)
+                if close:
+                    close()
+        except openai.OpenAIError as e:
+            raise _api_error(e, self.endpoint) from None
+        reply = "".join(parts)
+        self.history += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
+        self.last_stats = {"first_token_s": first, "total_s": time.perf_counter() - t0, "chunks": len(parts),
+                           "finish_reason": finish}
+
+    def ask(self, user: str) -> str:
+        return "".join(self.stream(user))
+
+
+def _apply_command(line: str, session: ChatSession, out: IO[str]) -> Optional[bool]:
+    """A /command: True to go on, False to exit, None when `line` is not a command."""
+    if not line.startswith("/"):
+        return None
+    cmd, _, arg = line.partition(" ")
+    cmd = cmd.lower()
+    arg = arg.strip()
+    if cmd in ("/exit", "/quit", "/q"):
+        return False
+    if cmd == "/reset":
+        session.reset()
+        out.write("(conversation reset)\n")
+    elif cmd == "/help":
+        out.write(HELP + "\n")
+    elif cmd == "/system":
+        session.settings.system = arg or None
+        session.reset()
+        out.write(f"(system prompt {'set' if arg else 'cleared'}; conversation reset)\n")
+    elif cmd in ("/temp", "/temperature", "/max"):
+        try:
+            if cmd == "/max":
+                val = int(arg)
+                ChatSettings(max_tokens=val).validate()
+                session.settings.max_tokens = val
+            else:
+                val = float(arg)
+                ChatSettings(temperature=val).validate()
+                session.settings.temperature = val
+            out.write(f"({cmd[1:]} = {val})\n")
+        except (ValueError, SageError) as e:
+            msg = e.oneline() if isinstance(e, SageError) else f"error: {cmd} needs a number, got {arg!r}"
+            out.write(msg + "\n")
+    else:
+        out.write(f"unknown command {cmd}; {HELP}\n")
+    out.flush()
+    return True
+
+
+def repl(session: ChatSession, inp: IO[str], out: IO[str], *, prompt: str = "you> ", show_prompt: bool = True) -> int:
+    """The terminal chat. Returns the number of replies. Ends on /exit or end of input."""
+    replies = 0
+    out.write(f"chatting with {session.endpoint.run or session.endpoint.model} at {session.endpoint.base_url} — {HELP}\n")
+    out.flush()
+    while True:
+        if show_prompt:
+            out.write(prompt)
+            out.flush()
+        line = inp.readline()
+        if not line:
+            if show_prompt:
+                out.write("\n")
+            break
+        line = line.strip()
+        if not line:
+            continue
+        res = _apply_command(line, session, out)
+        if res is False:
+            break
+        if res is True:
+            continue
+        out.write("assistant> ")
+        out.flush()
+        for piece in session.stream(line):
+            out.write(piece)
+            out.flush()
+        out.write("\n")
+        out.flush()
+        replies += 1
+    return replies
+
+
+__all__ = ["ChatSettings", "ChatSession", "Endpoint", "endpoint_for_run", "make_client", "repl", "HELP"]
