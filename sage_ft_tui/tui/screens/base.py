@@ -1,0 +1,147 @@
+"""What every screen shares: the top bar, the wizard's step strip, next/back and checks."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+STEPS = ("Task", "Model", "Data", "Hardware", "Review")
+
+
+class TopBar(Static):
+    """One line: product name, where we are, and a right-aligned note."""
+
+    def __init__(self, where: str, note: str = "", **kw):
+        super().__init__(**kw)
+        self.where = where
+        self.note = note
+
+    def render(self) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" ◆ sage-ft-tui ", style="bold")
+        t.append(f" {self.where}")
+        if self.note:
+            pad = max(1, self.size.width - t.cell_len - len(self.note) - 1)
+            t.append(" " * pad)
+            t.append(self.note, style="dim")
+        return t
+
+    def set_note(self, note: str) -> None:
+        self.note = note
+        self.refresh()
+
+
+class StepStrip(Static):
+    """Task › Model › Data › Hardware › Review, the current step highlighted."""
+
+    def __init__(self, current: str, skipped: tuple[str, ...] = (), **kw):
+        super().__init__(**kw)
+        self.current = current
+        self.skipped = skipped
+
+    def render(self) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        idx = STEPS.index(self.current)
+        for i, name in enumerate(STEPS):
+            if i:
+                t.append("  ›  ", style="dim")
+            if name == self.current:
+                t.append(f" {i + 1} {name} ", style="bold reverse")
+            elif name in self.skipped:
+                t.append(f"{i + 1} {name}", style="dim strike")
+            elif i < idx:
+                t.append(f"✓ {name}", style="green")
+            else:
+                t.append(f"{i + 1} {name}", style="dim")
+        return t
+
+
+class BaseScreen(Screen):
+    """Escape goes back; the footer shows the keys."""
+
+    BINDINGS = [Binding("escape", "back", "Back", id="nav.back")]
+    WHERE = ""
+
+    def top(self) -> TopBar:
+        return TopBar(self.WHERE, id="topbar")
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def footer(self) -> ComposeResult:
+        yield Footer()
+
+    def say_error(self, err, target: str = "#error") -> None:
+        """Show a SageError (message + hint) in the screen's error line, or clear it."""
+        w = self.query_one(target, Static)
+        if err is None:
+            w.update("")
+            w.display = False
+            return
+        t = Text()
+        t.append("✗ ", style="bold")
+        t.append(getattr(err, "message", str(err)))
+        hint = getattr(err, "hint", "")
+        if hint:
+            t.append(f"\n  → {hint}", style="italic")
+        w.update(t)
+        w.display = True
+
+
+class WizardScreen(BaseScreen):
+    """One wizard step. Next (ctrl+n) is greyed until `valid()`; it commits and moves on."""
+
+    STEP = "Task"
+    NEXT_LABEL = "Next"
+    BINDINGS = [
+        Binding("ctrl+n", "next", "Next", id="wizard.next", priority=True),
+        Binding("escape", "back", "Back", id="nav.back"),
+    ]
+
+    def compose_head(self) -> ComposeResult:
+        yield TopBar(f"New fine-tune · {self.STEP}", note=self.summary(), id="topbar")
+        skipped = ("Task", "Model") if self.app.state.quick else ()
+        yield StepStrip(self.STEP, skipped=skipped, id="steps")
+
+    def summary(self) -> str:
+        s = self.app.state
+        bits = [b for b in (s.task, _short(s.model)) if b]
+        return " · ".join(bits)
+
+    def valid(self) -> bool:
+        return True
+
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        if action == "next":
+            return True if self.valid() else None
+        return True
+
+    def commit(self) -> None:
+        """Store this step's answer in app.state."""
+
+    def next_screen(self) -> Optional[Screen]:
+        return None
+
+    def action_next(self) -> None:
+        if not self.valid():
+            self.app.bell()
+            return
+        self.commit()
+        nxt = self.next_screen()
+        if nxt is not None:
+            self.app.push_screen(nxt)
+
+    def validity_changed(self) -> None:
+        self.refresh_bindings()
+
+
+def _short(model: Optional[str]) -> str:
+    if not model:
+        return ""
+    return model if len(model) <= 40 else "…" + model[-39:]

@@ -1,0 +1,169 @@
+"""Home: start something (new fine-tune, a quickstart, the demo), or pick a recent run."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ...engine.errors import SageError
+from ...engine.tasks import TASKS
+from .base import BaseScreen, TopBar
+from .runs import fill_runs_table, runs_columns
+
+# Screens another part of the project provides (module, class): shown once they exist.
+EXTRA = {
+    "merge": ("sage_ft_tui.tui.screens.merge", "MergeScreen", "Merge", "adapter into base model"),
+    "serve": ("sage_ft_tui.tui.screens.serve", "ServeScreen", "Serve", "OpenAI API on 127.0.0.1"),
+    "chat": ("sage_ft_tui.tui.screens.chat", "ChatScreen", "Chat", "talk to a served model"),
+}
+
+
+def _entry(title: str, desc: str, indent: int = 0) -> Text:
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(" " * indent + title.ljust(15 - indent), style="bold")
+    t.append(desc, style="dim")
+    return t
+
+
+def _heading(title: str) -> Option:
+    return Option(Text(title, style="bold italic"), disabled=True)
+
+
+class HomeScreen(BaseScreen):
+    WHERE = "Home"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="nav.back", show=False),
+        Binding("n", "new", "New fine-tune", id="home.new"),
+        Binding("d", "demo", "Demo run", id="home.demo"),
+        Binding("r", "runs", "All runs", id="home.runs"),
+        Binding("a", "attach", "Attach", id="home.attach"),
+        Binding("tab", "focus_next", "Switch panel", id="home.switch", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield TopBar("Home", note="LoRA / QLoRA fine-tuning", id="topbar")
+        with Horizontal(id="home-body"):
+            with Vertical(id="home-menu-box", classes="panel") as v:
+                v.border_title = "Start"
+                yield OptionList(*self._menu(), id="home-menu")
+            with Vertical(id="home-runs-box", classes="panel") as v:
+                v.border_title = "Recent runs"
+                yield DataTable(id="home-runs", cursor_type="row", zebra_stripes=True)
+                yield Static("No runs yet: start one on the left, or try the demo (d).", id="home-empty", classes="hint")
+        yield from self.footer()
+
+    def _menu(self) -> list:
+        opts: list = [
+            Option(_entry("New fine-tune", "step by step, 5 screens"), id="new"),
+            Option(_entry("Demo", "tiny model, sample data, CPU"), id="demo"),
+            Option(_entry("Runs", "all runs; attach to any"), id="runs"),
+            None,
+            _heading("Quickstart: pick data, go"),
+        ]
+        for name, task in TASKS.items():
+            if name == "code" and not _engine_has("codebase"):
+                continue
+            opts.append(Option(_entry(name, task.title.lower(), indent=2), id=f"quick:{name}"))
+        opts += [None, _heading("After training")]
+        for key, (_mod, _cls, title, desc) in EXTRA.items():
+            opts.append(Option(_entry(title, desc, indent=2), id=f"extra:{key}"))
+        return opts
+
+    def on_mount(self) -> None:
+        table = self.query_one("#home-runs", DataTable)
+        runs_columns(table, compact=True)
+        self.refresh_runs()
+        self.query_one("#home-menu", OptionList).focus()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        from ...engine.runs import list_runs
+
+        self.app.background(self, "home.runs", lambda: list_runs()[:12], self._show_runs)
+
+    def _show_runs(self, runs, err: Optional[SageError]) -> None:
+        if not self.is_attached:
+            return
+        table = self.query_one("#home-runs", DataTable)
+        fill_runs_table(table, runs or [], self.app.clock(), compact=True)
+        self.query_one("#home-empty").display = not runs
+
+    # ---- choices -----------------------------------------------------------------------
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        oid = event.option.id or ""
+        if oid == "new":
+            self.action_new()
+        elif oid == "demo":
+            self.action_demo()
+        elif oid == "runs":
+            self.action_runs()
+        elif oid.startswith("quick:"):
+            self.app.start_wizard(quick_task=oid.split(":", 1)[1])
+        elif oid.startswith("extra:"):
+            self.open_extra(oid.split(":", 1)[1])
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.open_monitor(event.row_key.value)
+
+    def action_new(self) -> None:
+        self.app.start_wizard()
+
+    def action_runs(self) -> None:
+        from .runs import RunsScreen
+
+        self.app.push_screen(RunsScreen())
+
+    def action_attach(self) -> None:
+        table = self.query_one("#home-runs", DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            if key:
+                self.app.open_monitor(key)
+        else:
+            self.notify("No runs yet.", severity="warning")
+
+    def action_demo(self) -> None:
+        def make():
+            from ...engine.demo import demo_config
+            from ...engine.runs import create_run, launch
+
+            run = create_run(demo_config())
+            launch(run)
+            return run
+
+        self.notify("Preparing the demo run…", timeout=3)
+        self.app.background(self, "home.demo", make, self._demo_started)
+
+    def _demo_started(self, run, err: Optional[SageError]) -> None:
+        if err is not None:
+            self.notify(f"{err.message}\n{err.hint}", title="Demo not started", severity="error", timeout=8)
+            return
+        self.app.open_monitor(run)
+
+    def open_extra(self, key: str) -> None:
+        mod_name, cls_name, title, _ = EXTRA[key]
+        try:
+            cls = getattr(importlib.import_module(mod_name), cls_name)
+        except (ImportError, AttributeError):
+            self.notify(f"{title} is not available yet in this version.", title=title, severity="warning")
+            return
+        self.app.push_screen(cls())
+
+    def action_back(self) -> None:
+        """Escape on Home does nothing (ctrl+q quits)."""
+
+
+def _engine_has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"sage_ft_tui.engine.{module}") is not None

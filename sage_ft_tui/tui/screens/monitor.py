@@ -1,0 +1,328 @@
+"""Monitor: a run's progress, loss chart, learning rate, throughput, GPUs, CPU/RAM and log.
+
+Live: a thread worker replays events.jsonl and then follows it (byte offsets; batches
+posted as messages); the screen folds them into a bounded RunModel and redraws at 4 Hz
+when something changed, never per event. Hardware is polled by a worker that starts the
+next poll only after the previous one finished (Dolphie's pattern). Detaching leaves the
+run going; cancel asks first.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Log, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ...engine.errors import SageError
+from ...engine.events import EVENTS_FILE, FINAL_STATES, EventFollower, read_events
+from ..messages import EventsArrived, HardwareRead, LogTail, RunState
+from ..run_model import RunModel, fmt_duration
+from ..widgets.charts import S, bar, line_chart
+from ..widgets.panels import GpuPanel, host_text, stats_text
+from ..widgets.plot import Plot
+from .base import BaseScreen, TopBar
+from .runs import state_text
+
+REDRAW_S = 0.25
+POLL_S = 0.25
+HW_POLL_S = 2.0
+LOG_TAIL_BYTES = 16 << 10
+ACTIVE = ("preparing", "running", "cancelling")
+
+
+class MonitorScreen(BaseScreen):
+    BINDINGS = [
+        Binding("c", "cancel_run", "Cancel run", id="monitor.cancel"),
+        Binding("s", "save_now", "Save checkpoint", id="monitor.save"),
+        Binding("l", "toggle_log", "Toggle log", id="monitor.log"),
+        Binding("d", "detach", "Detach", id="monitor.detach"),
+        Binding("escape", "detach", "Back", id="nav.back", show=False),
+    ]
+
+    def __init__(self, run: str):
+        super().__init__()
+        self.run = Path(run)
+        self.model = RunModel(self.run.name)
+        self.drawn = -1
+        self.folder_state: Optional[tuple[str, str]] = None
+        self.local_hw = False
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(f"Monitor · {self.run.name}", note="", id="topbar")
+        yield Static(id="mon-status")
+        yield Static(id="mon-banner")
+        with Horizontal(id="mon-top"):
+            with Vertical(id="mon-chart-box", classes="panel") as v:
+                v.border_title = "Loss"
+                yield Plot(id="mon-chart")
+            with Vertical(id="mon-side", classes="panel") as v:
+                v.border_title = "Training"
+                yield Static(id="mon-stats")
+        yield Horizontal(id="mon-gpus")
+        yield Static(id="mon-host")
+        log = Log(id="mon-log", max_lines=500, auto_scroll=True, classes="panel")
+        log.border_title = "train.log"
+        yield log
+        yield from self.footer()
+
+    # ---- start -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.query_one("#mon-banner").display = False
+        if not (self.run / "config.yaml").exists() and not (self.run / EVENTS_FILE).exists():
+            self._banner({"message": f"{self.run}: not a run folder", "hint": "pick a run from the Runs screen"})
+        if self.app.live:
+            self.run_worker(self._follow, thread=True, name="monitor.follow", group="monitor.follow", exit_on_error=False)
+            self.set_interval(REDRAW_S, self._redraw)
+        else:
+            self._load_static()
+            self._redraw()
+
+    def _load_static(self) -> None:
+        """Snapshot/screenshot mode: read the file once; recorded hardware when it has none."""
+        self.model.feed(read_events(self.run / EVENTS_FILE).events)
+        if not self.model.gpus and not self.model.host and os.environ.get("SAGE_FT_HW_RECORDED"):
+            from ...engine.hardware import get_backend, snapshot_to_event
+
+            self.model.feed_hw(snapshot_to_event(get_backend().snapshot()))
+        lines = _tail_lines(self.run / "train.log", LOG_TAIL_BYTES)[0]
+        self.query_one(Log).write_lines(lines)
+
+    # ---- the follower thread ----------------------------------------------------------
+    def _follow(self) -> None:
+        from ...engine.runs import derive_state
+
+        worker = get_current_worker()
+        events = EventFollower(self.run / EVENTS_FILE)
+        log_path = self.run / "train.log"
+        log_off: Optional[int] = None
+        last_check, state = 0.0, ("", "")
+        first = True
+        while not worker.is_cancelled:
+            evs = events.poll(max_bytes=4 << 20)
+            if evs or first:
+                self.post_message(EventsArrived(evs, replay=first))
+            first = False
+            lines, log_off = _tail_lines(log_path, LOG_TAIL_BYTES, log_off)
+            if lines:
+                self.post_message(LogTail(lines))
+            now = time.monotonic()
+            if now - last_check >= 1.0:
+                last_check = now
+                new = derive_state(self.run)
+                if new != state:
+                    state = new
+                    self.post_message(RunState(*new))
+            if not evs:
+                time.sleep(1.0 if state[0] in FINAL_STATES else POLL_S)
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        evs = message.events
+        if self.local_hw and not message.replay:
+            evs = [e for e in evs if e.get("kind") != "hw"]
+        self.model.feed(evs)
+        if message.replay:
+            self._redraw()
+
+    def on_log_tail(self, message: LogTail) -> None:
+        self.query_one(Log).write_lines(message.lines)
+
+    def on_run_state(self, message: RunState) -> None:
+        self.folder_state = (message.state, message.detail)
+        active = message.state in ACTIVE
+        if active and not self.local_hw:
+            self.local_hw = True
+            self._start_hw_poll()
+        elif not active:
+            self.local_hw = False
+        self.model.version += 1
+        self.refresh_bindings()
+
+    # ---- hardware polling: one poll at a time, the next scheduled after it ends ---------
+    def _start_hw_poll(self) -> None:
+        if self.is_attached and self.local_hw:
+            self.run_worker(self._poll_hw, thread=True, name="monitor.hw", group="monitor.hw", exit_on_error=False)
+
+    def _poll_hw(self):
+        from ...engine.hardware import get_backend, snapshot_to_event
+
+        return snapshot_to_event(get_backend().snapshot(disk_path=self.run))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.name != "monitor.hw":
+            return
+        if event.state == WorkerState.SUCCESS:
+            self.post_message(HardwareRead(event.worker.result))
+            self.set_timer(HW_POLL_S, self._start_hw_poll)
+        elif event.state == WorkerState.ERROR:
+            self.set_timer(HW_POLL_S * 5, self._start_hw_poll)
+
+    def on_hardware_read(self, message: HardwareRead) -> None:
+        self.model.feed_hw(message.reading)
+
+    # ---- drawing -------------------------------------------------------------------------
+    def _state(self) -> tuple[str, str]:
+        """The events say what happened; the run folder (lock, status.json) says whether the
+        worker is still alive: a dead worker with no final event is a failed run."""
+        m, folder = self.model, self.folder_state
+        if folder is None:
+            return m.state, ""
+        if m.state in FINAL_STATES:
+            return m.state, folder[1] if folder[0] == m.state else ""
+        if folder[0] in FINAL_STATES or m.state == "unknown" or folder[0] == "cancelling":
+            return folder
+        return m.state, ""
+
+    def _redraw(self) -> None:
+        m = self.model
+        if m.version == self.drawn or not self.is_attached:
+            return
+        self.drawn = m.version
+        now = self.app.clock()
+        state, detail = self._state()
+        self.query_one("#mon-status", Static).update(self._status(state, detail, now))
+        train, evals, total = list(m.train.points), list(m.eval.points), m.total_steps
+        self.query_one("#mon-chart", Plot).paint(
+            lambda w, h: line_chart([(train, "train")], w, h, markers=[(evals, "◆", "eval")], x_max=total or None))
+        box = self.query_one("#mon-chart-box")
+        box.border_subtitle = f"── train  ◆ eval ({len(evals)})" if evals else "── train"
+        self.query_one("#mon-stats", Static).update(stats_text(m))
+        self._draw_gpus()
+        host = self.query_one("#mon-host", Static)
+        host.display = bool(m.host)
+        if m.host:
+            host.update(host_text(m, host.size.width or self.app.size.width))
+        err = m.error
+        if err is None and state == "failed" and detail:
+            err = {"kind": "internal", "message": f"the run failed: {detail}", "hint": "see train.log below (l toggles it)"}
+        self._banner(err)
+        self.refresh_bindings()
+
+    def _status(self, state: str, detail: str, now: float) -> Text:
+        m = self.model
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" ")
+        t.append_text(state_text(state, detail))
+        step, total = m.step, m.total_steps
+        t.append("   step ", style="dim")
+        t.append(f"{step}" + (f"/{total}" if total else ""), style="bold")
+        if total:
+            t.append(" ")
+            t.append_text(bar(step / total, 20))
+            t.append(f" {step / total:4.0%}")
+        if m.epoch is not None:
+            t.append("   epoch ", style="dim")
+            t.append(f"{m.epoch:.2f}")
+        t.append("\n ")
+        t.append("elapsed ", style="dim")
+        t.append(fmt_duration(m.elapsed(now)))
+        t.append("   ETA ", style="dim")
+        t.append(fmt_duration(m.eta) if state in ACTIVE else "—")
+        model = m.start.get("model")
+        if model:
+            t.append("   model ", style="dim")
+            t.append(str(model).rsplit("/", 1)[-1])
+        t.append(f"   {m.events} events", style="dim")
+        return t
+
+    def _draw_gpus(self) -> None:
+        box = self.query_one("#mon-gpus")
+        box.display = bool(self.model.gpus)
+        have = {p.index: p for p in box.query(GpuPanel)}
+        for idx, hist in sorted(self.model.gpus.items()):
+            panel = have.get(idx)
+            if panel is None:
+                panel = GpuPanel(idx, classes="gpu panel")
+                box.mount(panel)
+                self.call_after_refresh(panel.show, hist)
+            else:
+                panel.show(hist)
+
+    def _banner(self, err: Optional[dict]) -> None:
+        w = self.query_one("#mon-banner", Static)
+        if not err:
+            w.display = False
+            return
+        t = Text()
+        t.append(f" ✗ {str(err.get('kind') or 'error').upper()} ", style="bold reverse")
+        t.append(f" {err.get('message', '')}", style="bold")
+        if err.get("hint"):
+            t.append(f"\n   → {err['hint']}")
+        w.update(t)
+        w.display = True
+
+    # ---- keys ----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        if action in ("cancel_run", "save_now"):
+            return True if self._state()[0] in ACTIVE else None
+        return True
+
+    def action_toggle_log(self) -> None:
+        log = self.query_one(Log)
+        log.display = not log.display
+
+    def action_detach(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        if self.model.state in ACTIVE or (self.folder_state and self.folder_state[0] in ACTIVE):
+            self.app.notify(f"{self.run.name} keeps running; attach again from Home or Runs.", title="Detached")
+
+    def action_save_now(self) -> None:
+        from ...engine.runs import request_save
+
+        self.app.background(self, "monitor.save", lambda: request_save(self.run), self._acted("Checkpoint requested"))
+
+    def action_cancel_run(self) -> None:
+        from .confirm import Confirm
+
+        def answered(yes: Optional[bool]) -> None:
+            if yes:
+                from ...engine.runs import cancel
+
+                self.app.background(self, "monitor.cancel", lambda: cancel(self.run), self._acted("Cancelling"))
+
+        self.app.push_screen(Confirm(f"Cancel {self.run.name}?", "It saves a checkpoint, then stops as cancelled. "
+                                     "`sage-ft-tui resume` continues it later.", yes="Cancel run", no="Keep training"),
+                             answered)
+
+    def _acted(self, what: str):
+        def done(_result, err: Optional[SageError]) -> None:
+            if err is not None:
+                self.notify(f"{err.message}\n{err.hint}", severity="error")
+            else:
+                self.notify(what, timeout=3)
+
+        return done
+
+
+def _tail_lines(path: Path, max_bytes: int, offset: Optional[int] = None) -> tuple[list[str], Optional[int]]:
+    """New complete lines of a growing text file since `offset` (None: its last max_bytes)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return [], offset
+    initial = offset is None
+    if offset is None:
+        offset = max(0, size - max_bytes)
+    if size < offset:  # truncated or replaced
+        offset = 0
+    if size == offset:
+        return [], offset
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read(min(size - offset, max(max_bytes, 1 << 20)))
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    chunk = data[: end + 1]
+    lines = chunk.decode("utf-8", "replace").replace("\r", "\n").splitlines()
+    if initial and offset and lines:
+        lines = lines[1:]  # the first line is probably cut
+    return [ln for ln in lines if ln.strip()], offset + len(chunk)

@@ -1,0 +1,95 @@
+"""Step 1, Task: what the model should learn, and the data shape each task expects."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from ...engine.tasks import TASKS
+from .base import WizardScreen
+
+
+def _available(name: str) -> bool:
+    if name != "code":
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec("sage_ft_tui.engine.codebase") is not None
+
+
+class TaskScreen(WizardScreen):
+    STEP = "Task"
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_head()
+        with Horizontal(classes="body"):
+            with Vertical(id="task-box", classes="panel") as v:
+                v.border_title = "What should the model learn?"
+                opts = []
+                for name, t in TASKS.items():
+                    label = Text(no_wrap=True, overflow="ellipsis")
+                    label.append(f"{name:<12}", style="bold")
+                    label.append(t.title)
+                    opts.append(Option(label, id=name, disabled=not _available(name)))
+                yield OptionList(*opts, id="task-list")
+            with Vertical(id="task-detail-box", classes="panel") as v:
+                v.border_title = "Data it expects"
+                yield Static(id="task-detail")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        names = list(TASKS)
+        if self.app.state.task in names:
+            ol.highlighted = names.index(self.app.state.task)
+        else:
+            ol.highlighted = names.index("instruction")
+        ol.focus()
+        self._describe(names[ol.highlighted or 0])
+
+    def _describe(self, name: str) -> None:
+        t = TASKS[name]
+        out = Text()
+        out.append(f"{t.title}\n", style="bold")
+        out.append(f"{t.description}\n\n")
+        out.append("Shape of one row\n", style="bold dim")
+        out.append(f"{t.shape}\n\n", style="#56b6c2")
+        out.append("Example\n", style="bold dim")
+        out.append(json.dumps(t.example, ensure_ascii=False, indent=1), style="#98c379")
+        if not _available(name):
+            out.append("\n\nNot available yet in this version.", style="bold #e5c07b")
+        self.query_one("#task-detail", Static).update(out)
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id:
+            self._describe(event.option.id)
+        self.validity_changed()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_next()
+
+    def _chosen(self) -> str | None:
+        ol = self.query_one(OptionList)
+        if ol.highlighted is None:
+            return None
+        opt = ol.get_option_at_index(ol.highlighted)
+        return None if opt.disabled else opt.id
+
+    def valid(self) -> bool:
+        return self._chosen() is not None
+
+    def commit(self) -> None:
+        task = self._chosen()
+        if task != self.app.state.task:
+            self.app.state.inspection = None  # the same file may not fit another task
+        self.app.state.task = task
+
+    def next_screen(self):
+        from .model import ModelScreen
+
+        return ModelScreen()

@@ -1,0 +1,101 @@
+"""The wizard's answers: one plain object owned by the App, turned into a RunConfig at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..engine.config import RunConfig, apply_preset
+from ..engine.errors import SageError
+
+# Hyperparameters the Hardware step lets the user edit: field id -> (config key, type, label).
+EDITABLE: dict[str, tuple[str, type, str]] = {
+    "epochs": ("training.epochs", float, "Epochs"),
+    "max_steps": ("training.max_steps", int, "Max steps (-1: epochs)"),
+    "learning_rate": ("training.learning_rate", float, "Learning rate"),
+    "micro_batch_size": ("training.micro_batch_size", int, "Micro batch"),
+    "grad_accumulation": ("training.grad_accumulation", int, "Grad accumulation"),
+    "max_length": ("training.max_length", int, "Max length (tokens)"),
+    "lora_r": ("lora.r", int, "LoRA rank r"),
+    "lora_alpha": ("lora.alpha", int, "LoRA alpha"),
+    "validation_split": ("data.validation_split", float, "Eval share"),
+}
+CHOICES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "quantization": ("model.quantization", ("none", "8bit", "4bit"), "Quantization"),
+    "precision": ("training.precision", ("auto", "bf16", "fp16", "fp32"), "Precision"),
+}
+
+
+def get_dotted(raw: dict, key: str) -> Any:
+    node: Any = raw
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def set_dotted(raw: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node[part]
+    node[parts[-1]] = value
+
+
+@dataclass
+class WizardState:
+    task: Optional[str] = None
+    model: Optional[str] = None
+    model_entry: Any = None  # engine.models.ModelEntry
+    data_paths: list[str] = field(default_factory=list)
+    repo: Optional[str] = None  # code task
+    inspection: Any = None  # engine.data.DataInspection
+    preset: str = "auto"
+    preset_why: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)  # dotted key -> value
+    name: Optional[str] = None
+    quick: bool = False  # came from a Quickstart entry
+
+    def reset(self) -> None:
+        self.__dict__.pop("_base", None)
+        self.__init__()  # type: ignore[misc]
+
+    @property
+    def max_length(self) -> int:
+        return int(self.overrides.get("training.max_length", 2048))
+
+    def base_config(self) -> RunConfig:
+        """Task, model and data, with the chosen preset applied (no user overrides).
+
+        Cached: the auto preset reads the hardware and sizes a memory estimate."""
+        key = (self.task, self.model, tuple(self.data_paths), self.repo, self.preset)
+        cached = self.__dict__.get("_base")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        cfg = self._base_config()
+        self.__dict__["_base"] = (key, cfg)
+        return cfg
+
+    def _base_config(self) -> RunConfig:
+        data: dict[str, Any] = {"paths": list(self.data_paths)}
+        if self.task == "code" and self.repo:
+            data = {"paths": [], "repo": self.repo}
+        cfg = RunConfig.from_dict(
+            {"task": self.task or "instruction", "model": {"name": self.model or "tiny-demo"}, "data": data},
+            source="wizard",
+        )
+        if self.preset:
+            try:
+                cfg = apply_preset(cfg, self.preset)
+            except SageError:
+                raise
+            except Exception as e:  # a preset helper still missing must not break the wizard
+                raise SageError(f"preset {self.preset}: {e}", hint="choose another preset", kind="config") from None
+        return cfg
+
+    def build_config(self, extra: Optional[dict[str, Any]] = None) -> RunConfig:
+        raw = self.base_config().model_dump(mode="json")
+        for key, value in {**self.overrides, **(extra or {})}.items():
+            set_dotted(raw, key, value)
+        if self.name:
+            raw["name"] = self.name
+        return RunConfig.from_dict(raw, source="settings")

@@ -1,0 +1,122 @@
+"""Monitor panels painted from a RunModel: one per GPU, the host line, the run's figures."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..run_model import GpuHistory, RunModel, fmt_duration, fmt_num, fmt_rate
+from .charts import S, bar, level_style, sparkline
+
+GiB = 1024**3
+
+
+def _pct(v) -> str:
+    return f"{v:3.0f}%" if isinstance(v, (int, float)) else " n/a"
+
+
+class GpuPanel(Static):
+    """GPU n: utilization and VRAM bars with history sparklines, temperature, power."""
+
+    def __init__(self, index: int, **kw):
+        super().__init__(**kw)
+        self.index = index
+        self.hist: GpuHistory | None = None
+
+    def show(self, hist: GpuHistory) -> None:
+        self.hist = hist
+        g = hist.last
+        name = (hist.name or "GPU").replace("NVIDIA ", "")
+        self.border_title = f"GPU {hist.index} · {name}"
+        temp, power = g.get("temp"), g.get("power")
+        sub = []
+        if isinstance(temp, (int, float)):
+            sub.append(f"{temp:.0f}°C")
+        if isinstance(power, (int, float)):
+            sub.append(f"{power:.0f} W")
+        self.border_subtitle = " · ".join(sub)
+        self.refresh()
+
+    def render(self) -> Text:
+        h = self.hist
+        if h is None:
+            return Text("no readings yet", style="dim")
+        w = max(20, self.size.width)
+        g = h.last
+        util = g.get("util")
+        used, total = g.get("mem_used"), g.get("mem_total")
+        mem_f = used / total if isinstance(used, (int, float)) and total else None
+        util_f = util / 100 if isinstance(util, (int, float)) else None
+        mem_txt = f"{used / GiB:5.1f}/{total / GiB:.0f}G" if mem_f is not None else "  n/a"
+        right = max(len(mem_txt), 4)
+        bar_w = max(6, (w - 6 - right - 2) // 2)
+        spark_w = max(4, w - 6 - bar_w - right - 2)
+        t = Text(no_wrap=True, overflow="crop")
+        t.append("util ", style="dim")
+        t.append_text(bar(util_f, bar_w, style=level_style(util_f)))
+        t.append(f" {_pct(util)}".ljust(right + 1))
+        t.append(" ")
+        t.append_text(sparkline(h.util, spark_w, 0, 100, style="spark"))
+        t.append("\nvram ", style="dim")
+        t.append_text(bar(mem_f, bar_w, style=level_style(mem_f)))
+        t.append(f" {mem_txt}".ljust(right + 1))
+        t.append(" ")
+        t.append_text(sparkline(h.mem, spark_w, 0, 100, style="spark"))
+        return t
+
+
+def host_text(m: RunModel, width: int) -> Text:
+    h = m.host
+    cpu = h.get("cpu_percent")
+    used, total = h.get("ram_used"), h.get("ram_total")
+    ram_f = used / total if isinstance(used, (int, float)) and total else None
+    cpu_f = cpu / 100 if isinstance(cpu, (int, float)) else None
+    t = Text(no_wrap=True, overflow="crop")
+    half = max(20, width // 2 - 1)
+    bw = max(6, (half - 16) // 2)
+    t.append(" CPU ", style="bold")
+    t.append_text(bar(cpu_f, bw, style=level_style(cpu_f)))
+    t.append(f" {_pct(cpu)} ")
+    t.append_text(sparkline(m.cpu, max(4, half - bw - 11), 0, 100, style="spark"))
+    t.append("  RAM ", style="bold")
+    t.append_text(bar(ram_f, bw, style=level_style(ram_f)))
+    ram = f" {used / GiB:.1f}/{total / GiB:.0f}G " if ram_f is not None else " n/a "
+    t.append(ram)
+    t.append_text(sparkline(m.ram, max(4, half - bw - len(ram) - 6), 0, 100, style="spark"))
+    return t
+
+
+def stats_text(m: RunModel) -> Text:
+    log = m.last_log
+    t = Text(no_wrap=True, overflow="ellipsis")
+
+    def row(label: str, value: str, style: str = "bold") -> None:
+        t.append(f"{label:<11}", style="dim")
+        t.append(f"{value}\n", style=style)
+
+    row("loss", fmt_num(m.loss), "bold " + S("train"))
+    row("eval loss", fmt_num(m.last_eval), "bold " + S("eval").replace("bold ", ""))
+    if m.best_eval is not None:
+        row("best eval", fmt_num(m.best_eval), "")
+    row("lr", fmt_num(log.get("learning_rate"), ".2e"), "")
+    t.append(" " * 11)
+    t.append_text(sparkline([y for _, y in m.lr.points], 14, 0, style="spark"))
+    t.append("\n")
+    row("tokens/s", fmt_rate(log.get("tokens_per_s")), "")
+    t.append(" " * 11)
+    t.append_text(sparkline(m.tps, 14, 0, style="spark"))
+    t.append("\n")
+    row("grad norm", fmt_num(log.get("grad_norm"), ".3f"), "")
+    row("samples/s", fmt_num(log.get("samples_per_s"), ".2f"), "")
+    tokens = log.get("tokens")
+    row("tokens", fmt_rate(tokens), "")
+    peak = log.get("vram_peak")
+    if isinstance(peak, (int, float)):
+        row("vram peak", f"{peak / GiB:.1f} GiB", "")
+    if m.checkpoints:
+        row("checkpoint", f"step {m.checkpoints[-1].get('step', '?')} ({len(m.checkpoints)})", "")
+    return t
+
+
+def eta_text(m: RunModel, now: float) -> str:
+    return fmt_duration(m.eta)
