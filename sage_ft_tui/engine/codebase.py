@@ -668,7 +668,14 @@ def code_report(scan: ScanResult, samples: Optional[CodeSamples]) -> dict:
             rep["skipped"] = (rep["skipped"] + [{"path": p, "reason": "special_tokens"}
                                                 for p in samples.special_token_files])[:REPORT_LIST_LIMIT]
         rep["skipped_by_reason"] = dict(sorted(by.items(), key=lambda kv: (-kv[1], kv[0])))
-        rep["files_taken"] = len(scan.files) - len(samples.special_token_files)
+        dropped = set(samples.special_token_files)
+        kept = [f for f in scan.files if f.path not in dropped]
+        langs: dict[str, int] = {}
+        for f in kept:
+            langs[f.language] = langs.get(f.language, 0) + 1
+        rep["files_taken"] = len(kept)
+        rep["bytes_taken"] = sum(f.size for f in kept)
+        rep["languages"] = dict(sorted(langs.items(), key=lambda kv: (-kv[1], kv[0])))
         rep.update({"tokens": samples.tokens, "samples": len(samples.records), "chunks": samples.chunks,
                     "fim_samples": samples.fim_samples, "fim": samples.fim,
                     "duplicate_samples": samples.duplicates, "build_seconds": round(samples.seconds, 3)})
