@@ -48,6 +48,9 @@ def load_training_data(
     where = res.files[0] if len(res.files) == 1 else f"{len(res.files)} files"
     if total == 0:
         raise SageError(f"{where}: no rows", hint="the data file is empty; add examples", kind="data")
+    if not rows:
+        raise SageError(f"{where}: no usable rows ({len(res.bad)} bad; first: {res.bad[0]})",
+                        hint="fix the file; every row failed to read", kind="data")
     if fmt == "auto":
         fmt, counts = detect_format(rows)
         if fmt is None:
