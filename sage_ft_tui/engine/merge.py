@@ -216,6 +216,8 @@ def merge_run(
 
     t0 = time.time()
     say = progress or (lambda stage, info: None)
+    if dtype not in DTYPES:
+        raise SageError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}", hint="e.g. --dtype bfloat16")
     run = resolve_run(run)
     cfg = RunConfig.load(run / "config.yaml")
     adapter, label = find_adapter(run, checkpoint)
@@ -374,7 +376,6 @@ def _do_merge(cfg, base: Path, adapter: Path, tmp: Path, dt: str, device: str, s
     re_model.eval()
     got = _logits(re_model, ids)
     del re_model
-    gc.collect()
     scale = float(ref.abs().max().clamp_min(1e-6))
     max_abs = float((got - ref).abs().max())
     effect = float((ref - base_logits).abs().max())
