@@ -77,6 +77,27 @@ def classify(exc: BaseException, run: Path) -> SageError:
                      hint="see train.log for the traceback")
 
 
+DATA_READY = ".tokenized_ready"
+
+
+def _launch_token() -> str:
+    """The same for every rank of one launch (their common parent: torchrun / accelerate)."""
+    return f"{socket.gethostname()}:{os.getppid()}"
+
+
+def _wait_for_rank0_data(run: Path, timeout: float = 3600.0) -> None:
+    marker = run / "data" / DATA_READY
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if marker.read_text() == _launch_token():
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SageError("rank 0 did not finish preparing the data", kind="internal", hint="see train.log of rank 0")
+
+
 def _free_accelerator_memory() -> None:
     import gc
 
@@ -185,7 +206,11 @@ def main(argv: list[str]) -> int:
         from .modelref import model_dir
 
         mdir = str(model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False))
+        if not rank0:
+            _wait_for_rank0_data(run)  # rank 0 tokenizes into the shared cache; the others then load it
         train_ds, eval_ds = tokenized_datasets(cfg, run, mdir)
+        if rank0:
+            (run / "data" / DATA_READY).write_text(_launch_token())
         if train_ds is None or len(train_ds) == 0:
             raise SageError("no training samples after tokenization", kind="data",
                             hint="check data/data_report.json; every row may be longer than max_length")
