@@ -86,7 +86,7 @@ class BaseScreen(Screen):
             return
         t = Text()
         t.append("✗ ", style="bold")
-        t.append(getattr(err, "message", str(err)))
+        t.append(getattr(err, "message", str(err)).replace(f"{self.app.cwd}/", ""))
         hint = getattr(err, "hint", "")
         if hint:
             t.append(f"\n  → {hint}", style="italic")

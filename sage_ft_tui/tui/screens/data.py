@@ -167,7 +167,7 @@ class DataScreen(WizardScreen):
         t.append("✓ " if ok else "✗ ", style="bold #98c379" if ok else "bold #e06c75")
         t.append(f"{ins.format or 'unknown format'}", style="bold")
         t.append(f"  ·  {ins.rows} rows  ·  {ins.usable} usable  ·  ")
-        t.append(f"{ins.rows - ins.usable if ins.rows else len(ins.bad_rows)} bad",
+        t.append(f"{len(ins.bad_rows) if ins.error or not ins.rows else ins.rows - ins.usable} bad",
                  style="bold #e06c75" if ins.bad_rows else "")
         if ins.files:
             names = ", ".join(self._rel(f) for f in ins.files[:3]) + (" …" if len(ins.files) > 3 else "")

@@ -136,7 +136,9 @@ class HomeScreen(BaseScreen):
         def make():
             from ...engine.demo import demo_config
             from ...engine.runs import create_run, launch
+            from .data import ensure_tiny_off_process
 
+            ensure_tiny_off_process()
             run = create_run(demo_config())
             launch(run)
             return run

@@ -102,7 +102,10 @@ class ReviewScreen(WizardScreen):
 
         def start():
             from ...engine.runs import create_run, launch
+            from .data import ensure_tiny_off_process
 
+            if cfg.model.name.strip().lower() == "tiny-demo":
+                ensure_tiny_off_process()  # building it imports torch: not in this process
             run = create_run(cfg)
             launch(run)
             return run

@@ -67,7 +67,10 @@ class RunsScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         from ...engine.paths import runs_home
 
-        yield TopBar("Runs", note=str(runs_home()), id="topbar")
+        from pathlib import Path
+
+        where = str(runs_home()).replace(str(Path.home()), "~", 1) if self.app.live else "$SAGE_FT_HOME"
+        yield TopBar("Runs", note=where, id="topbar")
         with Vertical(id="runs-box", classes="panel") as v:
             v.border_title = "All runs (newest first)"
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
