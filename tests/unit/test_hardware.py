@@ -130,7 +130,7 @@ def test_parse_visible_devices(value, expected):
 
 
 def test_no_heavy_imports():
-    code = ("import sys, sage_ft_tui.engine.hardware as h; h.snapshot(); "
+    code = ("import sys, sage_ft_tui.engine.hardware as h, sage_ft_tui.engine.memory, sage_ft_tui.engine.presets; h.snapshot(); "
             "bad=[m for m in ('torch','transformers','textual') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 

@@ -143,6 +143,12 @@ def test_estimate_for_config_uses_hardware():
 
 
 def test_tiny_demo(tmp_path, monkeypatch):
+    """tiny-demo resolves to its built folder's config.json (written here as the builder would)."""
+    from sage_ft_tui.engine.tiny import ARCH, VOCAB, tiny_model_dir
+
     monkeypatch.setenv("SAGE_FT_CACHE", str(tmp_path))
+    tiny_model_dir().mkdir(parents=True)
+    (tiny_model_dir() / "config.json").write_text(json.dumps({**ARCH, "vocab_size": VOCAB, "model_type": "llama",
+                                                              "tie_word_embeddings": True}))
     e = mem.estimate_memory("tiny-demo", device="cpu", dtype="float32", max_length=256)
     assert e.total_params < 5_000_000 and e.total < GiB
