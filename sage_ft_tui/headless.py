@@ -83,6 +83,8 @@ def _follow_rich(run_dir: Path) -> str:
                 prog.console.print(f"  step {ev.get('step')}: eval loss {ev.get('eval_loss'):.4f}")
             elif k == "checkpoint":
                 prog.console.print(f"  checkpoint at step {ev.get('step')}")
+            elif k == "error" and ev.get("recovering"):
+                prog.console.print(f"[yellow]{ev.get('error_kind')}: {ev.get('message')} — recovering[/]")
             elif k == "error":
                 prog.console.print(f"[red]error ({ev.get('error_kind')}): {ev.get('message')}[/]")
                 if ev.get("hint"):

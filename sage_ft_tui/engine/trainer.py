@@ -206,6 +206,12 @@ def peft_config(cfg: RunConfig):
                       use_dora=lc.use_dora, bias=lc.bias, task_type="CAUSAL_LM")
 
 
+def _checkpointing_arg(cls, on: bool) -> dict:
+    # transformers 5.x renamed gradient_checkpointing to activation_checkpointing.
+    name = "activation_checkpointing" if "activation_checkpointing" in cls.__dataclass_fields__ else "gradient_checkpointing"
+    return {name: on}
+
+
 def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
     from trl import SFTConfig
 
@@ -215,7 +221,7 @@ def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
         learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio,
         per_device_train_batch_size=t.micro_batch_size, per_device_eval_batch_size=t.micro_batch_size,
         gradient_accumulation_steps=t.grad_accumulation, max_length=t.max_length, packing=t.packing,
-        packing_strategy="bfd", gradient_checkpointing=t.gradient_checkpointing, optim=t.optimizer,
+        packing_strategy="bfd", optim=t.optimizer, **_checkpointing_arg(SFTConfig, t.gradient_checkpointing),
         weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, seed=t.seed, data_seed=t.seed,
         logging_steps=t.logging_steps, logging_first_step=True,
         eval_strategy="steps" if has_eval else "no", eval_steps=(t.eval_steps or t.save_steps) if has_eval else None,
