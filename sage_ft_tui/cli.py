@@ -352,15 +352,20 @@ def demo(
         cfg = demo_config(max_steps=max_steps)
         run_dir = create_run(cfg)
         out(f"created run {run_dir.name} (tiny-demo model, bundled sample data)")
-        if not headless(no_tui) and sys.stdout.isatty() and not detach:
-            from .engine.runs import launch
-
-            launch(run_dir)
-            _open_tui(attach=str(run_dir))
-            return
-        _train(run_dir, detach=detach, json_lines=json_lines, resume=False)
+        _train_and_watch(run_dir, no_tui=no_tui, detach=detach, json_lines=json_lines)
     except SageError as e:
         fail(e)
+
+
+def _train_and_watch(run_dir: Path, *, no_tui: bool, detach: bool, json_lines: bool) -> None:
+    """Start training; on a terminal, watch it in the wizard's monitor, else headless."""
+    if not headless(no_tui) and sys.stdout.isatty() and not detach and not json_lines:
+        from .engine.runs import launch
+
+        launch(run_dir)
+        _open_tui(attach=str(run_dir))
+        return
+    _train(run_dir, detach=detach, json_lines=json_lines, resume=False)
 
 
 @app.command()
@@ -377,17 +382,26 @@ def quickstart(
     """Data → settings for this hardware → a run that starts training at once."""
     try:
         from .engine.quickstart import quickstart_config
-        from .engine.runs import create_run, launch
+        from .engine.runs import create_run
 
         cfg = quickstart_config(task, data=data, model=model, name=name, preset=preset, repo=repo)
         cfg = _apply_overrides(cfg, epochs, max_steps, max_length, lr, sets)
+        err = sys.stderr if json_lines else sys.stdout  # keep stdout pure JSON lines
+        if cfg.preset == "auto":
+            from .engine.presets import explain_choice
+
+            for line in explain_choice(cfg.model.name, max_length=cfg.training.max_length):
+                print(f"  {line}", file=err)
         run_dir = create_run(cfg)
-        out(f"created run {run_dir.name}")
-        if not headless(no_tui) and sys.stdout.isatty() and not detach:
-            launch(run_dir)
-            _open_tui(attach=str(run_dir))
-            return
-        _train(run_dir, detach=detach, json_lines=json_lines, resume=False)
+        print(f"created run {run_dir.name}", file=err)
+        if task == "code":
+            from .engine.fsutil import read_json
+            from .engine.quickstart_code import scan_summary_lines
+
+            scan = (read_json(run_dir / "data" / "data_report.json", {}) or {}).get("code_scan")
+            for line in scan_summary_lines(scan) if scan else []:
+                print(f"  {line}", file=err)
+        _train_and_watch(run_dir, no_tui=no_tui, detach=detach, json_lines=json_lines)
     except SageError as e:
         fail(e)
 

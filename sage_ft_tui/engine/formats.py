@@ -105,11 +105,15 @@ def _read_jsonl(f: Path) -> Iterator[Row | BadRow]:
             yield BadRow(where, "torn last line (incomplete JSON)" if torn and not data.endswith(b"\n") else f"not valid JSON ({e.msg} at column {e.colno})")
 
 
-def _read_json(f: Path) -> Iterator[Row | BadRow]:
+def _decode(f: Path) -> str:
     try:
-        text = f.read_bytes().decode("utf-8-sig")
+        return f.read_bytes().decode("utf-8-sig")  # a BOM is fine
     except UnicodeDecodeError as e:
         raise SageError(f"{f}: not valid UTF-8 (byte offset {e.start})", hint="save the file as UTF-8", kind="data") from None
+
+
+def _read_json(f: Path) -> Iterator[Row | BadRow]:
+    text = _decode(f)
     if not text.strip():
         return
     try:
@@ -132,10 +136,7 @@ def _read_json(f: Path) -> Iterator[Row | BadRow]:
 
 
 def _read_csv(f: Path) -> Iterator[Row | BadRow]:
-    try:
-        text = f.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise SageError(f"{f}: not valid UTF-8 (byte offset {e.start})", hint="save the CSV as UTF-8", kind="data") from None
+    text = _decode(f)
     rdr = csv.reader(text.splitlines(keepends=True))
     try:
         header = next(rdr)
@@ -170,10 +171,7 @@ def _read_parquet(f: Path) -> Iterator[Row | BadRow]:
 
 
 def _read_txt(f: Path) -> Iterator[Row | BadRow]:
-    try:
-        text = f.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise SageError(f"{f}: not valid UTF-8 (byte offset {e.start})", hint="save the text as UTF-8", kind="data") from None
+    text = _decode(f)
     text = text.replace("\r\n", "\n")
     # Paragraphs (blank-line separated) are the documents; line numbers point at their start.
     line, buf, start = 1, [], 1
