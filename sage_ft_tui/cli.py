@@ -97,7 +97,9 @@ def _build_config(
     if data:
         raw["data"]["paths"] = [str(Path(d).expanduser().resolve()) for d in data]
     if name:
-        raw["name"] = name
+        from .engine.paths import validate_run_name
+
+        raw["name"] = validate_run_name(name)
     cfg = RunConfig.from_dict(raw, source="flags")
     if preset:
         cfg = apply_preset(cfg, preset)

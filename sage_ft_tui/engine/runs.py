@@ -213,6 +213,7 @@ def new_run_dir(cfg: RunConfig, home: Optional[Path] = None) -> Path:
 
 def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = True) -> Path:
     """A run folder with config.yaml and, by default, the prepared data."""
+    preflight(cfg)
     run = new_run_dir(cfg, home)
     try:
         cfg = cfg.model_copy(update={"name": run.name})
@@ -229,6 +230,22 @@ def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = T
         shutil.rmtree(run, ignore_errors=True)
         raise
     return run
+
+
+def preflight(cfg: RunConfig) -> None:
+    """Refuse settings this machine cannot run, before anything is written."""
+    if cfg.model.quantization != "none" or cfg.training.gpus:
+        from .hardware import get_backend
+
+        gpus = get_backend().snapshot().gpus
+        if cfg.model.quantization != "none" and not gpus:
+            raise SageError(f"model.quantization {cfg.model.quantization} needs an NVIDIA GPU, and this machine has none",
+                            hint="use --set model.quantization=none here, or create the run on the GPU server")
+        have = {g.index for g in gpus}
+        missing = [g for g in cfg.training.gpus or [] if g not in have]
+        if missing:
+            raise SageError(f"training.gpus: GPU {missing[0]} does not exist here (found: {sorted(have) or 'none'})",
+                            hint="pick GPUs from `sage-ft-tui doctor`")
 
 
 def load_config(run: Path) -> RunConfig:
