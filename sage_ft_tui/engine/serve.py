@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -284,6 +285,7 @@ def plan_serve(run: Path | str, *, backend: str = "auto", mode: Optional[str] = 
     from .paths import resolve_run
 
     run = resolve_run(run)
+    _refuse_if_served(run)
     cfg = RunConfig.load(run / "config.yaml")
     if backend not in BACKENDS:
         raise SageError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}", hint="e.g. --backend transformers")
@@ -406,17 +408,21 @@ def public(info: dict) -> dict:
 # ---- start / wait / stop -------------------------------------------------------------------
 
 
-def start(plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional[Callable[[float], None]] = None) -> dict:
-    """Start the server detached, wait until /health and /v1/models answer; returns serve.json."""
-    from .paths import resolve_run
-
-    run = resolve_run(plan.run)
+def _refuse_if_served(run: Path) -> None:
     old = read_serve(run)
     if old and server_alive(old):
         raise SageError(f"run {run.name} is already being served at {old.get('url')} (pid {old.get('pid')})",
                         kind="serve", hint=f"use it, or stop it first: `sage-ft-tui serve --stop {run.name}`")
     if old:
         (run / SERVE_FILE).unlink(missing_ok=True)  # stale: its server is gone
+
+
+def start(plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional[Callable[[float], None]] = None) -> dict:
+    """Start the server detached, wait until /health and /v1/models answer; returns serve.json."""
+    from .paths import resolve_run
+
+    run = resolve_run(plan.run)
+    _refuse_if_served(run)
 
     exe = plan.cmd[0]
     if not (os.path.isabs(exe) and os.access(exe, os.X_OK)) and shutil.which(exe) is None:
@@ -466,6 +472,23 @@ def start(plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional
     return info
 
 
+_FRAME = re.compile(r"^(Traceback \(most recent call last\):|\s+File \"|\s+[\^~]+\s*$|\s{4,}\S)")
+_EXC = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)):\s*(.*)$")
+
+
+def readable_tail(lines: list[str], n: int = 12) -> list[str]:
+    """The log's last lines without Python traceback frames (the full log keeps them)."""
+    return [ln for ln in lines if not _FRAME.match(ln)][-n:]
+
+
+def _last_exception(lines: list[str]) -> Optional[str]:
+    for ln in reversed(lines):
+        m = _EXC.match(ln.strip())
+        if m:
+            return f"{m.group(1)}: {m.group(3)}"[:240]
+    return None
+
+
 def _diagnose(tail: list[str], info: dict) -> Optional[tuple[str, str]]:
     text = "\n".join(tail).lower()
     if "address already in use" in text or "errno 98" in text:
@@ -490,12 +513,15 @@ def wait_ready(run: Path, info: dict, *, proc: Optional[subprocess.Popen] = None
         rc = proc.poll() if proc is not None else (None if server_alive(info) else -1)
         if rc is not None:
             time.sleep(0.2)
-            tail = log_tail(run, 15, start=int(info.get("log_offset") or 0))
-            diag = _diagnose(tail, info)
+            raw = log_tail(run, 60, start=int(info.get("log_offset") or 0))
+            tail = readable_tail(raw)
+            diag = _diagnose(raw, info)
             if diag:
                 raise ServeError(diag[0] + f" (the {info['backend']} server exited with code {rc})",
                                  hint=f"{diag[1]}; full log: {info['log']}", log_tail=tail)
-            raise ServeError(f"the {info['backend']} server exited with code {rc} while starting",
+            exc = _last_exception(raw)
+            raise ServeError(f"the {info['backend']} server exited with code {rc} while starting"
+                             + (f" ({exc})" if exc else ""),
                              hint=f"see the log's last lines below; full log: {info['log']}", log_tail=tail)
         code, _ = _http_get(base + "/health", key, timeout=2.0)
         if code == 200:
@@ -513,7 +539,7 @@ def wait_ready(run: Path, info: dict, *, proc: Optional[subprocess.Popen] = None
             elif code in (401, 403):
                 raise ServeError("the server refused our API key on /v1/models", hint=f"see {info['log']}")
         if time.time() > deadline:
-            tail = log_tail(run, 15, start=int(info.get("log_offset") or 0))
+            tail = readable_tail(log_tail(run, 60, start=int(info.get("log_offset") or 0)))
             raise ServeError(f"the {info['backend']} server was not ready within {timeout:.0f}s", where=info["local_url"],
                              hint=f"give it longer with --timeout, or see the log's last lines below; full log: {info['log']}",
                              log_tail=tail)
