@@ -525,28 +525,31 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
-def chunk_text(tok, text: str, budget: int) -> list[str]:
+def chunk_text(tok, text: str, budget: int, *, enc=None, verify: bool = True) -> list[str]:
     """Cut `text` into pieces of at most `budget` tokens (as `tok.encode` counts them),
     at line boundaries where a line fits, else at token boundaries. Concatenated, the
-    pieces give back `text` exactly."""
+    pieces give back `text` exactly.
+
+    `enc`: the text's encoding when the caller has it (batch encoding). verify=False skips
+    re-encoding each piece: counts then come from the whole text's encoding, which a piece
+    encoded alone can exceed by a token or two (merges across a cut) — the caller checks."""
     if budget < 1:
         raise SageError(f"max_length leaves no room for code (budget {budget} tokens)", kind="config",
                         hint="raise training.max_length")
-    enc = tok.tok.encode(text, add_special_tokens=False)
-    offsets = enc.offsets
-    n = len(offsets)
+    if enc is None:
+        enc = tok.tok.encode(text, add_special_tokens=False)
+    n = len(enc)
     if n <= budget:
         return [text]
+    fit = (lambda piece: _fit(tok, piece, budget)) if verify else (lambda piece: [piece])
     # tok_start[k] = char where token k starts; the piece of tokens [a, b) is text[start(a):start(b)].
-    tok_start = [o[0] for o in offsets]
+    tok_start = [o[0] for o in enc.offsets]
     line_starts = _line_starts(text)
-    # For each line start, the first token starting at or after it.
     pieces = []
     a_char, a_tok = 0, 0
     while True:
         if n - a_tok <= budget:
-            piece = text[a_char:]
-            pieces.extend(_fit(tok, piece, budget))
+            pieces.extend(fit(text[a_char:]))
             break
         limit_tok = a_tok + budget  # first token not in this piece
         limit_char = tok_start[limit_tok]
@@ -555,7 +558,9 @@ def chunk_text(tok, text: str, budget: int) -> list[str]:
         cut = line_starts[j] if j >= 0 and line_starts[j] > a_char else limit_char
         if cut <= a_char:  # one token beyond reach; never loop forever
             cut = tok_start[min(n - 1, a_tok + 1)] if a_tok + 1 < n else len(text)
-        pieces.extend(_fit(tok, text[a_char:cut], budget))
+            if cut <= a_char:
+                cut = len(text)
+        pieces.extend(fit(text[a_char:cut]))
         a_char = cut
         a_tok = bisect.bisect_left(tok_start, cut)
         if a_char >= len(text):
@@ -599,61 +604,122 @@ FIM_NAMES = {"prefix": "<|fim_prefix|>", "suffix": "<|fim_suffix|>", "middle": "
 FIM_SLACK = 8  # tokens kept free for the three FIM tokens and merges broken by the two cuts
 
 
+def _fit_with_header(tok, header: str, body: str, budget: int, limit: int) -> list[tuple[str, int]]:
+    """(header + part, tokens) for parts of `body`, each within `limit` with its header."""
+    out = []
+    for part in _fit(tok, body, budget):
+        t = header + part
+        nt = len(tok.encode(t))
+        if nt <= limit or budget <= 1:
+            out.append((t, nt))
+        else:  # the header merged with the part's first token(s): cut smaller
+            out.extend(_fit_with_header(tok, header, part, budget - (nt - limit), limit))
+    return out
+
+
+ENCODE_BATCH = 512  # files (or samples) a batch: bounded memory
+
+
+def _encode_many(tok, texts: list[str]) -> list:
+    """Encodings of `texts`: the tokenizers thread pool where there are cores to spare (on
+    one or two cores its overhead makes it slower than a plain loop)."""
+    if (os.cpu_count() or 1) >= 4 and os.environ.get("TOKENIZERS_PARALLELISM", "true").lower() not in ("0", "false"):
+        return tok.tok.encode_batch(texts, add_special_tokens=False)
+    enc = tok.tok.encode
+    return [enc(t, add_special_tokens=False) for t in texts]
+
+
+def _count_tokens(tok, texts: list[str]) -> list[int]:
+    out = []
+    for i in range(0, len(texts), ENCODE_BATCH):
+        out.extend(len(e) for e in _encode_many(tok, texts[i : i + ENCODE_BATCH]))
+    return out
+
+
 def build_samples(scan: ScanResult, tok, *, max_length: int, fim_rate: float = 0.0, seed: int = 42,
                   max_samples: Optional[int] = None) -> CodeSamples:
-    """Chunks (+ FIM samples) of the scanned files; `scan` must have been made with keep_text."""
+    """Chunks (+ FIM samples) of the scanned files; `scan` must have been made with keep_text.
+
+    Every sample's token count (as `tok.encode` counts it, + EOS) is at most max_length:
+    files are encoded in batches, cut from those encodings, and every sample is then
+    encoded once more, also in batches, to check; the rare piece that grew past its
+    budget (merges across a cut) is cut again, the rare FIM sample that did is dropped."""
     t0 = time.perf_counter()
     fim_ids = getattr(tok, "fim_tokens", {}) or {}
     fim_ok = all(fim_ids.get(v) is not None for v in FIM_NAMES.values())
     use_fim = fim_rate > 0 and fim_ok
     out = CodeSamples(records=[], wheres=[], fim="on" if use_fim else ("unavailable" if fim_rate > 0 else "off"))
     eos = 1 if getattr(tok, "eos_id", None) is not None else 0
-    specials = [s for s in _special_tokens(tok)]
-    seen: set[bytes] = set()
+    specials = _special_tokens(tok)
+    limit = max_length - eos  # tokens of text a sample may hold
+    header_cache: dict[str, int] = {}
 
-    def add(text: str, where: str, n_tokens: int) -> bool:
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        if key in seen:
-            out.duplicates += 1
-            return False
-        seen.add(key)
-        out.records.append({"text": text})
-        out.wheres.append(where)
-        out.tokens += n_tokens + eos
-        return True
-
+    files = []
     for f in scan.files:
         if f.text is None:
             raise ValueError("build_samples needs a scan made with keep_text=True")
-        text = f.text
-        if specials and any(s in text for s in specials):
+        if specials and any(sp in f.text for sp in specials):
             out.special_token_files.append(f.path)
-            continue
-        header = header_for(f.path, f.language)
-        h_tokens = len(tok.encode(header))
-        budget = max_length - eos - h_tokens - (FIM_SLACK if use_fim else 0)
-        if budget < 16:
-            raise SageError(f"training.max_length {max_length} is too short for code samples "
-                            f"(the header of {f.path} alone takes {h_tokens} tokens)", kind="config",
-                            hint="raise training.max_length (512 or more suits code)")
-        pieces = chunk_text(tok, text, budget)
-        for k, body in enumerate(pieces):
-            sample = header + body
-            n = len(tok.encode(sample))
-            out.chunks += 1
-            add(sample, f"{f.path}#{k + 1}", n)
-            if use_fim:
-                rng = random.Random(f"{seed}:{f.path}:{k}")
-                if rng.random() < fim_rate:
-                    fs = fim_sample(rng, header, body, {k2: FIM_NAMES[k2] for k2 in FIM_NAMES})
-                    if fs is not None:
-                        nf = len(tok.encode(fs))
-                        if nf + eos <= max_length and add(fs, f"{f.path}#{k + 1} fim", nf):
-                            out.fim_samples += 1
-        if max_samples and len(out.records) >= max_samples:
+        else:
+            files.append(f)
+
+    # 1. cut: (text, where, is_fim, header, body, budget) candidates, in the final order
+    cands: list[tuple[str, str, bool, str, str, int]] = []
+    seen: set[bytes] = set()
+    for i in range(0, len(files), ENCODE_BATCH):
+        batch = files[i : i + ENCODE_BATCH]
+        encs = _encode_many(tok, [f.text for f in batch])
+        for f, enc in zip(batch, encs):
+            header = header_for(f.path, f.language)
+            h_tokens = header_cache.get(header)
+            if h_tokens is None:
+                h_tokens = header_cache[header] = len(tok.encode(header))
+            budget = limit - h_tokens - (FIM_SLACK if use_fim else 0)
+            if budget < 16:
+                raise SageError(f"training.max_length {max_length} is too short for code samples "
+                                f"(the header of {f.path} alone takes {h_tokens} tokens)", kind="config",
+                                hint="raise training.max_length (512 or more suits code)")
+            for k, body in enumerate(chunk_text(tok, f.text, budget, enc=enc, verify=False)):
+                where = f"{f.path}#{k + 1}"
+                sample = header + body
+                out.chunks += 1
+                key = hashlib.blake2b(sample.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+                if key in seen:
+                    out.duplicates += 1
+                else:
+                    seen.add(key)
+                    cands.append((sample, where, False, header, body, budget))
+                if use_fim:
+                    rng = random.Random(f"{seed}:{f.path}:{k}")
+                    if rng.random() < fim_rate:
+                        fs = fim_sample(rng, header, body, FIM_NAMES)
+                        if fs is not None:
+                            key = hashlib.blake2b(fs.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+                            if key not in seen:
+                                seen.add(key)
+                                cands.append((fs, where + " fim", True, header, body, budget))
+        if max_samples and len(cands) >= max_samples:
             break
+
+    # 2. check every sample's length, in batches; fix the few that grew past the limit
+    counts = _count_tokens(tok, [c[0] for c in cands])
+    for (text, where, is_fim, header, body, budget), n in zip(cands, counts):
+        if n <= limit:
+            pieces = [(text, where, n)]
+        elif is_fim:
+            continue
+        else:
+            parts = _fit_with_header(tok, header, body, budget, limit)
+            pieces = [(t, where if j == 0 else f"{where}.{j}", nt) for j, (t, nt) in enumerate(parts)]
+        for t, w, nt in pieces:
+            out.records.append({"text": t})
+            out.wheres.append(w)
+            out.tokens += nt + eos
+            if is_fim:
+                out.fim_samples += 1
     if max_samples and len(out.records) > max_samples:
         out.records, out.wheres = out.records[:max_samples], out.wheres[:max_samples]
+        out.fim_samples = sum(1 for w in out.wheres if w.endswith(" fim"))
     out.seconds = time.perf_counter() - t0
     return out
 

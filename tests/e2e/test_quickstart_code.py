@@ -111,7 +111,7 @@ def test_quickstart_code_on_this_project_completes(sage_home, tiny_model):
     if not (REPO_ROOT / ".git").exists():
         pytest.skip("needs this project's git checkout")
     r = cli("quickstart", "code", "--repo", str(REPO_ROOT), "--model", "tiny-demo", "--max-steps", "3",
-            "--max-length", "128", "--set", "data.validation_split=0", "--no-tui",
+            "--max-length", "256", "--set", "data.validation_split=0", "--no-tui",
             env={"SAGE_FT_HOME": str(sage_home)}, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
     runs = [p for p in sage_home.iterdir() if p.is_dir()]

@@ -204,11 +204,25 @@ def test_chunks_fit_carry_headers_and_rebuild_each_file(repo, tok):
                 start, end = f.text.rfind("\n", 0, cut) + 1, f.text.find("\n", cut) + 1 or len(f.text)
                 assert len(tok.encode(f.text[start:end])) > budget
         kept = [r["text"] for r, w in zip(samples.records, samples.wheres) if w.startswith(f.path + "#")]
-        assert kept and all(t.startswith(header) and t[len(header):] in pieces for t in kept)
+        assert kept and all(t.startswith(header) and t[len(header):] in f.text for t in kept)
     assert len([w for w in samples.wheres if w.startswith("src/app.py#")]) > 3  # the long file was cut
     for rec in samples.records:
         assert len(tok.encode(rec["text"])) + 1 <= max_len  # + EOS, added by the trainer
     assert samples.tokens == sum(len(tok.encode(r["text"])) + 1 for r in samples.records)
+
+
+def test_samples_rebuild_a_file_exactly(tmp_path, tok):
+    root = tmp_path / "one"
+    root.mkdir()
+    text = "".join(f"value_{i} = {i} * 3  # note {i}\n" for i in range(120))
+    text += "table = [" + ", ".join(str(i * 7) for i in range(300)) + "]\n" + "    indented = True\n" * 1
+    (root / "m.py").write_text(text)
+    samples = build_samples(scan_repository(root, keep_text=True), tok, max_length=64)
+    header = "# path: m.py\n"
+    assert samples.duplicates == 0 and len(samples.records) > 10
+    assert "".join(r["text"][len(header):] for r in samples.records) == text
+    assert all(len(tok.encode(r["text"])) + 1 <= 64 for r in samples.records)
+    assert samples.wheres[:2] == ["m.py#1", "m.py#2"]
 
 
 def test_a_line_longer_than_a_chunk_is_cut_at_token_boundaries(tok):
