@@ -76,6 +76,8 @@ class RunModel:
         self.t_end: Optional[float] = None
         self.events = 0
         self.version = 0  # bumped on every change; the screen redraws when it moved
+        self.curve_version = 0  # bumped when the loss curves changed
+        self.hw_version = 0  # bumped on each hardware reading
 
     # ---- folding -------------------------------------------------------------------
     def feed(self, events: list[dict]) -> None:
@@ -98,6 +100,7 @@ class RunModel:
             loss = ev.get("loss")
             if isinstance(step, (int, float)) and isinstance(loss, (int, float)):
                 self.train.append(step, loss)
+                self.curve_version += 1
             lr = ev.get("learning_rate")
             if isinstance(step, (int, float)) and isinstance(lr, (int, float)):
                 self.lr.append(step, lr)
@@ -110,6 +113,7 @@ class RunModel:
             step, loss = ev.get("step"), ev.get("eval_loss")
             if isinstance(step, (int, float)) and isinstance(loss, (int, float)):
                 self.eval.append(step, loss)
+                self.curve_version += 1
                 self.last_eval = loss
                 self.best_eval = loss if self.best_eval is None else min(self.best_eval, loss)
         elif kind == "hw":
@@ -153,6 +157,7 @@ class RunModel:
         if isinstance(used, (int, float)) and total:
             self.ram.append(100.0 * used / total)
         self.host = ev
+        self.hw_version += 1
         self.version += 1
 
     # ---- derived figures ---------------------------------------------------------

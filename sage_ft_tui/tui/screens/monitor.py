@@ -9,7 +9,9 @@ run going; cancel asks first.
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -31,7 +33,7 @@ from ..widgets.plot import Plot
 from .base import BaseScreen, TopBar
 from .runs import state_text
 
-REDRAW_S = 0.25
+REDRAW_S = 0.5  # 2 Hz: the chart moves smoothly enough, the CPU stays idle
 POLL_S = 0.25
 HW_POLL_S = 2.0
 LOG_TAIL_BYTES = 16 << 10
@@ -52,6 +54,9 @@ class MonitorScreen(BaseScreen):
         self.run = Path(run)
         self.model = RunModel(self.run.name)
         self.drawn = -1
+        self.drawn_curve = -1
+        self.drawn_hw = -1
+        self.in_flight = threading.Semaphore(2)  # batches posted but not folded yet
         self.folder_state: Optional[tuple[str, str]] = None
         self.local_hw = False
 
@@ -100,14 +105,18 @@ class MonitorScreen(BaseScreen):
         from ...engine.runs import derive_state
 
         worker = get_current_worker()
-        events = EventFollower(self.run / EVENTS_FILE)
+        events = FastFollower(self.run / EVENTS_FILE)
         log_path = self.run / "train.log"
         log_off: Optional[int] = None
         last_check, state = 0.0, ("", "")
         first = True
         while not worker.is_cancelled:
-            evs = events.poll(max_bytes=4 << 20)
+            evs = events.poll(max_bytes=2 << 20)
             if evs or first:
+                # back-pressure: a huge replay never sits in the message queue all at once
+                while not self.in_flight.acquire(timeout=0.5):
+                    if worker.is_cancelled:
+                        return
                 self.post_message(EventsArrived(evs, replay=first))
             first = False
             lines, log_off = _tail_lines(log_path, LOG_TAIL_BYTES, log_off)
@@ -125,10 +134,11 @@ class MonitorScreen(BaseScreen):
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         evs = message.events
+        self.in_flight.release()
         if self.local_hw and not message.replay:
             evs = [e for e in evs if e.get("kind") != "hw"]
         self.model.feed(evs)
-        if message.replay:
+        if message.replay or len(evs) > 1000:  # replaying: show it now, not at the next tick
             self._redraw()
 
     def on_log_tail(self, message: LogTail) -> None:
@@ -188,17 +198,21 @@ class MonitorScreen(BaseScreen):
         now = self.app.clock()
         state, detail = self._state()
         self.query_one("#mon-status", Static).update(self._status(state, detail, now))
-        train, evals, total = list(m.train.points), list(m.eval.points), m.total_steps
-        self.query_one("#mon-chart", Plot).paint(
-            lambda w, h: line_chart([(train, "train")], w, h, markers=[(evals, "◆", "eval")], x_max=total or None))
-        box = self.query_one("#mon-chart-box")
-        box.border_subtitle = f"── train  ◆ eval ({len(evals)})" if evals else "── train"
+        if m.curve_version != self.drawn_curve:
+            self.drawn_curve = m.curve_version
+            train, evals, total = list(m.train.points), list(m.eval.points), m.total_steps
+            self.query_one("#mon-chart", Plot).paint(
+                lambda w, h: line_chart([(train, "train")], w, h, markers=[(evals, "◆", "eval")], x_max=total or None))
+            box = self.query_one("#mon-chart-box")
+            box.border_subtitle = f"── train  ◆ eval ({len(evals)})" if evals else "── train"
         self.query_one("#mon-stats", Static).update(stats_text(m))
-        self._draw_gpus()
-        host = self.query_one("#mon-host", Static)
-        host.display = bool(m.host)
-        if m.host:
-            host.update(host_text(m, host.size.width or self.app.size.width))
+        if m.hw_version != self.drawn_hw:
+            self.drawn_hw = m.hw_version
+            self._draw_gpus()
+            host = self.query_one("#mon-host", Static)
+            host.display = bool(m.host)
+            if m.host:
+                host.update(host_text(m, host.size.width or self.app.size.width))
         err = m.error
         if err is None and state == "failed" and detail:
             err = {"kind": "internal", "message": f"the run failed: {detail}", "hint": "see train.log below (l toggles it)"}
@@ -300,6 +314,33 @@ class MonitorScreen(BaseScreen):
                 self.notify(what, timeout=3)
 
         return done
+
+
+class FastFollower(EventFollower):
+    """EventFollower with a fast path for replays: a clean chunk of complete lines is
+    parsed by one json.loads call (about twice as fast as one call a line); anything
+    odd (a torn line, garbage, blank lines) falls back to the engine's tolerant parser."""
+
+    def poll(self, max_bytes: int = 4 << 20) -> list[dict]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read(max_bytes)
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        body = data[:end]
+        try:
+            evs = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
+        except ValueError:
+            return super().poll(max_bytes)
+        if not all(type(e) is dict and "kind" in e for e in evs):
+            return super().poll(max_bytes)
+        self.offset += end + 1
+        self.line += len(evs)
+        return evs
 
 
 def _tail_lines(path: Path, max_bytes: int, offset: Optional[int] = None) -> tuple[list[str], Optional[int]]:
