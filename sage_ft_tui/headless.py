@@ -47,19 +47,43 @@ def runs_table(runs: list[RunInfo]) -> None:
     con.print(t)
 
 
+def skipped_notice(run_dir: Path, skipped) -> str:
+    """One line naming the events.jsonl lines that could not be read ('' when none)."""
+    if not skipped:
+        return ""
+    shown = ", ".join(f"line {s.line} ({s.reason})" for s in skipped[:5])
+    more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    return (f"note: skipped {len(skipped)} unreadable line{'s' if len(skipped) != 1 else ''} of "
+            f"{run_dir / 'events.jsonl'}: {shown}{more}")
+
+
 def follow_run(run_dir: Path, *, json_lines: bool) -> str:
-    """Replay + follow a run's events; returns its final state."""
+    """Replay + follow a run's events; returns its final state. What could not be read is
+    said on stderr (stdout stays the events)."""
+    from .engine.events import EVENTS_FILE, EventFollower
     from .engine.runs import derive_state, follow
 
+    follower = EventFollower(run_dir / EVENTS_FILE)
     if json_lines:
-        for ev in follow(run_dir):
+        last = None
+        for ev in follow(run_dir, follower=follower):
+            last = ev
             sys.stdout.write(json.dumps(ev) + "\n")
             sys.stdout.flush()
-        return derive_state(run_dir)[0]
-    return _follow_rich(run_dir)
+        state, detail = derive_state(run_dir)
+        note = skipped_notice(run_dir, follower.skipped)
+        if note:
+            sys.stderr.write(note + "\n")
+        if last is None:
+            sys.stderr.write(f"note: {run_dir / 'events.jsonl'} holds no events\n")
+        if not (last and last.get("kind") == "status" and last.get("state") == state):
+            # The stream does not tell the end (a killed worker, a full disk): status.json does.
+            sys.stderr.write(f"note: {run_dir.name} is {state}{f' ({detail})' if detail else ''}\n")
+        return state
+    return _follow_rich(run_dir, follower)
 
 
-def _follow_rich(run_dir: Path) -> str:
+def _follow_rich(run_dir: Path, follower=None) -> str:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .engine.runs import derive_state, follow
@@ -70,7 +94,7 @@ def _follow_rich(run_dir: Path) -> str:
     task = None
     with prog:
         task = prog.add_task(run_dir.name, total=None, info="preparing")
-        for ev in follow(run_dir):
+        for ev in follow(run_dir, follower=follower):
             k = ev.get("kind")
             if k == "start":
                 prog.update(task, total=ev.get("total_steps"), completed=ev.get("resumed_from_step", 0), info="running")
@@ -89,6 +113,9 @@ def _follow_rich(run_dir: Path) -> str:
                 prog.console.print(f"[red]error ({ev.get('error_kind')}): {ev.get('message')}[/]")
                 if ev.get("hint"):
                     prog.console.print(f"  hint: {ev['hint']}")
+    note = skipped_notice(run_dir, follower.skipped if follower is not None else [])
+    if note:
+        con.print(note, markup=False)
     state, detail = derive_state(run_dir)
     color = {"completed": "green", "cancelled": "yellow"}.get(state, "red")
     con.print(f"[{color}]{run_dir.name}: {state}{f' ({detail})' if detail else ''}[/]")

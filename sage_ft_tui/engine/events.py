@@ -135,6 +135,21 @@ class EventFollower:
         self.skipped.extend(batch.skipped)
         return batch.events
 
+    def finish(self) -> None:
+        """The writer is gone: an incomplete last line will never be completed; note it."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                rest = fh.read(1 << 20)
+        except FileNotFoundError:
+            return
+        if rest.strip() and b"\n" not in rest:
+            self.skipped.append(Skipped(self.line, "torn last line"))
+
+
+def _is_final(ev: dict) -> bool:
+    return ev.get("kind") == "status" and ev.get("state") in FINAL_STATES
+
 
 def follow_events(
     path: str | os.PathLike,
@@ -142,21 +157,31 @@ def follow_events(
     is_alive: Callable[[], bool] | None = None,
     poll_s: float = 0.25,
     stop: Callable[[], bool] | None = None,
+    follower: EventFollower | None = None,
 ) -> Iterator[dict]:
     """Replay the stream, then tail it until a final status event arrives, `stop()` says
-    so, or `is_alive()` turns false and nothing more is written."""
-    f = EventFollower(path)
+    so, or `is_alive()` turns false and nothing more is written. Pass `follower` to read
+    what was skipped (`follower.skipped`) afterwards."""
+    f = follower if follower is not None else EventFollower(path)
     while True:
         evs = f.poll()
         for ev in evs:
             yield ev
-            if ev.get("kind") == "status" and ev.get("state") in FINAL_STATES:
+        # A final status ends the stream only when nothing follows it: a resumed run appends
+        # after its earlier `cancelled`/`failed`, and the whole history is replayed.
+        while evs and _is_final(evs[-1]) and not (is_alive is not None and is_alive()):
+            evs = f.poll()
+            if not evs:
+                f.finish()
                 return
+            for ev in evs:
+                yield ev
         if stop is not None and stop():
             return
         if not evs:
             if is_alive is not None and not is_alive():
                 for ev in f.poll():  # anything written just before the end
                     yield ev
+                f.finish()
                 return
             time.sleep(poll_s)

@@ -330,14 +330,15 @@ def wait_for_end(run: Path, timeout: float = 600.0, poll: float = 0.25) -> str:
     raise TimeoutError(f"run {Path(run).name} did not end within {timeout:.0f}s")
 
 
-def follow(run: Path, poll_s: float = 0.25):
-    """Replay then tail the run's events until it ends (or its worker dies)."""
+def follow(run: Path, poll_s: float = 0.25, follower: Optional[EventFollower] = None):
+    """Replay then tail the run's events until it ends (or its worker dies); lines it could
+    not read are in `follower.skipped` when a follower is given."""
     run = Path(run)
 
     def alive() -> bool:
         return derive_state(run)[0] in ACTIVE_STATES
 
-    return follow_events(run / EVENTS_FILE, is_alive=alive, poll_s=poll_s)
+    return follow_events(run / EVENTS_FILE, is_alive=alive, poll_s=poll_s, follower=follower)
 
 
 def checkpoints(run: Path, complete_only: bool = True) -> list[Path]:
