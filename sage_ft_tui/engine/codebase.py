@@ -146,6 +146,7 @@ SKIP_REASONS = {
     "unknown_language": "not a known source language",
     "language_not_selected": "a language not selected",
     "symlink": "a symbolic link (not followed)",
+    "bad_name": "a path that is not UTF-8 or holds control characters",
     "not_a_file": "not a regular file (submodule, device, missing)",
     "duplicate": "same content as a file already taken",
     "special_tokens": "holds the tokenizer's special tokens as text",
@@ -398,6 +399,15 @@ def _classify_text(data: bytes) -> tuple[Optional[str], Optional[str]]:
     return None, text
 
 
+def _good_name(rel: str) -> bool:
+    """A path that can go into a one-line header and a UTF-8 JSON file."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes (surrogateescape)
+        return False
+    return not any(c in rel for c in "\n\r\t")
+
+
 def _looks_generated(text: str, language: str) -> bool:
     head = text[:1000].lower()
     if any(m in head for m in _GENERATED_MARK):
@@ -431,6 +441,9 @@ def scan_repository(repo: str | os.PathLike | None, languages: Optional[Iterable
 
     seen: dict[str, str] = {}  # content hash -> first path
     for rel in candidates:
+        if not _good_name(rel):
+            res.skipped.append((rel.encode("utf-8", "backslashreplace").decode("utf-8"), "bad_name"))
+            continue
         reason = path_rule(rel)
         if reason:
             res.skipped.append((rel, reason))

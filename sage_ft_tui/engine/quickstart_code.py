@@ -68,6 +68,22 @@ def scan_summary_lines(scan: Union[ScanResult, dict], secrets_shown: int = 5) ->
     return lines
 
 
+def code_scan_preview(cfg: RunConfig) -> dict:
+    """What `create_run` would report as `code_scan` for this config (files, skips,
+    samples, tokens), without writing anything: for the wizard's scan summary. Loads the
+    model's tokenizer only (torch-free); SageError for a bad repository or model."""
+    from .codebase import build_samples, code_report, scan_repository
+    from .modelref import model_dir
+    from .template import chat_tokenizer
+
+    d = cfg.data
+    scan = scan_repository(d.repo, languages=d.languages, keep_text=True)
+    tok = chat_tokenizer(str(model_dir(cfg.model.name, revision=cfg.model.revision)))
+    samples = build_samples(scan, tok, max_length=cfg.training.max_length, fim_rate=d.fim_rate,
+                            seed=cfg.training.seed, max_samples=d.max_samples)
+    return code_report(scan, samples)
+
+
 def skip_reason_text(reason: str) -> str:
     """A sentence for a skip reason (the wizard's tooltip / legend)."""
     return SKIP_REASONS.get(reason, reason)
