@@ -291,7 +291,7 @@ class ScanResult:
         order = sorted(self.skipped, key=lambda pr: (pr[1] not in ("secret_file", "secret_content"), pr[0]))
         out = []
         for p, r in order[:limit]:
-            d = {"path": p, "reason": r}
+            d = {"path": _printable(p), "reason": r}
             if p in self.secret_kinds:
                 d["kind"] = self.secret_kinds[p]
             out.append(d)
@@ -399,6 +399,14 @@ def _classify_text(data: bytes) -> tuple[Optional[str], Optional[str]]:
     return None, text
 
 
+def _printable(rel: str) -> str:
+    """A path as UTF-8-safe text for reports (undecodable bytes and control characters escaped)."""
+    if _good_name(rel):
+        return rel
+    text = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
 def _good_name(rel: str) -> bool:
     """A path that can go into a one-line header and a UTF-8 JSON file."""
     try:
@@ -412,11 +420,12 @@ def _looks_generated(text: str, language: str) -> bool:
     head = text[:1000].lower()
     if any(m in head for m in _GENERATED_MARK):
         return True
-    if language in ("markdown", "rst", "json", "html"):
-        return False
-    # Minified / machine-written: very long lines on average, or one enormous line.
+    # Minified / machine-written: a big file on a handful of lines, or (code only, prose
+    # has long paragraphs) very long lines on average.
     n_lines = text.count("\n") + 1
-    return len(text) / n_lines > 200 or (len(text) > 20000 and n_lines < 5)
+    if len(text) > 20000 and n_lines < 5:
+        return True
+    return language not in ("markdown", "rst", "html") and len(text) / n_lines > 200
 
 
 def scan_repository(repo: str | os.PathLike | None, languages: Optional[Iterable[str]] = None,
@@ -442,7 +451,7 @@ def scan_repository(repo: str | os.PathLike | None, languages: Optional[Iterable
     seen: dict[str, str] = {}  # content hash -> first path
     for rel in candidates:
         if not _good_name(rel):
-            res.skipped.append((rel.encode("utf-8", "backslashreplace").decode("utf-8"), "bad_name"))
+            res.skipped.append((rel, "bad_name"))
             continue
         reason = path_rule(rel)
         if reason:

@@ -87,4 +87,6 @@ def test_odd_file_names_are_skipped_not_crashing(tmp_path):
     assert scan.skipped_by_reason == {"bad_name": 2}
     import json
 
-    json.dumps(scan.to_report())  # encodable
+    paths = {s["path"] for s in scan.to_report()["skipped"]}
+    assert paths == {"new\\nline.py", "bad\\xff.py"}
+    json.dumps(scan.to_report(), ensure_ascii=False).encode("utf-8")  # encodable
