@@ -20,6 +20,7 @@ from .fsutil import atomic_write_json
 from .tasks import TASKS, check_task_format
 
 REPORT_LIST_LIMIT = 200
+ROW_CHARS_PER_TOKEN = 64  # a token is rarely over 10 characters: 64x max_length is far past any truncation
 STATS_SAMPLE = 20000
 
 
@@ -36,8 +37,13 @@ class LoadedData:
 def load_training_data(
     paths, *, task: str = "instruction", fmt: str = "auto", field_map: Optional[dict] = None,
     system_prompt: Optional[str] = None, max_bad_share: float = 0.05, max_samples: Optional[int] = None,
+    max_length: Optional[int] = None,
 ) -> LoadedData:
-    """Read, detect, normalise. Bad rows are kept with file:line and reason; too many stop it."""
+    """Read, detect, normalise. Bad rows are kept with file:line and reason; too many stop it.
+
+    With `max_length` (tokens), a conversation row so long that truncation would keep only
+    a sliver of it (over ROW_CHARS_PER_TOKEN characters a token) is a bad row: tokenizing a
+    multi-megabyte row takes minutes and trains on almost none of it."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [str(paths)]
     if not paths:
@@ -67,10 +73,18 @@ def load_training_data(
     records, wheres = [], []
     for r in rows:
         try:
-            records.append(normalize(r.data, fmt, system_prompt))
-            wheres.append(r.where)
+            rec = normalize(r.data, fmt, system_prompt)
         except RowError as e:
             bad.append(BadRow(r.where, str(e)))
+            continue
+        if max_length and "messages" in rec:
+            n = sum(len(m.get("content") or "") for m in rec["messages"] if isinstance(m, dict))
+            if n > max_length * ROW_CHARS_PER_TOKEN:
+                bad.append(BadRow(r.where, f"row too long: {n:,} characters, more than {ROW_CHARS_PER_TOKEN} × "
+                                           f"training.max_length ({max_length} tokens); almost all of it would be cut"))
+                continue
+        records.append(rec)
+        wheres.append(r.where)
     if not records:
         first = bad[0] if bad else None
         raise SageError(f"{where}: no usable rows as {fmt} ({len(bad)} bad; first: {first})",
@@ -140,13 +154,13 @@ def prepare_run_data(cfg, run: Path) -> dict:
         d = cfg.data
         loaded = load_training_data(d.paths, task=cfg.task, fmt=d.format, field_map=d.field_map,
                                     system_prompt=d.system_prompt, max_bad_share=d.max_bad_share,
-                                    max_samples=d.max_samples)
+                                    max_samples=d.max_samples, max_length=cfg.training.max_length)
         extra = {}
     train, evald = split(loaded.records, cfg.data.validation_split, cfg.training.seed)
     if cfg.data.eval_paths:
         evald = load_training_data(cfg.data.eval_paths, task=cfg.task, fmt=loaded.format,
                                    field_map=cfg.data.field_map, system_prompt=cfg.data.system_prompt,
-                                   max_bad_share=cfg.data.max_bad_share).records
+                                   max_bad_share=cfg.data.max_bad_share, max_length=cfg.training.max_length).records
     sample = train if len(train) <= STATS_SAMPLE else random.Random(0).sample(train, STATS_SAMPLE)
     lengths, trained = [], 0
     for rec in sample:
