@@ -109,6 +109,8 @@ class RunModel:
                 self.tps.append(tps)
             if self.state in ("unknown", "preparing", "created"):
                 self.state = "running"
+            if self.error is not None and self.error.get("recovering"):
+                self.error = None  # an OOM retry that worked: training goes on
         elif kind == "eval":
             step, loss = ev.get("step"), ev.get("eval_loss")
             if isinstance(step, (int, float)) and isinstance(loss, (int, float)):

@@ -62,7 +62,7 @@ class HomeScreen(BaseScreen):
     def _menu(self) -> list:
         opts: list = [
             Option(_entry("New fine-tune", "step by step, 5 screens"), id="new"),
-            Option(_entry("Demo", "tiny model, sample data, CPU"), id="demo"),
+            Option(_entry("Demo", "tiny model, sample data"), id="demo"),
             Option(_entry("Runs", "all runs; attach to any"), id="runs"),
             None,
             _heading("Quickstart: pick data, go"),

@@ -215,7 +215,7 @@ class MonitorScreen(BaseScreen):
                 host.update(host_text(m, host.size.width or self.app.size.width))
         err = m.error
         if err is None and state == "failed" and detail:
-            err = {"kind": "internal", "message": f"the run failed: {detail}", "hint": "see train.log below (l toggles it)"}
+            err = {"error_kind": "internal", "message": f"the run failed: {detail}", "hint": "see train.log below (l toggles it)"}
         self._banner(err)
         self.refresh_bindings()
 
@@ -265,7 +265,11 @@ class MonitorScreen(BaseScreen):
             w.display = False
             return
         t = Text()
-        t.append(f" ✗ {str(err.get('kind') or 'error').upper()} ", style="bold reverse")
+        kind = str(err.get("error_kind") or err.get("kind") or "error")
+        if err.get("recovering"):
+            t.append(f" ⟳ {kind.upper()} ", style="bold reverse #e5c07b")
+        else:
+            t.append(f" ✗ {kind.upper()} ", style="bold reverse")
         t.append(f" {err.get('message', '')}", style="bold")
         if err.get("hint"):
             t.append(f"\n   → {err['hint']}")

@@ -29,9 +29,10 @@ def state_text(state: str, detail: str = "") -> Text:
 
 
 def runs_columns(table: DataTable, compact: bool = False) -> None:
-    table.add_column("Run", key="name", width=24 if compact else 44)
+    table.add_column("Run", key="name", width=20 if compact else 44)
     table.add_column("State", key="state")
-    table.add_column("Step", key="step")
+    if not compact:
+        table.add_column("Step", key="step")
     table.add_column("Loss", key="loss")
     table.add_column("Age", key="age")
     if not compact:
@@ -46,9 +47,9 @@ def fill_runs_table(table: DataTable, runs: list, now: float, compact: bool = Fa
         step = f"{r.step}/{r.total_steps}" if r.total_steps else (str(r.step) if r.step else "—")
         loss = f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "—"
         age = fmt_duration(now - r.created) if r.created else "—"
-        width = 24 if compact else 44
+        width = 20 if compact else 44
         name = r.name if len(r.name) <= width else r.name[: width - 1] + "…"
-        cells = [name, state_text(r.state, "" if compact else r.detail), step, loss, age]
+        cells = [name, state_text(r.state, "" if compact else r.detail)] + ([] if compact else [step]) + [loss, age]
         if not compact:
             cells += [r.task, (r.model.rsplit("/", 1)[-1] if r.model else "—")[:28]]
         table.add_row(*cells, key=r.path)
