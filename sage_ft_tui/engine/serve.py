@@ -189,7 +189,7 @@ def _http_get(url: str, api_key: Optional[str], timeout: float = 3.0) -> tuple[i
 
 @dataclass
 class ServePlan:
-    run: str
+    run: str  # the run folder
     backend: str
     mode: str  # adapter | merged
     model: str  # the name clients pass as `model`
@@ -362,7 +362,7 @@ def plan_serve(run: Path | str, *, backend: str = "auto", mode: Optional[str] = 
             notes.append("the transformers server does not check API keys; the key is not enforced (loopback only)")
         env["HF_HUB_OFFLINE"] = "1"  # a local folder: nothing to fetch
         cmd = transformers_command(str(merged), host=host, port=port, device=device)
-        return ServePlan(name, backend, mode, str(merged), str(merged), host, port, cmd, env, api_key, False, notes)
+        return ServePlan(str(run), backend, mode, str(merged), str(merged), host, port, cmd, env, api_key, False, notes)
 
     # vLLM
     if api_key:
@@ -370,7 +370,7 @@ def plan_serve(run: Path | str, *, backend: str = "auto", mode: Optional[str] = 
     if mode == "merged":
         cmd = vllm_command(str(merged), host=host, port=port, served_name=name,
                            gpu_memory_utilization=gpu_memory_utilization)
-        return ServePlan(name, backend, mode, name, str(merged), host, port, cmd, env, api_key, bool(api_key), notes)
+        return ServePlan(str(run), backend, mode, name, str(merged), host, port, cmd, env, api_key, bool(api_key), notes)
     adapter, _ = find_adapter(run)
     tmpl = adapter / "chat_template.jinja"
     base = _base_ref(cfg)
@@ -379,7 +379,7 @@ def plan_serve(run: Path | str, *, backend: str = "auto", mode: Optional[str] = 
                        gpu_memory_utilization=gpu_memory_utilization, revision=cfg.model.revision,
                        trust_remote_code=cfg.model.trust_remote_code,
                        chat_template=str(tmpl) if tmpl.is_file() else None)
-    return ServePlan(name, backend, mode, name, str(adapter), host, port, cmd, env, api_key, bool(api_key), notes)
+    return ServePlan(str(run), backend, mode, name, str(adapter), host, port, cmd, env, api_key, bool(api_key), notes)
 
 
 # ---- serve.json -------------------------------------------------------------------------
