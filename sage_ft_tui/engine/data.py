@@ -99,14 +99,17 @@ def load_training_data(
     return LoadedData(records, fmt, res.files, bad, total, wheres)
 
 
-def split(records: list[dict], share: float, seed: int) -> tuple[list[dict], list[dict]]:
-    if share <= 0 or len(records) < 2:
+def split(records: list[dict], share: float, seed: int, groups: Optional[list[str]] = None) -> tuple[list[dict], list[dict]]:
+    """Deterministic train/eval split. With `groups` (e.g. the source file of each code
+    piece) a group goes wholly to one side, so eval never sees pieces of a trained file."""
+    keys = groups if groups is not None else list(range(len(records)))
+    uniq = list(dict.fromkeys(keys))
+    if share <= 0 or len(uniq) < 2:
         return records, []
-    idx = list(range(len(records)))
-    random.Random(seed).shuffle(idx)
-    n_eval = max(1, int(round(len(records) * share)))
-    ev = set(idx[:n_eval])
-    return [r for i, r in enumerate(records) if i not in ev], [r for i, r in enumerate(records) if i in ev]
+    random.Random(seed).shuffle(uniq)
+    n_eval = max(1, int(round(len(uniq) * share)))
+    ev = set(uniq[:n_eval])
+    return [r for r, k in zip(records, keys) if k not in ev], [r for r, k in zip(records, keys) if k in ev]
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:
@@ -156,7 +159,8 @@ def prepare_run_data(cfg, run: Path) -> dict:
                                     system_prompt=d.system_prompt, max_bad_share=d.max_bad_share,
                                     max_samples=d.max_samples, max_length=cfg.training.max_length)
         extra = {}
-    train, evald = split(loaded.records, cfg.data.validation_split, cfg.training.seed)
+    groups = [w.rsplit("#", 1)[0] for w in loaded.wheres] if cfg.task == "code" and loaded.wheres else None
+    train, evald = split(loaded.records, cfg.data.validation_split, cfg.training.seed, groups)
     if cfg.data.eval_paths:
         evald = load_training_data(cfg.data.eval_paths, task=cfg.task, fmt=loaded.format,
                                    field_map=cfg.data.field_map, system_prompt=cfg.data.system_prompt,

@@ -139,3 +139,15 @@ def test_field_map_renames_columns(tmp_path):
 def test_missing_path(tmp_path):
     with pytest.raises(SageError, match="does not exist"):
         load_training_data(tmp_path / "nope.jsonl")
+
+
+def test_split_is_deterministic_and_keeps_groups_together():
+    from sage_ft_tui.engine.data import split
+
+    recs = [{"text": str(i)} for i in range(40)]
+    a = split(recs, 0.25, 7)
+    assert a == split(recs, 0.25, 7) and len(a[1]) == 10 and len(a[0]) == 30
+    groups = [f"f{i // 4}" for i in range(40)]
+    tr, ev = split(recs, 0.2, 7, groups)
+    ev_groups = {groups[int(r["text"])] for r in ev}
+    assert ev_groups and not ev_groups & {groups[int(r["text"])] for r in tr}
