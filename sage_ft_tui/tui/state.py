@@ -48,6 +48,7 @@ class WizardState:
     model_entry: Any = None  # engine.models.ModelEntry
     data_paths: list[str] = field(default_factory=list)
     repo: Optional[str] = None  # code task
+    code_data: Optional[dict] = None  # code task: the data section code_config made
     inspection: Any = None  # engine.data.DataInspection
     preset: str = "auto"
     preset_why: str = ""
@@ -77,8 +78,8 @@ class WizardState:
 
     def _base_config(self) -> RunConfig:
         data: dict[str, Any] = {"paths": list(self.data_paths)}
-        if self.task == "code" and self.repo:
-            data = {"paths": [], "repo": self.repo}
+        if self.task == "code" and self.code_data:
+            data = dict(self.code_data)
         cfg = RunConfig.from_dict(
             {"task": self.task or "instruction", "model": {"name": self.model or "tiny-demo"}, "data": data},
             source="wizard",

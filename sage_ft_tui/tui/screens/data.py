@@ -104,6 +104,11 @@ class DataScreen(WizardScreen):
         self.query_one("#data-path", Input).value = self._rel(str(event.path))
         self.choose(str(event.path))
 
+    def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
+        if self.app.state.task == "code":
+            self.query_one("#data-path", Input).value = self._rel(str(event.path))
+            self.choose(str(event.path))
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
             p = Path(event.value.strip()).expanduser()
@@ -116,6 +121,8 @@ class DataScreen(WizardScreen):
         self.query_one(DataTree).focus()
 
     def choose(self, path: str) -> None:
+        if self.app.state.task == "code":
+            return self.choose_repo(path)
         s = self.app.state
         s.data_paths, s.inspection = [str(Path(path).resolve())], None
         self.busy = True
@@ -195,7 +202,42 @@ class DataScreen(WizardScreen):
                 t.append("\n")
         return t
 
+    # ---- the code task: a repository, scanned (files, skips, secrets) -----------------
+    def choose_repo(self, path: str) -> None:
+        s = self.app.state
+        s.repo, s.code_data, s.inspection = None, None, None
+        self.busy = True
+        self.validity_changed()
+        self.query_one("#data-summary", Static).update(Text(f"Scanning {self._rel(path)} …", style="italic"))
+        model = s.model or "tiny-demo"
+
+        def scan():
+            from ...engine.quickstart_code import code_config, code_scan_preview, scan_summary_lines
+
+            if model.strip().lower() == "tiny-demo":
+                ensure_tiny_off_process()
+            cfg = code_config(path, model)
+            return cfg, scan_summary_lines(code_scan_preview(cfg))
+
+        self.app.background(self, "data.scan", scan, self._scanned)
+
+    def _scanned(self, result, err: Optional[SageError]) -> None:
+        if not self.is_attached:
+            return
+        self.busy = False
+        self.say_error(err)
+        if err is None:
+            cfg, lines = result
+            s = self.app.state
+            s.repo, s.code_data = cfg.data.repo, cfg.data.model_dump(mode="json")
+            self.query_one("#data-summary", Static).update(Text("\n".join(lines)))
+        else:
+            self.query_one("#data-summary", Static).update("")
+        self.validity_changed()
+
     def valid(self) -> bool:
+        if self.app.state.task == "code":
+            return not self.busy and self.app.state.code_data is not None
         ins = self.app.state.inspection
         return not self.busy and ins is not None and ins.ok
 

@@ -1,0 +1,254 @@
+"""Chat: a conversation with the served run, tokens streaming in as they arrive.
+
+The `openai` client runs in a thread worker (engine.chat.ChatSession); each chunk comes
+back as a ChatToken message. Settings (system prompt, temperature, max tokens) apply to
+the next message; /reset or ctrl+r forgets the conversation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from ...engine.errors import SageError
+from .base import BaseScreen, TopBar
+from .merge import no_run_error, pick_run
+
+
+class ChatConnected(Message):
+    def __init__(self, endpoint, error: Optional[SageError]):
+        super().__init__()
+        self.endpoint = endpoint
+        self.error = error
+
+
+class ChatToken(Message):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+
+class ChatReplyDone(Message):
+    def __init__(self, stats: dict, error: Optional[SageError]):
+        super().__init__()
+        self.stats = stats
+        self.error = error
+
+
+class ChatBubble(Static):
+    """One message; the assistant's grows while it streams."""
+
+    def __init__(self, role: str, text: str = "", **kw):
+        super().__init__(classes=f"bubble {role}", **kw)
+        self.role = role
+        self.text = text
+
+    def render(self) -> Text:
+        t = Text()
+        t.append({"user": "you", "assistant": "model", "note": "·"}.get(self.role, self.role) + "  ",
+                 style="bold cyan" if self.role == "user" else ("bold green" if self.role == "assistant" else "dim"))
+        t.append(self.text or ("…" if self.role == "assistant" else ""))
+        return t
+
+    def add(self, piece: str) -> None:
+        self.text += piece
+        self.refresh(layout=True)
+
+
+class ChatScreen(BaseScreen):
+    WHERE = "Chat"
+    DEFAULT_CSS = """
+    ChatScreen #chat-settings { height: auto; padding: 0 1; }
+    ChatScreen #chat-settings Input { width: 1fr; }
+    ChatScreen #chat-temp, ChatScreen #chat-max { width: 14; }
+    ChatScreen #chat-log { height: 1fr; }
+    ChatScreen .bubble { height: auto; margin: 0 0 1 0; }
+    ChatScreen .bubble.note { color: $text-muted; }
+    ChatScreen #chat-status { height: 1; color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="nav.back"),
+        Binding("ctrl+r", "reset", "Reset chat", id="chat.reset"),
+        Binding("ctrl+s", "serve", "Server", id="chat.serve"),
+    ]
+
+    def __init__(self, run_dir: Optional[str] = None, **kw):
+        super().__init__(**kw)
+        self.run_dir = Path(run_dir) if run_dir else (Path(p) if (p := pick_run("served")) else None)
+        self.session = None
+        self.endpoint = None
+        self.streaming = False
+        self._bubble: Optional[ChatBubble] = None
+
+    def compose(self) -> ComposeResult:
+        name = self.run_dir.name if self.run_dir else "no run"
+        yield TopBar(f"Chat · {name}", note="streaming via the openai client", id="topbar")
+        with Horizontal(id="chat-settings", classes="panel") as h:
+            h.border_title = "Settings (apply to the next message)"
+            yield Input(placeholder="system prompt (optional)", id="chat-system")
+            yield Input("0.7", placeholder="temperature", id="chat-temp", type="number")
+            yield Input("256", placeholder="max tokens", id="chat-max", type="integer")
+        with Vertical(classes="panel body") as v:
+            v.border_title = "Conversation"
+            yield VerticalScroll(id="chat-log")
+            yield Static("", id="error", classes="error")
+        yield Static("connecting…", id="chat-status")
+        yield Input(placeholder="type a message · enter sends · /reset · /exit", id="chat-input")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#chat-input", Input).focus()
+        if self.run_dir is None:
+            self.say_error(no_run_error("chat with"))
+            self._status("no run")
+            return
+        self.connect()
+
+    def connect(self) -> None:
+        run = self.run_dir
+
+        def job() -> None:
+            from ...engine.chat import endpoint_for_run, make_client
+
+            try:
+                ep = endpoint_for_run(run)
+                make_client(ep)  # the openai client imports here, off the UI thread
+                self.post_message(ChatConnected(ep, None))
+            except SageError as e:
+                self.post_message(ChatConnected(None, e))
+
+        self.run_worker(job, thread=True, name="chat-connect", exclusive=True, exit_on_error=False)
+
+    def on_chat_connected(self, message: ChatConnected) -> None:
+        if message.error is not None:
+            self.say_error(message.error)
+            self._status("not connected — ctrl+s: open the Serve screen")
+            return
+        self.say_error(None)
+        self.endpoint = message.endpoint
+        self._status(f"{self.endpoint.backend} · {self.endpoint.base_url} · model {self.endpoint.model}")
+
+    # ---- sending -------------------------------------------------------------------
+    def _settings(self):
+        from ...engine.chat import ChatSettings
+
+        sys_prompt = self.query_one("#chat-system", Input).value.strip() or None
+        try:
+            temp = float(self.query_one("#chat-temp", Input).value or "0.7")
+            mx = int(self.query_one("#chat-max", Input).value or "256")
+        except ValueError:
+            raise SageError("temperature and max tokens must be numbers", hint="e.g. 0.7 and 256") from None
+        return ChatSettings(system=sys_prompt, temperature=temp, max_tokens=mx).validate()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "chat-input":
+            return
+        text = event.value.strip()
+        if not text:
+            return
+        if text in ("/exit", "/quit"):
+            self.action_back()
+            return
+        if text == "/reset":
+            event.input.value = ""
+            self.action_reset()
+            return
+        if self.streaming:
+            self.app.bell()
+            return
+        if self.endpoint is None:
+            self.say_error(SageError("not connected to a server", hint="ctrl+s opens the Serve screen; start it there"))
+            return
+        try:
+            settings = self._settings()
+        except SageError as e:
+            self.say_error(e)
+            return
+        self.say_error(None)
+        event.input.value = ""
+        from ...engine.chat import ChatSession
+
+        if self.session is None:
+            self.session = ChatSession(self.endpoint, settings)
+        else:
+            if settings.system != self.session.settings.system:
+                self.session.reset()  # a new system prompt starts a new conversation
+                self._note("system prompt changed: new conversation")
+            self.session.settings = settings
+        log = self.query_one("#chat-log", VerticalScroll)
+        log.mount(ChatBubble("user", text))
+        self._bubble = ChatBubble("assistant", "")
+        log.mount(self._bubble)
+        log.scroll_end(animate=False)
+        self.streaming = True
+        self._status("generating…")
+        session = self.session
+
+        def job() -> None:
+            try:
+                for piece in session.stream(text):
+                    self.post_message(ChatToken(piece))
+                self.post_message(ChatReplyDone(dict(session.last_stats), None))
+            except SageError as e:
+                self.post_message(ChatReplyDone({}, e))
+            except Exception as e:  # never let a worker error kill the UI
+                self.post_message(ChatReplyDone({}, SageError(f"{type(e).__name__}: {e}", kind="internal")))
+
+        self.run_worker(job, thread=True, name="chat-stream", exclusive=True, exit_on_error=False)
+
+    def on_chat_token(self, message: ChatToken) -> None:
+        if self._bubble is not None:
+            self._bubble.add(message.text)
+            self.query_one("#chat-log", VerticalScroll).scroll_end(animate=False)
+
+    def on_chat_reply_done(self, message: ChatReplyDone) -> None:
+        self.streaming = False
+        if message.error is not None:
+            self.say_error(message.error)
+            if self._bubble is not None and not self._bubble.text:
+                self._bubble.remove()
+            self._bubble = None
+            self._status("request failed")
+            return
+        s = message.stats
+        if self._bubble is not None and not self._bubble.text:
+            self._bubble.text = "(empty reply)"
+            self._bubble.refresh()
+        self._bubble = None
+        ft = s.get("first_token_s")
+        self._status(f"{self.endpoint.model} · first token {ft * 1000:.0f} ms · {s.get('total_s', 0):.2f}s · "
+                     f"{s.get('finish_reason')}" if ft is not None else f"finished: {s.get('finish_reason')}")
+
+    # ---- actions ---------------------------------------------------------------------
+    def action_reset(self) -> None:
+        if self.streaming:
+            self.app.bell()
+            return
+        if self.session is not None:
+            self.session.reset()
+        self.query_one("#chat-log", VerticalScroll).remove_children()
+        self._note("conversation reset")
+
+    def action_serve(self) -> None:
+        if self.run_dir is None:
+            return
+        from .serve import ServeScreen
+
+        self.app.push_screen(ServeScreen(str(self.run_dir)))
+
+    def on_screen_resume(self) -> None:
+        if self.endpoint is None and self.run_dir is not None:
+            self.connect()  # back from the Serve screen: the server may be up now
+
+    def _note(self, text: str) -> None:
+        self.query_one("#chat-log", VerticalScroll).mount(ChatBubble("note", text))
+
+    def _status(self, text: str) -> None:
+        self.query_one("#chat-status", Static).update(text)

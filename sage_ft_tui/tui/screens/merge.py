@@ -1,0 +1,274 @@
+"""Merge: pick the adapter (final or a checkpoint), merge, watch progress, read the self-check.
+
+The merge itself runs as `sage-ft-tui merge RUN --json` in a subprocess (this process
+never imports torch); its JSON lines come back as messages from a thread worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Checkbox, ProgressBar, Select, Static
+
+from ...engine.errors import SageError
+from .base import BaseScreen, TopBar
+
+STAGES = ("resolve", "load", "adapter", "merge", "save", "check", "install", "done")
+STAGE_TEXT = {"resolve": "finding the adapter", "load": "loading the base model", "adapter": "loading the adapter",
+              "merge": "merging (merge_and_unload)", "save": "saving safetensors + tokenizer",
+              "check": "self-check: merged vs base+adapter", "install": "moving into place", "done": "done"}
+
+
+def pick_run(need: str = "adapter") -> Optional[str]:
+    """The newest run that has what a screen needs (adapter / merged / served), or None."""
+    from ...engine.paths import runs_home
+
+    home = runs_home()
+    if not home.is_dir():
+        return None
+    marks = {"adapter": ("adapter", "checkpoints"), "merged": ("merged", "adapter"), "served": ("serve.json", "merged")}[need]
+    for mark in marks:
+        runs = [p for p in home.iterdir() if (p / mark).exists() and (p / "config.yaml").exists()]
+        if runs:
+            return str(max(runs, key=lambda p: (p / mark).stat().st_mtime))
+    return None
+
+
+def no_run_error(what: str) -> SageError:
+    return SageError(f"no run to {what} yet", hint="train one first (n: new fine-tune, d: demo on Home)")
+
+
+class MergeProgress(Message):
+    def __init__(self, stage: str, info: dict):
+        super().__init__()
+        self.stage = stage
+        self.info = info
+
+
+class MergeFinished(Message):
+    def __init__(self, report: Optional[dict], error: Optional[SageError]):
+        super().__init__()
+        self.report = report
+        self.error = error
+
+
+class MergeScreen(BaseScreen):
+    WHERE = "Merge"
+    DEFAULT_CSS = """
+    MergeScreen #merge-body { height: 1fr; }
+    MergeScreen #merge-form { width: 44; height: 1fr; }
+    MergeScreen #merge-out { width: 1fr; height: 1fr; }
+    MergeScreen .field-label { margin-top: 1; color: $text-muted; }
+    MergeScreen #merge-buttons { height: 3; margin-top: 1; }
+    MergeScreen #merge-buttons Button { margin-right: 1; }
+    MergeScreen #merge-stage { margin-top: 1; height: 1; }
+    MergeScreen #merge-result { height: auto; margin-top: 1; }
+    """
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="nav.back"),
+        Binding("ctrl+m,m", "merge", "Merge", id="merge.start"),
+        Binding("ctrl+c", "cancel_merge", "Cancel merge", id="merge.cancel", show=False, priority=True),
+        Binding("s", "serve", "Serve it", id="merge.serve"),
+    ]
+
+    def __init__(self, run_dir: Optional[str] = None, **kw):
+        super().__init__(**kw)
+        self.run_dir = Path(run_dir) if run_dir else (Path(p) if (p := pick_run("adapter")) else None)
+        self.proc: Optional[subprocess.Popen] = None
+        self.report: Optional[dict] = None
+        self.running = False
+
+    # ---- layout --------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        name = self.run_dir.name if self.run_dir else "no run"
+        yield TopBar(f"Merge · {name}", note="adapter → standalone model", id="topbar")
+        with Horizontal(id="merge-body"):
+            with Vertical(id="merge-form", classes="panel") as v:
+                v.border_title = "What to merge"
+                yield Static("Adapter", classes="field-label")
+                yield Select(self._sources(), id="merge-source", allow_blank=False)
+                yield Static("Precision", classes="field-label")
+                yield Select([(d, d) for d in ("auto", "float32", "bfloat16", "float16")], value="auto",
+                             id="merge-dtype", allow_blank=False)
+                yield Checkbox("Replace an existing merged model", id="merge-force")
+                with Horizontal(id="merge-buttons"):
+                    yield Button("Merge", id="merge-go", variant="primary")
+                    yield Button("Cancel", id="merge-cancel", disabled=True)
+            with Vertical(id="merge-out", classes="panel") as v:
+                v.border_title = "Progress"
+                yield ProgressBar(total=len(STAGES), show_eta=False, id="merge-progress")
+                yield Static("", id="merge-stage")
+                yield Static(self._existing(), id="merge-result")
+                yield Static("", id="error", classes="error")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        if self.run_dir is None:
+            self.say_error(no_run_error("merge"))
+            self.query_one("#merge-go", Button).disabled = True
+
+    def _sources(self) -> list[tuple[str, str]]:
+        if self.run_dir is None:
+            return [("no run", "")]
+        from ...engine.runs import checkpoints
+
+        out = []
+        if (self.run_dir / "adapter" / "adapter_config.json").exists():
+            out.append(("final adapter", ""))
+        cks = checkpoints(self.run_dir)
+        if cks:
+            out.append((f"latest checkpoint ({cks[-1].name})", "latest"))
+            out += [(p.name, p.name.rsplit("-", 1)[1]) for p in reversed(cks)]
+        return out or [("nothing to merge yet", "")]
+
+    def _existing(self) -> Text:
+        from ...engine.merge import read_report
+
+        if self.run_dir is None:
+            return Text("")
+        rep = read_report(self.run_dir)
+        if rep and (self.run_dir / "merged").is_dir():
+            return self._report_text(rep, title="Already merged")
+        return Text("Not merged yet. The merge checks itself: the merged model must give the same logits as "
+                    "base+adapter before it replaces anything.", style="dim")
+
+    # ---- actions ---------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        if action == "merge":
+            return None if self.running or self.run_dir is None else True
+        if action == "cancel_merge":
+            return True if self.running else None
+        if action == "back":
+            return not self.running
+        if action == "serve":
+            return True if self.run_dir is not None and (self.run_dir / "merged").is_dir() and not self.running else None
+        return True
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "merge-go":
+            self.action_merge()
+        elif event.button.id == "merge-cancel":
+            self.action_cancel_merge()
+
+    def action_merge(self) -> None:
+        if self.running or self.run_dir is None:
+            return
+        from ...engine.merge import merge_cli_command
+
+        src = self.query_one("#merge-source", Select).value
+        cmd = merge_cli_command(str(self.run_dir), checkpoint=src or None,
+                                dtype=str(self.query_one("#merge-dtype", Select).value),
+                                force=self.query_one("#merge-force", Checkbox).value)
+        self.say_error(None)
+        self.running = True
+        self._set_busy(True)
+        self.query_one("#merge-progress", ProgressBar).update(progress=0)
+        self.query_one("#merge-result", Static).update("")
+        self.run_worker(lambda: self._run(cmd), thread=True, name="merge", exclusive=True, exit_on_error=False)
+
+    def _run(self, cmd: list[str]) -> None:
+        report, error = None, None
+        try:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                         stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                if ev.get("event") == "progress":
+                    self.post_message(MergeProgress(ev.get("stage", ""), ev))
+                elif ev.get("event") == "result":
+                    report = ev["report"]
+                elif ev.get("event") == "error":
+                    msg = ev.get("message", "").removeprefix("error: ").split(" — ")[0]
+                    error = SageError(msg, hint=ev.get("hint", ""), kind=ev.get("kind", "internal"))
+            rc = self.proc.wait()
+            if rc != 0 and error is None:
+                err_text = (self.proc.stderr.read() if self.proc.stderr else "").strip().splitlines()
+                error = SageError("merge stopped" if rc in (130, -2) else f"merge exited with code {rc}",
+                                  hint=(err_text[-1] if err_text else "nothing was changed"), kind="internal")
+        except OSError as e:
+            error = SageError(f"cannot run the merge: {e.strerror}", hint="is sage-ft-tui installed in this Python?")
+        self.post_message(MergeFinished(report, error))
+
+    def action_cancel_merge(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # the merge cleans up its temporary folder
+            self.query_one("#merge-stage", Static).update("cancelling…")
+
+    def action_serve(self) -> None:
+        if self.run_dir is not None:
+            from .serve import ServeScreen
+
+            self.app.push_screen(ServeScreen(str(self.run_dir)))
+
+    # ---- messages from the worker ---------------------------------------------------
+    def on_merge_progress(self, message: MergeProgress) -> None:
+        if message.stage in STAGES:
+            self.query_one("#merge-progress", ProgressBar).update(progress=STAGES.index(message.stage) + 1)
+        extra = ""
+        if message.stage == "load":
+            extra = f" — {message.info.get('dtype')} on {message.info.get('device')}"
+        elif message.stage == "resolve":
+            extra = f" — {message.info.get('label')}"
+        self.query_one("#merge-stage", Static).update(STAGE_TEXT.get(message.stage, message.stage) + extra)
+
+    def on_merge_finished(self, message: MergeFinished) -> None:
+        self.running = False
+        self.proc = None
+        self._set_busy(False)
+        if message.error is not None:
+            self.query_one("#merge-stage", Static).update("")
+            self.say_error(message.error)
+            from ...engine.merge import read_report
+
+            rep = read_report(self.run_dir) if self.run_dir else {}
+            if rep and not rep.get("self_check", {}).get("passed", True):
+                self.query_one("#merge-result", Static).update(self._report_text(rep, title="Failed self-check"))
+            return
+        self.report = message.report
+        self.query_one("#merge-progress", ProgressBar).update(progress=len(STAGES))
+        self.query_one("#merge-stage", Static).update("done — s: serve it")
+        self.query_one("#merge-result", Static).update(self._report_text(message.report or {}))
+        self.refresh_bindings()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.query_one("#merge-go", Button).disabled = busy
+        self.query_one("#merge-cancel", Button).disabled = not busy
+        for sel in ("#merge-source", "#merge-dtype", "#merge-force"):
+            self.query_one(sel).disabled = busy
+        self.refresh_bindings()
+
+    @staticmethod
+    def _report_text(rep: dict, title: str = "Merged") -> Text:
+        from ...engine.fsutil import fmt_bytes
+
+        sc = rep.get("self_check", {})
+        t = Text()
+        t.append(f"{title}: ", style="bold")
+        t.append(f"{rep.get('source', '?')} → {rep.get('output', '?')}\n")
+        if rep.get("bytes") is not None:
+            t.append(f"weights   {len(rep.get('shards', []))} safetensors shard(s), {fmt_bytes(rep['bytes'])}, {rep.get('dtype')}\n")
+        if rep.get("eos_tokens"):
+            t.append(f"eos       {', '.join(rep['eos_tokens'])}   chat template: {'yes' if rep.get('chat_template') else 'no'}\n")
+        if sc:
+            ok = sc.get("passed")
+            t.append("self-check ", style="bold")
+            t.append("passed" if ok else "FAILED", style="bold green" if ok else "bold red")
+            t.append(f"  max relative logit difference {sc.get('max_rel_diff', 0):.1e} (tolerance {sc.get('tolerance', 0):.0e}), "
+                     f"top-1 agreement {sc.get('top1_agreement', 0):.0%}\n")
+        if rep.get("seconds") is not None:
+            t.append(f"took      {rep['seconds']:.1f}s, peak memory {fmt_bytes(rep.get('peak_rss_bytes', 0))}\n", style="dim")
+        return t

@@ -1,0 +1,276 @@
+"""Serve: choose backend/host/port, start or stop the server, watch its state and log.
+
+Start runs `sage-ft-tui serve RUN --json` in a subprocess (it returns once the server
+answers); the state and the log tail are polled in a thread worker that re-arms itself
+only after each poll finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Input, Log, Select, Static
+
+from ...engine.errors import SageError
+from .base import BaseScreen, TopBar
+from .merge import no_run_error, pick_run
+
+POLL_S = 1.0
+
+
+class ServePolled(Message):
+    def __init__(self, row: dict, tail: list[str]):
+        super().__init__()
+        self.row = row
+        self.tail = tail
+
+
+class ServeDone(Message):
+    def __init__(self, info: Optional[dict], error: Optional[SageError], tail: list[str], action: str):
+        super().__init__()
+        self.info = info
+        self.error = error
+        self.tail = tail
+        self.action = action
+
+
+def serve_command(run: str, *, backend: str, mode: str, host: str, port: int, api_key: str) -> list[str]:
+    cmd = [sys.executable, "-m", "sage_ft_tui", "serve", run, "--json", "--backend", backend, "--host", host,
+           "--port", str(port)]
+    if mode in ("adapter", "merged"):
+        cmd.append(f"--{mode}")
+    return cmd  # the API key travels in the environment (SAGE_FT_API_KEY), not on the command line
+
+
+class ServeScreen(BaseScreen):
+    WHERE = "Serve"
+    DEFAULT_CSS = """
+    ServeScreen #serve-body { height: 1fr; }
+    ServeScreen #serve-form { width: 40; height: 1fr; }
+    ServeScreen #serve-right { width: 1fr; height: 1fr; }
+    ServeScreen #serve-state-box { height: auto; }
+    ServeScreen #serve-log-box { height: 1fr; }
+    ServeScreen .field-label { color: $text-muted; }
+    ServeScreen #serve-buttons { height: 3; margin-top: 1; }
+    ServeScreen #serve-buttons Button { margin-right: 1; }
+    """
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="nav.back"),
+        Binding("ctrl+s", "start", "Start server", id="serve.start"),
+        Binding("ctrl+x", "stop", "Stop server", id="serve.stop"),
+        Binding("c", "chat", "Chat", id="serve.chat"),
+    ]
+
+    def __init__(self, run_dir: Optional[str] = None, **kw):
+        super().__init__(**kw)
+        self.run_dir = Path(run_dir) if run_dir else (Path(p) if (p := pick_run("merged")) else None)
+        self.row: dict = {}
+        self.busy = False
+        self._polling = False
+        self._timer = None
+
+    def compose(self) -> ComposeResult:
+        name = self.run_dir.name if self.run_dir else "no run"
+        yield TopBar(f"Serve · {name}", note="OpenAI-compatible API", id="topbar")
+        with Horizontal(id="serve-body"):
+            with Vertical(id="serve-form", classes="panel") as v:
+                v.border_title = "Server"
+                yield Static("Backend", classes="field-label")
+                yield Select([("auto (vLLM with a GPU, else transformers)", "auto"), ("transformers", "transformers"),
+                              ("vLLM", "vllm")], value="auto", id="serve-backend", allow_blank=False)
+                yield Static("Serve", classes="field-label")
+                yield Select([("auto", "auto"), ("merged model", "merged"), ("adapter on base (vLLM)", "adapter")],
+                             value="auto", id="serve-mode", allow_blank=False)
+                yield Static("Host (not loopback: needs an API key and vLLM)", classes="field-label")
+                yield Input("127.0.0.1", id="serve-host")
+                yield Static("Port (0: any free port)", classes="field-label")
+                yield Input("8000", id="serve-port", type="integer")
+                yield Static("API key (optional on 127.0.0.1)", classes="field-label")
+                yield Input("", id="serve-key", password=True)
+                with Horizontal(id="serve-buttons"):
+                    yield Button("Start", id="serve-go", variant="primary")
+                    yield Button("Stop", id="serve-stop", variant="error")
+            with Vertical(id="serve-right"):
+                with Vertical(id="serve-state-box", classes="panel") as v:
+                    v.border_title = "State"
+                    yield Static("", id="serve-state")
+                    yield Static("", id="error", classes="error")
+                with Vertical(id="serve-log-box", classes="panel") as v:
+                    v.border_title = "serve.log"
+                    yield Log(id="serve-log", max_lines=500)
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        if self.run_dir is None:
+            self.say_error(no_run_error("serve"))
+            self.query_one("#serve-go", Button).disabled = True
+            self._show({"state": "no run"})
+            return
+        self._show({"state": "checking…"})
+        self._poll()
+
+    # ---- polling (re-armed after each poll) -------------------------------------------
+    def _poll(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self._polling or self.run_dir is None:
+            return
+        self._polling = True
+        run = self.run_dir
+
+        def job() -> None:
+            from ...engine import serve as sv
+
+            try:
+                row = sv.status(run)[0]
+            except SageError as e:
+                row = {"state": f"error: {e.message}"}
+            info = sv.read_serve(run) or {}
+            tail = sv.log_tail(run, 200, start=int(info.get("log_offset") or 0)) if (run / sv.SERVE_LOG).exists() else []
+            self.post_message(ServePolled(row, tail))
+
+        self.run_worker(job, thread=True, name="serve-poll", group="serve-poll", exit_on_error=False)
+
+    def on_serve_polled(self, message: ServePolled) -> None:
+        self._polling = False
+        self.row = message.row
+        if not self.busy:
+            self._show(message.row)
+        self._set_log(message.tail)
+        self.refresh_bindings()
+        self._timer = self.set_timer(POLL_S, self._poll)
+
+    def _set_log(self, lines: list[str]) -> None:
+        log = self.query_one("#serve-log", Log)
+        if list(log.lines[-len(lines):] if lines else []) == lines and log.line_count >= len(lines):
+            return
+        log.clear()
+        log.write_lines(lines)
+
+    def _show(self, row: dict) -> None:
+        t = Text()
+        state = row.get("state", "?")
+        style = "bold green" if state == "ready" else ("bold yellow" if state in ("starting", "starting…", "checking…") else "bold")
+        t.append("state    ", style="dim")
+        t.append(f"{state}\n", style=style)
+        if row.get("url"):
+            t.append("url      ", style="dim")
+            t.append(f"{row['url']}/v1\n")
+            t.append("model    ", style="dim")
+            t.append(f"{row.get('model')}\n")
+            t.append("backend  ", style="dim")
+            t.append(f"{row.get('backend')} ({row.get('mode')}), pid {row.get('pid')}\n")
+            t.append("api key  ", style="dim")
+            t.append("required\n" if row.get("api_key_enforced") else ("not enforced\n" if row.get("api_key") == "set" else "none (loopback)\n"))
+            if row.get("startup_s"):
+                t.append("start-up ", style="dim")
+                t.append(f"{row['startup_s']:.1f}s\n")
+        self.query_one("#serve-state", Static).update(t)
+
+    # ---- actions ---------------------------------------------------------------------
+    def _serving(self) -> bool:
+        return self.row.get("state") in ("ready", "starting") or str(self.row.get("state", "")).startswith("not answering")
+
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        if action == "start":
+            return None if self.busy or self.run_dir is None or self._serving() else True
+        if action == "stop":
+            return True if not self.busy and self.run_dir is not None and "pid" in self.row else None
+        if action == "chat":
+            return True if self.row.get("state") == "ready" else None
+        return True
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "serve-go":
+            self.action_start()
+        elif event.button.id == "serve-stop":
+            self.action_stop()
+
+    def action_start(self) -> None:
+        if self.busy or self.run_dir is None:
+            return
+        try:
+            port = int(self.query_one("#serve-port", Input).value or "8000")
+        except ValueError:
+            self.say_error(SageError("the port must be a number", hint="e.g. 8000, or 0 for any free port"))
+            return
+        key = self.query_one("#serve-key", Input).value.strip()
+        cmd = serve_command(str(self.run_dir), backend=str(self.query_one("#serve-backend", Select).value),
+                            mode=str(self.query_one("#serve-mode", Select).value),
+                            host=self.query_one("#serve-host", Input).value.strip() or "127.0.0.1", port=port, api_key=key)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("SAGE_FT_API_KEY", None)
+        if key:
+            env["SAGE_FT_API_KEY"] = key
+        self.say_error(None)
+        self.busy = True
+        self._show({"state": "starting…"})
+        self.query_one("#serve-go", Button).disabled = True
+        self.refresh_bindings()
+
+        def job() -> None:
+            info, error, tail = None, None, []
+            try:
+                p = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+                last = (p.stdout.strip().splitlines() or ["{}"])[-1]
+                obj = json.loads(last) if last.startswith("{") else {}
+                if p.returncode == 0:
+                    info = obj
+                else:
+                    msg = obj.get("message") or (p.stderr.strip().splitlines() or ["serve failed"])[0]
+                    error = SageError(msg.removeprefix("error: ").split(" — ")[0], hint=obj.get("hint", ""), kind="serve")
+                    tail = obj.get("log_tail") or []
+            except (OSError, ValueError) as e:
+                error = SageError(f"cannot run the server command: {e}", hint="is sage-ft-tui installed in this Python?")
+            self.post_message(ServeDone(info, error, tail, "start"))
+
+        self.run_worker(job, thread=True, name="serve-start", exclusive=True, exit_on_error=False)
+
+    def action_stop(self) -> None:
+        if self.busy or self.run_dir is None:
+            return
+        self.busy = True
+        self._show({**self.row, "state": "stopping…"})
+        run = self.run_dir
+
+        def job() -> None:
+            from ...engine import serve as sv
+
+            try:
+                self.post_message(ServeDone(sv.stop(run), None, [], "stop"))
+            except SageError as e:
+                self.post_message(ServeDone(None, e, [], "stop"))
+
+        self.run_worker(job, thread=True, name="serve-stop", exclusive=True, exit_on_error=False)
+
+    def on_serve_done(self, message: ServeDone) -> None:
+        self.busy = False
+        self.query_one("#serve-go", Button).disabled = False
+        if message.error is not None:
+            self.say_error(message.error)
+            if message.tail:
+                self._set_log(message.tail)
+        elif message.action == "start" and message.info:
+            self.notify(f"{message.info.get('url')}/v1 · model {message.info.get('model')}", title="Server ready")
+        self._show(message.info if message.action == "start" and message.info else {"state": "checking…"})
+        if message.info and message.action == "start":
+            self.row = {**message.info, "state": "ready"}
+        self.refresh_bindings()
+        self._poll()
+
+    def action_chat(self) -> None:
+        if self.run_dir is not None:
+            from .chat import ChatScreen
+
+            self.app.push_screen(ChatScreen(str(self.run_dir)))

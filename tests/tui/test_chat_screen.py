@@ -1,0 +1,139 @@
+"""Pilot tests of the Chat, Serve and Merge screens against real processes: a real
+`transformers serve` (one per module), the real openai client, a real merge subprocess."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .conftest import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _merged_run(home: Path, name: str, tiny_model: Path, merge: bool = True) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from sage_ft_tui.engine.config import RunConfig
+    from sage_ft_tui.engine.merge import merge_run
+    from sage_ft_tui.engine.runs import create_run
+
+    run = create_run(RunConfig.from_dict({"name": name, "task": "chat", "data": {"paths": ["x"]}}), home=home, prepare=False)
+    pm = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model)), LoraConfig(r=8, target_modules="all-linear"))
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for n, p in pm.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    pm.save_pretrained(str(run / "adapter"))
+    if merge:
+        assert merge_run(run)["self_check"]["passed"]
+    return run
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tiny_model):
+    from sage_ft_tui.engine import serve as sv
+
+    home = tmp_path_factory.mktemp("tui-chat")
+    run = _merged_run(home, "tui-chat", tiny_model)
+    info = sv.start(sv.plan_serve(run, backend="transformers", port=0), timeout=180)
+    yield run, info
+    try:
+        sv.stop(run)
+    except Exception:
+        pass
+
+
+def _app(screen_factory):
+    from sage_ft_tui.tui.app import SageApp
+
+    return SageApp(initial=lambda app: [screen_factory()])
+
+
+async def test_chat_screen_streams_a_reply(served):
+    from sage_ft_tui.engine.chat import ChatSession, ChatSettings, endpoint_for_run
+    from sage_ft_tui.tui.screens.chat import ChatBubble, ChatScreen
+
+    run, info = served
+    expected = ChatSession(endpoint_for_run(run), ChatSettings(temperature=0, max_tokens=8)).ask("Hello there")
+    app = _app(lambda: ChatScreen(str(run)))
+    async with app.run_test(size=(100, 34)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await wait_for(pilot, lambda: screen.endpoint is not None, timeout=30)
+        assert info["model"] in str(screen.query_one("#chat-status").render())
+        screen.query_one("#chat-temp").value = "0"
+        screen.query_one("#chat-max").value = "8"
+        screen.query_one("#chat-input").focus()
+        await pilot.press(*"Hello there")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(screen.query(ChatBubble)) == 2 and not screen.streaming, timeout=60)
+        bubbles = list(screen.query(ChatBubble))
+        assert [b.role for b in bubbles] == ["user", "assistant"]
+        assert bubbles[0].text == "Hello there"
+        assert bubbles[1].text == (expected or "(empty reply)")  # greedy: what the client gets directly
+        assert "first token" in str(screen.query_one("#chat-status").render())
+        assert screen.session.history[-1] == {"role": "assistant", "content": expected}
+        # /reset forgets the conversation
+        await pilot.press(*"/reset")
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert screen.session.history == []
+        assert [b.role for b in screen.query(ChatBubble)] == ["note"]
+
+
+async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
+    from sage_ft_tui.engine.config import RunConfig
+    from sage_ft_tui.engine.runs import create_run
+    from sage_ft_tui.tui.screens.chat import ChatScreen
+
+    run = create_run(RunConfig.from_dict({"name": "idle", "task": "chat", "data": {"paths": ["x"]}}), prepare=False)
+    app = _app(lambda: ChatScreen(str(run)))
+    async with app.run_test(size=(100, 34)) as pilot:
+        screen = app.screen
+        err = screen.query_one("#error")
+        await wait_for(pilot, lambda: err.display, timeout=15)
+        assert "is not being served" in str(err.render())
+        await pilot.press(*"hi")
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert "not connected" in str(err.render())
+
+
+async def test_serve_screen_shows_the_running_server(served):
+    from sage_ft_tui.tui.screens.serve import ServeScreen
+
+    run, info = served
+    app = _app(lambda: ServeScreen(str(run)))
+    async with app.run_test(size=(110, 34)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.row.get("state") == "ready", timeout=20)
+        text = str(screen.query_one("#serve-state").render())
+        assert info["url"] in text and info["model"] in text
+        await wait_for(pilot, lambda: screen.query_one("#serve-log").line_count > 0, timeout=10)
+        assert screen.check_action("chat", ()) is True and screen.check_action("start", ()) is None
+
+
+async def test_merge_screen_runs_a_real_merge(sage_home, tiny_model):
+    from sage_ft_tui.tui.screens.merge import MergeScreen
+
+    run = _merged_run(sage_home, "to-merge", tiny_model, merge=False)
+    app = _app(lambda: MergeScreen(str(run)))
+    async with app.run_test(size=(110, 34)) as pilot:
+        screen = app.screen
+        assert screen.query_one("#merge-source").value == ""  # the final adapter
+        await pilot.click("#merge-go")
+        await wait_for(pilot, lambda: screen.report is not None or screen.query_one("#error").display, timeout=120)
+        assert not screen.query_one("#error").display, str(screen.query_one("#error").render())
+        assert screen.report and screen.report["self_check"]["passed"]
+        assert "self-check passed" in str(screen.query_one("#merge-result").render())
+        assert (run / "merged" / "model.safetensors").exists()
+        # merging again without "replace" is refused, and says how
+        await pilot.click("#merge-go")
+        await wait_for(pilot, lambda: screen.query_one("#error").display, timeout=60)
+        assert "already exists" in str(screen.query_one("#error").render())
