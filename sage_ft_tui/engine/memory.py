@@ -21,7 +21,6 @@ bench/gpu_check.sh (estimate vs torch's measured peak). Never imports torch.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 from .config import LoRAConfig, PresetConfigs, TrainingConfig
 from .errors import SageError
 from .hardware import GPU, Backend, Snapshot, get_backend
-from .memory import GiB, MemoryEstimate, ModelShape, estimate_memory, model_shape
+from .memory import GiB, MemoryEstimate, estimate_memory, model_shape
 
 BUDGET = 0.9
 LENGTHS = (8192, 4096, 2048, 1024, 512, 256)

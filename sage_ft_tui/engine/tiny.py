@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
+import sys
 import shutil
 import tempfile
 from pathlib import Path
@@ -45,8 +47,13 @@ def resolve_model_name(name: str) -> str:
 
 
 def ensure_tiny_model(target: Path | None = None) -> Path:
+    """The tiny model's folder, built on first use. The build imports torch, so a caller
+    that has not imported it (the TUI, `start`) gets the build in a child process."""
     target = Path(target) if target else tiny_model_dir()
     if (target / "config.json").exists() and (target / "tokenizer.json").exists():
+        return target
+    if "torch" not in sys.modules:
+        _build_in_child(target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name}.lock", "w") as lock:
@@ -61,6 +68,22 @@ def ensure_tiny_model(target: Path | None = None) -> Path:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _build_in_child(target: Path) -> None:
+    from .errors import SageError
+
+    code = "import sys; from pathlib import Path; from sage_ft_tui.engine.tiny import ensure_tiny_model, _force; _force(Path(sys.argv[1]))"
+    r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["unknown error"]
+        raise SageError(f"could not build the tiny demo model: {tail[0]}", hint="run `sage-ft-tui doctor`", kind="model")
+
+
+def _force(target: Path) -> Path:
+    import torch  # noqa: F401  (so ensure_tiny_model builds here, in this child)
+
+    return ensure_tiny_model(target)
 
 
 def _corpus() -> list[str]:

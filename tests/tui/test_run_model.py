@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sage_ft_tui.tui.run_model import Decimated, RunModel, fmt_duration
-from sage_ft_tui.tui.screens.monitor import FastFollower, _tail_lines
+from sage_ft_tui.tui.screens.monitor import _tail_lines
 
 
 def test_decimated_keeps_whole_run_in_bounded_points():
@@ -47,19 +47,6 @@ def test_run_model_memory_is_bounded():
                 {"t": i, "kind": "checkpoint", "step": i}])
     assert len(m.train) <= m.train.cap + 1 and len(m.tps) <= 120 and len(m.gpus[0].util) <= 120
     assert len(m.checkpoints) <= 20
-
-
-def test_fast_follower_matches_tolerant_reader(tmp_path):
-    p = tmp_path / "events.jsonl"
-    p.write_text('{"kind":"log","step":1}\n{"kind":"log","step":2}\n')
-    f = FastFollower(p)
-    assert [e["step"] for e in f.poll()] == [1, 2]
-    with open(p, "a") as fh:
-        fh.write('garbage\n{"kind":"eval","step":2}\n{"kind":"lo')  # bad line + torn tail
-    assert [e["kind"] for e in f.poll()] == ["eval"]
-    with open(p, "a") as fh:
-        fh.write('g","step":3}\n')
-    assert [e["step"] for e in f.poll()] == [3]
 
 
 def test_log_tail_follows_growing_file(tmp_path):

@@ -48,3 +48,17 @@ def test_writer_after_a_torn_line_starts_on_a_new_line(tmp_path):
     w.close()
     b = read_events(p)
     assert [e["kind"] for e in b.events] == ["log", "status"] and len(b.skipped) == 1
+
+
+def test_fast_replay_path_matches_the_tolerant_reader(tmp_path):
+    p = tmp_path / "events.jsonl"
+    p.write_text('{"kind":"log","step":1}\n{"kind":"log","step":2}\n')
+    f = EventFollower(p)
+    assert [e["step"] for e in f.poll()] == [1, 2]
+    with open(p, "a") as fh:
+        fh.write('garbage\n{"kind":"eval","step":2}\n{"kind":"lo')  # bad line + torn tail
+    assert [e["kind"] for e in f.poll()] == ["eval"]
+    assert f.skipped[0].line == 3
+    with open(p, "a") as fh:
+        fh.write('g","step":3}\n')
+    assert [e["step"] for e in f.poll()] == [3]

@@ -4,8 +4,6 @@ at max length, and a preview with the trained part set apart from the masked pro
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -32,18 +30,10 @@ class DataTree(DirectoryTree):
 
 
 def ensure_tiny_off_process() -> None:
-    """Build tiny-demo in a child process if needed: building imports torch, and the TUI
-    process must not."""
-    from ...engine.tiny import tiny_model_dir
+    """Build tiny-demo if needed (the engine builds it in a child process: torch stays out)."""
+    from ...engine.tiny import ensure_tiny_model
 
-    d = tiny_model_dir()
-    if (d / "config.json").is_file() and (d / "tokenizer.json").is_file():
-        return
-    code = "from sage_ft_tui.engine.tiny import ensure_tiny_model; ensure_tiny_model()"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["unknown error"]
-        raise SageError(f"could not build the tiny demo model: {tail[0]}", hint="run `sage-ft-tui doctor`", kind="model")
+    ensure_tiny_model()
 
 
 def inspect(paths: list[str], task: str, model: str, max_length: int):

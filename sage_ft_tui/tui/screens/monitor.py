@@ -9,7 +9,6 @@ run going; cancel asks first.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -27,7 +26,7 @@ from ...engine.errors import SageError
 from ...engine.events import EVENTS_FILE, FINAL_STATES, EventFollower, read_events
 from ..messages import EventsArrived, HardwareRead, LogTail, RunState
 from ..run_model import RunModel, fmt_duration
-from ..widgets.charts import S, bar, line_chart
+from ..widgets.charts import bar, line_chart
 from ..widgets.panels import GpuPanel, host_text, stats_text
 from ..widgets.plot import Plot
 from .base import BaseScreen, TopBar
@@ -105,7 +104,7 @@ class MonitorScreen(BaseScreen):
         from ...engine.runs import derive_state
 
         worker = get_current_worker()
-        events = FastFollower(self.run / EVENTS_FILE)
+        events = EventFollower(self.run / EVENTS_FILE, max_bytes=4 << 20)
         log_path = self.run / "train.log"
         log_off: Optional[int] = None
         last_check, state = 0.0, ("", "")
@@ -318,33 +317,6 @@ class MonitorScreen(BaseScreen):
                 self.notify(what, timeout=3)
 
         return done
-
-
-class FastFollower(EventFollower):
-    """EventFollower with a fast path for replays: a clean chunk of complete lines is
-    parsed by one json.loads call (about twice as fast as one call a line); anything
-    odd (a torn line, garbage, blank lines) falls back to the engine's tolerant parser."""
-
-    def poll(self, max_bytes: int = 4 << 20) -> list[dict]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read(max_bytes)
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n")
-        if end < 0:
-            return []
-        body = data[:end]
-        try:
-            evs = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
-        except ValueError:
-            return super().poll(max_bytes)
-        if not all(type(e) is dict and "kind" in e for e in evs):
-            return super().poll(max_bytes)
-        self.offset += end + 1
-        self.line += len(evs)
-        return evs
 
 
 def _tail_lines(path: Path, max_bytes: int, offset: Optional[int] = None) -> tuple[list[str], Optional[int]]:

@@ -175,7 +175,7 @@ def histogram(values: Sequence[int], width: int, height: int, cut: Optional[int]
         return Text("no lengths yet", style="dim")
     label_w = 6
     bins = width - label_w - 1
-    lo, hi = 0, max(max(values), cut or 0)
+    hi = max(max(values), cut or 0)
     hi = max(hi, 1)
     step = hi / bins
     counts = [0] * bins
