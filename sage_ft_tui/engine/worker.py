@@ -70,11 +70,56 @@ def classify(exc: BaseException, run: Path) -> SageError:
     if name == "OutOfMemoryError" or "CUDA out of memory" in text:
         return SageError("CUDA out of memory", kind="oom",
                          hint="lower training.micro_batch_size or training.max_length, enable gradient_checkpointing, or use 4-bit quantization")
-    if is_disk_full(exc):
-        return SageError(f"disk full while writing to {run} ({fmt_bytes(free_bytes(run))} free)", kind="disk",
-                         hint="free space (a checkpoint needs about the adapter's size plus optimizer state) and `sage-ft-tui resume` the run")
+    reason = _disk_reason(exc, run)
+    if reason:
+        need = _checkpoint_bytes(run)
+        needs = f", a checkpoint needs about {fmt_bytes(need)}" if need else ""
+        return SageError(f"cannot write to {run}: {reason} ({fmt_bytes(free_bytes(run))} free{needs})", kind="disk",
+                         hint=f"free at least {fmt_bytes(need * 2) if need else 'the size of a checkpoint'}, then "
+                              f"`sage-ft-tui resume {run.name}`: it continues from the newest complete checkpoint")
     return SageError(f"{name}: {text.splitlines()[0][:300] if text else 'internal error'}", kind="internal",
                      hint="see train.log for the traceback")
+
+
+# What torch.save's zip writer and safetensors raise when a write fails (no errno kept).
+_WRITE_FAILED = ("inline_container.cc", "PytorchStreamWriter failed", "file write failed", "File too large",
+                 "No space left", "Disk quota exceeded")
+
+
+def _disk_reason(exc: BaseException, run: Path) -> str:
+    """Why a write failed, in words ('' when the failure is not about writing)."""
+    import errno
+    import resource
+
+    e = exc
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            break
+        e = e.__cause__ or e.__context__
+    code = getattr(e, "errno", None)
+    if code is None and not (is_disk_full(exc) or any(s in str(exc) for s in _WRITE_FAILED)):
+        return ""
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    limit = f"a file reached the file size limit (ulimit -f: {fmt_bytes(soft)})" if soft != resource.RLIM_INFINITY else ""
+    if code == errno.EFBIG or (code is None and limit and free_bytes(run) > 2 * max(_checkpoint_bytes(run), 1 << 20)):
+        return limit or "a file grew past what the filesystem allows"
+    if code == errno.EDQUOT or "quota" in str(exc).lower():
+        return "the disk quota is exceeded"
+    return "the disk is full"
+
+
+def _checkpoint_bytes(run: Path) -> int:
+    """About what one checkpoint takes: the newest complete one, else the estimate."""
+    try:
+        done = checkpoints(run)
+        if done:
+            return sum(f.stat().st_size for f in done[-1].rglob("*") if f.is_file())
+        from .memory import estimate_for_config
+
+        est = estimate_for_config(load_config(run))
+        return int(est.lora_params + est.optimizer_states)
+    except Exception:
+        return 0
 
 
 DATA_READY = ".tokenized_ready"
