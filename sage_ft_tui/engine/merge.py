@@ -215,7 +215,16 @@ def merge_run(
     from .paths import resolve_run
 
     t0 = time.time()
-    say = progress or (lambda stage, info: None)
+    timings: dict[str, float] = {}
+    marks = {"t": time.perf_counter(), "stage": "start"}
+
+    def say(stage: str, info: dict) -> None:
+        now = time.perf_counter()
+        timings[marks["stage"]] = round(timings.get(marks["stage"], 0.0) + now - marks["t"], 3)
+        marks.update(t=now, stage=stage)
+        if progress:
+            progress(stage, info)
+
     if dtype not in DTYPES:
         raise SageError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}", hint="e.g. --dtype bfloat16")
     run = resolve_run(run)
@@ -253,7 +262,9 @@ def merge_run(
         # The tokenizer (and chat template) that trained the adapter: saved with it, else the run's final one.
         tok_dirs = (adapter, run / "adapter")
         report.update(_do_merge(cfg, base, adapter, tmp, dt, device, max_shard_size, need, say, tok_dirs))
+        say("report", {})
         report["seconds"] = round(time.time() - t0, 3)
+        report["timings_s"] = dict(timings)  # seconds per stage (import = torch/transformers/peft)
         report["peak_rss_bytes"] = _peak_rss()
         report["created"] = time.time()
         passed = report["self_check"]["passed"]
@@ -307,6 +318,7 @@ def _install(tmp: Path, out: Path) -> None:
 
 def _do_merge(cfg, base: Path, adapter: Path, tmp: Path, dt: str, device: str, shard: str, need: int,
               say: Progress, tok_dirs: tuple[Path, ...] = ()) -> dict:
+    say("import", {})
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig

@@ -23,8 +23,8 @@ from textual.widgets import Button, Checkbox, ProgressBar, Select, Static
 from ...engine.errors import SageError
 from .base import BaseScreen, TopBar
 
-STAGES = ("resolve", "load", "adapter", "merge", "save", "check", "install", "done")
-STAGE_TEXT = {"resolve": "finding the adapter", "load": "loading the base model", "adapter": "loading the adapter",
+STAGES = ("resolve", "import", "load", "adapter", "merge", "save", "check", "report", "install", "done")
+STAGE_TEXT = {"resolve": "finding the adapter", "import": "importing torch + transformers", "report": "writing the report", "load": "loading the base model", "adapter": "loading the adapter",
               "merge": "merging (merge_and_unload)", "save": "saving safetensors + tokenizer",
               "check": "self-check: merged vs base+adapter", "install": "moving into place", "done": "done"}
 
