@@ -22,6 +22,8 @@ from .tasks import TASKS, check_task_format
 REPORT_LIST_LIMIT = 200
 ROW_CHARS_PER_TOKEN = 64  # a token is rarely over 10 characters: 64x max_length is far past any truncation
 STATS_SAMPLE = 20000
+# Below this many rows a worker pool costs more than it saves.
+TOKENIZE_PARALLEL_MIN_ROWS = 20000
 
 
 @dataclass
@@ -219,34 +221,42 @@ def _tokenize_batch(batch: dict, model_dir: str, max_length: int, is_text: bool)
 
 def tokenized_datasets(cfg, run: Path, model_dir: str):
     """(train, eval or None) as datasets with input_ids + completion_mask, cached under
-    <run>/data/tokenized/<key> so a resume or re-run skips preprocessing."""
+    <run>/data/tokenized/<key> so a resume or re-run skips preprocessing. A file lock
+    around the cache lets only one process build it; the others wait, then load it."""
+    import fcntl
+
     import datasets
 
     datasets.disable_progress_bars()
     data_dir = Path(run) / "data"
     key = _cache_key(cfg, data_dir, model_dir)
     cache = data_dir / "tokenized" / key
+    cache.mkdir(parents=True, exist_ok=True)
     out = []
-    for split_name in ("train", "eval"):
-        src = data_dir / f"{split_name}.jsonl"
-        target = cache / split_name
-        if target.exists():
+    with open(cache.parent / f".{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for split_name in ("train", "eval"):
+            src = data_dir / f"{split_name}.jsonl"
+            target = cache / split_name
+            if target.exists():
+                out.append(datasets.load_from_disk(str(target)))
+                continue
+            if not src.exists() or src.stat().st_size == 0:
+                out.append(None)
+                continue
+            ds = datasets.load_dataset("json", data_files=str(src), split="train",
+                                       cache_dir=str(data_dir / ".hf_cache"))
+            is_text = "text" in ds.column_names
+            nproc = min(os.cpu_count() or 1, 8) if len(ds) > TOKENIZE_PARALLEL_MIN_ROWS else None
+            ds = ds.map(_tokenize_batch, batched=True, batch_size=1000, remove_columns=ds.column_names,
+                        num_proc=nproc, desc=None,
+                        fn_kwargs={"model_dir": model_dir, "max_length": cfg.training.max_length, "is_text": is_text})
+            ds = ds.filter(lambda masks: [any(m) for m in masks], input_columns=["completion_mask"], batched=True,
+                           batch_size=1000, num_proc=nproc)
+            tmp = cache / f".{split_name}.tmp"
+            ds.save_to_disk(str(tmp))
+            os.replace(tmp, target)
             out.append(datasets.load_from_disk(str(target)))
-            continue
-        if not src.exists() or src.stat().st_size == 0:
-            out.append(None)
-            continue
-        ds = datasets.load_dataset("json", data_files=str(src), split="train", cache_dir=str(data_dir / ".hf_cache"))
-        is_text = "text" in ds.column_names
-        nproc = min(os.cpu_count() or 1, 8) if len(ds) > 20000 else None
-        ds = ds.map(_tokenize_batch, batched=True, batch_size=1000, remove_columns=ds.column_names, num_proc=nproc,
-                    fn_kwargs={"model_dir": model_dir, "max_length": cfg.training.max_length, "is_text": is_text},
-                    desc=None)
-        ds = ds.filter(lambda m: any(m), input_columns=["completion_mask"])
-        tmp = cache / f".{split_name}.tmp"
-        ds.save_to_disk(str(tmp))
-        os.replace(tmp, target)
-        out.append(datasets.load_from_disk(str(target)))
     return out[0], out[1]
 
 
