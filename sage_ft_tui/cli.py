@@ -197,8 +197,11 @@ def _run_or_config(target: str) -> Path:
 
 
 def _train(run_dir: Path, *, detach: bool, json_lines: bool, resume: bool) -> None:
-    from .engine.runs import launch
+    from .engine.runs import launch, shared_gpu_warning
 
+    warning = shared_gpu_warning(run_dir)
+    if warning:
+        typer.echo(warning, err=True)
     pid = launch(run_dir, resume=resume)
     if detach:
         out(f"started {run_dir.name} in the background (pid {pid}); log: {run_dir / 'train.log'}")

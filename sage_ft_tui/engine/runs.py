@@ -22,7 +22,7 @@ from typing import Iterator, Optional
 from .config import RunConfig
 from .errors import SageError
 from .events import EVENTS_FILE, FINAL_STATES, EventFollower, follow_events
-from .fsutil import atomic_write_json, read_json
+from .fsutil import atomic_write_json, fmt_bytes, read_json
 from .paths import runs_home, validate_run_name
 
 STATUS_FILE = "status.json"
@@ -289,6 +289,47 @@ def launch(run: Path, *, resume: bool = False) -> int:
     return proc.pid
 
 
+def _gpu_set(cfg: RunConfig) -> set[int]:
+    return set(cfg.training.gpus) if cfg.training.gpus else {0}
+
+
+def shared_gpu_warning(run: Path, home: Optional[Path] = None) -> str:
+    """'' or a warning naming other live runs in the runs folder that train on the same GPU.
+
+    Two runs on one GPU both work while memory lasts; the user should know they share it."""
+    run = Path(run).resolve()
+    try:
+        from .hardware import get_backend
+
+        snap = get_backend().snapshot()
+        if not snap.has_gpu:
+            return ""
+        mine = _gpu_set(load_config(run))
+        home = Path(home) if home else run.parent
+        others = []
+        for p in sorted(home.iterdir()):
+            if not p.is_dir() or p.resolve() == run or not (p / "config.yaml").exists():
+                continue
+            if derive_state(p)[0] not in ACTIVE_STATES:
+                continue
+            both = mine & _gpu_set(load_config(p))
+            if both:
+                others.append((p.name, both))
+    except (OSError, SageError):
+        return ""
+    if not others:
+        return ""
+    gpus = sorted(set().union(*(g for _, g in others)))
+    free = ""
+    for g in snap.gpus:
+        if g.index == gpus[0]:
+            free = f"; {fmt_bytes(g.mem_free)} free on GPU {g.index} now"
+            break
+    names = ", ".join(n for n, _ in others)
+    return (f"warning: GPU {', '.join(map(str, gpus))} is already training {names}; the runs share its memory "
+            f"and compute{free} (set training.gpus to another GPU, or expect slower steps and OOM retries)")
+
+
 def cancel(run: Path, *, wait: float = 0.0) -> bool:
     """SIGTERM the worker's process group: it saves a checkpoint and ends `cancelled`."""
     run = Path(run)
@@ -367,5 +408,5 @@ def remove_run(run: Path) -> None:
 __all__ = [
     "RunInfo", "read_status", "write_status", "lock_held", "run_lock", "derive_state", "run_info", "list_runs",
     "create_run", "new_run_dir", "load_config", "launch", "cancel", "request_save", "wait_for_end", "follow",
-    "checkpoints", "remove_run", "worker_command", "EventFollower",
+    "checkpoints", "remove_run", "worker_command", "EventFollower", "shared_gpu_warning",
 ]
