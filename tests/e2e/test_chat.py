@@ -119,10 +119,13 @@ def test_chat_errors_are_one_line(served, env, home):
     assert p.returncode == 2 and len(lines) == 1 and "is not being served" in lines[0] and "--serve" in lines[0]
 
 
-def test_chat_can_start_the_server_and_stops_it(home, env, tiny_model):
+def test_chat_can_start_the_server_and_stops_it(served, home, env):
+    import shutil
+
     from sage_ft_tui.engine import serve as sv
 
-    run = make_merged_run(home, "autostart", tiny_model)
+    run = home / "autostart"  # a merged run that is not being served: a copy of the served one
+    shutil.copytree(served[0], run, ignore=shutil.ignore_patterns("serve.json", "serve.log"))
     p = subprocess.run(CLI + ["chat", str(run), "--serve", "--backend", "transformers", "--max-tokens", "4"],
                        input="Hello\n", capture_output=True, text=True, env=env, timeout=240)
     assert p.returncode == 0, p.stderr
