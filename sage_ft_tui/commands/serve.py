@@ -55,7 +55,16 @@ def merge_cmd(
     no_tui: bool = NoTui,
 ):
     """Merge the LoRA adapter into the base model, self-check it, save safetensors + tokenizer."""
+    import signal
+
     from ..engine.merge import merge_run
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    # Ctrl-C or SIGTERM (the TUI's cancel): the merge removes its temporary folder and stops.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupted)
 
     def progress(stage: str, info: dict) -> None:
         if json_out:

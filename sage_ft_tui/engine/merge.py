@@ -231,11 +231,11 @@ def merge_run(
     cfg = RunConfig.load(run / "config.yaml")
     adapter, label = find_adapter(run, checkpoint)
     out = Path(output).expanduser().resolve() if output else default_output(run)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise SageError(f"{out} already exists", where=None,
-                        hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere")
     if out.exists() and not out.is_dir():
         raise SageError(f"{out} exists and is not a folder", hint="remove it or choose another --output")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise SageError(f"{out} already exists",
+                        hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere")
 
     from .modelref import model_dir
 

@@ -208,3 +208,22 @@ def test_helpers_are_light():
             "bad=[m for m in ('torch','transformers','peft','textual') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_sigterm_mid_merge_keeps_the_old_model(run_with_adapter):
+    """The TUI cancels with SIGTERM: the half-made folder goes, the old merged model stays."""
+    import signal
+
+    run = run_with_adapter
+    M.merge_run(run)
+    before = _tree(run / "merged")
+    p = subprocess.Popen([sys.executable, "-m", "sage_ft_tui", "merge", str(run), "--force", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if json.loads(line).get("stage") in ("adapter", "merge", "save"):
+            break
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "nothing was changed" in err
+    assert _tree(run / "merged") == before
+    assert not [q for q in run.iterdir() if q.name.startswith(".merged")]

@@ -197,7 +197,7 @@ class MergeScreen(BaseScreen):
             rc = self.proc.wait()
             if rc != 0 and error is None:
                 err_text = (self.proc.stderr.read() if self.proc.stderr else "").strip().splitlines()
-                error = SageError("merge stopped" if rc in (130, -2) else f"merge exited with code {rc}",
+                error = SageError("merge cancelled; nothing was changed" if rc in (130, -2, -15) else f"merge exited with code {rc}",
                                   hint=(err_text[-1] if err_text else "nothing was changed"), kind="internal")
         except OSError as e:
             error = SageError(f"cannot run the merge: {e.strerror}", hint="is sage-ft-tui installed in this Python?")
@@ -205,7 +205,7 @@ class MergeScreen(BaseScreen):
 
     def action_cancel_merge(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # the merge cleans up its temporary folder
+            self.proc.send_signal(signal.SIGTERM)  # the merge removes its temporary folder and exits 130
             self.query_one("#merge-stage", Static).update("cancelling…")
 
     def action_serve(self) -> None:
