@@ -38,6 +38,17 @@ def _fail(e: SageError, json_out: bool = False, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _interrupt_on_term() -> None:
+    """SIGTERM (and an inherited ignored SIGINT) become KeyboardInterrupt, so clean-up runs."""
+    import signal
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupted)
+
+
 def _checkpoint_arg(v: Optional[str]):
     if v is None:
         return None
@@ -55,16 +66,9 @@ def merge_cmd(
     no_tui: bool = NoTui,
 ):
     """Merge the LoRA adapter into the base model, self-check it, save safetensors + tokenizer."""
-    import signal
-
     from ..engine.merge import merge_run
 
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    # Ctrl-C or SIGTERM (the TUI's cancel): the merge removes its temporary folder and stops.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, interrupted)
+    _interrupt_on_term()  # Ctrl-C or SIGTERM (the TUI's cancel): the merge removes its temporary folder
 
     def progress(stage: str, info: dict) -> None:
         if json_out:
@@ -117,6 +121,7 @@ def serve_cmd(
     """Serve a run as an OpenAI-compatible endpoint (detached; logs in RUN/serve.log)."""
     from ..engine import serve as sv
 
+    _interrupt_on_term()  # a server being started is stopped again, never orphaned
     try:
         if show_status and stop_it:
             raise SageError("--status and --stop go separately", hint="use one of them")
@@ -187,6 +192,7 @@ def chat_cmd(
     from ..engine.paths import resolve_run
 
     started = None
+    _interrupt_on_term()
     try:
         settings = ChatSettings(system=system, temperature=temperature, max_tokens=max_tokens).validate()
         run_dir = resolve_run(run)
