@@ -25,7 +25,7 @@ def cache_home() -> Path:
 
 
 def validate_run_name(name: str) -> str:
-    if not _NAME_RE.match(name or "") or ".." in name:
+    if not _NAME_RE.fullmatch(name or "") or ".." in name:  # fullmatch: `$` lets a trailing newline through
         raise SageError(
             f"invalid run name {name!r}",
             hint="use letters, digits, '.', '_' and '-' (no '/', no '..', at most 100 characters)",
