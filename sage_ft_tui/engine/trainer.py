@@ -139,6 +139,55 @@ def precision_flags(cfg: RunConfig) -> dict:
     return {"bf16": p == "bf16", "fp16": p == "fp16"}
 
 
+VARLEN_SDPA = "sage_varlen_sdpa"
+
+
+def register_varlen_sdpa() -> str:
+    """Register `sage_varlen_sdpa`: SDPA that runs each sequence of a padding-free (packed)
+    row on its own, causal, with no mask; any other batch goes to plain SDPA unchanged.
+
+    Plain SDPA attends within a packed row through a dense row x row block-diagonal mask:
+    exact, but its cost grows with the square of the whole row (micro-batch x max_length)
+    and the masked-out blocks are computed anyway (no block skipping on CPU, no flash
+    kernel with a mask on GPU). Per-sequence calls cost the sum of squares of the
+    sequence lengths instead, and take the fast is_causal kernels. Sequence bounds come
+    from TRL's collator (cu_seq_lens_q) or, failing that, from the position_ids resets."""
+    import torch
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    if VARLEN_SDPA in AttentionInterface._global_mapping:
+        return VARLEN_SDPA
+
+    def mask(*args, attention_mask=None, **kw):
+        # No 2D padding mask = padding-free (or unpadded) batch: the attention below bounds
+        # each sequence itself, so the dense mask is never built.
+        if attention_mask is None:
+            return None
+        return sdpa_mask(*args, attention_mask=attention_mask, **kw)
+
+    def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
+        if attention_mask is None and query.shape[0] == 1 and query.shape[2] > 1 and key.shape[2] == query.shape[2]:
+            cu = kwargs.get("cu_seq_lens_q")
+            if cu is None and kwargs.get("position_ids") is not None:
+                pos = kwargs["position_ids"].reshape(-1)
+                cu = torch.cat([(pos == 0).nonzero().flatten(), torch.tensor([pos.numel()], device=pos.device)])
+            bounds = cu.tolist() if cu is not None else []
+            if len(bounds) > 2:
+                rest = {k: v for k, v in kwargs.items() if k not in ("cu_seq_lens_q", "cu_seq_lens_k", "position_ids")}
+                outs = [sdpa_attention_forward(module, query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], None,
+                                               dropout=dropout, scaling=scaling, is_causal=True, **rest)[0]
+                        for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
+                return torch.cat(outs, dim=1), None
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      is_causal=is_causal, **kwargs)
+
+    AttentionInterface.register(VARLEN_SDPA, attention)
+    AttentionMaskInterface.register(VARLEN_SDPA, mask)
+    return VARLEN_SDPA
+
+
 def load_model(cfg: RunConfig, mdir: Path):
     import torch
     from transformers import AutoModelForCausalLM
@@ -151,12 +200,15 @@ def load_model(cfg: RunConfig, mdir: Path):
     kw["dtype"] = getattr(torch, dtype)
     attn = cfg.model.attn_implementation
     if attn == "auto":
-        attn = "sdpa"
+        # Packed (padding-free) batches need per-sequence attention: flash-attn's varlen kernel
+        # on a GPU with fp16/bf16 when it is installed, else SDPA called sequence by sequence.
+        attn = register_varlen_sdpa()
         if cuda:
             try:
                 import flash_attn  # noqa: F401
 
-                attn = "flash_attention_2" if dtype in ("bfloat16", "float16") else "sdpa"
+                if dtype in ("bfloat16", "float16"):
+                    attn = "flash_attention_2"
             except ImportError:
                 pass
     kw["attn_implementation"] = attn
@@ -212,6 +264,17 @@ def _checkpointing_arg(cls, on: bool) -> dict:
     return {name: on}
 
 
+def use_liger() -> bool:
+    """Liger's fused layer kernels (RMSNorm, RoPE, SwiGLU) on a CUDA GPU when the package is
+    installed (pip install liger-kernel); SAGE_FT_LIGER=0 turns them off. TRL keeps its own
+    fused LM-head loss, so only the layer kernels are applied."""
+    if os.environ.get("SAGE_FT_LIGER", "1") == "0" or not _cuda():
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("liger_kernel") is not None
+
+
 def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
     from trl import SFTConfig
 
@@ -227,7 +290,7 @@ def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
         eval_strategy="steps" if has_eval else "no", eval_steps=(t.eval_steps or t.save_steps) if has_eval else None,
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit,
         report_to=list(t.report_to) or "none", completion_only_loss=True, disable_tqdm=True,
-        dataloader_pin_memory=_cuda(), dataset_num_proc=None, **precision_flags(cfg),
+        dataloader_pin_memory=_cuda(), dataset_num_proc=None, use_liger_kernel=use_liger(), **precision_flags(cfg),
     )
 
 
