@@ -34,6 +34,10 @@ async def test_attach_finished_run_shows_final_loss(world):
         status = str(app.screen.query_one("#mon-status").render())
         assert "completed" in status and f"{last['step']}/120" in status
         assert app.screen.check_action("cancel_run", ()) is None  # nothing to cancel
+        assert app.screen.check_action("after", ("merge",)) is True
+        await pilot.press("t")  # a finished run leads on to chat
+        assert type(app.screen).__name__ == "ChatScreen" and app.screen.run_dir == run
+        await pilot.press("escape")
         await pilot.press("escape")  # back to Home
         assert type(app.screen).__name__ == "HomeScreen"
 

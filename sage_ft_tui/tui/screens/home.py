@@ -159,7 +159,15 @@ class HomeScreen(BaseScreen):
         except (ImportError, AttributeError):
             self.notify(f"{title} is not available yet in this version.", title=title, severity="warning")
             return
-        self.app.push_screen(cls())
+        self.app.push_screen(cls(self._selected_run()))
+
+    def _selected_run(self) -> Optional[str]:
+        """The run under the cursor in Recent runs (the screens pick the newest fit if none)."""
+        table = self.query_one("#home-runs", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return str(key) if key else None
 
     def action_back(self) -> None:
         """Escape on Home does nothing (ctrl+q quits)."""

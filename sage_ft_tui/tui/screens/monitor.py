@@ -45,6 +45,9 @@ class MonitorScreen(BaseScreen):
         Binding("s", "save_now", "Save checkpoint", id="monitor.save"),
         Binding("l", "toggle_log", "Toggle log", id="monitor.log"),
         Binding("d", "detach", "Detach", id="monitor.detach"),
+        Binding("m", "after('merge')", "Merge", id="monitor.merge"),
+        Binding("v", "after('serve')", "Serve", id="monitor.serve"),
+        Binding("t", "after('chat')", "Chat", id="monitor.chat"),
         Binding("escape", "detach", "Back", id="nav.back", show=False),
     ]
 
@@ -279,7 +282,15 @@ class MonitorScreen(BaseScreen):
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         if action in ("cancel_run", "save_now"):
             return True if self._state()[0] in ACTIVE else None
+        if action == "after":  # merge / serve / chat need the finished adapter
+            return self._state()[0] == "completed"  # hidden until there is an adapter
         return True
+
+    def action_after(self, what: str) -> None:
+        import importlib
+
+        mod = importlib.import_module(f"sage_ft_tui.tui.screens.{what}")
+        self.app.push_screen(getattr(mod, f"{what.capitalize()}Screen")(str(self.run)))
 
     def action_toggle_log(self) -> None:
         log = self.query_one(Log)
