@@ -177,7 +177,8 @@ socket.socket.connect = connect
 '''
 
 
-def test_offline_means_no_network_anywhere(tmp_path, sage_home, tiny_model):
+@pytest.mark.slow
+def test_offline_means_no_network_anywhere_and_a_trained_run_has_sane_permissions(tmp_path, sage_home, tiny_model):
     guard = tmp_path / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(GUARD)
@@ -185,7 +186,11 @@ def test_offline_means_no_network_anywhere(tmp_path, sage_home, tiny_model):
     log.write_text("")
     env = {"HF_HUB_OFFLINE": "1", "SAGE_NET_LOG": str(log),
            "PYTHONPATH": os.pathsep.join([str(guard), str(REPO)] + [p for p in sys.path if p])}
-    p = cli("demo", "--max-steps", "2", "--no-tui", "--json", env=env, timeout=300)
+    old = os.umask(0o022)
+    try:
+        p = cli("demo", "--max-steps", "2", "--no-tui", "--json", env=env, timeout=300)
+    finally:
+        os.umask(old)
     assert p.returncode == 0, p.stderr[-2000:]
     for args in (("doctor", "--json"), ("list", "--json"), ("examples",),
                  ("start", "--task", "qa", "--model", "some-org/some-model", "--data", str(REPO / "sage_ft_tui" / "samples" / "qa.jsonl"))):
@@ -195,6 +200,13 @@ def test_offline_means_no_network_anywhere(tmp_path, sage_home, tiny_model):
     assert (sage_home).exists()
     attempts = log.read_text()
     assert attempts == "", f"network attempts with HF_HUB_OFFLINE=1:\n{attempts}"
+    # The demo trained for real (umask 022 here): nothing in the finished run (checkpoints,
+    # adapter, config, status, events, log) is group- or world-writable; the folder is 0750.
+    run = next(d for d in sage_home.iterdir() if d.is_dir())
+    assert _mode(run) == 0o750
+    bad = [f"{f.relative_to(run)} {oct(_mode(f))}" for f in run.rglob("*") if not f.is_symlink() and _mode(f) & 0o022]
+    assert not bad, bad
+    assert any(f.name == "adapter_model.safetensors" for f in (run / "checkpoints").rglob("*"))
 
 
 # ---- no installs at run time ---------------------------------------------------------------
@@ -239,22 +251,3 @@ def test_run_files_are_not_world_writable_even_under_umask_0(sage_home, tiny_mod
     assert _mode(run) == 0o750
     for name in ("config.yaml", "status.json", "data/data_report.json"):
         assert _mode(run / name) & 0o022 == 0, (name, oct(_mode(run / name)))
-
-
-@pytest.mark.slow
-def test_a_trained_run_has_sane_permissions(sage_home, tiny_model):
-    """Under the usual umask 022: nothing in a finished run (checkpoints, adapter, config,
-    status, events, log) is group- or world-writable, and the folder is not world-readable."""
-    from sage_ft_tui.engine.runs import create_run, launch, wait_for_end
-
-    run = create_run(short_config("perm2", steps=2, save_steps=1))
-    old = os.umask(0o022)
-    try:
-        launch(run)
-    finally:
-        os.umask(old)
-    assert wait_for_end(run, timeout=300) == "completed"
-    assert _mode(run) == 0o750
-    bad = [f"{f.relative_to(run)} {oct(_mode(f))}" for f in run.rglob("*") if not f.is_symlink() and _mode(f) & 0o022]
-    assert not bad, bad
-    assert any(f.name == "adapter_model.safetensors" for f in (run / "checkpoints").rglob("*"))
