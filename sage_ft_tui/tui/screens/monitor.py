@@ -112,8 +112,14 @@ class MonitorScreen(BaseScreen):
         log_off: Optional[int] = None
         last_check, state = 0.0, ("", "")
         first = True
+        told, finished = 0, False
         while not worker.is_cancelled:
             evs = events.poll(max_bytes=2 << 20)
+            if not evs and not finished and state[0] in FINAL_STATES:
+                events.finish()  # the writer is gone: a torn last line is final
+                finished = True
+            if len(events.skipped) > told:
+                told = self._tell_skipped(events.skipped, told)
             if evs or first:
                 # back-pressure: a huge replay never sits in the message queue all at once
                 while not self.in_flight.acquire(timeout=0.5):
@@ -133,6 +139,14 @@ class MonitorScreen(BaseScreen):
                     self.post_message(RunState(*new))
             if not evs:
                 time.sleep(1.0 if state[0] in FINAL_STATES else POLL_S)
+
+    def _tell_skipped(self, skipped: list, told: int) -> int:
+        """Say which events.jsonl lines could not be read (rare: once per new batch of them)."""
+        new = skipped[told:]
+        shown = ", ".join(f"line {s.line} ({s.reason})" for s in new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+        self.app.call_from_thread(self.notify, f"skipped {len(new)} unreadable line{'s' if len(new) != 1 else ''} of "
+                                  f"events.jsonl: {shown}", title="Event stream", severity="warning", timeout=10)
+        return len(skipped)
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         evs = message.events
