@@ -162,24 +162,36 @@ def register_varlen_sdpa() -> str:
 
     def mask(*args, attention_mask=None, **kw):
         # No 2D padding mask = padding-free (or unpadded) batch: the attention below bounds
-        # each sequence itself, so the dense mask is never built.
+        # each sequence itself (and applies a sliding window), so no dense mask is built.
         if attention_mask is None:
             return None
         return sdpa_mask(*args, attention_mask=attention_mask, **kw)
 
     def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
-        if attention_mask is None and query.shape[0] == 1 and query.shape[2] > 1 and key.shape[2] == query.shape[2]:
-            cu = kwargs.get("cu_seq_lens_q")
-            if cu is None and kwargs.get("position_ids") is not None:
-                pos = kwargs["position_ids"].reshape(-1)
-                cu = torch.cat([(pos == 0).nonzero().flatten(), torch.tensor([pos.numel()], device=pos.device)])
-            bounds = cu.tolist() if cu is not None else []
-            if len(bounds) > 2:
-                rest = {k: v for k, v in kwargs.items() if k not in ("cu_seq_lens_q", "cu_seq_lens_k", "position_ids")}
-                outs = [sdpa_attention_forward(module, query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], None,
-                                               dropout=dropout, scaling=scaling, is_causal=True, **rest)[0]
-                        for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
-                return torch.cat(outs, dim=1), None
+        causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
+        length = query.shape[2]
+        if attention_mask is None and causal and length > 1 and key.shape[2] == length:
+            bounds = [0, length]
+            if query.shape[0] == 1:  # a padding-free row: one call per sequence
+                cu = kwargs.get("cu_seq_lens_q")
+                if cu is None and kwargs.get("position_ids") is not None:
+                    pos = kwargs["position_ids"].reshape(-1)
+                    cu = torch.cat([(pos == 0).nonzero().flatten(), torch.tensor([pos.numel()], device=pos.device)])
+                if cu is not None:
+                    bounds = cu.tolist()
+            window = kwargs.get("sliding_window")
+            rest = {k: v for k, v in kwargs.items() if k not in ("cu_seq_lens_q", "cu_seq_lens_k", "position_ids")}
+            outs = []
+            for s, e in zip(bounds[:-1], bounds[1:]):
+                if e <= s:
+                    continue
+                m = None
+                if window and e - s > window:  # a sliding-window layer: causal within the window only
+                    i = torch.arange(e - s, device=query.device)
+                    m = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
+                outs.append(sdpa_attention_forward(module, query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], m,
+                                                   dropout=dropout, scaling=scaling, is_causal=m is None, **rest)[0])
+            return torch.cat(outs, dim=1), None
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
 
