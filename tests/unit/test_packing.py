@@ -93,3 +93,32 @@ def test_auto_attention_on_cpu_is_varlen(tiny_model):
     cfg = RunConfig.from_dict({"model": {"name": "tiny-demo", "dtype": "float32"}}, source="test")
     model = load_model(cfg, tiny_model)
     assert model.config._attn_implementation == "sage_varlen_sdpa"
+
+
+def test_sliding_window_layers_keep_their_window():
+    """A sliding-window model (Mistral-style, window 16 < some sequences): per-sequence calls
+    apply the window, packed or not, as plain SDPA's mask does."""
+    from transformers import MistralConfig, MistralForCausalLM
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from sage_ft_tui.engine.trainer import register_varlen_sdpa
+
+    name = register_varlen_sdpa()
+    torch.manual_seed(0)
+    cfg = MistralConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, sliding_window=16, pad_token_id=0)
+    ref = MistralForCausalLM(cfg).eval()
+    ref.set_attn_implementation("sdpa")
+    ours = MistralForCausalLM(cfg).eval()
+    ours.load_state_dict(ref.state_dict())
+    ours.set_attn_implementation(name)
+    exs = _examples(300)
+    batch = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True)([{"input_ids": e} for e in exs])
+    with torch.no_grad():
+        packed = _per_example(ours(**batch, use_cache=False).logits, batch["input_ids"], LENGTHS)
+        alone = [_per_example(ref(input_ids=torch.tensor([e]), use_cache=False).logits, torch.tensor([e]), [len(e)])[0]
+                 for e in exs]
+        alone_ours = [_per_example(ours(input_ids=torch.tensor([e]), use_cache=False).logits, torch.tensor([e]),
+                                   [len(e)])[0] for e in exs]
+    assert packed == pytest.approx(alone, abs=1e-5)
+    assert alone_ours == pytest.approx(alone, abs=1e-5)
