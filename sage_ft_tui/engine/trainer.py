@@ -200,6 +200,17 @@ def register_varlen_sdpa() -> str:
     return VARLEN_SDPA
 
 
+def _special_masks(mdir: Path) -> bool:
+    import json
+
+    try:
+        conf = json.loads((Path(mdir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    text = conf.get("text_config") or {}
+    return bool(conf.get("attention_chunk_size") or text.get("attention_chunk_size") or "vision_config" in conf)
+
+
 def load_model(cfg: RunConfig, mdir: Path):
     import torch
     from transformers import AutoModelForCausalLM
@@ -213,8 +224,9 @@ def load_model(cfg: RunConfig, mdir: Path):
     attn = cfg.model.attn_implementation
     if attn == "auto":
         # Packed (padding-free) batches need per-sequence attention: flash-attn's varlen kernel
-        # on a GPU with fp16/bf16 when it is installed, else SDPA called sequence by sequence.
-        attn = register_varlen_sdpa()
+        # on a GPU with fp16/bf16 when it is installed, else SDPA called sequence by sequence;
+        # plain SDPA for masks beyond causal/sliding (chunked attention, image tokens).
+        attn = "sdpa" if _special_masks(mdir) else register_varlen_sdpa()
         if cuda:
             try:
                 import flash_attn  # noqa: F401
