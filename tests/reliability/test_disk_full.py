@@ -51,7 +51,7 @@ def _first_segment(name: str, steps: int, save: int, until_ckpt: int) -> Path:
     run = create_run(short_config(name, steps=steps, save_steps=save))
     launch(run)
     wait_until(lambda: any(e["kind"] == "checkpoint" and e["step"] >= until_ckpt for e in events_of(run)), 240,
-               f"checkpoint {until_ckpt}\n{log_tail(run)}")
+               f"checkpoint {until_ckpt}\n{log_tail(run)}", poll=0.01)
     os.killpg(int(read_status(run)["pid"]), signal.SIGKILL)
     wait_until(lambda: derive_state(run)[0] == "failed", 30, "the kill to show")
     return run
@@ -72,7 +72,7 @@ def test_disk_full_while_writing_a_checkpoint_then_the_event_stream(sage_home, t
     """One run, four worker lives: train to checkpoint 3 (killed); resume under a limit that
     a checkpoint file exceeds (fails saving checkpoint 6); resume under a limit that only
     events.jsonl reaches (fails writing an event); resume with space: completes."""
-    run = _first_segment("diskfull", steps=9, save=3, until_ckpt=3)
+    run = _first_segment("diskfull", steps=15, save=3, until_ckpt=3)
     good = checkpoints(run)
     assert good
     before = {p.name: tree_digest(p) for p in good}
@@ -110,7 +110,7 @@ def test_disk_full_while_writing_a_checkpoint_then_the_event_stream(sage_home, t
     assert r.returncode == 0, r.stderr + log_tail(run)
     evs = events_of(run)
     assert [e for e in evs if e["kind"] == "start"][-1]["resumed_from_step"] == newest
-    assert [e["step"] for e in evs if e["kind"] == "log"][-1] == 9 and derive_state(run)[0] == "completed"
+    assert [e["step"] for e in evs if e["kind"] == "log"][-1] == 15 and derive_state(run)[0] == "completed"
 
 
 @pytest.mark.parametrize("exc, words", [

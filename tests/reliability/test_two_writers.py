@@ -21,7 +21,7 @@ HW_GPU = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "hardware" 
 
 def test_second_writer_and_clean_are_refused_two_runs_share_a_gpu_with_a_warning(sage_home, tiny_model):
     env = {"SAGE_FT_HW_RECORDED": str(HW_GPU)}
-    a = create_run(short_config("gpu-a", steps=400, save_steps=1000, logging_steps=5))
+    a = create_run(short_config("gpu-a", steps=20000, save_steps=100000, logging_steps=5))  # cancelled below
     b = create_run(short_config("gpu-b", steps=6, save_steps=1000, logging_steps=2))
     r = cli("run", a.name, "--detach", "--no-tui", env=env)
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
