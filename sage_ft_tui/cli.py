@@ -190,7 +190,7 @@ def _run_or_config(target: str) -> Path:
         from .engine.config import RunConfig
         from .engine.runs import create_run
 
-        run_dir = create_run(RunConfig.load(p))
+        run_dir = create_run(RunConfig.load(p), unique=True)  # a config from an old run makes a sibling
         out(f"created run {run_dir.name} from {p}")
         return run_dir
     return resolve_run(target)

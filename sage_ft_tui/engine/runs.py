@@ -191,13 +191,14 @@ def default_run_name(cfg: RunConfig) -> str:
     return f"{cfg.task}-{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def new_run_dir(cfg: RunConfig, home: Optional[Path] = None) -> Path:
-    """Make the folder for a new run; never reuses or overwrites one."""
+def new_run_dir(cfg: RunConfig, home: Optional[Path] = None, *, unique: bool = False) -> Path:
+    """Make the folder for a new run; never reuses or overwrites one. A taken explicit
+    name is an error, unless `unique` (then, like a default name, it gets a -2, -3...)."""
     home = Path(home) if home else runs_home()
     name = validate_run_name(cfg.name or default_run_name(cfg))
     run = home / name
     if run.exists():
-        if cfg.name:
+        if cfg.name and not unique:
             raise SageError(f"a run named {name!r} already exists in {home}", hint="choose another --name, or `sage-ft-tui clean` it first")
         for i in range(2, 1000):
             run = home / f"{name}-{i}"
@@ -211,10 +212,10 @@ def new_run_dir(cfg: RunConfig, home: Optional[Path] = None) -> Path:
     return run
 
 
-def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = True) -> Path:
+def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = True, unique: bool = False) -> Path:
     """A run folder with config.yaml and, by default, the prepared data."""
     preflight(cfg)
-    run = new_run_dir(cfg, home)
+    run = new_run_dir(cfg, home, unique=unique)
     try:
         cfg = cfg.model_copy(update={"name": run.name})
         if prepare:
@@ -276,6 +277,12 @@ def launch(run: Path, *, resume: bool = False) -> int:
     cfg = load_config(run)
     if lock_held(run):
         raise SageError(f"run {run.name} is already running", hint="attach to it, or cancel it first")
+    if not resume:
+        state, _ = derive_state(run)
+        if state == "completed":
+            raise SageError(f"run {run.name} has already completed", hint=f"train again as a new run: sage-ft-tui run {run / 'config.yaml'}")
+        if state in ("failed", "cancelled") and checkpoints(run):
+            raise SageError(f"run {run.name} stopped ({state}) with checkpoints", hint=f"continue it: sage-ft-tui resume {run.name}")
     cmd, extra_env = worker_command(run, cfg, resume)
     env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
     log = open(run / "train.log", "ab")

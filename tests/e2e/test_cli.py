@@ -50,13 +50,11 @@ def test_start_writes_config_and_report_then_run_config_reproduces(sample_data, 
     assert cfg.lora.r == 4 and cfg.training.max_length == 96 and cfg.task == "chat"
     rep = json.loads((run / "data" / "data_report.json").read_text())
     assert rep["format"] == "sharegpt" and rep["tokens"]["max_length"] == 96 and 0 < rep["tokens"]["trained_share"] < 1
-    # `run CONFIG.yaml` makes a new run from it (never reuses the old folder)
+    # `run CONFIG.yaml` makes a new run from it, never reusing the old folder
     again = cli("run", str(run / "config.yaml"), "--detach")
-    assert again.returncode != 0 and "already exists" in again.stderr  # the name inside is taken
-    (run / "copy.yaml").write_text(cfg.model_copy(update={"name": "s2"}).to_yaml())
-    again = cli("run", str(run / "copy.yaml"), "--detach")
-    assert again.returncode == 0 and (sage_home / "s2" / "status.json").exists()
-    cli("cancel", "s2")
+    assert again.returncode == 0 and "created run s1-2" in again.stdout, again.stderr
+    assert (sage_home / "s1-2" / "status.json").exists() and RunConfig.load(run / "config.yaml") == cfg
+    cli("cancel", "s1-2")
 
 
 def test_list_json_is_empty_then_names_runs(sample_data, sage_home):

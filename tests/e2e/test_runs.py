@@ -126,3 +126,10 @@ def test_two_workers_on_one_run_are_refused(sample_data, sage_home):
     assert wait_for_end(run, timeout=120) == "cancelled"
     r = cli("clean", "twice", "--yes")
     assert r.returncode == 0 and not run.exists()
+
+
+def test_a_completed_run_is_not_trained_over(demo_run):
+    before = (demo_run["run"] / "events.jsonl").read_bytes()
+    r = cli("run", str(demo_run["run"]), "--detach")
+    assert r.returncode != 0 and "already completed" in r.stderr and "Traceback" not in r.stderr
+    assert (demo_run["run"] / "events.jsonl").read_bytes() == before
