@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.adapters import adapter_run
+
 pytestmark = pytest.mark.slow
 
 CLI = [sys.executable, "-m", "sage_ft_tui"]
@@ -17,24 +19,7 @@ CLI = [sys.executable, "-m", "sage_ft_tui"]
 
 def make_merged_run(home: Path, name: str, tiny_model: Path) -> Path:
     """A run with a real PEFT adapter (non-zero B) on the tiny model, merged."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.merge import merge_run
-    from sage_ft_tui.engine.runs import create_run
-
-    run = create_run(RunConfig.from_dict({"name": name, "task": "chat", "data": {"paths": ["x"]}}), home=home, prepare=False)
-    pm = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model)), LoraConfig(r=8, target_modules="all-linear"))
-    g = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for n, p in pm.named_parameters():
-            if "lora_B" in n:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    pm.save_pretrained(str(run / "adapter"))
-    assert merge_run(run)["self_check"]["passed"]
-    return run
+    return adapter_run(home, name, tiny_model, seed=7)
 
 
 @pytest.fixture(scope="module")

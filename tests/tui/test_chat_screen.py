@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from tests.adapters import adapter_run
 
 from .conftest import wait_for
 
@@ -14,25 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def _merged_run(home: Path, name: str, tiny_model: Path, merge: bool = True) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.merge import merge_run
-    from sage_ft_tui.engine.runs import create_run
-
-    run = create_run(RunConfig.from_dict({"name": name, "task": "chat", "data": {"paths": ["x"]}}), home=home, prepare=False)
-    pm = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model)), LoraConfig(r=8, target_modules="all-linear"))
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for n, p in pm.named_parameters():
-            if "lora_B" in n:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    pm.save_pretrained(str(run / "adapter"))
-    if merge:
-        assert merge_run(run)["self_check"]["passed"]
-    return run
+    return adapter_run(home, name, tiny_model, seed=3, merge=merge)
 
 
 @pytest.fixture(scope="module")

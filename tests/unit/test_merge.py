@@ -16,22 +16,11 @@ import pytest
 
 from sage_ft_tui.engine import merge as M
 from sage_ft_tui.engine.errors import SageError
+from tests.adapters import make_adapter
 
 
 def _make_adapter(base: Path, out: Path, seed: int, r: int = 8) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(str(base))
-    pm = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules="all-linear"))
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for n, p in pm.named_parameters():
-            if "lora_B" in n:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    pm.save_pretrained(str(out))
-    return out
+    return make_adapter(base, out, seed, r)
 
 
 @pytest.fixture(scope="module")
