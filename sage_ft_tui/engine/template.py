@@ -149,7 +149,7 @@ class ChatTokenizer:
             if m["role"] != "assistant":
                 continue
             before = self.render(messages[:i], add_generation_prompt=True, tools=tools) if i else ""
-            upto = self.render(messages[: i + 1], tools=tools)
+            upto = full if i == len(messages) - 1 else self.render(messages[: i + 1], tools=tools)
             if not full.startswith(upto) or not upto.startswith(before):
                 # Template is not prefix-stable (e.g. it drops earlier reasoning): locate the content.
                 pos = full.find(m["content"], spans[-1][1] if spans else 0)
