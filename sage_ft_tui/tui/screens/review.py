@@ -101,18 +101,19 @@ class ReviewScreen(WizardScreen):
         self.notify("Creating the run folder and preparing the data…", timeout=4)
 
         def start():
-            from ...engine.runs import create_run, launch
+            from ...engine.runs import create_run, launch, shared_gpu_warning
             from .data import ensure_tiny_off_process
 
             if cfg.model.name.strip().lower() == "tiny-demo":
                 ensure_tiny_off_process()  # building it imports torch: not in this process
             run = create_run(cfg)
+            warning = shared_gpu_warning(run)
             launch(run)
-            return run
+            return run, warning
 
         self.app.background(self, "review.start", start, self._started)
 
-    def _started(self, run, err: Optional[SageError]) -> None:
+    def _started(self, result, err: Optional[SageError]) -> None:
         if not self.is_attached:
             return
         self.starting = False
@@ -121,6 +122,9 @@ class ReviewScreen(WizardScreen):
             self.say_error(err)
             self.validity_changed()
             return
+        run, warning = result
+        if warning:  # both runs go on; the user should know they share the GPU
+            self.app.notify(warning, title="Shared GPU", severity="warning", timeout=10)
         self.app.open_monitor(run, from_wizard=True)
 
 
