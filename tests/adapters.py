@@ -33,3 +33,17 @@ def adapter_run(home: Path, name: str, base: Path, seed: int, *, merge: bool = T
     if merge:
         assert merge_run(run)["self_check"]["passed"]
     return run
+
+
+def serving(run: Path):
+    """Generator for a fixture: `transformers serve` on `run` (a free port), stopped after."""
+    from sage_ft_tui.engine import serve as sv
+
+    info = sv.start(sv.plan_serve(run, backend="transformers", port=0), timeout=180)
+    try:
+        yield run, info
+    finally:
+        try:
+            sv.stop(run)
+        except Exception:
+            pass

@@ -10,6 +10,7 @@ from typing import Optional, Union
 
 from .codebase import SKIP_REASONS, ScanResult, check_repo_path
 from .config import RunConfig
+from .fsutil import fmt_bytes
 
 DEFAULT_FIM_RATE = 0.5  # used only when the model's tokenizer has FIM tokens (see codebase.py)
 DEFAULT_VALIDATION_SPLIT = 0.05
@@ -28,14 +29,6 @@ def code_config(repo, model: str, name: Optional[str] = None) -> RunConfig:
     }, source="quickstart code")
 
 
-def _human_bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
 def scan_summary_lines(scan: Union[ScanResult, dict], secrets_shown: int = 5) -> list[str]:
     """Plain lines (no markup) describing a scan: a ScanResult, or the `code_scan` section
     of data_report.json (which adds samples and tokens). Paths and counts only."""
@@ -45,7 +38,7 @@ def scan_summary_lines(scan: Union[ScanResult, dict], secrets_shown: int = 5) ->
     langs = rep.get("languages") or {}
     lang_s = ", ".join(f"{k} {v}" for k, v in langs.items()) or "none"
     sel = rep.get("languages_selected")
-    lines.append(f"taken: {rep.get('files_taken', 0)} files, {_human_bytes(rep.get('bytes_taken', 0))} ({lang_s})"
+    lines.append(f"taken: {rep.get('files_taken', 0)} files, {fmt_bytes(rep.get('bytes_taken', 0))} ({lang_s})"
                  + (f"; languages selected: {', '.join(sel)}" if sel else ""))
     by = rep.get("skipped_by_reason") or {}
     total = sum(by.values())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapters import adapter_run
+from tests.adapters import adapter_run, serving
 
 pytestmark = pytest.mark.slow
 
@@ -34,15 +34,7 @@ def env(home) -> dict:
 
 @pytest.fixture(scope="module")
 def served(home, tiny_model):
-    from sage_ft_tui.engine import serve as sv
-
-    run = make_merged_run(home, "chatty", tiny_model)
-    info = sv.start(sv.plan_serve(run, backend="transformers", port=0), timeout=180)
-    yield run, info
-    try:
-        sv.stop(run)
-    except Exception:
-        pass
+    yield from serving(make_merged_run(home, "chatty", tiny_model))
 
 
 def test_chat_through_stdin(served, env):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapters import adapter_run
+from tests.adapters import adapter_run, serving
 
 from .conftest import wait_for
 
@@ -20,16 +20,7 @@ def _merged_run(home: Path, name: str, tiny_model: Path, merge: bool = True) -> 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_model):
-    from sage_ft_tui.engine import serve as sv
-
-    home = tmp_path_factory.mktemp("tui-chat")
-    run = _merged_run(home, "tui-chat", tiny_model)
-    info = sv.start(sv.plan_serve(run, backend="transformers", port=0), timeout=180)
-    yield run, info
-    try:
-        sv.stop(run)
-    except Exception:
-        pass
+    yield from serving(_merged_run(tmp_path_factory.mktemp("tui-chat"), "tui-chat", tiny_model))
 
 
 def _app(screen_factory):
