@@ -24,11 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sage_ft_tui.engine.codebase import build_samples, scan_repository  # noqa: E402
+from sage_ft_tui.engine.data.code.scan import build_samples, scan_repository  # noqa: E402
 
 BODY = {
-    "py": ("def f_{i}_{j}(x: int, y: int) -> int:\n    \"\"\"Step {j} of module {i}.\"\"\"\n"
-           "    total = x * {j} + y\n    for k in range({j}):\n        total += k % 7\n    return total\n\n\n"),
+    "py": (
+        'def f_{i}_{j}(x: int, y: int) -> int:\n    """Step {j} of module {i}."""\n'
+        "    total = x * {j} + y\n    for k in range({j}):\n        total += k % 7\n    return total\n\n\n"
+    ),
     "js": "export function f_{i}_{j}(x, y) {{\n  let total = x * {j} + y;\n  for (let k = 0; k < {j}; k++) total += k % 7;\n  return total;\n}}\n\n",
     "ts": "export function f_{i}_{j}(x: number, y: number): number {{\n  let total = x * {j} + y;\n  return total + {j};\n}}\n\n",
     "go": "func F_{i}_{j}(x int, y int) int {{\n\ttotal := x*{j} + y\n\tfor k := 0; k < {j}; k++ {{\n\t\ttotal += k % 7\n\t}}\n\treturn total\n}}\n\n",
@@ -85,8 +87,13 @@ def generate(root: Path, n_files: int, seed: int = 0) -> dict:
 
 
 def git_init(root: Path) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.invalid",
-           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.invalid"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@example.invalid",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@example.invalid",
+    }
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
         subprocess.run(["git", *args], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
 
@@ -95,13 +102,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--max-length", type=int, default=2048)
-    ap.add_argument("--model", default="tiny-demo", help="tokenizer of this model (tiny-demo, a folder, a cached hub id)")
+    ap.add_argument(
+        "--model", default="tiny-demo", help="tokenizer of this model (tiny-demo, a folder, a cached hub id)"
+    )
     ap.add_argument("--fim-rate", type=float, default=0.5)
     ap.add_argument("--keep", action="store_true", help="keep the generated repository")
     args = ap.parse_args()
 
-    from sage_ft_tui.engine.modelref import model_dir
-    from sage_ft_tui.engine.template import ChatTokenizer
+    from sage_ft_tui.engine.data.template import ChatTokenizer
+    from sage_ft_tui.engine.models.resolve import model_dir
 
     tok = ChatTokenizer(model_dir(args.model))
     tmp = Path(tempfile.mkdtemp(prefix="bench_codebase."))
@@ -110,23 +119,31 @@ def main() -> None:
         t = time.perf_counter()
         made = generate(repo, args.files)
         size = sum(p.stat().st_size for p in repo.rglob("*") if p.is_file())
-        print(f"generated {args.files:,} files + {made['vendored']} vendored ({size / 1e6:.1f} MB) in "
-              f"{time.perf_counter() - t:.1f} s: {made}")
+        print(
+            f"generated {args.files:,} files + {made['vendored']} vendored ({size / 1e6:.1f} MB) in "
+            f"{time.perf_counter() - t:.1f} s: {made}"
+        )
 
         walk = scan_repository(repo, keep_text=True)  # no .git yet: the walk path
-        print(f"scan (walk + .gitignore): {walk.seconds:.2f} s, {len(walk.files):,} files taken, "
-              f"skipped {walk.skipped_by_reason}")
+        print(
+            f"scan (walk + .gitignore): {walk.seconds:.2f} s, {len(walk.files):,} files taken, "
+            f"skipped {walk.skipped_by_reason}"
+        )
         git_init(repo)
         scans = [scan_repository(repo, keep_text=True) for _ in range(3)]
         scan = scans[-1]
         best = min(s.seconds for s in scans)
-        print(f"scan (git ls-files):      {best:.2f} s best of 3 ({', '.join(f'{s.seconds:.2f}' for s in scans)}), "
-              f"{len(scan.files):,} files, {scan.total_bytes / 1e6:.1f} MB taken, skipped {scan.skipped_by_reason}")
+        print(
+            f"scan (git ls-files):      {best:.2f} s best of 3 ({', '.join(f'{s.seconds:.2f}' for s in scans)}), "
+            f"{len(scan.files):,} files, {scan.total_bytes / 1e6:.1f} MB taken, skipped {scan.skipped_by_reason}"
+        )
 
         samples = build_samples(scan, tok, max_length=args.max_length, fim_rate=args.fim_rate, seed=42)
-        print(f"samples (chunk + tokenize, {args.model}, max_length {args.max_length}, fim {samples.fim}): "
-              f"{samples.seconds:.2f} s → {len(samples.records):,} samples ({samples.fim_samples:,} FIM), "
-              f"{samples.tokens:,} tokens, {samples.tokens / max(samples.seconds, 1e-9) / 1e6:.2f} M tokens/s")
+        print(
+            f"samples (chunk + tokenize, {args.model}, max_length {args.max_length}, fim {samples.fim}): "
+            f"{samples.seconds:.2f} s → {len(samples.records):,} samples ({samples.fim_samples:,} FIM), "
+            f"{samples.tokens:,} tokens, {samples.tokens / max(samples.seconds, 1e-9) / 1e6:.2f} M tokens/s"
+        )
         print(f"total scan + build: {best + samples.seconds:.2f} s")
     finally:
         if args.keep:

@@ -30,15 +30,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-WORDS = ("the model data train token answer question list value step result check first second explain "
-         "write code function return small large number because when which where about under over into "
-         "python file line error fix loss batch length simple example people time year way day").split()
+WORDS = (
+    "the model data train token answer question list value step result check first second explain "
+    "write code function return small large number because when which where about under over into "
+    "python file line error fix loss batch length simple example people time year way day"
+).split()
 
 
 def write_rows(path: Path, n: int, seed: int = 0) -> None:
     rng = random.Random(seed)
     with open(path, "w", encoding="utf-8") as fh:
-        for i in range(n):
+        for _ in range(n):
             ins = " ".join(rng.choices(WORDS, k=rng.randint(4, 25))).capitalize() + "?"
             inp = " ".join(rng.choices(WORDS, k=rng.randint(5, 40))) if rng.random() < 0.4 else ""
             out = " ".join(rng.choices(WORDS, k=int(min(400, rng.lognormvariate(3.8, 0.8))) + 1)) + "."
@@ -46,12 +48,13 @@ def write_rows(path: Path, n: int, seed: int = 0) -> None:
 
 
 def child(path: str, n: int) -> None:
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.data import prepare_run_data, tokenized_datasets
-    from sage_ft_tui.engine.modelref import model_dir
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.data.prepare import prepare_run_data, tokenized_datasets
+    from sage_ft_tui.engine.models.resolve import model_dir
 
-    cfg = RunConfig.from_dict({"model": {"name": "tiny-demo"}, "data": {"paths": [path]},
-                               "training": {"max_length": 1024}}, source="bench")
+    cfg = RunConfig.from_dict(
+        {"model": {"name": "tiny-demo"}, "data": {"paths": [path]}, "training": {"max_length": 1024}}, source="bench"
+    )
     mdir = str(model_dir("tiny-demo", metadata_only=False))
     with tempfile.TemporaryDirectory(prefix="bench_data.") as tmp:
         run = Path(tmp) / "run"
@@ -64,8 +67,19 @@ def child(path: str, n: int) -> None:
         t = time.perf_counter()
         tokenized_datasets(cfg, run, mdir)
         reload = time.perf_counter() - t
-    print("RESULT " + json.dumps({"rows": n, "usable": report["counts"]["usable"], "tokenized": len(train),
-                                  "validate_s": validate, "tokenize_s": tokenize, "reload_s": reload}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "rows": n,
+                "usable": report["counts"]["usable"],
+                "tokenized": len(train),
+                "validate_s": validate,
+                "tokenize_s": tokenize,
+                "reload_s": reload,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -78,9 +92,13 @@ def main() -> None:
         return
     import platform
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print("\n| rows | validate rows/s | tokenize rows/s | both rows/s | both s | vs smallest (rows/s) | "
-          "rows per CPU s (whole child) | vs smallest (CPU) | reload s |")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        "\n| rows | validate rows/s | tokenize rows/s | both rows/s | both s | vs smallest (rows/s) | "
+        "rows per CPU s (whole child) | vs smallest (CPU) | reload s |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     import resource
 
@@ -92,8 +110,13 @@ def main() -> None:
             path = Path(tmp) / f"alpaca_{n}.jsonl"
             write_rows(path, n)
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            p = subprocess.run([sys.executable, __file__, "--child", str(path), str(n)], capture_output=True,
-                               text=True, env=env, cwd=REPO)
+            p = subprocess.run(
+                [sys.executable, __file__, "--child", str(path), str(n)],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
             res = next((json.loads(x[7:]) for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -103,9 +126,11 @@ def main() -> None:
             rate = n / both
             base = base or rate
             base_cpu = base_cpu or n / cpu_s
-            print(f"| {n:,} | {n / res['validate_s']:,.0f} | {n / res['tokenize_s']:,.0f} | {rate:,.0f} | {both:.1f} | "
-                  f"{rate / base:.2f} | {n / cpu_s:,.0f} | {n / cpu_s / base_cpu:.2f} | {res['reload_s']:.2f} |",
-                  flush=True)
+            print(
+                f"| {n:,} | {n / res['validate_s']:,.0f} | {n / res['tokenize_s']:,.0f} | {rate:,.0f} | {both:.1f} | "
+                f"{rate / base:.2f} | {n / cpu_s:,.0f} | {n / cpu_s / base_cpu:.2f} | {res['reload_s']:.2f} |",
+                flush=True,
+            )
             path.unlink()
 
 

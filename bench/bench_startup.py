@@ -50,9 +50,11 @@ def bench_help(reps: int) -> None:
     for _ in range(reps):  # interleaved
         helps.append(timed(_exe() + ["--help"]))
         pys.append(timed([sys.executable, "-c", "pass"]))
-    probe = ("import sys, runpy; sys.argv=['sage-ft-tui','--help']\n"
-             "try:\n    runpy.run_module('sage_ft_tui', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-             "print(','.join(m for m in ('torch','transformers','textual','datasets') if m in sys.modules), file=sys.stderr)")
+    probe = (
+        "import sys, runpy; sys.argv=['sage-ft-tui','--help']\n"
+        "try:\n    runpy.run_module('sage_ft_tui', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print(','.join(m for m in ('torch','transformers','textual','datasets') if m in sys.modules), file=sys.stderr)"
+    )
     p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     heavy = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
     print(f"\n## `sage-ft-tui --help` ({reps} runs, interleaved with `python -c pass`)\n")
@@ -65,28 +67,34 @@ def bench_help(reps: int) -> None:
 
 def bench_wizard() -> None:
     print("\n## wizard first frame (bench/bench_tui.py launch)\n")
-    p = subprocess.run([sys.executable, str(REPO / "bench" / "bench_tui.py"), "launch"], capture_output=True,
-                       text=True, cwd=REPO)
+    p = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_tui.py"), "launch"], capture_output=True, text=True, cwd=REPO
+    )
     lines = [x for x in p.stdout.splitlines() if x.strip()]
     print(lines[-1] if lines else f"bench_tui.py launch printed nothing (rc {p.returncode}): {p.stderr[-500:]}")
 
 
 def _phases(run: Path, t_launch: float) -> dict:
-    from sage_ft_tui.engine.events import read_events
+    from sage_ft_tui.engine.runs.events import read_events
 
     evs = read_events(run / "events.jsonl").events
     prep = [e["t"] for e in evs if e["kind"] == "status" and e.get("state") == "preparing"][-1]
     start = [e["t"] for e in evs if e["kind"] == "start"][-1]
     first = next(e["t"] for e in evs if e["kind"] == "log" and e["t"] >= start)
     ready = (run / "data" / ".tokenized_ready").stat().st_mtime
-    return {"imports": prep - t_launch, "data": ready - prep, "model": start - ready, "first_step": first - start,
-            "total": first - t_launch}
+    return {
+        "imports": prep - t_launch,
+        "data": ready - prep,
+        "model": start - ready,
+        "first_step": first - start,
+        "total": first - t_launch,
+    }
 
 
 def bench_worker(reps: int) -> None:
-    from sage_ft_tui.engine.demo import demo_config
-    from sage_ft_tui.engine.runs import create_run, launch, wait_for_end
-    from sage_ft_tui.engine.tiny import ensure_tiny_model
+    from sage_ft_tui.engine.models.tiny import ensure_tiny_model
+    from sage_ft_tui.engine.recipes.demo import demo_config
+    from sage_ft_tui.engine.runs.manage import create_run, launch, wait_for_end
 
     ensure_tiny_model()
     rows: dict[str, list[dict]] = {"fresh": [], "re-run (cached data)": []}
@@ -110,13 +118,17 @@ def bench_worker(reps: int) -> None:
             wait_for_end(run, timeout=600)
             rows["re-run (cached data)"].append(_phases(run, t))
     print(f"\n## worker: launch -> first training step, tiny demo ({reps} runs each, median seconds)\n")
-    print("| start | total | interpreter + worker imports | data (tokenize or load cache) | "
-          "torch/transformers + model + trainer set-up | first step |")
+    print(
+        "| start | total | interpreter + worker imports | data (tokenize or load cache) | "
+        "torch/transformers + model + trainer set-up | first step |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for name, rs in rows.items():
         m = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
-        print(f"| {name} | {m['total']:.2f} | {m['imports']:.2f} | {m['data']:.2f} | {m['model']:.2f} | "
-              f"{m['first_step']:.2f} |")
+        print(
+            f"| {name} | {m['total']:.2f} | {m['imports']:.2f} | {m['data']:.2f} | {m['model']:.2f} | "
+            f"{m['first_step']:.2f} |"
+        )
 
 
 def main() -> None:
@@ -126,7 +138,9 @@ def main() -> None:
     args = ap.parse_args()
     import platform
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     if "help" in args.parts:
         bench_help(args.reps or 7)
     if "wizard" in args.parts:

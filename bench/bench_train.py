@@ -52,14 +52,17 @@ MAX_LENGTH = 1536
 BATCH = 4
 LR = 1e-3
 # ~20M parameters: hidden 384, 8 layers, MLP 1536, 6 heads (2 KV heads), 1.2k vocab.
-ARCH_20M = dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=6,
-                num_key_value_heads=2)
+ARCH_20M = dict(
+    hidden_size=384, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2
+)
 
-WORDS = ("the model data train token answer question list value step result check first second explain "
-         "write code function return small large number because when which where about under over into "
-         "python file line error fix loss batch length simple example people time year way day thing man "
-         "world life hand part child eye woman place work week case point government company system program "
-         "group problem fact good new old great high different local important public bad same able").split()
+WORDS = (
+    "the model data train token answer question list value step result check first second explain "
+    "write code function return small large number because when which where about under over into "
+    "python file line error fix loss batch length simple example people time year way day thing man "
+    "world life hand part child eye woman place work week case point government company system program "
+    "group problem fact good new old great high different local important public bad same able"
+).split()
 
 
 # ---- data ---------------------------------------------------------------------------
@@ -73,7 +76,7 @@ def target_lengths(n: int, seed: int = 0) -> list[int]:
 
 def make_rows(tok, n: int, seed: int = 0) -> list[dict]:
     """Alpaca rows whose rendered+tokenized length hits each target (within a few tokens)."""
-    from sage_ft_tui.engine.formats import normalize
+    from sage_ft_tui.engine.data.formats import normalize
 
     rng = random.Random(seed + 1)
     rows = []
@@ -95,7 +98,7 @@ def make_rows(tok, n: int, seed: int = 0) -> list[dict]:
 
 
 def encode_rows(tok, rows: list[dict]) -> list[tuple[list[int], list[int]]]:
-    from sage_ft_tui.engine.formats import normalize
+    from sage_ft_tui.engine.data.formats import normalize
 
     out = []
     for r in rows:
@@ -105,7 +108,7 @@ def encode_rows(tok, rows: list[dict]) -> list[tuple[list[int], list[int]]]:
 
 
 def model_folder(which: str, root: Path) -> Path:
-    from sage_ft_tui.engine.tiny import ensure_tiny_model
+    from sage_ft_tui.engine.models.tiny import ensure_tiny_model
 
     if which == "tiny":
         return ensure_tiny_model()
@@ -116,7 +119,7 @@ def model_folder(which: str, root: Path) -> Path:
         return build_model(root / "qwen0.5b")
     out = root / "llama-20m"
     if not (out / "config.json").exists():
-        from sage_ft_tui.engine.tiny import build_tiny_model
+        from sage_ft_tui.engine.models.tiny import build_tiny_model
 
         build_tiny_model(out, seed=0, **ARCH_20M)
     return out
@@ -155,29 +158,58 @@ def run_baseline(way: str, mdir: Path, data: list, out: Path) -> dict:
     torch.manual_seed(0)
     pad_id = 3  # <|pad|> of the tiny tokenizer (every model here shares it)
     cuda = torch.cuda.is_available()
-    model = AutoModelForCausalLM.from_pretrained(str(mdir), dtype=torch.bfloat16 if cuda else torch.float32,
-                                                 attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(
+        str(mdir), dtype=torch.bfloat16 if cuda else torch.float32, attn_implementation="sdpa"
+    )
     model = get_peft_model(model, _lora())
     if way == "seed":  # padding="max_length"; labels = input_ids, pads ignored (mlm=False collator)
-        feats = [{"input_ids": ids + [pad_id] * (MAX_LENGTH - len(ids)),
-                  "attention_mask": [1] * len(ids) + [0] * (MAX_LENGTH - len(ids)),
-                  "labels": ids + [-100] * (MAX_LENGTH - len(ids))} for ids, _ in data]
+        feats = [
+            {
+                "input_ids": ids + [pad_id] * (MAX_LENGTH - len(ids)),
+                "attention_mask": [1] * len(ids) + [0] * (MAX_LENGTH - len(ids)),
+                "labels": ids + [-100] * (MAX_LENGTH - len(ids)),
+            }
+            for ids, _ in data
+        ]
     else:
-        feats = [{"input_ids": ids, "attention_mask": [1] * len(ids),
-                  "labels": [t if m else -100 for t, m in zip(ids, mask)]} for ids, mask in data]
+        feats = [
+            {
+                "input_ids": ids,
+                "attention_mask": [1] * len(ids),
+                "labels": [t if m else -100 for t, m in zip(ids, mask)],
+            }
+            for ids, mask in data
+        ]
     ds = Dataset.from_list(feats)
 
     def collate(batch):
         n = max(len(b["input_ids"]) for b in batch)
-        return {k: torch.tensor([b[k] + [fill] * (n - len(b[k])) for b in batch])
-                for k, fill in (("input_ids", pad_id), ("attention_mask", 0), ("labels", -100))}
+        return {
+            k: torch.tensor([b[k] + [fill] * (n - len(b[k])) for b in batch])
+            for k, fill in (("input_ids", pad_id), ("attention_mask", 0), ("labels", -100))
+        }
 
-    args = TrainingArguments(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=BATCH,
-                             learning_rate=LR, lr_scheduler_type="constant", logging_steps=1, save_strategy="no",
-                             report_to="none", disable_tqdm=True, use_cpu=not cuda, bf16=cuda, seed=0, data_seed=0,
-                             dataloader_pin_memory=False, remove_unused_columns=False)
+    args = TrainingArguments(
+        output_dir=str(out),
+        num_train_epochs=1,
+        per_device_train_batch_size=BATCH,
+        learning_rate=LR,
+        lr_scheduler_type="constant",
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=not cuda,
+        bf16=cuda,
+        seed=0,
+        data_seed=0,
+        dataloader_pin_memory=False,
+        remove_unused_columns=False,
+    )
     rec: dict = {"losses": []}
-    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collate, callbacks=[_timing_callback(rec)])
+    trainer = Trainer(
+        model=model, args=args, train_dataset=ds, data_collator=collate, callbacks=[_timing_callback(rec)]
+    )
     trainer.train()
     return rec
 
@@ -202,23 +234,41 @@ class _Recorder:
 
 
 def run_ours(mdir: Path, rows: list, out: Path, attn: str = "auto") -> dict:
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.data import prepare_run_data, tokenized_datasets
-    from sage_ft_tui.engine.trainer import run_training
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.data.prepare import prepare_run_data, tokenized_datasets
+    from sage_ft_tui.engine.train.trainer import run_training
 
     data = out / "rows.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     import torch
 
-    cfg = RunConfig.from_dict({
-        "task": "instruction", "model": {"name": str(mdir), "dtype": "auto" if torch.cuda.is_available() else "float32",
-                  "attn_implementation": attn},
-        "data": {"paths": [str(data)]},
-        "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
-        "training": {"epochs": 1, "learning_rate": LR, "lr_scheduler": "constant", "warmup_ratio": 0.0,
-                     "micro_batch_size": 1, "grad_accumulation": 1, "max_length": MAX_LENGTH, "packing": True,
-                     "logging_steps": 1, "save_steps": 100000, "save_total_limit": 1, "seed": 0},
-    }, source="bench")
+    cfg = RunConfig.from_dict(
+        {
+            "task": "instruction",
+            "model": {
+                "name": str(mdir),
+                "dtype": "auto" if torch.cuda.is_available() else "float32",
+                "attn_implementation": attn,
+            },
+            "data": {"paths": [str(data)]},
+            "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
+            "training": {
+                "epochs": 1,
+                "learning_rate": LR,
+                "lr_scheduler": "constant",
+                "warmup_ratio": 0.0,
+                "micro_batch_size": 1,
+                "grad_accumulation": 1,
+                "max_length": MAX_LENGTH,
+                "packing": True,
+                "logging_steps": 1,
+                "save_steps": 100000,
+                "save_total_limit": 1,
+                "seed": 0,
+            },
+        },
+        source="bench",
+    )
     run = out / "run"
     prepare_run_data(cfg, run)
     train_ds, _ = tokenized_datasets(cfg, run, str(mdir))
@@ -230,7 +280,7 @@ def run_ours(mdir: Path, rows: list, out: Path, attn: str = "auto") -> dict:
 def child(args) -> None:
     import torch
 
-    from sage_ft_tui.engine.template import chat_tokenizer
+    from sage_ft_tui.engine.data.template import chat_tokenizer
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     mdir = Path(args.model_dir)
@@ -240,8 +290,19 @@ def child(args) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_train.") as tmp:
         rec = run_baselines_or_ours(args.way, mdir, rows, data, Path(tmp))
     real = sum(len(ids) for ids, _ in data)
-    print("RESULT " + json.dumps({"way": args.way, "seconds": rec["t1"] - rec["t0"], "cpu_seconds": rec["c1"] - rec["c0"],
-                                  "real_tokens": real, "losses": rec["losses"], "steps": len(rec["losses"])}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "way": args.way,
+                "seconds": rec["t1"] - rec["t0"],
+                "cpu_seconds": rec["c1"] - rec["c0"],
+                "real_tokens": real,
+                "losses": rec["losses"],
+                "steps": len(rec["losses"]),
+            }
+        )
+    )
 
 
 def run_baselines_or_ours(way, mdir, rows, data, tmp):
@@ -254,10 +315,28 @@ def run_baselines_or_ours(way, mdir, rows, data, tmp):
 
 
 def one(way: str, mdir: Path, args) -> dict:
-    cmd = [sys.executable, __file__, "--child", way, "--model-dir", str(mdir), "--examples", str(args.examples),
-           "--seed", str(args.seed), "--threads", str(args.threads)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONWARNINGS": "ignore", "TRANSFORMERS_VERBOSITY": "error"}
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        way,
+        "--model-dir",
+        str(mdir),
+        "--examples",
+        str(args.examples),
+        "--seed",
+        str(args.seed),
+        "--threads",
+        str(args.threads),
+    ]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONWARNINGS": "ignore",
+        "TRANSFORMERS_VERBOSITY": "error",
+    }
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -297,13 +376,18 @@ def machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="tiny,20m", help="comma list of tiny, 20m, qwen0.5b (GPU)")
-    ap.add_argument("--examples", type=int, default=0,
-                    help="examples per epoch (default: tiny 64, 20m 24, qwen0.5b 1024)")
+    ap.add_argument(
+        "--examples", type=int, default=0, help="examples per epoch (default: tiny 64, 20m 24, qwen0.5b 1024)"
+    )
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default: tiny 2, 20m 1)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads in each child (default 1: on a shared, busy machine a 2-thread run spins "
-                         "waiting for its descheduled sibling, which swamps the differences; 0: torch's default)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads in each child (default 1: on a shared, busy machine a 2-thread run spins "
+        "waiting for its descheduled sibling, which swamps the differences; 0: torch's default)",
+    )
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--ways", default=",".join(WAYS), help=f"comma list of {', '.join(WAYS + EXTRA_WAYS)}")
     ap.add_argument("--child", choices=WAYS + EXTRA_WAYS, help=argparse.SUPPRESS)
@@ -322,47 +406,75 @@ def main() -> None:
             a = argparse.Namespace(**vars(args))
             a.examples = args.examples or {"tiny": 64, "20m": 24}.get(which, 1024)
             reps = args.reps or (2 if which == "tiny" else 1)
-            from sage_ft_tui.engine.template import chat_tokenizer
+            from sage_ft_tui.engine.data.template import chat_tokenizer
 
-            lens = sorted(len(ids) for ids, _ in encode_rows(chat_tokenizer(str(mdir)), make_rows(
-                chat_tokenizer(str(mdir)), a.examples, a.seed)))
+            lens = sorted(
+                len(ids)
+                for ids, _ in encode_rows(
+                    chat_tokenizer(str(mdir)), make_rows(chat_tokenizer(str(mdir)), a.examples, a.seed)
+                )
+            )
             from transformers import AutoConfig
 
             c = AutoConfig.from_pretrained(str(mdir))
-            params = (c.vocab_size * c.hidden_size + c.num_hidden_layers * (
-                2 * c.hidden_size * c.hidden_size + 2 * c.hidden_size * c.hidden_size * c.num_key_value_heads
-                // c.num_attention_heads + 3 * c.hidden_size * c.intermediate_size))
-            print(f"\n## {which}: {params / 1e6:.1f}M params, {a.examples} examples, token lengths min {lens[0]} "
-                  f"median {lens[len(lens) // 2]} mean {statistics.fmean(lens):.0f} p95 {lens[int(0.95 * (len(lens) - 1))]} "
-                  f"max {lens[-1]}; max_length {MAX_LENGTH}; {reps} rep(s), interleaved")
+            params = c.vocab_size * c.hidden_size + c.num_hidden_layers * (
+                2 * c.hidden_size * c.hidden_size
+                + 2 * c.hidden_size * c.hidden_size * c.num_key_value_heads // c.num_attention_heads
+                + 3 * c.hidden_size * c.intermediate_size
+            )
+            print(
+                f"\n## {which}: {params / 1e6:.1f}M params, {a.examples} examples, token lengths min {lens[0]} "
+                f"median {lens[len(lens) // 2]} mean {statistics.fmean(lens):.0f} p95 {lens[int(0.95 * (len(lens) - 1))]} "
+                f"max {lens[-1]}; max_length {MAX_LENGTH}; {reps} rep(s), interleaved"
+            )
             ways = tuple(args.ways.split(","))
             runs: dict[str, list[dict]] = {w: [] for w in ways}
             for r in range(reps):
-                order = ways[r % len(ways):] + ways[: r % len(ways)]
+                order = ways[r % len(ways) :] + ways[: r % len(ways)]
                 for w in order:
                     res = one(w, mdir, a)
                     runs[w].append(res)
-                    print(f"  rep {r + 1} {w:8s} {res['seconds']:7.1f} s wall {res['cpu_seconds']:7.1f} s cpu "
-                          f"{res['real_tokens'] / res['seconds']:8.0f} tok/s  {res['steps']} steps", flush=True)
+                    print(
+                        f"  rep {r + 1} {w:8s} {res['seconds']:7.1f} s wall {res['cpu_seconds']:7.1f} s cpu "
+                        f"{res['real_tokens'] / res['seconds']:8.0f} tok/s  {res['steps']} steps",
+                        flush=True,
+                    )
             table = []
             med = {w: statistics.median(x["seconds"] for x in runs[w]) for w in ways}
             cpu = {w: statistics.median(x["cpu_seconds"] for x in runs[w]) for w in ways}
             real = runs[ways[0]][0]["real_tokens"]
             ref = lambda d, k, w: f"{d[k] / d[w]:.2f}x" if k in d else "-"  # noqa: E731
-            print("\n| way | real tokens/s | s / epoch | vs seed | vs dynamic | vs seed (cpu s) | vs dynamic (cpu s) "
-                  "| steps | loss (mean of 5 slices of the epoch) |")
+            print(
+                "\n| way | real tokens/s | s / epoch | vs seed | vs dynamic | vs seed (cpu s) | vs dynamic (cpu s) "
+                "| steps | loss (mean of 5 slices of the epoch) |"
+            )
             print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
             for w in ways:
-                row = {"way": w, "tokens_per_s": real / med[w], "seconds": med[w], "cpu_seconds": cpu[w],
-                       "vs_seed": ref(med, "seed", w), "vs_dynamic": ref(med, "dynamic", w),
-                       "vs_seed_cpu": ref(cpu, "seed", w), "vs_dynamic_cpu": ref(cpu, "dynamic", w),
-                       "steps": runs[w][0]["steps"], "loss_points": loss_points(runs[w][0]["losses"])}
+                row = {
+                    "way": w,
+                    "tokens_per_s": real / med[w],
+                    "seconds": med[w],
+                    "cpu_seconds": cpu[w],
+                    "vs_seed": ref(med, "seed", w),
+                    "vs_dynamic": ref(med, "dynamic", w),
+                    "vs_seed_cpu": ref(cpu, "seed", w),
+                    "vs_dynamic_cpu": ref(cpu, "dynamic", w),
+                    "steps": runs[w][0]["steps"],
+                    "loss_points": loss_points(runs[w][0]["losses"]),
+                }
                 table.append(row)
-                print(f"| {w} | {row['tokens_per_s']:.0f} | {row['seconds']:.1f} | {row['vs_seed']} | "
-                      f"{row['vs_dynamic']} | {row['vs_seed_cpu']} | {row['vs_dynamic_cpu']} | "
-                      f"{row['steps']} | {' → '.join(f'{x:.2f}' for x in row['loss_points'])} |")
-            all_results[which] = {"examples": a.examples, "reps": reps, "real_tokens": real, "table": table,
-                                  "runs": runs}
+                print(
+                    f"| {w} | {row['tokens_per_s']:.0f} | {row['seconds']:.1f} | {row['vs_seed']} | "
+                    f"{row['vs_dynamic']} | {row['vs_seed_cpu']} | {row['vs_dynamic_cpu']} | "
+                    f"{row['steps']} | {' → '.join(f'{x:.2f}' for x in row['loss_points'])} |"
+                )
+            all_results[which] = {
+                "examples": a.examples,
+                "reps": reps,
+                "real_tokens": real,
+                "table": table,
+                "runs": runs,
+            }
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "results": all_results}, indent=1))
 

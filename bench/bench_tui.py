@@ -34,12 +34,39 @@ def make_run(home: Path, name: str, n_events: int, *, state: str = "completed") 
         fh.write(json.dumps({"v": 1, "t": t0, "kind": "start", "total_steps": n_events, "model": "tiny-demo"}) + "\n")
         for i in range(1, n_events - 1):
             if i % 20 == 0:
-                ev = {"v": 1, "t": t0 + i, "kind": "hw", "gpus": [{"index": 0, "name": "GPU", "util": 80.0 + i % 20,
-                      "mem_used": 50 << 30, "mem_total": 80 << 30, "temp": 60, "power": 400}],
-                      "cpu_percent": 20.0, "ram_used": 100 << 30, "ram_total": 500 << 30}
+                ev = {
+                    "v": 1,
+                    "t": t0 + i,
+                    "kind": "hw",
+                    "gpus": [
+                        {
+                            "index": 0,
+                            "name": "GPU",
+                            "util": 80.0 + i % 20,
+                            "mem_used": 50 << 30,
+                            "mem_total": 80 << 30,
+                            "temp": 60,
+                            "power": 400,
+                        }
+                    ],
+                    "cpu_percent": 20.0,
+                    "ram_used": 100 << 30,
+                    "ram_total": 500 << 30,
+                }
             else:
-                ev = {"v": 1, "t": t0 + i, "kind": "log", "step": i, "epoch": i / n_events, "loss": 2.0 / (1 + i / 1000),
-                      "learning_rate": 2e-4, "grad_norm": 0.5, "tokens": i * 1000, "tokens_per_s": 24000.0, "eta_s": 10.0}
+                ev = {
+                    "v": 1,
+                    "t": t0 + i,
+                    "kind": "log",
+                    "step": i,
+                    "epoch": i / n_events,
+                    "loss": 2.0 / (1 + i / 1000),
+                    "learning_rate": 2e-4,
+                    "grad_norm": 0.5,
+                    "tokens": i * 1000,
+                    "tokens_per_s": 24000.0,
+                    "eta_s": 10.0,
+                }
             fh.write(json.dumps(ev, separators=(",", ":")) + "\n")
         if state == "completed":
             fh.write(json.dumps({"v": 1, "t": t0 + n_events, "kind": "status", "state": "completed"}) + "\n")
@@ -71,8 +98,13 @@ CHILD = textwrap.dedent("""
 
 def child(mode: str, run: Path, expect: int) -> str:
     code = CHILD.format(repo=str(REPO))
-    out = subprocess.run([sys.executable, "-c", code, mode, str(run), str(expect)], capture_output=True, text=True,
-                         timeout=1800, env={**os.environ, "SAGE_FT_HOME": str(run.parent)})
+    out = subprocess.run(
+        [sys.executable, "-c", code, mode, str(run), str(expect)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "SAGE_FT_HOME": str(run.parent)},
+    )
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
             return line.split()[1]
@@ -97,8 +129,13 @@ def bench_launch() -> None:
     with tempfile.TemporaryDirectory() as home:
         for _ in range(5):
             t0 = time.time()
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                                 env={**os.environ, "SAGE_FT_HOME": home})
+            out = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, "SAGE_FT_HOME": home},
+            )
             line = [x for x in out.stdout.split("\n") if "FIRST" in x]
             if not line:
                 raise RuntimeError(out.stderr[-2000:])
@@ -118,8 +155,12 @@ def bench_cpu(seconds: float = 30.0) -> None:
             from sage_ft_tui.tui.app import SageApp
             SageApp(attach={str(run)!r}).run(headless=True, size=(100, 32))
         """)
-        proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "SAGE_FT_HOME": home},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**os.environ, "SAGE_FT_HOME": home},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         p = psutil.Process(proc.pid)
         step = 100
         try:
@@ -131,9 +172,19 @@ def bench_cpu(seconds: float = 30.0) -> None:
                 while time.time() - w0 < seconds:
                     step += 1
                     kind = "hw" if step % 10 == 0 else "log"
-                    ev = {"v": 1, "t": time.time(), "kind": kind, "step": step, "loss": 1.0 / step ** 0.3,
-                          "learning_rate": 1e-4, "tokens_per_s": 20000.0, "cpu_percent": 10.0, "ram_used": 1, "ram_total": 2,
-                          "gpus": [{"index": 0, "util": 90.0, "mem_used": 1, "mem_total": 2}]}
+                    ev = {
+                        "v": 1,
+                        "t": time.time(),
+                        "kind": kind,
+                        "step": step,
+                        "loss": 1.0 / step**0.3,
+                        "learning_rate": 1e-4,
+                        "tokens_per_s": 20000.0,
+                        "cpu_percent": 10.0,
+                        "ram_used": 1,
+                        "ram_total": 2,
+                        "gpus": [{"index": 0, "util": 90.0, "mem_used": 1, "mem_total": 2}],
+                    }
                     fh.write(json.dumps(ev) + "\n")
                     fh.flush()
                     time.sleep(0.1)
@@ -141,8 +192,10 @@ def bench_cpu(seconds: float = 30.0) -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-    print(f"CPU while following 10 events/s for {seconds:.0f} s: {100 * (c1 - c0) / (w1 - w0):.1f}% of one core "
-          f"(headless driver, run marked running: hardware polling on)")
+    print(
+        f"CPU while following 10 events/s for {seconds:.0f} s: {100 * (c1 - c0) / (w1 - w0):.1f}% of one core "
+        f"(headless driver, run marked running: hardware polling on)"
+    )
 
 
 def bench_attach() -> None:
@@ -160,7 +213,9 @@ def bench_rss() -> None:
         size = (big / "events.jsonl").stat().st_size
         r_small = child("rss", small, 100_000)
         r_big = child("rss", big, 1_000_000)
-    print(f"RSS after following 100,000 events: {r_small} MiB; after 1,000,000 events ({size / 2**20:.0f} MiB file): {r_big} MiB")
+    print(
+        f"RSS after following 100,000 events: {r_small} MiB; after 1,000,000 events ({size / 2**20:.0f} MiB file): {r_big} MiB"
+    )
 
 
 if __name__ == "__main__":

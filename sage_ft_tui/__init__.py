@@ -7,13 +7,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "LoRATrainer": ("sage_ft_tui.engine.trainer", "LoRATrainer"),
-    "TrainingConfig": ("sage_ft_tui.engine.config", "TrainingConfig"),
-    "LoRAConfig": ("sage_ft_tui.engine.config", "LoRAConfig"),
-    "PresetConfigs": ("sage_ft_tui.engine.config", "PresetConfigs"),
-    "RunConfig": ("sage_ft_tui.engine.config", "RunConfig"),
-    "prepare_dataset": ("sage_ft_tui.engine.data", "prepare_dataset"),
-    "load_training_data": ("sage_ft_tui.engine.data", "load_training_data"),
+    "LoRATrainer": ("sage_ft_tui.engine.train.trainer", "LoRATrainer"),
+    "TrainingConfig": ("sage_ft_tui.engine.config.schema", "TrainingConfig"),
+    "LoRAConfig": ("sage_ft_tui.engine.config.schema", "LoRAConfig"),
+    "PresetConfigs": ("sage_ft_tui.engine.config.schema", "PresetConfigs"),
+    "RunConfig": ("sage_ft_tui.engine.config.schema", "RunConfig"),
+    "prepare_dataset": ("sage_ft_tui.engine.data.prepare", "prepare_dataset"),
+    "load_training_data": ("sage_ft_tui.engine.data.prepare", "load_training_data"),
     "SageError": ("sage_ft_tui.engine.errors", "SageError"),
 }
 

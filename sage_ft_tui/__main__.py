@@ -1,3 +1,4 @@
-from sage_ft_tui.cli import main
+from sage_ft_tui.cli.app import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """Regenerate screenshots/*.svg from the same fixed data the snapshot tests use.
 
-    python screenshots/make_screenshots.py            # every screen at 100x32
-    python screenshots/make_screenshots.py --png      # also PNGs (needs cairosvg)
+python screenshots/make_screenshots.py            # every screen at 100x32
+python screenshots/make_screenshots.py --png      # also PNGs (needs cairosvg)
 """
 
 from __future__ import annotations

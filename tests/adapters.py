@@ -11,8 +11,9 @@ def make_adapter(base: Path, out: Path, seed: int, r: int = 8, scale: float = 0.
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    pm = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
-                        LoraConfig(r=r, lora_alpha=2 * r, target_modules="all-linear"))
+    pm = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(str(base)), LoraConfig(r=r, lora_alpha=2 * r, target_modules="all-linear")
+    )
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for n, p in pm.named_parameters():
@@ -24,11 +25,13 @@ def make_adapter(base: Path, out: Path, seed: int, r: int = 8, scale: float = 0.
 
 def adapter_run(home: Path, name: str, base: Path, seed: int, *, merge: bool = True) -> Path:
     """A chat run holding such an adapter (merged and self-checked unless merge=False)."""
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.merge import merge_run
-    from sage_ft_tui.engine.runs import create_run
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.deploy.merge import merge_run
+    from sage_ft_tui.engine.runs.manage import create_run
 
-    run = create_run(RunConfig.from_dict({"name": name, "task": "chat", "data": {"paths": ["x"]}}), home=home, prepare=False)
+    run = create_run(
+        RunConfig.from_dict({"name": name, "task": "chat", "data": {"paths": ["x"]}}), home=home, prepare=False
+    )
     make_adapter(base, run / "adapter", seed)
     if merge:
         assert merge_run(run)["self_check"]["passed"]
@@ -37,7 +40,7 @@ def adapter_run(home: Path, name: str, base: Path, seed: int, *, merge: bool = T
 
 def serving(run: Path):
     """Generator for a fixture: `transformers serve` on `run` (a free port), stopped after."""
-    from sage_ft_tui.engine import serve as sv
+    from sage_ft_tui.engine.deploy import serve as sv
 
     info = sv.start(sv.plan_serve(run, backend="transformers", port=0), timeout=180)
     try:

@@ -28,7 +28,7 @@ def sage_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
-    from sage_ft_tui.engine.tiny import ensure_tiny_model
+    from sage_ft_tui.engine.models.tiny import ensure_tiny_model
 
     return ensure_tiny_model()
 

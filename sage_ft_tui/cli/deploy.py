@@ -17,7 +17,7 @@ from typing import Optional
 
 import typer
 
-from ..engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 NoTui = typer.Option(False, "--no-tui", help="Headless (these commands always are).")
 
@@ -58,15 +58,21 @@ def _checkpoint_arg(v: Optional[str]):
 
 def merge_cmd(
     run: str = typer.Argument(..., help="Run name or folder."),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Merge checkpoint N (or 'latest', by step number) instead of the final adapter."),
+    checkpoint: Optional[str] = typer.Option(
+        None, "--checkpoint", help="Merge checkpoint N (or 'latest', by step number) instead of the final adapter."
+    ),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16 (auto: the base model's)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Folder for the merged model (default: RUN/merged)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing merged folder (only once the new one is complete)."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", help="Folder for the merged model (default: RUN/merged)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing merged folder (only once the new one is complete)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Progress and the report as JSON lines."),
     no_tui: bool = NoTui,
 ):
     """Merge the LoRA adapter into the base model, self-check it, save safetensors + tokenizer."""
-    from ..engine.merge import merge_run
+    from sage_ft_tui.engine.deploy.merge import merge_run
 
     _interrupt_on_term()  # Ctrl-C or SIGTERM (the TUI's cancel): the merge removes its temporary folder
 
@@ -74,31 +80,39 @@ def merge_cmd(
         if json_out:
             _echo(json.dumps({"event": "progress", "stage": stage, **info}, default=str))
         elif stage in ("resolve", "load", "merge", "save", "check"):
-            what = {"resolve": f"adapter: {info.get('label')} ({info.get('adapter')})",
-                    "load": f"loading {info.get('base')} as {info.get('dtype')} on {info.get('device')}",
-                    "merge": "merging (merge_and_unload)", "save": f"saving {info.get('params', 0):,} parameters",
-                    "check": "self-check: merged (re-loaded) vs base+adapter"}[stage]
+            what = {
+                "resolve": f"adapter: {info.get('label')} ({info.get('adapter')})",
+                "load": f"loading {info.get('base')} as {info.get('dtype')} on {info.get('device')}",
+                "merge": "merging (merge_and_unload)",
+                "save": f"saving {info.get('params', 0):,} parameters",
+                "check": "self-check: merged (re-loaded) vs base+adapter",
+            }[stage]
             _echo(f"  {what}", err=True)
 
     try:
-        report = merge_run(run, checkpoint=_checkpoint_arg(checkpoint), dtype=dtype, output=output, force=force,
-                           progress=progress)
+        report = merge_run(
+            run, checkpoint=_checkpoint_arg(checkpoint), dtype=dtype, output=output, force=force, progress=progress
+        )
     except SageError as e:
         _fail(e, json_out)
     except KeyboardInterrupt:
         _echo("merge interrupted; nothing was changed", err=True)
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     if json_out:
         _echo(json.dumps({"event": "result", "report": report}, default=str))
         return
     sc = report["self_check"]
-    from ..engine.fsutil import fmt_bytes
+    from sage_ft_tui.engine.fsutil import fmt_bytes
 
     _echo(f"merged {report['run']} ({report['source']}) → {report['output']}")
     _echo(f"  weights    {len(report['shards'])} safetensors shard(s), {fmt_bytes(report['bytes'])}, {report['dtype']}")
-    _echo(f"  eos        {', '.join(report['eos_tokens'])}   chat template: {'yes' if report['chat_template'] else 'no'}")
-    _echo(f"  self-check passed: max relative logit difference {sc['max_rel_diff']:.1e} (tolerance {sc['tolerance']:.0e}), "
-          f"top-1 agreement {sc['top1_agreement']:.0%}")
+    _echo(
+        f"  eos        {', '.join(report['eos_tokens'])}   chat template: {'yes' if report['chat_template'] else 'no'}"
+    )
+    _echo(
+        f"  self-check passed: max relative logit difference {sc['max_rel_diff']:.1e} (tolerance {sc['tolerance']:.0e}), "
+        f"top-1 agreement {sc['top1_agreement']:.0%}"
+    )
     _echo(f"  took       {report['seconds']:.1f}s, peak memory {fmt_bytes(report['peak_rss_bytes'])}")
     _echo(f"  serve it   sage-ft-tui serve {report['run']}")
 
@@ -108,18 +122,26 @@ def serve_cmd(
     port: int = typer.Option(8000, "--port", help="TCP port (0: any free port)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs --api-key."),
     backend: str = typer.Option("auto", "--backend", help="auto | vllm | transformers."),
-    adapter: Optional[bool] = typer.Option(None, "--adapter/--merged", help="vLLM: serve the LoRA adapter on the base model, or the merged model."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="SAGE_FT_API_KEY", help="Key clients must send (vLLM enforces it)."),
-    gpu_memory_utilization: Optional[float] = typer.Option(None, "--gpu-memory-utilization", help="vLLM: fraction of GPU memory to use."),
+    adapter: Optional[bool] = typer.Option(
+        None, "--adapter/--merged", help="vLLM: serve the LoRA adapter on the base model, or the merged model."
+    ),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", envvar="SAGE_FT_API_KEY", help="Key clients must send (vLLM enforces it)."
+    ),
+    gpu_memory_utilization: Optional[float] = typer.Option(
+        None, "--gpu-memory-utilization", help="vLLM: fraction of GPU memory to use."
+    ),
     device: str = typer.Option("auto", "--device", help="transformers backend: auto | cpu | cuda:N."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for start-up (default 180 transformers, 900 vLLM)."),
+    timeout: Optional[float] = typer.Option(
+        None, "--timeout", help="Seconds to wait for start-up (default 180 transformers, 900 vLLM)."
+    ),
     show_status: bool = typer.Option(False, "--status", help="List the servers started here (or RUN's)."),
     stop_it: bool = typer.Option(False, "--stop", help="Stop RUN's server (its whole process group)."),
     json_out: bool = typer.Option(False, "--json", help="JSON output."),
     no_tui: bool = NoTui,
 ):
     """Serve a run as an OpenAI-compatible endpoint (detached; logs in RUN/serve.log)."""
-    from ..engine import serve as sv
+    from sage_ft_tui.engine.deploy import serve as sv
 
     _interrupt_on_term()  # a server being started is stopped again, never orphaned
     try:
@@ -149,10 +171,20 @@ def serve_cmd(
                     _echo(f"  model: {r['model']}   log: {r['log']}")
             return
         if not run:
-            raise SageError("which run? serve needs RUN", hint="sage-ft-tui serve RUN (see `sage-ft-tui list`), or --status")
+            raise SageError(
+                "which run? serve needs RUN", hint="sage-ft-tui serve RUN (see `sage-ft-tui list`), or --status"
+            )
         mode = None if adapter is None else ("adapter" if adapter else "merged")
-        plan = sv.plan_serve(run, backend=backend, mode=mode, host=host, port=port, api_key=api_key,
-                             gpu_memory_utilization=gpu_memory_utilization, device=device)
+        plan = sv.plan_serve(
+            run,
+            backend=backend,
+            mode=mode,
+            host=host,
+            port=port,
+            api_key=api_key,
+            gpu_memory_utilization=gpu_memory_utilization,
+            device=device,
+        )
         for note in plan.notes:
             _echo(f"note: {note}", err=True)
         if not json_out:
@@ -162,7 +194,7 @@ def serve_cmd(
         _fail(e, json_out)
     except KeyboardInterrupt:
         _echo("interrupted; the server was stopped", err=True)
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     pub = sv.public(info)
     if json_out:
         _echo(json.dumps(pub, default=str))
@@ -170,7 +202,9 @@ def serve_cmd(
     _echo(f"serving {info['run']} with {info['backend']} ({info['mode']}) — ready in {info['startup_s']:.1f}s")
     _echo(f"  url      {info['url']}/v1   (OpenAI-compatible)")
     _echo(f"  model    {info['model']}")
-    _echo(f"  api key  {'required' if info['api_key_enforced'] else ('sent but not enforced' if info['api_key'] else 'none (loopback only)')}")
+    _echo(
+        f"  api key  {'required' if info['api_key_enforced'] else ('sent but not enforced' if info['api_key'] else 'none (loopback only)')}"
+    )
     _echo(f"  chat     sage-ft-tui chat {info['run']}")
     _echo(f"  stop     sage-ft-tui serve --stop {info['run']}")
 
@@ -180,16 +214,18 @@ def chat_cmd(
     system: Optional[str] = typer.Option(None, "--system", help="System prompt."),
     temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature (0-2)."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Most tokens per reply."),
-    serve_first: bool = typer.Option(False, "--serve", help="Start the server first if it is not running (stopped again on exit)."),
+    serve_first: bool = typer.Option(
+        False, "--serve", help="Start the server first if it is not running (stopped again on exit)."
+    ),
     keep_server: bool = typer.Option(False, "--keep-server", help="With --serve: leave the server running on exit."),
     backend: str = typer.Option("auto", "--backend", help="With --serve: auto | vllm | transformers."),
     port: int = typer.Option(0, "--port", help="With --serve: port (0: any free port)."),
     no_tui: bool = NoTui,
 ):
     """Streaming terminal chat with a served run (/reset, /system, /temp, /max, /exit)."""
-    from ..engine import serve as sv
-    from ..engine.chat import ChatSession, ChatSettings, endpoint_for_run, repl
-    from ..engine.paths import resolve_run
+    from sage_ft_tui.engine.deploy import serve as sv
+    from sage_ft_tui.engine.deploy.chat import ChatSession, ChatSettings, endpoint_for_run, repl
+    from sage_ft_tui.engine.paths import resolve_run
 
     started = None
     _interrupt_on_term()
@@ -215,10 +251,13 @@ def chat_cmd(
 def _stop_started(started, keep: bool, run: str) -> None:
     if not started:
         return
-    from ..engine import serve as sv
+    from sage_ft_tui.engine.deploy import serve as sv
 
     if keep:
-        _echo(f"server still running at {started['url']}; stop it with `sage-ft-tui serve --stop {started['run']}`", err=True)
+        _echo(
+            f"server still running at {started['url']}; stop it with `sage-ft-tui serve --stop {started['run']}`",
+            err=True,
+        )
         return
     try:
         sv.stop(run)

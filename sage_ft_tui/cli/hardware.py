@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 
 def _fail(e: SageError, code: int = 2) -> None:
@@ -15,24 +15,36 @@ def _fail(e: SageError, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def build_estimate(model: str, preset: Optional[str], max_length: Optional[int], batch: Optional[int],
-                   quantization: Optional[str], gradient_checkpointing: Optional[bool], lora_r: Optional[int]):
+def build_estimate(
+    model: str,
+    preset: Optional[str],
+    max_length: Optional[int],
+    batch: Optional[int],
+    quantization: Optional[str],
+    gradient_checkpointing: Optional[bool],
+    lora_r: Optional[int],
+):
     """(estimate, snapshot, explanation lines) for the flags given; RunConfig defaults otherwise."""
-    from ..engine.config import RunConfig, apply_preset
-    from ..engine.hardware import snapshot
-    from ..engine.memory import estimate_for_config
+    from sage_ft_tui.engine.config.schema import RunConfig, apply_preset
+    from sage_ft_tui.engine.hardware.estimate import estimate_for_config
+    from sage_ft_tui.engine.hardware.probe import snapshot
 
     if quantization is not None and quantization not in ("none", "8bit", "4bit"):
-        raise SageError(f"--quantization {quantization!r}: not one of none, 8bit, 4bit", hint="e.g. --quantization 4bit")
+        raise SageError(
+            f"--quantization {quantization!r}: not one of none, 8bit, 4bit", hint="e.g. --quantization 4bit"
+        )
     for flag, v in (("--max-length", max_length), ("--batch", batch), ("--lora-r", lora_r)):
         if v is not None and v <= 0:
-            raise SageError(f"{flag} must be a positive whole number, got {v}", hint=f"e.g. {flag} 2048" if flag == "--max-length" else f"e.g. {flag} 4")
+            raise SageError(
+                f"{flag} must be a positive whole number, got {v}",
+                hint=f"e.g. {flag} 2048" if flag == "--max-length" else f"e.g. {flag} 4",
+            )
     snap = snapshot()
     rc = RunConfig.from_dict({"model": {"name": model}}, source="--model")
     lines: list[str] = []
     if preset:
         if preset == "auto":
-            from ..engine.presets import plan_auto
+            from sage_ft_tui.engine.config.presets import plan_auto
 
             plan = plan_auto(model, snap, **({"max_length": max_length} if max_length else {}))
             lines = plan.lines
@@ -61,7 +73,7 @@ def print_estimate(est, snap, lines) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..engine.memory import GiB
+    from sage_ft_tui.engine.hardware.estimate import GiB
 
     console = Console()
     where = snap.gpus[0].label if snap.gpus else "CPU (no GPU)"
@@ -86,26 +98,35 @@ def print_estimate(est, snap, lines) -> None:
         for line in lines:
             console.print(f"  {line}")
     if est.fits is False:
-        console.print("[yellow]try[/]: --quantization 4bit, a smaller --batch or --max-length, or --gradient-checkpointing")
+        console.print(
+            "[yellow]try[/]: --quantization 4bit, a smaller --batch or --max-length, or --gradient-checkpointing"
+        )
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def estimate(
-        model: str = typer.Option(..., "--model", "-m", help="Hub id (from the local cache), folder with config.json, or tiny-demo."),
-        preset: Optional[str] = typer.Option(None, "--preset", help="rtx_3060 | rtx_4090 | a100 | h100 | minimal | cpu | auto"),
+        model: str = typer.Option(
+            ..., "--model", "-m", help="Hub id (from the local cache), folder with config.json, or tiny-demo."
+        ),
+        preset: Optional[str] = typer.Option(
+            None, "--preset", help="rtx_3060 | rtx_4090 | a100 | h100 | minimal | cpu | auto"
+        ),
         max_length: Optional[int] = typer.Option(None, "--max-length", help="Tokens per sample."),
         batch: Optional[int] = typer.Option(None, "--batch", help="Micro-batch size per GPU."),
         quantization: Optional[str] = typer.Option(None, "--quantization", "-q", help="none | 8bit | 4bit"),
-        gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
-                                                              help="Recompute activations in backward."),
+        gradient_checkpointing: Optional[bool] = typer.Option(
+            None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations in backward."
+        ),
         lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank."),
         json_out: bool = typer.Option(False, "--json", help="Print the estimate as JSON."),
         no_tui: bool = typer.Option(False, "--no-tui", help="Headless (this command always is)."),
     ):
         """Peak training memory from config.json alone, compared with free VRAM (nothing downloaded)."""
         try:
-            est, snap, lines = build_estimate(model, preset, max_length, batch, quantization, gradient_checkpointing, lora_r)
+            est, snap, lines = build_estimate(
+                model, preset, max_length, batch, quantization, gradient_checkpointing, lora_r
+            )
         except SageError as e:
             _fail(e)
         if json_out:

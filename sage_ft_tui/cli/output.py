@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from .engine.runs import RunInfo
+from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.runs.manage import RunInfo
 
 
 def _console():
@@ -29,7 +30,7 @@ def _age(t) -> str:
 def runs_table(runs: list[RunInfo]) -> None:
     from rich.table import Table
 
-    from .engine.paths import runs_home
+    from sage_ft_tui.engine.paths import runs_home
 
     con = _console()
     if not runs:
@@ -40,10 +41,15 @@ def runs_table(runs: list[RunInfo]) -> None:
         t.add_column(col, justify="right" if col in ("step", "loss") else "left")
     for r in runs:
         color = {"completed": "green", "failed": "red", "running": "cyan", "cancelled": "yellow"}.get(r.state, "")
-        t.add_row(r.name, f"[{color}]{r.label}[/]" if color else r.label,
-                  f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step or "-"),
-                  f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "-",
-                  r.task, r.model, _age(r.created))
+        t.add_row(
+            r.name,
+            f"[{color}]{r.label}[/]" if color else r.label,
+            f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step or "-"),
+            f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "-",
+            r.task,
+            r.model,
+            _age(r.created),
+        )
     con.print(t)
 
 
@@ -53,17 +59,19 @@ def skipped_notice(run_dir: Path, skipped) -> str:
         return ""
     shown = ", ".join(f"line {s.line} ({s.reason})" for s in skipped[:5])
     more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-    return (f"note: skipped {len(skipped)} unreadable line{'s' if len(skipped) != 1 else ''} of "
-            f"{run_dir / 'events.jsonl'}: {shown}{more}")
+    return (
+        f"note: skipped {len(skipped)} unreadable line{'s' if len(skipped) != 1 else ''} of "
+        f"{run_dir / 'events.jsonl'}: {shown}{more}"
+    )
 
 
 def follow_run(run_dir: Path, *, json_lines: bool) -> str:
     """Replay + follow a run's events; returns its final state. What could not be read is
     said on stderr (stdout stays the events)."""
-    from .engine.events import EVENTS_FILE, EventFollower
-    from .engine.runs import derive_state, follow
+    from sage_ft_tui.engine.runs.events import EventFollower
+    from sage_ft_tui.engine.runs.manage import derive_state, follow
 
-    follower = EventFollower(run_dir / EVENTS_FILE)
+    follower = EventFollower(RunLayout(run_dir).events)
     if json_lines:
         last = None
         for ev in follow(run_dir, follower=follower):
@@ -84,13 +92,27 @@ def follow_run(run_dir: Path, *, json_lines: bool) -> str:
 
 
 def _follow_rich(run_dir: Path, follower=None) -> str:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    from .engine.runs import derive_state, follow
+    from sage_ft_tui.engine.runs.manage import derive_state, follow
 
     con = _console()
-    prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=con)
+    prog = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=con,
+    )
     task = None
     with prog:
         task = prog.add_task(run_dir.name, total=None, info="preparing")
@@ -100,9 +122,12 @@ def _follow_rich(run_dir: Path, follower=None) -> str:
                 prog.update(task, total=ev.get("total_steps"), completed=ev.get("resumed_from_step", 0), info="running")
             elif k == "log":
                 tps = ev.get("tokens_per_s")
-                prog.update(task, completed=ev.get("step", 0),
-                            info=f"loss {ev.get('loss', 0):.4f}  lr {ev.get('learning_rate') or 0:.2e}"
-                                 + (f"  {tps:,.0f} tok/s" if tps else ""))
+                prog.update(
+                    task,
+                    completed=ev.get("step", 0),
+                    info=f"loss {ev.get('loss', 0):.4f}  lr {ev.get('learning_rate') or 0:.2e}"
+                    + (f"  {tps:,.0f} tok/s" if tps else ""),
+                )
             elif k == "eval":
                 prog.console.print(f"  step {ev.get('step')}: eval loss {ev.get('eval_loss'):.4f}")
             elif k == "checkpoint":
@@ -127,16 +152,18 @@ def _follow_rich(run_dir: Path, follower=None) -> str:
 
 
 def print_examples() -> None:
-    from .engine.config import RunConfig
-    from .engine.tasks import TASKS
+    from sage_ft_tui.engine.config.schema import commented_yaml
+    from sage_ft_tui.engine.data.tasks import TASKS
 
     con = _console()
     con.print("[bold]Data, one example row per task[/]")
     for t in TASKS.values():
         con.print(f"  [cyan]{t.name:<12}[/] {t.description}")
         con.print(f"               {json.dumps(t.example, ensure_ascii=False)}")
-    con.print("\nOther formats are detected too: ShareGPT (conversations/from/value), OpenAI messages,"
-              " prompt/completion, plain text (.txt).")
+    con.print(
+        "\nOther formats are detected too: ShareGPT (conversations/from/value), OpenAI messages,"
+        " prompt/completion, plain text (.txt)."
+    )
     con.print("\n[bold]Commands[/]")
     for line in (
         "sage-ft-tui demo                                   # tiny model + sample data, on CPU",
@@ -147,7 +174,7 @@ def print_examples() -> None:
     ):
         con.print(f"  {line}")
     con.print("\n[bold]config.yaml with every key (defaults)[/]")
-    sys.stdout.write(RunConfig().to_yaml())
+    sys.stdout.write(commented_yaml())
 
 
 def print_doctor(report: dict) -> None:
@@ -160,9 +187,13 @@ def print_doctor(report: dict) -> None:
     con.print("\n[bold]hardware[/]")
     con.print(f"  CUDA (torch)     {report['cuda'] or 'not available'}")
     for g in report["gpus"]:
-        con.print(f"  GPU {g['index']}            {g['name']}, {g['mem_free_gib']:.1f}/{g['mem_total_gib']:.1f} GiB free, bf16 {'yes' if g['bf16'] else 'no'}")
+        con.print(
+            f"  GPU {g['index']}            {g['name']}, {g['mem_free_gib']:.1f}/{g['mem_total_gib']:.1f} GiB free, bf16 {'yes' if g['bf16'] else 'no'}"
+        )
     if not report["gpus"]:
-        con.print(f"  GPU              none ({report.get('gpu_note') or 'no NVIDIA GPU'}): training runs on CPU, slowly")
+        con.print(
+            f"  GPU              none ({report.get('gpu_note') or 'no NVIDIA GPU'}): training runs on CPU, slowly"
+        )
     con.print(f"  CPU              {report['cpu']}")
     con.print(f"  RAM              {report['ram_gib']:.1f} GiB")
     con.print(f"  disk (runs)      {report['disk_free_gib']:.1f} GiB free in {report['runs_home']}")

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:

@@ -6,7 +6,8 @@ import os
 import re
 from pathlib import Path
 
-from .errors import SageError
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.layout import RunLayout
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -37,9 +38,11 @@ def validate_run_name(name: str) -> str:
 def resolve_run(ref: str | os.PathLike) -> Path:
     """A run given by name (under runs_home) or by path; it must exist."""
     p = Path(ref).expanduser()
-    candidates = [p] if (p.is_absolute() or os.sep in str(ref) or str(ref).startswith(".")) else [runs_home() / str(ref), p]
+    candidates = (
+        [p] if (p.is_absolute() or os.sep in str(ref) or str(ref).startswith(".")) else [runs_home() / str(ref), p]
+    )
     for c in candidates:
-        if (c / "config.yaml").is_file() or (c / "status.json").is_file():
+        if (RunLayout(c).config).is_file() or (RunLayout(c).status).is_file():
             return c.resolve()
     raise SageError(
         f"no run {str(ref)!r}",

@@ -16,30 +16,29 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from ..engine.errors import SageError
-from .messages import JobDone
-from .state import WizardState
-
-
-def styles_dir() -> Path:
-    here = Path(__file__).resolve().parent.parent  # sage_ft_tui/
-    for cand in (here / "styles", here.parent / "styles"):  # wheel, then checkout
-        if (cand / "app.tcss").is_file():
-            return cand
-    return here.parent / "styles"
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.tui.messages import JobDone
+from sage_ft_tui.tui.state import WizardState
 
 
 class SageApp(App):
     TITLE = "sage-ft-tui"
     SUB_TITLE = "LoRA fine-tuning"
-    CSS_PATH = [str(styles_dir() / "app.tcss")]
+    CSS_PATH = "app.tcss"  # beside this module, inside the package
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit (runs keep going)"),
         Binding("f1", "show_help_panel", "Keys", id="app.keys", show=False),
     ]
 
-    def __init__(self, attach: Optional[str] = None, *, live: bool = True, clock: Callable[[], float] = time.time,
-                 cwd: Optional[str] = None, initial: Optional[Callable[["SageApp"], Iterable[Screen]]] = None):
+    def __init__(
+        self,
+        attach: Optional[str] = None,
+        *,
+        live: bool = True,
+        clock: Callable[[], float] = time.time,
+        cwd: Optional[str] = None,
+        initial: Optional[Callable[[SageApp], Iterable[Screen]]] = None,
+    ):
         super().__init__()
         self.attach = attach
         self.live = live
@@ -50,7 +49,7 @@ class SageApp(App):
 
     # ---- screens -------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
-        from .screens.home import HomeScreen
+        from sage_ft_tui.tui.screens.home import HomeScreen
 
         return HomeScreen()
 
@@ -69,18 +68,18 @@ class SageApp(App):
             home.refresh_runs()
 
     def open_monitor(self, run: str | Path, *, from_wizard: bool = False) -> None:
-        from .screens.monitor import MonitorScreen
+        from sage_ft_tui.tui.screens.monitor import MonitorScreen
 
         if from_wizard:
             self.go_home()
         self.push_screen(MonitorScreen(str(run)))
 
     def start_wizard(self, *, quick_task: Optional[str] = None) -> None:
-        from .screens.steps import DataScreen, TaskScreen
+        from sage_ft_tui.tui.screens.wizard.steps import DataScreen, TaskScreen
 
         self.state.reset()
         if quick_task:
-            from ..engine.models import DEFAULTS
+            from sage_ft_tui.engine.models.catalog import DEFAULTS
 
             self.state.task, self.state.model, self.state.quick = quick_task, DEFAULTS[0], True
             self.push_screen(DataScreen())
@@ -88,7 +87,9 @@ class SageApp(App):
             self.push_screen(TaskScreen())
 
     # ---- engine calls off the UI thread ----------------------------------------------
-    def background(self, owner, name: str, fn: Callable[[], Any], done: Callable[[Any, Optional[SageError]], None]) -> None:
+    def background(
+        self, owner, name: str, fn: Callable[[], Any], done: Callable[[Any, Optional[SageError]], None]
+    ) -> None:
         """Run `fn` in a thread worker; `done(result, error)` runs on the UI thread.
 
         In static mode (live=False) `fn` runs inline, so frames do not depend on timing."""
@@ -115,8 +116,11 @@ class SageApp(App):
             seen.add(binding.action)
             if screen.check_action(binding.action, ()) is not True:
                 continue
-            yield SystemCommand(binding.description, f"{binding.key_display or binding.key} · this screen",
-                                _runner(screen, binding.action))
+            yield SystemCommand(
+                binding.description,
+                f"{binding.key_display or binding.key} · this screen",
+                _runner(screen, binding.action),
+            )
         yield from super().get_system_commands(screen)
 
 
@@ -133,8 +137,9 @@ def _call(fn: Callable[[], Any]) -> tuple[Any, Optional[SageError]]:
     except SageError as e:
         return None, e
     except Exception as e:  # an engine bug must not kill the UI; show it instead
-        return None, SageError(f"{type(e).__name__}: {e}", hint="this is a bug; the details are in the message",
-                               kind="internal")
+        return None, SageError(
+            f"{type(e).__name__}: {e}", hint="this is a bug; the details are in the message", kind="internal"
+        )
 
 
 def run_app(attach: Optional[str] = None) -> None:
@@ -142,4 +147,4 @@ def run_app(attach: Optional[str] = None) -> None:
     SageApp(attach=attach).run()
 
 
-__all__ = ["SageApp", "run_app", "styles_dir"]
+__all__ = ["SageApp", "run_app"]

@@ -7,13 +7,15 @@ from typing import Any, Callable, Optional
 
 from textual.message import Message
 
-from ..engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 
 class JobDone(Message):
     """A one-shot engine call finished in a thread worker: result or error, and who wants it."""
 
-    def __init__(self, name: str, result: Any, error: Optional[SageError], callback: Callable[[Any, Optional[SageError]], None]):
+    def __init__(
+        self, name: str, result: Any, error: Optional[SageError], callback: Callable[[Any, Optional[SageError]], None]
+    ):
         super().__init__()
         self.name = name
         self.result = result

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..engine.config import RunConfig, apply_preset
-from ..engine.errors import SageError
+from sage_ft_tui.engine.config.schema import RunConfig, apply_preset
+from sage_ft_tui.engine.errors import SageError
 
 # Hyperparameters the Hardware step lets the user edit: field id -> (config key, type, label).
 EDITABLE: dict[str, tuple[str, type, str]] = {

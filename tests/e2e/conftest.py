@@ -7,29 +7,48 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.config import RunConfig
+from sage_ft_tui.engine.config.schema import RunConfig
 
 
 def cli(*args, env=None, timeout=240, check=False):
     """The real console script, as a user runs it."""
     e = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "sage_ft_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, env=e, check=check, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "sage_ft_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=e,
+        check=check,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def long_config(sample_data, name, steps=300) -> RunConfig:
     """Slow enough to interrupt mid-way: many short steps, frequent checkpoints."""
-    return RunConfig.from_dict({
-        "name": name, "task": "instruction", "model": {"name": "tiny-demo"},
-        "data": {"paths": [str(sample_data["instruction"])]},
-        "training": {"max_steps": steps, "micro_batch_size": 4, "grad_accumulation": 1, "max_length": 128,
-                     "learning_rate": 1e-3, "logging_steps": 5, "save_steps": 25, "save_total_limit": 3,
-                     "packing": False},
-    })
+    return RunConfig.from_dict(
+        {
+            "name": name,
+            "task": "instruction",
+            "model": {"name": "tiny-demo"},
+            "data": {"paths": [str(sample_data["instruction"])]},
+            "training": {
+                "max_steps": steps,
+                "micro_batch_size": 4,
+                "grad_accumulation": 1,
+                "max_length": 128,
+                "learning_rate": 1e-3,
+                "logging_steps": 5,
+                "save_steps": 25,
+                "save_total_limit": 3,
+                "packing": False,
+            },
+        }
+    )
 
 
 def wait_for_event(run: Path, pred, timeout=120.0):
-    from sage_ft_tui.engine.events import read_events
+    from sage_ft_tui.engine.runs.events import read_events
 
     deadline = time.time() + timeout
     while time.time() < deadline:

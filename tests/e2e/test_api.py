@@ -3,7 +3,7 @@
 import pytest
 
 from sage_ft_tui import LoRATrainer, PresetConfigs, TrainingConfig, prepare_dataset
-from sage_ft_tui.engine.events import read_events
+from sage_ft_tui.engine.runs.events import read_events
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,15 @@ def test_prepare_dataset_then_train(tmp_path):
     rows = [{"question": f"What is {i} + 1?", "answer": f"{i + 1}."} for i in range(24)]
     ds = prepare_dataset(rows, "tiny-demo", task="qa", max_length=64)
     assert set(ds.column_names) == {"input_ids", "completion_mask"} and len(ds) == 24
-    cfg = TrainingConfig(model_name="tiny-demo", task="qa", max_steps=3, batch_size=4, gradient_accumulation_steps=1,
-                         gradient_checkpointing=False, max_length=64, save_steps=3)
+    cfg = TrainingConfig(
+        model_name="tiny-demo",
+        task="qa",
+        max_steps=3,
+        batch_size=4,
+        gradient_accumulation_steps=1,
+        gradient_checkpointing=False,
+        max_length=64,
+        save_steps=3,
+    )
     res = LoRATrainer(cfg, output_dir=tmp_path / "o").train(ds)
     assert res.state == "completed" and res.global_step == 3

@@ -40,8 +40,14 @@ def served(home, tiny_model):
 def test_chat_through_stdin(served, env):
     run, info = served
     script = "Hello there!\n/system You are terse.\nWhat is 2+2?\n/temp 0\n/max 3\n/reset\nAgain?\n/temp 9\n/exit\nnever sent\n"
-    p = subprocess.run(CLI + ["chat", str(run), "--max-tokens", "6", "--temperature", "0"], input=script,
-                       capture_output=True, text=True, env=env, timeout=180)
+    p = subprocess.run(
+        CLI + ["chat", str(run), "--max-tokens", "6", "--temperature", "0"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert f"chatting with {run.name} at {info['base_url']}" in out
@@ -53,7 +59,7 @@ def test_chat_through_stdin(served, env):
 
 
 def test_session_streams_keeps_history_and_resets(served):
-    from sage_ft_tui.engine.chat import ChatSession, ChatSettings, endpoint_for_run
+    from sage_ft_tui.engine.deploy.chat import ChatSession, ChatSettings, endpoint_for_run
 
     run, info = served
     ep = endpoint_for_run(run)
@@ -68,14 +74,17 @@ def test_session_streams_keeps_history_and_resets(served):
     s.reset()
     assert [m["role"] for m in s.messages()] == ["system"]
     assert s.ask("Hi!") == "".join(pieces)
-    direct = s.client.chat.completions.create(model=ep.model, messages=[{"role": "system", "content": "Be brief."},
-                                                                        {"role": "user", "content": "Hi!"}],
-                                              temperature=0, max_tokens=6)
+    direct = s.client.chat.completions.create(
+        model=ep.model,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
+        temperature=0,
+        max_tokens=6,
+    )
     assert direct.choices[0].message.content == "".join(pieces)
 
 
 def test_chat_errors_are_one_line(served, env, home):
-    from sage_ft_tui.engine.chat import ChatSession, ChatSettings, Endpoint
+    from sage_ft_tui.engine.deploy.chat import ChatSession, ChatSettings, Endpoint
     from sage_ft_tui.engine.errors import SageError
 
     run, info = served
@@ -87,10 +96,12 @@ def test_chat_errors_are_one_line(served, env, home):
     wrong = ChatSession(Endpoint(base_url=info["base_url"], model="not-this-model"), ChatSettings(max_tokens=2))
     with pytest.raises(SageError, match="the server answered 400"):
         wrong.ask("hi")
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.runs import create_run
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.runs.manage import create_run
 
-    idle = create_run(RunConfig.from_dict({"name": "idle", "task": "chat", "data": {"paths": ["x"]}}), home=home, prepare=False)
+    idle = create_run(
+        RunConfig.from_dict({"name": "idle", "task": "chat", "data": {"paths": ["x"]}}), home=home, prepare=False
+    )
     p = subprocess.run(CLI + ["chat", str(idle)], input="hi\n", capture_output=True, text=True, env=env, timeout=60)
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 2 and len(lines) == 1 and "is not being served" in lines[0] and "--serve" in lines[0]
@@ -99,12 +110,18 @@ def test_chat_errors_are_one_line(served, env, home):
 def test_chat_can_start_the_server_and_stops_it(served, home, env):
     import shutil
 
-    from sage_ft_tui.engine import serve as sv
+    from sage_ft_tui.engine.deploy import serve as sv
 
     run = home / "autostart"  # a merged run that is not being served: a copy of the served one
     shutil.copytree(served[0], run, ignore=shutil.ignore_patterns("serve.json", "serve.log"))
-    p = subprocess.run(CLI + ["chat", str(run), "--serve", "--backend", "transformers", "--max-tokens", "4"],
-                       input="Hello\n", capture_output=True, text=True, env=env, timeout=240)
+    p = subprocess.run(
+        CLI + ["chat", str(run), "--serve", "--backend", "transformers", "--max-tokens", "4"],
+        input="Hello\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
     assert p.returncode == 0, p.stderr
     assert "server ready in" in p.stderr and p.stdout.count("assistant> ") == 1
     assert not (run / "serve.json").exists()  # started by chat, stopped on exit

@@ -4,7 +4,7 @@ import json
 
 import yaml
 
-from sage_ft_tui.engine.config import RunConfig
+from sage_ft_tui.engine.config.schema import RunConfig
 
 from .conftest import cli
 
@@ -12,8 +12,23 @@ from .conftest import cli
 def test_help_lists_every_command():
     r = cli("--help")
     assert r.returncode == 0
-    for cmd in ("start", "run", "list", "attach", "cancel", "resume", "clean", "examples", "doctor", "demo",
-                "quickstart", "estimate", "merge", "serve", "chat"):
+    for cmd in (
+        "start",
+        "run",
+        "list",
+        "attach",
+        "cancel",
+        "resume",
+        "clean",
+        "examples",
+        "doctor",
+        "demo",
+        "quickstart",
+        "estimate",
+        "merge",
+        "serve",
+        "chat",
+    ):
         assert cmd in r.stdout, cmd
 
 
@@ -25,7 +40,7 @@ def test_no_tui_without_a_command_prints_help_and_runs():
 def test_examples_print_a_loadable_full_config():
     r = cli("examples")
     assert r.returncode == 0
-    tail = r.stdout[r.stdout.index("version: 1"):]
+    tail = r.stdout[r.stdout.index("version: 1") :]
     cfg = RunConfig.from_dict(yaml.safe_load(tail))
     assert cfg == RunConfig()
     assert "instruction" in r.stdout and "question" in r.stdout
@@ -40,8 +55,22 @@ def test_doctor_reports_versions_and_cpu_mode():
 
 
 def test_start_writes_config_and_report_then_run_config_reproduces(sample_data, sage_home):
-    r = cli("start", "--task", "chat", "--model", "tiny-demo", "--data", str(sample_data["sharegpt"]), "--name", "s1",
-            "--max-length", "96", "--set", "lora.r=4", "--json")
+    r = cli(
+        "start",
+        "--task",
+        "chat",
+        "--model",
+        "tiny-demo",
+        "--data",
+        str(sample_data["sharegpt"]),
+        "--name",
+        "s1",
+        "--max-length",
+        "96",
+        "--set",
+        "lora.r=4",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     run = sage_home / "s1"

@@ -14,10 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
 import coderepo_factory as crf  # noqa: E402
 
-from sage_ft_tui.engine.config import RunConfig  # noqa: E402
+from sage_ft_tui.engine.config.schema import RunConfig  # noqa: E402
 from sage_ft_tui.engine.errors import SageError  # noqa: E402
-from sage_ft_tui.engine.quickstart_code import code_config, scan_summary_lines  # noqa: E402
-from sage_ft_tui.engine.runs import create_run, read_status  # noqa: E402
+from sage_ft_tui.engine.recipes.code import code_config, scan_summary_lines  # noqa: E402
+from sage_ft_tui.engine.runs.manage import create_run, read_status  # noqa: E402
 
 from .conftest import cli  # noqa: E402
 
@@ -69,7 +69,7 @@ def test_run_folder_holds_no_secret_or_excluded_text(git, tmp_path, tiny_model, 
 def fim_model(tmp_path_factory, tiny_model) -> Path:
     """The tiny model's folder with a tokenizer that has FIM tokens (data prep reads only
     config.json and the tokenizer, so no weights need rebuilding)."""
-    from sage_ft_tui.engine.tiny import train_tokenizer
+    from sage_ft_tui.engine.models.tiny import train_tokenizer
 
     d = tmp_path_factory.mktemp("fim") / "tiny-fim"
     shutil.copytree(tiny_model, d)
@@ -110,9 +110,23 @@ def test_code_config_refuses_bad_repos(tmp_path):
 def test_quickstart_code_on_this_project_completes(sage_home, tiny_model):
     if not (REPO_ROOT / ".git").exists():
         pytest.skip("needs this project's git checkout")
-    r = cli("quickstart", "code", "--repo", str(REPO_ROOT), "--model", "tiny-demo", "--max-steps", "3",
-            "--max-length", "256", "--set", "data.validation_split=0", "--no-tui",
-            env={"SAGE_FT_HOME": str(sage_home)}, timeout=300)
+    r = cli(
+        "quickstart",
+        "code",
+        "--repo",
+        str(REPO_ROOT),
+        "--model",
+        "tiny-demo",
+        "--max-steps",
+        "3",
+        "--max-length",
+        "256",
+        "--set",
+        "data.validation_split=0",
+        "--no-tui",
+        env={"SAGE_FT_HOME": str(sage_home)},
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
     runs = [p for p in sage_home.iterdir() if p.is_dir()]
     assert len(runs) == 1

@@ -9,9 +9,15 @@ import time
 import pytest
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.events import read_events
-from sage_ft_tui.engine.runs import (
-    cancel, checkpoints, create_run, derive_state, launch, read_status, wait_for_end,
+from sage_ft_tui.engine.runs.events import read_events
+from sage_ft_tui.engine.runs.manage import (
+    cancel,
+    checkpoints,
+    create_run,
+    derive_state,
+    launch,
+    read_status,
+    wait_for_end,
 )
 
 from .conftest import cli, json_lines, long_config, wait_for_event
@@ -47,8 +53,12 @@ def test_adapter_loads_with_peft_and_generates(demo_run, tiny_model):
     tok = AutoTokenizer.from_pretrained(run / "adapter")
     base = AutoModelForCausalLM.from_pretrained(tiny_model)
     model = PeftModel.from_pretrained(base, run / "adapter")
-    ids = tok.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}], add_generation_prompt=True,
-                                  return_tensors="pt", return_dict=True)
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 2 + 2?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=8, do_sample=False)
     assert out.shape[1] > ids["input_ids"].shape[1]
@@ -59,8 +69,23 @@ def test_adapter_loads_with_peft_and_generates(demo_run, tiny_model):
 
 
 def test_detach_then_attach(sample_data, sage_home):
-    r = cli("start", "--task", "qa", "--model", "tiny-demo", "--data", str(sample_data["qa"]), "--name", "det",
-            "--max-steps", "12", "--set", "training.logging_steps=2", "--set", "training.save_steps=6")
+    r = cli(
+        "start",
+        "--task",
+        "qa",
+        "--model",
+        "tiny-demo",
+        "--data",
+        str(sample_data["qa"]),
+        "--name",
+        "det",
+        "--max-steps",
+        "12",
+        "--set",
+        "training.logging_steps=2",
+        "--set",
+        "training.save_steps=6",
+    )
     assert r.returncode == 0, r.stderr
     assert "created run det" in r.stdout
     r = cli("run", "det", "--detach")
@@ -117,8 +142,9 @@ def test_two_workers_on_one_run_are_refused(sample_data, sage_home):
     wait_for_event(run, lambda e: e["kind"] == "log")
     with pytest.raises(SageError, match="already running"):
         launch(run)
-    second = subprocess.run([sys.executable, "-m", "sage_ft_tui.engine.worker", str(run)], capture_output=True,
-                            text=True, timeout=120)
+    second = subprocess.run(
+        [sys.executable, "-m", "sage_ft_tui.engine.train.worker", str(run)], capture_output=True, text=True, timeout=120
+    )
     assert second.returncode == 3 and "already being trained" in second.stdout
     r = cli("clean", "twice", "--yes")
     assert r.returncode != 0 and "is running" in r.stderr and "Traceback" not in r.stderr

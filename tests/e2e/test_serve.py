@@ -47,8 +47,8 @@ def env(home) -> dict:
 @pytest.fixture(scope="module")
 def trained(home, env, tiny_model) -> Path:
     """The real demo, trained a few steps by the real worker, then merged by the CLI."""
-    from sage_ft_tui.engine.demo import demo_config
-    from sage_ft_tui.engine.runs import create_run, launch, wait_for_end
+    from sage_ft_tui.engine.recipes.demo import demo_config
+    from sage_ft_tui.engine.runs.manage import create_run, launch, wait_for_end
 
     old = os.environ.get("SAGE_FT_HOME")
     os.environ["SAGE_FT_HOME"] = str(home)
@@ -136,6 +136,7 @@ def test_stop_leaves_no_process(server, trained, env):
     assert p.returncode == 0 and "stopped" in p.stdout, p.stderr
     time.sleep(0.2)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
     def members():  # live processes of the server's group (a zombie awaiting its reaper is dead)
         out = []
         for proc in psutil.process_iter(["status"]):
@@ -160,7 +161,9 @@ def test_stop_leaves_no_process(server, trained, env):
 def test_network_bind_rules(trained, env):
     line = one_error_line(cli(["serve", str(trained), "--host", "0.0.0.0"], env))
     assert "without an API key" in line and "--api-key" in line
-    line = one_error_line(cli(["serve", str(trained), "--host", "0.0.0.0", "--api-key", "k", "--backend", "transformers"], env))
+    line = one_error_line(
+        cli(["serve", str(trained), "--host", "0.0.0.0", "--api-key", "k", "--backend", "transformers"], env)
+    )
     assert "cannot require an API key" in line and "127.0.0.1" in line
     line = one_error_line(cli(["serve", str(trained), "--backend", "transformers", "--adapter"], env))
     assert "merged model" in line and "merge" in line
@@ -172,7 +175,7 @@ def test_network_bind_rules(trained, env):
 
 
 def test_missing_backends_name_the_extra(trained, monkeypatch):
-    from sage_ft_tui.engine import serve as sv
+    from sage_ft_tui.engine.deploy import serve as sv
     from sage_ft_tui.engine.errors import SageError
 
     monkeypatch.setattr(sv, "_bin", lambda name: None)
@@ -189,10 +192,12 @@ def test_missing_backends_name_the_extra(trained, monkeypatch):
 
 
 def test_needs_a_merged_model(env, home, tiny_model):
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.runs import create_run
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.runs.manage import create_run
 
-    run = create_run(RunConfig.from_dict({"name": "unmerged", "task": "qa", "data": {"paths": ["x"]}}), home=home, prepare=False)
+    run = create_run(
+        RunConfig.from_dict({"name": "unmerged", "task": "qa", "data": {"paths": ["x"]}}), home=home, prepare=False
+    )
     line = one_error_line(cli(["serve", str(run), "--backend", "transformers"], env))
     assert "no merged model yet" in line and "sage-ft-tui merge unmerged" in line
 
@@ -229,7 +234,11 @@ def test_start_timeout_kills_the_group(trained, env):
     assert "was not ready within 1s" in line and "--timeout" in line
     assert not (run / "serve.json").exists()
     time.sleep(0.3)
-    leftovers = [q for q in psutil.process_iter(["pid", "cmdline", "status"])
-                 if q.pid not in before and str(run) in " ".join(q.info["cmdline"] or [])
-                 and q.info["status"] != psutil.STATUS_ZOMBIE]
+    leftovers = [
+        q
+        for q in psutil.process_iter(["pid", "cmdline", "status"])
+        if q.pid not in before
+        and str(run) in " ".join(q.info["cmdline"] or [])
+        and q.info["status"] != psutil.STATUS_ZOMBIE
+    ]
     assert leftovers == []

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine import serve as sv
+from sage_ft_tui.engine.deploy import serve as sv
 from sage_ft_tui.engine.errors import SageError
 
-FAKE_VLLM = textwrap.dedent('''
+FAKE_VLLM = textwrap.dedent("""
     import argparse, json, os, sys
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -97,7 +97,7 @@ FAKE_VLLM = textwrap.dedent('''
 
     print(f"fake vllm serving {names} on {a.host}:{a.port}", flush=True)
     ThreadingHTTPServer((a.host or "0.0.0.0", a.port), H).serve_forever()
-''')
+""")
 
 
 @pytest.fixture
@@ -114,15 +114,17 @@ def fake_vllm(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def run_dir(sage_home, tiny_model) -> Path:
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.runs import create_run
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.runs.manage import create_run
 
-    run = create_run(RunConfig.from_dict({"name": "vrun", "task": "qa", "data": {"paths": ["x"]}, "lora": {"r": 12}}),
-                     prepare=False)
+    run = create_run(
+        RunConfig.from_dict({"name": "vrun", "task": "qa", "data": {"paths": ["x"]}, "lora": {"r": 12}}), prepare=False
+    )
     ad = run / "adapter"
     ad.mkdir()
-    (ad / "adapter_config.json").write_text(json.dumps({"r": 12, "lora_alpha": 24, "peft_type": "LORA",
-                                                        "base_model_name_or_path": str(tiny_model)}))
+    (ad / "adapter_config.json").write_text(
+        json.dumps({"r": 12, "lora_alpha": 24, "peft_type": "LORA", "base_model_name_or_path": str(tiny_model)})
+    )
     (ad / "adapter_model.safetensors").write_bytes(b"0")
     (ad / "chat_template.jinja").write_text("{{ messages }}")
     return run
@@ -155,7 +157,7 @@ def test_adapter_mode_command_line(run_dir, fake_vllm, monkeypatch, tiny_model):
 
 
 def test_merged_mode_command_line_and_key_in_env(run_dir, fake_vllm, monkeypatch):
-    from sage_ft_tui.engine.merge import REPORT
+    from sage_ft_tui.engine.deploy.merge import REPORT
 
     merged = run_dir / "merged"
     merged.mkdir()
@@ -196,7 +198,9 @@ def test_full_start_stop_through_stand_in(run_dir, fake_vllm, monkeypatch):
     info = sv.start(plan, timeout=30)
     try:
         got = json.loads((run_dir / "fake_vllm_args.json").read_text())
-        assert got["args"]["enable_lora"] and got["args"]["lora_modules"] == [{"name": "vrun", "path": str(run_dir / "adapter")}]
+        assert got["args"]["enable_lora"] and got["args"]["lora_modules"] == [
+            {"name": "vrun", "path": str(run_dir / "adapter")}
+        ]
         assert got["args"]["max_lora_rank"] == 16 and got["keys"] == ["k-123"]
         assert info["state"] == "ready" and info["api_key_enforced"] and info["model"] == "vrun"
         ok = openai.OpenAI(base_url=info["base_url"], api_key="k-123", max_retries=0)

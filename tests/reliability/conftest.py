@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.config import RunConfig
+from sage_ft_tui.engine.config.schema import RunConfig
 
 CLI = [sys.executable, "-m", "sage_ft_tui"]
 REPO = Path(__file__).resolve().parents[2]
@@ -24,8 +24,15 @@ SAMPLES = REPO / "sage_ft_tui" / "samples"
 
 def cli(*args, env=None, timeout=240, cwd=None):
     e = {**os.environ, **(env or {})}
-    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=e,
-                          stdin=subprocess.DEVNULL, cwd=cwd)
+    return subprocess.run(
+        CLI + [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=e,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+    )
 
 
 def one_error_line(p, allow: tuple[str, ...] = ()) -> str:
@@ -51,18 +58,41 @@ def tree_digest(root: Path) -> dict[str, str]:
     return out
 
 
-def short_config(name: str, *, steps: int, save_steps: int, logging_steps: int = 1, task: str = "instruction",
-                 data: Path | None = None, max_length: int = 96, micro_batch: int = 2, **training) -> RunConfig:
+def short_config(
+    name: str,
+    *,
+    steps: int,
+    save_steps: int,
+    logging_steps: int = 1,
+    task: str = "instruction",
+    data: Path | None = None,
+    max_length: int = 96,
+    micro_batch: int = 2,
+    **training,
+) -> RunConfig:
     """A tiny-model run with cheap steps (short rows, small batch, no packing, no eval)."""
-    return RunConfig.from_dict({
-        "name": name, "task": task, "model": {"name": "tiny-demo", "dtype": "float32"},
-        "data": {"paths": [str(data or SAMPLES / "instruction_alpaca.jsonl")]},
-        "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
-        "training": {"max_steps": steps, "micro_batch_size": micro_batch, "grad_accumulation": 1,
-                     "max_length": max_length, "learning_rate": 1e-3, "logging_steps": logging_steps,
-                     "save_steps": save_steps, "save_total_limit": None, "packing": False, "warmup_ratio": 0.0,
-                     **training},
-    })
+    return RunConfig.from_dict(
+        {
+            "name": name,
+            "task": task,
+            "model": {"name": "tiny-demo", "dtype": "float32"},
+            "data": {"paths": [str(data or SAMPLES / "instruction_alpaca.jsonl")]},
+            "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+            "training": {
+                "max_steps": steps,
+                "micro_batch_size": micro_batch,
+                "grad_accumulation": 1,
+                "max_length": max_length,
+                "learning_rate": 1e-3,
+                "logging_steps": logging_steps,
+                "save_steps": save_steps,
+                "save_total_limit": None,
+                "packing": False,
+                "warmup_ratio": 0.0,
+                **training,
+            },
+        }
+    )
 
 
 def wait_until(pred, timeout: float, what: str, poll: float = 0.1):
@@ -76,7 +106,7 @@ def wait_until(pred, timeout: float, what: str, poll: float = 0.1):
 
 
 def events_of(run: Path) -> list[dict]:
-    from sage_ft_tui.engine.events import read_events
+    from sage_ft_tui.engine.runs.events import read_events
 
     return read_events(run / "events.jsonl").events
 

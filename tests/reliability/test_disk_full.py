@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.runs import checkpoints, create_run, derive_state, launch, read_status, wait_for_end
+from sage_ft_tui.engine.runs.manage import checkpoints, create_run, derive_state, launch, read_status
 
 from .conftest import cli, events_of, log_tail, short_config, tree_digest, wait_until
 
@@ -31,10 +31,17 @@ def _limited_worker(run: Path, limit: int, resume: bool) -> subprocess.Popen:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    cmd = [sys.executable, "-m", "sage_ft_tui.engine.worker", str(run)] + (["--resume"] if resume else [])
+    cmd = [sys.executable, "-m", "sage_ft_tui.engine.train.worker", str(run)] + (["--resume"] if resume else [])
     # Output through a pipe (not a file: the limit would cut train.log too); copied to train.log here.
-    proc = subprocess.Popen(cmd, cwd=str(run), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, preexec_fn=pre, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd,
+        cwd=str(run),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=pre,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
     def copy():
         with open(run / "train.log", "ab") as fh:
@@ -50,8 +57,12 @@ def _first_segment(name: str, steps: int, save: int, until_ckpt: int) -> Path:
     """A run that got to checkpoint `until_ckpt`, then was killed (no limit yet)."""
     run = create_run(short_config(name, steps=steps, save_steps=save))
     launch(run)
-    wait_until(lambda: any(e["kind"] == "checkpoint" and e["step"] >= until_ckpt for e in events_of(run)), 240,
-               f"checkpoint {until_ckpt}\n{log_tail(run)}", poll=0.01)
+    wait_until(
+        lambda: any(e["kind"] == "checkpoint" and e["step"] >= until_ckpt for e in events_of(run)),
+        240,
+        f"checkpoint {until_ckpt}\n{log_tail(run)}",
+        poll=0.01,
+    )
     os.killpg(int(read_status(run)["pid"]), signal.SIGKILL)
     wait_until(lambda: derive_state(run)[0] == "failed", 30, "the kill to show")
     return run
@@ -113,16 +124,19 @@ def test_disk_full_while_writing_a_checkpoint_then_the_event_stream(sage_home, t
     assert [e["step"] for e in evs if e["kind"] == "log"][-1] == 15 and derive_state(run)[0] == "completed"
 
 
-@pytest.mark.parametrize("exc, words", [
-    (OSError(28, "No space left on device"), "the disk is full"),
-    (OSError(122, "Disk quota exceeded"), "the disk quota is exceeded"),
-    (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 97600 vs 97488"), "the disk is full"),
-    (RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"), "the disk is full"),
-])
+@pytest.mark.parametrize(
+    "exc, words",
+    [
+        (OSError(28, "No space left on device"), "the disk is full"),
+        (OSError(122, "Disk quota exceeded"), "the disk quota is exceeded"),
+        (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 97600 vs 97488"), "the disk is full"),
+        (RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"), "the disk is full"),
+    ],
+)
 def test_write_failures_are_disk_errors_with_the_space_needed(exc, words, sage_home, monkeypatch):
     """ENOSPC, EDQUOT and torch.save's errno-less zip-writer failures all read as disk errors."""
-    from sage_ft_tui.engine import worker
-    from sage_ft_tui.engine.config import RunConfig
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.train import worker
 
     run = create_run(RunConfig.from_dict({"name": "w", "task": "qa", "data": {"paths": ["x"]}}), prepare=False)
     monkeypatch.setattr(worker, "free_bytes", lambda p: 1000)

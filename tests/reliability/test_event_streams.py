@@ -8,17 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.config import RunConfig
-from sage_ft_tui.engine.runs import create_run, write_status
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.runs.manage import create_run, write_status
 
 from .conftest import cli
 
 
 def _stream(n_logs=12) -> list[dict]:
-    evs = [{"v": 1, "t": 1.0, "kind": "status", "state": "preparing"},
-           {"v": 1, "t": 2.0, "kind": "start", "total_steps": n_logs, "resumed_from_step": 0}]
-    evs += [{"v": 1, "t": 3.0 + i, "kind": "log", "step": i + 1, "loss": 5.0 - i * 0.1, "learning_rate": 1e-3}
-            for i in range(n_logs)]
+    evs = [
+        {"v": 1, "t": 1.0, "kind": "status", "state": "preparing"},
+        {"v": 1, "t": 2.0, "kind": "start", "total_steps": n_logs, "resumed_from_step": 0},
+    ]
+    evs += [
+        {"v": 1, "t": 3.0 + i, "kind": "log", "step": i + 1, "loss": 5.0 - i * 0.1, "learning_rate": 1e-3}
+        for i in range(n_logs)
+    ]
     evs += [{"v": 1, "t": 99.0, "kind": "status", "state": "completed", "step": n_logs}]
     return evs
 
@@ -37,18 +41,38 @@ def _lines(evs):
 
 CASES = {
     # name: (bytes, events expected, words in the skipped note)
-    "torn_last_line": (b"\n".join(_lines(_stream())) + b'\n{"v":1,"t":100,"kind":"lo', 15, ["1 unreadable line", "torn last line"]),
-    "garbage_middle": (b"\n".join(_lines(_stream()[:6]) + [b"#### not json ####"] + _lines(_stream()[6:])) + b"\n", 15,
-                       ["line 7 (not valid JSON)"]),
-    "not_an_event": (b"\n".join(_lines(_stream()[:3]) + [b"[1, 2, 3]", b'"text"'] + _lines(_stream()[3:])) + b"\n", 15,
-                     ["2 unreadable lines", "line 4 (not an event object)", "line 5 (not an event object)"]),
-    "nul_bytes": (b"\n".join(_lines(_stream()[:8]) + [b"\0" * 4096] + _lines(_stream()[8:])) + b"\n", 15,
-                  ["line 9 (not valid JSON)"]),
-    "invalid_utf8": (b"\n".join(_lines(_stream()[:4]) + [b'{"v":1,"kind":"log","x":"\xff\xfe"}'] + _lines(_stream()[4:])) + b"\n",
-                     15, ["line 5 (not valid JSON)"]),
+    "torn_last_line": (
+        b"\n".join(_lines(_stream())) + b'\n{"v":1,"t":100,"kind":"lo',
+        15,
+        ["1 unreadable line", "torn last line"],
+    ),
+    "garbage_middle": (
+        b"\n".join(_lines(_stream()[:6]) + [b"#### not json ####"] + _lines(_stream()[6:])) + b"\n",
+        15,
+        ["line 7 (not valid JSON)"],
+    ),
+    "not_an_event": (
+        b"\n".join(_lines(_stream()[:3]) + [b"[1, 2, 3]", b'"text"'] + _lines(_stream()[3:])) + b"\n",
+        15,
+        ["2 unreadable lines", "line 4 (not an event object)", "line 5 (not an event object)"],
+    ),
+    "nul_bytes": (
+        b"\n".join(_lines(_stream()[:8]) + [b"\0" * 4096] + _lines(_stream()[8:])) + b"\n",
+        15,
+        ["line 9 (not valid JSON)"],
+    ),
+    "invalid_utf8": (
+        b"\n".join(_lines(_stream()[:4]) + [b'{"v":1,"kind":"log","x":"\xff\xfe"}'] + _lines(_stream()[4:])) + b"\n",
+        15,
+        ["line 5 (not valid JSON)"],
+    ),
     "crlf_lines": (b"\r\n".join(_lines(_stream())) + b"\r\n", 15, []),
-    "unknown_kind": (b"\n".join(_lines(_stream()[:2]) + [b'{"v":2,"t":1,"kind":"from-the-future","x":1}'] + _lines(_stream()[2:])) + b"\n",
-                     16, []),
+    "unknown_kind": (
+        b"\n".join(_lines(_stream()[:2]) + [b'{"v":2,"t":1,"kind":"from-the-future","x":1}'] + _lines(_stream()[2:]))
+        + b"\n",
+        16,
+        [],
+    ),
     "empty": (b"", 0, []),
     "missing": (None, 0, []),
 }
@@ -77,7 +101,7 @@ def test_attach_json_survives_and_says_what_it_skipped(name, sage_home):
 
 def test_attach_rich_view_says_what_it_skipped(sage_home, capsys):
     """The Rich view (a terminal) says it too; off a terminal, attach prints JSON lines."""
-    from sage_ft_tui.headless import follow_run
+    from sage_ft_tui.cli.output import follow_run
 
     body, _, _ = CASES["garbage_middle"]
     run = _run(sage_home, "rich", body + b'{"torn')
@@ -101,8 +125,10 @@ def test_failed_run_without_a_final_event_is_named(sage_home):
 def test_resumed_stream_is_replayed_past_the_earlier_end(sage_home):
     """cancelled, then resumed to completion: attach replays the whole history."""
     first = _stream(6)[:-1] + [{"v": 1, "t": 50.0, "kind": "status", "state": "cancelled", "step": 6}]
-    second = [{"v": 1, "t": 60.0, "kind": "status", "state": "preparing"},
-              {"v": 1, "t": 61.0, "kind": "start", "total_steps": 12, "resumed_from_step": 6}]
+    second = [
+        {"v": 1, "t": 60.0, "kind": "status", "state": "preparing"},
+        {"v": 1, "t": 61.0, "kind": "start", "total_steps": 12, "resumed_from_step": 6},
+    ]
     second += [{"v": 1, "t": 62.0 + i, "kind": "log", "step": i, "loss": 1.0} for i in range(7, 13)]
     second += [{"v": 1, "t": 80.0, "kind": "status", "state": "completed", "step": 12}]
     run = _run(sage_home, "resumed", b"\n".join(_lines(first + second)) + b"\n")

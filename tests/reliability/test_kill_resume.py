@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.runs import checkpoints, create_run, derive_state, launch, read_status
+from sage_ft_tui.engine.runs.manage import checkpoints, create_run, derive_state, launch, read_status
 
 from .conftest import cli, events_of, log_tail, short_config, wait_until
 
@@ -26,7 +26,7 @@ KILLS = 5
 
 
 def _mark() -> str:
-    from sage_ft_tui.engine.trainer import COMPLETE_MARK
+    from sage_ft_tui.engine.train.trainer import COMPLETE_MARK
 
     return COMPLETE_MARK
 
@@ -104,7 +104,9 @@ def test_five_random_kills_then_resume_to_the_planned_steps(sage_home, tiny_mode
         if k < KILLS - 1:
             r = cli("resume", run.name, "--detach", "--no-tui", timeout=120)
             assert r.returncode == 0, r.stderr
-            wait_until(lambda: read_status(run).get("state") == "running", 180, f"resume {k + 1} to run\n{log_tail(run)}")
+            wait_until(
+                lambda: read_status(run).get("state") == "running", 180, f"resume {k + 1} to run\n{log_tail(run)}"
+            )
     r = cli("resume", run.name, "--no-tui", "--json", timeout=400)
     assert r.returncode == 0, f"seed {seed}, kills {history}\n{r.stderr[-2000:]}\n{log_tail(run)}"
 

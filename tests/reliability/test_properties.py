@@ -17,15 +17,32 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sage_ft_tui.engine.events import EventFollower, parse_chunk, read_events
-from sage_ft_tui.engine.formats import RowError, Row, detect_format, normalize, read_files, row_format
+from sage_ft_tui.engine.data.formats import Row, RowError, detect_format, normalize, read_files, row_format
+from sage_ft_tui.engine.runs.events import EventFollower, parse_chunk, read_events
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(lambda s: s.strip())
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(
+    lambda s: s.strip()
+)
 # Column names that are not any format's own field.
-OWN = {"conversations", "messages", "instruction", "output", "input", "question", "answer", "prompt", "completion",
-       "text", "content", "system", "history", "context", "tools"}
+OWN = {
+    "conversations",
+    "messages",
+    "instruction",
+    "output",
+    "input",
+    "question",
+    "answer",
+    "prompt",
+    "completion",
+    "text",
+    "content",
+    "system",
+    "history",
+    "context",
+    "tools",
+}
 extra_key = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=10).filter(lambda k: k not in OWN)
 extras = st.dictionaries(extra_key, st.one_of(st.integers(), text, st.none()), max_size=3)
 
@@ -54,9 +71,17 @@ def rows(draw):
         turns = [(draw(text), draw(text)) for _ in range(n)]
         keep = [t for pair in turns for t in pair]
         if fmt == "sharegpt":
-            d = {"conversations": [x for u, a in turns for x in ({"from": "human", "value": u}, {"from": "gpt", "value": a})]}
+            d = {
+                "conversations": [
+                    x for u, a in turns for x in ({"from": "human", "value": u}, {"from": "gpt", "value": a})
+                ]
+            }
         else:
-            d = {"messages": [x for u, a in turns for x in ({"role": "user", "content": u}, {"role": "assistant", "content": a})]}
+            d = {
+                "messages": [
+                    x for u, a in turns for x in ({"role": "user", "content": u}, {"role": "assistant", "content": a})
+                ]
+            }
     d.update(draw(extras))
     items = list(d.items())
     order = draw(st.permutations(range(len(items))))
@@ -81,14 +106,19 @@ def test_any_row_is_detected_as_its_format_and_keeps_its_text(r):
 def test_detect_format_picks_the_majority(batch, data):
     fmt = batch[0][0]
     same = [Row(f"f:{i}", d) for i, (f, d, _) in enumerate(batch) if f == fmt]
-    noise = [Row("x", v) for v in data.draw(st.lists(st.one_of(st.integers(), st.text(), st.none()), max_size=len(same) - 1))]
+    noise = [
+        Row("x", v) for v in data.draw(st.lists(st.one_of(st.integers(), st.text(), st.none()), max_size=len(same) - 1))
+    ]
     got, counts = detect_format(same + noise)
     assert got == fmt and counts[fmt] == len(same)
 
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(sorted(OWN) + ["x", "from", "value", "role"]), inner, max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(sorted(OWN) + ["x", "from", "value", "role"]), inner, max_size=5),
+    ),
     max_leaves=15,
 )
 
@@ -126,13 +156,27 @@ def test_jsonl_files_round_trip_with_bad_lines_named(tmp_path_factory, batch, ba
 
 # ---- the event reader ----------------------------------------------------------------
 
-scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
-                   st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30))
+scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+)
 events = st.lists(
-    st.fixed_dictionaries({"v": st.just(1), "t": st.floats(0, 2e9, allow_nan=False),
-                           "kind": st.sampled_from(["start", "log", "eval", "hw", "checkpoint", "status", "error", "future"])},
-                          optional={"step": st.integers(0, 10**6), "loss": scalar, "message": st.text(max_size=50),
-                                    "nested": st.dictionaries(st.text(max_size=5), scalar, max_size=3)}),
+    st.fixed_dictionaries(
+        {
+            "v": st.just(1),
+            "t": st.floats(0, 2e9, allow_nan=False),
+            "kind": st.sampled_from(["start", "log", "eval", "hw", "checkpoint", "status", "error", "future"]),
+        },
+        optional={
+            "step": st.integers(0, 10**6),
+            "loss": scalar,
+            "message": st.text(max_size=50),
+            "nested": st.dictionaries(st.text(max_size=5), scalar, max_size=3),
+        },
+    ),
     max_size=25,
 )
 
@@ -181,7 +225,6 @@ def test_follower_fed_in_pieces_sees_every_event_once(tmp_path_factory, evs, dat
 @given(events, st.lists(st.binary(max_size=40).filter(lambda b: b"\n" not in b), max_size=4), st.data())
 def test_garbage_lines_are_skipped_and_counted(evs, junk, data):
     lines = [json.dumps(e).encode() for e in evs]
-    positions = []
     for j in junk:
         at = data.draw(st.integers(0, len(lines)))
         lines.insert(at, j)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.config import RunConfig
+from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.paths import validate_run_name
 
-from .conftest import CLI, REPO, cli, one_error_line, short_config
+from .conftest import CLI, REPO, cli, one_error_line
 from .test_server_faults import merged_run, serve, stand_in  # noqa: F401  (fixtures)
 
 SRC = REPO / "sage_ft_tui"
@@ -32,7 +32,7 @@ PY_FILES = sorted(SRC.rglob("*.py"))
 
 
 def test_serve_binds_loopback_unless_told_and_a_network_bind_needs_a_key(merged_run, monkeypatch):  # noqa: F811
-    from sage_ft_tui.engine import serve as sv
+    from sage_ft_tui.engine.deploy import serve as sv
 
     plan = sv.plan_serve(merged_run, backend="transformers", port=0)
     assert plan.host == "127.0.0.1" and plan.cmd[plan.cmd.index("--host") + 1] == "127.0.0.1"
@@ -92,17 +92,26 @@ def test_trust_remote_code_is_off_unless_asked():
 
 
 def test_yaml_is_only_ever_loaded_safely():
-    bad = re.compile(r"yaml\.(load|unsafe_load|full_load|load_all)\s*\(|Loader\s*=\s*yaml\.(Loader|UnsafeLoader|FullLoader)")
-    hits = [f"{f.relative_to(REPO)}:{i}" for f in PY_FILES for i, ln in enumerate(f.read_text().splitlines(), 1)
-            if bad.search(ln)]
+    bad = re.compile(
+        r"yaml\.(load|unsafe_load|full_load|load_all)\s*\(|Loader\s*=\s*yaml\.(Loader|UnsafeLoader|FullLoader)"
+    )
+    hits = [
+        f"{f.relative_to(REPO)}:{i}"
+        for f in PY_FILES
+        for i, ln in enumerate(f.read_text().splitlines(), 1)
+        if bad.search(ln)
+    ]
     assert not hits, hits
 
 
 def test_yaml_tags_never_construct_objects(tmp_path):
     marker = tmp_path / "pwned"
-    for doc in (f"!!python/object/apply:os.system ['touch {marker}']\n",
-                f"name: !!python/object/apply:os.system ['touch {marker}']\n",
-                "model: !!python/name:os.system\n", "training: !!python/object/new:dict {}\n"):
+    for doc in (
+        f"!!python/object/apply:os.system ['touch {marker}']\n",
+        f"name: !!python/object/apply:os.system ['touch {marker}']\n",
+        "model: !!python/name:os.system\n",
+        "training: !!python/object/new:dict {}\n",
+    ):
         p = tmp_path / "c.yaml"
         p.write_text(doc)
         with pytest.raises(SageError):
@@ -110,8 +119,25 @@ def test_yaml_tags_never_construct_objects(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("name", ["../x", "..", "a/../../b", "/etc", "a/b", "a\\b", ".hidden", "-rf", "x" * 101, "",
-                                  "a\0b", "name\n", "~root", "a..b"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../x",
+        "..",
+        "a/../../b",
+        "/etc",
+        "a/b",
+        "a\\b",
+        ".hidden",
+        "-rf",
+        "x" * 101,
+        "",
+        "a\0b",
+        "name\n",
+        "~root",
+        "a..b",
+    ],
+)
 def test_run_names_cannot_escape_the_runs_folder(name, sage_home):
     with pytest.raises(SageError):
         validate_run_name(name)
@@ -137,8 +163,22 @@ def test_code_task_never_copies_a_secret(tmp_path, sage_home, tiny_model):
         sys.path.pop(0)
     for git in (True, False):
         repo = crf.make_code_repo(tmp_path / f"proj{int(git)}", git=git)
-        p = cli("start", "--task", "code", "--model", "tiny-demo", "--set", f"data.repo={repo.root}",
-                "--max-steps", "1", "--max-length", "128", "--name", f"code{int(git)}", "--no-tui")
+        p = cli(
+            "start",
+            "--task",
+            "code",
+            "--model",
+            "tiny-demo",
+            "--set",
+            f"data.repo={repo.root}",
+            "--max-steps",
+            "1",
+            "--max-length",
+            "128",
+            "--name",
+            f"code{int(git)}",
+            "--no-tui",
+        )
         assert p.returncode == 0, p.stderr
         run = sage_home / f"code{int(git)}"
         files = [(f, f.read_bytes()) for f in run.rglob("*") if f.is_file()]
@@ -152,7 +192,7 @@ def test_code_task_never_copies_a_secret(tmp_path, sage_home, tiny_model):
 
 # ---- no network with HF_HUB_OFFLINE=1 ------------------------------------------------------
 
-GUARD = r'''
+GUARD = r"""
 import os, socket
 _LOG = os.environ["SAGE_NET_LOG"]
 def _note(what):
@@ -174,7 +214,7 @@ def connect(self, addr):
         raise OSError("network blocked by the test")
     return _connect(self, addr)
 socket.socket.connect = connect
-'''
+"""
 
 
 @pytest.mark.slow
@@ -184,16 +224,31 @@ def test_offline_means_no_network_anywhere_and_a_trained_run_has_sane_permission
     (guard / "sitecustomize.py").write_text(GUARD)
     log = tmp_path / "net.log"
     log.write_text("")
-    env = {"HF_HUB_OFFLINE": "1", "SAGE_NET_LOG": str(log),
-           "PYTHONPATH": os.pathsep.join([str(guard), str(REPO)] + [p for p in sys.path if p])}
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "SAGE_NET_LOG": str(log),
+        "PYTHONPATH": os.pathsep.join([str(guard), str(REPO)] + [p for p in sys.path if p]),
+    }
     old = os.umask(0o022)
     try:
         p = cli("demo", "--max-steps", "2", "--no-tui", "--json", env=env, timeout=300)
     finally:
         os.umask(old)
     assert p.returncode == 0, p.stderr[-2000:]
-    for args in (("doctor", "--json"), ("list", "--json"), ("examples",),
-                 ("start", "--task", "qa", "--model", "some-org/some-model", "--data", str(REPO / "sage_ft_tui" / "samples" / "qa.jsonl"))):
+    for args in (
+        ("doctor", "--json"),
+        ("list", "--json"),
+        ("examples",),
+        (
+            "start",
+            "--task",
+            "qa",
+            "--model",
+            "some-org/some-model",
+            "--data",
+            str(REPO / "sage_ft_tui" / "samples" / "qa.jsonl"),
+        ),
+    ):
         r = cli(*args, "--no-tui", env=env, timeout=120)
         assert "Traceback" not in r.stderr, r.stderr
     assert "HF_HUB_OFFLINE" in r.stderr  # the uncached hub id: a clear offline error, no download attempt
@@ -215,8 +270,22 @@ def test_offline_means_no_network_anywhere_and_a_trained_run_has_sane_permission
 def test_nothing_installs_packages_at_run_time():
     """No pip/ensurepip/conda/apt call anywhere in the package (hints that *tell* the user
     to pip install are fine: they are strings in messages, never executed)."""
-    runners = {"run", "call", "check_call", "check_output", "Popen", "system", "popen", "spawnv", "spawnl", "execv",
-               "execvp", "execl", "run_module", "main"}
+    runners = {
+        "run",
+        "call",
+        "check_call",
+        "check_output",
+        "Popen",
+        "system",
+        "popen",
+        "spawnv",
+        "spawnl",
+        "execv",
+        "execvp",
+        "execl",
+        "run_module",
+        "main",
+    }
     hits = []
     for f in PY_FILES:
         tree = ast.parse(f.read_text(), str(f))
@@ -243,9 +312,25 @@ def _mode(p: Path) -> int:
 
 
 def test_run_files_are_not_world_writable_even_under_umask_0(sage_home, tiny_model, sample_data):
-    p = subprocess.run(CLI + ["start", "--task", "qa", "--model", "tiny-demo", "--data", str(sample_data["qa"]),
-                              "--name", "perm", "--no-tui"], capture_output=True, text=True, timeout=120,
-                       preexec_fn=lambda: os.umask(0))
+    p = subprocess.run(
+        CLI
+        + [
+            "start",
+            "--task",
+            "qa",
+            "--model",
+            "tiny-demo",
+            "--data",
+            str(sample_data["qa"]),
+            "--name",
+            "perm",
+            "--no-tui",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(0),
+    )
     assert p.returncode == 0, p.stderr
     run = sage_home / "perm"
     assert _mode(run) == 0o750

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.config import RunConfig
-from sage_ft_tui.engine.runs import create_run
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.runs.manage import create_run
 
-from .conftest import cli, group_alive, kill_group, one_error_line, wait_until
+from .conftest import group_alive, one_error_line, wait_until
 
 FAKE = r'''#!{python}
 """Stand-in for `transformers serve MODEL --host H --port P ...`; FAKE_SERVE_MODE picks the fault."""
@@ -99,8 +99,14 @@ def serve(stand_in, *args, mode="ok", env=None, timeout=120):
     import subprocess
 
     e = {**os.environ, "FAKE_SERVE_MODE": mode, "FAKE_SERVE_PIDS": str(stand_in["pids"]), **(env or {})}
-    return subprocess.run([stand_in["python"], "-m", "sage_ft_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, env=e, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [stand_in["python"], "-m", "sage_ft_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=e,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _no_orphans(stand_in) -> None:
@@ -173,8 +179,18 @@ def test_startup_timeout_kills_the_whole_group(stand_in, merged_run):
 
 
 def test_server_dying_after_ready_is_reported_and_cleaned_up(stand_in, merged_run):
-    p = serve(stand_in, "serve", "srv", "--backend", "transformers", "--port", "0", "--json", mode="ok",
-              env={"FAKE_SERVE_DIE_AFTER": "4"})
+    p = serve(
+        stand_in,
+        "serve",
+        "srv",
+        "--backend",
+        "transformers",
+        "--port",
+        "0",
+        "--json",
+        mode="ok",
+        env={"FAKE_SERVE_DIE_AFTER": "4"},
+    )
     assert p.returncode == 0, p.stderr
     info = json.loads(p.stdout.strip().splitlines()[-1])
     assert info["host"] == "127.0.0.1" and info["api_key"] is None

@@ -11,12 +11,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.runs import derive_state, wait_for_end
+from sage_ft_tui.engine.runs.manage import derive_state, wait_for_end
 
 from .conftest import cli, events_of, log_tail, wait_until
 
@@ -51,8 +50,13 @@ def _drop_one(i: int, base: Path) -> dict:
     home = base / f"home{i}"
     home.mkdir()
     sock = f"sage-rel-{os.getpid()}-{i}"
-    env = {"SAGE_FT_HOME": str(home), "SAGE_FT_DEMO_STEPS": str(STEPS), "HF_HUB_OFFLINE": "1",
-           "TERM": "xterm-256color", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {
+        "SAGE_FT_HOME": str(home),
+        "SAGE_FT_DEMO_STEPS": str(STEPS),
+        "HF_HUB_OFFLINE": "1",
+        "TERM": "xterm-256color",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
     envs = [f"{k}={v}" for k, v in env.items()]
     cmd = ["env", *envs, sys.executable, "-m", "sage_ft_tui"]
     tmux(sock, "-f", "/dev/null", "new-session", "-d", "-s", "drop", "-x", "100", "-y", "32", *cmd)
@@ -60,11 +64,14 @@ def _drop_one(i: int, base: Path) -> dict:
         pane_pid = int(tmux(sock, "display-message", "-p", "-t", "drop", "#{pane_pid}").stdout.strip())
         wait_until(lambda: "Demo" in screen(sock), 90, f"the wizard's Home screen:\n{screen(sock)}", poll=0.3)
         tmux(sock, "send-keys", "-t", "drop", "d")
-        runs = wait_until(lambda: [p for p in home.iterdir() if p.is_dir()], 90, f"the demo run folder:\n{screen(sock)}")
+        runs = wait_until(
+            lambda: [p for p in home.iterdir() if p.is_dir()], 90, f"the demo run folder:\n{screen(sock)}"
+        )
         run = runs[0]
         # mid-training: at least one logged step, and not the last
-        wait_until(lambda: any(e["kind"] == "log" for e in events_of(run)), 180, f"the first step\n{log_tail(run)}",
-                   poll=0.05)
+        wait_until(
+            lambda: any(e["kind"] == "log" for e in events_of(run)), 180, f"the first step\n{log_tail(run)}", poll=0.05
+        )
         at = max(e["step"] for e in events_of(run) if e["kind"] == "log")
     finally:
         tmux(sock, "kill-server", check=False)  # the terminal goes away (SIGHUP to the wizard)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import time
 
-from sage_ft_tui.engine.config import RunConfig
-from sage_ft_tui.engine.runs import create_run, write_status
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.runs.manage import create_run, write_status
 
 
 async def test_monitor_says_what_it_skipped(sage_home, tmp_path, monkeypatch):
@@ -25,7 +25,9 @@ async def test_monitor_says_what_it_skipped(sage_home, tmp_path, monkeypatch):
     async with app.run_test(size=(100, 32)) as pilot:
         deadline = time.monotonic() + 30
         texts = lambda: " ".join(str(n.message) for n in app._notifications)  # noqa: E731
-        while time.monotonic() < deadline and not ("line 4 (not valid JSON)" in texts() and "torn last line" in texts()):
+        while time.monotonic() < deadline and not (
+            "line 4 (not valid JSON)" in texts() and "torn last line" in texts()
+        ):
             await pilot.pause(0.1)
         assert "line 4 (not valid JSON)" in texts() and "line 10 (torn last line)" in texts(), texts()
         assert app.screen.model.step == 6 and app.screen.model.state == "completed"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.runs import cancel, create_run, derive_state, read_status, wait_for_end
+from sage_ft_tui.engine.runs.manage import cancel, create_run, derive_state, read_status, wait_for_end
 
 from .conftest import cli, events_of, log_tail, one_error_line, short_config, wait_until
 
@@ -30,8 +30,9 @@ def test_second_writer_and_clean_are_refused_two_runs_share_a_gpu_with_a_warning
     events_before = (a / "events.jsonl").read_bytes()
 
     # a second worker on the same run: refused, exit 3, the run goes on untouched
-    second = subprocess.run([sys.executable, "-m", "sage_ft_tui.engine.worker", str(a)], capture_output=True, text=True,
-                            timeout=120)
+    second = subprocess.run(
+        [sys.executable, "-m", "sage_ft_tui.engine.train.worker", str(a)], capture_output=True, text=True, timeout=120
+    )
     assert second.returncode == 3 and "already being trained" in second.stdout and "Traceback" not in second.stdout
     for cmd in (("run", a.name), ("resume", a.name), ("run", a.name, "--detach"), ("resume", a.name, "--detach")):
         line = one_error_line(cli(*cmd, "--no-tui", env=env))
@@ -60,7 +61,7 @@ def test_second_writer_and_clean_are_refused_two_runs_share_a_gpu_with_a_warning
 
 
 def test_clean_without_yes_off_a_terminal_is_refused(sage_home):
-    from sage_ft_tui.engine.config import RunConfig
+    from sage_ft_tui.engine.config.schema import RunConfig
 
     run = create_run(RunConfig.from_dict({"name": "keepme", "task": "qa", "data": {"paths": ["x"]}}), prepare=False)
     line = one_error_line(cli("clean", "keepme", "--no-tui"))

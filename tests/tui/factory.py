@@ -46,12 +46,20 @@ def prepare(root: Path) -> dict[str, str]:
         shutil.copytree(FIXTURES / "runs", home)
         shutil.copytree(FIXTURES / "data", project)
         hf.mkdir(parents=True)
-        _fake_model(hf, "meta-llama/Llama-3.2-1B-Instruct",
-                    {"architectures": ["LlamaForCausalLM"], "hidden_size": 2048, "num_hidden_layers": 16, "vocab_size": 128256},
-                    {"model.embed_tokens.weight": [128256, 2048], "model.layers.stack": [16, 60817408]}, 2_471_645_608)
-        _fake_model(hf, "Qwen/Qwen2.5-Coder-1.5B-Instruct",
-                    {"architectures": ["Qwen2ForCausalLM"], "hidden_size": 1536, "num_hidden_layers": 28, "vocab_size": 151936},
-                    {"model.embed_tokens.weight": [151936, 1536], "model.layers.stack": [28, 46738944]}, 3_087_467_144)
+        _fake_model(
+            hf,
+            "meta-llama/Llama-3.2-1B-Instruct",
+            {"architectures": ["LlamaForCausalLM"], "hidden_size": 2048, "num_hidden_layers": 16, "vocab_size": 128256},
+            {"model.embed_tokens.weight": [128256, 2048], "model.layers.stack": [16, 60817408]},
+            2_471_645_608,
+        )
+        _fake_model(
+            hf,
+            "Qwen/Qwen2.5-Coder-1.5B-Instruct",
+            {"architectures": ["Qwen2ForCausalLM"], "hidden_size": 1536, "num_hidden_layers": 28, "vocab_size": 151936},
+            {"model.embed_tokens.weight": [151936, 1536], "model.layers.stack": [28, 46738944]},
+            3_087_467_144,
+        )
     return {
         "SAGE_FT_HOME": str(home),
         "SAGE_FT_HW_RECORDED": str(FIXTURES / "hw_2xh100.json"),
@@ -80,30 +88,30 @@ def make_app(name: str, root: Path):
             return [MonitorScreen(str(home / (FAILED if name == "monitor_failed" else RUNNING)))]
         s.task = "instruction"
         if name == "task":
-            from sage_ft_tui.tui.screens.task import TaskScreen
+            from sage_ft_tui.tui.screens.wizard.task import TaskScreen
 
             return [TaskScreen()]
         s.model = "tiny-demo"
         if name == "model":
-            from sage_ft_tui.tui.screens.model import ModelScreen
+            from sage_ft_tui.tui.screens.wizard.model import ModelScreen
 
             s.model = None
             return [ModelScreen()]
-        from sage_ft_tui.tui.screens.data import inspect
+        from sage_ft_tui.tui.screens.wizard.data import inspect
 
         data_file = project / ("broken.jsonl" if name == "data_bad" else "instructions.jsonl")
         s.data_paths = [str(data_file)]
         s.inspection = inspect([str(data_file)], "instruction", "tiny-demo", 64 if name.startswith("data") else 2048)
         if name.startswith("data"):
-            from sage_ft_tui.tui.screens.data import DataScreen
+            from sage_ft_tui.tui.screens.wizard.data import DataScreen
 
             s.overrides["training.max_length"] = 64
             return [DataScreen()]
         if name == "hardware":
-            from sage_ft_tui.tui.screens.hardware import HardwareScreen
+            from sage_ft_tui.tui.screens.wizard.hardware import HardwareScreen
 
             return [HardwareScreen()]
-        from sage_ft_tui.tui.screens.review import ReviewScreen
+        from sage_ft_tui.tui.screens.wizard.review import ReviewScreen
 
         s.name = "my-first-run"
         s.overrides["training.max_steps"] = 60

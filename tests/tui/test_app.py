@@ -83,9 +83,10 @@ async def test_missing_model_path_is_refused_inline(world):
 
 
 async def test_bindings_palette_and_quit(world):
-    from sage_ft_tui.tui.screens import (data, hardware, home, model, monitor, review, runs, task)
-
     from textual.screen import Screen
+
+    from sage_ft_tui.tui.screens import home, monitor, runs
+    from sage_ft_tui.tui.screens.wizard import data, hardware, model, review, task
 
     for mod in (data, hardware, home, model, monitor, review, runs, task):
         for cls in vars(mod).values():
@@ -175,6 +176,6 @@ async def test_full_wizard_by_keys_trains_then_cancels(world, sample_data, monke
         assert type(app.screen).__name__ == "Confirm"
         await pilot.press("y")
         await wait_for(pilot, lambda: mon._state()[0] == "cancelled", timeout=180)
-        from sage_ft_tui.engine.runs import derive_state
+        from sage_ft_tui.engine.runs.manage import derive_state
 
         assert derive_state(mon.run)[0] == "cancelled"

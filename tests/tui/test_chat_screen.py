@@ -30,8 +30,8 @@ def _app(screen_factory):
 
 
 async def test_chat_screen_streams_a_reply(served):
-    from sage_ft_tui.engine.chat import ChatSession, ChatSettings, endpoint_for_run
-    from sage_ft_tui.tui.screens.chat import ChatBubble, ChatScreen
+    from sage_ft_tui.engine.deploy.chat import ChatSession, ChatSettings, endpoint_for_run
+    from sage_ft_tui.tui.screens.deploy.chat import ChatBubble, ChatScreen
 
     run, info = served
     expected = ChatSession(endpoint_for_run(run), ChatSettings(temperature=0, max_tokens=8)).ask("Hello there")
@@ -62,9 +62,9 @@ async def test_chat_screen_streams_a_reply(served):
 
 
 async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.runs import create_run
-    from sage_ft_tui.tui.screens.chat import ChatScreen
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.tui.screens.deploy.chat import ChatScreen
 
     run = create_run(RunConfig.from_dict({"name": "idle", "task": "chat", "data": {"paths": ["x"]}}), prepare=False)
     app = _app(lambda: ChatScreen(str(run)))
@@ -80,7 +80,7 @@ async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
 
 
 async def test_serve_screen_shows_the_running_server(served):
-    from sage_ft_tui.tui.screens.serve import ServeScreen
+    from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
 
     run, info = served
     app = _app(lambda: ServeScreen(str(run)))
@@ -94,7 +94,7 @@ async def test_serve_screen_shows_the_running_server(served):
 
 
 async def test_merge_screen_runs_a_real_merge(sage_home, tiny_model):
-    from sage_ft_tui.tui.screens.merge import MergeScreen
+    from sage_ft_tui.tui.screens.deploy.merge import MergeScreen
 
     run = _merged_run(sage_home, "to-merge", tiny_model, merge=False)
     app = _app(lambda: MergeScreen(str(run)))

@@ -15,21 +15,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
 import coderepo_factory as crf  # noqa: E402
 
-from sage_ft_tui.engine.codebase import (  # noqa: E402
-    LANGUAGES, build_code_records, build_samples, chunk_text, code_report, git_root, header_for, language_of,
-    normalize_languages, scan_repository,
+from sage_ft_tui.engine.config.schema import RunConfig  # noqa: E402
+from sage_ft_tui.engine.data.code.scan import (  # noqa: E402
+    LANGUAGES,
+    build_code_records,
+    build_samples,
+    chunk_text,
+    code_report,
+    git_root,
+    header_for,
+    language_of,
+    normalize_languages,
+    scan_repository,
 )
-from sage_ft_tui.engine.config import RunConfig  # noqa: E402
+from sage_ft_tui.engine.data.secrets import find_secret, is_secret_name  # noqa: E402
+from sage_ft_tui.engine.data.template import ChatTokenizer  # noqa: E402
 from sage_ft_tui.engine.errors import SageError  # noqa: E402
-from sage_ft_tui.engine.secrets import find_secret, is_secret_name  # noqa: E402
-from sage_ft_tui.engine.template import ChatTokenizer  # noqa: E402
 
 FIM = ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]
 
 
 def _tokenizer_dir(path: Path, extra_special=None) -> Path:
     """tokenizer.json + tokenizer_config.json of the tiny model, without building weights."""
-    from sage_ft_tui.engine.tiny import train_tokenizer
+    from sage_ft_tui.engine.models.tiny import train_tokenizer
 
     path.mkdir(parents=True, exist_ok=True)
     train_tokenizer(extra_special).save(str(path / "tokenizer.json"))
@@ -53,9 +61,14 @@ def repo(request, tmp_path_factory) -> crf.CodeRepo:
 
 
 def _cfg(repo_path, **data) -> RunConfig:
-    return RunConfig.from_dict({"task": "code", "model": {"name": "tiny-demo"},
-                                "data": {"repo": str(repo_path), **data},
-                                "training": {"max_length": 128, "max_steps": 1}})
+    return RunConfig.from_dict(
+        {
+            "task": "code",
+            "model": {"name": "tiny-demo"},
+            "data": {"repo": str(repo_path), **data},
+            "training": {"max_length": 128, "max_steps": 1},
+        }
+    )
 
 
 # ---- file selection -----------------------------------------------------------------
@@ -70,9 +83,11 @@ def test_each_planted_item_is_excluded_and_counted(repo):
     by = scan.skipped_by_reason
     assert by["secret_file"] == 2 and by["secret_content"] == 3
     assert sum(by.values()) == len(repo.expected_skips)
-    assert scan.secret_kinds == {"src/aws_settings.py": "aws access key id",
-                                 "src/github_client.py": "github token",
-                                 "scripts/embedded_cert.sh": "private key block"}
+    assert scan.secret_kinds == {
+        "src/aws_settings.py": "aws access key id",
+        "src/github_client.py": "github token",
+        "scripts/embedded_cert.sh": "private key block",
+    }
     assert scan.languages == {"python": 2, "go": 1, "javascript": 1, "markdown": 1, "yaml": 1}
 
 
@@ -95,19 +110,30 @@ def test_walk_honours_nested_gitignore_and_negation(tmp_path):
     root = tmp_path / "plain"
     for rel, text in {
         ".gitignore": "*.log.py\nsecret_dir/\ngen_*.py\n!gen_keep.py\n",
-        "a.py": "x = 1\n", "debug.log.py": "x = 2\n", "gen_out.py": "x = 3\n", "gen_keep.py": "x = 4\n",
+        "a.py": "x = 1\n",
+        "debug.log.py": "x = 2\n",
+        "gen_out.py": "x = 3\n",
+        "gen_keep.py": "x = 4\n",
         "secret_dir/b.py": "x = 5\n",
-        "sub/.gitignore": "local.py\n!debug.log.py\n", "sub/local.py": "x = 6\n", "sub/debug.log.py": "x = 7\n",
-        "sub/c.py": "x = 8\n", "other/local.py": "x = 9\n",
+        "sub/.gitignore": "local.py\n!debug.log.py\n",
+        "sub/local.py": "x = 6\n",
+        "sub/debug.log.py": "x = 7\n",
+        "sub/c.py": "x = 8\n",
+        "other/local.py": "x = 9\n",
     }.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     scan = scan_repository(root)
     assert scan.mode == "walk"
     assert {f.path for f in scan.files} == {"a.py", "gen_keep.py", "sub/debug.log.py", "sub/c.py", "other/local.py"}
-    assert dict(scan.skipped) == {"debug.log.py": "gitignored", "gen_out.py": "gitignored",
-                                  "secret_dir/": "gitignored", "sub/local.py": "gitignored",
-                                  ".gitignore": "unknown_language", "sub/.gitignore": "unknown_language"}
+    assert dict(scan.skipped) == {
+        "debug.log.py": "gitignored",
+        "gen_out.py": "gitignored",
+        "secret_dir/": "gitignored",
+        "sub/local.py": "gitignored",
+        ".gitignore": "unknown_language",
+        "sub/.gitignore": "unknown_language",
+    }
 
 
 def test_git_subfolder_and_git_root(repo, tmp_path):
@@ -129,12 +155,28 @@ def test_languages_selectable_and_aliases(repo):
         normalize_languages(["cobolx"])
 
 
-@pytest.mark.parametrize("path,lang", [
-    ("a/b.py", "python"), ("x.tsx", "typescript"), ("m.go", "go"), ("lib.rs", "rust"), ("A.java", "java"),
-    ("k.hpp", "cpp"), ("c.h", "c"), ("run.sh", "shell"), ("README.md", "markdown"), ("doc.rst", "rst"),
-    ("pyproject.toml", "toml"), ("ci.yml", "yaml"), ("Dockerfile", "dockerfile"), ("Makefile", "make"),
-    ("LICENSE", None), (".bashrc", None), ("x.unknown", None),
-])
+@pytest.mark.parametrize(
+    "path,lang",
+    [
+        ("a/b.py", "python"),
+        ("x.tsx", "typescript"),
+        ("m.go", "go"),
+        ("lib.rs", "rust"),
+        ("A.java", "java"),
+        ("k.hpp", "cpp"),
+        ("c.h", "c"),
+        ("run.sh", "shell"),
+        ("README.md", "markdown"),
+        ("doc.rst", "rst"),
+        ("pyproject.toml", "toml"),
+        ("ci.yml", "yaml"),
+        ("Dockerfile", "dockerfile"),
+        ("Makefile", "make"),
+        ("LICENSE", None),
+        (".bashrc", None),
+        ("x.unknown", None),
+    ],
+)
 def test_language_of(path, lang):
     assert language_of(path) == lang
 
@@ -150,12 +192,27 @@ def test_headers_use_the_language_comment_syntax():
 # ---- secrets ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,secret", [
-    (".env", True), (".env.production", True), ("prod.env", True), ("server.pem", True), ("tls.key", True),
-    ("id_rsa", True), ("id_ed25519.pub", True), ("credentials", True), ("gcp-credentials.json", True),
-    (".npmrc", True), ("home/.ssh/config", True), ("terraform.tfstate", True),
-    ("env.py", False), ("keys.py", False), ("environment.yml", False), ("monkey.py", False),
-])
+@pytest.mark.parametrize(
+    "name,secret",
+    [
+        (".env", True),
+        (".env.production", True),
+        ("prod.env", True),
+        ("server.pem", True),
+        ("tls.key", True),
+        ("id_rsa", True),
+        ("id_ed25519.pub", True),
+        ("credentials", True),
+        ("gcp-credentials.json", True),
+        (".npmrc", True),
+        ("home/.ssh/config", True),
+        ("terraform.tfstate", True),
+        ("env.py", False),
+        ("keys.py", False),
+        ("environment.yml", False),
+        ("monkey.py", False),
+    ],
+)
 def test_secret_file_names(name, secret):
     assert is_secret_name(name) is secret
 
@@ -176,10 +233,18 @@ def test_secret_contents_are_recognised():
         assert find_secret("x = 1\n" + text + "\n") == kind, kind
 
 
-@pytest.mark.parametrize("text", [
-    "import sklearn  # sk-learn\n", "AKIA = 'short'\n", "ghp_tooShort\n", "-----BEGIN PUBLIC KEY-----\n",
-    "password = os.environ['PASSWORD']\n", "hf_hub_download(repo_id='x')\n", "def task_key(): pass\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "import sklearn  # sk-learn\n",
+        "AKIA = 'short'\n",
+        "ghp_tooShort\n",
+        "-----BEGIN PUBLIC KEY-----\n",
+        "password = os.environ['PASSWORD']\n",
+        "hf_hub_download(repo_id='x')\n",
+        "def task_key(): pass\n",
+    ],
+)
 def test_ordinary_code_is_not_a_secret(text):
     assert find_secret(text) is None
 
@@ -204,7 +269,7 @@ def test_chunks_fit_carry_headers_and_rebuild_each_file(repo, tok):
                 start, end = f.text.rfind("\n", 0, cut) + 1, f.text.find("\n", cut) + 1 or len(f.text)
                 assert len(tok.encode(f.text[start:end])) > budget
         kept = [r["text"] for r, w in zip(samples.records, samples.wheres) if w.startswith(f.path + "#")]
-        assert kept and all(t.startswith(header) and t[len(header):] in f.text for t in kept)
+        assert kept and all(t.startswith(header) and t[len(header) :] in f.text for t in kept)
     assert len([w for w in samples.wheres if w.startswith("src/app.py#")]) > 3  # the long file was cut
     for rec in samples.records:
         assert len(tok.encode(rec["text"])) + 1 <= max_len  # + EOS, added by the trainer
@@ -220,7 +285,7 @@ def test_samples_rebuild_a_file_exactly(tmp_path, tok):
     samples = build_samples(scan_repository(root, keep_text=True), tok, max_length=64)
     header = "# path: m.py\n"
     assert samples.duplicates == 0 and len(samples.records) > 10
-    assert "".join(r["text"][len(header):] for r in samples.records) == text
+    assert "".join(r["text"][len(header) :] for r in samples.records) == text
     assert all(len(tok.encode(r["text"])) + 1 <= 64 for r in samples.records)
     assert samples.wheres[:2] == ["m.py#1", "m.py#2"]
 
@@ -260,12 +325,15 @@ def test_fim_samples_use_psm_layout(repo, fim_tok):
         path = where.split("#")[0]
         header = header_for(path, language_of(path))
         assert text.startswith("<|fim_prefix|>" + header)
-        pre, rest = text[len("<|fim_prefix|>" + header):].split("<|fim_suffix|>")
+        pre, rest = text[len("<|fim_prefix|>" + header) :].split("<|fim_suffix|>")
         suf, mid = rest.split("<|fim_middle|>")
         assert pre and mid and suf and pre + mid + suf in texts[path]  # a chunk of the file, rearranged
         enc = fim_tok.encode(text)
-        assert [t for t in enc if t in ids.values()] == [ids["<|fim_prefix|>"], ids["<|fim_suffix|>"],
-                                                         ids["<|fim_middle|>"]]
+        assert [t for t in enc if t in ids.values()] == [
+            ids["<|fim_prefix|>"],
+            ids["<|fim_suffix|>"],
+            ids["<|fim_middle|>"],
+        ]
         assert len(enc) + 1 <= 96
     again = build_samples(scan, fim_tok, max_length=96, fim_rate=1.0, seed=7)
     assert again.records == samples.records
@@ -303,8 +371,15 @@ def test_build_code_records_contract(repo, tok):
     assert len(loaded.wheres) == len(loaded.records)
     cs = extra["code_scan"]
     assert cs["files_taken"] == len(repo.taken) + 1 and cs["samples"] == len(loaded.records)
-    assert set(cs) >= {"files_taken", "skipped_by_reason", "languages", "tokens", "samples", "fim_samples",
-                       "scan_seconds"}
+    assert set(cs) >= {
+        "files_taken",
+        "skipped_by_reason",
+        "languages",
+        "tokens",
+        "samples",
+        "fim_samples",
+        "scan_seconds",
+    }
 
 
 @pytest.mark.parametrize("case", ["missing", "file", "empty", "only_junk", "bad_language"])
@@ -326,8 +401,13 @@ def test_bad_inputs_are_one_clear_error(case, tmp_path, tok):
         build_code_records(_cfg(target, languages=langs), tok)
     line = ei.value.oneline()
     assert "\n" not in line and line.startswith("error: ")
-    expect = {"missing": "does not exist", "file": "is not a folder", "empty": "no eligible source files",
-              "only_junk": "no eligible source files", "bad_language": "unknown language"}[case]
+    expect = {
+        "missing": "does not exist",
+        "file": "is not a folder",
+        "empty": "no eligible source files",
+        "only_junk": "no eligible source files",
+        "bad_language": "unknown language",
+    }[case]
     assert expect in line
 
 
@@ -346,8 +426,10 @@ def test_no_repo_means_the_git_root_of_cwd(repo, monkeypatch):
 
 
 def test_engine_module_is_torch_and_textual_free():
-    code = ("import sys; import sage_ft_tui.engine.codebase, sage_ft_tui.engine.quickstart_code, "
-            "sage_ft_tui.engine.secrets; bad = [m for m in ('torch', 'textual', 'transformers') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; import sage_ft_tui.engine.data.code.scan, sage_ft_tui.engine.recipes.code, "
+        "sage_ft_tui.engine.data.secrets; bad = [m for m in ('torch', 'textual', 'transformers') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert r.returncode == 0, r.stdout + r.stderr

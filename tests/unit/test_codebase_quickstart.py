@@ -13,10 +13,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
 import coderepo_factory as crf  # noqa: E402
 
-from sage_ft_tui.engine.codebase import SKIP_REASONS, scan_repository  # noqa: E402
+from sage_ft_tui.engine.data.code.scan import SKIP_REASONS, scan_repository  # noqa: E402
 from sage_ft_tui.engine.errors import SageError  # noqa: E402
-from sage_ft_tui.engine.quickstart_code import (  # noqa: E402
-    code_config, code_scan_preview, scan_summary_lines, skip_reason_text,
+from sage_ft_tui.engine.recipes.code import (  # noqa: E402
+    code_config,
+    code_scan_preview,
+    scan_summary_lines,
+    skip_reason_text,
 )
 
 

@@ -1,31 +1,40 @@
 import pytest
 
-from sage_ft_tui.engine.config import LoRAConfig, PresetConfigs, RunConfig, TrainingConfig, apply_preset
+from sage_ft_tui.engine.config.schema import LoRAConfig, PresetConfigs, RunConfig, TrainingConfig, apply_preset
 from sage_ft_tui.engine.errors import SageError
 
 
 def test_roundtrip_yaml(tmp_path):
-    cfg = RunConfig.from_dict({"task": "qa", "model": {"name": "tiny-demo"}, "data": {"paths": ["a.jsonl"]},
-                               "training": {"max_steps": 7, "learning_rate": 1e-4}})
+    cfg = RunConfig.from_dict(
+        {
+            "task": "qa",
+            "model": {"name": "tiny-demo"},
+            "data": {"paths": ["a.jsonl"]},
+            "training": {"max_steps": 7, "learning_rate": 1e-4},
+        }
+    )
     cfg.save(tmp_path / "config.yaml")
     again = RunConfig.load(tmp_path / "config.yaml")
     assert again == cfg and again.hash() == cfg.hash()
 
 
-@pytest.mark.parametrize("raw, words", [
-    ({"training": {"learnin_rate": 1e-4}}, ["unknown key", "training.learnin_rate"]),
-    ({"bogus": 1}, ["unknown key", "bogus"]),
-    ({"training": {"learning_rate": -1}}, ["training.learning_rate", "greater than 0"]),
-    ({"training": {"max_length": 0}}, ["training.max_length"]),
-    ({"training": {"micro_batch_size": "four"}}, ["training.micro_batch_size", "'four'"]),
-    ({"model": {"quantization": "3bit"}}, ["model.quantization"]),
-    ({"training": {"max_steps": 0}}, ["max_steps"]),
-    ({"training": {"eval_steps": 10}}, ["eval_steps", "evaluation data"]),
-    ({"task": "text", "data": {"format": "alpaca"}}, ["data.format"]),
-    ({"model": {"quantization": "4bit"}, "training": {"precision": "fp32"}}, ["quantization", "fp32"]),
-    ({"name": "../escape"}, ["name", "invalid run name"]),
-    ({"data": {"validation_split": 0.1, "eval_paths": ["e.jsonl"]}}, ["validation_split", "eval_paths"]),
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"training": {"learnin_rate": 1e-4}}, ["unknown key", "training.learnin_rate"]),
+        ({"bogus": 1}, ["unknown key", "bogus"]),
+        ({"training": {"learning_rate": -1}}, ["training.learning_rate", "greater than 0"]),
+        ({"training": {"max_length": 0}}, ["training.max_length"]),
+        ({"training": {"micro_batch_size": "four"}}, ["training.micro_batch_size", "'four'"]),
+        ({"model": {"quantization": "3bit"}}, ["model.quantization"]),
+        ({"training": {"max_steps": 0}}, ["max_steps"]),
+        ({"training": {"eval_steps": 10}}, ["eval_steps", "evaluation data"]),
+        ({"task": "text", "data": {"format": "alpaca"}}, ["data.format"]),
+        ({"model": {"quantization": "4bit"}, "training": {"precision": "fp32"}}, ["quantization", "fp32"]),
+        ({"name": "../escape"}, ["name", "invalid run name"]),
+        ({"data": {"validation_split": 0.1, "eval_paths": ["e.jsonl"]}}, ["validation_split", "eval_paths"]),
+    ],
+)
 def test_bad_config_names_the_key(raw, words):
     with pytest.raises(SageError) as ei:
         RunConfig.from_dict(raw, source="config.yaml")
@@ -62,14 +71,33 @@ def test_set_overrides_and_aliases():
 
 def test_seed_presets_keep_their_values():
     c = PresetConfigs.rtx_3060()
-    assert (c.load_in_8bit, c.max_length, c.batch_size, c.gradient_accumulation_steps, c.gradient_checkpointing,
-            c.optim) == (True, 1024, 1, 16, True, "paged_adamw_8bit")
+    assert (
+        c.load_in_8bit,
+        c.max_length,
+        c.batch_size,
+        c.gradient_accumulation_steps,
+        c.gradient_checkpointing,
+        c.optim,
+    ) == (True, 1024, 1, 16, True, "paged_adamw_8bit")
     c = PresetConfigs.rtx_4090()
-    assert (c.load_in_8bit, c.load_in_4bit, c.max_length, c.batch_size, c.gradient_accumulation_steps) == (False, False, 2048, 4, 4)
+    assert (c.load_in_8bit, c.load_in_4bit, c.max_length, c.batch_size, c.gradient_accumulation_steps) == (
+        False,
+        False,
+        2048,
+        4,
+        4,
+    )
     c = PresetConfigs.a100()
     assert (c.max_length, c.batch_size, c.gradient_accumulation_steps, c.bf16) == (4096, 8, 2, True)
     c = PresetConfigs.minimal()
-    assert (c.load_in_4bit, c.max_length, c.batch_size, c.gradient_accumulation_steps, c.lora.r, c.lora.lora_alpha) == (True, 512, 1, 32, 4, 8)
+    assert (c.load_in_4bit, c.max_length, c.batch_size, c.gradient_accumulation_steps, c.lora.r, c.lora.lora_alpha) == (
+        True,
+        512,
+        1,
+        32,
+        4,
+        8,
+    )
     for name in ("rtx_3060", "rtx_4090", "a100", "minimal"):
         c = getattr(PresetConfigs, name)()
         assert c.learning_rate == 5e-5 and c.num_epochs == 3
@@ -82,7 +110,7 @@ def test_training_config_maps_both_ways():
     rc = tc.to_run_config()
     assert rc.training.micro_batch_size == 3 and rc.lora.alpha == 64 and rc.model.name == "m/x"
     assert TrainingConfig.from_run_config(rc).lora.r == 32
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         TrainingConfig(load_in_8bit=True, load_in_4bit=True)
 
 
@@ -93,3 +121,15 @@ def test_apply_preset_keeps_model_and_data():
     assert out.model.quantization == "4bit" and out.lora.r == 4 and out.preset == "minimal"
     with pytest.raises(SageError, match="unknown preset"):
         apply_preset(base, "rtx_9999")
+
+
+def test_every_config_key_is_documented_and_examples_round_trip():
+    import yaml
+
+    from sage_ft_tui.engine.config.schema import RunConfig, commented_yaml, field_help
+
+    helps = field_help()
+    assert len(helps) > 40 and not [k for k, v in helps.items() if not v.strip()]
+    text = commented_yaml()
+    assert "# LoRA rank" in text and "# peak learning rate" in text
+    assert RunConfig.from_dict(yaml.safe_load(text)) == RunConfig()

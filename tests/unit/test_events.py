@@ -1,6 +1,4 @@
-import json
-
-from sage_ft_tui.engine.events import EventFollower, EventWriter, read_events
+from sage_ft_tui.engine.runs.events import EventFollower, EventWriter, read_events
 
 
 def test_writer_and_reader_roundtrip(tmp_path):
@@ -18,7 +16,11 @@ def test_torn_last_line_garbage_and_unknown_kinds(tmp_path):
     p.write_text('{"v":1,"kind":"start"}\nGARBAGE\n{"v":1,"kind":"future_kind","x":1}\n[1,2]\n{"v":1,"kind":"log","st')
     b = read_events(p)
     assert [e["kind"] for e in b.events] == ["start", "future_kind"]
-    assert [(s.line, s.reason) for s in b.skipped] == [(2, "not valid JSON"), (4, "not an event object"), (5, "torn last line")]
+    assert [(s.line, s.reason) for s in b.skipped] == [
+        (2, "not valid JSON"),
+        (4, "not an event object"),
+        (5, "torn last line"),
+    ]
 
 
 def test_empty_and_missing_files(tmp_path):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sage_ft_tui.engine.data import load_training_data
+from sage_ft_tui.engine.data.prepare import load_training_data
 from sage_ft_tui.engine.errors import SageError
 
 
@@ -20,8 +20,14 @@ def jsonl(rows):
 
 
 def test_every_bundled_format_is_detected(sample_data):
-    want = {"instruction": "alpaca", "qa": "qa", "chat": "messages", "sharegpt": "sharegpt",
-            "prompt_completion": "prompt_completion", "text": "text"}
+    want = {
+        "instruction": "alpaca",
+        "qa": "qa",
+        "chat": "messages",
+        "sharegpt": "sharegpt",
+        "prompt_completion": "prompt_completion",
+        "text": "text",
+    }
     for key, fmt in want.items():
         task = "text" if fmt == "text" else "chat"
         got = load_training_data(sample_data[key], task=task)
@@ -29,25 +35,41 @@ def test_every_bundled_format_is_detected(sample_data):
 
 
 def test_alpaca_with_system_history_and_input(tmp_path):
-    p = write(tmp_path, "a.jsonl", jsonl([{"instruction": "Add", "input": "1 2", "output": "3", "system": "Be terse.",
-                                           "history": [["hi", "hello"]]}]))
+    p = write(
+        tmp_path,
+        "a.jsonl",
+        jsonl(
+            [{"instruction": "Add", "input": "1 2", "output": "3", "system": "Be terse.", "history": [["hi", "hello"]]}]
+        ),
+    )
     msgs = load_training_data(p).records[0]["messages"]
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant"]
     assert msgs[3]["content"] == "Add\n\n1 2" and msgs[4]["content"] == "3"
 
 
 def test_sharegpt_roles_and_tools(tmp_path):
-    row = {"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "q"},
-                             {"from": "function_call", "value": "{\"name\": \"f\"}"}, {"from": "observation", "value": "42"},
-                             {"from": "gpt", "value": "a"}], "tools": "[{\"name\": \"f\"}]"}
+    row = {
+        "conversations": [
+            {"from": "system", "value": "s"},
+            {"from": "human", "value": "q"},
+            {"from": "function_call", "value": '{"name": "f"}'},
+            {"from": "observation", "value": "42"},
+            {"from": "gpt", "value": "a"},
+        ],
+        "tools": '[{"name": "f"}]',
+    }
     rec = load_training_data(write(tmp_path, "s.json", json.dumps([row])), task="chat").records[0]
     assert [m["role"] for m in rec["messages"]] == ["system", "user", "assistant", "tool", "assistant"]
     assert json.loads(rec["tools"]) == [{"name": "f"}]
 
 
 def test_openai_content_parts(tmp_path):
-    row = {"messages": [{"role": "user", "content": [{"type": "text", "text": "he"}, {"type": "text", "text": "llo"}]},
-                        {"role": "assistant", "content": "hi"}]}
+    row = {
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "he"}, {"type": "text", "text": "llo"}]},
+            {"role": "assistant", "content": "hi"},
+        ]
+    }
     rec = load_training_data(write(tmp_path, "m.jsonl", jsonl([row])), task="chat").records[0]
     assert rec["messages"][0]["content"] == "hello"
 
@@ -64,21 +86,30 @@ def test_bad_rows_report_file_line_and_reason(tmp_path):
 
 
 def test_too_many_bad_rows_stop_with_the_first(tmp_path):
-    p = write(tmp_path, "d.jsonl", jsonl([{"instruction": "q", "output": "a"}, {"instruction": "q"}, {"instruction": "q", "output": 5.5}]
-                                         + [{"instruction": "q", "output": ["x"]}]))
+    p = write(
+        tmp_path,
+        "d.jsonl",
+        jsonl(
+            [{"instruction": "q", "output": "a"}, {"instruction": "q"}, {"instruction": "q", "output": 5.5}]
+            + [{"instruction": "q", "output": ["x"]}]
+        ),
+    )
     with pytest.raises(SageError) as ei:
         load_training_data(p)
     msg = ei.value.oneline()
     assert "2 of 4 rows are bad" in msg and f"{p}:2" in msg and "max_bad_share" in msg
 
 
-@pytest.mark.parametrize("content, words", [
-    ("", ["no rows"]),
-    ("   \n\n", ["no rows"]),
-    (b"{\"instruction\": \"\xff\xfe\", \"output\": \"a\"}\n", ["not valid UTF-8", ":1"]),
-    ('{"foo": 1}\n{"bar": 2}\n', ["cannot tell the data format", "foo"]),
-    ('[1, 2, 3]\n', ["cannot tell the data format"]),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("", ["no rows"]),
+        ("   \n\n", ["no rows"]),
+        (b'{"instruction": "\xff\xfe", "output": "a"}\n', ["not valid UTF-8", ":1"]),
+        ('{"foo": 1}\n{"bar": 2}\n', ["cannot tell the data format", "foo"]),
+        ("[1, 2, 3]\n", ["cannot tell the data format"]),
+    ],
+)
 def test_unusable_jsonl(tmp_path, content, words):
     p = write(tmp_path, "x.jsonl", content)
     with pytest.raises(SageError) as ei:
@@ -142,7 +173,7 @@ def test_missing_path(tmp_path):
 
 
 def test_split_is_deterministic_and_keeps_groups_together():
-    from sage_ft_tui.engine.data import split
+    from sage_ft_tui.engine.data.prepare import split
 
     recs = [{"text": str(i)} for i in range(40)]
     a = split(recs, 0.25, 7)

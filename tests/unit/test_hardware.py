@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine import hardware as hw
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.hardware import probe as hw
 
 FIX = Path(__file__).parent / "fixtures" / "hardware"
 GiB = 1024**3
@@ -27,10 +27,17 @@ def use(monkeypatch, name):
     return hw.get_backend()
 
 
-@pytest.mark.parametrize("name,count,total_gib,bf16", [
-    ("rtx3060", 1, 12, True), ("rtx4090", 1, 24, True), ("a100x8", 8, 80, True),
-    ("h100_mig", 2, 39, True), ("shared_a100_70pct", 1, 40, True), ("no_gpu", 0, None, False),
-])
+@pytest.mark.parametrize(
+    "name,count,total_gib,bf16",
+    [
+        ("rtx3060", 1, 12, True),
+        ("rtx4090", 1, 24, True),
+        ("a100x8", 8, 80, True),
+        ("h100_mig", 2, 39, True),
+        ("shared_a100_70pct", 1, 40, True),
+        ("no_gpu", 0, None, False),
+    ],
+)
 def test_recorded_fixtures(monkeypatch, name, count, total_gib, bf16):
     s = use(monkeypatch, name).snapshot()
     assert len(s.gpus) == count
@@ -82,15 +89,21 @@ def test_dict_round_trip(monkeypatch):
     assert isinstance(again.gpus[0].compute_capability, tuple)
 
 
-@pytest.mark.parametrize("content,msg", [
-    ("{not json", "not a readable JSON"),
-    ("[]", "no readings"),
-    ('{"readings": [{"t": 0, "gpus": [], "host": {"cores": 1}}]}', "missing field 'cpu_model'"),
-    ('{"t": 0, "gpus": [], "host": {}, "colour": 1}', "unknown field 'colour'"),
-    ('{"t": 0, "gpus": {}, "host": {"cpu_model": "x", "cores": 1, "cpu_percent": 0, "ram_total": 1, "ram_used": 1,'
-     ' "disk_free": 1, "disk_path": "/"}}', "expected a list"),
-    ("7", "expected an object"),
-])
+@pytest.mark.parametrize(
+    "content,msg",
+    [
+        ("{not json", "not a readable JSON"),
+        ("[]", "no readings"),
+        ('{"readings": [{"t": 0, "gpus": [], "host": {"cores": 1}}]}', "missing field 'cpu_model'"),
+        ('{"t": 0, "gpus": [], "host": {}, "colour": 1}', "unknown field 'colour'"),
+        (
+            '{"t": 0, "gpus": {}, "host": {"cpu_model": "x", "cores": 1, "cpu_percent": 0, "ram_total": 1, "ram_used": 1,'
+            ' "disk_free": 1, "disk_path": "/"}}',
+            "expected a list",
+        ),
+        ("7", "expected an object"),
+    ],
+)
 def test_bad_recordings_are_one_line_errors(tmp_path, monkeypatch, content, msg):
     f = tmp_path / "rec.json"
     f.write_text(content)
@@ -121,17 +134,27 @@ def test_no_nvml_gives_cpu_answer(monkeypatch, tmp_path):
     assert s.host.cores >= 1 and s.host.ram_total > 0 and s.host.disk_free > 0
 
 
-@pytest.mark.parametrize("value,expected", [
-    (None, None), ("", []), ("-1", []), ("0,1", ["0", "1"]), ("1, 0", ["1", "0"]), ("0,x,1", ["0"]),
-    ("GPU-abc,MIG-def", ["GPU-abc", "MIG-def"]),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (None, None),
+        ("", []),
+        ("-1", []),
+        ("0,1", ["0", "1"]),
+        ("1, 0", ["1", "0"]),
+        ("0,x,1", ["0"]),
+        ("GPU-abc,MIG-def", ["GPU-abc", "MIG-def"]),
+    ],
+)
 def test_parse_visible_devices(value, expected):
     assert hw.parse_visible_devices(value) == expected
 
 
 def test_no_heavy_imports():
-    code = ("import sys, sage_ft_tui.engine.hardware as h, sage_ft_tui.engine.memory, sage_ft_tui.engine.presets; h.snapshot(); "
-            "bad=[m for m in ('torch','transformers','textual') if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys, sage_ft_tui.engine.hardware.probe as h, sage_ft_tui.engine.hardware.estimate, sage_ft_tui.engine.config.presets; h.snapshot(); "
+        "bad=[m for m in ('torch','transformers','textual') if m in sys.modules]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -169,7 +192,9 @@ def fake_pynvml(devices, *, init_error=None, procs=None):
     m.nvmlDeviceGetHandleByIndex = lambda i: handles[i]
     m.nvmlDeviceGetUUID = lambda h: h.d["uuid"]
     m.nvmlDeviceGetName = lambda h: h.d["name"].encode()
-    m.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(total=h.d["total"], used=h.d["used"], free=h.d["total"] - h.d["used"])
+    m.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(
+        total=h.d["total"], used=h.d["used"], free=h.d["total"] - h.d["used"]
+    )
     m.nvmlDeviceGetCudaComputeCapability = lambda h: h.d["cc"]
     m.nvmlDeviceGetUtilizationRates = lambda h: unsupported() if h.parent else types.SimpleNamespace(gpu=55, memory=20)
     m.nvmlDeviceGetPowerUsage = lambda h: 123456
@@ -185,8 +210,9 @@ def fake_pynvml(devices, *, init_error=None, procs=None):
         return H({**insts[i], "cc": h.d["cc"]}, parent=h)
 
     m.nvmlDeviceGetMigDeviceHandleByIndex = mig_handle
-    m.nvmlDeviceGetComputeRunningProcesses = lambda h: [types.SimpleNamespace(pid=p, usedGpuMemory=mem)
-                                                        for p, mem in procs.get(h.d["uuid"], [])]
+    m.nvmlDeviceGetComputeRunningProcesses = lambda h: [
+        types.SimpleNamespace(pid=p, usedGpuMemory=mem) for p, mem in procs.get(h.d["uuid"], [])
+    ]
     m.nvmlDeviceGetGraphicsRunningProcesses = lambda h: []
     m.nvmlSystemGetDriverVersion = lambda: "550.54.15"
     m.nvmlSystemGetCudaDriverVersion = lambda: 12040
@@ -196,9 +222,17 @@ def fake_pynvml(devices, *, init_error=None, procs=None):
 DEVS = [
     {"uuid": "GPU-aaaa1111", "name": "NVIDIA GeForce RTX 4090", "total": 24 * GiB, "used": 1 * GiB, "cc": (8, 9)},
     {"uuid": "GPU-bbbb2222", "name": "Tesla V100-SXM2-16GB", "total": 16 * GiB, "used": 0, "cc": (7, 0)},
-    {"uuid": "GPU-cccc3333", "name": "NVIDIA H100 80GB HBM3", "total": 80 * GiB, "used": 0, "cc": (9, 0),
-     "mig": [{"uuid": "MIG-1111", "name": "NVIDIA H100 80GB HBM3 MIG 3g.40gb", "total": 40 * GiB, "used": GiB // 4},
-             {"uuid": "MIG-2222", "name": "NVIDIA H100 80GB HBM3 MIG 3g.40gb", "total": 40 * GiB, "used": 0}]},
+    {
+        "uuid": "GPU-cccc3333",
+        "name": "NVIDIA H100 80GB HBM3",
+        "total": 80 * GiB,
+        "used": 0,
+        "cc": (9, 0),
+        "mig": [
+            {"uuid": "MIG-1111", "name": "NVIDIA H100 80GB HBM3 MIG 3g.40gb", "total": 40 * GiB, "used": GiB // 4},
+            {"uuid": "MIG-2222", "name": "NVIDIA H100 80GB HBM3 MIG 3g.40gb", "total": 40 * GiB, "used": 0},
+        ],
+    },
 ]
 
 
@@ -210,7 +244,11 @@ def nvml(monkeypatch, visible=None, **kw):
 def test_nvml_all_devices_mig_expanded(monkeypatch):
     s = nvml(monkeypatch).snapshot()
     assert [(g.index, g.mig_instance, g.uuid) for g in s.gpus] == [
-        (0, None, "GPU-aaaa1111"), (1, None, "GPU-bbbb2222"), (2, 0, "MIG-1111"), (2, 1, "MIG-2222")]
+        (0, None, "GPU-aaaa1111"),
+        (1, None, "GPU-bbbb2222"),
+        (2, 0, "MIG-1111"),
+        (2, 1, "MIG-2222"),
+    ]
     g0, v100, mig = s.gpus[0], s.gpus[1], s.gpus[2]
     assert g0.bf16 and not v100.bf16 and v100.compute_capability == (7, 0)
     assert g0.util == 55 and mig.util is None and mig.mig and mig.mem_total == 40 * GiB
@@ -218,15 +256,18 @@ def test_nvml_all_devices_mig_expanded(monkeypatch):
     assert s.driver == "550.54.15" and s.cuda == "12.4"
 
 
-@pytest.mark.parametrize("visible,expected", [
-    ("1", ["GPU-bbbb2222"]),
-    ("1,0", ["GPU-bbbb2222", "GPU-aaaa1111"]),
-    ("GPU-aaaa", ["GPU-aaaa1111"]),  # a unique prefix, as CUDA allows
-    ("MIG-2222", ["MIG-2222"]),
-    ("MIG-GPU-cccc3333/1/0", ["MIG-1111"]),
-    ("0,7,1", ["GPU-aaaa1111"]),  # CUDA stops at the first bad entry
-    ("", []),
-])
+@pytest.mark.parametrize(
+    "visible,expected",
+    [
+        ("1", ["GPU-bbbb2222"]),
+        ("1,0", ["GPU-bbbb2222", "GPU-aaaa1111"]),
+        ("GPU-aaaa", ["GPU-aaaa1111"]),  # a unique prefix, as CUDA allows
+        ("MIG-2222", ["MIG-2222"]),
+        ("MIG-GPU-cccc3333/1/0", ["MIG-1111"]),
+        ("0,7,1", ["GPU-aaaa1111"]),  # CUDA stops at the first bad entry
+        ("", []),
+    ],
+)
 def test_nvml_honours_visible_devices(monkeypatch, visible, expected):
     s = nvml(monkeypatch, visible).snapshot()
     assert [g.uuid for g in s.gpus] == expected

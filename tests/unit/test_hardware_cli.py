@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sage_ft_tui.cli import app
-from sage_ft_tui.engine import hardware as hw
+from sage_ft_tui.cli.app import app
+from sage_ft_tui.engine.hardware import probe as hw
 
 FIX = Path(__file__).parent / "fixtures" / "hardware"
 QWEN7 = str(FIX / "models" / "qwen2.5-7b")
@@ -34,7 +34,12 @@ def test_json_and_preset_auto():
     r = run("--model", QWEN7, "--preset", "auto", "--json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
-    assert d["fits"] is True and d["quantization"] == "none" and d["auto"] and d["total"] == sum(p["bytes"] for p in d["breakdown"])
+    assert (
+        d["fits"] is True
+        and d["quantization"] == "none"
+        and d["auto"]
+        and d["total"] == sum(p["bytes"] for p in d["breakdown"])
+    )
 
 
 def test_no_fit_says_so():
@@ -42,13 +47,16 @@ def test_no_fit_says_so():
     assert json.loads(r.output)["fits"] is False
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--model", "org/not-cached"], "not in the local Hugging Face cache"),
-    (["--model", QWEN7, "-q", "2bit"], "--quantization '2bit'"),
-    (["--model", QWEN7, "--batch", "0"], "--batch must be a positive"),
-    (["--model", QWEN7, "--preset", "huge"], "unknown preset 'huge'"),
-    (["--model", "/no/such/folder"], "no such model folder"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--model", "org/not-cached"], "not in the local Hugging Face cache"),
+        (["--model", QWEN7, "-q", "2bit"], "--quantization '2bit'"),
+        (["--model", QWEN7, "--batch", "0"], "--batch must be a positive"),
+        (["--model", QWEN7, "--preset", "huge"], "unknown preset 'huge'"),
+        (["--model", "/no/such/folder"], "no such model folder"),
+    ],
+)
 def test_errors_are_one_line(args, msg):
     r = run(*args)
     assert r.exit_code == 2

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from sage_ft_tui.engine.config import RunConfig
-from sage_ft_tui.engine.demo import demo_config
-from sage_ft_tui.engine.runs import checkpoints, create_run, read_status
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.recipes.demo import demo_config
+from sage_ft_tui.engine.runs.manage import checkpoints, create_run, read_status
 
 
 @pytest.mark.slow
@@ -24,9 +24,25 @@ def test_two_cpu_processes_one_event_stream(tmp_path, monkeypatch):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     env.pop("SAGE_FT_HW_RECORDED", None)
     port = str(29500 + os.getpid() % 1000)
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
-                        "-m", "sage_ft_tui.engine.worker", str(run)], cwd=run, env=env, capture_output=True, text=True,
-                       timeout=400)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            port,
+            "-m",
+            "sage_ft_tui.engine.train.worker",
+            str(run),
+        ],
+        cwd=run,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     events = [json.loads(l) for l in (run / "events.jsonl").read_text().splitlines()]
     kinds = [e["kind"] for e in events]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine import hardware as hw
-from sage_ft_tui.engine import worker
-from sage_ft_tui.engine.config import RunConfig
+from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.events import EventWriter
+from sage_ft_tui.engine.hardware import probe as hw
+from sage_ft_tui.engine.runs.events import EventWriter
+from sage_ft_tui.engine.train import worker
 
 FIX = Path(__file__).parent / "fixtures" / "hardware"
 
@@ -24,8 +24,12 @@ def setup(tmp_path, monkeypatch, fails, mb=8, retries=3):
     monkeypatch.setenv(hw.RECORDED_ENV, str(FIX / "rtx3060.json"))
     monkeypatch.setattr(hw, "_cached", None)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    cfg = RunConfig.from_dict({"model": {"name": str(FIX / "models" / "qwen2.5-0.5b")},
-                               "training": {"micro_batch_size": mb, "grad_accumulation": 2, "oom_retries": retries}})
+    cfg = RunConfig.from_dict(
+        {
+            "model": {"name": str(FIX / "models" / "qwen2.5-0.5b")},
+            "training": {"micro_batch_size": mb, "grad_accumulation": 2, "oom_retries": retries},
+        }
+    )
     cfg.save(tmp_path / "config.yaml")
     ck = tmp_path / "checkpoints" / "checkpoint-20"
     ck.mkdir(parents=True)
@@ -43,9 +47,17 @@ def setup(tmp_path, monkeypatch, fails, mb=8, retries=3):
     status = []
 
     def go():
-        return worker._train_with_oom_retries(cfg, tmp_path, None, None, events=ev,
-                                              flags=worker.StopFlags(tmp_path), resume_from=None,
-                                              status_cb=lambda **kw: status.append(kw))
+        return worker._train_with_oom_retries(
+            cfg,
+            tmp_path,
+            None,
+            None,
+            events=ev,
+            flags=worker.StopFlags(tmp_path),
+            resume_from=None,
+            status_cb=lambda **kw: status.append(kw),
+        )
+
     return go, calls, tmp_path / "events.jsonl", status
 
 

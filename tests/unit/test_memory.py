@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine import memory as mem
-from sage_ft_tui.engine.config import RunConfig
+from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.hardware import RecordedBackend
+from sage_ft_tui.engine.hardware import estimate as mem
+from sage_ft_tui.engine.hardware.probe import RecordedBackend
 
 MODELS = Path(__file__).parent / "fixtures" / "hardware" / "models"
 HW = Path(__file__).parent / "fixtures" / "hardware"
@@ -17,11 +17,14 @@ GiB = 1024**3
 LLAMA2, QWEN7, QWEN05 = (str(MODELS / n) for n in ("llama-2-7b", "qwen2.5-7b", "qwen2.5-0.5b"))
 
 
-@pytest.mark.parametrize("path,params,lora8", [
-    (LLAMA2, 6_738_415_616, 19_988_480),   # Llama-2-7b-hf: 6.74B; PEFT prints 19,988,480 trainable at r=8 all-linear
-    (QWEN7, 7_615_616_512, 20_185_088),    # Qwen2.5-7B: 7.62B (model card)
-    (QWEN05, 494_032_768, 4_399_104),      # Qwen2.5-0.5B: 0.49B (model card), tied embeddings
-])
+@pytest.mark.parametrize(
+    "path,params,lora8",
+    [
+        (LLAMA2, 6_738_415_616, 19_988_480),  # Llama-2-7b-hf: 6.74B; PEFT prints 19,988,480 trainable at r=8 all-linear
+        (QWEN7, 7_615_616_512, 20_185_088),  # Qwen2.5-7B: 7.62B (model card)
+        (QWEN05, 494_032_768, 4_399_104),  # Qwen2.5-0.5B: 0.49B (model card), tied embeddings
+    ],
+)
 def test_param_counts_match_published(path, params, lora8):
     s = mem.model_shape(path)
     assert s.total_params == params
@@ -34,14 +37,21 @@ def test_param_counts_match_published(path, params, lora8):
 # gradient checkpointing on). The table is a rule of thumb for "a 7B"; Llama-2-7B is within
 # 15%. Qwen2.5-7B keeps 1.09B embedding/lm_head parameters (152k vocabulary, untied)
 # unquantized, so its 4-bit figure is ~1.6 GiB above the rule: allowed 25% there.
-PUBLISHED = [(LLAMA2, "none", 16, 0.15), (LLAMA2, "8bit", 10, 0.15), (LLAMA2, "4bit", 6, 0.15),
-             (QWEN7, "none", 16, 0.15), (QWEN7, "8bit", 10, 0.15), (QWEN7, "4bit", 6, 0.25)]
+PUBLISHED = [
+    (LLAMA2, "none", 16, 0.15),
+    (LLAMA2, "8bit", 10, 0.15),
+    (LLAMA2, "4bit", 6, 0.15),
+    (QWEN7, "none", 16, 0.15),
+    (QWEN7, "8bit", 10, 0.15),
+    (QWEN7, "4bit", 6, 0.25),
+]
 
 
 @pytest.mark.parametrize("path,quant,gb,rel", PUBLISHED)
 def test_against_llama_factory_table(path, quant, gb, rel):
-    e = mem.estimate_memory(path, quantization=quant, micro_batch=1, max_length=2048, lora_r=8,
-                            gradient_checkpointing=True, fused_loss=True)
+    e = mem.estimate_memory(
+        path, quantization=quant, micro_batch=1, max_length=2048, lora_r=8, gradient_checkpointing=True, fused_loss=True
+    )
     assert e.total / GiB == pytest.approx(gb, rel=rel), e.breakdown()
 
 
@@ -60,8 +70,9 @@ def test_checkpointing_quantization_and_batch_move_the_estimate():
     on = mem.estimate_memory(LLAMA2, gradient_checkpointing=True, **base)
     assert off.activations > 10 * on.activations
     assert mem.estimate_memory(LLAMA2, quantization="4bit", **base).weights < on.weights / 3
-    assert mem.estimate_memory(LLAMA2, gradient_checkpointing=False, micro_batch=8, max_length=2048,
-                               fused_loss=True).activations == pytest.approx(2 * off.activations, rel=0.01)
+    assert mem.estimate_memory(
+        LLAMA2, gradient_checkpointing=False, micro_batch=8, max_length=2048, fused_loss=True
+    ).activations == pytest.approx(2 * off.activations, rel=0.01)
     eight = mem.estimate_memory(LLAMA2, optimizer="paged_adamw_8bit", **base)
     assert eight.optimizer_states == on.optimizer_states // 4
 
@@ -103,18 +114,28 @@ def test_multimodal_text_config():
     assert mem.shape_from_config(cfg).hidden == 4096
 
 
-@pytest.mark.parametrize("ref,msg", [
-    ("", "no model given"), ("/no/such/dir", "no such model folder"), ("a b c", "no such model folder"),
-])
+@pytest.mark.parametrize(
+    "ref,msg",
+    [
+        ("", "no model given"),
+        ("/no/such/dir", "no such model folder"),
+        ("a b c", "no such model folder"),
+    ],
+)
 def test_bad_model_refs(ref, msg):
     with pytest.raises(SageError, match=msg):
         mem.model_shape(ref)
 
 
-@pytest.mark.parametrize("content,msg", [
-    ("{", "not a readable config.json"), ("[]", "not a JSON object"), ('{"hidden_size": 8}', "no num_hidden_layers"),
-    ('{"hidden_size": 8, "num_hidden_layers": "x", "vocab_size": 10}', "not a positive integer"),
-])
+@pytest.mark.parametrize(
+    "content,msg",
+    [
+        ("{", "not a readable config.json"),
+        ("[]", "not a JSON object"),
+        ('{"hidden_size": 8}', "no num_hidden_layers"),
+        ('{"hidden_size": 8, "num_hidden_layers": "x", "vocab_size": 10}', "not a positive integer"),
+    ],
+)
 def test_bad_configs(tmp_path, content, msg):
     (tmp_path / "config.json").write_text(content)
     with pytest.raises(SageError, match=msg) as e:
@@ -122,19 +143,31 @@ def test_bad_configs(tmp_path, content, msg):
     assert "\n" not in e.value.oneline()
 
 
-@pytest.mark.parametrize("kw,msg", [
-    (dict(micro_batch=0), "micro-batch"), (dict(max_length=-1), "max length"), (dict(quantization="3bit"), "quantization"),
-    (dict(dtype="int8"), "dtype"), (dict(optimizer="lion"), "optimizer"), (dict(device="tpu"), "device"),
-    (dict(quantization="4bit", device="cpu"), "need a CUDA GPU"), (dict(target_modules=["c_attn"]), "match no linear"),
-])
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        (dict(micro_batch=0), "micro-batch"),
+        (dict(max_length=-1), "max length"),
+        (dict(quantization="3bit"), "quantization"),
+        (dict(dtype="int8"), "dtype"),
+        (dict(optimizer="lion"), "optimizer"),
+        (dict(device="tpu"), "device"),
+        (dict(quantization="4bit", device="cpu"), "need a CUDA GPU"),
+        (dict(target_modules=["c_attn"]), "match no linear"),
+    ],
+)
 def test_bad_estimate_inputs(kw, msg):
     with pytest.raises(SageError, match=msg):
         mem.estimate_memory(QWEN05, **kw)
 
 
 def test_estimate_for_config_uses_hardware():
-    rc = RunConfig.from_dict({"model": {"name": QWEN7}, "training": {"max_length": 2048, "micro_batch_size": 1,
-                                                                       "gradient_checkpointing": True}})
+    rc = RunConfig.from_dict(
+        {
+            "model": {"name": QWEN7},
+            "training": {"max_length": 2048, "micro_batch_size": 1, "gradient_checkpointing": True},
+        }
+    )
     snap = RecordedBackend(HW / "shared_a100_70pct.json").snapshot()
     e = mem.estimate_for_config(rc, snap)
     assert e.device == "cuda" and e.dtype == "bfloat16" and e.free == snap.gpus[0].mem_free and e.fits is False
@@ -144,11 +177,12 @@ def test_estimate_for_config_uses_hardware():
 
 def test_tiny_demo(tmp_path, monkeypatch):
     """tiny-demo resolves to its built folder's config.json (written here as the builder would)."""
-    from sage_ft_tui.engine.tiny import ARCH, VOCAB, tiny_model_dir
+    from sage_ft_tui.engine.models.tiny import ARCH, VOCAB, tiny_model_dir
 
     monkeypatch.setenv("SAGE_FT_CACHE", str(tmp_path))
     tiny_model_dir().mkdir(parents=True)
-    (tiny_model_dir() / "config.json").write_text(json.dumps({**ARCH, "vocab_size": VOCAB, "model_type": "llama",
-                                                              "tie_word_embeddings": True}))
+    (tiny_model_dir() / "config.json").write_text(
+        json.dumps({**ARCH, "vocab_size": VOCAB, "model_type": "llama", "tie_word_embeddings": True})
+    )
     e = mem.estimate_memory("tiny-demo", device="cpu", dtype="float32", max_length=256)
     assert e.total_params < 5_000_000 and e.total < GiB

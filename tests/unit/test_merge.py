@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine import merge as M
+from sage_ft_tui.engine.deploy import merge as M
 from sage_ft_tui.engine.errors import SageError
 from tests.adapters import make_adapter
 
@@ -30,10 +30,12 @@ def adapters(tiny_model, tmp_path_factory) -> dict[str, Path]:
 
 
 def _new_run(name: str = "m1") -> Path:
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.runs import create_run
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.runs.manage import create_run
 
-    cfg = RunConfig.from_dict({"name": name, "task": "qa", "model": {"name": "tiny-demo"}, "data": {"paths": ["x.jsonl"]}})
+    cfg = RunConfig.from_dict(
+        {"name": name, "task": "qa", "model": {"name": "tiny-demo"}, "data": {"paths": ["x.jsonl"]}}
+    )
     return create_run(cfg, prepare=False)
 
 
@@ -64,11 +66,19 @@ def test_merge_final_adapter_self_check_and_files(run_with_adapter, tiny_model):
     assert stages[:1] == ["resolve"] and stages[-1] == "done" and "check" in stages
     sc = rep["self_check"]
     assert sc["passed"] and sc["max_rel_diff"] <= sc["tolerance"]
-    assert sc["adapter_effect"] > 100 * sc["tolerance"], "the adapter must change the logits, or the check proves nothing"
+    assert sc["adapter_effect"] > 100 * sc["tolerance"], (
+        "the adapter must change the logits, or the check proves nothing"
+    )
     assert rep["source"] == "final adapter" and rep["dtype"] == "float32"
     names = {f.name for f in out.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja", "generation_config.json",
-            "merge_report.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "chat_template.jinja",
+        "generation_config.json",
+        "merge_report.json",
+    } <= names
     assert not any(n.endswith((".bin", ".pt")) for n in names)
     assert "adapter_config.json" not in names  # a plain model, not a PEFT folder
     gen = json.loads((out / "generation_config.json").read_text())
@@ -184,7 +194,9 @@ def test_bad_inputs_are_one_line_errors(run_with_adapter):
         (["merge", run_with_adapter.name, "--dtype", "int3"], "--dtype 'int3'"),
     ]
     for args, want in cases:
-        p = subprocess.run([sys.executable, "-m", "sage_ft_tui", *args], capture_output=True, text=True, env=env, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-m", "sage_ft_tui", *args], capture_output=True, text=True, env=env, timeout=120
+        )
         assert p.returncode == 2, p.stderr
         lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: ") and want in lines[0], p.stderr
@@ -193,8 +205,10 @@ def test_bad_inputs_are_one_line_errors(run_with_adapter):
 
 def test_helpers_are_light():
     """The TUI imports merge helpers: no torch/transformers at import time."""
-    code = ("import sys, sage_ft_tui.engine.merge, sage_ft_tui.engine.serve, sage_ft_tui.engine.chat;"
-            "bad=[m for m in ('torch','transformers','peft','textual') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    code = (
+        "import sys, sage_ft_tui.engine.deploy.merge, sage_ft_tui.engine.deploy.serve, sage_ft_tui.engine.deploy.chat;"
+        "bad=[m for m in ('torch','transformers','peft','textual') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
 
@@ -206,8 +220,12 @@ def test_sigterm_mid_merge_keeps_the_old_model(run_with_adapter):
     run = run_with_adapter
     M.merge_run(run)
     before = _tree(run / "merged")
-    p = subprocess.Popen([sys.executable, "-m", "sage_ft_tui", "merge", str(run), "--force", "--json"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "sage_ft_tui", "merge", str(run), "--force", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in p.stdout:
         if json.loads(line).get("stage") in ("adapter", "merge", "save"):
             break

@@ -20,7 +20,7 @@ def _examples(vocab: int) -> list[list[int]]:
 def _per_example(logits, ids, lengths):
     out, s = [], 0
     for n in lengths:
-        out.append(torch.nn.functional.cross_entropy(logits[0, s:s + n - 1], ids[0, s + 1:s + n]).item())
+        out.append(torch.nn.functional.cross_entropy(logits[0, s : s + n - 1], ids[0, s + 1 : s + n]).item())
         s += n
     return out
 
@@ -29,12 +29,14 @@ def _per_example(logits, ids, lengths):
 def models(tiny_model):
     from transformers import AutoModelForCausalLM
 
-    from sage_ft_tui.engine.trainer import register_varlen_sdpa
+    from sage_ft_tui.engine.train.trainer import register_varlen_sdpa
 
     torch.manual_seed(0)
     name = register_varlen_sdpa()
-    out = {a: AutoModelForCausalLM.from_pretrained(str(tiny_model), attn_implementation=a, dtype=torch.float32).eval()
-           for a in ("sdpa", name)}
+    out = {
+        a: AutoModelForCausalLM.from_pretrained(str(tiny_model), attn_implementation=a, dtype=torch.float32).eval()
+        for a in ("sdpa", name)
+    }
     out[name].load_state_dict(out["sdpa"].state_dict())
     return out
 
@@ -46,7 +48,8 @@ def test_packed_losses_equal_unpacked(models, attn):
     model = models[attn]
     exs = _examples(model.config.vocab_size)
     batch = DataCollatorForLanguageModeling(pad_token_id=model.config.pad_token_id, padding_free=True)(
-        [{"input_ids": e} for e in exs])
+        [{"input_ids": e} for e in exs]
+    )
     assert batch["input_ids"].shape == (1, sum(LENGTHS)) and "attention_mask" not in batch
     with torch.no_grad():
         # use_cache=False: what SFTTrainer.compute_loss passes.
@@ -85,8 +88,8 @@ def test_padded_batch_unchanged(models):
 
 
 def test_auto_attention_on_cpu_is_varlen(tiny_model):
-    from sage_ft_tui.engine.config import RunConfig
-    from sage_ft_tui.engine.trainer import load_model
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.train.trainer import load_model
 
     if torch.cuda.is_available():
         pytest.skip("CPU choice")
@@ -101,12 +104,20 @@ def test_sliding_window_layers_keep_their_window():
     from transformers import MistralConfig, MistralForCausalLM
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from sage_ft_tui.engine.trainer import register_varlen_sdpa
+    from sage_ft_tui.engine.train.trainer import register_varlen_sdpa
 
     name = register_varlen_sdpa()
     torch.manual_seed(0)
-    cfg = MistralConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, sliding_window=16, pad_token_id=0)
+    cfg = MistralConfig(
+        vocab_size=300,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=16,
+        pad_token_id=0,
+    )
     ref = MistralForCausalLM(cfg).eval()
     ref.set_attn_implementation("sdpa")
     ours = MistralForCausalLM(cfg).eval()
@@ -116,9 +127,13 @@ def test_sliding_window_layers_keep_their_window():
     batch = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True)([{"input_ids": e} for e in exs])
     with torch.no_grad():
         packed = _per_example(ours(**batch, use_cache=False).logits, batch["input_ids"], LENGTHS)
-        alone = [_per_example(ref(input_ids=torch.tensor([e]), use_cache=False).logits, torch.tensor([e]), [len(e)])[0]
-                 for e in exs]
-        alone_ours = [_per_example(ours(input_ids=torch.tensor([e]), use_cache=False).logits, torch.tensor([e]),
-                                   [len(e)])[0] for e in exs]
+        alone = [
+            _per_example(ref(input_ids=torch.tensor([e]), use_cache=False).logits, torch.tensor([e]), [len(e)])[0]
+            for e in exs
+        ]
+        alone_ours = [
+            _per_example(ours(input_ids=torch.tensor([e]), use_cache=False).logits, torch.tensor([e]), [len(e)])[0]
+            for e in exs
+        ]
     assert packed == pytest.approx(alone, abs=1e-5)
     assert alone_ours == pytest.approx(alone, abs=1e-5)

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine import hardware as hw
-from sage_ft_tui.engine.config import PresetConfigs, RunConfig, apply_preset
+from sage_ft_tui.engine.config.presets import auto_preset, explain_choice, plan_auto
+from sage_ft_tui.engine.config.schema import PresetConfigs, RunConfig, apply_preset
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.memory import estimate_memory
-from sage_ft_tui.engine.presets import auto_preset, explain_choice, plan_auto
+from sage_ft_tui.engine.hardware import probe as hw
+from sage_ft_tui.engine.hardware.estimate import estimate_memory
 
 FIX = Path(__file__).parent / "fixtures" / "hardware"
 M = FIX / "models"
@@ -23,10 +23,18 @@ def quant(c):
     return "8bit" if c.load_in_8bit else "4bit" if c.load_in_4bit else "none"
 
 
-@pytest.mark.parametrize("hw_name,model,q", [
-    ("rtx3060", QWEN05, "none"), ("rtx3060", QWEN7, "8bit"), ("rtx4090", QWEN7, "none"), ("rtx4090", LLAMA2, "none"),
-    ("a100x8", QWEN7, "none"), ("h100_mig", QWEN7, "none"), ("shared_a100_70pct", QWEN7, "8bit"),
-])
+@pytest.mark.parametrize(
+    "hw_name,model,q",
+    [
+        ("rtx3060", QWEN05, "none"),
+        ("rtx3060", QWEN7, "8bit"),
+        ("rtx4090", QWEN7, "none"),
+        ("rtx4090", LLAMA2, "none"),
+        ("a100x8", QWEN7, "none"),
+        ("h100_mig", QWEN7, "none"),
+        ("shared_a100_70pct", QWEN7, "8bit"),
+    ],
+)
 def test_quantizes_only_when_needed(hw_name, model, q):
     plan = plan_auto(model, rec(hw_name))
     assert quant(plan.config) == q
@@ -37,9 +45,15 @@ def test_quantizes_only_when_needed(hw_name, model, q):
 def test_largest_that_fits():
     """One step up in micro-batch (or length) would not fit under 90%."""
     plan = plan_auto(LLAMA2, rec("rtx4090"))
-    c, e = plan.config, plan.estimate
-    bigger = estimate_memory(LLAMA2, micro_batch=c.batch_size * 2, max_length=c.max_length,
-                             gradient_checkpointing=c.gradient_checkpointing, lora_r=c.lora.r, free=plan.gpu.mem_free)
+    c = plan.config
+    bigger = estimate_memory(
+        LLAMA2,
+        micro_batch=c.batch_size * 2,
+        max_length=c.max_length,
+        gradient_checkpointing=c.gradient_checkpointing,
+        lora_r=c.lora.r,
+        free=plan.gpu.mem_free,
+    )
     assert not bigger.fits or c.batch_size * 2 * c.max_length > 32768
     assert c.batch_size * c.gradient_accumulation_steps == 16
 

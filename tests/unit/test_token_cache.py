@@ -8,14 +8,20 @@ import time
 
 import pytest
 
-from sage_ft_tui.engine import data as data_mod
-from sage_ft_tui.engine.config import RunConfig
-from sage_ft_tui.engine.data import _cache_key, prepare_run_data, tokenized_datasets
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.data import prepare as data_mod
+from sage_ft_tui.engine.data.prepare import _cache_key, prepare_run_data, tokenized_datasets
 
 
 def _cfg(path, **training) -> RunConfig:
-    return RunConfig.from_dict({"model": {"name": "tiny-demo"}, "data": {"paths": [str(path)], "validation_split": 0.2},
-                                "training": {"max_length": 256, **training}}, source="test")
+    return RunConfig.from_dict(
+        {
+            "model": {"name": "tiny-demo"},
+            "data": {"paths": [str(path)], "validation_split": 0.2},
+            "training": {"max_length": 256, **training},
+        },
+        source="test",
+    )
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from .config import LoRAConfig, PresetConfigs, TrainingConfig
-from .errors import SageError
-from .hardware import GPU, Backend, Snapshot, get_backend
-from .memory import GiB, MemoryEstimate, estimate_memory, model_shape
+from sage_ft_tui.engine.config.schema import LoRAConfig, PresetConfigs, TrainingConfig
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.hardware.estimate import GiB, MemoryEstimate, estimate_memory, model_shape
+from sage_ft_tui.engine.hardware.probe import GPU, Backend, Snapshot, get_backend
 
 BUDGET = 0.9
 LENGTHS = (8192, 4096, 2048, 1024, 512, 256)
@@ -41,8 +41,11 @@ def _snapshot(hardware: Union[Snapshot, Backend, None]) -> Snapshot:
         return hardware
     if hasattr(hardware, "snapshot"):
         return hardware.snapshot()
-    raise SageError(f"hardware must be a Snapshot or a backend, not {type(hardware).__name__}",
-                    hint="pass hardware.snapshot() or leave it out", kind="hardware")
+    raise SageError(
+        f"hardware must be a Snapshot or a backend, not {type(hardware).__name__}",
+        hint="pass hardware.snapshot() or leave it out",
+        kind="hardware",
+    )
 
 
 def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw: Any) -> AutoPlan:
@@ -64,15 +67,25 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
         base.update(preset="auto", max_length=min(want_len, base["max_length"]))
         base.update(kw)
         cfg = TrainingConfig(**base)
-        lines = [f"no GPU: {snap.host.cpu_model}, {snap.host.cores} cores, {snap.host.ram_total / GiB:.0f} GiB RAM"
-                 + (f" ({snap.note})" if snap.note else ""),
-                 "cpu preset: fp32, micro-batch 4 × 512 tokens; fine for tiny-demo and small models, slow for 1B+"]
+        lines = [
+            f"no GPU: {snap.host.cpu_model}, {snap.host.cores} cores, {snap.host.ram_total / GiB:.0f} GiB RAM"
+            + (f" ({snap.note})" if snap.note else ""),
+            "cpu preset: fp32, micro-batch 4 × 512 tokens; fine for tiny-demo and small models, slow for 1B+",
+        ]
         est = None
         try:
             shape = model_shape(model)
             avail = max(0, snap.host.ram_total - snap.host.ram_used)
-            est = estimate_memory(shape, dtype="float32", device="cpu", micro_batch=cfg.batch_size, max_length=cfg.max_length,
-                                  gradient_checkpointing=cfg.gradient_checkpointing, lora_r=lora.r, free=avail)
+            est = estimate_memory(
+                shape,
+                dtype="float32",
+                device="cpu",
+                micro_batch=cfg.batch_size,
+                max_length=cfg.max_length,
+                gradient_checkpointing=cfg.gradient_checkpointing,
+                lora_r=lora.r,
+                free=avail,
+            )
             lines.append(f"estimated RAM {est.summary()}")
         except SageError as e:
             lines.append(f"no memory estimate: {e.message}")
@@ -84,19 +97,35 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
         want_len = min(want_len, int(shape.max_positions))
     free = gpu.mem_free
     dtype = "bfloat16" if gpu.bf16 else "float16"
-    lines = [f"GPU {gpu.index}: {gpu.name}, {free / GiB:.1f} of {gpu.mem_total / GiB:.1f} GiB free; "
-             f"budget {BUDGET:.0%} = {free * BUDGET / GiB:.1f} GiB"]
+    lines = [
+        f"GPU {gpu.index}: {gpu.name}, {free / GiB:.1f} of {gpu.mem_total / GiB:.1f} GiB free; "
+        f"budget {BUDGET:.0%} = {free * BUDGET / GiB:.1f} GiB"
+    ]
     if gpu.mig:
         lines.append(f"MIG instance {gpu.mig_instance} of GPU {gpu.index}: only its own memory counts")
     if gpu.shared:
-        lines.append(f"shared GPU: other users' processes hold {gpu.foreign_memory / GiB:.1f} GiB; the plan uses what is free now")
+        lines.append(
+            f"shared GPU: other users' processes hold {gpu.foreign_memory / GiB:.1f} GiB; the plan uses what is free now"
+        )
     if len(snap.gpus) > 1:
-        lines.append(f"{len(snap.gpus)} GPUs visible; sized for one (DDP keeps a full copy on each; set training.gpus to use several)")
+        lines.append(
+            f"{len(snap.gpus)} GPUs visible; sized for one (DDP keeps a full copy on each; set training.gpus to use several)"
+        )
 
     def est(q: str, mb: int, length: int, gc: bool) -> MemoryEstimate:
-        return estimate_memory(shape, quantization=q, dtype=dtype, micro_batch=mb, max_length=length, gradient_checkpointing=gc,
-                               lora_r=lora.r, lora_dropout=lora.lora_dropout,
-                               optimizer="adamw_torch" if q == "none" else "paged_adamw_8bit", free=free, budget_fraction=BUDGET)
+        return estimate_memory(
+            shape,
+            quantization=q,
+            dtype=dtype,
+            micro_batch=mb,
+            max_length=length,
+            gradient_checkpointing=gc,
+            lora_r=lora.r,
+            lora_dropout=lora.lora_dropout,
+            optimizer="adamw_torch" if q == "none" else "paged_adamw_8bit",
+            free=free,
+            budget_fraction=BUDGET,
+        )
 
     lengths = [n for n in LENGTHS if n <= want_len] or [want_len]
     if want_len not in lengths:
@@ -107,12 +136,16 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
             quant = q
             break
         w = est(q, 1, lengths[-1], True)
-        lines.append(f"{_qname(q, dtype)}: needs ~{w.total / GiB:.1f} GiB even at 1 × {lengths[-1]} tokens with checkpointing")
+        lines.append(
+            f"{_qname(q, dtype)}: needs ~{w.total / GiB:.1f} GiB even at 1 × {lengths[-1]} tokens with checkpointing"
+        )
     if quant is None:
         raise SageError(
             f"{shape.name} does not fit on GPU {gpu.index} ({free / GiB:.1f} GiB free): even 4-bit at 1 × {lengths[-1]} tokens "
             f"needs ~{est('4bit', 1, lengths[-1], True).total / GiB:.1f} GiB",
-            hint="pick a smaller model, free the GPU, or use a GPU with more memory", kind="oom")
+            hint="pick a smaller model, free the GPU, or use a GPU with more memory",
+            kind="oom",
+        )
     length = next(n for n in lengths if est(quant, 1, n, True).fits)
 
     def biggest(gc: bool) -> int:
@@ -127,9 +160,21 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
     e = est(quant, mb, length, gc)
     accum = max(1, EFFECTIVE_BATCH // mb)
     optim = "paged_adamw_8bit" if quant != "none" else "adamw_torch_fused"
-    values = dict(model_name=model, preset="auto", load_in_8bit=quant == "8bit", load_in_4bit=quant == "4bit",
-                  max_length=length, batch_size=mb, gradient_accumulation_steps=accum, gradient_checkpointing=gc,
-                  bf16=dtype == "bfloat16", fp16=dtype == "float16", optim=optim, lora=lora, learning_rate=2e-4)
+    values = dict(
+        model_name=model,
+        preset="auto",
+        load_in_8bit=quant == "8bit",
+        load_in_4bit=quant == "4bit",
+        max_length=length,
+        batch_size=mb,
+        gradient_accumulation_steps=accum,
+        gradient_checkpointing=gc,
+        bf16=dtype == "bfloat16",
+        fp16=dtype == "float16",
+        optim=optim,
+        lora=lora,
+        learning_rate=2e-4,
+    )
     values.update(kw)
     cfg = TrainingConfig(**values)
     if quant == "none":
@@ -138,15 +183,25 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
         lines.append(f"{_qname(quant, dtype)} chosen: weights {e.weights / GiB:.1f} GiB (16-bit would not fit)")
     if length < want_len:
         lines.append(f"max length {length} (wanted {want_len}; longer does not fit)")
-    lines.append(f"micro-batch {mb} × {length} tokens, gradient checkpointing {'on' if gc else 'off'}"
-                 + (" (it allows a micro-batch twice as large)" if gc and mb_off else "")
-                 + (" (needed to fit at all)" if gc and not mb_off else ""))
+    lines.append(
+        f"micro-batch {mb} × {length} tokens, gradient checkpointing {'on' if gc else 'off'}"
+        + (" (it allows a micro-batch twice as large)" if gc and mb_off else "")
+        + (" (needed to fit at all)" if gc and not mb_off else "")
+    )
     lines.append(f"effective batch {mb * accum} = {mb} × {accum} accumulation steps")
-    lines.append(("bf16: supported" if dtype == "bfloat16" else "fp16: this GPU has no bf16")
-                 + (f" (compute capability {gpu.compute_capability[0]}.{gpu.compute_capability[1]})" if gpu.compute_capability else ""))
-    lines.append(f"estimated peak {e.total / GiB:.1f} GiB of the {e.budget / GiB:.1f} GiB budget "
-                 f"(weights {e.weights / GiB:.1f}, activations {e.activations / GiB:.1f}, LoRA+optimizer "
-                 f"{(e.lora_params + e.lora_grads + e.optimizer_states) / GiB:.2f})")
+    lines.append(
+        ("bf16: supported" if dtype == "bfloat16" else "fp16: this GPU has no bf16")
+        + (
+            f" (compute capability {gpu.compute_capability[0]}.{gpu.compute_capability[1]})"
+            if gpu.compute_capability
+            else ""
+        )
+    )
+    lines.append(
+        f"estimated peak {e.total / GiB:.1f} GiB of the {e.budget / GiB:.1f} GiB budget "
+        f"(weights {e.weights / GiB:.1f}, activations {e.activations / GiB:.1f}, LoRA+optimizer "
+        f"{(e.lora_params + e.lora_grads + e.optimizer_states) / GiB:.2f})"
+    )
     return AutoPlan(cfg, e, lines, gpu)
 
 

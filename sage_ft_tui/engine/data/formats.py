@@ -15,12 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from .errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text")
 DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
-                  "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+    "function": "tool",
+}
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
 
 
@@ -58,15 +67,33 @@ def expand_paths(paths: list[str]) -> list[Path]:
     for raw in paths:
         p = Path(raw).expanduser()
         if not p.exists():
-            raise SageError(f"data path {raw} does not exist", hint="check the path (relative paths are from the current folder)", kind="data")
+            raise SageError(
+                f"data path {raw} does not exist",
+                hint="check the path (relative paths are from the current folder)",
+                kind="data",
+            )
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in DATA_SUFFIXES and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in DATA_SUFFIXES
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
             if not found:
-                raise SageError(f"data folder {raw} holds no data files", hint=f"put {', '.join(DATA_SUFFIXES)} files in it", kind="data")
+                raise SageError(
+                    f"data folder {raw} holds no data files",
+                    hint=f"put {', '.join(DATA_SUFFIXES)} files in it",
+                    kind="data",
+                )
             out.extend(found)
         else:
             if p.suffix.lower() not in DATA_SUFFIXES:
-                raise SageError(f"{raw}: unsupported file type {p.suffix or '(none)'!r}", hint=f"use one of {', '.join(DATA_SUFFIXES)}", kind="data")
+                raise SageError(
+                    f"{raw}: unsupported file type {p.suffix or '(none)'!r}",
+                    hint=f"use one of {', '.join(DATA_SUFFIXES)}",
+                    kind="data",
+                )
             out.append(p)
     return out
 
@@ -75,7 +102,13 @@ def read_files(paths: list[str]) -> ReadResult:
     res = ReadResult()
     for f in expand_paths(paths):
         res.files.append(str(f))
-        reader = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet, ".txt": _read_txt}[f.suffix.lower()]
+        reader = {
+            ".jsonl": _read_jsonl,
+            ".json": _read_json,
+            ".csv": _read_csv,
+            ".parquet": _read_parquet,
+            ".txt": _read_txt,
+        }[f.suffix.lower()]
         for item in reader(f):
             (res.bad if isinstance(item, BadRow) else res.rows).append(item)
     return res
@@ -102,14 +135,21 @@ def _read_jsonl(f: Path) -> Iterator[Row | BadRow]:
             yield Row(where, json.loads(text))
         except ValueError as e:
             torn = i == n or (i == n - 1 and not lines[-1].strip())
-            yield BadRow(where, "torn last line (incomplete JSON)" if torn and not data.endswith(b"\n") else f"not valid JSON ({e.msg} at column {e.colno})")
+            yield BadRow(
+                where,
+                "torn last line (incomplete JSON)"
+                if torn and not data.endswith(b"\n")
+                else f"not valid JSON ({e.msg} at column {e.colno})",
+            )
 
 
 def _decode(f: Path) -> str:
     try:
         return f.read_bytes().decode("utf-8-sig")  # a BOM is fine
     except UnicodeDecodeError as e:
-        raise SageError(f"{f}: not valid UTF-8 (byte offset {e.start})", hint="save the file as UTF-8", kind="data") from None
+        raise SageError(
+            f"{f}: not valid UTF-8 (byte offset {e.start})", hint="save the file as UTF-8", kind="data"
+        ) from None
 
 
 def _read_json(f: Path) -> Iterator[Row | BadRow]:
@@ -122,15 +162,27 @@ def _read_json(f: Path) -> Iterator[Row | BadRow]:
         if text.lstrip().startswith("{") and "\n{" in text:
             yield from _read_jsonl(f)  # JSON lines saved as .json
             return
-        raise SageError(f"{f}:{e.lineno}: not valid JSON ({e.msg})", hint="fix the JSON, or save one object per line as .jsonl", kind="data") from None
+        raise SageError(
+            f"{f}:{e.lineno}: not valid JSON ({e.msg})",
+            hint="fix the JSON, or save one object per line as .jsonl",
+            kind="data",
+        ) from None
     if isinstance(obj, dict):
         lists = [k for k, v in obj.items() if isinstance(v, list)]
         if len(lists) == 1 and all(isinstance(x, dict) for x in obj[lists[0]][:5]):
             obj = obj[lists[0]]  # {"data": [...]}
         else:
-            raise SageError(f"{f}: a JSON object, not a list of rows", hint="a .json file must hold an array of objects, e.g. [{\"instruction\": ..., \"output\": ...}]", kind="data")
+            raise SageError(
+                f"{f}: a JSON object, not a list of rows",
+                hint='a .json file must hold an array of objects, e.g. [{"instruction": ..., "output": ...}]',
+                kind="data",
+            )
     if not isinstance(obj, list):
-        raise SageError(f"{f}: JSON {type(obj).__name__}, not a list of rows", hint="a .json file must hold an array of objects", kind="data")
+        raise SageError(
+            f"{f}: JSON {type(obj).__name__}, not a list of rows",
+            hint="a .json file must hold an array of objects",
+            kind="data",
+        )
     for i, item in enumerate(obj):
         yield Row(f"{f}[{i}]", item)
 
@@ -165,7 +217,11 @@ def _read_parquet(f: Path) -> Iterator[Row | BadRow]:
 
         table = pq.read_table(f)
     except Exception as e:
-        raise SageError(f"{f}: cannot read parquet ({str(e).splitlines()[0][:120]})", hint="check the file is a valid parquet file", kind="data") from None
+        raise SageError(
+            f"{f}: cannot read parquet ({str(e).splitlines()[0][:120]})",
+            hint="check the file is a valid parquet file",
+            kind="data",
+        ) from None
     for i, item in enumerate(table.to_pylist()):
         yield Row(f"{f}:row {i + 1}", item)
 
@@ -272,7 +328,10 @@ def normalize(d: Any, fmt: str, system_prompt: Optional[str] = None) -> dict:
         for h in hist:
             if not (isinstance(h, (list, tuple)) and len(h) == 2):
                 raise RowError("field 'history' must be a list of [question, answer] pairs")
-            msgs += [{"role": "user", "content": _text(h[0], "history")}, {"role": "assistant", "content": _text(h[1], "history")}]
+            msgs += [
+                {"role": "user", "content": _text(h[0], "history")},
+                {"role": "assistant", "content": _text(h[1], "history")},
+            ]
         user = _text(d.get("instruction"), "instruction")
         inp = _text(d.get("input"), "input", required=False)
         msgs.append({"role": "user", "content": f"{user}\n\n{inp}" if inp.strip() else user})
@@ -289,8 +348,10 @@ def normalize(d: Any, fmt: str, system_prompt: Optional[str] = None) -> dict:
     if fmt == "prompt_completion":
         _need(d, "prompt", "completion")
         msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
-        msgs += [{"role": "user", "content": _text(d.get("prompt"), "prompt")},
-                 {"role": "assistant", "content": _text(d.get("completion"), "completion")}]
+        msgs += [
+            {"role": "user", "content": _text(d.get("prompt"), "prompt")},
+            {"role": "assistant", "content": _text(d.get("completion"), "completion")},
+        ]
         return {"messages": msgs}
     if fmt == "sharegpt":
         conv = d.get("conversations")

@@ -14,10 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import SageError
-from .formats import BadRow, FORMATS, RowError, apply_field_map, detect_format, normalize, read_files
-from .fsutil import atomic_write_json
-from .tasks import TASKS, check_task_format
+from sage_ft_tui.engine.data.formats import (
+    FORMATS,
+    BadRow,
+    RowError,
+    apply_field_map,
+    detect_format,
+    normalize,
+    read_files,
+)
+from sage_ft_tui.engine.data.tasks import TASKS, check_task_format
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import atomic_write_json
+from sage_ft_tui.engine.runs.layout import RunLayout
 
 REPORT_LIST_LIMIT = 200
 ROW_CHARS_PER_TOKEN = 64  # a token is rarely over 10 characters: 64x max_length is far past any truncation
@@ -37,8 +46,14 @@ class LoadedData:
 
 
 def load_training_data(
-    paths, *, task: str = "instruction", fmt: str = "auto", field_map: Optional[dict] = None,
-    system_prompt: Optional[str] = None, max_bad_share: float = 0.05, max_samples: Optional[int] = None,
+    paths,
+    *,
+    task: str = "instruction",
+    fmt: str = "auto",
+    field_map: Optional[dict] = None,
+    system_prompt: Optional[str] = None,
+    max_bad_share: float = 0.05,
+    max_samples: Optional[int] = None,
     max_length: Optional[int] = None,
 ) -> LoadedData:
     """Read, detect, normalise. Bad rows are kept with file:line and reason; too many stop it.
@@ -57,17 +72,22 @@ def load_training_data(
     if total == 0:
         raise SageError(f"{where}: no rows", hint="the data file is empty; add examples", kind="data")
     if not rows:
-        raise SageError(f"{where}: no usable rows ({len(res.bad)} bad; first: {res.bad[0]})",
-                        hint="fix the file; every row failed to read", kind="data")
+        raise SageError(
+            f"{where}: no usable rows ({len(res.bad)} bad; first: {res.bad[0]})",
+            hint="fix the file; every row failed to read",
+            kind="data",
+        )
     if fmt == "auto":
         fmt, counts = detect_format(rows)
         if fmt is None:
             first = rows[0] if rows else None
             keys = sorted(first.data)[:8] if first is not None and isinstance(first.data, dict) else []
             sample = f" (first row has keys {keys})" if keys else ""
-            raise SageError(f"{where}: cannot tell the data format{sample}",
-                            hint="use alpaca/qa/sharegpt/messages/prompt_completion/text fields, or map yours with --set data.field_map.instruction=<col>",
-                            kind="data")
+            raise SageError(
+                f"{where}: cannot tell the data format{sample}",
+                hint="use alpaca/qa/sharegpt/messages/prompt_completion/text fields, or map yours with --set data.field_map.instruction=<col>",
+                kind="data",
+            )
     elif fmt not in FORMATS:
         raise SageError(f"unknown data format {fmt!r}", hint=f"choose one of: auto, {', '.join(FORMATS)}")
     check_task_format(task, fmt)
@@ -82,26 +102,38 @@ def load_training_data(
         if max_length and "messages" in rec:
             n = sum(len(m.get("content") or "") for m in rec["messages"] if isinstance(m, dict))
             if n > max_length * ROW_CHARS_PER_TOKEN:
-                bad.append(BadRow(r.where, f"row too long: {n:,} characters, more than {ROW_CHARS_PER_TOKEN} × "
-                                           f"training.max_length ({max_length} tokens); almost all of it would be cut"))
+                bad.append(
+                    BadRow(
+                        r.where,
+                        f"row too long: {n:,} characters, more than {ROW_CHARS_PER_TOKEN} × "
+                        f"training.max_length ({max_length} tokens); almost all of it would be cut",
+                    )
+                )
                 continue
         records.append(rec)
         wheres.append(r.where)
     if not records:
         first = bad[0] if bad else None
-        raise SageError(f"{where}: no usable rows as {fmt} ({len(bad)} bad; first: {first})",
-                        hint="fix the rows, or set data.format / data.field_map to match your columns", kind="data")
+        raise SageError(
+            f"{where}: no usable rows as {fmt} ({len(bad)} bad; first: {first})",
+            hint="fix the rows, or set data.format / data.field_map to match your columns",
+            kind="data",
+        )
     share = len(bad) / total
     if share > max_bad_share:
-        raise SageError(f"{where}: {len(bad)} of {total} rows are bad ({share:.0%}); first: {bad[0]}",
-                        hint=f"fix them, or raise data.max_bad_share (now {max_bad_share:.0%}) to skip them",
-                        kind="data")
+        raise SageError(
+            f"{where}: {len(bad)} of {total} rows are bad ({share:.0%}); first: {bad[0]}",
+            hint=f"fix them, or raise data.max_bad_share (now {max_bad_share:.0%}) to skip them",
+            kind="data",
+        )
     if max_samples:
         records, wheres = records[:max_samples], wheres[:max_samples]
     return LoadedData(records, fmt, res.files, bad, total, wheres)
 
 
-def split(records: list[dict], share: float, seed: int, groups: Optional[list[str]] = None) -> tuple[list[dict], list[dict]]:
+def split(
+    records: list[dict], share: float, seed: int, groups: Optional[list[str]] = None
+) -> tuple[list[dict], list[dict]]:
     """Deterministic train/eval split. With `groups` (e.g. the source file of each code
     piece) a group goes wholly to one side, so eval never sees pieces of a trained file."""
     keys = groups if groups is not None else list(range(len(records)))
@@ -127,9 +159,17 @@ def token_stats(lengths: list[int], max_length: int) -> dict:
         return {}
     s = sorted(lengths)
     pick = lambda q: s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]  # noqa: E731
-    return {"min": s[0], "median": pick(0.5), "p95": pick(0.95), "max": s[-1], "mean": round(sum(s) / len(s), 1),
-            "total": sum(s), "share_truncated": round(sum(1 for x in s if x > max_length) / len(s), 4),
-            "max_length": max_length, "sampled": len(s)}
+    return {
+        "min": s[0],
+        "median": pick(0.5),
+        "p95": pick(0.95),
+        "max": s[-1],
+        "mean": round(sum(s) / len(s), 1),
+        "total": sum(s),
+        "share_truncated": round(sum(1 for x in s if x > max_length) / len(s), 4),
+        "max_length": max_length,
+        "sampled": len(s),
+    }
 
 
 def encode_record(tok, rec: dict):
@@ -141,51 +181,76 @@ def encode_record(tok, rec: dict):
 
 def prepare_run_data(cfg, run: Path) -> dict:
     """Write <run>/data/{train,eval}.jsonl and data_report.json; return the report."""
-    from .modelref import model_dir
-    from .template import chat_tokenizer
+    from sage_ft_tui.engine.data.template import chat_tokenizer
+    from sage_ft_tui.engine.models.resolve import model_dir
 
-    data_dir = Path(run) / "data"
+    data_dir = RunLayout(run).data
     data_dir.mkdir(parents=True, exist_ok=True)
     mdir = model_dir(cfg.model.name, revision=cfg.model.revision)
     tok = chat_tokenizer(str(mdir))
     if cfg.task == "chat" and not tok.has_template:
-        raise SageError(f"model {cfg.model.name} has no chat template, which the chat task needs",
-                        hint="use an instruct/chat model, or the instruction or text task", kind="model")
+        raise SageError(
+            f"model {cfg.model.name} has no chat template, which the chat task needs",
+            hint="use an instruct/chat model, or the instruction or text task",
+            kind="model",
+        )
     if cfg.task == "code":
-        from .codebase import build_code_records
+        from sage_ft_tui.engine.data.code.scan import build_code_records
 
         loaded, extra = build_code_records(cfg, tok)
     else:
         d = cfg.data
-        loaded = load_training_data(d.paths, task=cfg.task, fmt=d.format, field_map=d.field_map,
-                                    system_prompt=d.system_prompt, max_bad_share=d.max_bad_share,
-                                    max_samples=d.max_samples, max_length=cfg.training.max_length)
+        loaded = load_training_data(
+            d.paths,
+            task=cfg.task,
+            fmt=d.format,
+            field_map=d.field_map,
+            system_prompt=d.system_prompt,
+            max_bad_share=d.max_bad_share,
+            max_samples=d.max_samples,
+            max_length=cfg.training.max_length,
+        )
         extra = {}
     groups = [w.rsplit("#", 1)[0] for w in loaded.wheres] if cfg.task == "code" and loaded.wheres else None
     train, evald = split(loaded.records, cfg.data.validation_split, cfg.training.seed, groups)
     if cfg.data.eval_paths:
-        evald = load_training_data(cfg.data.eval_paths, task=cfg.task, fmt=loaded.format,
-                                   field_map=cfg.data.field_map, system_prompt=cfg.data.system_prompt,
-                                   max_bad_share=cfg.data.max_bad_share, max_length=cfg.training.max_length).records
+        evald = load_training_data(
+            cfg.data.eval_paths,
+            task=cfg.task,
+            fmt=loaded.format,
+            field_map=cfg.data.field_map,
+            system_prompt=cfg.data.system_prompt,
+            max_bad_share=cfg.data.max_bad_share,
+            max_length=cfg.training.max_length,
+        ).records
     sample = train if len(train) <= STATS_SAMPLE else random.Random(0).sample(train, STATS_SAMPLE)
     lengths, trained = [], 0
     for rec in sample:
         enc = encode_record(tok, rec)
         lengths.append(len(enc.input_ids))
         trained += sum(enc.completion_mask)
-    _write_jsonl(data_dir / "train.jsonl", train)
-    _write_jsonl(data_dir / "eval.jsonl", evald)
+    _write_jsonl(RunLayout(run).train_data, train)
+    _write_jsonl(RunLayout(run).eval_data, evald)
     report = {
-        "format": loaded.format, "task": cfg.task, "files": loaded.files, "model": cfg.model.name,
+        "format": loaded.format,
+        "task": cfg.task,
+        "files": loaded.files,
+        "model": cfg.model.name,
         "template": tok.template_source,
-        "counts": {"rows": loaded.total_rows, "usable": len(loaded.records), "train": len(train), "eval": len(evald),
-                   "skipped": len(loaded.bad)},
+        "counts": {
+            "rows": loaded.total_rows,
+            "usable": len(loaded.records),
+            "train": len(train),
+            "eval": len(evald),
+            "skipped": len(loaded.bad),
+        },
         "skipped": [{"where": b.where, "reason": b.reason} for b in loaded.bad[:REPORT_LIST_LIMIT]],
         "skipped_by_reason": _by_reason(loaded.bad),
-        "tokens": token_stats(lengths, cfg.training.max_length) | {"trained_share": round(trained / max(1, sum(lengths)), 4)},
+        "tokens": token_stats(lengths, cfg.training.max_length)
+        | {"trained_share": round(trained / max(1, sum(lengths)), 4)},
         **extra,
     }
-    atomic_write_json(data_dir / "data_report.json", report)
+    atomic_write_json(RunLayout(run).data_report, report)
     return report
 
 
@@ -200,7 +265,7 @@ def _by_reason(bad: list[BadRow]) -> dict[str, int]:
 
 
 def _tokenize_batch(batch: dict, model_dir: str, max_length: int, is_text: bool) -> dict:
-    from .template import chat_tokenizer
+    from sage_ft_tui.engine.data.template import chat_tokenizer
 
     tok = chat_tokenizer(model_dir)
     ids_out, mask_out = [], []
@@ -228,9 +293,9 @@ def tokenized_datasets(cfg, run: Path, model_dir: str):
     import datasets
 
     datasets.disable_progress_bars()
-    data_dir = Path(run) / "data"
+    data_dir = RunLayout(run).data
     key = _cache_key(cfg, data_dir, model_dir)
-    cache = data_dir / "tokenized" / key
+    cache = RunLayout(run).tokenized / key
     cache.mkdir(parents=True, exist_ok=True)
     out = []
     with open(cache.parent / f".{key}.lock", "w") as lock:
@@ -244,15 +309,27 @@ def tokenized_datasets(cfg, run: Path, model_dir: str):
             if not src.exists() or src.stat().st_size == 0:
                 out.append(None)
                 continue
-            ds = datasets.load_dataset("json", data_files=str(src), split="train",
-                                       cache_dir=str(data_dir / ".hf_cache"))
+            ds = datasets.load_dataset(
+                "json", data_files=str(src), split="train", cache_dir=str(data_dir / ".hf_cache")
+            )
             is_text = "text" in ds.column_names
             nproc = min(os.cpu_count() or 1, 8) if len(ds) > TOKENIZE_PARALLEL_MIN_ROWS else None
-            ds = ds.map(_tokenize_batch, batched=True, batch_size=1000, remove_columns=ds.column_names,
-                        num_proc=nproc, desc=None,
-                        fn_kwargs={"model_dir": model_dir, "max_length": cfg.training.max_length, "is_text": is_text})
-            ds = ds.filter(lambda masks: [any(m) for m in masks], input_columns=["completion_mask"], batched=True,
-                           batch_size=1000, num_proc=nproc)
+            ds = ds.map(
+                _tokenize_batch,
+                batched=True,
+                batch_size=1000,
+                remove_columns=ds.column_names,
+                num_proc=nproc,
+                desc=None,
+                fn_kwargs={"model_dir": model_dir, "max_length": cfg.training.max_length, "is_text": is_text},
+            )
+            ds = ds.filter(
+                lambda masks: [any(m) for m in masks],
+                input_columns=["completion_mask"],
+                batched=True,
+                batch_size=1000,
+                num_proc=nproc,
+            )
             tmp = cache / f".{split_name}.tmp"
             ds.save_to_disk(str(tmp))
             os.replace(tmp, target)
@@ -262,8 +339,9 @@ def tokenized_datasets(cfg, run: Path, model_dir: str):
 
 def _cache_key(cfg, data_dir: Path, model_dir: str) -> str:
     h = hashlib.sha256()
-    for name in ("train.jsonl", "eval.jsonl"):
-        p = data_dir / name
+    lay = RunLayout(data_dir.parent)
+    for p in (lay.train_data, lay.eval_data):
+        name = p.name
         if p.exists():
             st = p.stat()
             h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
@@ -275,25 +353,28 @@ def _cache_key(cfg, data_dir: Path, model_dir: str) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_dataset(data: Any, model: str = "tiny-demo", *, task: str = "instruction", max_length: int = 2048,
-                    fmt: str = "auto"):
+def prepare_dataset(
+    data: Any, model: str = "tiny-demo", *, task: str = "instruction", max_length: int = 2048, fmt: str = "auto"
+):
     """Public API: rows (a path, list of dicts, or a datasets.Dataset) → a tokenized Dataset
     with input_ids and completion_mask, ready for `LoRATrainer.train`."""
     import datasets
 
-    from .modelref import model_dir
-    from .template import chat_tokenizer
+    from sage_ft_tui.engine.data.template import chat_tokenizer
+    from sage_ft_tui.engine.models.resolve import model_dir
 
     if isinstance(data, datasets.Dataset):
         data = data.to_list()
     if isinstance(data, list):
         fmt_ = fmt
         if fmt_ == "auto":
-            from .formats import Row
+            from sage_ft_tui.engine.data.formats import Row
 
             fmt_, _ = detect_format([Row(f"row {i}", r) for i, r in enumerate(data[:200])])
             if fmt_ is None:
-                raise SageError("cannot tell the data format of the rows", hint="see `sage-ft-tui examples`", kind="data")
+                raise SageError(
+                    "cannot tell the data format of the rows", hint="see `sage-ft-tui examples`", kind="data"
+                )
         check_task_format(task, fmt_)
         records = []
         for i, r in enumerate(data):
@@ -334,9 +415,16 @@ class DataInspection:
         return self.error is None and self.usable > 0
 
 
-def inspect_data(paths, task: str = "instruction", fmt: str = "auto", model: str = "tiny-demo",
-                 max_length: int = 2048, preview: int = 5, max_bad_share: float = 0.05,
-                 field_map: Optional[dict] = None) -> DataInspection:
+def inspect_data(
+    paths,
+    task: str = "instruction",
+    fmt: str = "auto",
+    model: str = "tiny-demo",
+    max_length: int = 2048,
+    preview: int = 5,
+    max_bad_share: float = 0.05,
+    field_map: Optional[dict] = None,
+) -> DataInspection:
     """Detect, validate and tokenize a sample; never raises for bad data (see .error)."""
     out = DataInspection()
     try:
@@ -353,13 +441,16 @@ def inspect_data(paths, task: str = "instruction", fmt: str = "auto", model: str
     out.format, out.rows, out.usable, out.files = loaded.format, loaded.total_rows, len(loaded.records), loaded.files
     out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
     try:
-        from .modelref import model_dir
-        from .template import chat_tokenizer
+        from sage_ft_tui.engine.data.template import chat_tokenizer
+        from sage_ft_tui.engine.models.resolve import model_dir
 
         tok = chat_tokenizer(str(model_dir(model)))
         if task == "chat" and not tok.has_template:
-            raise SageError(f"model {model} has no chat template, which the chat task needs",
-                            hint="use an instruct/chat model", kind="model")
+            raise SageError(
+                f"model {model} has no chat template, which the chat task needs",
+                hint="use an instruct/chat model",
+                kind="model",
+            )
         sample = loaded.records[:STATS_SAMPLE]
         out.token_lengths = [len(encode_record(tok, r).input_ids) for r in sample]
         out.share_truncated = token_stats(out.token_lengths, max_length).get("share_truncated", 0.0)
@@ -374,5 +465,13 @@ def inspect_data(paths, task: str = "instruction", fmt: str = "auto", model: str
     return out
 
 
-__all__ = ["load_training_data", "prepare_dataset", "prepare_run_data", "tokenized_datasets", "inspect_data",
-           "DataInspection", "LoadedData", "TASKS"]
+__all__ = [
+    "load_training_data",
+    "prepare_dataset",
+    "prepare_run_data",
+    "tokenized_datasets",
+    "inspect_data",
+    "DataInspection",
+    "LoadedData",
+    "TASKS",
+]

@@ -22,17 +22,58 @@ from functools import lru_cache
 
 # Matched against the file's base name, case-insensitively.
 SECRET_NAME_GLOBS: tuple[str, ...] = (
-    ".env", ".env.*", "*.env", ".envrc",
-    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk", "*.asc", "*.gpg", "*.kdbx",
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
-    "credentials", "credentials.*", "*credentials*.json", "client_secret*.json", "service-account*.json",
-    ".netrc", "_netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd", ".dockercfg",
-    "secrets.yml", "secrets.yaml", "secrets.json", "secrets.toml", "*.secret", "*.secrets",
-    "terraform.tfstate", "terraform.tfstate.*", "*.tfvars",
+    ".env",
+    ".env.*",
+    "*.env",
+    ".envrc",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.ppk",
+    "*.asc",
+    "*.gpg",
+    "*.kdbx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "credentials",
+    "credentials.*",
+    "*credentials*.json",
+    "client_secret*.json",
+    "service-account*.json",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".htpasswd",
+    ".dockercfg",
+    "secrets.yml",
+    "secrets.yaml",
+    "secrets.json",
+    "secrets.toml",
+    "*.secret",
+    "*.secrets",
+    "terraform.tfstate",
+    "terraform.tfstate.*",
+    "*.tfvars",
 )
 # Matched against the repository-relative path (posix), for well-known secret folders.
-SECRET_PATH_GLOBS: tuple[str, ...] = ("*/.ssh/*", ".ssh/*", "*/.aws/*", ".aws/*", "*/.docker/config.json",
-                                      ".docker/config.json", "*/.kube/config", ".kube/config")
+SECRET_PATH_GLOBS: tuple[str, ...] = (
+    "*/.ssh/*",
+    ".ssh/*",
+    "*/.aws/*",
+    ".aws/*",
+    "*/.docker/config.json",
+    ".docker/config.json",
+    "*/.kube/config",
+    ".kube/config",
+)
 
 
 @lru_cache(maxsize=1)
@@ -59,10 +100,16 @@ def is_secret_name(rel_path: str) -> bool:
 # (the scan of a 10,000-file repository would otherwise spend seconds in `re`).
 SECRET_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("private key block", ("PRIVATE KEY",), r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----"),
-    ("aws access key id", ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
-     r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
-    ("aws secret access key", ("ecret", "ECRET"),
-     r"(?i)aws_?secret_?access_?key\s*[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+=]{40}\b"),
+    (
+        "aws access key id",
+        ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
+        r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
+    ),
+    (
+        "aws secret access key",
+        ("ecret", "ECRET"),
+        r"(?i)aws_?secret_?access_?key\s*[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+=]{40}\b",
+    ),
     ("github token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"),
     ("github token", ("github_pat_",), r"\bgithub_pat_[A-Za-z0-9_]{60,255}\b"),
     ("gitlab token", ("glpat-",), r"\bglpat-[A-Za-z0-9_\-]{20,}\b"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 
 @dataclass(frozen=True)
@@ -20,21 +20,46 @@ class Task:
 CONVERSATION_FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion")
 
 TASKS: dict[str, Task] = {
-    "qa": Task("qa", "Question answering", "Answer questions, optionally from a given context.",
-               '{"question": ..., "context": ... (optional), "answer": ...}', CONVERSATION_FORMATS,
-               {"question": "What is the capital of Kenya?", "context": "", "answer": "Nairobi."}),
-    "instruction": Task("instruction", "Instruction following", "Follow an instruction, with optional input (alpaca).",
-                        '{"instruction": ..., "input": ... (optional), "output": ...}', CONVERSATION_FORMATS,
-                        {"instruction": "Reverse the word.", "input": "river", "output": "revir"}),
-    "chat": Task("chat", "Multi-turn chat", "Whole conversations; every assistant turn is trained.",
-                 '{"messages": [{"role": "user"|"assistant"|"system", "content": ...}, ...]} or ShareGPT',
-                 CONVERSATION_FORMATS,
-                 {"messages": [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello! How can I help?"}]}),
-    "text": Task("text", "Continued pre-training", "Plain text; the model learns to continue it.",
-                 '{"text": ...} or .txt files (paragraphs)', ("text",),
-                 {"text": "Nairobi is the capital of Kenya."}),
-    "code": Task("code", "Your code repository", "Learn a codebase: files become training samples (secrets skipped).",
-                 "a git repository (--repo PATH)", ("text",), {"text": "# path: src/app.py\nimport os\n..."}),
+    "qa": Task(
+        "qa",
+        "Question answering",
+        "Answer questions, optionally from a given context.",
+        '{"question": ..., "context": ... (optional), "answer": ...}',
+        CONVERSATION_FORMATS,
+        {"question": "What is the capital of Kenya?", "context": "", "answer": "Nairobi."},
+    ),
+    "instruction": Task(
+        "instruction",
+        "Instruction following",
+        "Follow an instruction, with optional input (alpaca).",
+        '{"instruction": ..., "input": ... (optional), "output": ...}',
+        CONVERSATION_FORMATS,
+        {"instruction": "Reverse the word.", "input": "river", "output": "revir"},
+    ),
+    "chat": Task(
+        "chat",
+        "Multi-turn chat",
+        "Whole conversations; every assistant turn is trained.",
+        '{"messages": [{"role": "user"|"assistant"|"system", "content": ...}, ...]} or ShareGPT',
+        CONVERSATION_FORMATS,
+        {"messages": [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello! How can I help?"}]},
+    ),
+    "text": Task(
+        "text",
+        "Continued pre-training",
+        "Plain text; the model learns to continue it.",
+        '{"text": ...} or .txt files (paragraphs)',
+        ("text",),
+        {"text": "Nairobi is the capital of Kenya."},
+    ),
+    "code": Task(
+        "code",
+        "Your code repository",
+        "Learn a codebase: files become training samples (secrets skipped).",
+        "a git repository (--repo PATH)",
+        ("text",),
+        {"text": "# path: src/app.py\nimport os\n..."},
+    ),
 }
 
 
@@ -44,7 +69,13 @@ def check_task_format(task: str, fmt: str) -> None:
         raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(TASKS)}")
     if fmt not in t.formats:
         if fmt == "text":
-            raise SageError(f"plain text has no answers to learn for the {task} task",
-                            hint="use the text task for plain text, or give question/answer style rows", kind="data")
-        raise SageError(f"the {task} task trains on plain text, but the data is {fmt}",
-                        hint="choose the qa, instruction or chat task for this data", kind="data")
+            raise SageError(
+                f"plain text has no answers to learn for the {task} task",
+                hint="use the text task for plain text, or give question/answer style rows",
+                kind="data",
+            )
+        raise SageError(
+            f"the {task} task trains on plain text, but the data is {fmt}",
+            hint="choose the qa, instruction or chat task for this data",
+            kind="data",
+        )

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from .errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 # Used when a model has no chat template: alpaca-style prompts, so qa/instruction data
 # still trains a base model (the chat task refuses instead). Saved with the adapter.
@@ -94,7 +94,9 @@ class ChatTokenizer:
         d = Path(model_dir)
         tj = d / "tokenizer.json"
         if not tj.exists():
-            raise SageError(f"{d}: no tokenizer.json", hint="use a model with a fast tokenizer (tokenizer.json)", kind="model")
+            raise SageError(
+                f"{d}: no tokenizer.json", hint="use a model with a fast tokenizer (tokenizer.json)", kind="model"
+            )
         self.dir = d
         self.tok = Tokenizer.from_file(str(tj))
         cfg = {}
@@ -131,12 +133,18 @@ class ChatTokenizer:
     def render(self, messages: list[dict], add_generation_prompt: bool = False, tools=None) -> str:
         try:
             return _compile(self.template).render(
-                messages=messages, tools=tools, add_generation_prompt=add_generation_prompt,
-                bos_token=self.bos_token or "", eos_token=self.eos_token or "",
+                messages=messages,
+                tools=tools,
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_token or "",
+                eos_token=self.eos_token or "",
             )
         except Exception as e:  # jinja errors, raise_exception() in templates
-            raise SageError(f"the chat template refused this conversation: {e}", kind="data",
-                            hint="check the roles and their order (e.g. user/assistant alternating)") from None
+            raise SageError(
+                f"the chat template refused this conversation: {e}",
+                kind="data",
+                hint="check the roles and their order (e.g. user/assistant alternating)",
+            ) from None
 
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False).ids
@@ -154,8 +162,11 @@ class ChatTokenizer:
                 # Template is not prefix-stable (e.g. it drops earlier reasoning): locate the content.
                 pos = full.find(m["content"], spans[-1][1] if spans else 0)
                 if pos < 0:
-                    raise SageError("the chat template hides an assistant turn", kind="data",
-                                    hint="use a template that renders every assistant message")
+                    raise SageError(
+                        "the chat template hides an assistant turn",
+                        kind="data",
+                        hint="use a template that renders every assistant message",
+                    )
                 start, end = pos, pos + len(m["content"])
                 if self.eos_token and full.startswith(self.eos_token, end):
                     end += len(self.eos_token)
@@ -174,7 +185,7 @@ class ChatTokenizer:
                 seg = text[s:e]
                 fixed.append(text[last:s])
                 if self.eos_token not in seg:
-                    seg = seg.rstrip("\n") + self.eos_token + seg[len(seg.rstrip("\n")):]
+                    seg = seg.rstrip("\n") + self.eos_token + seg[len(seg.rstrip("\n")) :]
                 new_spans.append((s + shift, s + shift + len(seg)))
                 shift += len(seg) - (e - s)
                 fixed.append(seg)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator, Optional
 
-from .errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 HELP = "commands: /reset (forget the conversation), /system TEXT, /temp F, /max N, /exit"
 
@@ -24,7 +24,7 @@ class ChatSettings:
     max_tokens: int = 256
     top_p: Optional[float] = None
 
-    def validate(self) -> "ChatSettings":
+    def validate(self) -> ChatSettings:
         if not (0.0 <= float(self.temperature) <= 2.0):
             raise SageError(f"temperature {self.temperature} is out of range", hint="use 0 to 2 (0 = greedy)")
         if int(self.max_tokens) < 1:
@@ -45,22 +45,36 @@ class Endpoint:
 
 def endpoint_for_run(run: Path | str) -> Endpoint:
     """The server a run is being served on (from serve.json), checked to be alive."""
-    from .paths import resolve_run
-    from .serve import read_serve, server_alive
+    from sage_ft_tui.engine.deploy.serve import read_serve, server_alive
+    from sage_ft_tui.engine.paths import resolve_run
 
     run = resolve_run(run)
     info = read_serve(run)
     if not info:
-        raise SageError(f"run {run.name} is not being served", kind="serve",
-                        hint=f"start it with `sage-ft-tui serve {run.name}`, or pass --serve to `chat`")
+        raise SageError(
+            f"run {run.name} is not being served",
+            kind="serve",
+            hint=f"start it with `sage-ft-tui serve {run.name}`, or pass --serve to `chat`",
+        )
     if not server_alive(info):
-        raise SageError(f"the server of run {run.name} is gone (pid {info.get('pid')} is not running)", kind="serve",
-                        hint=f"start it again: `sage-ft-tui serve {run.name}` (see {info.get('log')})")
+        raise SageError(
+            f"the server of run {run.name} is gone (pid {info.get('pid')} is not running)",
+            kind="serve",
+            hint=f"start it again: `sage-ft-tui serve {run.name}` (see {info.get('log')})",
+        )
     if info.get("state") != "ready":
-        raise SageError(f"the server of run {run.name} is still starting", kind="serve",
-                        hint="wait for `sage-ft-tui serve --status` to say ready")
-    return Endpoint(base_url=info["base_url"], model=info["model"], api_key=info.get("api_key"),
-                    backend=info.get("backend", ""), run=run.name)
+        raise SageError(
+            f"the server of run {run.name} is still starting",
+            kind="serve",
+            hint="wait for `sage-ft-tui serve --status` to say ready",
+        )
+    return Endpoint(
+        base_url=info["base_url"],
+        model=info["model"],
+        api_key=info.get("api_key"),
+        backend=info.get("backend", ""),
+        run=run.name,
+    )
 
 
 def make_client(ep: Endpoint, timeout: float = 600.0):
@@ -75,10 +89,15 @@ def _api_error(e: Exception, ep: Endpoint) -> SageError:
     import openai
 
     if isinstance(e, openai.APIConnectionError):
-        return SageError(f"cannot reach the server at {ep.base_url}", kind="serve",
-                         hint="is it running? `sage-ft-tui serve --status`")
+        return SageError(
+            f"cannot reach the server at {ep.base_url}",
+            kind="serve",
+            hint="is it running? `sage-ft-tui serve --status`",
+        )
     if isinstance(e, openai.AuthenticationError):
-        return SageError("the server refused the API key", kind="serve", hint="serve again with the key you use, or fix serve.json")
+        return SageError(
+            "the server refused the API key", kind="serve", hint="serve again with the key you use, or fix serve.json"
+        )
     if isinstance(e, openai.APIStatusError):
         detail = ""
         try:
@@ -86,10 +105,16 @@ def _api_error(e: Exception, ep: Endpoint) -> SageError:
             detail = body.get("detail") or (body.get("error") or {}).get("message") or ""
         except Exception:
             detail = (e.response.text or "")[:200]
-        return SageError(f"the server answered {e.status_code}: {str(detail)[:200] or e.message}", kind="serve",
-                         hint="see the server log (`sage-ft-tui serve --status` shows where)")
-    return SageError(f"chat request failed: {type(e).__name__}: {str(e)[:200]}", kind="serve",
-                     hint="see the server log (`sage-ft-tui serve --status` shows where)")
+        return SageError(
+            f"the server answered {e.status_code}: {str(detail)[:200] or e.message}",
+            kind="serve",
+            hint="see the server log (`sage-ft-tui serve --status` shows where)",
+        )
+    return SageError(
+        f"chat request failed: {type(e).__name__}: {str(e)[:200]}",
+        kind="serve",
+        hint="see the server log (`sage-ft-tui serve --status` shows where)",
+    )
 
 
 @dataclass
@@ -116,8 +141,12 @@ class ChatSession:
         self.history.clear()
 
     def _kwargs(self, user: str) -> dict:
-        kw = dict(model=self.endpoint.model, messages=self.messages(user),
-                  temperature=float(self.settings.temperature), max_tokens=int(self.settings.max_tokens))
+        kw = dict(
+            model=self.endpoint.model,
+            messages=self.messages(user),
+            temperature=float(self.settings.temperature),
+            max_tokens=int(self.settings.max_tokens),
+        )
         if self.settings.top_p is not None:
             kw["top_p"] = float(self.settings.top_p)
         return kw
@@ -154,8 +183,12 @@ class ChatSession:
             raise _api_error(e, self.endpoint) from None
         reply = "".join(parts)
         self.history += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
-        self.last_stats = {"first_token_s": first, "total_s": time.perf_counter() - t0, "chunks": len(parts),
-                           "finish_reason": finish}
+        self.last_stats = {
+            "first_token_s": first,
+            "total_s": time.perf_counter() - t0,
+            "chunks": len(parts),
+            "finish_reason": finish,
+        }
 
     def ask(self, user: str) -> str:
         return "".join(self.stream(user))
@@ -202,7 +235,9 @@ def _apply_command(line: str, session: ChatSession, out: IO[str]) -> Optional[bo
 def repl(session: ChatSession, inp: IO[str], out: IO[str], *, prompt: str = "you> ", show_prompt: bool = True) -> int:
     """The terminal chat. Returns the number of replies. Ends on /exit or end of input."""
     replies = 0
-    out.write(f"chatting with {session.endpoint.run or session.endpoint.model} at {session.endpoint.base_url} — {HELP}\n")
+    out.write(
+        f"chatting with {session.endpoint.run or session.endpoint.model} at {session.endpoint.base_url} — {HELP}\n"
+    )
     out.flush()
     while True:
         if show_prompt:

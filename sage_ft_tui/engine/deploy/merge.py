@@ -13,7 +13,6 @@ Nothing here imports torch at module level (the TUI imports the light helpers).
 from __future__ import annotations
 
 import gc
-import json
 import os
 import resource
 import shutil
@@ -23,11 +22,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from .errors import SageError
-from .fsutil import atomic_write_json, fmt_bytes, free_bytes, read_json
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import atomic_write_json, fmt_bytes, free_bytes, read_json
+from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, RunLayout
+from sage_ft_tui.engine.runs.layout import MERGE_REPORT as REPORT
 
-REPORT = "merge_report.json"
-MERGED_MARK = "sage_merged.json"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 _BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2, "float64": 8, "int8": 1, "uint8": 1}
 # Relative tolerance (max |Δlogit| / max |logit|) of the merged model against base+adapter.
@@ -47,11 +46,12 @@ CheckpointRef = Union[None, int, str]
 
 def _is_adapter_dir(d: Path) -> bool:
     return (d / "adapter_config.json").is_file() and any(
-        (d / n).is_file() for n in ("adapter_model.safetensors", "adapter_model.bin"))
+        (d / n).is_file() for n in ("adapter_model.safetensors", "adapter_model.bin")
+    )
 
 
 def _adapter_in(d: Path) -> Optional[Path]:
-    for cand in (d, d / "adapter"):
+    for cand in (d, RunLayout(d).adapter):
         if _is_adapter_dir(cand):
             return cand
     return None
@@ -59,11 +59,11 @@ def _adapter_in(d: Path) -> Optional[Path]:
 
 def find_adapter(run: Path, checkpoint: CheckpointRef = None) -> tuple[Path, str]:
     """(adapter folder, label): the final adapter, checkpoint N, or the latest by step number."""
-    from .runs import checkpoints, derive_state
+    from sage_ft_tui.engine.runs.manage import checkpoints, derive_state
 
     run = Path(run)
     if checkpoint is None or checkpoint == "":
-        final = run / "adapter"
+        final = RunLayout(run).adapter
         found = _adapter_in(final) if final.is_dir() else None
         if found:
             return found, "final adapter"
@@ -71,39 +71,56 @@ def find_adapter(run: Path, checkpoint: CheckpointRef = None) -> tuple[Path, str
         state = derive_state(run)[0]
         more = f" (run state: {state})"
         if done:
-            raise SageError(f"run {run.name} has no final adapter{more}", where=str(final),
-                            hint=f"merge a checkpoint instead: --checkpoint latest (step {done[-1].name.rsplit('-', 1)[1]}) or --checkpoint N")
-        raise SageError(f"run {run.name} has no adapter and no complete checkpoint{more}", where=str(run),
-                        hint="train it first (`sage-ft-tui run`), or `sage-ft-tui resume` a stopped run")
+            raise SageError(
+                f"run {run.name} has no final adapter{more}",
+                where=str(final),
+                hint=f"merge a checkpoint instead: --checkpoint latest (step {done[-1].name.rsplit('-', 1)[1]}) or --checkpoint N",
+            )
+        raise SageError(
+            f"run {run.name} has no adapter and no complete checkpoint{more}",
+            where=str(run),
+            hint="train it first (`sage-ft-tui run`), or `sage-ft-tui resume` a stopped run",
+        )
     done = checkpoints(run)
     steps = {int(p.name.rsplit("-", 1)[1]): p for p in done}
     if isinstance(checkpoint, str) and checkpoint.strip().lower() == "latest":
         if not done:
-            raise SageError(f"run {run.name} has no complete checkpoint", where=str(run / "checkpoints"),
-                            hint="merge the final adapter (no --checkpoint), or train longer")
+            raise SageError(
+                f"run {run.name} has no complete checkpoint",
+                where=str(RunLayout(run).checkpoints),
+                hint="merge the final adapter (no --checkpoint), or train longer",
+            )
         path = done[-1]
     else:
         try:
-            step = int(str(checkpoint).strip().removeprefix("checkpoint-"))
+            step = int(str(checkpoint).strip().removeprefix(CHECKPOINT_PREFIX))
         except ValueError:
-            raise SageError(f"--checkpoint {checkpoint!r}: expected a step number or 'latest'",
-                            hint="e.g. --checkpoint 200 or --checkpoint latest") from None
+            raise SageError(
+                f"--checkpoint {checkpoint!r}: expected a step number or 'latest'",
+                hint="e.g. --checkpoint 200 or --checkpoint latest",
+            ) from None
         if step not in steps:
-            half = (run / "checkpoints" / f"checkpoint-{step}").is_dir()
+            half = RunLayout(run).checkpoint(step).is_dir()
             have = ", ".join(str(s) for s in sorted(steps)) or "none"
             why = "is incomplete (no sage_complete.json)" if half else "does not exist"
-            raise SageError(f"checkpoint {step} of run {run.name} {why}", where=str(run / "checkpoints"),
-                            hint=f"complete checkpoints: {have}")
+            raise SageError(
+                f"checkpoint {step} of run {run.name} {why}",
+                where=str(RunLayout(run).checkpoints),
+                hint=f"complete checkpoints: {have}",
+            )
         path = steps[step]
     found = _adapter_in(path)
     if not found:
-        raise SageError(f"{path.name} holds no LoRA adapter (no adapter_config.json + adapter_model.safetensors)",
-                        where=str(path), hint="pick another --checkpoint")
+        raise SageError(
+            f"{path.name} holds no LoRA adapter (no adapter_config.json + adapter_model.safetensors)",
+            where=str(path),
+            hint="pick another --checkpoint",
+        )
     return found, path.name
 
 
 def default_output(run: Path) -> Path:
-    return Path(run) / "merged"
+    return RunLayout(run).merged
 
 
 def merged_ok(path: Path) -> bool:
@@ -168,8 +185,9 @@ def _probe_ids(tok, chat_template: Optional[str]):
     text = None
     if chat_template:
         try:
-            text = tok.apply_chat_template(PROBE_MESSAGES, tokenize=False, add_generation_prompt=True,
-                                           chat_template=chat_template)
+            text = tok.apply_chat_template(
+                PROBE_MESSAGES, tokenize=False, add_generation_prompt=True, chat_template=chat_template
+            )
         except Exception:
             text = None
     text = (text or "") + PROBE_TEXT
@@ -185,7 +203,7 @@ def _logits(model, ids):
 
 def _eos_ids(tok, gen_eos) -> list[int]:
     ids: list[int] = []
-    for v in (gen_eos if isinstance(gen_eos, list) else [gen_eos]):
+    for v in gen_eos if isinstance(gen_eos, list) else [gen_eos]:
         if v is not None and int(v) not in ids:
             ids.append(int(v))
     if tok.eos_token_id is not None and tok.eos_token_id not in ids:
@@ -211,8 +229,8 @@ def merge_run(
 ) -> dict:
     """Merge and verify; returns the report (also written to <out>/merge_report.json and
     <run>/merge_report.json). Raises SageError on any refusal or failed self-check."""
-    from .config import RunConfig
-    from .paths import resolve_run
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.paths import resolve_run
 
     t0 = time.time()
     timings: dict[str, float] = {}
@@ -228,16 +246,18 @@ def merge_run(
     if dtype not in DTYPES:
         raise SageError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}", hint="e.g. --dtype bfloat16")
     run = resolve_run(run)
-    cfg = RunConfig.load(run / "config.yaml")
+    cfg = RunConfig.load(RunLayout(run).config)
     adapter, label = find_adapter(run, checkpoint)
     out = Path(output).expanduser().resolve() if output else default_output(run)
     if out.exists() and not out.is_dir():
         raise SageError(f"{out} exists and is not a folder", hint="remove it or choose another --output")
     if out.exists() and any(out.iterdir()) and not force:
-        raise SageError(f"{out} already exists",
-                        hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere")
+        raise SageError(
+            f"{out} already exists",
+            hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere",
+        )
 
-    from .modelref import model_dir
+    from sage_ft_tui.engine.models.resolve import model_dir
 
     say("resolve", {"adapter": str(adapter), "label": label, "base": cfg.model.name})
     base = model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False)
@@ -247,20 +267,29 @@ def merge_run(
     want = int(need * 1.05) + 64 * 1024 * 1024
     free = free_bytes(out.parent)
     if free < want:
-        raise SageError(f"not enough disk space for the merged model in {out.parent}: "
-                        f"{fmt_bytes(want)} needed, {fmt_bytes(free)} free", kind="disk",
-                        hint="free some space, or --output a folder on a larger disk")
+        raise SageError(
+            f"not enough disk space for the merged model in {out.parent}: "
+            f"{fmt_bytes(want)} needed, {fmt_bytes(free)} free",
+            kind="disk",
+            hint="free some space, or --output a folder on a larger disk",
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     os.chmod(tmp, 0o755)
     report: dict[str, Any] = {
-        "run": run.name, "adapter": str(adapter), "source": label, "base_model": cfg.model.name,
-        "base_path": str(base), "dtype": dt, "output": str(out), "expected_bytes": need,
+        "run": run.name,
+        "adapter": str(adapter),
+        "source": label,
+        "base_model": cfg.model.name,
+        "base_path": str(base),
+        "dtype": dt,
+        "output": str(out),
+        "expected_bytes": need,
         "quantized_training": cfg.model.quantization,
     }
     try:
         # The tokenizer (and chat template) that trained the adapter: saved with it, else the run's final one.
-        tok_dirs = (adapter, run / "adapter")
+        tok_dirs = (adapter, RunLayout(run).adapter)
         report.update(_do_merge(cfg, base, adapter, tmp, dt, device, max_shard_size, need, say, tok_dirs))
         say("report", {})
         report["seconds"] = round(time.time() - t0, 3)
@@ -273,8 +302,11 @@ def merge_run(
             sc = report["self_check"]
             raise SageError(
                 f"self-check failed: the merged model's logits differ from base+adapter by {sc['max_rel_diff']:.2e} "
-                f"(tolerance {sc['tolerance']:.0e})", kind="model", where=str(run / REPORT),
-                hint="nothing was written to the merged folder; try --dtype float32, and report it if it persists")
+                f"(tolerance {sc['tolerance']:.0e})",
+                kind="model",
+                where=str(run / REPORT),
+                hint="nothing was written to the merged folder; try --dtype float32, and report it if it persists",
+            )
         atomic_write_json(tmp / REPORT, report)
         say("install", {"output": str(out)})
         _install(tmp, out)
@@ -283,19 +315,29 @@ def merge_run(
         raise
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        from .fsutil import is_disk_full
+        from sage_ft_tui.engine.fsutil import is_disk_full
 
         if is_disk_full(e):
-            raise SageError(f"the disk filled up while writing the merged model in {out.parent}", kind="disk",
-                            hint="free some space and merge again (the old merged folder, if any, is untouched)") from None
+            raise SageError(
+                f"the disk filled up while writing the merged model in {out.parent}",
+                kind="disk",
+                hint="free some space and merge again (the old merged folder, if any, is untouched)",
+            ) from None
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
-            raise SageError("out of memory while merging", kind="oom",
-                            hint="merge on a machine with more RAM (merging runs on the CPU when the GPU is too small)") from None
+            raise SageError(
+                "out of memory while merging",
+                kind="oom",
+                hint="merge on a machine with more RAM (merging runs on the CPU when the GPU is too small)",
+            ) from None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise SageError(f"merge failed: {type(e).__name__}: {first}", kind="internal", where=str(adapter),
-                        hint="check that the adapter was trained on this run's base model") from None
+        raise SageError(
+            f"merge failed: {type(e).__name__}: {first}",
+            kind="internal",
+            where=str(adapter),
+            hint="check that the adapter was trained on this run's base model",
+        ) from None
     say("done", {"output": str(out), "seconds": report["seconds"]})
     return report
 
@@ -316,8 +358,18 @@ def _install(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _do_merge(cfg, base: Path, adapter: Path, tmp: Path, dt: str, device: str, shard: str, need: int,
-              say: Progress, tok_dirs: tuple[Path, ...] = ()) -> dict:
+def _do_merge(
+    cfg,
+    base: Path,
+    adapter: Path,
+    tmp: Path,
+    dt: str,
+    device: str,
+    shard: str,
+    need: int,
+    say: Progress,
+    tok_dirs: tuple[Path, ...] = (),
+) -> dict:
     say("import", {})
     import torch
     from peft import PeftModel
@@ -337,13 +389,14 @@ def _do_merge(cfg, base: Path, adapter: Path, tmp: Path, dt: str, device: str, s
     tok = AutoTokenizer.from_pretrained(str(tok_src), trust_remote_code=trust)
     chat_template = tok.chat_template
     if not chat_template:
-        from .template import chat_tokenizer
+        from sage_ft_tui.engine.data.template import chat_tokenizer
 
         chat_template = chat_tokenizer(str(base)).template  # what training used (fallback if none)
         tok.chat_template = chat_template
 
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch_dtype, trust_remote_code=trust,
-                                                 low_cpu_mem_usage=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(base), dtype=torch_dtype, trust_remote_code=trust, low_cpu_mem_usage=True
+    )
     model.to(dev)
     emb = model.get_input_embeddings().weight.shape[0]
     if len(tok) > emb:
@@ -383,8 +436,9 @@ def _do_merge(cfg, base: Path, adapter: Path, tmp: Path, dt: str, device: str, s
         torch.cuda.empty_cache()
 
     say("check", {})
-    re_model = AutoModelForCausalLM.from_pretrained(str(tmp), dtype=torch_dtype, trust_remote_code=trust,
-                                                    low_cpu_mem_usage=True).to(dev)
+    re_model = AutoModelForCausalLM.from_pretrained(
+        str(tmp), dtype=torch_dtype, trust_remote_code=trust, low_cpu_mem_usage=True
+    ).to(dev)
     re_model.eval()
     got = _logits(re_model, ids)
     del re_model
@@ -400,19 +454,37 @@ def _do_merge(cfg, base: Path, adapter: Path, tmp: Path, dt: str, device: str, s
     size = sum((tmp / f).stat().st_size for f in shards)
     cuda_peak = int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
     return {
-        "device": dev, "params": n_params, "shards": shards, "bytes": size, "files": files,
-        "eos_token_id": eos, "eos_tokens": [tok.convert_ids_to_tokens(i) for i in eos],
-        "chat_template": bool(chat_template), "tokenizer_from": str(tok_src), "cuda_peak_bytes": cuda_peak,
+        "device": dev,
+        "params": n_params,
+        "shards": shards,
+        "bytes": size,
+        "files": files,
+        "eos_token_id": eos,
+        "eos_tokens": [tok.convert_ids_to_tokens(i) for i in eos],
+        "chat_template": bool(chat_template),
+        "tokenizer_from": str(tok_src),
+        "cuda_peak_bytes": cuda_peak,
         "self_check": {
-            "passed": passed, "probe_tokens": int(ids.shape[1]), "max_abs_diff": max_abs, "max_rel_diff": rel,
-            "tolerance": tol, "top1_agreement": top1, "adapter_effect": effect / scale,
+            "passed": passed,
+            "probe_tokens": int(ids.shape[1]),
+            "max_abs_diff": max_abs,
+            "max_rel_diff": rel,
+            "tolerance": tol,
+            "top1_agreement": top1,
+            "adapter_effect": effect / scale,
             "note": "merged folder re-loaded from disk vs base+adapter (unmerged) on the same probe",
         },
     }
 
 
-def merge_cli_command(run: str, *, checkpoint: CheckpointRef = None, dtype: str = "auto", force: bool = False,
-                      output: Optional[str] = None) -> list[str]:
+def merge_cli_command(
+    run: str,
+    *,
+    checkpoint: CheckpointRef = None,
+    dtype: str = "auto",
+    force: bool = False,
+    output: Optional[str] = None,
+) -> list[str]:
     """The headless command the TUI runs in a subprocess (progress as JSON lines)."""
     cmd = [sys.executable, "-m", "sage_ft_tui", "merge", str(run), "--json"]
     if checkpoint not in (None, ""):
@@ -430,5 +502,13 @@ def read_report(run: Path) -> dict:
     return read_json(Path(run) / REPORT, {}) or {}
 
 
-__all__ = ["merge_run", "find_adapter", "default_output", "merged_ok", "expected_size", "merge_cli_command",
-           "read_report", "REPORT"]
+__all__ = [
+    "merge_run",
+    "find_adapter",
+    "default_output",
+    "merged_ok",
+    "expected_size",
+    "merge_cli_command",
+    "read_report",
+    "REPORT",
+]

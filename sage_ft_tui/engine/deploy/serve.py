@@ -26,16 +26,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable, Optional
 
-from .errors import SageError
-from .fsutil import atomic_write_json, read_json
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import atomic_write_json, read_json
+from sage_ft_tui.engine.runs.layout import RunLayout
 
-SERVE_FILE = "serve.json"
-SERVE_LOG = "serve.log"
 BACKENDS = ("auto", "vllm", "transformers")
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vllm.config.lora.MaxLoRARanks
 START_TIMEOUT = {"transformers": 180.0, "vllm": 900.0}
@@ -118,7 +117,7 @@ def transformers_serve_available() -> bool:
 
 def gpu_present() -> bool:
     try:
-        from .hardware import snapshot
+        from sage_ft_tui.engine.hardware.probe import snapshot
 
         return snapshot().has_gpu
     except Exception:
@@ -126,7 +125,7 @@ def gpu_present() -> bool:
 
 
 def log_tail(run: Path, n: int = 15, start: int = 0) -> list[str]:
-    p = Path(run) / SERVE_LOG
+    p = RunLayout(run).serve_log
     try:
         with open(p, "rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -223,8 +222,10 @@ def vllm_lora_rank(r: int) -> int:
     for allowed in VLLM_LORA_RANKS:
         if r <= allowed:
             return allowed
-    raise SageError(f"LoRA rank {r} is above vLLM's maximum ({VLLM_LORA_RANKS[-1]})",
-                    hint="serve the merged model instead: `sage-ft-tui merge RUN`, then serve --merged")
+    raise SageError(
+        f"LoRA rank {r} is above vLLM's maximum ({VLLM_LORA_RANKS[-1]})",
+        hint="serve the merged model instead: `sage-ft-tui merge RUN`, then serve --merged",
+    )
 
 
 def lora_module_arg(name: str, path: str, base_name: Optional[str] = None) -> str:
@@ -237,14 +238,33 @@ def lora_module_arg(name: str, path: str, base_name: Optional[str] = None) -> st
     return f"{name}={path}"
 
 
-def vllm_command(model: str, *, host: str, port: int, served_name: str, adapter: Optional[str] = None,
-                 lora_name: Optional[str] = None, max_lora_rank: Optional[int] = None,
-                 gpu_memory_utilization: Optional[float] = None, revision: Optional[str] = None,
-                 trust_remote_code: bool = False, chat_template: Optional[str] = None,
-                 exe: Optional[str] = None) -> list[str]:
+def vllm_command(
+    model: str,
+    *,
+    host: str,
+    port: int,
+    served_name: str,
+    adapter: Optional[str] = None,
+    lora_name: Optional[str] = None,
+    max_lora_rank: Optional[int] = None,
+    gpu_memory_utilization: Optional[float] = None,
+    revision: Optional[str] = None,
+    trust_remote_code: bool = False,
+    chat_template: Optional[str] = None,
+    exe: Optional[str] = None,
+) -> list[str]:
     """`vllm serve MODEL ...`. The API key travels in VLLM_API_KEY (kept out of `ps`)."""
-    cmd = [exe or _bin("vllm") or "vllm", "serve", model, "--host", host.strip("[]"), "--port", str(port),
-           "--served-model-name", served_name]
+    cmd = [
+        exe or _bin("vllm") or "vllm",
+        "serve",
+        model,
+        "--host",
+        host.strip("[]"),
+        "--port",
+        str(port),
+        "--served-model-name",
+        served_name,
+    ]
     if revision:
         cmd += ["--revision", revision]
     if trust_remote_code:
@@ -252,22 +272,41 @@ def vllm_command(model: str, *, host: str, port: int, served_name: str, adapter:
     if gpu_memory_utilization is not None:
         cmd += ["--gpu-memory-utilization", f"{gpu_memory_utilization:g}"]
     if adapter:
-        cmd += ["--enable-lora", "--lora-modules", lora_module_arg(lora_name or "adapter", adapter),
-                "--max-lora-rank", str(max_lora_rank or 16)]
+        cmd += [
+            "--enable-lora",
+            "--lora-modules",
+            lora_module_arg(lora_name or "adapter", adapter),
+            "--max-lora-rank",
+            str(max_lora_rank or 16),
+        ]
     if chat_template:
         cmd += ["--chat-template", chat_template]
     return cmd
 
 
-def transformers_command(model_path: str, *, host: str, port: int, device: str = "auto",
-                         exe: Optional[str] = None) -> list[str]:
+def transformers_command(
+    model_path: str, *, host: str, port: int, device: str = "auto", exe: Optional[str] = None
+) -> list[str]:
     """`transformers serve <folder>`: pinned to that one model (listed under its path)."""
-    return [exe or _bin("transformers") or "transformers", "serve", model_path, "--host", host.strip("[]"),
-            "--port", str(port), "--device", device, "--dtype", "auto", "--log-level", "info"]
+    return [
+        exe or _bin("transformers") or "transformers",
+        "serve",
+        model_path,
+        "--host",
+        host.strip("[]"),
+        "--port",
+        str(port),
+        "--device",
+        device,
+        "--dtype",
+        "auto",
+        "--log-level",
+        "info",
+    ]
 
 
 def _base_ref(cfg) -> str:
-    from .tiny import is_tiny, resolve_model_name
+    from sage_ft_tui.engine.models.tiny import is_tiny, resolve_model_name
 
     name = cfg.model.name
     if is_tiny(name):
@@ -276,34 +315,50 @@ def _base_ref(cfg) -> str:
     return str(p.resolve()) if p.exists() or name.startswith(("/", ".", "~")) else name
 
 
-def plan_serve(run: Path | str, *, backend: str = "auto", mode: Optional[str] = None, host: str = "127.0.0.1",
-               port: int = 8000, api_key: Optional[str] = None, gpu_memory_utilization: Optional[float] = None,
-               device: str = "auto") -> ServePlan:
+def plan_serve(
+    run: Path | str,
+    *,
+    backend: str = "auto",
+    mode: Optional[str] = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: Optional[str] = None,
+    gpu_memory_utilization: Optional[float] = None,
+    device: str = "auto",
+) -> ServePlan:
     """Check everything that can be checked before starting anything."""
-    from .config import RunConfig
-    from .merge import default_output, find_adapter, merged_ok
-    from .paths import resolve_run
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.deploy.merge import default_output, find_adapter, merged_ok
+    from sage_ft_tui.engine.paths import resolve_run
 
     run = resolve_run(run)
     _refuse_if_served(run)
-    cfg = RunConfig.load(run / "config.yaml")
+    cfg = RunConfig.load(RunLayout(run).config)
     if backend not in BACKENDS:
-        raise SageError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}", hint="e.g. --backend transformers")
+        raise SageError(
+            f"--backend {backend!r} is not one of {', '.join(BACKENDS)}", hint="e.g. --backend transformers"
+        )
     if mode not in (None, "adapter", "merged"):
-        raise SageError(f"mode {mode!r}: use --adapter or --merged", hint="--adapter needs vLLM; --merged works everywhere")
+        raise SageError(
+            f"mode {mode!r}: use --adapter or --merged", hint="--adapter needs vLLM; --merged works everywhere"
+        )
     if not (0 <= int(port) <= 65535):
         raise SageError(f"--port {port} is not a TCP port", hint="use 1-65535 (or 0 for any free port)")
     if gpu_memory_utilization is not None and not (0.0 < gpu_memory_utilization <= 1.0):
-        raise SageError(f"--gpu-memory-utilization {gpu_memory_utilization} is out of range",
-                        hint="give a fraction of GPU memory, 0 < F <= 1 (e.g. 0.85)")
+        raise SageError(
+            f"--gpu-memory-utilization {gpu_memory_utilization} is out of range",
+            hint="give a fraction of GPU memory, 0 < F <= 1 (e.g. 0.85)",
+        )
     if api_key is not None and not api_key.strip():
         raise SageError("--api-key is empty", hint="give a non-empty key, or leave --api-key out on 127.0.0.1")
     host = host.strip() or "127.0.0.1"
     loopback = is_loopback(host)
     if not loopback and not api_key:
-        raise SageError(f"--host {host} would expose the model beyond this machine without an API key",
-                        hint="pass --api-key KEY as well, or keep the default --host 127.0.0.1 and use an SSH tunnel "
-                             "(ssh -L 8000:127.0.0.1:8000 server)")
+        raise SageError(
+            f"--host {host} would expose the model beyond this machine without an API key",
+            hint="pass --api-key KEY as well, or keep the default --host 127.0.0.1 and use an SSH tunnel "
+            "(ssh -L 8000:127.0.0.1:8000 server)",
+        )
 
     # Backend.
     if backend == "auto":
@@ -312,49 +367,77 @@ def plan_serve(run: Path | str, *, backend: str = "auto", mode: Optional[str] = 
         elif transformers_serve_available():
             backend = "transformers"
         elif vllm_available():
-            raise SageError("vLLM is installed but no NVIDIA GPU was found, and the transformers server is not installed",
-                            kind="serve", hint=f"{EXTRA_HINT['transformers']} to serve on this machine")
+            raise SageError(
+                "vLLM is installed but no NVIDIA GPU was found, and the transformers server is not installed",
+                kind="serve",
+                hint=f"{EXTRA_HINT['transformers']} to serve on this machine",
+            )
         else:
-            raise SageError("no serving backend is installed", kind="serve",
-                            hint=f"{EXTRA_HINT['transformers']} (CPU or GPU), or {EXTRA_HINT['vllm']} (NVIDIA GPU)")
+            raise SageError(
+                "no serving backend is installed",
+                kind="serve",
+                hint=f"{EXTRA_HINT['transformers']} (CPU or GPU), or {EXTRA_HINT['vllm']} (NVIDIA GPU)",
+            )
     elif backend == "vllm" and not vllm_available():
-        raise SageError("vLLM is not installed (no `vllm` program found)", kind="serve",
-                        hint=f"{EXTRA_HINT['vllm']} on a machine with an NVIDIA GPU, or use --backend transformers")
+        raise SageError(
+            "vLLM is not installed (no `vllm` program found)",
+            kind="serve",
+            hint=f"{EXTRA_HINT['vllm']} on a machine with an NVIDIA GPU, or use --backend transformers",
+        )
     elif backend == "transformers" and not transformers_serve_available():
         missing = [m for m in ("fastapi", "uvicorn", "pydantic", "openai") if find_spec(m) is None]
-        raise SageError(f"the transformers server needs {', '.join(missing)}, which are not installed", kind="serve",
-                        hint=EXTRA_HINT["transformers"])
+        raise SageError(
+            f"the transformers server needs {', '.join(missing)}, which are not installed",
+            kind="serve",
+            hint=EXTRA_HINT["transformers"],
+        )
 
     if backend == "transformers" and not loopback:
-        raise SageError(f"the transformers backend cannot require an API key, so it will not listen on {host}",
-                        kind="serve", hint="keep --host 127.0.0.1 and reach it through an SSH tunnel "
-                                           "(ssh -L 8000:127.0.0.1:8000 server), or use --backend vllm with --api-key")
+        raise SageError(
+            f"the transformers backend cannot require an API key, so it will not listen on {host}",
+            kind="serve",
+            hint="keep --host 127.0.0.1 and reach it through an SSH tunnel "
+            "(ssh -L 8000:127.0.0.1:8000 server), or use --backend vllm with --api-key",
+        )
 
     # What to serve.
     merged = default_output(run)
     if mode is None:
         mode = "merged" if backend == "transformers" or merged_ok(merged) else "adapter"
     if mode == "adapter" and backend == "transformers":
-        raise SageError("the transformers backend serves the merged model, not the bare adapter", kind="serve",
-                        hint=f"run `sage-ft-tui merge {run.name}` and serve --merged, or use --backend vllm")
+        raise SageError(
+            "the transformers backend serves the merged model, not the bare adapter",
+            kind="serve",
+            hint=f"run `sage-ft-tui merge {run.name}` and serve --merged, or use --backend vllm",
+        )
 
     notes: list[str] = []
     if port == 0:
         port = free_port("127.0.0.1" if _is_wildcard(host) or host == "localhost" else host)
     elif not port_free(host, port):
-        raise SageError(f"port {port} on {host} is already in use", kind="serve",
-                        hint="choose another --port (or --port 0 for any free one); `sage-ft-tui serve --status` lists our servers")
+        raise SageError(
+            f"port {port} on {host} is already in use",
+            kind="serve",
+            hint="choose another --port (or --port 0 for any free one); `sage-ft-tui serve --status` lists our servers",
+        )
 
     name = run.name
-    env: dict[str, str] = {"PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1",
-                           "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env: dict[str, str] = {"PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     if mode == "merged":
         if not (merged / "config.json").is_file():
-            raise SageError(f"run {name} has no merged model yet", where=str(merged), kind="serve",
-                            hint=f"run `sage-ft-tui merge {name}` first" + ("" if backend == "transformers" else ", or serve --adapter"))
+            raise SageError(
+                f"run {name} has no merged model yet",
+                where=str(merged),
+                kind="serve",
+                hint=f"run `sage-ft-tui merge {name}` first"
+                + ("" if backend == "transformers" else ", or serve --adapter"),
+            )
         if not merged_ok(merged):
-            raise SageError(f"{merged} did not pass the merge self-check (or has no merge_report.json)", kind="serve",
-                            hint=f"merge again: `sage-ft-tui merge {name} --force`")
+            raise SageError(
+                f"{merged} did not pass the merge self-check (or has no merge_report.json)",
+                kind="serve",
+                hint=f"merge again: `sage-ft-tui merge {name} --force`",
+            )
     if backend == "transformers":
         if gpu_memory_utilization is not None:
             notes.append("--gpu-memory-utilization applies to vLLM only; ignored")
@@ -368,17 +451,28 @@ def plan_serve(run: Path | str, *, backend: str = "auto", mode: Optional[str] = 
     if api_key:
         env["VLLM_API_KEY"] = api_key
     if mode == "merged":
-        cmd = vllm_command(str(merged), host=host, port=port, served_name=name,
-                           gpu_memory_utilization=gpu_memory_utilization)
-        return ServePlan(str(run), backend, mode, name, str(merged), host, port, cmd, env, api_key, bool(api_key), notes)
+        cmd = vllm_command(
+            str(merged), host=host, port=port, served_name=name, gpu_memory_utilization=gpu_memory_utilization
+        )
+        return ServePlan(
+            str(run), backend, mode, name, str(merged), host, port, cmd, env, api_key, bool(api_key), notes
+        )
     adapter, _ = find_adapter(run)
     tmpl = adapter / "chat_template.jinja"
     base = _base_ref(cfg)
-    cmd = vllm_command(base, host=host, port=port, served_name=f"{name}-base", adapter=str(adapter), lora_name=name,
-                       max_lora_rank=vllm_lora_rank(_adapter_rank(adapter)),
-                       gpu_memory_utilization=gpu_memory_utilization, revision=cfg.model.revision,
-                       trust_remote_code=cfg.model.trust_remote_code,
-                       chat_template=str(tmpl) if tmpl.is_file() else None)
+    cmd = vllm_command(
+        base,
+        host=host,
+        port=port,
+        served_name=f"{name}-base",
+        adapter=str(adapter),
+        lora_name=name,
+        max_lora_rank=vllm_lora_rank(_adapter_rank(adapter)),
+        gpu_memory_utilization=gpu_memory_utilization,
+        revision=cfg.model.revision,
+        trust_remote_code=cfg.model.trust_remote_code,
+        chat_template=str(tmpl) if tmpl.is_file() else None,
+    )
     return ServePlan(str(run), backend, mode, name, str(adapter), host, port, cmd, env, api_key, bool(api_key), notes)
 
 
@@ -386,7 +480,7 @@ def plan_serve(run: Path | str, *, backend: str = "auto", mode: Optional[str] = 
 
 
 def read_serve(run: Path) -> Optional[dict]:
-    info = read_json(Path(run) / SERVE_FILE, None)
+    info = read_json(RunLayout(run).serve_info, None)
     return info if isinstance(info, dict) else None
 
 
@@ -395,7 +489,7 @@ def server_alive(info: Optional[dict]) -> bool:
 
 
 def _write_serve(run: Path, info: dict) -> None:
-    atomic_write_json(Path(run) / SERVE_FILE, info, mode=0o600)  # may hold the API key
+    atomic_write_json(RunLayout(run).serve_info, info, mode=0o600)  # may hold the API key
 
 
 def public(info: dict) -> dict:
@@ -411,24 +505,30 @@ def public(info: dict) -> dict:
 def _refuse_if_served(run: Path) -> None:
     old = read_serve(run)
     if old and server_alive(old):
-        raise SageError(f"run {run.name} is already being served at {old.get('url')} (pid {old.get('pid')})",
-                        kind="serve", hint=f"use it, or stop it first: `sage-ft-tui serve --stop {run.name}`")
+        raise SageError(
+            f"run {run.name} is already being served at {old.get('url')} (pid {old.get('pid')})",
+            kind="serve",
+            hint=f"use it, or stop it first: `sage-ft-tui serve --stop {run.name}`",
+        )
     if old:
-        (run / SERVE_FILE).unlink(missing_ok=True)  # stale: its server is gone
+        (RunLayout(run).serve_info).unlink(missing_ok=True)  # stale: its server is gone
 
 
-def start(plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional[Callable[[float], None]] = None) -> dict:
+def start(
+    plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional[Callable[[float], None]] = None
+) -> dict:
     """Start the server detached, wait until /health and /v1/models answer; returns serve.json."""
-    from .paths import resolve_run
+    from sage_ft_tui.engine.paths import resolve_run
 
     run = resolve_run(plan.run)
     _refuse_if_served(run)
 
     exe = plan.cmd[0]
     if not (os.path.isabs(exe) and os.access(exe, os.X_OK)) and shutil.which(exe) is None:
-        raise SageError(f"the {plan.backend} program {exe!r} was not found", kind="serve",
-                        hint=EXTRA_HINT.get(plan.backend, ""))
-    log_path = run / SERVE_LOG
+        raise SageError(
+            f"the {plan.backend} program {exe!r} was not found", kind="serve", hint=EXTRA_HINT.get(plan.backend, "")
+        )
+    log_path = RunLayout(run).serve_log
     with open(log_path, "ab") as fh:
         offset = fh.tell()
         shown = [c if not c.startswith("{") else c for c in plan.cmd]
@@ -436,10 +536,20 @@ def start(plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional
         fh.flush()
         env = {**os.environ, **plan.env}
         try:
-            proc = subprocess.Popen(plan.cmd, cwd=str(run), stdin=subprocess.DEVNULL, stdout=fh,
-                                    stderr=subprocess.STDOUT, start_new_session=True, env=env, close_fds=True)
+            proc = subprocess.Popen(
+                plan.cmd,
+                cwd=str(run),
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
+            )
         except OSError as e:
-            raise SageError(f"cannot start {exe}: {e.strerror}", kind="serve", hint=EXTRA_HINT.get(plan.backend, "")) from None
+            raise SageError(
+                f"cannot start {exe}: {e.strerror}", kind="serve", hint=EXTRA_HINT.get(plan.backend, "")
+            ) from None
     try:
         import psutil
 
@@ -448,12 +558,28 @@ def start(plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional
         ctime = None
     t0 = time.time()
     info = {
-        "backend": plan.backend, "mode": plan.mode, "model": plan.model, "model_path": plan.model_path,
-        "url": plan.url, "local_url": plan.local_url, "base_url": plan.local_url + "/v1", "host": plan.host,
-        "port": plan.port, "pid": proc.pid, "pgid": proc.pid, "create_time": ctime, "log": str(log_path),
-        "log_offset": offset, "state": "starting", "started": t0, "api_key": plan.api_key,
-        "api_key_enforced": plan.api_key_enforced, "cmd": plan.cmd, "host_name": socket.gethostname(),
-        "run": run.name, "notes": plan.notes,
+        "backend": plan.backend,
+        "mode": plan.mode,
+        "model": plan.model,
+        "model_path": plan.model_path,
+        "url": plan.url,
+        "local_url": plan.local_url,
+        "base_url": plan.local_url + "/v1",
+        "host": plan.host,
+        "port": plan.port,
+        "pid": proc.pid,
+        "pgid": proc.pid,
+        "create_time": ctime,
+        "log": str(log_path),
+        "log_offset": offset,
+        "state": "starting",
+        "started": t0,
+        "api_key": plan.api_key,
+        "api_key_enforced": plan.api_key_enforced,
+        "cmd": plan.cmd,
+        "host_name": socket.gethostname(),
+        "run": run.name,
+        "notes": plan.notes,
     }
     _write_serve(run, info)
     limit = timeout if timeout is not None else START_TIMEOUT.get(plan.backend, 300.0)
@@ -465,7 +591,7 @@ def start(plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional
             proc.wait(timeout=5)
         except Exception:
             pass
-        (run / SERVE_FILE).unlink(missing_ok=True)
+        (RunLayout(run).serve_info).unlink(missing_ok=True)
         raise
     info.update(state="ready", ready=time.time(), startup_s=round(time.time() - t0, 3))
     _write_serve(run, info)
@@ -492,19 +618,29 @@ def _last_exception(lines: list[str]) -> Optional[str]:
 def _diagnose(tail: list[str], info: dict) -> Optional[tuple[str, str]]:
     text = "\n".join(tail).lower()
     if "address already in use" in text or "errno 98" in text:
-        return (f"port {info['port']} on {info['host']} is already in use",
-                "choose another --port (or --port 0 for any free one)")
+        return (
+            f"port {info['port']} on {info['host']} is already in use",
+            "choose another --port (or --port 0 for any free one)",
+        )
     if "out of memory" in text:
-        return ("the server ran out of GPU memory while starting",
-                "lower --gpu-memory-utilization, serve a smaller model, or free the GPU")
+        return (
+            "the server ran out of GPU memory while starting",
+            "lower --gpu-memory-utilization, serve a smaller model, or free the GPU",
+        )
     if "no module named" in text:
         mod = next((ln for ln in tail if "No module named" in ln), "").split("No module named")[-1].strip(" '\"")
         return (f"the server is missing the Python module {mod!r}", EXTRA_HINT.get(info["backend"], ""))
     return None
 
 
-def wait_ready(run: Path, info: dict, *, proc: Optional[subprocess.Popen] = None, timeout: float = 180.0,
-               on_wait: Optional[Callable[[float], None]] = None) -> None:
+def wait_ready(
+    run: Path,
+    info: dict,
+    *,
+    proc: Optional[subprocess.Popen] = None,
+    timeout: float = 180.0,
+    on_wait: Optional[Callable[[float], None]] = None,
+) -> None:
     base = info["local_url"]
     key = info.get("api_key")
     deadline = time.time() + timeout
@@ -517,12 +653,17 @@ def wait_ready(run: Path, info: dict, *, proc: Optional[subprocess.Popen] = None
             tail = readable_tail(raw)
             diag = _diagnose(raw, info)
             if diag:
-                raise ServeError(diag[0] + f" (the {info['backend']} server exited with code {rc})",
-                                 hint=f"{diag[1]}; full log: {info['log']}", log_tail=tail)
+                raise ServeError(
+                    diag[0] + f" (the {info['backend']} server exited with code {rc})",
+                    hint=f"{diag[1]}; full log: {info['log']}",
+                    log_tail=tail,
+                )
             exc = _last_exception(raw)
-            raise ServeError(f"the {info['backend']} server exited with code {rc} while starting"
-                             + (f" ({exc})" if exc else ""),
-                             hint=f"see the log's last lines below; full log: {info['log']}", log_tail=tail)
+            raise ServeError(
+                f"the {info['backend']} server exited with code {rc} while starting" + (f" ({exc})" if exc else ""),
+                hint=f"see the log's last lines below; full log: {info['log']}",
+                log_tail=tail,
+            )
         code, _ = _http_get(base + "/health", key, timeout=2.0)
         if code == 200:
             code, body = _http_get(base + "/v1/models", key, timeout=5.0)
@@ -534,15 +675,21 @@ def wait_ready(run: Path, info: dict, *, proc: Optional[subprocess.Popen] = None
                 if info["model"] in ids:
                     return
                 if time.time() > deadline:
-                    raise ServeError(f"the server answers but does not list the model {info['model']!r} (it lists {ids})",
-                                     hint=f"see {info['log']}", log_tail=log_tail(run, 15, int(info.get("log_offset") or 0)))
+                    raise ServeError(
+                        f"the server answers but does not list the model {info['model']!r} (it lists {ids})",
+                        hint=f"see {info['log']}",
+                        log_tail=log_tail(run, 15, int(info.get("log_offset") or 0)),
+                    )
             elif code in (401, 403):
                 raise ServeError("the server refused our API key on /v1/models", hint=f"see {info['log']}")
         if time.time() > deadline:
             tail = readable_tail(log_tail(run, 60, start=int(info.get("log_offset") or 0)))
-            raise ServeError(f"the {info['backend']} server was not ready within {timeout:.0f}s", where=info["local_url"],
-                             hint=f"give it longer with --timeout, or see the log's last lines below; full log: {info['log']}",
-                             log_tail=tail)
+            raise ServeError(
+                f"the {info['backend']} server was not ready within {timeout:.0f}s",
+                where=info["local_url"],
+                hint=f"give it longer with --timeout, or see the log's last lines below; full log: {info['log']}",
+                log_tail=tail,
+            )
         if on_wait:
             on_wait(time.time() - t0)
         time.sleep(0.25)
@@ -550,6 +697,7 @@ def wait_ready(run: Path, info: dict, *, proc: Optional[subprocess.Popen] = None
 
 def _kill_group(pgid: int, grace: float = 10.0) -> bool:
     """SIGTERM the process group, then SIGKILL what is left; True when nothing is left."""
+
     def signal_all(sig):
         try:
             os.killpg(pgid, sig)
@@ -586,13 +734,16 @@ def _reap(pid: int) -> None:
 
 
 def stop(run: Path | str, *, grace: float = 10.0) -> dict:
-    from .paths import resolve_run
+    from sage_ft_tui.engine.paths import resolve_run
 
     run = resolve_run(run)
     info = read_serve(run)
     if not info:
-        raise SageError(f"run {run.name} is not being served (no serve.json)", kind="serve",
-                        hint="`sage-ft-tui serve --status` lists running servers")
+        raise SageError(
+            f"run {run.name} is not being served (no serve.json)",
+            kind="serve",
+            hint="`sage-ft-tui serve --status` lists running servers",
+        )
     alive = server_alive(info)
     pgid = int(info.get("pgid") or info.get("pid") or 0)
     left: list[int] = []
@@ -601,22 +752,25 @@ def stop(run: Path | str, *, grace: float = 10.0) -> dict:
             left = _group_members(pgid)
     elif pgid and _group_members(pgid) and info.get("create_time") is None:
         _kill_group(pgid, grace=grace)
-    (run / SERVE_FILE).unlink(missing_ok=True)
+    (RunLayout(run).serve_info).unlink(missing_ok=True)
     if left:
-        raise SageError(f"processes {left} of the server did not stop", kind="serve",
-                        hint=f"kill them by hand: kill -9 {' '.join(map(str, left))}")
+        raise SageError(
+            f"processes {left} of the server did not stop",
+            kind="serve",
+            hint=f"kill them by hand: kill -9 {' '.join(map(str, left))}",
+        )
     return {**public(info), "state": "stopped" if alive else "was not running"}
 
 
 def status(run: Optional[Path | str] = None, *, probe: bool = True) -> list[dict]:
     """Every server we started (or the one of `run`), with a live state."""
-    from .paths import resolve_run, runs_home
+    from sage_ft_tui.engine.paths import resolve_run, runs_home
 
     if run is not None:
         runs = [resolve_run(run)]
     else:
         home = runs_home()
-        runs = sorted(p for p in home.iterdir() if (p / SERVE_FILE).is_file()) if home.is_dir() else []
+        runs = sorted(p for p in home.iterdir() if (RunLayout(p).serve_info).is_file()) if home.is_dir() else []
     out = []
     for r in runs:
         info = read_serve(r)
@@ -629,11 +783,32 @@ def status(run: Optional[Path | str] = None, *, probe: bool = True) -> list[dict
             state = "dead (server process gone)"
         elif probe:
             code, _ = _http_get(info["local_url"] + "/health", info.get("api_key"), timeout=2.0)
-            state = "ready" if code == 200 else ("starting" if info.get("state") == "starting" else f"not answering (/health: {code or 'no reply'})")
+            state = (
+                "ready"
+                if code == 200
+                else (
+                    "starting" if info.get("state") == "starting" else f"not answering (/health: {code or 'no reply'})"
+                )
+            )
         out.append({**public(info), "run": r.name, "state": state})
     return out
 
 
-__all__ = ["ServePlan", "ServeError", "plan_serve", "start", "stop", "status", "read_serve", "server_alive",
-           "vllm_command", "transformers_command", "lora_module_arg", "vllm_lora_rank", "is_loopback", "log_tail",
-           "free_port", "port_free", "SERVE_FILE", "SERVE_LOG"]
+__all__ = [
+    "ServePlan",
+    "ServeError",
+    "plan_serve",
+    "start",
+    "stop",
+    "status",
+    "read_serve",
+    "server_alive",
+    "vllm_command",
+    "transformers_command",
+    "lora_module_arg",
+    "vllm_lora_rank",
+    "is_loopback",
+    "log_tail",
+    "free_port",
+    "port_free",
+]

@@ -9,10 +9,28 @@ import platform
 import shutil
 import sys
 
-from .paths import runs_home
+from sage_ft_tui.engine.paths import runs_home
 
-PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers", "textual", "typer",
-            "pydantic", "openai", "nvidia-ml-py", "bitsandbytes", "flash-attn", "liger-kernel", "vllm", "fastapi", "uvicorn")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "datasets",
+    "accelerate",
+    "tokenizers",
+    "textual",
+    "typer",
+    "pydantic",
+    "openai",
+    "nvidia-ml-py",
+    "bitsandbytes",
+    "flash-attn",
+    "liger-kernel",
+    "vllm",
+    "fastapi",
+    "uvicorn",
+)
 
 
 def _version(name: str):
@@ -23,7 +41,7 @@ def _version(name: str):
 
 
 def run_doctor() -> dict:
-    from .. import __version__
+    from sage_ft_tui import __version__
 
     pk = {n: _version(n) for n in PACKAGES}
     problems = []
@@ -38,12 +56,20 @@ def run_doctor() -> dict:
             cuda = f"{torch.version.cuda} ({torch.cuda.device_count()} device(s))"
     gpus, note, cpu, ram, disk = [], "", platform.processor() or platform.machine(), 0.0, 0.0
     try:
-        from .hardware import get_backend
+        from sage_ft_tui.engine.hardware.probe import get_backend
 
         snap = get_backend().snapshot(disk_path=runs_home())
         note = snap.note
-        gpus = [{"index": g.index, "name": g.name, "mem_total_gib": g.mem_total / 2**30, "mem_free_gib": g.mem_free / 2**30,
-                 "bf16": g.bf16} for g in snap.gpus]
+        gpus = [
+            {
+                "index": g.index,
+                "name": g.name,
+                "mem_total_gib": g.mem_total / 2**30,
+                "mem_free_gib": g.mem_free / 2**30,
+                "bf16": g.bf16,
+            }
+            for g in snap.gpus
+        ]
         cpu = f"{snap.host.cpu_model} ({snap.host.cores} cores)"
         ram = snap.host.ram_total / 2**30
         disk = snap.host.disk_free / 2**30
@@ -65,10 +91,23 @@ def run_doctor() -> dict:
     if disk < 5:
         problems.append(f"only {disk:.1f} GiB free where runs are written ({runs_home()}): set SAGE_FT_HOME elsewhere")
     return {
-        "version": __version__, "python": sys.version.split()[0], "platform": f"{platform.system()} {platform.machine()}",
-        "packages": pk, "cuda": cuda, "gpus": gpus, "gpu_note": note, "cpu": cpu, "ram_gib": ram,
-        "disk_free_gib": disk, "runs_home": str(runs_home()),
-        "backends": {"transformers serve": serve_ok, "vllm": bool(pk["vllm"]),
-                     "flash-attn": bool(pk["flash-attn"]), "liger-kernel": bool(pk["liger-kernel"])},
-        "offline": os.environ.get("HF_HUB_OFFLINE") == "1", "problems": problems,
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}",
+        "packages": pk,
+        "cuda": cuda,
+        "gpus": gpus,
+        "gpu_note": note,
+        "cpu": cpu,
+        "ram_gib": ram,
+        "disk_free_gib": disk,
+        "runs_home": str(runs_home()),
+        "backends": {
+            "transformers serve": serve_ok,
+            "vllm": bool(pk["vllm"]),
+            "flash-attn": bool(pk["flash-attn"]),
+            "liger-kernel": bool(pk["liger-kernel"]),
+        },
+        "offline": os.environ.get("HF_HUB_OFFLINE") == "1",
+        "problems": problems,
     }

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 GiB = 1024**3
 MiB = 1024**2
@@ -39,9 +39,13 @@ DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 QUANT_BYTES = {"8bit": 1.0, "4bit": 4.127 / 8}
 # Optimizer state bytes per trainable (fp32) parameter.
 OPTIM_STATE_BYTES = {
-    "adamw_torch": 8, "adamw_torch_fused": 8, "paged_adamw_32bit": 8,  # exp_avg + exp_avg_sq in fp32
-    "adamw_8bit": 2, "paged_adamw_8bit": 2,  # two 8-bit states (+ tiny block scales)
-    "adafactor": 1, "sgd": 0,  # adafactor keeps factored row/col stats: well under a byte per param for LoRA shapes
+    "adamw_torch": 8,
+    "adamw_torch_fused": 8,
+    "paged_adamw_32bit": 8,  # exp_avg + exp_avg_sq in fp32
+    "adamw_8bit": 2,
+    "paged_adamw_8bit": 2,  # two 8-bit states (+ tiny block scales)
+    "adafactor": 1,
+    "sgd": 0,  # adafactor keeps factored row/col stats: well under a byte per param for LoRA shapes
 }
 # A CUDA context with cuBLAS/cuDNN handles on recent drivers (lazy module loading): what
 # nvidia-smi shows for a process that has only initialised CUDA. Not seen by torch's
@@ -132,7 +136,9 @@ class ModelShape:
 def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json") -> ModelShape:
     """A ModelShape from a Hugging Face config.json mapping (decoder-only causal LMs)."""
     if not isinstance(cfg, dict):
-        raise SageError(f"{name}: config.json is not a JSON object", hint="is this a Hugging Face model folder?", kind="model")
+        raise SageError(
+            f"{name}: config.json is not a JSON object", hint="is this a Hugging Face model folder?", kind="model"
+        )
     text = cfg.get("text_config")
     c = {**cfg, **text} if isinstance(text, dict) else cfg
 
@@ -148,12 +154,18 @@ def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json
     vocab = first("vocab_size", "padded_vocab_size")
     missing = [k for k, v in (("hidden_size", h), ("num_hidden_layers", layers), ("vocab_size", vocab)) if not v]
     if missing:
-        raise SageError(f"{name}: config.json has no {missing[0]}", hint="the estimate needs a decoder-only causal LM's config.json",
-                        kind="model")
+        raise SageError(
+            f"{name}: config.json has no {missing[0]}",
+            hint="the estimate needs a decoder-only causal LM's config.json",
+            kind="model",
+        )
     for key, v in (("hidden_size", h), ("num_hidden_layers", layers), ("vocab_size", vocab)):
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise SageError(f"{name}: config.json {key} is {v!r}, not a positive integer", hint="check the model's config.json",
-                            kind="model")
+            raise SageError(
+                f"{name}: config.json {key} is {v!r}, not a positive integer",
+                hint="check the model's config.json",
+                kind="model",
+            )
     heads = int(first("num_attention_heads", "n_head", default=max(1, h // 128)))
     head_dim = int(first("head_dim", default=h // heads) or h // heads)
     kv = int(first("num_key_value_heads", "multi_query_group_num", default=heads) or heads)
@@ -168,25 +180,55 @@ def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json
     tied = cfg.get("tie_word_embeddings", c.get("tie_word_embeddings", True))
     dtype = cfg.get("torch_dtype") or cfg.get("dtype") or c.get("torch_dtype") or c.get("dtype")
     return ModelShape(
-        name=name, hidden=int(h), layers=int(layers), heads=heads, kv_heads=kv, head_dim=head_dim, intermediate=inter,
-        vocab=int(vocab), tied=bool(tied), gated=gated, experts=experts, experts_per_token=min(per_tok, experts),
+        name=name,
+        hidden=int(h),
+        layers=int(layers),
+        heads=heads,
+        kv_heads=kv,
+        head_dim=head_dim,
+        intermediate=inter,
+        vocab=int(vocab),
+        tied=bool(tied),
+        gated=gated,
+        experts=experts,
+        experts_per_token=min(per_tok, experts),
         moe_intermediate=int(moe_inter) if moe_inter else None,
         attn_bias=bool(c.get("attention_bias", model_type in ("qwen2", "qwen2_moe"))),
         max_positions=first("max_position_embeddings", "n_positions", "seq_length"),
-        torch_dtype=str(dtype) if dtype else None, source=source,
+        torch_dtype=str(dtype) if dtype else None,
+        source=source,
     )
 
 
 # Shapes of the catalogue's defaults (their config.json), so an estimate works before the
 # first download. Anything else must be a folder or in the local Hugging Face cache.
 _BUILTIN = {
-    "Qwen/Qwen2.5-7B-Instruct": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                                     num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False,
-                                     max_position_embeddings=32768, model_type="qwen2", hidden_act="silu", torch_dtype="bfloat16"),
-    "Qwen/Qwen2.5-Coder-1.5B-Instruct": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                                             num_attention_heads=12, num_key_value_heads=2, vocab_size=151936,
-                                             tie_word_embeddings=True, max_position_embeddings=32768, model_type="qwen2",
-                                             hidden_act="silu", torch_dtype="bfloat16"),
+    "Qwen/Qwen2.5-7B-Instruct": dict(
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        vocab_size=152064,
+        tie_word_embeddings=False,
+        max_position_embeddings=32768,
+        model_type="qwen2",
+        hidden_act="silu",
+        torch_dtype="bfloat16",
+    ),
+    "Qwen/Qwen2.5-Coder-1.5B-Instruct": dict(
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+        max_position_embeddings=32768,
+        model_type="qwen2",
+        hidden_act="silu",
+        torch_dtype="bfloat16",
+    ),
 }
 _BUILTIN["Qwen/Qwen2.5-Coder-7B-Instruct"] = _BUILTIN["Qwen/Qwen2.5-7B-Instruct"]
 
@@ -195,11 +237,17 @@ def _read_config(path: Path, name: str) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SageError(f"{name}: no config.json in {path.parent}", hint="give a Hugging Face model folder (config.json is enough)",
-                        kind="model") from None
+        raise SageError(
+            f"{name}: no config.json in {path.parent}",
+            hint="give a Hugging Face model folder (config.json is enough)",
+            kind="model",
+        ) from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise SageError(f"{path}: not a readable config.json ({e.__class__.__name__})", hint="re-download or re-save the model",
-                        kind="model") from None
+        raise SageError(
+            f"{path}: not a readable config.json ({e.__class__.__name__})",
+            hint="re-download or re-save the model",
+            kind="model",
+        ) from None
 
 
 def model_shape(ref: ModelRef) -> ModelShape:
@@ -210,10 +258,10 @@ def model_shape(ref: ModelRef) -> ModelShape:
     name = str(ref).strip()
     if not name:
         raise SageError("no model given", hint="pass --model with a hub id, a folder, or tiny-demo", kind="model")
-    from .tiny import is_tiny
+    from sage_ft_tui.engine.models.tiny import is_tiny
 
     if is_tiny(name):
-        from .tiny import ensure_tiny_model, tiny_model_dir
+        from sage_ft_tui.engine.models.tiny import ensure_tiny_model, tiny_model_dir
 
         d = tiny_model_dir()
         d = d if (d / "config.json").is_file() else ensure_tiny_model()
@@ -221,23 +269,33 @@ def model_shape(ref: ModelRef) -> ModelShape:
     p = Path(name).expanduser()
     if p.is_file():
         if p.name != "config.json" and p.suffix != ".json":
-            raise SageError(f"{name}: a file, not a model folder", hint="give the folder that holds config.json", kind="model")
+            raise SageError(
+                f"{name}: a file, not a model folder", hint="give the folder that holds config.json", kind="model"
+            )
         return shape_from_config(_read_config(p, name), name, source=str(p))
     if p.is_dir():
         return shape_from_config(_read_config(p / "config.json", name), name, source=str(p / "config.json"))
     if name.startswith(("/", ".", "~")) or name.count("/") != 1:
-        raise SageError(f"{name}: no such model folder", hint="give an existing folder with config.json, an org/name hub id, or tiny-demo",
-                        kind="model")
-    from .models import _cache_snapshot, hf_cache_dir
+        raise SageError(
+            f"{name}: no such model folder",
+            hint="give an existing folder with config.json, an org/name hub id, or tiny-demo",
+            kind="model",
+        )
+    from sage_ft_tui.engine.models.catalog import _cache_snapshot, hf_cache_dir
 
     repo = hf_cache_dir() / ("models--" + name.replace("/", "--"))
     snap = _cache_snapshot(repo) if repo.is_dir() else None
     if snap is not None and (snap / "config.json").is_file():
-        return shape_from_config(_read_config(snap / "config.json", name), name, source=f"HF cache {snap / 'config.json'}")
+        return shape_from_config(
+            _read_config(snap / "config.json", name), name, source=f"HF cache {snap / 'config.json'}"
+        )
     if name in _BUILTIN:
         return shape_from_config(_BUILTIN[name], name, source="built-in shape (the model's published config.json)")
-    raise SageError(f"{name}: not in the local Hugging Face cache", hint=f"fetch its config first (hf download {name} config.json) "
-                    "or give a folder holding its config.json", kind="model")
+    raise SageError(
+        f"{name}: not in the local Hugging Face cache",
+        hint=f"fetch its config first (hf download {name} config.json) or give a folder holding its config.json",
+        kind="model",
+    )
 
 
 # ---- the estimate -------------------------------------------------------------------------
@@ -276,7 +334,9 @@ class MemoryEstimate:
     @property
     def allocated(self) -> int:
         """What torch.cuda.max_memory_allocated should show at the peak."""
-        return self.weights + self.lora_params + self.lora_grads + self.optimizer_states + self.activations + self.logits
+        return (
+            self.weights + self.lora_params + self.lora_grads + self.optimizer_states + self.activations + self.logits
+        )
 
     @property
     def budget(self) -> Optional[int]:
@@ -294,17 +354,32 @@ class MemoryEstimate:
             ("LoRA parameters", self.lora_params, f"{self.trainable_params / 1e6:.1f}M trainable, fp32"),
             ("LoRA gradients", self.lora_grads, "fp32"),
             ("optimizer states", self.optimizer_states, self.optimizer),
-            ("activations", self.activations,
-             f"{self.micro_batch} × {self.max_length} tokens, checkpointing {'on' if self.gradient_checkpointing else 'off'}"),
-            ("loss (LM head)", self.logits, f"{tokens} tokens × {self.vocab} vocab" + (", fused" if self.fused_loss else ", full logits")),
-            ("CUDA and allocator" if self.device == "cuda" else "framework", self.cuda_overhead,
-             "context, workspace, cache slack" if self.device == "cuda" else "allocator slack"),
+            (
+                "activations",
+                self.activations,
+                f"{self.micro_batch} × {self.max_length} tokens, checkpointing {'on' if self.gradient_checkpointing else 'off'}",
+            ),
+            (
+                "loss (LM head)",
+                self.logits,
+                f"{tokens} tokens × {self.vocab} vocab" + (", fused" if self.fused_loss else ", full logits"),
+            ),
+            (
+                "CUDA and allocator" if self.device == "cuda" else "framework",
+                self.cuda_overhead,
+                "context, workspace, cache slack" if self.device == "cuda" else "allocator slack",
+            ),
         ]
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(total=self.total, allocated=self.allocated, budget=self.budget, fits=self.fits,
-                 breakdown=[{"part": a, "bytes": b, "detail": c} for a, b, c in self.breakdown()])
+        d.update(
+            total=self.total,
+            allocated=self.allocated,
+            budget=self.budget,
+            fits=self.fits,
+            breakdown=[{"part": a, "bytes": b, "detail": c} for a, b, c in self.breakdown()],
+        )
         return d
 
     def summary(self) -> str:
@@ -333,8 +408,10 @@ def activation_bytes_per_token_layer(shape: ModelShape, *, lora_dropout: float =
     norms = 2 * 4 * h
     attn = a * (q + q + q + q)
     lin = shape.linears()
-    lora = sum(lora_in * ins * (1 if name not in ("gate_proj", "up_proj", "down_proj") else shape.experts_per_token)
-               for name, (ins, _o, _n) in lin.items())
+    lora = sum(
+        lora_in * ins * (1 if name not in ("gate_proj", "up_proj", "down_proj") else shape.experts_per_token)
+        for name, (ins, _o, _n) in lin.items()
+    )
     mlp = (3 if shape.gated else 2) * a * i * shape.experts_per_token
     return norms + attn + lora + mlp
 
@@ -370,10 +447,22 @@ def loss_bytes(shape: ModelShape, tokens: int, *, act_bytes: int = 2, fused: boo
 
 
 def estimate_memory(
-    model: ModelRef, *, quantization: str = "none", dtype: str = "bfloat16", micro_batch: int = 1, max_length: int = 1024,
-    gradient_checkpointing: bool = True, lora_r: int = 16, target_modules: Union[str, list[str]] = "all-linear",
-    lora_dropout: float = 0.05, optimizer: str = "adamw_torch", device: str = "cuda", free: Optional[int] = None,
-    budget_fraction: float = 0.9, use_dora: bool = False, fused_loss: Optional[bool] = None,
+    model: ModelRef,
+    *,
+    quantization: str = "none",
+    dtype: str = "bfloat16",
+    micro_batch: int = 1,
+    max_length: int = 1024,
+    gradient_checkpointing: bool = True,
+    lora_r: int = 16,
+    target_modules: Union[str, list[str]] = "all-linear",
+    lora_dropout: float = 0.05,
+    optimizer: str = "adamw_torch",
+    device: str = "cuda",
+    free: Optional[int] = None,
+    budget_fraction: float = 0.9,
+    use_dora: bool = False,
+    fused_loss: Optional[bool] = None,
 ) -> MemoryEstimate:
     """Peak training memory of one process (one GPU: DDP keeps a full replica per GPU)."""
     shape = model_shape(model)
@@ -389,7 +478,9 @@ def estimate_memory(
     if device not in ("cuda", "cpu"):
         raise SageError(f"unknown device {device!r}", hint="cuda or cpu")
     if quantization != "none" and device == "cpu":
-        raise SageError("8-bit and 4-bit quantization need a CUDA GPU", hint="use --quantization none on CPU", kind="hardware")
+        raise SageError(
+            "8-bit and 4-bit quantization need a CUDA GPU", hint="use --quantization none on CPU", kind="hardware"
+        )
     if quantization != "none" and dtype == "float32":
         raise SageError("QLoRA computes in bf16 or fp16, not fp32", hint="pick bfloat16 or float16")
     notes: list[str] = []
@@ -400,14 +491,21 @@ def estimate_memory(
         # Linear layers quantized; embeddings, lm_head and norms stay in the compute dtype
         # (our trainer casts them back after prepare_model_for_kbit_training's fp32 upcast,
         # except the norms, which stay fp32).
-        weights = int(shape.linear_params * QUANT_BYTES[quantization]) + shape.embed_params * wb + shape.other_params * 4
+        weights = (
+            int(shape.linear_params * QUANT_BYTES[quantization]) + shape.embed_params * wb + shape.other_params * 4
+        )
     trainable = shape.lora_params(lora_r, target_modules)
     if trainable == 0:
-        raise SageError(f"LoRA target modules {target_modules!r} match no linear layer of {shape.name}",
-                        hint=f"use all-linear or some of: {', '.join(shape.linears())}")
+        raise SageError(
+            f"LoRA target modules {target_modules!r} match no linear layer of {shape.name}",
+            hint=f"use all-linear or some of: {', '.join(shape.linears())}",
+        )
     if use_dora:
-        trainable += shape.layers * sum(o * n for name, (_i, o, n) in shape.linears().items()
-                                        if target_modules == "all-linear" or name in target_modules)
+        trainable += shape.layers * sum(
+            o * n
+            for name, (_i, o, n) in shape.linears().items()
+            if target_modules == "all-linear" or name in target_modules
+        )
         notes.append("DoRA: its weight-norm recomputation adds memory not modelled here (budget extra)")
     lora_params = trainable * 4
     lora_grads = trainable * 4
@@ -438,12 +536,29 @@ def estimate_memory(
     if shape.max_positions and max_length > shape.max_positions:
         notes.append(f"max length {max_length} is beyond the model's {shape.max_positions} positions")
     return MemoryEstimate(
-        model=shape.name, device=device, quantization=quantization, dtype=dtype, micro_batch=micro_batch,
-        max_length=max_length, gradient_checkpointing=gradient_checkpointing, lora_r=lora_r, optimizer=optimizer,
-        total_params=shape.total_params, trainable_params=trainable, weights=int(weights), lora_params=lora_params,
-        lora_grads=lora_grads, optimizer_states=opt, activations=int(activations), logits=int(logits),
-        cuda_overhead=int(overhead), free=free, budget_fraction=budget_fraction, vocab=shape.vocab,
-        fused_loss=bool(fused_loss), notes=notes,
+        model=shape.name,
+        device=device,
+        quantization=quantization,
+        dtype=dtype,
+        micro_batch=micro_batch,
+        max_length=max_length,
+        gradient_checkpointing=gradient_checkpointing,
+        lora_r=lora_r,
+        optimizer=optimizer,
+        total_params=shape.total_params,
+        trainable_params=trainable,
+        weights=int(weights),
+        lora_params=lora_params,
+        lora_grads=lora_grads,
+        optimizer_states=opt,
+        activations=int(activations),
+        logits=int(logits),
+        cuda_overhead=int(overhead),
+        free=free,
+        budget_fraction=budget_fraction,
+        vocab=shape.vocab,
+        fused_loss=bool(fused_loss),
+        notes=notes,
     )
 
 
@@ -466,13 +581,15 @@ def compute_dtype(precision: str, model_dtype: str = "auto", *, gpu: bool = True
         return model_dtype
     if not gpu:
         return "float32"
-    return {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(precision) or ("bfloat16" if bf16_ok else "float16")
+    return {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(precision) or (
+        "bfloat16" if bf16_ok else "float16"
+    )
 
 
 def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> MemoryEstimate:
     """The estimate for a RunConfig on this machine (`snapshot`: a hardware.Snapshot)."""
     if snapshot is None:
-        from .hardware import snapshot as hw_snapshot
+        from sage_ft_tui.engine.hardware.probe import snapshot as hw_snapshot
 
         snapshot = hw_snapshot()
     gpus = list(snapshot.gpus)
@@ -485,11 +602,19 @@ def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> Mem
     if free is None:
         free = min(g.mem_free for g in gpus) if gpu else _ram_available(snapshot)
     est = estimate_memory(
-        rc.model.name, quantization=rc.model.quantization if gpu else "none",
+        rc.model.name,
+        quantization=rc.model.quantization if gpu else "none",
         dtype=compute_dtype(t.precision, rc.model.dtype, gpu=gpu, bf16_ok=all(g.bf16 for g in gpus) if gpu else False),
-        micro_batch=t.micro_batch_size, max_length=t.max_length, gradient_checkpointing=t.gradient_checkpointing,
-        lora_r=rc.lora.r, target_modules=rc.lora.target_modules, lora_dropout=rc.lora.dropout, optimizer=t.optimizer,
-        device="cuda" if gpu else "cpu", free=free, use_dora=rc.lora.use_dora,
+        micro_batch=t.micro_batch_size,
+        max_length=t.max_length,
+        gradient_checkpointing=t.gradient_checkpointing,
+        lora_r=rc.lora.r,
+        target_modules=rc.lora.target_modules,
+        lora_dropout=rc.lora.dropout,
+        optimizer=t.optimizer,
+        device="cuda" if gpu else "cpu",
+        free=free,
+        use_dora=rc.lora.use_dora,
     )
     if not gpu and rc.model.quantization != "none":
         est.notes.append(f"no GPU: {rc.model.quantization} quantization is not possible; estimated without it")
@@ -505,5 +630,14 @@ def fmt_gib(n: Optional[float]) -> str:
     return "?" if n is None else f"{n / GiB:.2f} GiB"
 
 
-__all__ = ["ModelShape", "MemoryEstimate", "model_shape", "shape_from_config", "estimate_memory", "estimate_for_config",
-           "compute_dtype", "activation_bytes_per_token_layer", "fmt_gib"]
+__all__ = [
+    "ModelShape",
+    "MemoryEstimate",
+    "model_shape",
+    "shape_from_config",
+    "estimate_memory",
+    "estimate_for_config",
+    "compute_dtype",
+    "activation_bytes_per_token_layer",
+    "fmt_gib",
+]

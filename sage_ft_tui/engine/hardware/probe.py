@@ -26,7 +26,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
-from .errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 RECORDED_ENV = "SAGE_FT_HW_RECORDED"
 GiB = 1024**3
@@ -108,21 +108,28 @@ class Snapshot:
         for g in self.gpus:
             if g.index == index:
                 return g
-        raise SageError(f"no visible GPU with index {index}", hint=f"visible: {', '.join(str(g.index) for g in self.gpus) or 'none'}",
-                        kind="hardware")
+        raise SageError(
+            f"no visible GPU with index {index}",
+            hint=f"visible: {', '.join(str(g.index) for g in self.gpus) or 'none'}",
+            kind="hardware",
+        )
 
     def summary(self) -> str:
         """One line: what there is to train on."""
         if not self.gpus:
-            return f"CPU only: {self.host.cpu_model}, {self.host.cores} cores, {self.host.ram_total / GiB:.0f} GiB RAM" + (
-                f" ({self.note})" if self.note else "")
+            return (
+                f"CPU only: {self.host.cpu_model}, {self.host.cores} cores, {self.host.ram_total / GiB:.0f} GiB RAM"
+                + (f" ({self.note})" if self.note else "")
+            )
         names: dict[str, int] = {}
         for g in self.gpus:
             key = f"{g.name} {g.mem_total / GiB:.0f} GiB"
             names[key] = names.get(key, 0) + 1
         parts = [f"{n}× {k}" for k, n in names.items()]
         free = min(g.mem_free for g in self.gpus) / GiB
-        return f"{', '.join(parts)}; {free:.1f} GiB free" + (" (shared with other users)" if any(g.shared for g in self.gpus) else "")
+        return f"{', '.join(parts)}; {free:.1f} GiB free" + (
+            " (shared with other users)" if any(g.shared for g in self.gpus) else ""
+        )
 
 
 @runtime_checkable
@@ -155,7 +162,7 @@ def read_host(disk_path: Optional[str | os.PathLike] = None) -> Host:
     import psutil
 
     if disk_path is None:
-        from .paths import runs_home
+        from sage_ft_tui.engine.paths import runs_home
 
         disk_path = runs_home()
     where = _existing_ancestor(Path(disk_path))
@@ -169,8 +176,15 @@ def read_host(disk_path: Optional[str | os.PathLike] = None) -> Host:
         cpu = psutil.cpu_percent(interval=None)
     except Exception:
         cpu = None
-    return Host(cpu_model=_cpu_model(), cores=psutil.cpu_count(logical=True) or os.cpu_count() or 1, cpu_percent=cpu,
-                ram_total=int(vm.total), ram_used=int(vm.total - vm.available), disk_free=disk_free, disk_path=str(Path(disk_path)))
+    return Host(
+        cpu_model=_cpu_model(),
+        cores=psutil.cpu_count(logical=True) or os.cpu_count() or 1,
+        cpu_percent=cpu,
+        ram_total=int(vm.total),
+        ram_used=int(vm.total - vm.available),
+        disk_free=disk_free,
+        disk_path=str(Path(disk_path)),
+    )
 
 
 class CpuOnlyBackend:
@@ -243,10 +257,14 @@ class NvmlBackend:
         try:
             pynvml.nvmlInit()
         except pynvml.NVMLError as e:
-            raise SageError(f"NVML did not start ({_s(e)})", hint="no NVIDIA driver here; training runs on the CPU",
-                            kind="hardware") from None
-        self._visible = visible_devices if visible_devices is not None else (
-            os.environ.get("CUDA_VISIBLE_DEVICES") if use_env else None)
+            raise SageError(
+                f"NVML did not start ({_s(e)})", hint="no NVIDIA driver here; training runs on the CPU", kind="hardware"
+            ) from None
+        self._visible = (
+            visible_devices
+            if visible_devices is not None
+            else (os.environ.get("CUDA_VISIBLE_DEVICES") if use_env else None)
+        )
         self._lock = threading.Lock()
         self._me = getpass.getuser()
         self._closed = False
@@ -318,7 +336,7 @@ class NvmlBackend:
                     found = whole(hits[0])
             else:  # MIG-<uuid> (or the old MIG-GPU-<uuid>/gi/ci form)
                 for i in range(count):
-                    for mh, ph, pi, mi in (migs_of(i) if mig_on(i) else []):
+                    for mh, ph, pi, mi in migs_of(i) if mig_on(i) else []:
                         mu = _s(self._try(nv.nvmlDeviceGetUUID, mh, default=""))
                         if mu.startswith(e) or (e.startswith("MIG-GPU-") and e[4:].split("/")[0] == uuids[i]):
                             found = [(mh, ph, pi, mi)]
@@ -326,7 +344,9 @@ class NvmlBackend:
                     if found:
                         break
             if not found:
-                notes.append(f"CUDA_VISIBLE_DEVICES entry {e!r} matches no device; the devices after it are not visible either")
+                notes.append(
+                    f"CUDA_VISIBLE_DEVICES entry {e!r} matches no device; the devices after it are not visible either"
+                )
                 break
             devs.extend(d for d in found if d not in devs)
         if not devs and entries == []:
@@ -339,7 +359,9 @@ class NvmlBackend:
         for fn in (nv.nvmlDeviceGetComputeRunningProcesses, nv.nvmlDeviceGetGraphicsRunningProcesses):
             for p in self._try(fn, handle, default=[]) or []:
                 mem = getattr(p, "usedGpuMemory", None)
-                if mem is not None and (mem < 0 or mem >= 2**63 or mem == getattr(nv, "NVML_VALUE_NOT_AVAILABLE_ulonglong", -1)):
+                if mem is not None and (
+                    mem < 0 or mem >= 2**63 or mem == getattr(nv, "NVML_VALUE_NOT_AVAILABLE_ulonglong", -1)
+                ):
                     mem = None
                 procs[int(p.pid)] = mem if procs.get(int(p.pid)) is None else procs[int(p.pid)]
         if not procs:
@@ -380,23 +402,37 @@ class NvmlBackend:
                 power = self._try(nv.nvmlDeviceGetPowerUsage, phys)
                 limit = self._try(nv.nvmlDeviceGetEnforcedPowerLimit, phys)
                 temp = self._try(nv.nvmlDeviceGetTemperature, phys, nv.NVML_TEMPERATURE_GPU)
-                gpus.append(GPU(
-                    index=pindex, name=_s(self._try(nv.nvmlDeviceGetName, handle, default="NVIDIA GPU")),
-                    uuid=_s(self._try(nv.nvmlDeviceGetUUID, handle, default="")),
-                    mem_total=int(mem.total), mem_used=int(mem.used), mem_free=int(mem.free),
-                    util=float(util.gpu) if util is not None else None,
-                    temp=float(temp) if temp is not None else None,
-                    power_w=power / 1000 if power is not None else None,
-                    power_limit_w=limit / 1000 if limit is not None else None,
-                    compute_capability=cc, bf16=bool(cc and cc >= (8, 0)), mig=parent is not None,
-                    processes=self._processes(handle), mig_instance=mindex,
-                ))
+                gpus.append(
+                    GPU(
+                        index=pindex,
+                        name=_s(self._try(nv.nvmlDeviceGetName, handle, default="NVIDIA GPU")),
+                        uuid=_s(self._try(nv.nvmlDeviceGetUUID, handle, default="")),
+                        mem_total=int(mem.total),
+                        mem_used=int(mem.used),
+                        mem_free=int(mem.free),
+                        util=float(util.gpu) if util is not None else None,
+                        temp=float(temp) if temp is not None else None,
+                        power_w=power / 1000 if power is not None else None,
+                        power_limit_w=limit / 1000 if limit is not None else None,
+                        compute_capability=cc,
+                        bf16=bool(cc and cc >= (8, 0)),
+                        mig=parent is not None,
+                        processes=self._processes(handle),
+                        mig_instance=mindex,
+                    )
+                )
             driver = self._try(nv.nvmlSystemGetDriverVersion)
             cuda = self._try(nv.nvmlSystemGetCudaDriverVersion)
             if not gpus and not notes:
                 notes.append("NVML sees no usable GPU")
-            return Snapshot(t=time.time(), gpus=gpus, host=read_host(disk_path), driver=_s(driver) if driver else None,
-                            cuda=_cuda_version(int(cuda)) if cuda else None, note="; ".join(notes))
+            return Snapshot(
+                t=time.time(),
+                gpus=gpus,
+                host=read_host(disk_path),
+                driver=_s(driver) if driver else None,
+                cuda=_cuda_version(int(cuda)) if cuda else None,
+                note="; ".join(notes),
+            )
 
 
 # ---- recordings -------------------------------------------------------------------------
@@ -412,16 +448,25 @@ def snapshot_to_dict(s: Snapshot) -> dict:
 
 def _build(cls, raw: Any, where: str):
     if not isinstance(raw, dict):
-        raise SageError(f"{where}: expected an object, got {type(raw).__name__}", hint="see tests/unit/fixtures/hardware/ for the shape",
-                        kind="hardware")
+        raise SageError(
+            f"{where}: expected an object, got {type(raw).__name__}",
+            hint="see tests/unit/fixtures/hardware/ for the shape",
+            kind="hardware",
+        )
     names = {f.name for f in fields(cls)}
     required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
     unknown = sorted(set(raw) - names)
     if unknown:
-        raise SageError(f"{where}: unknown field {unknown[0]!r}", hint=f"known fields: {', '.join(sorted(names))}", kind="hardware")
+        raise SageError(
+            f"{where}: unknown field {unknown[0]!r}", hint=f"known fields: {', '.join(sorted(names))}", kind="hardware"
+        )
     missing = [n for n in required if n not in raw]
     if missing:
-        raise SageError(f"{where}: missing field {missing[0]!r}", hint="see tests/unit/fixtures/hardware/ for the shape", kind="hardware")
+        raise SageError(
+            f"{where}: missing field {missing[0]!r}",
+            hint="see tests/unit/fixtures/hardware/ for the shape",
+            kind="hardware",
+        )
     return dict(raw)
 
 
@@ -442,7 +487,9 @@ def snapshot_from_dict(raw: Any, where: str = "snapshot") -> Snapshot:
         try:
             gpus.append(GPU(**g))
         except TypeError as e:
-            raise SageError(f"{where}.gpus[{i}]: {e}", hint="see tests/unit/fixtures/hardware/", kind="hardware") from None
+            raise SageError(
+                f"{where}.gpus[{i}]: {e}", hint="see tests/unit/fixtures/hardware/", kind="hardware"
+            ) from None
     d["host"] = Host(**h)
     d["gpus"] = gpus
     return Snapshot(**d)
@@ -461,18 +508,26 @@ class RecordedBackend:
             try:
                 raw = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
-                raise SageError(f"{RECORDED_ENV}={path}: no such file", hint=f"unset {RECORDED_ENV} or point it at a recording",
-                                kind="hardware") from None
+                raise SageError(
+                    f"{RECORDED_ENV}={path}: no such file",
+                    hint=f"unset {RECORDED_ENV} or point it at a recording",
+                    kind="hardware",
+                ) from None
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise SageError(f"{path}: not a readable JSON recording ({e})", hint="see tests/unit/fixtures/hardware/",
-                                kind="hardware") from None
+                raise SageError(
+                    f"{path}: not a readable JSON recording ({e})",
+                    hint="see tests/unit/fixtures/hardware/",
+                    kind="hardware",
+                ) from None
         else:
             raw, where = source, "recording"
         if isinstance(raw, dict) and "readings" in raw:
             raw = raw["readings"]
         readings = raw if isinstance(raw, list) else [raw]
         if not readings:
-            raise SageError(f"{where}: the recording holds no readings", hint="add at least one snapshot", kind="hardware")
+            raise SageError(
+                f"{where}: the recording holds no readings", hint="add at least one snapshot", kind="hardware"
+            )
         self.readings = [snapshot_from_dict(r, f"{where}[{i}]") for i, r in enumerate(readings)]
         self._i = 0
         self._lock = threading.Lock()
@@ -526,8 +581,15 @@ def snapshot_to_event(s: Snapshot) -> dict:
     """The fields of a DESIGN.md `hw` event (without v/t/kind)."""
     return {
         "gpus": [
-            {"index": g.index, "name": g.name, "util": g.util, "mem_used": g.mem_used, "mem_total": g.mem_total,
-             "temp": g.temp, "power": g.power_w}
+            {
+                "index": g.index,
+                "name": g.name,
+                "util": g.util,
+                "mem_used": g.mem_used,
+                "mem_total": g.mem_total,
+                "temp": g.temp,
+                "power": g.power_w,
+            }
             for g in s.gpus
         ],
         "cpu_percent": s.host.cpu_percent,
@@ -546,7 +608,21 @@ def fmt_bytes(n: Optional[float]) -> str:
 
 
 __all__ = [
-    "GPUProcess", "GPU", "Host", "Snapshot", "Backend", "NvmlBackend", "CpuOnlyBackend", "RecordedBackend", "get_backend",
-    "snapshot", "snapshot_to_event", "snapshot_to_dict", "snapshot_from_dict", "parse_visible_devices", "read_host",
-    "fmt_bytes", "RECORDED_ENV",
+    "GPUProcess",
+    "GPU",
+    "Host",
+    "Snapshot",
+    "Backend",
+    "NvmlBackend",
+    "CpuOnlyBackend",
+    "RecordedBackend",
+    "get_backend",
+    "snapshot",
+    "snapshot_to_event",
+    "snapshot_to_dict",
+    "snapshot_from_dict",
+    "parse_visible_devices",
+    "read_host",
+    "fmt_bytes",
+    "RECORDED_ENV",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .errors import SageError
+from sage_ft_tui.engine.errors import SageError
 
 TINY = "tiny-demo"
 DEFAULTS = (
@@ -119,7 +119,7 @@ def scan_cache(cache: Optional[Path] = None) -> list[ModelEntry]:
         snap = _cache_snapshot(repo)
         if snap is None or not (snap / "config.json").is_file():
             continue
-        repo_id = repo.name[len("models--"):].replace("--", "/")
+        repo_id = repo.name[len("models--") :].replace("--", "/")
         entry = describe_folder(snap, repo_id, source="cache")
         blobs = repo / "blobs"
         entry.size_bytes = _dir_size(blobs) if blobs.is_dir() else entry.size_bytes
@@ -163,8 +163,10 @@ def estimate_params(cfg: dict) -> Optional[int]:
     head_dim = cfg.get("head_dim") or h // heads
     kv = cfg.get("num_key_value_heads") or heads
     inter = cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * h
-    gated = cfg.get("hidden_act", cfg.get("activation_function", "silu")) in ("silu", "swiglu", "gelu_pytorch_tanh") \
+    gated = (
+        cfg.get("hidden_act", cfg.get("activation_function", "silu")) in ("silu", "swiglu", "gelu_pytorch_tanh")
         and "n_embd" not in cfg
+    )
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or 1
     moe_inter = cfg.get("moe_intermediate_size") or inter
     attn = h * heads * head_dim * 2 + h * kv * head_dim * 2
@@ -180,8 +182,11 @@ def describe_folder(folder: Path, model_id: Optional[str] = None, *, source: str
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SageError(f"{folder}: no config.json here", hint="point at a Hugging Face model folder (with config.json)",
-                        kind="model") from None
+        raise SageError(
+            f"{folder}: no config.json here",
+            hint="point at a Hugging Face model folder (with config.json)",
+            kind="model",
+        ) from None
     except (OSError, ValueError) as e:
         raise SageError(f"{cfg_path}: unreadable ({e})", hint="is the model download complete?", kind="model") from None
     archs = cfg.get("architectures") or []
@@ -199,8 +204,17 @@ def describe_folder(folder: Path, model_id: Optional[str] = None, *, source: str
         params, estimated = estimate_params(cfg), True
     size = sum(_size(p) for p in files)
     note = "" if weights else "config only: weights not downloaded"
-    return ModelEntry(id=model_id or str(folder), source=source, params=params, architecture=arch, size_bytes=size,
-                      offline=bool(weights), path=str(folder), estimated=estimated, note=note)
+    return ModelEntry(
+        id=model_id or str(folder),
+        source=source,
+        params=params,
+        architecture=arch,
+        size_bytes=size,
+        offline=bool(weights),
+        path=str(folder),
+        estimated=estimated,
+        note=note,
+    )
 
 
 def _size(p: Path) -> int:
@@ -230,19 +244,31 @@ def describe(ref: str, cache: Optional[dict[str, ModelEntry]] = None) -> ModelEn
     p = Path(ref).expanduser()
     if p.exists():
         if not p.is_dir():
-            raise SageError(f"{ref}: a file, not a model folder", hint="give the folder that holds config.json", kind="model")
+            raise SageError(
+                f"{ref}: a file, not a model folder", hint="give the folder that holds config.json", kind="model"
+            )
         return describe_folder(p, str(p.resolve()))
     if looks_like_hub_id(ref):
         params, arch, size = _KNOWN.get(ref, (None, None, None))
-        return ModelEntry(id=ref, source="default" if ref in DEFAULTS else "hub", params=params, architecture=arch,
-                          size_bytes=size, offline=False, estimated=params is not None,
-                          note="not in the local cache: downloaded on first use")
-    raise SageError(f"{ref}: no such folder", hint="type an existing model folder, or a hub id like Qwen/Qwen2.5-7B-Instruct",
-                    kind="model")
+        return ModelEntry(
+            id=ref,
+            source="default" if ref in DEFAULTS else "hub",
+            params=params,
+            architecture=arch,
+            size_bytes=size,
+            offline=False,
+            estimated=params is not None,
+            note="not in the local cache: downloaded on first use",
+        )
+    raise SageError(
+        f"{ref}: no such folder",
+        hint="type an existing model folder, or a hub id like Qwen/Qwen2.5-7B-Instruct",
+        kind="model",
+    )
 
 
 def tiny_entry() -> ModelEntry:
-    from .tiny import ARCH, VOCAB, tiny_model_dir
+    from sage_ft_tui.engine.models.tiny import ARCH, VOCAB, tiny_model_dir
 
     d = tiny_model_dir()
     if (d / "config.json").is_file():
@@ -250,8 +276,16 @@ def tiny_entry() -> ModelEntry:
         e.note = "built in; random weights, for trying the app"
         return e
     params = estimate_params({**ARCH, "vocab_size": VOCAB, "hidden_act": "silu"})
-    return ModelEntry(id=TINY, source="builtin", params=params, architecture="LlamaForCausalLM", size_bytes=None,
-                      offline=True, estimated=True, note="built in; created offline on first use")
+    return ModelEntry(
+        id=TINY,
+        source="builtin",
+        params=params,
+        architecture="LlamaForCausalLM",
+        size_bytes=None,
+        offline=True,
+        estimated=True,
+        note="built in; created offline on first use",
+    )
 
 
 def catalogue(cache_dir: Optional[Path] = None) -> list[ModelEntry]:
@@ -269,5 +303,15 @@ def catalogue(cache_dir: Optional[Path] = None) -> list[ModelEntry]:
     return out
 
 
-__all__ = ["ModelEntry", "DEFAULTS", "TINY", "catalogue", "describe", "describe_folder", "scan_cache", "hf_cache_dir",
-           "estimate_params", "safetensors_params"]
+__all__ = [
+    "ModelEntry",
+    "DEFAULTS",
+    "TINY",
+    "catalogue",
+    "describe",
+    "describe_folder",
+    "scan_cache",
+    "hf_cache_dir",
+    "estimate_params",
+    "safetensors_params",
+]

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 import tempfile
 from pathlib import Path
 
-from .paths import cache_home
+from sage_ft_tui.engine.paths import cache_home
 
 TINY_NAME = "tiny-demo"
 TINY_VERSION = "v1"
@@ -28,8 +28,15 @@ CHAT_TEMPLATE = (
 )
 
 # Tiny but real: 4 layers so LoRA has something to adapt, small enough to train on CPU.
-ARCH = dict(hidden_size=64, intermediate_size=176, num_hidden_layers=4, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=2048, rope_theta=10000.0)
+ARCH = dict(
+    hidden_size=64,
+    intermediate_size=176,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=2048,
+    rope_theta=10000.0,
+)
 VOCAB = 2048
 
 
@@ -71,13 +78,15 @@ def ensure_tiny_model(target: Path | None = None) -> Path:
 
 
 def _build_in_child(target: Path) -> None:
-    from .errors import SageError
+    from sage_ft_tui.engine.errors import SageError
 
-    code = "import sys; from pathlib import Path; from sage_ft_tui.engine.tiny import ensure_tiny_model, _force; _force(Path(sys.argv[1]))"
+    code = "import sys; from pathlib import Path; from sage_ft_tui.engine.models.tiny import ensure_tiny_model, _force; _force(Path(sys.argv[1]))"
     r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["unknown error"]
-        raise SageError(f"could not build the tiny demo model: {tail[0]}", hint="run `sage-ft-tui doctor`", kind="model")
+        raise SageError(
+            f"could not build the tiny demo model: {tail[0]}", hint="run `sage-ft-tui doctor`", kind="model"
+        )
 
 
 def _force(target: Path) -> Path:
@@ -105,8 +114,10 @@ def train_tokenizer(extra_special: list[str] | None = None):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB, special_tokens=SPECIAL + (extra_special or []),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=VOCAB,
+        special_tokens=SPECIAL + (extra_special or []),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(_corpus(), trainer=trainer)
     return tok
@@ -120,8 +131,12 @@ def build_tiny_model(out: Path, seed: int = 0, extra_special: list[str] | None =
     out.mkdir(parents=True, exist_ok=True)
     tok = train_tokenizer(extra_special)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=None, eos_token="<|im_end|>", pad_token="<|pad|>",
-        unk_token=None, additional_special_tokens=["<|im_start|>", "<|endoftext|>"] + (extra_special or []),
+        tokenizer_object=tok,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|pad|>",
+        unk_token=None,
+        additional_special_tokens=["<|im_start|>", "<|endoftext|>"] + (extra_special or []),
         model_max_length=ARCH["max_position_embeddings"],
     )
     fast.chat_template = CHAT_TEMPLATE
@@ -129,8 +144,13 @@ def build_tiny_model(out: Path, seed: int = 0, extra_special: list[str] | None =
 
     torch.manual_seed(seed)
     cfg = LlamaConfig(
-        vocab_size=len(fast), bos_token_id=None, eos_token_id=fast.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=fast.pad_token_id, tie_word_embeddings=True, torch_dtype="float32", **{**ARCH, **arch},
+        vocab_size=len(fast),
+        bos_token_id=None,
+        eos_token_id=fast.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=fast.pad_token_id,
+        tie_word_embeddings=True,
+        torch_dtype="float32",
+        **{**ARCH, **arch},
     )
     model = LlamaForCausalLM(cfg)
     model.generation_config.eos_token_id = cfg.eos_token_id

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-from .codebase import SKIP_REASONS, ScanResult, check_repo_path
-from .config import RunConfig
-from .fsutil import fmt_bytes
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.data.code.scan import SKIP_REASONS, ScanResult, check_repo_path
+from sage_ft_tui.engine.fsutil import fmt_bytes
 
 DEFAULT_FIM_RATE = 0.5  # used only when the model's tokenizer has FIM tokens (see codebase.py)
 DEFAULT_VALIDATION_SPLIT = 0.05
@@ -22,11 +22,20 @@ def code_config(repo, model: str, name: Optional[str] = None) -> RunConfig:
     The repository path is stored resolved, so `sage-ft-tui run <run>` reproduces the scan
     from anywhere. Training settings are left to the preset the caller applies."""
     root = check_repo_path(repo)  # SageError: missing, not a folder, no git root
-    return RunConfig.from_dict({
-        "task": "code", "name": name, "model": {"name": model},
-        "data": {"repo": str(root), "languages": [], "fim_rate": DEFAULT_FIM_RATE,
-                 "validation_split": DEFAULT_VALIDATION_SPLIT},
-    }, source="quickstart code")
+    return RunConfig.from_dict(
+        {
+            "task": "code",
+            "name": name,
+            "model": {"name": model},
+            "data": {
+                "repo": str(root),
+                "languages": [],
+                "fim_rate": DEFAULT_FIM_RATE,
+                "validation_split": DEFAULT_VALIDATION_SPLIT,
+            },
+        },
+        source="quickstart code",
+    )
 
 
 def scan_summary_lines(scan: Union[ScanResult, dict], secrets_shown: int = 5) -> list[str]:
@@ -38,8 +47,10 @@ def scan_summary_lines(scan: Union[ScanResult, dict], secrets_shown: int = 5) ->
     langs = rep.get("languages") or {}
     lang_s = ", ".join(f"{k} {v}" for k, v in langs.items()) or "none"
     sel = rep.get("languages_selected")
-    lines.append(f"taken: {rep.get('files_taken', 0)} files, {fmt_bytes(rep.get('bytes_taken', 0))} ({lang_s})"
-                 + (f"; languages selected: {', '.join(sel)}" if sel else ""))
+    lines.append(
+        f"taken: {rep.get('files_taken', 0)} files, {fmt_bytes(rep.get('bytes_taken', 0))} ({lang_s})"
+        + (f"; languages selected: {', '.join(sel)}" if sel else "")
+    )
     by = rep.get("skipped_by_reason") or {}
     total = sum(by.values())
     lines.append(f"skipped: {total}" + (" — " + ", ".join(f"{r} {n}" for r, n in by.items()) if by else ""))
@@ -47,12 +58,16 @@ def scan_summary_lines(scan: Union[ScanResult, dict], secrets_shown: int = 5) ->
     n_secrets = by.get("secret_file", 0) + by.get("secret_content", 0)
     if n_secrets:
         more = f", and {n_secrets - secrets_shown} more" if n_secrets > secrets_shown else ""
-        lines.append(f"secrets kept out of the dataset: {n_secrets} file(s): {', '.join(secrets[:secrets_shown])}{more}")
+        lines.append(
+            f"secrets kept out of the dataset: {n_secrets} file(s): {', '.join(secrets[:secrets_shown])}{more}"
+        )
     if "samples" in rep:
         fim = rep.get("fim", "off")
-        fim_s = {"on": f"{rep.get('fim_samples', 0)} fill-in-the-middle",
-                 "unavailable": "no fill-in-the-middle: the tokenizer has no FIM tokens",
-                 "off": "fill-in-the-middle off"}.get(fim, fim)
+        fim_s = {
+            "on": f"{rep.get('fim_samples', 0)} fill-in-the-middle",
+            "unavailable": "no fill-in-the-middle: the tokenizer has no FIM tokens",
+            "off": "fill-in-the-middle off",
+        }.get(fim, fim)
         lines.append(f"samples: {rep['samples']:,} ({fim_s}), {rep.get('tokens', 0):,} tokens")
     timing = f"scan {rep.get('scan_seconds', 0):.2f} s"
     if "build_seconds" in rep:
@@ -65,15 +80,21 @@ def code_scan_preview(cfg: RunConfig) -> dict:
     """What `create_run` would report as `code_scan` for this config (files, skips,
     samples, tokens), without writing anything: for the wizard's scan summary. Loads the
     model's tokenizer only (torch-free); SageError for a bad repository or model."""
-    from .codebase import build_samples, code_report, scan_repository
-    from .modelref import model_dir
-    from .template import chat_tokenizer
+    from sage_ft_tui.engine.data.code.scan import build_samples, code_report, scan_repository
+    from sage_ft_tui.engine.data.template import chat_tokenizer
+    from sage_ft_tui.engine.models.resolve import model_dir
 
     d = cfg.data
     scan = scan_repository(d.repo, languages=d.languages, keep_text=True)
     tok = chat_tokenizer(str(model_dir(cfg.model.name, revision=cfg.model.revision)))
-    samples = build_samples(scan, tok, max_length=cfg.training.max_length, fim_rate=d.fim_rate,
-                            seed=cfg.training.seed, max_samples=d.max_samples)
+    samples = build_samples(
+        scan,
+        tok,
+        max_length=cfg.training.max_length,
+        fim_rate=d.fim_rate,
+        seed=cfg.training.seed,
+        max_samples=d.max_samples,
+    )
     return code_report(scan, samples)
 
 

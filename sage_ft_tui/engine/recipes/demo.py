@@ -8,8 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
-from .config import RunConfig
-
+from sage_ft_tui.engine.config.schema import RunConfig
 
 # How many steps the demo trains when not told (the wizard's "d" included); tests and slow
 # machines shorten it.
@@ -21,15 +20,29 @@ def sample_path(name: str) -> Path:
 
 
 def demo_config(max_steps: Optional[int] = None, name: Optional[str] = None) -> RunConfig:
-    return RunConfig.from_dict({
-        "name": name,
-        "task": "instruction",
-        "preset": "cpu",
-        "model": {"name": "tiny-demo", "dtype": "float32"},
-        "data": {"paths": [str(sample_path("instruction_alpaca.jsonl"))], "validation_split": 0.1},
-        "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
-        "training": {"epochs": 3, "max_steps": max_steps or int(os.environ.get(DEMO_STEPS_ENV) or 60), "learning_rate": 3e-3,
-                     "lr_scheduler": "cosine", "warmup_ratio": 0.05, "micro_batch_size": 8, "grad_accumulation": 1,
-                     "max_length": 256, "packing": False, "logging_steps": 2, "eval_steps": 20, "save_steps": 20,
-                     "save_total_limit": 3},
-    }, source="demo")
+    return RunConfig.from_dict(
+        {
+            "name": name,
+            "task": "instruction",
+            "preset": "cpu",
+            "model": {"name": "tiny-demo", "dtype": "float32"},
+            "data": {"paths": [str(sample_path("instruction_alpaca.jsonl"))], "validation_split": 0.1},
+            "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
+            "training": {
+                "epochs": 3,
+                "max_steps": max_steps or int(os.environ.get(DEMO_STEPS_ENV) or 60),
+                "learning_rate": 3e-3,
+                "lr_scheduler": "cosine",
+                "warmup_ratio": 0.05,
+                "micro_batch_size": 8,
+                "grad_accumulation": 1,
+                "max_length": 256,
+                "packing": False,
+                "logging_steps": 2,
+                "eval_steps": 20,
+                "save_steps": 20,
+                "save_total_limit": 3,
+            },
+        },
+        source="demo",
+    )

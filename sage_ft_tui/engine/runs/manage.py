@@ -19,36 +19,37 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .config import RunConfig
-from .errors import SageError
-from .events import EVENTS_FILE, FINAL_STATES, EventFollower, follow_events
-from .fsutil import atomic_write_json, fmt_bytes, read_json
-from .paths import runs_home, validate_run_name
-
-STATUS_FILE = "status.json"
-LOCK_FILE = ".lock"
-SAVE_TRIGGER = ".save_now"
-ACTIVE_STATES = ("preparing", "running", "cancelling")
-
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import atomic_write_json, fmt_bytes, read_json
+from sage_ft_tui.engine.paths import runs_home, validate_run_name
+from sage_ft_tui.engine.runs.events import EventFollower, follow_events
+from sage_ft_tui.engine.runs.layout import (
+    ACTIVE_STATES,
+    CHECKPOINT_COMPLETE,
+    CHECKPOINT_PREFIX,
+    FINAL_STATES,
+    RunLayout,
+)
 
 # ---- status ---------------------------------------------------------------------
 
 
 def read_status(run: Path) -> dict:
-    return read_json(Path(run) / STATUS_FILE, default={}) or {}
+    return read_json(RunLayout(run).status, default={}) or {}
 
 
 def write_status(run: Path, **fields) -> dict:
     st = read_status(run)
     st.update(fields)
     st["updated"] = time.time()
-    atomic_write_json(Path(run) / STATUS_FILE, st)
+    atomic_write_json(RunLayout(run).status, st)
     return st
 
 
 def lock_held(run: Path) -> bool:
     """True when a live worker holds the run's lock."""
-    path = Path(run) / LOCK_FILE
+    path = RunLayout(run).lock
     if not path.exists():
         return False
     try:
@@ -69,7 +70,7 @@ def lock_held(run: Path) -> bool:
 @contextmanager
 def run_lock(run: Path) -> Iterator[None]:
     """Held by the worker for its life; a second worker on the same run is refused."""
-    path = Path(run) / LOCK_FILE
+    path = RunLayout(run).lock
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -136,7 +137,7 @@ class RunInfo:
 
 def derive_state(run: Path, status: Optional[dict] = None) -> tuple[str, str]:
     st = read_status(run) if status is None else status
-    state = st.get("state") or ("created" if (Path(run) / "config.yaml").exists() else "unknown")
+    state = st.get("state") or ("created" if (RunLayout(run).config).exists() else "unknown")
     if state in ACTIVE_STATES:
         local = st.get("host") in (None, socket.gethostname())
         if local and not lock_held(run) and not _pid_alive(st.get("pid")):
@@ -154,15 +155,25 @@ def run_info(run: Path) -> RunInfo:
     try:
         import yaml
 
-        cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
+        cfg = yaml.safe_load((RunLayout(run).config).read_text(encoding="utf-8")) or {}
     except Exception:
         pass
     return RunInfo(
-        name=run.name, path=str(run), state=state, detail=detail, pid=st.get("pid"),
-        step=int(st.get("step") or 0), total_steps=int(st.get("total_steps") or 0),
-        epoch=float(st.get("epoch") or 0), last_loss=st.get("loss"), eval_loss=st.get("eval_loss"),
-        task=str(cfg.get("task", "")), model=str((cfg.get("model") or {}).get("name", "")),
-        created=float(st.get("created") or _mtime(run)), started=st.get("started"), ended=st.get("ended"),
+        name=run.name,
+        path=str(run),
+        state=state,
+        detail=detail,
+        pid=st.get("pid"),
+        step=int(st.get("step") or 0),
+        total_steps=int(st.get("total_steps") or 0),
+        epoch=float(st.get("epoch") or 0),
+        last_loss=st.get("loss"),
+        eval_loss=st.get("eval_loss"),
+        task=str(cfg.get("task", "")),
+        model=str((cfg.get("model") or {}).get("name", "")),
+        created=float(st.get("created") or _mtime(run)),
+        started=st.get("started"),
+        ended=st.get("ended"),
         exit_reason=st.get("exit_reason", ""),
     )
 
@@ -178,7 +189,9 @@ def list_runs(home: Optional[Path] = None) -> list[RunInfo]:
     home = Path(home) if home else runs_home()
     if not home.is_dir():
         return []
-    runs = [p for p in home.iterdir() if p.is_dir() and ((p / "config.yaml").exists() or (p / STATUS_FILE).exists())]
+    runs = [
+        p for p in home.iterdir() if p.is_dir() and ((RunLayout(p).config).exists() or (RunLayout(p).status).exists())
+    ]
     infos = [run_info(p) for p in runs]
     return sorted(infos, key=lambda r: r.created, reverse=True)
 
@@ -199,7 +212,10 @@ def new_run_dir(cfg: RunConfig, home: Optional[Path] = None, *, unique: bool = F
     run = home / name
     if run.exists():
         if cfg.name and not unique:
-            raise SageError(f"a run named {name!r} already exists in {home}", hint="choose another --name, or `sage-ft-tui clean` it first")
+            raise SageError(
+                f"a run named {name!r} already exists in {home}",
+                hint="choose another --name, or `sage-ft-tui clean` it first",
+            )
         for i in range(2, 1000):
             run = home / f"{name}-{i}"
             if not run.exists():
@@ -207,9 +223,21 @@ def new_run_dir(cfg: RunConfig, home: Optional[Path] = None, *, unique: bool = F
     try:
         run.mkdir(parents=True, exist_ok=False)
     except OSError as e:
-        raise SageError(f"cannot create the run folder {run}: {e.strerror}", hint="check SAGE_FT_HOME and its permissions", kind="disk") from None
+        raise SageError(
+            f"cannot create the run folder {run}: {e.strerror}",
+            hint="check SAGE_FT_HOME and its permissions",
+            kind="disk",
+        ) from None
     os.chmod(run, 0o750)
+    write_marker(run)
     return run
+
+
+def write_marker(run: Path) -> None:
+    """Mark a folder the tool created as ours (see layout.MARKER)."""
+    from sage_ft_tui import __version__
+
+    atomic_write_json(RunLayout(run).marker, {"tool": "sage-ft-tui", "version": __version__, "created": time.time()})
 
 
 def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = True, unique: bool = False) -> Path:
@@ -219,10 +247,10 @@ def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = T
     try:
         cfg = cfg.model_copy(update={"name": run.name})
         if prepare:
-            from .data import prepare_run_data
+            from sage_ft_tui.engine.data.prepare import prepare_run_data
 
             prepare_run_data(cfg, run)
-        cfg.save(run / "config.yaml")
+        cfg.save(RunLayout(run).config)
         write_status(run, state="created", created=time.time(), host=socket.gethostname())
     except BaseException:
         # A refused run leaves nothing behind (it was ours, made a moment ago).
@@ -236,21 +264,25 @@ def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = T
 def preflight(cfg: RunConfig) -> None:
     """Refuse settings this machine cannot run, before anything is written."""
     if cfg.model.quantization != "none" or cfg.training.gpus:
-        from .hardware import get_backend
+        from sage_ft_tui.engine.hardware.probe import get_backend
 
         gpus = get_backend().snapshot().gpus
         if cfg.model.quantization != "none" and not gpus:
-            raise SageError(f"model.quantization {cfg.model.quantization} needs an NVIDIA GPU, and this machine has none",
-                            hint="use --set model.quantization=none here, or create the run on the GPU server")
+            raise SageError(
+                f"model.quantization {cfg.model.quantization} needs an NVIDIA GPU, and this machine has none",
+                hint="use --set model.quantization=none here, or create the run on the GPU server",
+            )
         have = {g.index for g in gpus}
         missing = [g for g in cfg.training.gpus or [] if g not in have]
         if missing:
-            raise SageError(f"training.gpus: GPU {missing[0]} does not exist here (found: {sorted(have) or 'none'})",
-                            hint="pick GPUs from `sage-ft-tui doctor`")
+            raise SageError(
+                f"training.gpus: GPU {missing[0]} does not exist here (found: {sorted(have) or 'none'})",
+                hint="pick GPUs from `sage-ft-tui doctor`",
+            )
 
 
 def load_config(run: Path) -> RunConfig:
-    return RunConfig.load(Path(run) / "config.yaml")
+    return RunConfig.load(RunLayout(run).config)
 
 
 # ---- launch / cancel --------------------------------------------------------------
@@ -263,8 +295,20 @@ def worker_command(run: Path, cfg: RunConfig, resume: bool = False) -> tuple[lis
     gpus = cfg.training.gpus
     if gpus and len(gpus) > 1:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
-        launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(len(gpus)),
-                  "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        launch = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(len(gpus)),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+        ]
         return launch + args, env
     if gpus and len(gpus) == 1:
         env["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
@@ -280,19 +324,39 @@ def launch(run: Path, *, resume: bool = False) -> int:
     if not resume:
         state, _ = derive_state(run)
         if state == "completed":
-            raise SageError(f"run {run.name} has already completed", hint=f"train again as a new run: sage-ft-tui run {run / 'config.yaml'}")
+            raise SageError(
+                f"run {run.name} has already completed",
+                hint=f"train again as a new run: sage-ft-tui run {run / 'config.yaml'}",
+            )
         if state in ("failed", "cancelled") and checkpoints(run):
-            raise SageError(f"run {run.name} stopped ({state}) with checkpoints", hint=f"continue it: sage-ft-tui resume {run.name}")
+            raise SageError(
+                f"run {run.name} stopped ({state}) with checkpoints", hint=f"continue it: sage-ft-tui resume {run.name}"
+            )
     cmd, extra_env = worker_command(run, cfg, resume)
     env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
-    log = open(run / "train.log", "ab")
+    log = open(RunLayout(run).train_log, "ab")
     try:
-        proc = subprocess.Popen(cmd, cwd=str(run), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env, close_fds=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=str(run),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            close_fds=True,
+        )
     finally:
         log.close()
-    write_status(run, state="preparing", pid=proc.pid, host=socket.gethostname(), launched=time.time(),
-                 exit_reason="", resume=resume)
+    write_status(
+        run,
+        state="preparing",
+        pid=proc.pid,
+        host=socket.gethostname(),
+        launched=time.time(),
+        exit_reason="",
+        resume=resume,
+    )
     return proc.pid
 
 
@@ -306,7 +370,7 @@ def shared_gpu_warning(run: Path, home: Optional[Path] = None) -> str:
     Two runs on one GPU both work while memory lasts; the user should know they share it."""
     run = Path(run).resolve()
     try:
-        from .hardware import get_backend
+        from sage_ft_tui.engine.hardware.probe import get_backend
 
         snap = get_backend().snapshot()
         if not snap.has_gpu:
@@ -315,7 +379,7 @@ def shared_gpu_warning(run: Path, home: Optional[Path] = None) -> str:
         home = Path(home) if home else run.parent
         others = []
         for p in sorted(home.iterdir()):
-            if not p.is_dir() or p.resolve() == run or not (p / "config.yaml").exists():
+            if not p.is_dir() or p.resolve() == run or not (RunLayout(p).config).exists():
                 continue
             if derive_state(p)[0] not in ACTIVE_STATES:
                 continue
@@ -333,8 +397,10 @@ def shared_gpu_warning(run: Path, home: Optional[Path] = None) -> str:
             free = f"; {fmt_bytes(g.mem_free)} free on GPU {g.index} now"
             break
     names = ", ".join(n for n, _ in others)
-    return (f"warning: GPU {', '.join(map(str, gpus))} is already training {names}; the runs share its memory "
-            f"and compute{free} (set training.gpus to another GPU, or expect slower steps and OOM retries)")
+    return (
+        f"warning: GPU {', '.join(map(str, gpus))} is already training {names}; the runs share its memory "
+        f"and compute{free} (set training.gpus to another GPU, or expect slower steps and OOM retries)"
+    )
 
 
 def cancel(run: Path, *, wait: float = 0.0) -> bool:
@@ -365,7 +431,7 @@ def request_save(run: Path) -> None:
     run = Path(run)
     if derive_state(run)[0] not in ACTIVE_STATES:
         raise SageError(f"run {run.name} is not running", hint="only a running run can save a checkpoint now")
-    (run / SAVE_TRIGGER).touch()
+    (RunLayout(run).save_trigger).touch()
 
 
 def wait_for_end(run: Path, timeout: float = 600.0, poll: float = 0.25) -> str:
@@ -386,18 +452,18 @@ def follow(run: Path, poll_s: float = 0.25, follower: Optional[EventFollower] = 
     def alive() -> bool:
         return derive_state(run)[0] in ACTIVE_STATES
 
-    return follow_events(run / EVENTS_FILE, is_alive=alive, poll_s=poll_s, follower=follower)
+    return follow_events(RunLayout(run).events, is_alive=alive, poll_s=poll_s, follower=follower)
 
 
 def checkpoints(run: Path, complete_only: bool = True) -> list[Path]:
     """checkpoint-N folders sorted by step number (not text); half-written ones left out."""
     out = []
-    for p in (Path(run) / "checkpoints").glob("checkpoint-*"):
+    for p in RunLayout(run).checkpoints.glob(CHECKPOINT_PREFIX + "*"):
         try:
             step = int(p.name.rsplit("-", 1)[1])
         except ValueError:
             continue
-        if complete_only and not (p / "sage_complete.json").exists():
+        if complete_only and not (p / CHECKPOINT_COMPLETE).exists():
             continue
         out.append((step, p))
     return [p for _, p in sorted(out)]
@@ -413,7 +479,25 @@ def remove_run(run: Path) -> None:
 
 
 __all__ = [
-    "RunInfo", "read_status", "write_status", "lock_held", "run_lock", "derive_state", "run_info", "list_runs",
-    "create_run", "new_run_dir", "load_config", "launch", "cancel", "request_save", "wait_for_end", "follow",
-    "checkpoints", "remove_run", "worker_command", "EventFollower", "shared_gpu_warning",
+    "RunInfo",
+    "read_status",
+    "write_status",
+    "lock_held",
+    "run_lock",
+    "derive_state",
+    "run_info",
+    "list_runs",
+    "create_run",
+    "new_run_dir",
+    "load_config",
+    "launch",
+    "cancel",
+    "request_save",
+    "wait_for_end",
+    "follow",
+    "checkpoints",
+    "remove_run",
+    "worker_command",
+    "EventFollower",
+    "shared_gpu_warning",
 ]

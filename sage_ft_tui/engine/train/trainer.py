@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .config import RunConfig, TrainingConfig
-from .errors import SageError
-from .events import EventWriter
-from .fsutil import atomic_write_json
-
-COMPLETE_MARK = "sage_complete.json"
+from sage_ft_tui.engine.config.schema import RunConfig, TrainingConfig
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import atomic_write_json
+from sage_ft_tui.engine.runs.events import EventWriter
+from sage_ft_tui.engine.runs.layout import CHECKPOINT_COMPLETE as COMPLETE_MARK
+from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, RunLayout
 
 
 class StopFlags:
@@ -31,7 +31,7 @@ class StopFlags:
     def save_requested(self) -> bool:
         if self.run_dir is None:
             return False
-        trig = self.run_dir / ".save_now"
+        trig = RunLayout(self.run_dir).save_trigger
         if trig.exists():
             try:
                 trig.unlink()
@@ -65,9 +65,17 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = self.last_t = time.time()
             self.step0 = self.last_step = state.global_step
-            self._emit("start", config_hash=cfg.hash(), total_steps=state.max_steps, num_epochs=args.num_train_epochs,
-                       world_size=args.world_size, model=cfg.model.name, task=cfg.task,
-                       resumed_from_step=state.global_step, **(extra_start or {}))
+            self._emit(
+                "start",
+                config_hash=cfg.hash(),
+                total_steps=state.max_steps,
+                num_epochs=args.num_train_epochs,
+                world_size=args.world_size,
+                model=cfg.model.name,
+                task=cfg.task,
+                resumed_from_step=state.global_step,
+                **(extra_start or {}),
+            )
             self._emit("status", state="running")
             if status_cb:
                 status_cb(state="running", total_steps=state.max_steps, step=state.global_step)
@@ -103,19 +111,30 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
 
                 vram = {"vram_allocated": torch.cuda.memory_allocated(), "vram_peak": torch.cuda.max_memory_allocated()}
             self._emit(
-                "log", step=state.global_step, epoch=round(state.epoch or 0.0, 4), loss=logs["loss"],
-                learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"), tokens=tokens,
+                "log",
+                step=state.global_step,
+                epoch=round(state.epoch or 0.0, 4),
+                loss=logs["loss"],
+                learning_rate=logs.get("learning_rate"),
+                grad_norm=logs.get("grad_norm"),
+                tokens=tokens,
                 tokens_per_s=round((tokens - self.last_tokens) / dt, 1) if self.last_tokens or dsteps else None,
-                samples_per_s=round(dsteps * eff_batch / dt, 2), eta_s=round(eta, 1) if eta is not None else None,
+                samples_per_s=round(dsteps * eff_batch / dt, 2),
+                eta_s=round(eta, 1) if eta is not None else None,
                 **vram,
             )
             if status_cb:
-                status_cb(step=state.global_step, epoch=round(state.epoch or 0.0, 4), loss=logs["loss"],
-                          total_steps=state.max_steps, tokens=tokens)
+                status_cb(
+                    step=state.global_step,
+                    epoch=round(state.epoch or 0.0, 4),
+                    loss=logs["loss"],
+                    total_steps=state.max_steps,
+                    tokens=tokens,
+                )
             self.last_t, self.last_tokens, self.last_step = now, tokens, state.global_step
 
         def on_save(self, args, state, control, **kw):
-            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            ckpt = Path(args.output_dir) / f"{CHECKPOINT_PREFIX}{state.global_step}"
             if ckpt.is_dir() and state.is_world_process_zero:
                 atomic_write_json(ckpt / COMPLETE_MARK, {"step": state.global_step, "t": time.time()})
                 self._emit("checkpoint", step=state.global_step, path=str(ckpt))
@@ -189,11 +208,23 @@ def register_varlen_sdpa() -> str:
                 if window and e - s > window:  # a sliding-window layer: causal within the window only
                     i = torch.arange(e - s, device=query.device)
                     m = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
-                outs.append(sdpa_attention_forward(module, query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], m,
-                                                   dropout=dropout, scaling=scaling, is_causal=m is None, **rest)[0])
+                outs.append(
+                    sdpa_attention_forward(
+                        module,
+                        query[:, :, s:e],
+                        key[:, :, s:e],
+                        value[:, :, s:e],
+                        m,
+                        dropout=dropout,
+                        scaling=scaling,
+                        is_causal=m is None,
+                        **rest,
+                    )[0]
+                )
             return torch.cat(outs, dim=1), None
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      is_causal=is_causal, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
+        )
 
     AttentionInterface.register(VARLEN_SDPA, attention)
     AttentionMaskInterface.register(VARLEN_SDPA, mask)
@@ -239,20 +270,31 @@ def load_model(cfg: RunConfig, mdir: Path):
     q = cfg.model.quantization
     if q != "none":
         if not cuda:
-            raise SageError(f"model.quantization {q} needs an NVIDIA GPU with CUDA", kind="config",
-                            hint="set model.quantization none on CPU (or run on a GPU server)")
+            raise SageError(
+                f"model.quantization {q} needs an NVIDIA GPU with CUDA",
+                kind="config",
+                hint="set model.quantization none on CPU (or run on a GPU server)",
+            )
         try:
             import bitsandbytes  # noqa: F401
         except ImportError:
-            raise SageError(f"model.quantization {q} needs bitsandbytes", kind="config",
-                            hint="pip install bitsandbytes (on a CUDA machine)") from None
+            raise SageError(
+                f"model.quantization {q} needs bitsandbytes",
+                kind="config",
+                hint="pip install bitsandbytes (on a CUDA machine)",
+            ) from None
         from transformers import BitsAndBytesConfig
 
         compute = kw["dtype"] if kw["dtype"] != torch.float32 else torch.bfloat16
         kw["quantization_config"] = (
-            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=compute)
-            if q == "4bit" else BitsAndBytesConfig(load_in_8bit=True)
+            BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute,
+            )
+            if q == "4bit"
+            else BitsAndBytesConfig(load_in_8bit=True)
         )
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         kw["device_map"] = {"": local_rank}
@@ -260,8 +302,11 @@ def load_model(cfg: RunConfig, mdir: Path):
         model = AutoModelForCausalLM.from_pretrained(str(mdir), **kw)
     except (OSError, ValueError) as e:
         msg = str(e).splitlines()[0][:200]
-        raise SageError(f"cannot load model {cfg.model.name}: {msg}", kind="model",
-                        hint="check the model folder holds weights (safetensors/bin) and a config.json") from None
+        raise SageError(
+            f"cannot load model {cfg.model.name}: {msg}",
+            kind="model",
+            hint="check the model folder holds weights (safetensors/bin) and a config.json",
+        ) from None
     if q != "none":
         from peft import prepare_model_for_kbit_training
 
@@ -269,7 +314,9 @@ def load_model(cfg: RunConfig, mdir: Path):
         # prepare_model_for_kbit_training upcasts every non-quantized weight to fp32; the frozen
         # embeddings and lm_head (over 1B parameters for 150k-token vocabularies) go back to the
         # compute dtype, norms stay fp32. engine/memory.py estimates exactly this.
-        for emb in {id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None}.values():
+        for emb in {
+            id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None
+        }.values():
             emb.to(compute)
     return model
 
@@ -278,13 +325,24 @@ def peft_config(cfg: RunConfig):
     from peft import LoraConfig
 
     lc = cfg.lora
-    return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
-                      use_dora=lc.use_dora, bias=lc.bias, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lc.r,
+        lora_alpha=lc.alpha,
+        lora_dropout=lc.dropout,
+        target_modules=lc.target_modules,
+        use_dora=lc.use_dora,
+        bias=lc.bias,
+        task_type="CAUSAL_LM",
+    )
 
 
 def _checkpointing_arg(cls, on: bool) -> dict:
     # transformers 5.x renamed gradient_checkpointing to activation_checkpointing.
-    name = "activation_checkpointing" if "activation_checkpointing" in cls.__dataclass_fields__ else "gradient_checkpointing"
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in cls.__dataclass_fields__
+        else "gradient_checkpointing"
+    )
     return {name: on}
 
 
@@ -304,17 +362,38 @@ def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
 
     t = cfg.training
     return SFTConfig(
-        output_dir=str(out_dir), num_train_epochs=t.epochs if t.epochs > 0 else 1, max_steps=t.max_steps,
-        learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio,
-        per_device_train_batch_size=t.micro_batch_size, per_device_eval_batch_size=t.micro_batch_size,
-        gradient_accumulation_steps=t.grad_accumulation, max_length=t.max_length, packing=t.packing,
-        packing_strategy="bfd", optim=t.optimizer, **_checkpointing_arg(SFTConfig, t.gradient_checkpointing),
-        weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, seed=t.seed, data_seed=t.seed,
-        logging_steps=t.logging_steps, logging_first_step=True,
-        eval_strategy="steps" if has_eval else "no", eval_steps=(t.eval_steps or t.save_steps) if has_eval else None,
-        save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit,
-        report_to=list(t.report_to) or "none", completion_only_loss=True, disable_tqdm=True,
-        dataloader_pin_memory=_cuda(), dataset_num_proc=None, use_liger_kernel=use_liger(), **precision_flags(cfg),
+        output_dir=str(out_dir),
+        num_train_epochs=t.epochs if t.epochs > 0 else 1,
+        max_steps=t.max_steps,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_ratio,
+        per_device_train_batch_size=t.micro_batch_size,
+        per_device_eval_batch_size=t.micro_batch_size,
+        gradient_accumulation_steps=t.grad_accumulation,
+        max_length=t.max_length,
+        packing=t.packing,
+        packing_strategy="bfd",
+        optim=t.optimizer,
+        **_checkpointing_arg(SFTConfig, t.gradient_checkpointing),
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        seed=t.seed,
+        data_seed=t.seed,
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=(t.eval_steps or t.save_steps) if has_eval else None,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        report_to=list(t.report_to) or "none",
+        completion_only_loss=True,
+        disable_tqdm=True,
+        dataloader_pin_memory=_cuda(),
+        dataset_num_proc=None,
+        use_liger_kernel=use_liger(),
+        **precision_flags(cfg),
     )
 
 
@@ -335,8 +414,16 @@ def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str]
     if tmp.exists():
         shutil.rmtree(tmp)
     trainer.model.save_pretrained(str(tmp))
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                 "generation_config.json", "tokenizer.model", "vocab.json", "merges.txt"):
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+        "generation_config.json",
+        "tokenizer.model",
+        "vocab.json",
+        "merges.txt",
+    ):
         src = tok_dir / name
         if src.exists():
             shutil.copy2(src, tmp / name)
@@ -347,12 +434,21 @@ def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str]
     os.replace(tmp, out)
 
 
-def run_training(cfg: RunConfig, run_dir: Path, train_ds, eval_ds, *, events: Optional[EventWriter] = None,
-                 flags: Optional[StopFlags] = None, resume_from: Optional[Path] = None, status_cb=None) -> TrainResult:
+def run_training(
+    cfg: RunConfig,
+    run_dir: Path,
+    train_ds,
+    eval_ds,
+    *,
+    events: Optional[EventWriter] = None,
+    flags: Optional[StopFlags] = None,
+    resume_from: Optional[Path] = None,
+    status_cb=None,
+) -> TrainResult:
     from trl import SFTTrainer
 
-    from .modelref import model_dir
-    from .template import chat_tokenizer
+    from sage_ft_tui.engine.data.template import chat_tokenizer
+    from sage_ft_tui.engine.models.resolve import model_dir
 
     flags = flags or StopFlags(run_dir)
     mdir = model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False)
@@ -363,11 +459,22 @@ def run_training(cfg: RunConfig, run_dir: Path, train_ds, eval_ds, *, events: Op
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = load_model(cfg, mdir)
-    cb = event_callback(cfg, events, flags, status_cb,
-                        extra_start={"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0})
-    trainer = SFTTrainer(model=model, args=sft_args(cfg, Path(run_dir) / "checkpoints", eval_ds is not None),
-                         train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
-                         peft_config=peft_config(cfg), callbacks=[cb])
+    cb = event_callback(
+        cfg,
+        events,
+        flags,
+        status_cb,
+        extra_start={"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0},
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_args(cfg, RunLayout(run_dir).checkpoints, eval_ds is not None),
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+        callbacks=[cb],
+    )
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = trainer.state
     adapter = None
@@ -376,7 +483,7 @@ def run_training(cfg: RunConfig, run_dir: Path, train_ds, eval_ds, *, events: Op
     else:
         result_state = "completed"
         if trainer.is_world_process_zero():
-            adapter = Path(run_dir) / "adapter"
+            adapter = RunLayout(run_dir).adapter
             save_adapter(trainer, mdir, adapter, None if ctok.has_template else ctok.template)
     return TrainResult(result_state, state.global_step, state.max_steps, getattr(out, "training_loss", None), adapter)
 
@@ -397,12 +504,12 @@ class LoRATrainer:
         self.result: Optional[TrainResult] = None
 
     def train(self, dataset=None, eval_dataset=None) -> TrainResult:
-        from .data import prepare_dataset, tokenized_datasets
-        from .modelref import model_dir
+        from sage_ft_tui.engine.data.prepare import prepare_dataset, tokenized_datasets
+        from sage_ft_tui.engine.models.resolve import model_dir
 
         cfg = self.config
         if self.output_dir is None:
-            from .runs import new_run_dir
+            from sage_ft_tui.engine.runs.manage import new_run_dir
 
             self.output_dir = new_run_dir(cfg)
         run = self.output_dir
@@ -417,15 +524,15 @@ class LoRATrainer:
             return prepare_dataset(ds, mdir, task=cfg.task, max_length=cfg.training.max_length, fmt=cfg.data.format)
 
         if dataset is None:
-            from .data import prepare_run_data
+            from sage_ft_tui.engine.data.prepare import prepare_run_data
 
-            if not (run / "data" / "train.jsonl").exists():
+            if not (RunLayout(run).train_data).exists():
                 prepare_run_data(cfg, run)
             train_ds, eval_ds = tokenized_datasets(cfg, run, mdir)
         else:
             train_ds, eval_ds = tok(dataset), tok(eval_dataset)
-        cfg.save(run / "config.yaml")
-        events = EventWriter(run / "events.jsonl")
+        cfg.save(RunLayout(run).config)
+        events = EventWriter(RunLayout(run).events)
         try:
             self.result = run_training(cfg, run, train_ds, eval_ds, events=events)
             events.emit("status", state=self.result.state)

@@ -1,4 +1,4 @@
-"""The detached training process: `python -m sage_ft_tui.engine.worker <run> [--resume]`.
+"""The detached training process: `python -m sage_ft_tui.engine.worker <run> [--resume]` (a shim that calls `main` here).
 
 Holds the run's lock, writes status.json and events.jsonl (rank 0 only), turns every
 failure into a `failed` status with an `error` event (kind, message, hint) and one clear
@@ -17,11 +17,12 @@ import traceback
 from contextlib import nullcontext
 from pathlib import Path
 
-from .errors import SageError
-from .events import EventWriter
-from .fsutil import fmt_bytes, free_bytes, is_disk_full
-from .runs import checkpoints, load_config, run_lock, write_status
-from .trainer import StopFlags, run_training
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import fmt_bytes, free_bytes, is_disk_full
+from sage_ft_tui.engine.runs.events import EventWriter
+from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.runs.manage import checkpoints, load_config, run_lock, write_status
+from sage_ft_tui.engine.train.trainer import StopFlags, run_training
 
 HW_INTERVAL_S = 2.0
 
@@ -45,7 +46,7 @@ class _NullWriter:
 def _hw_sampler(events, stop: threading.Event, run: Path) -> None:
     """Hardware readings as `hw` events every few seconds (rank 0), through the one interface."""
     try:
-        from .hardware import get_backend, snapshot_to_event
+        from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
     except ImportError:
         return
     try:
@@ -68,22 +69,37 @@ def classify(exc: BaseException, run: Path) -> SageError:
     name = type(exc).__name__
     text = str(exc)
     if name == "OutOfMemoryError" or "CUDA out of memory" in text:
-        return SageError("CUDA out of memory", kind="oom",
-                         hint="lower training.micro_batch_size or training.max_length, enable gradient_checkpointing, or use 4-bit quantization")
+        return SageError(
+            "CUDA out of memory",
+            kind="oom",
+            hint="lower training.micro_batch_size or training.max_length, enable gradient_checkpointing, or use 4-bit quantization",
+        )
     reason = _disk_reason(exc, run)
     if reason:
         need = _checkpoint_bytes(run)
         needs = f", a checkpoint needs about {fmt_bytes(need)}" if need else ""
-        return SageError(f"cannot write to {run}: {reason} ({fmt_bytes(free_bytes(run))} free{needs})", kind="disk",
-                         hint=f"free at least {fmt_bytes(need * 2) if need else 'the size of a checkpoint'}, then "
-                              f"`sage-ft-tui resume {run.name}`: it continues from the newest complete checkpoint")
-    return SageError(f"{name}: {text.splitlines()[0][:300] if text else 'internal error'}", kind="internal",
-                     hint="see train.log for the traceback")
+        return SageError(
+            f"cannot write to {run}: {reason} ({fmt_bytes(free_bytes(run))} free{needs})",
+            kind="disk",
+            hint=f"free at least {fmt_bytes(need * 2) if need else 'the size of a checkpoint'}, then "
+            f"`sage-ft-tui resume {run.name}`: it continues from the newest complete checkpoint",
+        )
+    return SageError(
+        f"{name}: {text.splitlines()[0][:300] if text else 'internal error'}",
+        kind="internal",
+        hint="see train.log for the traceback",
+    )
 
 
 # What torch.save's zip writer and safetensors raise when a write fails (no errno kept).
-_WRITE_FAILED = ("inline_container.cc", "PytorchStreamWriter failed", "file write failed", "File too large",
-                 "No space left", "Disk quota exceeded")
+_WRITE_FAILED = (
+    "inline_container.cc",
+    "PytorchStreamWriter failed",
+    "file write failed",
+    "File too large",
+    "No space left",
+    "Disk quota exceeded",
+)
 
 
 def _disk_reason(exc: BaseException, run: Path) -> str:
@@ -100,7 +116,9 @@ def _disk_reason(exc: BaseException, run: Path) -> str:
     if code is None and not (is_disk_full(exc) or any(s in str(exc) for s in _WRITE_FAILED)):
         return ""
     soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    limit = f"a file reached the file size limit (ulimit -f: {fmt_bytes(soft)})" if soft != resource.RLIM_INFINITY else ""
+    limit = (
+        f"a file reached the file size limit (ulimit -f: {fmt_bytes(soft)})" if soft != resource.RLIM_INFINITY else ""
+    )
     if code == errno.EFBIG or (code is None and limit and free_bytes(run) > 2 * max(_checkpoint_bytes(run), 1 << 20)):
         return limit or "a file grew past what the filesystem allows"
     if code == errno.EDQUOT or "quota" in str(exc).lower():
@@ -114,15 +132,12 @@ def _checkpoint_bytes(run: Path) -> int:
         done = checkpoints(run)
         if done:
             return sum(f.stat().st_size for f in done[-1].rglob("*") if f.is_file())
-        from .memory import estimate_for_config
+        from sage_ft_tui.engine.hardware.estimate import estimate_for_config
 
         est = estimate_for_config(load_config(run))
         return int(est.lora_params + est.optimizer_states)
     except Exception:
         return 0
-
-
-DATA_READY = ".tokenized_ready"
 
 
 def _launch_token() -> str:
@@ -131,7 +146,7 @@ def _launch_token() -> str:
 
 
 def _wait_for_rank0_data(run: Path, timeout: float = 3600.0) -> None:
-    marker = run / "data" / DATA_READY
+    marker = RunLayout(run).data_ready
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -160,11 +175,13 @@ def _free_accelerator_memory() -> None:
 def _oom_estimate(cfg) -> str:
     """' (estimated X GiB, Y GiB free)' for the failure message, or '' when unknown."""
     try:
-        from .memory import GiB, estimate_for_config
+        from sage_ft_tui.engine.hardware.estimate import GiB, estimate_for_config
 
         est = estimate_for_config(cfg)
         free = f", {est.free / GiB:.1f} GiB free" if est.free is not None else ""
-        return f" (the estimate for micro-batch {est.micro_batch} × {est.max_length} was {est.total / GiB:.1f} GiB{free})"
+        return (
+            f" (the estimate for micro-batch {est.micro_batch} × {est.max_length} was {est.total / GiB:.1f} GiB{free})"
+        )
     except Exception:
         return ""
 
@@ -175,8 +192,9 @@ def _train_with_oom_retries(cfg, run: Path, train_ds, eval_ds, *, events, flags,
     tries = 0
     while True:
         try:
-            return run_training(cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=resume_from,
-                                status_cb=status_cb)
+            return run_training(
+                cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=resume_from, status_cb=status_cb
+            )
         except BaseException as exc:
             err = classify(exc, run)
             if err.kind != "oom":
@@ -184,12 +202,20 @@ def _train_with_oom_retries(cfg, run: Path, train_ds, eval_ds, *, events, flags,
             t = cfg.training
             single = int(os.environ.get("WORLD_SIZE", "1")) <= 1
             if tries >= t.oom_retries or t.micro_batch_size <= 1 or not single or flags.cancel:
-                why = ("micro-batch is already 1" if t.micro_batch_size <= 1 else
-                       "several processes (DDP)" if not single else f"{tries} retries used")
-                raise SageError(f"CUDA out of memory at micro-batch {t.micro_batch_size} × {t.max_length} tokens; "
-                                f"giving up: {why}{_oom_estimate(cfg)}", kind="oom",
-                                hint="use model.quantization 4bit, training.gradient_checkpointing true, a shorter "
-                                     "training.max_length, or a GPU with more free memory") from None
+                why = (
+                    "micro-batch is already 1"
+                    if t.micro_batch_size <= 1
+                    else "several processes (DDP)"
+                    if not single
+                    else f"{tries} retries used"
+                )
+                raise SageError(
+                    f"CUDA out of memory at micro-batch {t.micro_batch_size} × {t.max_length} tokens; "
+                    f"giving up: {why}{_oom_estimate(cfg)}",
+                    kind="oom",
+                    hint="use model.quantization 4bit, training.gradient_checkpointing true, a shorter "
+                    "training.max_length, or a GPU with more free memory",
+                ) from None
             exc.__traceback__ = None  # drop the frames that hold the model and its activations
             del exc
         _free_accelerator_memory()
@@ -199,15 +225,25 @@ def _train_with_oom_retries(cfg, run: Path, train_ds, eval_ds, *, events, flags,
         raw["training"]["micro_batch_size"] = max(1, old_mb // 2)
         raw["training"]["grad_accumulation"] = old_acc * 2
         cfg = type(cfg).from_dict(raw, source="OOM retry")
-        cfg.save(run / "config.yaml")  # a later `resume` uses what worked
+        cfg.save(RunLayout(run).config)  # a later `resume` uses what worked
         done = checkpoints(run)
         resume_from = done[-1] if done else None
-        msg = (f"CUDA out of memory at micro-batch {old_mb}; retry {tries}/{t.oom_retries} with micro-batch "
-               f"{cfg.training.micro_batch_size} × {cfg.training.grad_accumulation} accumulation (same effective batch), "
-               + (f"from {resume_from.name}" if resume_from else "from step 0"))
+        msg = (
+            f"CUDA out of memory at micro-batch {old_mb}; retry {tries}/{t.oom_retries} with micro-batch "
+            f"{cfg.training.micro_batch_size} × {cfg.training.grad_accumulation} accumulation (same effective batch), "
+            + (f"from {resume_from.name}" if resume_from else "from step 0")
+        )
         log(msg)
-        events.emit("error", error_kind="oom", message=msg, hint="recovering automatically", recovering=True, retry=tries,
-                    micro_batch_size=cfg.training.micro_batch_size, grad_accumulation=cfg.training.grad_accumulation)
+        events.emit(
+            "error",
+            error_kind="oom",
+            message=msg,
+            hint="recovering automatically",
+            recovering=True,
+            retry=tries,
+            micro_batch_size=cfg.training.micro_batch_size,
+            grad_accumulation=cfg.training.grad_accumulation,
+        )
         status_cb(oom_retries=tries, micro_batch_size=cfg.training.micro_batch_size)
 
 
@@ -237,28 +273,37 @@ def main(argv: list[str]) -> int:
     except SageError as e:
         log(e.oneline())
         return 3
-    events = EventWriter(run / "events.jsonl") if rank0 else _NullWriter()
+    events = EventWriter(RunLayout(run).events) if rank0 else _NullWriter()
     status = (lambda **kw: write_status(run, **kw)) if rank0 else (lambda **kw: None)
     stop_hw = threading.Event()
     code = 0
     try:
-        status(state="preparing", pid=os.getpgrp() if rank0 else os.getpid(), host=socket.gethostname(),
-               started=time.time(), ended=None, exit_reason="")
+        status(
+            state="preparing",
+            pid=os.getpgrp() if rank0 else os.getpid(),
+            host=socket.gethostname(),
+            started=time.time(),
+            ended=None,
+            exit_reason="",
+        )
         events.emit("status", state="preparing", resume=resume)
         log(f"run {run.name}: preparing ({'resume' if resume else 'fresh start'})")
         cfg = load_config(run)
-        from .data import tokenized_datasets
-        from .modelref import model_dir
+        from sage_ft_tui.engine.data.prepare import tokenized_datasets
+        from sage_ft_tui.engine.models.resolve import model_dir
 
         mdir = str(model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False))
         if not rank0:
             _wait_for_rank0_data(run)  # rank 0 tokenizes into the shared cache; the others then load it
         train_ds, eval_ds = tokenized_datasets(cfg, run, mdir)
         if rank0:
-            (run / "data" / DATA_READY).write_text(_launch_token())
+            (RunLayout(run).data_ready).write_text(_launch_token())
         if train_ds is None or len(train_ds) == 0:
-            raise SageError("no training samples after tokenization", kind="data",
-                            hint="check data/data_report.json; every row may be longer than max_length")
+            raise SageError(
+                "no training samples after tokenization",
+                kind="data",
+                hint="check data/data_report.json; every row may be longer than max_length",
+            )
         ckpt = None
         if resume:
             done = checkpoints(run)
@@ -267,13 +312,21 @@ def main(argv: list[str]) -> int:
         if rank0:
             threading.Thread(target=_hw_sampler, args=(events, stop_hw, run), daemon=True).start()
         started.set()
-        result = _train_with_oom_retries(cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=ckpt,
-                                         status_cb=status)
-        status(state=result.state, ended=time.time(), step=result.global_step, total_steps=result.total_steps,
-               exit_reason="cancelled by user" if result.state == "cancelled" else "")
+        result = _train_with_oom_retries(
+            cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=ckpt, status_cb=status
+        )
+        status(
+            state=result.state,
+            ended=time.time(),
+            step=result.global_step,
+            total_steps=result.total_steps,
+            exit_reason="cancelled by user" if result.state == "cancelled" else "",
+        )
         events.emit("status", state=result.state, step=result.global_step)
-        log(f"{result.state} at step {result.global_step}/{result.total_steps}"
-            + (f"; adapter in {result.adapter_dir}" if result.adapter_dir else ""))
+        log(
+            f"{result.state} at step {result.global_step}/{result.total_steps}"
+            + (f"; adapter in {result.adapter_dir}" if result.adapter_dir else "")
+        )
     except KeyboardInterrupt:
         status(state="cancelled", ended=time.time(), exit_reason="cancelled while preparing")
         _safe_emit(events, "status", state="cancelled")

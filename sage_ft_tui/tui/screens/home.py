@@ -12,16 +12,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ...engine.errors import SageError
-from ...engine.tasks import TASKS
-from .base import BaseScreen, TopBar
-from .runs import fill_runs_table, runs_columns
+from sage_ft_tui.engine.data.tasks import TASKS
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.runs import fill_runs_table, runs_columns
 
 # Screens another part of the project provides (module, class): shown once they exist.
 EXTRA = {
-    "merge": ("sage_ft_tui.tui.screens.merge", "MergeScreen", "Merge", "adapter into base model"),
-    "serve": ("sage_ft_tui.tui.screens.serve", "ServeScreen", "Serve", "OpenAI API on 127.0.0.1"),
-    "chat": ("sage_ft_tui.tui.screens.chat", "ChatScreen", "Chat", "talk to a served model"),
+    "merge": ("sage_ft_tui.tui.screens.deploy.merge", "MergeScreen", "Merge", "adapter into base model"),
+    "serve": ("sage_ft_tui.tui.screens.deploy.serve", "ServeScreen", "Serve", "OpenAI API on 127.0.0.1"),
+    "chat": ("sage_ft_tui.tui.screens.deploy.chat", "ChatScreen", "Chat", "talk to a served model"),
 }
 
 
@@ -56,7 +56,9 @@ class HomeScreen(BaseScreen):
             with Vertical(id="home-runs-box", classes="panel") as v:
                 v.border_title = "Recent runs"
                 yield DataTable(id="home-runs", cursor_type="row", zebra_stripes=True)
-                yield Static("No runs yet: start one on the left, or try the demo (d).", id="home-empty", classes="hint")
+                yield Static(
+                    "No runs yet: start one on the left, or try the demo (d).", id="home-empty", classes="hint"
+                )
         yield from self.footer()
 
     def _menu(self) -> list:
@@ -68,8 +70,6 @@ class HomeScreen(BaseScreen):
             _heading("Quickstart: pick data, go"),
         ]
         for name, task in TASKS.items():
-            if name == "code" and not _engine_has("codebase"):
-                continue
             opts.append(Option(_entry(name, task.title.lower(), indent=2), id=f"quick:{name}"))
         opts += [None, _heading("After training")]
         for key, (_mod, _cls, title, desc) in EXTRA.items():
@@ -86,7 +86,7 @@ class HomeScreen(BaseScreen):
         self.refresh_runs()
 
     def refresh_runs(self) -> None:
-        from ...engine.runs import list_runs
+        from sage_ft_tui.engine.runs.manage import list_runs
 
         self.app.background(self, "home.runs", lambda: list_runs()[:12], self._show_runs)
 
@@ -119,7 +119,7 @@ class HomeScreen(BaseScreen):
         self.app.start_wizard()
 
     def action_runs(self) -> None:
-        from .runs import RunsScreen
+        from sage_ft_tui.tui.screens.runs import RunsScreen
 
         self.app.push_screen(RunsScreen())
 
@@ -134,14 +134,13 @@ class HomeScreen(BaseScreen):
 
     def action_demo(self) -> None:
         def make():
-            from ...engine.demo import demo_config
-            from ...engine.runs import create_run, launch
-            from .data import ensure_tiny_off_process
+            from sage_ft_tui.engine.recipes.demo import demo_config
+            from sage_ft_tui.engine.runs.start import start_run
 
-            ensure_tiny_off_process()
-            run = create_run(demo_config())
-            launch(run)
-            return run
+            started = start_run(demo_config())
+            for w in started.warnings:
+                self.app.call_from_thread(self.notify, w, severity="warning", timeout=10)
+            return started.run
 
         self.notify("Preparing the demo run…", timeout=3)
         self.app.background(self, "home.demo", make, self._demo_started)
@@ -171,9 +170,3 @@ class HomeScreen(BaseScreen):
 
     def action_back(self) -> None:
         """Escape on Home does nothing (ctrl+q quits)."""
-
-
-def _engine_has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"sage_ft_tui.engine.{module}") is not None

@@ -22,21 +22,22 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Log, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ...engine.errors import SageError
-from ...engine.events import EVENTS_FILE, FINAL_STATES, EventFollower, read_events
-from ..messages import EventsArrived, HardwareRead, LogTail, RunState
-from ..run_model import RunModel, fmt_duration
-from ..widgets.charts import bar, line_chart
-from ..widgets.panels import GpuPanel, host_text, stats_text
-from ..widgets.plot import Plot
-from .base import BaseScreen, TopBar
-from .runs import state_text
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.events import EventFollower, read_events
+from sage_ft_tui.engine.runs.layout import ACTIVE_STATES as ACTIVE
+from sage_ft_tui.engine.runs.layout import FINAL_STATES, RunLayout
+from sage_ft_tui.tui.messages import EventsArrived, HardwareRead, LogTail, RunState
+from sage_ft_tui.tui.run_model import RunModel, fmt_duration
+from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.runs import state_text
+from sage_ft_tui.tui.widgets.charts import bar, line_chart
+from sage_ft_tui.tui.widgets.panels import GpuPanel, host_text, stats_text
+from sage_ft_tui.tui.widgets.plot import Plot
 
 REDRAW_S = 0.5  # 2 Hz: the chart moves smoothly enough, the CPU stays idle
 POLL_S = 0.25
 HW_POLL_S = 2.0
 LOG_TAIL_BYTES = 16 << 10
-ACTIVE = ("preparing", "running", "cancelling")
 
 
 class MonitorScreen(BaseScreen):
@@ -76,17 +77,19 @@ class MonitorScreen(BaseScreen):
         yield Horizontal(id="mon-gpus")
         yield Static(id="mon-host")
         log = Log(id="mon-log", max_lines=500, auto_scroll=True, classes="panel")
-        log.border_title = "train.log"
+        log.border_title = RunLayout(self.run).train_log.name
         yield log
         yield from self.footer()
 
     # ---- start -------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.query_one("#mon-banner").display = False
-        if not (self.run / "config.yaml").exists() and not (self.run / EVENTS_FILE).exists():
+        if not (RunLayout(self.run).config).exists() and not (RunLayout(self.run).events).exists():
             self._banner({"message": f"{self.run}: not a run folder", "hint": "pick a run from the Runs screen"})
         if self.app.live:
-            self.run_worker(self._follow, thread=True, name="monitor.follow", group="monitor.follow", exit_on_error=False)
+            self.run_worker(
+                self._follow, thread=True, name="monitor.follow", group="monitor.follow", exit_on_error=False
+            )
             self.set_interval(REDRAW_S, self._redraw)
         else:
             self._load_static()
@@ -94,21 +97,21 @@ class MonitorScreen(BaseScreen):
 
     def _load_static(self) -> None:
         """Snapshot/screenshot mode: read the file once; recorded hardware when it has none."""
-        self.model.feed(read_events(self.run / EVENTS_FILE).events)
+        self.model.feed(read_events(RunLayout(self.run).events).events)
         if not self.model.gpus and not self.model.host and os.environ.get("SAGE_FT_HW_RECORDED"):
-            from ...engine.hardware import get_backend, snapshot_to_event
+            from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
 
             self.model.feed_hw(snapshot_to_event(get_backend().snapshot()))
-        lines = _tail_lines(self.run / "train.log", LOG_TAIL_BYTES)[0]
+        lines = _tail_lines(RunLayout(self.run).train_log, LOG_TAIL_BYTES)[0]
         self.query_one(Log).write_lines(lines)
 
     # ---- the follower thread ----------------------------------------------------------
     def _follow(self) -> None:
-        from ...engine.runs import derive_state
+        from sage_ft_tui.engine.runs.manage import derive_state
 
         worker = get_current_worker()
-        events = EventFollower(self.run / EVENTS_FILE, max_bytes=4 << 20)
-        log_path = self.run / "train.log"
+        events = EventFollower(RunLayout(self.run).events, max_bytes=4 << 20)
+        log_path = RunLayout(self.run).train_log
         log_off: Optional[int] = None
         last_check, state = 0.0, ("", "")
         first = True
@@ -143,9 +146,16 @@ class MonitorScreen(BaseScreen):
     def _tell_skipped(self, skipped: list, told: int) -> int:
         """Say which events.jsonl lines could not be read (rare: once per new batch of them)."""
         new = skipped[told:]
-        shown = ", ".join(f"line {s.line} ({s.reason})" for s in new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
-        self.app.call_from_thread(self.notify, f"skipped {len(new)} unreadable line{'s' if len(new) != 1 else ''} of "
-                                  f"events.jsonl: {shown}", title="Event stream", severity="warning", timeout=10)
+        shown = ", ".join(f"line {s.line} ({s.reason})" for s in new[:3]) + (
+            f" and {len(new) - 3} more" if len(new) > 3 else ""
+        )
+        self.app.call_from_thread(
+            self.notify,
+            f"skipped {len(new)} unreadable line{'s' if len(new) != 1 else ''} of events.jsonl: {shown}",
+            title="Event stream",
+            severity="warning",
+            timeout=10,
+        )
         return len(skipped)
 
     def on_events_arrived(self, message: EventsArrived) -> None:
@@ -177,7 +187,7 @@ class MonitorScreen(BaseScreen):
             self.run_worker(self._poll_hw, thread=True, name="monitor.hw", group="monitor.hw", exit_on_error=False)
 
     def _poll_hw(self):
-        from ...engine.hardware import get_backend, snapshot_to_event
+        from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
 
         return snapshot_to_event(get_backend().snapshot(disk_path=self.run))
 
@@ -218,7 +228,8 @@ class MonitorScreen(BaseScreen):
             self.drawn_curve = m.curve_version
             train, evals, total = list(m.train.points), list(m.eval.points), m.total_steps
             self.query_one("#mon-chart", Plot).paint(
-                lambda w, h: line_chart([(train, "train")], w, h, markers=[(evals, "◆", "eval")], x_max=total or None))
+                lambda w, h: line_chart([(train, "train")], w, h, markers=[(evals, "◆", "eval")], x_max=total or None)
+            )
             box = self.query_one("#mon-chart-box")
             box.border_subtitle = f"── train  ◆ eval ({len(evals)})" if evals else "── train"
         self.query_one("#mon-stats", Static).update(stats_text(m))
@@ -231,7 +242,11 @@ class MonitorScreen(BaseScreen):
                 host.update(host_text(m, host.size.width or self.app.size.width))
         err = m.error
         if err is None and state == "failed" and detail:
-            err = {"error_kind": "internal", "message": f"the run failed: {detail}", "hint": "see train.log below (l toggles it)"}
+            err = {
+                "error_kind": "internal",
+                "message": f"the run failed: {detail}",
+                "hint": "see train.log below (l toggles it)",
+            }
         self._banner(err)
         self.refresh_bindings()
 
@@ -303,7 +318,7 @@ class MonitorScreen(BaseScreen):
     def action_after(self, what: str) -> None:
         import importlib
 
-        mod = importlib.import_module(f"sage_ft_tui.tui.screens.{what}")
+        mod = importlib.import_module(f"sage_ft_tui.tui.screens.deploy.{what}")
         self.app.push_screen(getattr(mod, f"{what.capitalize()}Screen")(str(self.run)))
 
     def action_toggle_log(self) -> None:
@@ -317,22 +332,28 @@ class MonitorScreen(BaseScreen):
             self.app.notify(f"{self.run.name} keeps running; attach again from Home or Runs.", title="Detached")
 
     def action_save_now(self) -> None:
-        from ...engine.runs import request_save
+        from sage_ft_tui.engine.runs.manage import request_save
 
         self.app.background(self, "monitor.save", lambda: request_save(self.run), self._acted("Checkpoint requested"))
 
     def action_cancel_run(self) -> None:
-        from .confirm import Confirm
+        from sage_ft_tui.tui.screens.confirm import Confirm
 
         def answered(yes: Optional[bool]) -> None:
             if yes:
-                from ...engine.runs import cancel
+                from sage_ft_tui.engine.runs.manage import cancel
 
                 self.app.background(self, "monitor.cancel", lambda: cancel(self.run), self._acted("Cancelling"))
 
-        self.app.push_screen(Confirm(f"Cancel {self.run.name}?", "It saves a checkpoint, then stops as cancelled. "
-                                     "`sage-ft-tui resume` continues it later.", yes="Cancel run", no="Keep training"),
-                             answered)
+        self.app.push_screen(
+            Confirm(
+                f"Cancel {self.run.name}?",
+                "It saves a checkpoint, then stops as cancelled. `sage-ft-tui resume` continues it later.",
+                yes="Cancel run",
+                no="Keep training",
+            ),
+            answered,
+        )
 
     def _acted(self, what: str):
         def done(_result, err: Optional[SageError]) -> None:

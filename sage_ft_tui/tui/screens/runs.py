@@ -10,12 +10,16 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from ..run_model import fmt_duration
-from .base import BaseScreen, TopBar
+from sage_ft_tui.tui.run_model import fmt_duration
+from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 
 STATE_STYLE = {
-    "running": ("●", "bold #61afef"), "preparing": ("◌", "#56b6c2"), "cancelling": ("◌", "#e5c07b"),
-    "completed": ("✓", "bold #98c379"), "failed": ("✗", "bold #e06c75"), "cancelled": ("■", "#e5c07b"),
+    "running": ("●", "bold #61afef"),
+    "preparing": ("◌", "#56b6c2"),
+    "cancelling": ("◌", "#e5c07b"),
+    "completed": ("✓", "bold #98c379"),
+    "failed": ("✗", "bold #e06c75"),
+    "cancelled": ("■", "#e5c07b"),
     "created": ("○", "dim"),
 }
 
@@ -66,9 +70,9 @@ class RunsScreen(BaseScreen):
     ]
 
     def compose(self) -> ComposeResult:
-        from ...engine.paths import runs_home
-
         from pathlib import Path
+
+        from sage_ft_tui.engine.paths import runs_home
 
         where = str(runs_home()).replace(str(Path.home()), "~", 1) if self.app.live else "$SAGE_FT_HOME"
         yield TopBar("Runs", note=where, id="topbar")
@@ -84,7 +88,7 @@ class RunsScreen(BaseScreen):
         self.query_one(DataTable).focus()
 
     def action_reload(self) -> None:
-        from ...engine.runs import list_runs
+        from sage_ft_tui.engine.runs.manage import list_runs
 
         self.app.background(self, "runs.list", list_runs, self._show)
 

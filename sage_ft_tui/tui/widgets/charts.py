@@ -14,19 +14,32 @@ SPARKS = "▁▂▃▄▅▆▇█"
 
 # Semantic styles (Textual's NO_COLOR filter turns them monochrome; glyphs still differ).
 STYLES = {
-    "bar.full": "#4ec9b0", "bar.warm": "#e5c07b", "bar.hot": "#e06c75", "bar.empty": "#3b4252",
-    "chart.axis": "#7f8797", "train": "#61afef", "eval": "bold #e5c07b",
-    "hist.ok": "#61afef", "hist.cut": "#e06c75", "spark": "#56b6c2",
-    "trained": "bold #98c379", "masked": "dim italic", "dim": "dim",
+    "bar.full": "#4ec9b0",
+    "bar.warm": "#e5c07b",
+    "bar.hot": "#e06c75",
+    "bar.empty": "#3b4252",
+    "chart.axis": "#7f8797",
+    "train": "#61afef",
+    "eval": "bold #e5c07b",
+    "hist.ok": "#61afef",
+    "hist.cut": "#e06c75",
+    "spark": "#56b6c2",
+    "trained": "bold #98c379",
+    "masked": "dim italic",
+    "dim": "dim",
 }
 
 
 def S(name: str) -> str:
     return STYLES.get(name, name)
+
+
 _DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 
 
-def sparkline(values: Iterable[float], width: int, lo: float = 0.0, hi: Optional[float] = None, style: str = "") -> Text:
+def sparkline(
+    values: Iterable[float], width: int, lo: float = 0.0, hi: Optional[float] = None, style: str = ""
+) -> Text:
     vals = list(values)[-width:] if width > 0 else []
     if not vals:
         return Text(" " * max(width, 0))
@@ -204,7 +217,7 @@ def histogram(values: Sequence[int], width: int, height: int, cut: Optional[int]
         s = "".join(axis)
         out.append(s[:pos], style=S("chart.axis"))
         out.append("┴", style=S("hist.cut"))
-        out.append(s[pos + 1:], style=S("chart.axis"))
+        out.append(s[pos + 1 :], style=S("chart.axis"))
         out.append(f"\n{' ' * label_w} 0  ▲ cut at {cut}", style=S("chart.axis"))
         out.append(f"   max {hi}", style=S("chart.axis"))
     else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from ..run_model import GpuHistory, RunModel, fmt_duration, fmt_num, fmt_rate
-from .charts import S, bar, level_style, sparkline
+from sage_ft_tui.tui.run_model import GpuHistory, RunModel, fmt_duration, fmt_num, fmt_rate
+from sage_ft_tui.tui.widgets.charts import S, bar, level_style, sparkline
 
 GiB = 1024**3
 

@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .errors import SageError
-from .secrets import find_secret, is_secret_name
+from sage_ft_tui.engine.data.secrets import find_secret, is_secret_name
+from sage_ft_tui.engine.errors import SageError
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 REPORT_LIST_LIMIT = 200
@@ -94,9 +94,25 @@ LANGUAGES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "make": (("Makefile", "GNUmakefile", ".mk"), "# ", ""),
     "cmake": (("CMakeLists.txt", ".cmake"), "# ", ""),
 }
-ALIASES = {"py": "python", "js": "javascript", "ts": "typescript", "c++": "cpp", "cxx": "cpp", "cs": "csharp",
-           "c#": "csharp", "sh": "shell", "bash": "shell", "md": "markdown", "yml": "yaml", "rs": "rust",
-           "golang": "go", "restructuredtext": "rst", "docker": "dockerfile", "makefile": "make", "kt": "kotlin"}
+ALIASES = {
+    "py": "python",
+    "js": "javascript",
+    "ts": "typescript",
+    "c++": "cpp",
+    "cxx": "cpp",
+    "cs": "csharp",
+    "c#": "csharp",
+    "sh": "shell",
+    "bash": "shell",
+    "md": "markdown",
+    "yml": "yaml",
+    "rs": "rust",
+    "golang": "go",
+    "restructuredtext": "rst",
+    "docker": "dockerfile",
+    "makefile": "make",
+    "kt": "kotlin",
+}
 
 _BY_NAME: dict[str, str] = {}
 _BY_EXT: dict[str, str] = {}
@@ -108,27 +124,156 @@ for _lang, (_keys, _o, _c) in LANGUAGES.items():
             _BY_NAME[_k] = _lang
 
 # Path components that mark vendored or generated trees.
-VENDORED_DIRS = frozenset({"node_modules", ".venv", "venv", "virtualenv", "site-packages", "bower_components",
-                           "vendor", "third_party_vendored", ".yarn", ".pnpm-store", "Pods", "jspm_packages"})
-GENERATED_DIRS = frozenset({"build", "dist", "target", "__pycache__", ".tox", ".nox", ".mypy_cache",
-                            ".pytest_cache", ".ruff_cache", ".hypothesis", ".eggs", "htmlcov", ".next", ".nuxt",
-                            ".gradle", ".idea", ".vscode", ".cache", ".parcel-cache", "coverage", ".terraform",
-                            "_build", "cmake-build-debug", "cmake-build-release", ".ipynb_checkpoints"})
+VENDORED_DIRS = frozenset(
+    {
+        "node_modules",
+        ".venv",
+        "venv",
+        "virtualenv",
+        "site-packages",
+        "bower_components",
+        "vendor",
+        "third_party_vendored",
+        ".yarn",
+        ".pnpm-store",
+        "Pods",
+        "jspm_packages",
+    }
+)
+GENERATED_DIRS = frozenset(
+    {
+        "build",
+        "dist",
+        "target",
+        "__pycache__",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".eggs",
+        "htmlcov",
+        ".next",
+        ".nuxt",
+        ".gradle",
+        ".idea",
+        ".vscode",
+        ".cache",
+        ".parcel-cache",
+        "coverage",
+        ".terraform",
+        "_build",
+        "cmake-build-debug",
+        "cmake-build-release",
+        ".ipynb_checkpoints",
+    }
+)
 META_DIRS = frozenset({".git", ".hg", ".svn"})
-GENERATED_SUFFIXES = (".min.js", ".min.css", ".min.mjs", ".js.map", ".css.map", ".pb.go", "_pb2.py", "_pb2.pyi",
-                      ".pyc", ".pyo", ".bundle.js")
-LOCK_FILES = frozenset({"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "poetry.lock", "Pipfile.lock",
-                        "Cargo.lock", "uv.lock", "composer.lock", "Gemfile.lock", "go.sum", "bun.lockb",
-                        "pdm.lock", "flake.lock", "mix.lock", "pubspec.lock", "Package.resolved", "npm-shrinkwrap.json"})
+GENERATED_SUFFIXES = (
+    ".min.js",
+    ".min.css",
+    ".min.mjs",
+    ".js.map",
+    ".css.map",
+    ".pb.go",
+    "_pb2.py",
+    "_pb2.pyi",
+    ".pyc",
+    ".pyo",
+    ".bundle.js",
+)
+LOCK_FILES = frozenset(
+    {
+        "package-lock.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "poetry.lock",
+        "Pipfile.lock",
+        "Cargo.lock",
+        "uv.lock",
+        "composer.lock",
+        "Gemfile.lock",
+        "go.sum",
+        "bun.lockb",
+        "pdm.lock",
+        "flake.lock",
+        "mix.lock",
+        "pubspec.lock",
+        "Package.resolved",
+        "npm-shrinkwrap.json",
+    }
+)
 # Known binary formats, decided by name (no need to read them).
-BINARY_SUFFIXES = frozenset({
-    ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".icns", ".webp", ".tif", ".tiff", ".psd", ".pdf",
-    ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar", ".jar", ".war", ".whl", ".egg",
-    ".so", ".dylib", ".dll", ".exe", ".o", ".a", ".lib", ".obj", ".class", ".wasm", ".bin", ".dat",
-    ".pt", ".pth", ".ckpt", ".safetensors", ".onnx", ".npy", ".npz", ".pkl", ".pickle", ".h5", ".parquet",
-    ".arrow", ".sqlite", ".db", ".mp3", ".mp4", ".wav", ".ogg", ".flac", ".mov", ".avi", ".webm",
-    ".ttf", ".otf", ".woff", ".woff2", ".eot", ".DS_Store",
-})
+BINARY_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".bmp",
+        ".ico",
+        ".icns",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".psd",
+        ".pdf",
+        ".zip",
+        ".gz",
+        ".tgz",
+        ".bz2",
+        ".xz",
+        ".zst",
+        ".7z",
+        ".rar",
+        ".tar",
+        ".jar",
+        ".war",
+        ".whl",
+        ".egg",
+        ".so",
+        ".dylib",
+        ".dll",
+        ".exe",
+        ".o",
+        ".a",
+        ".lib",
+        ".obj",
+        ".class",
+        ".wasm",
+        ".bin",
+        ".dat",
+        ".pt",
+        ".pth",
+        ".ckpt",
+        ".safetensors",
+        ".onnx",
+        ".npy",
+        ".npz",
+        ".pkl",
+        ".pickle",
+        ".h5",
+        ".parquet",
+        ".arrow",
+        ".sqlite",
+        ".db",
+        ".mp3",
+        ".mp4",
+        ".wav",
+        ".ogg",
+        ".flac",
+        ".mov",
+        ".avi",
+        ".webm",
+        ".ttf",
+        ".otf",
+        ".woff",
+        ".woff2",
+        ".eot",
+        ".DS_Store",
+    }
+)
 _GENERATED_MARK = ("@generated", "do not edit", "auto-generated", "autogenerated", "generated by protoc")
 
 # Why a file was not taken (the keys of skipped_by_reason).
@@ -173,8 +318,11 @@ def normalize_languages(languages: Optional[Iterable[str]]) -> Optional[frozense
         key = str(raw).strip().lower()
         key = ALIASES.get(key, key)
         if key not in LANGUAGES:
-            raise SageError(f"unknown language {raw!r}", kind="config",
-                            hint=f"choose from: {', '.join(sorted(LANGUAGES))} (empty = all)")
+            raise SageError(
+                f"unknown language {raw!r}",
+                kind="config",
+                hint=f"choose from: {', '.join(sorted(LANGUAGES))} (empty = all)",
+            )
         out.add(key)
     return frozenset(out)
 
@@ -214,8 +362,9 @@ def path_rule(rel_path: str, is_dir: bool = False) -> Optional[str]:
 
 def _git(args: list[str], cwd: Path) -> Optional[bytes]:
     try:
-        r = subprocess.run(["git", *args], cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                           timeout=120, check=False)
+        r = subprocess.run(
+            ["git", *args], cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=120, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return r.stdout if r.returncode == 0 else None
@@ -298,10 +447,17 @@ class ScanResult:
         return out
 
     def to_report(self) -> dict:
-        return {"repo": str(self.root), "mode": self.mode, "files_taken": len(self.files),
-                "bytes_taken": self.total_bytes, "skipped_by_reason": self.skipped_by_reason,
-                "languages": self.languages, "languages_selected": self.languages_selected,
-                "skipped": self.skipped_list(), "scan_seconds": round(self.seconds, 3)}
+        return {
+            "repo": str(self.root),
+            "mode": self.mode,
+            "files_taken": len(self.files),
+            "bytes_taken": self.total_bytes,
+            "skipped_by_reason": self.skipped_by_reason,
+            "languages": self.languages,
+            "languages_selected": self.languages_selected,
+            "skipped": self.skipped_list(),
+            "scan_seconds": round(self.seconds, 3),
+        }
 
 
 def check_repo_path(repo: str | os.PathLike | None) -> Path:
@@ -309,14 +465,23 @@ def check_repo_path(repo: str | os.PathLike | None) -> Path:
     if repo is None or str(repo).strip() == "":
         root = git_root(Path.cwd())
         if root is None:
-            raise SageError(f"no repository given and {Path.cwd()} is not inside a git repository", kind="data",
-                            hint="pass --repo PATH (a folder of source code)")
+            raise SageError(
+                f"no repository given and {Path.cwd()} is not inside a git repository",
+                kind="data",
+                hint="pass --repo PATH (a folder of source code)",
+            )
         return root
     p = Path(repo).expanduser()
     if not p.exists():
-        raise SageError(f"repository path {repo} does not exist", kind="data", hint="give an existing folder of source code")
+        raise SageError(
+            f"repository path {repo} does not exist", kind="data", hint="give an existing folder of source code"
+        )
     if not p.is_dir():
-        raise SageError(f"repository path {repo} is not a folder", kind="data", hint="give the folder that holds the code, not a file")
+        raise SageError(
+            f"repository path {repo} is not a folder",
+            kind="data",
+            hint="give the folder that holds the code, not a file",
+        )
     return p.resolve()
 
 
@@ -334,7 +499,7 @@ def _candidates_walk(root: Path, skipped: list[tuple[str, str]]) -> list[str]:
     generated and VCS folders are pruned (counted once)."""
     import pathspec
 
-    specs: list[tuple[str, "pathspec.GitIgnoreSpec"]] = []  # (dir prefix "" or "a/b/", spec)
+    specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []  # (dir prefix "" or "a/b/", spec)
     out: list[str] = []
 
     def ignored(rel: str, is_dir: bool) -> bool:
@@ -343,7 +508,7 @@ def _candidates_walk(root: Path, skipped: list[tuple[str, str]]) -> list[str]:
         for base, spec in specs:  # outer first; a deeper .gitignore overrides
             if base and not probe.startswith(base):
                 continue
-            res = spec.check_file(probe[len(base):]).include
+            res = spec.check_file(probe[len(base) :]).include
             if res is not None:
                 hit = res
         return hit
@@ -428,8 +593,13 @@ def _looks_generated(text: str, language: str) -> bool:
     return language not in ("markdown", "rst", "html") and len(text) / n_lines > 200
 
 
-def scan_repository(repo: str | os.PathLike | None, languages: Optional[Iterable[str]] = None,
-                    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, *, keep_text: bool = False) -> ScanResult:
+def scan_repository(
+    repo: str | os.PathLike | None,
+    languages: Optional[Iterable[str]] = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    *,
+    keep_text: bool = False,
+) -> ScanResult:
     """Which files of `repo` make training data, and why each other one does not.
 
     Raises SageError for a missing path or a non-folder; an empty result is not an error
@@ -556,8 +726,11 @@ def chunk_text(tok, text: str, budget: int, *, enc=None, verify: bool = True) ->
     re-encoding each piece: counts then come from the whole text's encoding, which a piece
     encoded alone can exceed by a token or two (merges across a cut) — the caller checks."""
     if budget < 1:
-        raise SageError(f"max_length leaves no room for code (budget {budget} tokens)", kind="config",
-                        hint="raise training.max_length")
+        raise SageError(
+            f"max_length leaves no room for code (budget {budget} tokens)",
+            kind="config",
+            hint="raise training.max_length",
+        )
     if enc is None:
         enc = tok.tok.encode(text, add_special_tokens=False)
     n = len(enc)
@@ -619,7 +792,7 @@ def fim_sample(rng: random.Random, header: str, body: str, tokens: dict[str, str
         return None
     i, j = sorted(rng.sample(range(1, len(body)), 2)) if len(body) > 3 else (1, 2)
     prefix, middle, suffix = body[:i], body[i:j], body[j:]
-    return (f"{tokens['prefix']}{header}{prefix}{tokens['suffix']}{suffix}{tokens['middle']}{middle}")
+    return f"{tokens['prefix']}{header}{prefix}{tokens['suffix']}{suffix}{tokens['middle']}{middle}"
 
 
 FIM_NAMES = {"prefix": "<|fim_prefix|>", "suffix": "<|fim_suffix|>", "middle": "<|fim_middle|>"}
@@ -658,8 +831,9 @@ def _count_tokens(tok, texts: list[str]) -> list[int]:
     return out
 
 
-def build_samples(scan: ScanResult, tok, *, max_length: int, fim_rate: float = 0.0, seed: int = 42,
-                  max_samples: Optional[int] = None) -> CodeSamples:
+def build_samples(
+    scan: ScanResult, tok, *, max_length: int, fim_rate: float = 0.0, seed: int = 42, max_samples: Optional[int] = None
+) -> CodeSamples:
     """Chunks (+ FIM samples) of the scanned files; `scan` must have been made with keep_text.
 
     Every sample's token count (as `tok.encode` counts it, + EOS) is at most max_length:
@@ -698,9 +872,12 @@ def build_samples(scan: ScanResult, tok, *, max_length: int, fim_rate: float = 0
                 h_tokens = header_cache[header] = len(tok.encode(header))
             budget = limit - h_tokens - (FIM_SLACK if use_fim else 0)
             if budget < 16:
-                raise SageError(f"training.max_length {max_length} is too short for code samples "
-                                f"(the header of {f.path} alone takes {h_tokens} tokens)", kind="config",
-                                hint="raise training.max_length (512 or more suits code)")
+                raise SageError(
+                    f"training.max_length {max_length} is too short for code samples "
+                    f"(the header of {f.path} alone takes {h_tokens} tokens)",
+                    kind="config",
+                    hint="raise training.max_length (512 or more suits code)",
+                )
             for k, body in enumerate(chunk_text(tok, f.text, budget, enc=enc, verify=False)):
                 where = f"{f.path}#{k + 1}"
                 sample = header + body
@@ -753,8 +930,9 @@ def code_report(scan: ScanResult, samples: Optional[CodeSamples]) -> dict:
         by = dict(rep["skipped_by_reason"])
         if samples.special_token_files:
             by["special_tokens"] = len(samples.special_token_files)
-            rep["skipped"] = (rep["skipped"] + [{"path": p, "reason": "special_tokens"}
-                                                for p in samples.special_token_files])[:REPORT_LIST_LIMIT]
+            rep["skipped"] = (
+                rep["skipped"] + [{"path": p, "reason": "special_tokens"} for p in samples.special_token_files]
+            )[:REPORT_LIST_LIMIT]
         rep["skipped_by_reason"] = dict(sorted(by.items(), key=lambda kv: (-kv[1], kv[0])))
         dropped = set(samples.special_token_files)
         kept = [f for f in scan.files if f.path not in dropped]
@@ -764,29 +942,55 @@ def code_report(scan: ScanResult, samples: Optional[CodeSamples]) -> dict:
         rep["files_taken"] = len(kept)
         rep["bytes_taken"] = sum(f.size for f in kept)
         rep["languages"] = dict(sorted(langs.items(), key=lambda kv: (-kv[1], kv[0])))
-        rep.update({"tokens": samples.tokens, "samples": len(samples.records), "chunks": samples.chunks,
-                    "fim_samples": samples.fim_samples, "fim": samples.fim,
-                    "duplicate_samples": samples.duplicates, "build_seconds": round(samples.seconds, 3)})
+        rep.update(
+            {
+                "tokens": samples.tokens,
+                "samples": len(samples.records),
+                "chunks": samples.chunks,
+                "fim_samples": samples.fim_samples,
+                "fim": samples.fim,
+                "duplicate_samples": samples.duplicates,
+                "build_seconds": round(samples.seconds, 3),
+            }
+        )
     return rep
 
 
 def build_code_records(cfg, tok):
     """The code task's data for `prepare_run_data`: (LoadedData, {"code_scan": {...}})."""
-    from .data import LoadedData
+    from sage_ft_tui.engine.data.prepare import LoadedData
 
     d = cfg.data
     scan = scan_repository(d.repo, languages=d.languages, keep_text=True)
     if not scan.files:
         by = ", ".join(f"{r} {n}" for r, n in scan.skipped_by_reason.items()) or "no files at all"
-        raise SageError(f"{scan.root}: no eligible source files ({by})", kind="data",
-                        hint="point --repo at a folder of source code, or widen data.languages")
-    samples = build_samples(scan, tok, max_length=cfg.training.max_length, fim_rate=d.fim_rate,
-                            seed=cfg.training.seed, max_samples=d.max_samples)
+        raise SageError(
+            f"{scan.root}: no eligible source files ({by})",
+            kind="data",
+            hint="point --repo at a folder of source code, or widen data.languages",
+        )
+    samples = build_samples(
+        scan,
+        tok,
+        max_length=cfg.training.max_length,
+        fim_rate=d.fim_rate,
+        seed=cfg.training.seed,
+        max_samples=d.max_samples,
+    )
     for f in scan.files:  # the text is no longer needed; do not keep a copy of the repo around
         f.text = None
     if not samples.records:
-        raise SageError(f"{scan.root}: no samples from {len(scan.files)} files (all hold the tokenizer's special tokens)",
-                        kind="data", hint="choose other files or another model")
-    loaded = LoadedData(samples.records, format="text", files=[str(scan.root)], bad=[],
-                        total_rows=len(samples.records) + samples.duplicates, wheres=samples.wheres)
+        raise SageError(
+            f"{scan.root}: no samples from {len(scan.files)} files (all hold the tokenizer's special tokens)",
+            kind="data",
+            hint="choose other files or another model",
+        )
+    loaded = LoadedData(
+        samples.records,
+        format="text",
+        files=[str(scan.root)],
+        bad=[],
+        total_rows=len(samples.records) + samples.duplicates,
+        wheres=samples.wheres,
+    )
     return loaded, {"code_scan": code_report(scan, samples)}

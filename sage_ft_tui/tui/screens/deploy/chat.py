@@ -17,9 +17,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from ...engine.errors import SageError
-from .base import BaseScreen, TopBar
-from .merge import no_run_error, pick_run
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.deploy.merge import no_run_error, pick_run
 
 
 class ChatConnected(Message):
@@ -52,8 +52,10 @@ class ChatBubble(Static):
 
     def render(self) -> Text:
         t = Text()
-        t.append({"user": "you", "assistant": "model", "note": "·"}.get(self.role, self.role) + "  ",
-                 style="bold cyan" if self.role == "user" else ("bold green" if self.role == "assistant" else "dim"))
+        t.append(
+            {"user": "you", "assistant": "model", "note": "·"}.get(self.role, self.role) + "  ",
+            style="bold cyan" if self.role == "user" else ("bold green" if self.role == "assistant" else "dim"),
+        )
         t.append(self.text or ("…" if self.role == "assistant" else ""))
         return t
 
@@ -115,7 +117,7 @@ class ChatScreen(BaseScreen):
         run = self.run_dir
 
         def job() -> None:
-            from ...engine.chat import endpoint_for_run, make_client
+            from sage_ft_tui.engine.deploy.chat import endpoint_for_run, make_client
 
             try:
                 ep = endpoint_for_run(run)
@@ -137,7 +139,7 @@ class ChatScreen(BaseScreen):
 
     # ---- sending -------------------------------------------------------------------
     def _settings(self):
-        from ...engine.chat import ChatSettings
+        from sage_ft_tui.engine.deploy.chat import ChatSettings
 
         sys_prompt = self.query_one("#chat-system", Input).value.strip() or None
         try:
@@ -173,7 +175,7 @@ class ChatScreen(BaseScreen):
             return
         self.say_error(None)
         event.input.value = ""
-        from ...engine.chat import ChatSession
+        from sage_ft_tui.engine.deploy.chat import ChatSession
 
         if self.session is None:
             self.session = ChatSession(self.endpoint, settings)
@@ -223,8 +225,12 @@ class ChatScreen(BaseScreen):
             self._bubble.refresh()
         self._bubble = None
         ft = s.get("first_token_s")
-        self._status(f"{self.endpoint.model} · first token {ft * 1000:.0f} ms · {s.get('total_s', 0):.2f}s · "
-                     f"{s.get('finish_reason')}" if ft is not None else f"finished: {s.get('finish_reason')}")
+        self._status(
+            f"{self.endpoint.model} · first token {ft * 1000:.0f} ms · {s.get('total_s', 0):.2f}s · "
+            f"{s.get('finish_reason')}"
+            if ft is not None
+            else f"finished: {s.get('finish_reason')}"
+        )
 
     # ---- actions ---------------------------------------------------------------------
     def action_reset(self) -> None:
@@ -239,7 +245,7 @@ class ChatScreen(BaseScreen):
     def action_serve(self) -> None:
         if self.run_dir is None:
             return
-        from .serve import ServeScreen
+        from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
 
         self.app.push_screen(ServeScreen(str(self.run_dir)))
 

@@ -20,27 +20,41 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, ProgressBar, Select, Static
 
-from ...engine.errors import SageError
-from .base import BaseScreen, TopBar
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 
 STAGES = ("resolve", "import", "load", "adapter", "merge", "save", "check", "report", "install", "done")
-STAGE_TEXT = {"resolve": "finding the adapter", "import": "importing torch + transformers", "report": "writing the report", "load": "loading the base model", "adapter": "loading the adapter",
-              "merge": "merging (merge_and_unload)", "save": "saving safetensors + tokenizer",
-              "check": "self-check: merged vs base+adapter", "install": "moving into place", "done": "done"}
+STAGE_TEXT = {
+    "resolve": "finding the adapter",
+    "import": "importing torch + transformers",
+    "report": "writing the report",
+    "load": "loading the base model",
+    "adapter": "loading the adapter",
+    "merge": "merging (merge_and_unload)",
+    "save": "saving safetensors + tokenizer",
+    "check": "self-check: merged vs base+adapter",
+    "install": "moving into place",
+    "done": "done",
+}
 
 
 def pick_run(need: str = "adapter") -> Optional[str]:
     """The newest run that has what a screen needs (adapter / merged / served), or None."""
-    from ...engine.paths import runs_home
+    from sage_ft_tui.engine.paths import runs_home
 
     home = runs_home()
     if not home.is_dir():
         return None
-    marks = {"adapter": ("adapter", "checkpoints"), "merged": ("merged", "adapter"), "served": ("serve.json", "merged")}[need]
+    marks = {
+        "adapter": ("adapter", "checkpoints"),
+        "merged": ("merged", "adapter"),
+        "served": ("serve_info", "merged"),
+    }[need]
     for mark in marks:
-        runs = [p for p in home.iterdir() if (p / mark).exists() and (p / "config.yaml").exists()]
+        runs = [p for p in home.iterdir() if getattr(RunLayout(p), mark).exists() and RunLayout(p).config.exists()]
         if runs:
-            return str(max(runs, key=lambda p: (p / mark).stat().st_mtime))
+            return str(max(runs, key=lambda p: getattr(RunLayout(p), mark).stat().st_mtime))
     return None
 
 
@@ -98,8 +112,12 @@ class MergeScreen(BaseScreen):
                 yield Static("Adapter", classes="field-label")
                 yield Select(self._sources(), id="merge-source", allow_blank=False)
                 yield Static("Precision", classes="field-label")
-                yield Select([(d, d) for d in ("auto", "float32", "bfloat16", "float16")], value="auto",
-                             id="merge-dtype", allow_blank=False)
+                yield Select(
+                    [(d, d) for d in ("auto", "float32", "bfloat16", "float16")],
+                    value="auto",
+                    id="merge-dtype",
+                    allow_blank=False,
+                )
                 yield Checkbox("Replace an existing merged model", id="merge-force")
                 with Horizontal(id="merge-buttons"):
                     yield Button("Merge", id="merge-go", variant="primary")
@@ -120,10 +138,10 @@ class MergeScreen(BaseScreen):
     def _sources(self) -> list[tuple[str, str]]:
         if self.run_dir is None:
             return [("no run", "")]
-        from ...engine.runs import checkpoints
+        from sage_ft_tui.engine.runs.manage import checkpoints
 
         out = []
-        if (self.run_dir / "adapter" / "adapter_config.json").exists():
+        if (RunLayout(self.run_dir).adapter / "adapter_config.json").exists():
             out.append(("final adapter", ""))
         cks = checkpoints(self.run_dir)
         if cks:
@@ -132,15 +150,18 @@ class MergeScreen(BaseScreen):
         return out or [("nothing to merge yet", "")]
 
     def _existing(self) -> Text:
-        from ...engine.merge import read_report
+        from sage_ft_tui.engine.deploy.merge import read_report
 
         if self.run_dir is None:
             return Text("")
         rep = read_report(self.run_dir)
-        if rep and (self.run_dir / "merged").is_dir():
+        if rep and (RunLayout(self.run_dir).merged).is_dir():
             return self._report_text(rep, title="Already merged")
-        return Text("Not merged yet. The merge checks itself: the merged model must give the same logits as "
-                    "base+adapter before it replaces anything.", style="dim")
+        return Text(
+            "Not merged yet. The merge checks itself: the merged model must give the same logits as "
+            "base+adapter before it replaces anything.",
+            style="dim",
+        )
 
     # ---- actions ---------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
@@ -151,7 +172,11 @@ class MergeScreen(BaseScreen):
         if action == "back":
             return not self.running
         if action == "serve":
-            return True if self.run_dir is not None and (self.run_dir / "merged").is_dir() and not self.running else None
+            return (
+                True
+                if self.run_dir is not None and (RunLayout(self.run_dir).merged).is_dir() and not self.running
+                else None
+            )
         return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -163,12 +188,15 @@ class MergeScreen(BaseScreen):
     def action_merge(self) -> None:
         if self.running or self.run_dir is None:
             return
-        from ...engine.merge import merge_cli_command
+        from sage_ft_tui.engine.deploy.merge import merge_cli_command
 
         src = self.query_one("#merge-source", Select).value
-        cmd = merge_cli_command(str(self.run_dir), checkpoint=src or None,
-                                dtype=str(self.query_one("#merge-dtype", Select).value),
-                                force=self.query_one("#merge-force", Checkbox).value)
+        cmd = merge_cli_command(
+            str(self.run_dir),
+            checkpoint=src or None,
+            dtype=str(self.query_one("#merge-dtype", Select).value),
+            force=self.query_one("#merge-force", Checkbox).value,
+        )
         self.say_error(None)
         self.running = True
         self._set_busy(True)
@@ -179,8 +207,14 @@ class MergeScreen(BaseScreen):
     def _run(self, cmd: list[str]) -> None:
         report, error = None, None
         try:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                         stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
             assert self.proc.stdout is not None
             for line in self.proc.stdout:
                 try:
@@ -197,8 +231,11 @@ class MergeScreen(BaseScreen):
             rc = self.proc.wait()
             if rc != 0 and error is None:
                 err_text = (self.proc.stderr.read() if self.proc.stderr else "").strip().splitlines()
-                error = SageError("merge cancelled; nothing was changed" if rc in (130, -2, -15) else f"merge exited with code {rc}",
-                                  hint=(err_text[-1] if err_text else "nothing was changed"), kind="internal")
+                error = SageError(
+                    "merge cancelled; nothing was changed" if rc in (130, -2, -15) else f"merge exited with code {rc}",
+                    hint=(err_text[-1] if err_text else "nothing was changed"),
+                    kind="internal",
+                )
         except OSError as e:
             error = SageError(f"cannot run the merge: {e.strerror}", hint="is sage-ft-tui installed in this Python?")
         self.post_message(MergeFinished(report, error))
@@ -210,7 +247,7 @@ class MergeScreen(BaseScreen):
 
     def action_serve(self) -> None:
         if self.run_dir is not None:
-            from .serve import ServeScreen
+            from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
 
             self.app.push_screen(ServeScreen(str(self.run_dir)))
 
@@ -232,7 +269,7 @@ class MergeScreen(BaseScreen):
         if message.error is not None:
             self.query_one("#merge-stage", Static).update("")
             self.say_error(message.error)
-            from ...engine.merge import read_report
+            from sage_ft_tui.engine.deploy.merge import read_report
 
             rep = read_report(self.run_dir) if self.run_dir else {}
             if rep and not rep.get("self_check", {}).get("passed", True):
@@ -253,22 +290,30 @@ class MergeScreen(BaseScreen):
 
     @staticmethod
     def _report_text(rep: dict, title: str = "Merged") -> Text:
-        from ...engine.fsutil import fmt_bytes
+        from sage_ft_tui.engine.fsutil import fmt_bytes
 
         sc = rep.get("self_check", {})
         t = Text()
         t.append(f"{title}: ", style="bold")
         t.append(f"{rep.get('source', '?')} → {rep.get('output', '?')}\n")
         if rep.get("bytes") is not None:
-            t.append(f"weights   {len(rep.get('shards', []))} safetensors shard(s), {fmt_bytes(rep['bytes'])}, {rep.get('dtype')}\n")
+            t.append(
+                f"weights   {len(rep.get('shards', []))} safetensors shard(s), {fmt_bytes(rep['bytes'])}, {rep.get('dtype')}\n"
+            )
         if rep.get("eos_tokens"):
-            t.append(f"eos       {', '.join(rep['eos_tokens'])}   chat template: {'yes' if rep.get('chat_template') else 'no'}\n")
+            t.append(
+                f"eos       {', '.join(rep['eos_tokens'])}   chat template: {'yes' if rep.get('chat_template') else 'no'}\n"
+            )
         if sc:
             ok = sc.get("passed")
             t.append("self-check ", style="bold")
             t.append("passed" if ok else "FAILED", style="bold green" if ok else "bold red")
-            t.append(f"  max relative logit difference {sc.get('max_rel_diff', 0):.1e} (tolerance {sc.get('tolerance', 0):.0e}), "
-                     f"top-1 agreement {sc.get('top1_agreement', 0):.0%}\n")
+            t.append(
+                f"  max relative logit difference {sc.get('max_rel_diff', 0):.1e} (tolerance {sc.get('tolerance', 0):.0e}), "
+                f"top-1 agreement {sc.get('top1_agreement', 0):.0%}\n"
+            )
         if rep.get("seconds") is not None:
-            t.append(f"took      {rep['seconds']:.1f}s, peak memory {fmt_bytes(rep.get('peak_rss_bytes', 0))}\n", style="dim")
+            t.append(
+                f"took      {rep['seconds']:.1f}s, peak memory {fmt_bytes(rep.get('peak_rss_bytes', 0))}\n", style="dim"
+            )
         return t

@@ -21,9 +21,10 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Log, Select, Static
 
-from ...engine.errors import SageError
-from .base import BaseScreen, TopBar
-from .merge import no_run_error, pick_run
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.deploy.merge import no_run_error, pick_run
 
 POLL_S = 1.0
 
@@ -45,8 +46,20 @@ class ServeDone(Message):
 
 
 def serve_command(run: str, *, backend: str, mode: str, host: str, port: int, api_key: str) -> list[str]:
-    cmd = [sys.executable, "-m", "sage_ft_tui", "serve", run, "--json", "--backend", backend, "--host", host,
-           "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sage_ft_tui",
+        "serve",
+        run,
+        "--json",
+        "--backend",
+        backend,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     if mode in ("adapter", "merged"):
         cmd.append(f"--{mode}")
     return cmd  # the API key travels in the environment (SAGE_FT_API_KEY), not on the command line
@@ -86,11 +99,23 @@ class ServeScreen(BaseScreen):
             with Vertical(id="serve-form", classes="panel") as v:
                 v.border_title = "Server"
                 yield Static("Backend", classes="field-label")
-                yield Select([("auto (vLLM with a GPU, else transformers)", "auto"), ("transformers", "transformers"),
-                              ("vLLM", "vllm")], value="auto", id="serve-backend", allow_blank=False)
+                yield Select(
+                    [
+                        ("auto (vLLM with a GPU, else transformers)", "auto"),
+                        ("transformers", "transformers"),
+                        ("vLLM", "vllm"),
+                    ],
+                    value="auto",
+                    id="serve-backend",
+                    allow_blank=False,
+                )
                 yield Static("Serve", classes="field-label")
-                yield Select([("auto", "auto"), ("merged model", "merged"), ("adapter on base (vLLM)", "adapter")],
-                             value="auto", id="serve-mode", allow_blank=False)
+                yield Select(
+                    [("auto", "auto"), ("merged model", "merged"), ("adapter on base (vLLM)", "adapter")],
+                    value="auto",
+                    id="serve-mode",
+                    allow_blank=False,
+                )
                 yield Static("Host (not loopback: needs an API key and vLLM)", classes="field-label")
                 yield Input("127.0.0.1", id="serve-host")
                 yield Static("Port (0: any free port)", classes="field-label")
@@ -106,7 +131,7 @@ class ServeScreen(BaseScreen):
                     yield Static("", id="serve-state")
                     yield Static("", id="error", classes="error")
                 with Vertical(id="serve-log-box", classes="panel") as v:
-                    v.border_title = "serve.log"
+                    v.border_title = RunLayout(".").serve_log.name
                     yield Log(id="serve-log", max_lines=500)
         yield from self.footer()
 
@@ -130,14 +155,18 @@ class ServeScreen(BaseScreen):
         run = self.run_dir
 
         def job() -> None:
-            from ...engine import serve as sv
+            from sage_ft_tui.engine.deploy import serve as sv
 
             try:
                 row = sv.status(run)[0]
             except SageError as e:
                 row = {"state": f"error: {e.message}"}
             info = sv.read_serve(run) or {}
-            tail = sv.log_tail(run, 200, start=int(info.get("log_offset") or 0)) if (run / sv.SERVE_LOG).exists() else []
+            tail = (
+                sv.log_tail(run, 200, start=int(info.get("log_offset") or 0))
+                if (RunLayout(run).serve_log).exists()
+                else []
+            )
             self.post_message(ServePolled(row, tail))
 
         self.run_worker(job, thread=True, name="serve-poll", group="serve-poll", exit_on_error=False)
@@ -153,7 +182,7 @@ class ServeScreen(BaseScreen):
 
     def _set_log(self, lines: list[str]) -> None:
         log = self.query_one("#serve-log", Log)
-        if list(log.lines[-len(lines):] if lines else []) == lines and log.line_count >= len(lines):
+        if list(log.lines[-len(lines) :] if lines else []) == lines and log.line_count >= len(lines):
             return
         log.clear()
         log.write_lines(lines)
@@ -161,7 +190,11 @@ class ServeScreen(BaseScreen):
     def _show(self, row: dict) -> None:
         t = Text()
         state = row.get("state", "?")
-        style = "bold green" if state == "ready" else ("bold yellow" if state in ("starting", "starting…", "checking…") else "bold")
+        style = (
+            "bold green"
+            if state == "ready"
+            else ("bold yellow" if state in ("starting", "starting…", "checking…") else "bold")
+        )
         t.append("state    ", style="dim")
         t.append(f"{state}\n", style=style)
         if row.get("url"):
@@ -172,7 +205,11 @@ class ServeScreen(BaseScreen):
             t.append("backend  ", style="dim")
             t.append(f"{row.get('backend')} ({row.get('mode')}), pid {row.get('pid')}\n")
             t.append("api key  ", style="dim")
-            t.append("required\n" if row.get("api_key_enforced") else ("not enforced\n" if row.get("api_key") == "set" else "none (loopback)\n"))
+            t.append(
+                "required\n"
+                if row.get("api_key_enforced")
+                else ("not enforced\n" if row.get("api_key") == "set" else "none (loopback)\n")
+            )
             if row.get("startup_s"):
                 t.append("start-up ", style="dim")
                 t.append(f"{row['startup_s']:.1f}s\n")
@@ -180,7 +217,9 @@ class ServeScreen(BaseScreen):
 
     # ---- actions ---------------------------------------------------------------------
     def _serving(self) -> bool:
-        return self.row.get("state") in ("ready", "starting") or str(self.row.get("state", "")).startswith("not answering")
+        return self.row.get("state") in ("ready", "starting") or str(self.row.get("state", "")).startswith(
+            "not answering"
+        )
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         if action == "start":
@@ -206,9 +245,14 @@ class ServeScreen(BaseScreen):
             self.say_error(SageError("the port must be a number", hint="e.g. 8000, or 0 for any free port"))
             return
         key = self.query_one("#serve-key", Input).value.strip()
-        cmd = serve_command(str(self.run_dir), backend=str(self.query_one("#serve-backend", Select).value),
-                            mode=str(self.query_one("#serve-mode", Select).value),
-                            host=self.query_one("#serve-host", Input).value.strip() or "127.0.0.1", port=port, api_key=key)
+        cmd = serve_command(
+            str(self.run_dir),
+            backend=str(self.query_one("#serve-backend", Select).value),
+            mode=str(self.query_one("#serve-mode", Select).value),
+            host=self.query_one("#serve-host", Input).value.strip() or "127.0.0.1",
+            port=port,
+            api_key=key,
+        )
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("SAGE_FT_API_KEY", None)
         if key:
@@ -229,10 +273,14 @@ class ServeScreen(BaseScreen):
                     info = obj
                 else:
                     msg = obj.get("message") or (p.stderr.strip().splitlines() or ["serve failed"])[0]
-                    error = SageError(msg.removeprefix("error: ").split(" — ")[0], hint=obj.get("hint", ""), kind="serve")
+                    error = SageError(
+                        msg.removeprefix("error: ").split(" — ")[0], hint=obj.get("hint", ""), kind="serve"
+                    )
                     tail = obj.get("log_tail") or []
             except (OSError, ValueError) as e:
-                error = SageError(f"cannot run the server command: {e}", hint="is sage-ft-tui installed in this Python?")
+                error = SageError(
+                    f"cannot run the server command: {e}", hint="is sage-ft-tui installed in this Python?"
+                )
             self.post_message(ServeDone(info, error, tail, "start"))
 
         self.run_worker(job, thread=True, name="serve-start", exclusive=True, exit_on_error=False)
@@ -245,7 +293,7 @@ class ServeScreen(BaseScreen):
         run = self.run_dir
 
         def job() -> None:
-            from ...engine import serve as sv
+            from sage_ft_tui.engine.deploy import serve as sv
 
             try:
                 self.post_message(ServeDone(sv.stop(run), None, [], "stop"))
@@ -271,6 +319,6 @@ class ServeScreen(BaseScreen):
 
     def action_chat(self) -> None:
         if self.run_dir is not None:
-            from .chat import ChatScreen
+            from sage_ft_tui.tui.screens.deploy.chat import ChatScreen
 
             self.app.push_screen(ChatScreen(str(self.run_dir)))

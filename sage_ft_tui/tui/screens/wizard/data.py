@@ -13,10 +13,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DirectoryTree, Input, Static
 
-from ...engine.errors import SageError
-from ..widgets.charts import S, histogram
-from ..widgets.plot import Plot
-from .base import WizardScreen
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.tui.screens.base import WizardScreen
+from sage_ft_tui.tui.widgets.charts import S, histogram
+from sage_ft_tui.tui.widgets.plot import Plot
 
 DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".txt", ".parquet", ".md")
 MAX_BAD_SHOWN = 8
@@ -31,13 +31,13 @@ class DataTree(DirectoryTree):
 
 def ensure_tiny_off_process() -> None:
     """Build tiny-demo if needed (the engine builds it in a child process: torch stays out)."""
-    from ...engine.tiny import ensure_tiny_model
+    from sage_ft_tui.engine.models.tiny import ensure_tiny_model
 
     ensure_tiny_model()
 
 
 def inspect(paths: list[str], task: str, model: str, max_length: int):
-    from ...engine.data import inspect_data
+    from sage_ft_tui.engine.data.prepare import inspect_data
 
     if model.strip().lower() == "tiny-demo":
         ensure_tiny_off_process()
@@ -146,15 +146,27 @@ class DataScreen(WizardScreen):
             self.query_one(wid).display = has_len
         if has_len:
             cut = self.app.state.max_length
-            self.query_one("#hist-head", Static).update(Text.assemble(
-                ("Token lengths", "bold"), (f"  {len(ins.token_lengths)} samples · ", "dim"),
-                (f"{ins.share_truncated:.1%} longer than {cut} and cut", S("hist.cut") if ins.share_truncated else "dim")))
+            self.query_one("#hist-head", Static).update(
+                Text.assemble(
+                    ("Token lengths", "bold"),
+                    (f"  {len(ins.token_lengths)} samples · ", "dim"),
+                    (
+                        f"{ins.share_truncated:.1%} longer than {cut} and cut",
+                        S("hist.cut") if ins.share_truncated else "dim",
+                    ),
+                )
+            )
             lengths = list(ins.token_lengths)
             self.query_one("#data-hist", Plot).paint(lambda w, h: histogram(lengths, w, h, cut=cut))
         self.query_one("#data-legend").display = bool(ins.preview)
-        self.query_one("#data-legend", Static).update(Text.assemble(
-            ("Preview  ", "bold"), ("prompt (masked, not trained)", S("masked")), ("   ", ""),
-            ("answer (trained)", S("trained"))))
+        self.query_one("#data-legend", Static).update(
+            Text.assemble(
+                ("Preview  ", "bold"),
+                ("prompt (masked, not trained)", S("masked")),
+                ("   ", ""),
+                ("answer (trained)", S("trained")),
+            )
+        )
         self.query_one("#data-preview", Static).update(self._preview(ins))
         self.validity_changed()
 
@@ -164,8 +176,10 @@ class DataScreen(WizardScreen):
         t.append("✓ " if ok else "✗ ", style="bold #98c379" if ok else "bold #e06c75")
         t.append(f"{ins.format or 'unknown format'}", style="bold")
         t.append(f"  ·  {ins.rows} rows  ·  {ins.usable} usable  ·  ")
-        t.append(f"{len(ins.bad_rows) if ins.error or not ins.rows else ins.rows - ins.usable} bad",
-                 style="bold #e06c75" if ins.bad_rows else "")
+        t.append(
+            f"{len(ins.bad_rows) if ins.error or not ins.rows else ins.rows - ins.usable} bad",
+            style="bold #e06c75" if ins.bad_rows else "",
+        )
         if ins.files:
             names = ", ".join(self._rel(f) for f in ins.files[:3]) + (" …" if len(ins.files) > 3 else "")
             t.append(f"\n{names}", style="dim")
@@ -202,7 +216,7 @@ class DataScreen(WizardScreen):
         model = s.model or "tiny-demo"
 
         def scan():
-            from ...engine.quickstart_code import code_config, code_scan_preview, scan_summary_lines
+            from sage_ft_tui.engine.recipes.code import code_config, code_scan_preview, scan_summary_lines
 
             if model.strip().lower() == "tiny-demo":
                 ensure_tiny_off_process()
@@ -232,8 +246,6 @@ class DataScreen(WizardScreen):
         return not self.busy and ins is not None and ins.ok
 
     def next_screen(self):
-        from .hardware import HardwareScreen
+        from sage_ft_tui.tui.screens.wizard.hardware import HardwareScreen
 
         return HardwareScreen()
-
-

@@ -10,18 +10,18 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from ...engine.config import PresetConfigs
-from ...engine.errors import SageError
-from ..state import CHOICES, EDITABLE, get_dotted
-from ..widgets.charts import bar, level_style
-from .base import WizardScreen
+from sage_ft_tui.engine.config.schema import PresetConfigs
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.tui.screens.base import WizardScreen
+from sage_ft_tui.tui.state import CHOICES, EDITABLE, get_dotted
+from sage_ft_tui.tui.widgets.charts import bar, level_style
 
 GiB = 1024**3
 
 
 def recommend(model: str, snap) -> tuple[str, str]:
     """(what auto picks, why): engine.presets' plan for this model on this machine."""
-    from ...engine.presets import plan_auto
+    from sage_ft_tui.engine.config.presets import plan_auto
 
     plan = plan_auto(model, snap)
     c = plan.config
@@ -88,8 +88,13 @@ class HardwareScreen(WizardScreen):
                 names = ("auto",) + tuple(PresetConfigs.NAMES)
                 with Horizontal(classes="field"):
                     yield Label("Preset", classes="flabel")
-                    yield Select([(n, n) for n in names], value=self.app.state.preset or "auto", allow_blank=False,
-                                 compact=True, id="f-preset")
+                    yield Select(
+                        [(n, n) for n in names],
+                        value=self.app.state.preset or "auto",
+                        allow_blank=False,
+                        compact=True,
+                        id="f-preset",
+                    )
                 for fid, (_key, choices, label) in CHOICES.items():
                     with Horizontal(classes="field"):
                         yield Label(label, classes="flabel")
@@ -105,8 +110,8 @@ class HardwareScreen(WizardScreen):
         self.query_one("#error").display = False
         self._fill()
         self.query_one("#f-preset", Select).focus()
-        from ...engine.hardware import get_backend
-        from ...engine.paths import runs_home
+        from sage_ft_tui.engine.hardware.probe import get_backend
+        from sage_ft_tui.engine.paths import runs_home
 
         self.app.background(self, "hw.read", lambda: self._read(get_backend, runs_home), self._got_hw)
 
@@ -180,7 +185,9 @@ class HardwareScreen(WizardScreen):
                 w.remove_class("-invalid")
             except ValueError:
                 w.add_class("-invalid")
-                raise SageError(f"{label}: {text!r} is not a number", hint=f"type a{'n integer' if typ is int else ' number'}") from None
+                raise SageError(
+                    f"{label}: {text!r} is not a number", hint=f"type a{'n integer' if typ is int else ' number'}"
+                ) from None
         for fid, (key, _c, _l) in CHOICES.items():
             out[key] = self.query_one(f"#f-{fid}", Select).value
         return out
@@ -203,7 +210,7 @@ class HardwareScreen(WizardScreen):
         if self.snap is None or self.error is not None:
             self.query_one("#hw-mem", Static).update("")
             return
-        from ...engine.memory import estimate_for_config
+        from sage_ft_tui.engine.hardware.estimate import estimate_for_config
 
         cfg, snap = self.app.state.build_config(), self.snap
         self.app.background(self, "hw.memory", lambda: estimate_for_config(cfg, snap), self._got_estimate)
@@ -230,7 +237,7 @@ class HardwareScreen(WizardScreen):
         self._validate()
 
     def next_screen(self):
-        from .review import ReviewScreen
+        from sage_ft_tui.tui.screens.wizard.review import ReviewScreen
 
         return ReviewScreen()
 

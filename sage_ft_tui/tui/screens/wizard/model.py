@@ -10,8 +10,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
-from ...engine.errors import SageError
-from .base import WizardScreen
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.tui.screens.base import WizardScreen
 
 SOURCE_LABEL = {"builtin": "built-in", "default": "default", "cache": "HF cache", "path": "folder", "hub": "hub"}
 
@@ -40,13 +40,19 @@ class ModelScreen(WizardScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, key in (("Model", "id"), ("Params", "params"), ("Architecture", "arch"), ("Size", "size"),
-                           ("Offline", "offline"), ("From", "source")):
+        for label, key in (
+            ("Model", "id"),
+            ("Params", "params"),
+            ("Architecture", "arch"),
+            ("Size", "size"),
+            ("Offline", "offline"),
+            ("From", "source"),
+        ):
             table.add_column(label, key=key)
         self.query_one("#error").display = False
         table.loading = True
         table.focus()
-        from ...engine.models import catalogue
+        from sage_ft_tui.engine.models.catalog import catalogue
 
         self.app.background(self, "model.scan", catalogue, self._show)
 
@@ -70,8 +76,15 @@ class ModelScreen(WizardScreen):
             return
         self.entries[e.id] = e
         offline = Text("✓ yes", style="#98c379") if e.offline else Text("download", style="#e5c07b")
-        self.query_one(DataTable).add_row(Text(e.id, overflow="ellipsis"), e.params_label, e.architecture or "?",
-                                          e.size_label, offline, SOURCE_LABEL.get(e.source, e.source), key=e.id)
+        self.query_one(DataTable).add_row(
+            Text(e.id, overflow="ellipsis"),
+            e.params_label,
+            e.architecture or "?",
+            e.size_label,
+            offline,
+            SOURCE_LABEL.get(e.source, e.source),
+            key=e.id,
+        )
 
     def _highlight(self) -> None:
         table = self.query_one(DataTable)
@@ -112,7 +125,7 @@ class ModelScreen(WizardScreen):
         ref = event.value.strip()
         if not ref:
             return
-        from ...engine.models import describe
+        from sage_ft_tui.engine.models.catalog import describe
 
         self.app.background(self, "model.describe", lambda: describe(ref), self._described)
 
@@ -144,6 +157,6 @@ class ModelScreen(WizardScreen):
         s.model, s.model_entry = self.chosen.id, self.chosen
 
     def next_screen(self):
-        from .data import DataScreen
+        from sage_ft_tui.tui.screens.wizard.data import DataScreen
 
         return DataScreen()

@@ -3,18 +3,19 @@ prepares the data, launches the detached worker, opens the monitor)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
-import re
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 
-from ...engine.errors import SageError
-from .base import WizardScreen
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.tui.screens.base import WizardScreen
 
 
 class ReviewScreen(WizardScreen):
@@ -38,7 +39,7 @@ class ReviewScreen(WizardScreen):
                 yield Label("Run name", classes="flabel")
                 yield Input(placeholder="(automatic: task-model-date)", compact=True, id="review-name")
             with VerticalScroll(id="review-box", classes="panel") as v:
-                v.border_title = "config.yaml"
+                v.border_title = RunLayout(".").config.name
                 with Horizontal(id="review-cols"):
                     yield Static(id="review-left")
                     yield Static(id="review-right")
@@ -101,15 +102,10 @@ class ReviewScreen(WizardScreen):
         self.notify("Creating the run folder and preparing the data…", timeout=4)
 
         def start():
-            from ...engine.runs import create_run, launch, shared_gpu_warning
-            from .data import ensure_tiny_off_process
+            from sage_ft_tui.engine.runs.start import start_run
 
-            if cfg.model.name.strip().lower() == "tiny-demo":
-                ensure_tiny_off_process()  # building it imports torch: not in this process
-            run = create_run(cfg)
-            warning = shared_gpu_warning(run)
-            launch(run)
-            return run, warning
+            started = start_run(cfg)  # builds tiny-demo in a child process: torch stays out of the TUI
+            return started.run, "\n".join(started.warnings)
 
         self.app.background(self, "review.start", start, self._started)
 

@@ -10,8 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from ...engine.tasks import TASKS
-from .base import WizardScreen
+from sage_ft_tui.engine.data.tasks import TASKS
+from sage_ft_tui.tui.screens.base import WizardScreen
 
 
 def _available(name: str) -> bool:
@@ -19,7 +19,7 @@ def _available(name: str) -> bool:
         return True
     import importlib.util
 
-    return importlib.util.find_spec("sage_ft_tui.engine.codebase") is not None
+    return importlib.util.find_spec("sage_ft_tui.engine.data.code.scan") is not None
 
 
 class TaskScreen(WizardScreen):
@@ -90,6 +90,6 @@ class TaskScreen(WizardScreen):
         self.app.state.task = task
 
     def next_screen(self):
-        from .model import ModelScreen
+        from sage_ft_tui.tui.screens.wizard.model import ModelScreen
 
         return ModelScreen()

@@ -1,0 +1,15 @@
+"""Options shared by several commands (one definition each)."""
+
+import typer
+
+NoTui = typer.Option(False, "--no-tui", help="Headless: no full-screen app.")
+TaskOpt = typer.Option(None, "--task", "-t", help="qa | instruction | chat | text | code")
+ModelOpt = typer.Option(None, "--model", "-m", help="Hub id, local path, or tiny-demo.")
+DataOpt = typer.Option(None, "--data", "-d", help="Data file or folder (repeatable).")
+NameOpt = typer.Option(None, "--name", help="Run name (default: task-model-timestamp).")
+PresetOpt = typer.Option(None, "--preset", help="rtx_3060 | rtx_4090 | a100 | h100 | minimal | cpu | auto")
+EpochsOpt = typer.Option(None, "--epochs", help="Training epochs.")
+StepsOpt = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps.")
+LenOpt = typer.Option(None, "--max-length", help="Max tokens per sample.")
+LrOpt = typer.Option(None, "--lr", help="Learning rate.")
+SetOpt = typer.Option(None, "--set", help="Any config field: key=value (dotted, repeatable).")

@@ -1,0 +1,116 @@
+"""`demo` and `quickstart`: ready-made runs that start training at once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from sage_ft_tui.cli.base import fail, headless, open_tui, out
+from sage_ft_tui.cli.options import (
+    DataOpt,
+    EpochsOpt,
+    LenOpt,
+    LrOpt,
+    ModelOpt,
+    NameOpt,
+    NoTui,
+    PresetOpt,
+    SetOpt,
+    StepsOpt,
+)
+from sage_ft_tui.cli.runs import train_run
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.layout import RunLayout
+
+
+def demo(
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Train this many steps (default: the demo's)."),
+    detach: bool = typer.Option(False, "--detach", help="Run in the background."),
+    json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
+    no_tui: bool = NoTui,
+):
+    """The tiny built-in model on bundled sample data: a complete run on CPU in under a minute."""
+    try:
+        from sage_ft_tui.engine.recipes.demo import demo_config
+        from sage_ft_tui.engine.runs.start import start_run
+
+        cfg = demo_config(max_steps=max_steps)
+        run_dir = start_run(cfg, launch=False).run
+        out(f"created run {run_dir.name} (tiny-demo model, bundled sample data)")
+        _train_and_watch(run_dir, no_tui=no_tui, detach=detach, json_lines=json_lines)
+    except SageError as e:
+        fail(e)
+
+
+def _train_and_watch(run_dir: Path, *, no_tui: bool, detach: bool, json_lines: bool) -> None:
+    """Start training; on a terminal, watch it in the wizard's monitor, else headless."""
+    if not headless(no_tui) and sys.stdout.isatty() and not detach and not json_lines:
+        from sage_ft_tui.engine.runs.start import launch_run
+
+        for warning in launch_run(run_dir).warnings:
+            typer.echo(warning, err=True)
+        open_tui(attach=str(run_dir))
+        return
+    train_run(run_dir, detach=detach, json_lines=json_lines, resume=False)
+
+
+def quickstart(
+    task: str = typer.Argument(..., help="qa | instruction | chat | text | code"),
+    data: Optional[List[str]] = DataOpt,
+    model: Optional[str] = ModelOpt,
+    name: Optional[str] = NameOpt,
+    preset: Optional[str] = PresetOpt,
+    epochs: Optional[float] = EpochsOpt,
+    max_steps: Optional[int] = StepsOpt,
+    max_length: Optional[int] = LenOpt,
+    lr: Optional[float] = LrOpt,
+    sets: Optional[List[str]] = SetOpt,
+    repo: Optional[Path] = typer.Option(None, "--repo", help="code task: the repository (default: this git root)."),
+    detach: bool = typer.Option(False, "--detach", help="Train in the background."),
+    json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
+    no_tui: bool = NoTui,
+):
+    """Data → settings for this hardware → a run that starts training at once."""
+    try:
+        from sage_ft_tui.engine.recipes.quickstart import quickstart_config
+        from sage_ft_tui.engine.runs.start import start_run
+
+        cfg = quickstart_config(task, data=data, model=model, name=name, preset=preset, repo=repo)
+        cfg = _apply_overrides(cfg, epochs, max_steps, max_length, lr, sets)
+        err = sys.stderr if json_lines else sys.stdout  # keep stdout pure JSON lines
+        if cfg.preset == "auto":
+            from sage_ft_tui.engine.config.presets import explain_choice
+
+            for line in explain_choice(cfg.model.name, max_length=cfg.training.max_length):
+                print(f"  {line}", file=err)
+        run_dir = start_run(cfg, launch=False).run
+        print(f"created run {run_dir.name}", file=err)
+        if task == "code":
+            from sage_ft_tui.engine.fsutil import read_json
+            from sage_ft_tui.engine.recipes.code import scan_summary_lines
+
+            scan = (read_json(RunLayout(run_dir).data_report, {}) or {}).get("code_scan")
+            for line in scan_summary_lines(scan) if scan else []:
+                print(f"  {line}", file=err)
+        _train_and_watch(run_dir, no_tui=no_tui, detach=detach, json_lines=json_lines)
+    except SageError as e:
+        fail(e)
+
+
+def _apply_overrides(cfg, epochs, max_steps, max_length, lr, sets):
+    from sage_ft_tui.engine.config.schema import RunConfig
+
+    raw = cfg.model_dump(mode="json")
+    for key, val in (("epochs", epochs), ("max_steps", max_steps), ("max_length", max_length), ("learning_rate", lr)):
+        if val is not None:
+            raw["training"][key] = val
+    cfg = RunConfig.from_dict(raw, source="flags")
+    return cfg.with_overrides(sets) if sets else cfg
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+    app.command("quickstart")(quickstart)

@@ -1,0 +1,270 @@
+"""`start`, `run`, `list`, `attach`, `cancel`, `resume`, `clean`: a run's life from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from sage_ft_tui.cli.base import fail, headless, open_tui, out
+from sage_ft_tui.cli.options import (
+    DataOpt,
+    EpochsOpt,
+    LenOpt,
+    LrOpt,
+    ModelOpt,
+    NameOpt,
+    NoTui,
+    PresetOpt,
+    SetOpt,
+    StepsOpt,
+    TaskOpt,
+)
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.layout import RunLayout
+
+
+def _build_config(
+    config: Optional[Path],
+    task: Optional[str],
+    model: Optional[str],
+    data: Optional[List[str]],
+    name: Optional[str],
+    preset: Optional[str],
+    epochs: Optional[float],
+    max_steps: Optional[int],
+    max_length: Optional[int],
+    lr: Optional[float],
+    sets: Optional[List[str]],
+):
+    from sage_ft_tui.engine.config.schema import RunConfig, apply_preset
+
+    cfg = RunConfig.load(config) if config else RunConfig()
+    raw = cfg.model_dump(mode="json")
+    if task:
+        raw["task"] = task
+    if model:
+        raw["model"]["name"] = model
+    if data:
+        raw["data"]["paths"] = [str(Path(d).expanduser().resolve()) for d in data]
+    if name:
+        from sage_ft_tui.engine.paths import validate_run_name
+
+        raw["name"] = validate_run_name(name)
+    cfg = RunConfig.from_dict(raw, source="flags")
+    if preset:
+        cfg = apply_preset(cfg, preset)
+    raw = cfg.model_dump(mode="json")
+    if epochs is not None:
+        raw["training"]["epochs"] = epochs
+    if max_steps is not None:
+        raw["training"]["max_steps"] = max_steps
+    if max_length is not None:
+        raw["training"]["max_length"] = max_length
+    if lr is not None:
+        raw["training"]["learning_rate"] = lr
+    cfg = RunConfig.from_dict(raw, source="flags")
+    if sets:
+        cfg = cfg.with_overrides(sets)
+    if not cfg.data.paths and cfg.task != "code":
+        raise SageError("no training data given", hint="pass --data FILE (or a folder of files)")
+    return cfg
+
+
+def start(
+    task: Optional[str] = TaskOpt,
+    model: Optional[str] = ModelOpt,
+    data: Optional[List[str]] = DataOpt,
+    name: Optional[str] = NameOpt,
+    preset: Optional[str] = PresetOpt,
+    epochs: Optional[float] = EpochsOpt,
+    max_steps: Optional[int] = StepsOpt,
+    max_length: Optional[int] = LenOpt,
+    lr: Optional[float] = LrOpt,
+    sets: Optional[List[str]] = SetOpt,
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Start from this config.yaml."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    no_tui: bool = NoTui,
+):
+    """Create a run folder: config.yaml and the prepared data (does not train; see `run`)."""
+    try:
+        from sage_ft_tui.engine.runs.start import start_run
+
+        cfg = _build_config(config, task, model, data, name, preset, epochs, max_steps, max_length, lr, sets)
+        run = start_run(cfg, launch=False).run
+    except SageError as e:
+        fail(e)
+    _print_created(run, json_out)
+
+
+def _print_created(run: Path, json_out: bool) -> None:
+    from sage_ft_tui.engine.fsutil import read_json
+
+    report = read_json(RunLayout(run).data_report, {}) or {}
+    if json_out:
+        out(json.dumps({"run": str(run), "name": run.name, "data": report.get("counts", {})}))
+        return
+    c = report.get("counts", {})
+    out(f"created run {run.name}")
+    out(f"  folder   {run}")
+    out(
+        f"  data     {c.get('train', 0)} train / {c.get('eval', 0)} eval samples, {c.get('skipped', 0)} bad rows skipped"
+    )
+    out(f"  train it `sage-ft-tui run {run.name}` (add --detach to run in the background)")
+
+
+def run(
+    target: str = typer.Argument(..., help="A run (name or folder) or a config.yaml."),
+    detach: bool = typer.Option(False, "--detach", help="Start in the background and return."),
+    json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines even on a terminal."),
+    no_tui: bool = NoTui,
+):
+    """Train a run (or a config.yaml, which first becomes a run)."""
+    try:
+        run_dir = _run_or_config(target)
+        train_run(run_dir, detach=detach, json_lines=json_lines, resume=False)
+    except SageError as e:
+        fail(e)
+
+
+def _run_or_config(target: str) -> Path:
+    from sage_ft_tui.engine.paths import resolve_run
+
+    p = Path(target).expanduser()
+    if p.is_file() and p.suffix in (".yaml", ".yml"):
+        from sage_ft_tui.engine.config.schema import RunConfig
+        from sage_ft_tui.engine.runs.start import start_run
+
+        run_dir = start_run(
+            RunConfig.load(p), unique=True, launch=False
+        ).run  # a config from an old run makes a sibling
+        out(f"created run {run_dir.name} from {p}")
+        return run_dir
+    return resolve_run(target)
+
+
+def train_run(run_dir: Path, *, detach: bool, json_lines: bool, resume: bool) -> None:
+    """Launch (or resume) a run's worker; then follow it unless `detach`."""
+    from sage_ft_tui.engine.runs.start import launch_run
+
+    started = launch_run(run_dir, resume=resume)
+    for warning in started.warnings:
+        typer.echo(warning, err=True)
+    pid = started.pid
+    if detach:
+        out(f"started {run_dir.name} in the background (pid {pid}); log: {run_dir / 'train.log'}")
+        out(f"  watch it: sage-ft-tui attach {run_dir.name}")
+        return
+    state = _follow(run_dir, json_lines=json_lines)
+    if state != "completed":
+        raise typer.Exit(1)
+
+
+def _follow(run_dir: Path, *, json_lines: bool) -> str:
+    from sage_ft_tui.cli.output import follow_run
+
+    try:
+        return follow_run(run_dir, json_lines=json_lines or not sys.stdout.isatty())
+    except KeyboardInterrupt:
+        out(f"\ndetached; {run_dir.name} goes on. `sage-ft-tui attach {run_dir.name}` to watch, `cancel` to stop.")
+        raise typer.Exit(130) from None
+
+
+def list_cmd(json_out: bool = typer.Option(False, "--json", help="JSON output."), no_tui: bool = NoTui):
+    """Every run with its state, step, last loss and age."""
+    print_runs(json_out)
+
+
+def print_runs(json_out: bool = False) -> None:
+    from sage_ft_tui.cli.output import runs_table
+    from sage_ft_tui.engine.runs.manage import list_runs
+
+    runs = list_runs()
+    if json_out:
+        out(json.dumps([r.to_dict() for r in runs]))
+    else:
+        runs_table(runs)
+
+
+def attach(
+    target: str = typer.Argument(..., help="Run name or folder."),
+    json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
+    no_tui: bool = NoTui,
+):
+    """Replay a run's events, then follow it until it ends."""
+    try:
+        from sage_ft_tui.engine.paths import resolve_run
+
+        run_dir = resolve_run(target)
+    except SageError as e:
+        fail(e)
+    if not headless(no_tui) and sys.stdout.isatty():
+        open_tui(attach=str(run_dir))
+        return
+    state = _follow(run_dir, json_lines=json_lines)
+    raise typer.Exit(0 if state == "completed" else 1)
+
+
+def cancel(target: str = typer.Argument(..., help="Run name or folder."), no_tui: bool = NoTui):
+    """Stop a run: it saves a checkpoint and ends as cancelled."""
+    try:
+        from sage_ft_tui.engine.paths import resolve_run
+        from sage_ft_tui.engine.runs.manage import cancel as do_cancel
+        from sage_ft_tui.engine.runs.manage import derive_state
+
+        run_dir = resolve_run(target)
+        do_cancel(run_dir, wait=60)
+        out(f"{run_dir.name}: {derive_state(run_dir)[0]}")
+    except SageError as e:
+        fail(e)
+
+
+def resume(
+    target: str = typer.Argument(..., help="Run name or folder."),
+    detach: bool = typer.Option(False, "--detach", help="Resume in the background."),
+    json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
+    no_tui: bool = NoTui,
+):
+    """Continue a stopped or failed run from its newest complete checkpoint."""
+    try:
+        from sage_ft_tui.engine.paths import resolve_run
+
+        train_run(resolve_run(target), detach=detach, json_lines=json_lines, resume=True)
+    except SageError as e:
+        fail(e)
+
+
+def clean(
+    target: str = typer.Argument(..., help="Run name or folder."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+    no_tui: bool = NoTui,
+):
+    """Delete a run folder (asks first; refuses a running run)."""
+    try:
+        from sage_ft_tui.engine.paths import resolve_run
+        from sage_ft_tui.engine.runs.manage import ACTIVE_STATES, derive_state, remove_run
+
+        run_dir = resolve_run(target)
+        if derive_state(run_dir)[0] in ACTIVE_STATES:
+            raise SageError(f"run {run_dir.name} is running", hint="cancel it first (`sage-ft-tui cancel`)")
+        if not yes:
+            if not sys.stdin.isatty():
+                raise SageError(f"refusing to delete {run_dir} without confirmation", hint="pass --yes")
+            typer.confirm(f"delete {run_dir}?", abort=True)
+        remove_run(run_dir)
+        out(f"deleted {run_dir}")
+    except SageError as e:
+        fail(e)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("start")(start)
+    app.command("run")(run)
+    app.command("list")(list_cmd)
+    app.command("attach")(attach)
+    app.command("cancel")(cancel)
+    app.command("resume")(resume)
+    app.command("clean")(clean)

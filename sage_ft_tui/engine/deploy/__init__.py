@@ -1,0 +1,1 @@
+"""After training: merge the adapter, serve it (vLLM or transformers serve), chat with it."""

@@ -1,0 +1,1 @@
+"""Hardware: what this machine has (NVML, psutil), the training-memory estimate, and `doctor`."""

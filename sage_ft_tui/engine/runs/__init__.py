@@ -1,0 +1,1 @@
+"""Run folders: their layout (the one owner of every file name), states, the event stream, create/launch/cancel/resume."""

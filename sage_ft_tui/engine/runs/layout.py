@@ -1,0 +1,157 @@
+"""The run folder, named once: every file and sub-folder of a run, its marker, its states.
+
+Every reader and writer of a run folder (worker, trainer, data, merge, serve, eval,
+export, TUI, CLI) takes its paths from `RunLayout`; no run-folder file name is written as
+a string literal anywhere else. docs/ARCHITECTURE.md lists who writes each file and when.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# The marker written when the tool creates a run folder: a folder without it is not ours,
+# and no command deletes or replaces anything in it.
+MARKER = ".sage-ft-run"
+# Inside a checkpoint-N folder once it is written whole (a half-written one lacks it).
+CHECKPOINT_COMPLETE = "sage_complete.json"
+# Inside a merged-model folder that merge wrote (so --force only ever replaces our own).
+MERGED_MARK = "sage_merged.json"
+MERGE_REPORT = "merge_report.json"
+CHECKPOINT_PREFIX = "checkpoint-"
+
+# States in status.json / `status` events.
+CREATED = "created"
+ACTIVE_STATES = ("preparing", "running", "cancelling")
+FINAL_STATES = ("completed", "failed", "cancelled")
+STATES = (CREATED, *ACTIVE_STATES, *FINAL_STATES)
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The paths of one run folder (nothing is touched on disk by building one)."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    # -- files at the top ------------------------------------------------------------
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def status(self) -> Path:
+        return self.root / "status.json"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def train_log(self) -> Path:
+        return self.root / "train.log"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def save_trigger(self) -> Path:
+        return self.root / ".save_now"
+
+    @property
+    def serve_info(self) -> Path:
+        return self.root / "serve.json"
+
+    @property
+    def serve_log(self) -> Path:
+        return self.root / "serve.log"
+
+    @property
+    def merge_report(self) -> Path:
+        return self.root / MERGE_REPORT
+
+    # -- data ------------------------------------------------------------------------
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def data_report(self) -> Path:
+        return self.data / "data_report.json"
+
+    @property
+    def train_data(self) -> Path:
+        return self.data / "train.jsonl"
+
+    @property
+    def eval_data(self) -> Path:
+        return self.data / "eval.jsonl"
+
+    @property
+    def tokenized(self) -> Path:
+        return self.data / "tokenized"
+
+    @property
+    def data_ready(self) -> Path:
+        """Written by rank 0 once the tokenized cache is ready (the other ranks wait on it)."""
+        return self.data / ".tokenized_ready"
+
+    # -- outputs ---------------------------------------------------------------------
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, step: int) -> Path:
+        return self.checkpoints / f"{CHECKPOINT_PREFIX}{step}"
+
+    @property
+    def adapter(self) -> Path:
+        return self.root / "adapter"
+
+    @property
+    def merged(self) -> Path:
+        return self.root / "merged"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.root / "export"
+
+    # -- questions -------------------------------------------------------------------
+    def is_ours(self) -> bool:
+        """True when the tool created this folder (it carries the marker)."""
+        return self.marker.is_file()
+
+    def looks_like_run(self) -> bool:
+        """A run folder, possibly one made before the marker existed (config or status)."""
+        return self.root.is_dir() and (self.marker.is_file() or self.config.is_file() or self.status.is_file())
+
+
+def layout(run: str | os.PathLike) -> RunLayout:
+    return RunLayout(run)
+
+
+__all__ = [
+    "RunLayout",
+    "layout",
+    "MARKER",
+    "CHECKPOINT_COMPLETE",
+    "MERGED_MARK",
+    "MERGE_REPORT",
+    "CHECKPOINT_PREFIX",
+    "CREATED",
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "STATES",
+]

@@ -1,0 +1,1 @@
+"""Training: the trainer (TRL + peft) and the detached worker process that runs it."""

@@ -1,0 +1,1 @@
+"""The after-training screens: merge, serve, chat."""
