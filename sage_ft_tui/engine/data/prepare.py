@@ -16,13 +16,12 @@ from typing import Any, Optional
 
 from sage_ft_tui.engine.data.formats import (
     FORMATS,
-    BadRow,
     RowError,
     apply_field_map,
     detect_format,
     normalize,
-    read_files,
 )
+from sage_ft_tui.engine.data.readers import BadRow, read_files
 from sage_ft_tui.engine.data.tasks import TASKS, check_task_format
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
@@ -368,7 +367,7 @@ def prepare_dataset(
     if isinstance(data, list):
         fmt_ = fmt
         if fmt_ == "auto":
-            from sage_ft_tui.engine.data.formats import Row
+            from sage_ft_tui.engine.data.readers import Row
 
             fmt_, _ = detect_format([Row(f"row {i}", r) for i, r in enumerate(data[:200])])
             if fmt_ is None:

@@ -13,12 +13,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DirectoryTree, Input, Static
 
+from sage_ft_tui.engine.data.readers import DATA_SUFFIXES
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S, histogram
 from sage_ft_tui.tui.widgets.plot import Plot
 
-DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".txt", ".parquet", ".md")
 MAX_BAD_SHOWN = 8
 
 
