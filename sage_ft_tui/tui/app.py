@@ -1,14 +1,19 @@
 """The Textual app: Home, the wizard steps, the live monitor and the runs list.
 
 `run_app(attach=None)` is what the CLI calls; `attach` (a run folder) opens its monitor.
-State lives in one `WizardState` owned by the App; every engine call runs in a thread
-worker (`App.background`) and comes back as a typed message. With `live=False` (snapshot
-tests, screenshots) the same calls run inline and nothing polls: frames are deterministic.
+State lives in one `WizardState` owned by the App, and so does navigation: the wizard's
+step order (`flow.WizardFlow`) and one `open(route, run)` over the route table
+(`routes.ROUTES`); screens post `StepDone` / `RunStarted` or call `open`, never import
+each other. Every engine call runs in a thread worker (`App.background`) and comes back
+as a typed message. With `live=False` (snapshot tests, screenshots) the same calls run
+inline and nothing polls: frames are deterministic. Unexpected exceptions are written,
+with their traceback, to `errors_log()`; the screen shows one line.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
@@ -17,14 +22,39 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.tui.messages import JobDone
+from sage_ft_tui.tui.flow import WizardFlow
+from sage_ft_tui.tui.messages import JobDone, RunStarted, StepDone
+from sage_ft_tui.tui.palette import RunCommands
+from sage_ft_tui.tui.routes import ROUTES
 from sage_ft_tui.tui.state import WizardState
+
+MIN_SIZE = (80, 24)  # below this the screens cannot show every panel: a notice says so
+
+
+def errors_log() -> Path:
+    """Where the TUI writes the traceback of an unexpected exception (the user can find it)."""
+    from sage_ft_tui.engine.paths import cache_home
+
+    return cache_home() / "tui-errors.log"
+
+
+def log_exception(exc: BaseException) -> Path:
+    path = errors_log()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    except OSError:
+        pass
+    return path
 
 
 class SageApp(App):
     TITLE = "sage-ft-tui"
     SUB_TITLE = "LoRA fine-tuning"
     CSS_PATH = "app.tcss"  # beside this module, inside the package
+    COMMANDS = App.COMMANDS | {RunCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit (runs keep going)"),
         Binding("f1", "show_help_panel", "Keys", id="app.keys", show=False),
@@ -45,6 +75,7 @@ class SageApp(App):
         self.clock = clock
         self.cwd = Path(cwd or Path.cwd())
         self.state = WizardState()
+        self.flow = WizardFlow()
         self._initial = initial
 
     # ---- screens -------------------------------------------------------------------
@@ -59,6 +90,7 @@ class SageApp(App):
                 self.push_screen(screen)
         elif self.attach:
             self.open_monitor(self.attach)
+        self.call_after_refresh(self._size_notice)
 
     def go_home(self) -> None:
         while len(self.screen_stack) > 1:
@@ -67,24 +99,84 @@ class SageApp(App):
         if hasattr(home, "refresh_runs"):
             home.refresh_runs()
 
-    def open_monitor(self, run: str | Path, *, from_wizard: bool = False) -> None:
-        from sage_ft_tui.tui.screens.monitor import MonitorScreen
-
+    def open(self, route: str, run: str | Path | None = None, *, from_wizard: bool = False) -> None:
+        """Open a run screen or an after-training screen by route name (see routes.ROUTES)."""
         if from_wizard:
             self.go_home()
-        self.push_screen(MonitorScreen(str(run)))
+        if route not in ROUTES:
+            self.notify(f"{route} is not available in this version.", severity="warning")
+            return
+        self.push_screen(ROUTES[route][0](str(run) if run is not None else None))
 
+    def open_monitor(self, run: str | Path, *, from_wizard: bool = False) -> None:
+        self.open("monitor", run, from_wizard=from_wizard)
+
+    # ---- the wizard --------------------------------------------------------------------
     def start_wizard(self, *, quick_task: Optional[str] = None) -> None:
-        from sage_ft_tui.tui.screens.wizard.steps import DataScreen, TaskScreen
-
+        """A new fine-tune from the Task step, or a Quickstart: task given, an available
+        model chosen (a cached default, another cached model, else tiny-demo), then Data."""
         self.state.reset()
-        if quick_task:
-            from sage_ft_tui.engine.models.catalog import DEFAULTS
+        self.flow.quick = bool(quick_task)
+        if not quick_task:
+            self.push_screen(self.flow.screen(self.flow.first()))
+            return
+        from sage_ft_tui.engine.models.catalog import catalogue
 
-            self.state.task, self.state.model, self.state.quick = quick_task, DEFAULTS[0], True
-            self.push_screen(DataScreen())
-        else:
-            self.push_screen(TaskScreen())
+        self.state.task = quick_task
+        self.background(self, "wizard.quick", catalogue, self._quick_model)
+
+    def _quick_model(self, entries, err: Optional[SageError]) -> None:
+        from sage_ft_tui.engine.models.catalog import DEFAULTS, TINY
+
+        entries = entries or []
+        usable = [e for e in entries if e.offline and e.id != TINY]
+        chosen = next((e for e in usable if e.id in DEFAULTS), usable[0] if usable else None)
+        if chosen is None:
+            chosen = next((e for e in entries if e.id == TINY), None)
+            if self.live:
+                self.notify(
+                    f"{DEFAULTS[0]} is not downloaded; Quickstart uses {TINY} (change it with ctrl+o on Data).",
+                    title="Quickstart",
+                    timeout=8,
+                )
+        self.state.model = chosen.id if chosen else TINY
+        self.state.model_entry = chosen
+        self.push_screen(self.flow.screen(self.flow.first()))
+
+    def wizard_goto(self, step: str) -> None:
+        """Go back to an earlier step (e.g. Data → Model to change an unavailable model)."""
+        names = [type(s).__dict__.get("STEP") for s in self.screen_stack]
+        if step in names:
+            while getattr(self.screen, "STEP", None) != step:
+                self.pop_screen()
+            return
+        if step in self.flow.skipped:
+            self.flow.quick = False  # the user wants to choose it after all
+        self.push_screen(self.flow.screen(step))
+
+    def on_step_done(self, message: StepDone) -> None:
+        nxt = self.flow.after(message.step)
+        if nxt is not None:
+            self.push_screen(self.flow.screen(nxt))
+
+    def on_run_started(self, message: RunStarted) -> None:
+        self.open("monitor", message.run, from_wizard=True)
+
+    def on_resize(self, event) -> None:
+        self.call_after_refresh(self._size_notice)
+
+    def _size_notice(self) -> None:
+        from sage_ft_tui.tui.screens.base import TooSmall
+
+        width, height = self.size
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        shown = isinstance(self.screen, TooSmall)
+        if small and not shown:
+            self.push_screen(TooSmall(width, height, MIN_SIZE))
+        elif small and shown:
+            self.screen.resized(width, height)
+        elif shown:
+            self.pop_screen()
 
     # ---- engine calls off the UI thread ----------------------------------------------
     def background(
@@ -106,6 +198,11 @@ class SageApp(App):
 
     def on_job_done(self, message: JobDone) -> None:  # messages that bubble up to the app
         message.callback(message.result, message.error)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual's one hook for an exception nothing handled: keep its traceback for the user
+        log_exception(error)
+        super()._handle_exception(error)
 
     # ---- command palette: the current screen's actions --------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -136,10 +233,9 @@ def _call(fn: Callable[[], Any]) -> tuple[Any, Optional[SageError]]:
         return fn(), None
     except SageError as e:
         return None, e
-    except Exception as e:  # an engine bug must not kill the UI; show it instead
-        return None, SageError(
-            f"{type(e).__name__}: {e}", hint="this is a bug; the details are in the message", kind="internal"
-        )
+    except Exception as e:  # an engine bug must not kill the UI: one line here, the traceback in the log
+        where = log_exception(e)
+        return None, SageError(f"{type(e).__name__}: {e}", hint=f"this is a bug; traceback in {where}", kind="internal")
 
 
 def run_app(attach: Optional[str] = None) -> None:
@@ -147,4 +243,4 @@ def run_app(attach: Optional[str] = None) -> None:
     SageApp(attach=attach).run()
 
 
-__all__ = ["SageApp", "run_app"]
+__all__ = ["SageApp", "run_app", "errors_log", "MIN_SIZE"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from textual.message import Message
@@ -56,7 +55,17 @@ class HardwareRead(Message):
         self.snapshot = snapshot
 
 
-@dataclass
-class Started:
-    run: str
-    pid: int
+class StepDone(Message):
+    """A wizard step committed its answer; the App's flow decides what comes next."""
+
+    def __init__(self, step: str):
+        super().__init__()
+        self.step = step
+
+
+class RunStarted(Message):
+    """The Review step started a run: the App closes the wizard and opens its monitor."""
+
+    def __init__(self, run: str):
+        super().__init__()
+        self.run = run

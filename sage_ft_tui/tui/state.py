@@ -54,7 +54,6 @@ class WizardState:
     preset_why: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted key -> value
     name: Optional[str] = None
-    quick: bool = False  # came from a Quickstart entry
 
     def reset(self) -> None:
         self.__dict__.pop("_base", None)

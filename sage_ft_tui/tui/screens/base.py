@@ -7,10 +7,11 @@ from typing import Optional
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-STEPS = ("Task", "Model", "Data", "Hardware", "Review")
+from sage_ft_tui.tui.messages import StepDone
 
 
 class TopBar(Static):
@@ -39,15 +40,16 @@ class TopBar(Static):
 class StepStrip(Static):
     """Task › Model › Data › Hardware › Review, the current step highlighted."""
 
-    def __init__(self, current: str, skipped: tuple[str, ...] = (), **kw):
+    def __init__(self, current: str, steps: tuple[str, ...], skipped: tuple[str, ...] = (), **kw):
         super().__init__(**kw)
         self.current = current
+        self.steps = steps
         self.skipped = skipped
 
     def render(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
-        idx = STEPS.index(self.current)
-        for i, name in enumerate(STEPS):
+        idx = self.steps.index(self.current)
+        for i, name in enumerate(self.steps):
             if i:
                 t.append("  ›  ", style="dim")
             if name == self.current:
@@ -95,7 +97,8 @@ class BaseScreen(Screen):
 
 
 class WizardScreen(BaseScreen):
-    """One wizard step. Next (ctrl+n) is greyed until `valid()`; it commits and moves on."""
+    """One wizard step. Next (ctrl+n) is greyed until `valid()`; it commits and posts
+    `StepDone`: the App's flow decides which step comes next (a step never imports it)."""
 
     STEP = "Task"
     NEXT_LABEL = "Next"
@@ -104,10 +107,12 @@ class WizardScreen(BaseScreen):
         Binding("escape", "back", "Back", id="nav.back"),
     ]
 
+    ready = reactive(False, bindings=True)  # Next enabled; a change refreshes the footer
+
     def compose_head(self) -> ComposeResult:
         yield TopBar(f"New fine-tune · {self.STEP}", note=self.summary(), id="topbar")
-        skipped = ("Task", "Model") if self.app.state.quick else ()
-        yield StepStrip(self.STEP, skipped=skipped, id="steps")
+        flow = self.app.flow
+        yield StepStrip(self.STEP, flow.steps, skipped=flow.skipped, id="steps")
 
     def summary(self) -> str:
         s = self.app.state
@@ -125,23 +130,44 @@ class WizardScreen(BaseScreen):
     def commit(self) -> None:
         """Store this step's answer in app.state."""
 
-    def next_screen(self) -> Optional[Screen]:
-        return None
-
     def action_next(self) -> None:
         if not self.valid():
             self.app.bell()
             return
         self.commit()
-        nxt = self.next_screen()
-        if nxt is not None:
-            self.app.push_screen(nxt)
+        self.post_message(StepDone(self.STEP))
 
     def validity_changed(self) -> None:
-        self.refresh_bindings()
+        self.ready = self.valid()
 
 
 def _short(model: Optional[str]) -> str:
     if not model:
         return ""
     return model if len(model) <= 40 else "…" + model[-39:]
+
+
+class TooSmall(ModalScreen[None]):
+    """Covers the screen while the terminal is below the size every panel needs."""
+
+    DEFAULT_CSS = """
+    TooSmall { align: center middle; }
+    TooSmall #too-small { width: auto; max-width: 100%; height: auto; padding: 1 2; border: round $warning; }
+    """
+
+    def __init__(self, width: int, height: int, need: tuple[int, int]):
+        super().__init__()
+        self.need = need
+        self.width, self.height = width, height
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._text(), id="too-small")
+
+    def _text(self) -> str:
+        w, h = self.need
+        return f"Terminal too small: {self.width}×{self.height} (needs {w}×{h}).\nEnlarge the window; ctrl+q quits."
+
+    def resized(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        if self.is_mounted:
+            self.query_one("#too-small", Static).update(self._text())

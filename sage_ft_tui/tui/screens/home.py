@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Optional
 
 from rich.text import Text
@@ -14,15 +13,9 @@ from textual.widgets.option_list import Option
 
 from sage_ft_tui.engine.data.tasks import TASKS
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.tui.routes import AFTER_TRAINING, ROUTES
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.runs import fill_runs_table, runs_columns
-
-# Screens another part of the project provides (module, class): shown once they exist.
-EXTRA = {
-    "merge": ("sage_ft_tui.tui.screens.deploy.merge", "MergeScreen", "Merge", "adapter into base model"),
-    "serve": ("sage_ft_tui.tui.screens.deploy.serve", "ServeScreen", "Serve", "OpenAI API on 127.0.0.1"),
-    "chat": ("sage_ft_tui.tui.screens.deploy.chat", "ChatScreen", "Chat", "talk to a served model"),
-}
 
 
 def _entry(title: str, desc: str, indent: int = 0) -> Text:
@@ -72,8 +65,9 @@ class HomeScreen(BaseScreen):
         for name, task in TASKS.items():
             opts.append(Option(_entry(name, task.title.lower(), indent=2), id=f"quick:{name}"))
         opts += [None, _heading("After training")]
-        for key, (_mod, _cls, title, desc) in EXTRA.items():
-            opts.append(Option(_entry(title, desc, indent=2), id=f"extra:{key}"))
+        for route in AFTER_TRAINING:
+            _factory, title, desc = ROUTES[route]
+            opts.append(Option(_entry(title, desc, indent=2), id=f"route:{route}"))
         return opts
 
     def on_mount(self) -> None:
@@ -108,8 +102,8 @@ class HomeScreen(BaseScreen):
             self.action_runs()
         elif oid.startswith("quick:"):
             self.app.start_wizard(quick_task=oid.split(":", 1)[1])
-        elif oid.startswith("extra:"):
-            self.open_extra(oid.split(":", 1)[1])
+        elif oid.startswith("route:"):
+            self.app.open(oid.split(":", 1)[1], self._selected_run())
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
@@ -119,9 +113,7 @@ class HomeScreen(BaseScreen):
         self.app.start_wizard()
 
     def action_runs(self) -> None:
-        from sage_ft_tui.tui.screens.runs import RunsScreen
-
-        self.app.push_screen(RunsScreen())
+        self.app.open("runs", self._selected_run())
 
     def action_attach(self) -> None:
         table = self.query_one("#home-runs", DataTable)
@@ -150,15 +142,6 @@ class HomeScreen(BaseScreen):
             self.notify(f"{err.message}\n{err.hint}", title="Demo not started", severity="error", timeout=8)
             return
         self.app.open_monitor(run)
-
-    def open_extra(self, key: str) -> None:
-        mod_name, cls_name, title, _ = EXTRA[key]
-        try:
-            cls = getattr(importlib.import_module(mod_name), cls_name)
-        except (ImportError, AttributeError):
-            self.notify(f"{title} is not available yet in this version.", title=title, severity="warning")
-            return
-        self.app.push_screen(cls(self._selected_run()))
 
     def _selected_run(self) -> Optional[str]:
         """The run under the cursor in Recent runs (the screens pick the newest fit if none)."""

@@ -1,7 +1,7 @@
 """Monitor: a run's progress, loss chart, learning rate, throughput, GPUs, CPU/RAM and log.
 
 Live: a thread worker replays events.jsonl and then follows it (byte offsets; batches
-posted as messages); the screen folds them into a bounded RunModel and redraws at 4 Hz
+posted as messages); the screen folds them into a bounded RunModel and redraws at 2 Hz
 when something changed, never per event. Hardware is polled by a worker that starts the
 next poll only after the previous one finished (Dolphie's pattern). Detaching leaves the
 run going; cancel asks first.
@@ -316,10 +316,7 @@ class MonitorScreen(BaseScreen):
         return True
 
     def action_after(self, what: str) -> None:
-        import importlib
-
-        mod = importlib.import_module(f"sage_ft_tui.tui.screens.deploy.{what}")
-        self.app.push_screen(getattr(mod, f"{what.capitalize()}Screen")(str(self.run)))
+        self.app.open(what, str(self.run))
 
     def action_toggle_log(self) -> None:
         log = self.query_one(Log)

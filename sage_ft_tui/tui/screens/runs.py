@@ -69,6 +69,10 @@ class RunsScreen(BaseScreen):
         Binding("r", "reload", "Reload", id="runs.reload"),
     ]
 
+    def __init__(self, selected: Optional[str] = None):
+        super().__init__()
+        self.selected = selected  # the run to put the cursor on first
+
     def compose(self) -> ComposeResult:
         from pathlib import Path
 

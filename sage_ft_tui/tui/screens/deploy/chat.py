@@ -19,7 +19,7 @@ from textual.widgets import Input, Static
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
-from sage_ft_tui.tui.screens.deploy.merge import no_run_error, pick_run
+from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
 
 
 class ChatConnected(Message):
@@ -245,9 +245,7 @@ class ChatScreen(BaseScreen):
     def action_serve(self) -> None:
         if self.run_dir is None:
             return
-        from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
-
-        self.app.push_screen(ServeScreen(str(self.run_dir)))
+        self.app.open("serve", str(self.run_dir) if self.run_dir else None)
 
     def on_screen_resume(self) -> None:
         if self.endpoint is None and self.run_dir is not None:

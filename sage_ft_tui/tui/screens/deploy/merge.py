@@ -23,6 +23,7 @@ from textual.widgets import Button, Checkbox, ProgressBar, Select, Static
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
 
 STAGES = ("resolve", "import", "load", "adapter", "merge", "save", "check", "report", "install", "done")
 STAGE_TEXT = {
@@ -37,29 +38,6 @@ STAGE_TEXT = {
     "install": "moving into place",
     "done": "done",
 }
-
-
-def pick_run(need: str = "adapter") -> Optional[str]:
-    """The newest run that has what a screen needs (adapter / merged / served), or None."""
-    from sage_ft_tui.engine.paths import runs_home
-
-    home = runs_home()
-    if not home.is_dir():
-        return None
-    marks = {
-        "adapter": ("adapter", "checkpoints"),
-        "merged": ("merged", "adapter"),
-        "served": ("serve_info", "merged"),
-    }[need]
-    for mark in marks:
-        runs = [p for p in home.iterdir() if getattr(RunLayout(p), mark).exists() and RunLayout(p).config.exists()]
-        if runs:
-            return str(max(runs, key=lambda p: getattr(RunLayout(p), mark).stat().st_mtime))
-    return None
-
-
-def no_run_error(what: str) -> SageError:
-    return SageError(f"no run to {what} yet", hint="train one first (n: new fine-tune, d: demo on Home)")
 
 
 class MergeProgress(Message):
@@ -90,7 +68,7 @@ class MergeScreen(BaseScreen):
     """
     BINDINGS = [
         Binding("escape", "back", "Back", id="nav.back"),
-        Binding("ctrl+m,m", "merge", "Merge", id="merge.start"),
+        Binding("m", "merge", "Merge", id="merge.start"),
         Binding("ctrl+c", "cancel_merge", "Cancel merge", id="merge.cancel", show=False, priority=True),
         Binding("s", "serve", "Serve it", id="merge.serve"),
     ]
@@ -247,9 +225,7 @@ class MergeScreen(BaseScreen):
 
     def action_serve(self) -> None:
         if self.run_dir is not None:
-            from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
-
-            self.app.push_screen(ServeScreen(str(self.run_dir)))
+            self.app.open("serve", str(self.run_dir))
 
     # ---- messages from the worker ---------------------------------------------------
     def on_merge_progress(self, message: MergeProgress) -> None:

@@ -24,7 +24,7 @@ from textual.widgets import Button, Input, Log, Select, Static
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
-from sage_ft_tui.tui.screens.deploy.merge import no_run_error, pick_run
+from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
 
 POLL_S = 1.0
 
@@ -319,6 +319,4 @@ class ServeScreen(BaseScreen):
 
     def action_chat(self) -> None:
         if self.run_dir is not None:
-            from sage_ft_tui.tui.screens.deploy.chat import ChatScreen
-
-            self.app.push_screen(ChatScreen(str(self.run_dir)))
+            self.app.open("chat", str(self.run_dir))

@@ -244,8 +244,3 @@ class DataScreen(WizardScreen):
             return not self.busy and self.app.state.code_data is not None
         ins = self.app.state.inspection
         return not self.busy and ins is not None and ins.ok
-
-    def next_screen(self):
-        from sage_ft_tui.tui.screens.wizard.hardware import HardwareScreen
-
-        return HardwareScreen()

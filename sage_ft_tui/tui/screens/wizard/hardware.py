@@ -236,11 +236,6 @@ class HardwareScreen(WizardScreen):
     def commit(self) -> None:
         self._validate()
 
-    def next_screen(self):
-        from sage_ft_tui.tui.screens.wizard.review import ReviewScreen
-
-        return ReviewScreen()
-
 
 def _grid_lines(est) -> list[Text]:
     out = []

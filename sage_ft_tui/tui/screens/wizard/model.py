@@ -155,8 +155,3 @@ class ModelScreen(WizardScreen):
         if s.model != self.chosen.id:
             s.inspection = None  # token lengths depend on the tokenizer
         s.model, s.model_entry = self.chosen.id, self.chosen
-
-    def next_screen(self):
-        from sage_ft_tui.tui.screens.wizard.data import DataScreen
-
-        return DataScreen()

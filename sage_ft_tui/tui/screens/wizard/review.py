@@ -15,6 +15,7 @@ from textual.widgets import Input, Label, Static
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.tui.messages import RunStarted
 from sage_ft_tui.tui.screens.base import WizardScreen
 
 
@@ -121,7 +122,7 @@ class ReviewScreen(WizardScreen):
         run, warning = result
         if warning:  # both runs go on; the user should know they share the GPU
             self.app.notify(warning, title="Shared GPU", severity="warning", timeout=10)
-        self.app.open_monitor(run, from_wizard=True)
+        self.post_message(RunStarted(run))
 
 
 _LINE = re.compile(r"^(\s*)(- )?([^:\s][^:]*):(\s*)(.*)$")

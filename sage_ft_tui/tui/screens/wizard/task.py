@@ -88,8 +88,3 @@ class TaskScreen(WizardScreen):
         if task != self.app.state.task:
             self.app.state.inspection = None  # the same file may not fit another task
         self.app.state.task = task
-
-    def next_screen(self):
-        from sage_ft_tui.tui.screens.wizard.model import ModelScreen
-
-        return ModelScreen()

@@ -1,0 +1,54 @@
+"""The wizard's step order, written once; the App owns one `WizardFlow` and moves through it.
+
+A step screen never imports the next one: it commits its answer and posts `StepDone`;
+the App asks the flow what comes after and pushes it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from textual.screen import Screen
+
+STEPS: tuple[str, ...] = ("Task", "Model", "Data", "Hardware", "Review")
+QUICK_SKIPS: tuple[str, ...] = ("Task", "Model")  # a Quickstart entry answers these itself
+
+
+def _factories() -> dict[str, Callable[[], Screen]]:
+    # imported here: the step modules import the screens' base, which must not import the flow back
+    from sage_ft_tui.tui.screens.wizard.data import DataScreen
+    from sage_ft_tui.tui.screens.wizard.hardware import HardwareScreen
+    from sage_ft_tui.tui.screens.wizard.model import ModelScreen
+    from sage_ft_tui.tui.screens.wizard.review import ReviewScreen
+    from sage_ft_tui.tui.screens.wizard.task import TaskScreen
+
+    return {
+        "Task": TaskScreen,
+        "Model": ModelScreen,
+        "Data": DataScreen,
+        "Hardware": HardwareScreen,
+        "Review": ReviewScreen,
+    }
+
+
+class WizardFlow:
+    """Which step follows which, and which are skipped (a Quickstart skips Task and Model)."""
+
+    def __init__(self, steps: tuple[str, ...] = STEPS):
+        self.steps = steps
+        self.quick = False
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        return QUICK_SKIPS if self.quick else ()
+
+    def first(self) -> str:
+        return next(s for s in self.steps if s not in self.skipped)
+
+    def after(self, step: str) -> Optional[str]:
+        """The step after `step`, or None when `step` is the last one."""
+        i = self.steps.index(step)
+        return self.steps[i + 1] if i + 1 < len(self.steps) else None
+
+    def screen(self, step: str) -> Screen:
+        return _factories()[step]()
