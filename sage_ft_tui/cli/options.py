@@ -3,7 +3,14 @@
 import typer
 
 NoTui = typer.Option(False, "--no-tui", help="Headless: no full-screen app.")
-TaskOpt = typer.Option(None, "--task", "-t", help="qa | instruction | chat | text | code")
+TASK_HELP = "qa | instruction | chat | text | code | preference | grpo"
+TaskOpt = typer.Option(None, "--task", "-t", help=TASK_HELP)
+FromRunOpt = typer.Option(
+    None, "--from-run", help="Start from this finished run's adapter (SFT → DPO, or more SFT); its base model."
+)
+RewardOpt = typer.Option(
+    None, "--reward", help="grpo: exact_match | number_match | format | length | FILE.py:FUNCTION (repeatable)."
+)
 ModelOpt = typer.Option(None, "--model", "-m", help="Hub id, local path, or tiny-demo.")
 DataOpt = typer.Option(None, "--data", "-d", help="Data file or folder (repeatable).")
 NameOpt = typer.Option(None, "--name", help="Run name (default: task-model-timestamp).")

@@ -10,18 +10,21 @@ import typer
 
 from sage_ft_tui.cli.base import fail, headless, open_tui, out
 from sage_ft_tui.cli.options import (
+    TASK_HELP,
     DataOpt,
     EpochsOpt,
+    FromRunOpt,
     LenOpt,
     LrOpt,
     ModelOpt,
     NameOpt,
     NoTui,
     PresetOpt,
+    RewardOpt,
     SetOpt,
     StepsOpt,
 )
-from sage_ft_tui.cli.runs import train_run
+from sage_ft_tui.cli.runs import chain_options, train_run
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -58,7 +61,7 @@ def _train_and_watch(run_dir: Path, *, no_tui: bool, detach: bool, json_lines: b
 
 
 def quickstart(
-    task: str = typer.Argument(..., help="qa | instruction | chat | text | code"),
+    task: str = typer.Argument(..., help=TASK_HELP),
     data: Optional[List[str]] = DataOpt,
     model: Optional[str] = ModelOpt,
     name: Optional[str] = NameOpt,
@@ -71,6 +74,8 @@ def quickstart(
     repo: Optional[Path] = typer.Option(None, "--repo", help="code task: the repository (default: this git root)."),
     detach: bool = typer.Option(False, "--detach", help="Train in the background."),
     json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
+    from_run: Optional[str] = FromRunOpt,
+    rewards: Optional[List[str]] = RewardOpt,
     no_tui: bool = NoTui,
 ):
     """Data → settings for this hardware → a run that starts training at once."""
@@ -78,8 +83,13 @@ def quickstart(
         from sage_ft_tui.engine.recipes.quickstart import quickstart_config
         from sage_ft_tui.engine.runs.start import start_run
 
+        if from_run and not model:  # the chained run keeps its base model (and the preset fits it)
+            from sage_ft_tui.engine.runs.chain import from_run as adapter_of
+
+            model = adapter_of(from_run)[1]
         cfg = quickstart_config(task, data=data, model=model, name=name, preset=preset, repo=repo)
         cfg = _apply_overrides(cfg, epochs, max_steps, max_length, lr, sets)
+        cfg = chain_options(cfg, from_run, rewards, model)
         err = sys.stderr if json_lines else sys.stdout  # keep stdout pure JSON lines
         if cfg.preset == "auto":
             from sage_ft_tui.engine.config.presets import explain_choice

@@ -13,12 +13,14 @@ from sage_ft_tui.cli.base import fail, headless, open_tui, out
 from sage_ft_tui.cli.options import (
     DataOpt,
     EpochsOpt,
+    FromRunOpt,
     LenOpt,
     LrOpt,
     ModelOpt,
     NameOpt,
     NoTui,
     PresetOpt,
+    RewardOpt,
     SetOpt,
     StepsOpt,
     TaskOpt,
@@ -74,6 +76,33 @@ def _build_config(
     return cfg
 
 
+def chain_options(cfg, from_run: Optional[str], rewards: Optional[List[str]], model: Optional[str] = None):
+    """--from-run (the run's adapter and base model) and --reward onto a config."""
+    from sage_ft_tui.engine.config.schema import RunConfig
+
+    if not from_run and not rewards:
+        return cfg
+    raw = cfg.model_dump(mode="json")
+    if from_run:
+        from sage_ft_tui.engine.runs.chain import from_run as adapter_of
+
+        raw["model"]["init_adapter"], raw["model"]["name"] = adapter_of(from_run, model)
+    if rewards:
+        if cfg.task != "grpo":
+            raise SageError("--reward is for the grpo task", hint="add --task grpo, or leave --reward out")
+        from sage_ft_tui.engine.train.rewards import check_reward
+
+        for spec in rewards:
+            check_reward(spec)
+        raw["grpo"]["rewards"] = [
+            spec
+            if ":" not in spec
+            else f"{Path(spec.rsplit(':', 1)[0]).expanduser().resolve()}:{spec.rsplit(':', 1)[1]}"
+            for spec in rewards
+        ]
+    return RunConfig.from_dict(raw, source="flags")
+
+
 def start(
     task: Optional[str] = TaskOpt,
     model: Optional[str] = ModelOpt,
@@ -87,6 +116,8 @@ def start(
     sets: Optional[List[str]] = SetOpt,
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Start from this config.yaml."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    from_run: Optional[str] = FromRunOpt,
+    rewards: Optional[List[str]] = RewardOpt,
     no_tui: bool = NoTui,
 ):
     """Create a run folder: config.yaml and the prepared data (does not train; see `run`)."""
@@ -94,6 +125,7 @@ def start(
         from sage_ft_tui.engine.runs.start import start_run
 
         cfg = _build_config(config, task, model, data, name, preset, epochs, max_steps, max_length, lr, sets)
+        cfg = chain_options(cfg, from_run, rewards, model)
         run = start_run(cfg, launch=False).run
     except SageError as e:
         fail(e)

@@ -55,6 +55,7 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
     snap = _snapshot(hardware)
     kw = dict(kw)
     kw.pop("model_name", None)
+    seqs = int(kw.pop("sequences", 1) or 1)  # 2 for preference pairs: size the batch for both
     want_len = int(kw.pop("max_length", DEFAULT_MAX_LENGTH) or DEFAULT_MAX_LENGTH)
     lora = kw.pop("lora", None)
     r = int(kw.pop("lora_r", 0) or (lora.r if isinstance(lora, LoRAConfig) else 16))
@@ -85,6 +86,7 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
                 gradient_checkpointing=cfg.gradient_checkpointing,
                 lora_r=lora.r,
                 free=avail,
+                sequences=seqs,
             )
             lines.append(f"estimated RAM {est.summary()}")
         except SageError as e:
@@ -125,6 +127,7 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
             optimizer="adamw_torch" if q == "none" else "paged_adamw_8bit",
             free=free,
             budget_fraction=BUDGET,
+            sequences=seqs,
         )
 
     lengths = [n for n in LENGTHS if n <= want_len] or [want_len]

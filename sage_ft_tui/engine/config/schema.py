@@ -18,8 +18,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sage_ft_tui.engine.errors import SageError
 
-Task = Literal["qa", "instruction", "chat", "text", "code"]
-DataFormat = Literal["auto", "alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text"]
+Task = Literal["qa", "instruction", "chat", "text", "code", "preference", "grpo"]
+# DPO's own loss types (TRL DPOConfig.loss_type); simpo and orpo are methods of their own.
+DPO_LOSSES = Literal[
+    "sigmoid",
+    "ipo",
+    "hinge",
+    "robust",
+    "exo_pair",
+    "nca_pair",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sigmoid_norm",
+]
+DataFormat = Literal["auto", "alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text", "pairs", "kto"]
 
 
 class _Strict(BaseModel):
@@ -41,6 +58,9 @@ class ModelSection(_Strict):
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = Field(
         "auto", description="attention kernel; auto picks the fastest that is installed and correct"
     )
+    init_adapter: Optional[str] = Field(
+        None, description="start from this LoRA adapter folder (a previous run's adapter: SFT → DPO, or continue SFT)"
+    )
 
 
 class DataSection(_Strict):
@@ -56,6 +76,14 @@ class DataSection(_Strict):
         0.05, ge=0.0, le=1.0, description="skip bad rows up to this share of the data; more stops the run"
     )
     system_prompt: Optional[str] = Field(None, description="system message added to rows that have none")
+    tool_format: Literal["auto", "template", "json"] = Field(
+        "auto",
+        description="tools and tool calls: auto = the chat template's own support, else JSON text in <tools>/"
+        "<tool_call> tags (with a warning); template = always the template; json = always the text form",
+    )
+    reasoning: Literal["train", "mask"] = Field(
+        "train", description="reasoning (thinking) in answers: train on it, or mask it from the loss"
+    )
     repo: Optional[str] = Field(None, description="code task: the repository to train on (default: this git root)")
     languages: list[str] = Field(default_factory=list, description="code task: only these languages (empty = all)")
     fim_rate: float = Field(
@@ -109,15 +137,64 @@ class TrainSection(_Strict):
     )
 
 
+class PreferenceSection(_Strict):
+    method: Literal["auto", "dpo", "orpo", "kto", "simpo"] = Field(
+        "auto",
+        description="dpo (pairs), orpo and simpo (pairs, no reference model), kto (rows labelled good/bad, or "
+        "pairs split in two); auto: dpo for pairs, kto for labelled rows",
+    )
+    loss_type: DPO_LOSSES = Field(
+        "sigmoid", description="dpo: TRL's loss variant (sigmoid = DPO, ipo, hinge, robust, ...)"
+    )
+    beta: float = Field(0.1, gt=0, description="how far the model may move from the reference (higher = less)")
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="dpo robust/exo: share of pairs assumed flipped")
+    simpo_gamma: float = Field(0.5, ge=0, description="simpo: target reward margin")
+    desirable_weight: float = Field(1.0, gt=0, description="kto: weight of the good (label true) rows")
+    undesirable_weight: float = Field(1.0, gt=0, description="kto: weight of the bad (label false) rows")
+    precompute_ref: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="compute the reference log-probs once before training (auto: when the data is no more than "
+        "a few epochs' worth of extra forward passes)",
+    )
+
+
+class GRPOSection(_Strict):
+    rewards: list[str] = Field(
+        default_factory=lambda: ["exact_match"],
+        description="reward functions: exact_match, number_match, format, length, or file.py:function",
+    )
+    answer_field: str = Field("answer", min_length=1, description="the column with the reference answer")
+    format_regex: str = Field(
+        r"(?s).*\S", description="format reward: the pattern a whole completion must match to score 1"
+    )
+    target_length: int = Field(
+        200, gt=0, description="length reward: completions longer than this many characters lose"
+    )
+    num_generations: int = Field(4, ge=2, description="completions sampled per prompt (the group)")
+    max_completion_length: int = Field(128, gt=0, description="tokens generated per completion")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature for the completions")
+    beta: float = Field(0.0, ge=0, description="KL penalty to the reference (0 = none, no reference pass)")
+    use_vllm: Literal["auto", "on", "off"] = Field(
+        "auto", description="generate with vLLM (auto: when installed and a GPU is present)"
+    )
+
+
 class RunConfig(_Strict):
     version: Literal[1] = Field(1, description="config schema version")
     name: Optional[str] = Field(None, description="run folder name (default: task-model-timestamp)")
-    task: Task = Field("instruction", description="what the model learns: qa, instruction, chat, text or code")
+    task: Task = Field(
+        "instruction",
+        description="what the model learns: qa, instruction, chat, text, code, preference (DPO/ORPO/KTO) or grpo",
+    )
     preset: Optional[str] = Field(None, description="hardware preset the settings came from (auto: fit this machine)")
     model: ModelSection = Field(default_factory=ModelSection, description="the base model")
     data: DataSection = Field(default_factory=DataSection, description="the training data")
     lora: LoRASection = Field(default_factory=LoRASection, description="the LoRA adapter")
     training: TrainSection = Field(default_factory=TrainSection, description="the training loop")
+    preference: PreferenceSection = Field(
+        default_factory=PreferenceSection, description="preference task: method and its settings"
+    )
+    grpo: GRPOSection = Field(default_factory=GRPOSection, description="grpo task: rewards and generation")
 
     @model_validator(mode="after")
     def _combinations(self) -> RunConfig:
@@ -132,6 +209,18 @@ class RunConfig(_Strict):
             )
         if self.task == "text" and d.format not in ("auto", "text"):
             raise ValueError(f"task / data.format: the text task trains on plain text, not {d.format!r}")
+        if self.task == "preference" and self.preference.method in ("kto", "auto") and t.micro_batch_size < 2:
+            raise ValueError(
+                "preference.method / training.micro_batch_size: kto (which auto picks for labelled rows) needs a "
+                "micro-batch of 2 or more "
+                "(its KL term pairs each row with another of the same batch)"
+            )
+        if self.task == "grpo" and (t.micro_batch_size * t.grad_accumulation) % self.grpo.num_generations:
+            raise ValueError(
+                f"grpo.num_generations / training: micro_batch_size × grad_accumulation "
+                f"({t.micro_batch_size} × {t.grad_accumulation}) must be a multiple of grpo.num_generations "
+                f"({self.grpo.num_generations})"
+            )
         if self.model.quantization != "none" and t.precision == "fp32":
             raise ValueError("model.quantization / training.precision: QLoRA computes in bf16 or fp16, not fp32")
         if t.optimizer in ("paged_adamw_8bit", "adamw_8bit", "paged_adamw_32bit") and self.model.quantization == "none":
@@ -485,7 +574,9 @@ class PresetConfigs:
 def apply_preset(rc: RunConfig, name: str) -> RunConfig:
     """Overlay a preset's training/quantization settings onto `rc`, keeping model, task and data."""
     if name == "auto":
-        tc = PresetConfigs.auto(rc.model.name)
+        from sage_ft_tui.engine.data.tasks import sequences_per_sample
+
+        tc = PresetConfigs.auto(rc.model.name, sequences=sequences_per_sample(rc.task))
     else:
         tc = PresetConfigs.get(name, model_name=rc.model.name, task=rc.task)
     p = tc.to_run_config()

@@ -1,7 +1,13 @@
 """Row formats: detect what a row is and turn it into a conversation or a plain text.
 
-Formats: alpaca, qa, sharegpt, messages (OpenAI), prompt_completion, text. Detection
-looks at the keys of the rows; `field_map` renames the file's columns to ours first.
+Formats: alpaca, qa, sharegpt, messages (OpenAI, and LLaMA-Factory v1 parts with `value`),
+prompt_completion, text; and the preference shapes `pairs` (chosen/rejected) and `kto`
+(a boolean `label`), normalised by engine/data/preference.py. Detection looks at the keys
+of the rows; `field_map` renames the file's columns to ours first.
+
+A normalised message is {"role", "content"} plus, when present, "tool_calls" (a JSON
+string: Arrow cannot hold arguments of varying shape), "reasoning_content", "name",
+"tool_call_id", and "train": false for a turn whose `loss_weight` is 0.
 Reading files into rows is readers.py's business.
 """
 
@@ -13,7 +19,13 @@ from typing import Any, Optional
 
 from sage_ft_tui.engine.data.readers import Row
 
-FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text")
+SFT_FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text")
+# Preference rows: prompt + chosen + rejected (pairs), or prompt + completion + label (kto).
+PREFERENCE_FORMATS = ("pairs", "kto")
+FORMATS = SFT_FORMATS + PREFERENCE_FORMATS
+TEXT_PART_TYPES = ("text", "input_text", "output_text")
+REASONING_PART_TYPES = ("reasoning", "thinking")
+TOOL_CALL_PART_TYPES = ("tool_call", "function_call")
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -38,6 +50,12 @@ class RowError(ValueError):
 def row_format(d: Any) -> Optional[str]:
     if not isinstance(d, dict):
         return None
+    if ("chosen" in d and "rejected" in d) or ("chosen_messages" in d and "rejected_messages" in d):
+        return "pairs"
+    if isinstance(d.get("completions"), list) and ("instruction" in d or "prompt" in d):
+        return "pairs"  # UltraFeedback: scored completions per prompt
+    if "label" in d and any(k in d for k in ("completion", "messages", "conversations")):
+        return "kto"
     if "conversations" in d:
         return "sharegpt"
     if "messages" in d:
@@ -152,7 +170,13 @@ def normalize(d: Any, fmt: str, system_prompt: Optional[str] = None) -> dict:
             role = SHAREGPT_ROLES.get(str(turn["from"]).lower())
             if role is None:
                 raise RowError(f"conversations[{i}]: unknown role {turn['from']!r}")
-            msgs.append({"role": role, "content": _text(turn["value"], f"conversations[{i}].value")})
+            if str(turn["from"]).lower() == "function_call":
+                call = _tool_call(turn["value"], f"conversations[{i}]")
+                msgs.append({"role": "assistant", "content": "", "tool_calls": json.dumps([call], ensure_ascii=False)})
+                continue
+            msg = {"role": role, "content": _text(turn["value"], f"conversations[{i}].value")}
+            _loss_weight(turn, msg, f"conversations[{i}]")
+            msgs.append(msg)
         if system_prompt and msgs[0]["role"] != "system":
             msgs.insert(0, {"role": "system", "content": system_prompt})
         return _checked({"messages": msgs, **_tools(d)})
@@ -169,30 +193,95 @@ def normalize(d: Any, fmt: str, system_prompt: Optional[str] = None) -> dict:
                 role = "system"
             if role not in MESSAGE_ROLES:
                 raise RowError(f"messages[{i}]: unknown role {m['role']!r}")
-            msgs.append({"role": role, "content": _content(m.get("content"), i)})
+            msgs.append(_message(m, role, i))
         if system_prompt and msgs[0]["role"] != "system":
             msgs.insert(0, {"role": "system", "content": system_prompt})
         return _checked({"messages": msgs, **_tools(d)})
     raise RowError(f"unknown format {fmt!r}")
 
 
-def _content(c: Any, i: int) -> str:
-    if isinstance(c, str):
-        return c
+def _message(m: dict, role: str, i: int) -> dict:
+    """One OpenAI / LLaMA-Factory v1 message: text, reasoning and tool-call parts kept apart."""
+    where = f"messages[{i}]"
+    calls: list[dict] = []
+    reasoning: list[str] = []
+    c = m.get("content")
     if isinstance(c, list):
-        parts = []
-        for p in c:
+        text = []
+        for j, p in enumerate(c):
+            kind = p.get("type") if isinstance(p, dict) else None
             if isinstance(p, str):
-                parts.append(p)
-            elif isinstance(p, dict) and p.get("type") in ("text", "input_text", "output_text"):
-                parts.append(_text(p.get("text"), f"messages[{i}].content.text"))
+                text.append(p)
+            elif kind in TEXT_PART_TYPES:  # OpenAI parts carry `text`, LLaMA-Factory v1 parts `value`
+                text.append(_text(p.get("text", p.get("value")), f"{where}.content[{j}]", required=False))
+            elif kind in REASONING_PART_TYPES:
+                reasoning.append(_text(p.get("value", p.get("text")), f"{where}.content[{j}]", required=False))
+            elif kind in TOOL_CALL_PART_TYPES:
+                calls.append(_tool_call(p.get("value", p.get("function")), f"{where}.content[{j}]"))
             else:
-                kind = p.get("type") if isinstance(p, dict) else type(p).__name__
-                raise RowError(f"messages[{i}]: content part of type {kind!r} is not supported (text only)")
-        return "".join(parts)
-    if c is None:
-        raise RowError(f"messages[{i}]: missing 'content'")
-    raise RowError(f"messages[{i}].content is {type(c).__name__}, expected text or a list of parts")
+                kind = kind if isinstance(p, dict) else type(p).__name__
+                raise RowError(
+                    f"{where}: content part of type {kind!r} is not supported (text, reasoning and tool_call only)"
+                )
+        content = "".join(text)
+    elif isinstance(c, str):
+        content = c
+    elif c is None and (m.get("tool_calls") or role == "assistant" and m.get("function_call")):
+        content = ""  # OpenAI: an assistant turn that only calls tools has null content
+    elif c is None:
+        raise RowError(f"{where}: missing 'content'")
+    else:
+        raise RowError(f"{where}.content is {type(c).__name__}, expected text or a list of parts")
+    raw_calls = m.get("tool_calls") or ([m["function_call"]] if m.get("function_call") else [])
+    if raw_calls and not isinstance(raw_calls, list):
+        raise RowError(f"{where}.tool_calls must be a list")
+    calls += [_tool_call(tc, f"{where}.tool_calls[{k}]") for k, tc in enumerate(raw_calls)]
+    for key in ("reasoning_content", "reasoning", "thinking"):
+        if isinstance(m.get(key), str) and m[key].strip():
+            reasoning.append(m[key])
+    msg: dict = {"role": role, "content": content}
+    if calls:
+        if role != "assistant":
+            raise RowError(f"{where}: only assistant turns can call tools, not {role!r}")
+        msg["tool_calls"] = json.dumps(calls, ensure_ascii=False)
+    if reasoning:
+        msg["reasoning_content"] = "\n".join(reasoning)
+    for key in ("name", "tool_call_id"):
+        if isinstance(m.get(key), str):
+            msg[key] = m[key]
+    _loss_weight(m, msg, where)
+    return msg
+
+
+def _tool_call(v: Any, where: str) -> dict:
+    """{"name", "arguments"} from a v1 part value, an OpenAI tool call or a ShareGPT function_call."""
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            raise RowError(f"{where}: the tool call is not valid JSON") from None
+    if isinstance(v, dict) and isinstance(v.get("function"), dict):
+        v = v["function"]  # OpenAI: {"type": "function", "function": {...}}
+    if not isinstance(v, dict) or not isinstance(v.get("name"), str) or not v["name"]:
+        raise RowError(f"{where}: a tool call needs a 'name' and 'arguments'")
+    args = v.get("arguments", v.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except ValueError:
+            raise RowError(f"{where}: the arguments of tool call {v['name']!r} are not valid JSON") from None
+    return {"name": v["name"], "arguments": args}
+
+
+def _loss_weight(turn: dict, msg: dict, where: str) -> None:
+    """LLaMA-Factory's per-turn `loss_weight`: 0 masks the turn (other values train it)."""
+    w = turn.get("loss_weight")
+    if w is None:
+        return
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+        raise RowError(f"{where}.loss_weight must be a number >= 0, got {w!r}")
+    if msg["role"] == "assistant" and w == 0:
+        msg["train"] = False
 
 
 def _tools(d: dict) -> dict:
@@ -209,10 +298,16 @@ def _tools(d: dict) -> dict:
     return {"tools": json.dumps(t, ensure_ascii=False)}
 
 
+def is_trained_answer(m: dict) -> bool:
+    """An assistant turn with something to learn (text or a tool call) that is not masked."""
+    return m["role"] == "assistant" and m.get("train", True) and bool(m["content"].strip() or m.get("tool_calls"))
+
+
 def _checked(rec: dict) -> dict:
     msgs = rec["messages"]
-    if not any(m["role"] == "assistant" and m["content"].strip() for m in msgs):
-        raise RowError("no assistant answer to learn from")
+    if not any(is_trained_answer(m) for m in msgs):
+        masked = any(m["role"] == "assistant" and m.get("train") is False for m in msgs)
+        raise RowError("every assistant turn has loss_weight 0" if masked else "no assistant answer to learn from")
     while msgs and msgs[-1]["role"] != "assistant":
         msgs.pop()  # a trailing question without an answer teaches nothing
     return rec

@@ -21,8 +21,9 @@ from sage_ft_tui.engine.data.formats import (
     detect_format,
     normalize,
 )
+from sage_ft_tui.engine.data.preference import encode_preference, normalize_for, prompt_text, sequence_lengths
 from sage_ft_tui.engine.data.readers import BadRow, read_files
-from sage_ft_tui.engine.data.tasks import TASKS, check_task_format
+from sage_ft_tui.engine.data.tasks import TASKS, TRAINER_TASKS, check_task_format
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
 from sage_ft_tui.engine.runs.layout import RunLayout
@@ -54,6 +55,7 @@ def load_training_data(
     max_bad_share: float = 0.05,
     max_samples: Optional[int] = None,
     max_length: Optional[int] = None,
+    answer_field: str = "answer",
 ) -> LoadedData:
     """Read, detect, normalise. Bad rows are kept with file:line and reason; too many stop it.
 
@@ -94,7 +96,10 @@ def load_training_data(
     records, wheres = [], []
     for r in rows:
         try:
-            rec = normalize(r.data, fmt, system_prompt)
+            if task in TRAINER_TASKS:
+                rec = normalize_for(task, fmt, r.data, system_prompt, answer_field)
+            else:
+                rec = normalize(r.data, fmt, system_prompt)
         except RowError as e:
             bad.append(BadRow(r.where, str(e)))
             continue
@@ -171,22 +176,48 @@ def token_stats(lengths: list[int], max_length: int) -> dict:
     }
 
 
-def encode_record(tok, rec: dict):
+def encode_record(tok, rec: dict, mask_reasoning: bool = False):
     if "text" in rec:
         return tok.encode_text(rec["text"])
     tools = json.loads(rec["tools"]) if rec.get("tools") else None
-    return tok.encode_conversation(rec["messages"], tools)
+    return tok.encode_conversation(rec["messages"], tools, mask_reasoning)
+
+
+def run_tokenizer(cfg, model_dir: str):
+    """The model's chat tokenizer, rendering tools the way the run's config says."""
+    from sage_ft_tui.engine.data.template import chat_tokenizer
+
+    return chat_tokenizer(str(model_dir)).with_tool_format(cfg.data.tool_format)
+
+
+def template_warnings(tok, records: list[dict], model: str) -> list[str]:
+    """One line for each kind of content the chat template cannot render itself."""
+    missing: dict[str, int] = {}
+    for rec in records:
+        tools = json.loads(rec["tools"]) if rec.get("tools") else None
+        msgs = rec.get("messages") or [
+            m for k in ("prompt", "chosen", "rejected", "completion") for m in rec.get(k, [])
+        ]
+        for what in tok.unsupported(msgs, tools):
+            missing[what] = missing.get(what, 0) + 1
+    if not missing:
+        return []
+    what = ", ".join(f"{k} ({n} rows)" for k, n in missing.items())
+    return [
+        f"the chat template of {model} cannot render {what}: they are rendered as text "
+        "(<tools>, <tool_call>, <tool_response>, <think> tags, the Hermes/Qwen convention); "
+        "set data.tool_format to template to use the template anyway, or pick a model whose template has tool support"
+    ]
 
 
 def prepare_run_data(cfg, run: Path) -> dict:
     """Write <run>/data/{train,eval}.jsonl and data_report.json; return the report."""
-    from sage_ft_tui.engine.data.template import chat_tokenizer
     from sage_ft_tui.engine.models.resolve import model_dir
 
     data_dir = RunLayout(run).data
     data_dir.mkdir(parents=True, exist_ok=True)
     mdir = model_dir(cfg.model.name, revision=cfg.model.revision)
-    tok = chat_tokenizer(str(mdir))
+    tok = run_tokenizer(cfg, str(mdir))
     if cfg.task == "chat" and not tok.has_template:
         raise SageError(
             f"model {cfg.model.name} has no chat template, which the chat task needs",
@@ -208,8 +239,16 @@ def prepare_run_data(cfg, run: Path) -> dict:
             max_bad_share=d.max_bad_share,
             max_samples=d.max_samples,
             max_length=cfg.training.max_length,
+            answer_field=cfg.grpo.answer_field,
         )
         extra = {}
+        if cfg.task == "preference" and loaded.format == "kto" and cfg.preference.method in ("dpo", "orpo", "simpo"):
+            raise SageError(
+                f"preference.method {cfg.preference.method} needs chosen/rejected pairs, but the data has one answer "
+                "per row with a true/false label",
+                hint="use preference.method kto (or auto) for labelled rows",
+                kind="data",
+            )
     groups = [w.rsplit("#", 1)[0] for w in loaded.wheres] if cfg.task == "code" and loaded.wheres else None
     train, evald = split(loaded.records, cfg.data.validation_split, cfg.training.seed, groups)
     if cfg.data.eval_paths:
@@ -221,11 +260,17 @@ def prepare_run_data(cfg, run: Path) -> dict:
             system_prompt=cfg.data.system_prompt,
             max_bad_share=cfg.data.max_bad_share,
             max_length=cfg.training.max_length,
+            answer_field=cfg.grpo.answer_field,
         ).records
     sample = train if len(train) <= STATS_SAMPLE else random.Random(0).sample(train, STATS_SAMPLE)
     lengths, trained = [], 0
     for rec in sample:
-        enc = encode_record(tok, rec)
+        if cfg.task in TRAINER_TASKS:
+            n, scored = sequence_lengths(tok, rec)
+            lengths.append(n)
+            trained += scored
+            continue
+        enc = encode_record(tok, rec, cfg.data.reasoning == "mask")
         lengths.append(len(enc.input_ids))
         trained += sum(enc.completion_mask)
     _write_jsonl(RunLayout(run).train_data, train)
@@ -236,6 +281,7 @@ def prepare_run_data(cfg, run: Path) -> dict:
         "files": loaded.files,
         "model": cfg.model.name,
         "template": tok.template_source,
+        "warnings": template_warnings(tok, sample, cfg.model.name),
         "counts": {
             "rows": loaded.total_rows,
             "usable": len(loaded.records),
@@ -263,15 +309,26 @@ def _by_reason(bad: list[BadRow]) -> dict[str, int]:
 # ---- tokenization for the trainer (cached) ------------------------------------------
 
 
-def _tokenize_batch(batch: dict, model_dir: str, max_length: int, is_text: bool) -> dict:
+def _tokenize_batch(
+    batch: dict,
+    model_dir: str,
+    max_length: int,
+    is_text: bool,
+    tool_format: str = "auto",
+    mask_reasoning: bool = False,
+    task: str = "instruction",
+    unpair: bool = False,
+) -> dict:
     from sage_ft_tui.engine.data.template import chat_tokenizer
 
-    tok = chat_tokenizer(model_dir)
+    tok = chat_tokenizer(model_dir).with_tool_format(tool_format)
     ids_out, mask_out = [], []
     n = len(next(iter(batch.values())))
+    if task in TRAINER_TASKS:
+        return _tokenize_trainer_batch(tok, batch, n, task, unpair)
     for i in range(n):
         rec = {k: batch[k][i] for k in batch}
-        enc = encode_record(tok, {"text": rec["text"]} if is_text else rec)
+        enc = encode_record(tok, {"text": rec["text"]} if is_text else rec, mask_reasoning)
         if is_text and len(enc.input_ids) > max_length:
             # Long documents become several max_length pieces rather than being cut off.
             for s in range(0, len(enc.input_ids), max_length):
@@ -281,6 +338,29 @@ def _tokenize_batch(batch: dict, model_dir: str, max_length: int, is_text: bool)
             ids_out.append(enc.input_ids)
             mask_out.append(enc.completion_mask)
     return {"input_ids": ids_out, "completion_mask": mask_out}
+
+
+def _tokenize_trainer_batch(tok, batch: dict, n: int, task: str, unpair: bool) -> dict:
+    """Preference rows → prompt_ids + chosen_ids/rejected_ids (or completion_ids + label;
+    with `unpair` a pair becomes a good and a bad row for KTO); GRPO rows → the rendered
+    prompt text and the reference answer (TRL generates from it)."""
+    out: dict[str, list] = {}
+    for i in range(n):
+        rec = {k: batch[k][i] for k in batch}
+        if task == "grpo":
+            encs = [{"prompt": prompt_text(tok, rec), "answer": rec["answer"]}]
+        elif unpair and rec.get("chosen"):
+            base = {k: v for k, v in rec.items() if k not in ("chosen", "rejected")}
+            encs = [
+                encode_preference(tok, base | {"completion": rec[side], "label": side == "chosen"})
+                for side in ("chosen", "rejected")
+            ]
+        else:
+            encs = [encode_preference(tok, rec)]
+        for enc in encs:
+            for k, v in enc.items():
+                out.setdefault(k, []).append(v)
+    return out
 
 
 def tokenized_datasets(cfg, run: Path, model_dir: str):
@@ -320,14 +400,26 @@ def tokenized_datasets(cfg, run: Path, model_dir: str):
                 remove_columns=ds.column_names,
                 num_proc=nproc,
                 desc=None,
-                fn_kwargs={"model_dir": model_dir, "max_length": cfg.training.max_length, "is_text": is_text},
+                fn_kwargs={
+                    "model_dir": model_dir,
+                    "max_length": cfg.training.max_length,
+                    "is_text": is_text,
+                    "tool_format": cfg.data.tool_format,
+                    "mask_reasoning": cfg.data.reasoning == "mask",
+                    "task": cfg.task,
+                    "unpair": cfg.task == "preference" and cfg.preference.method == "kto",
+                },
             )
-            ds = ds.filter(
-                lambda masks: [any(m) for m in masks],
-                input_columns=["completion_mask"],
-                batched=True,
-                batch_size=1000,
-                num_proc=nproc,
+            ds = (
+                ds
+                if cfg.task in TRAINER_TASKS
+                else ds.filter(
+                    lambda masks: [any(m) for m in masks],
+                    input_columns=["completion_mask"],
+                    batched=True,
+                    batch_size=1000,
+                    num_proc=nproc,
+                )
             )
             tmp = cache / f".{split_name}.tmp"
             ds.save_to_disk(str(tmp))
@@ -344,7 +436,9 @@ def _cache_key(cfg, data_dir: Path, model_dir: str) -> str:
         if p.exists():
             st = p.stat()
             h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(f"{cfg.training.max_length}|{model_dir}|v1".encode())
+    d = cfg.data
+    method = cfg.preference.method if cfg.task == "preference" else ""
+    h.update(f"{cfg.training.max_length}|{model_dir}|{cfg.task}|{method}|{d.tool_format}|{d.reasoning}|v2".encode())
     for fname in ("tokenizer.json", "chat_template.jinja", "tokenizer_config.json"):
         p = Path(model_dir) / fname
         if p.exists():

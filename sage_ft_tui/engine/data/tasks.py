@@ -18,6 +18,9 @@ class Task:
 
 
 CONVERSATION_FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion")
+PREFERENCE_FORMATS = ("pairs", "kto")  # the names formats.row_format gives such rows
+# Tasks trained by a trainer other than SFT (engine/train/preference.py, grpo.py).
+TRAINER_TASKS = ("preference", "grpo")
 
 TASKS: dict[str, Task] = {
     "qa": Task(
@@ -60,7 +63,29 @@ TASKS: dict[str, Task] = {
         ("text",),
         {"text": "# path: src/app.py\nimport os\n..."},
     ),
+    "preference": Task(
+        "preference",
+        "Preference tuning (DPO / ORPO / KTO)",
+        "Learn which of two answers is better (DPO, ORPO, SimPO), or from answers marked good/bad (KTO).",
+        '{"prompt": ..., "chosen": ..., "rejected": ...} or {"prompt": ..., "completion": ..., "label": true|false}',
+        PREFERENCE_FORMATS,
+        {"prompt": "What is 2 + 2?", "chosen": "4.", "rejected": "5."},
+    ),
+    "grpo": Task(
+        "grpo",
+        "Reasoning with verifiable rewards (GRPO)",
+        "Sample answers to prompts and learn from rewards checked against a reference answer.",
+        '{"prompt": ..., "answer": ...} (or question/answer, alpaca, messages)',
+        CONVERSATION_FORMATS,
+        {"prompt": "What is 7 × 6? Answer with a number.", "answer": "42"},
+    ),
 }
+
+
+def sequences_per_sample(task: str) -> int:
+    """Sequences one sample puts through the model per step: a preference pair is chosen +
+    rejected (KTO: the answer + the KL answer), so it costs twice an SFT sample's memory."""
+    return 2 if task == "preference" else 1
 
 
 def check_task_format(task: str, fmt: str) -> None:
@@ -68,6 +93,19 @@ def check_task_format(task: str, fmt: str) -> None:
     if t is None:
         raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(TASKS)}")
     if fmt not in t.formats:
+        if fmt in PREFERENCE_FORMATS:
+            raise SageError(
+                f"the data holds preference rows ({fmt}: chosen/rejected answers or good/bad labels), "
+                f"which the {task} task would train on as plain answers",
+                hint="use the preference task (--task preference), or give one answer per row",
+                kind="data",
+            )
+        if task == "preference":
+            raise SageError(
+                f"the preference task needs chosen/rejected pairs or rows with a true/false label, but the data is {fmt}",
+                hint="give prompt/chosen/rejected rows (or prompt/completion/label for KTO), or pick an SFT task",
+                kind="data",
+            )
         if fmt == "text":
             raise SageError(
                 f"plain text has no answers to learn for the {task} task",

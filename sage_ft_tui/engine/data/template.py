@@ -71,6 +71,79 @@ def _compile(template: str):
     return _jinja_env().from_string(template)
 
 
+# When the template cannot render tools, tool calls or reasoning, they become text in the
+# Hermes/Qwen convention (the one most open tool-calling models were trained on).
+TOOLS_PREAMBLE = (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{tools}\n</tools>\n\n"
+    "For each function call, return a json object with function name and arguments within "
+    "<tool_call></tool_call> XML tags."
+)
+TOOL_CALL_TEXT = "<tool_call>\n{call}\n</tool_call>"
+TOOL_RESULT_TEXT = "<tool_response>\n{content}\n</tool_response>"
+THINK_TEXT = "<think>\n{reasoning}\n</think>\n\n"
+TOOL_FORMATS = ("auto", "template", "json")
+
+
+@dataclass(frozen=True)
+class TemplateSupport:
+    """What a chat template renders itself (read from its source)."""
+
+    tools: bool
+    tool_calls: bool
+    tool_role: bool
+    reasoning: bool
+
+
+def template_support(template: str) -> TemplateSupport:
+    return TemplateSupport(
+        tools="tools" in template.replace("tool_calls", ""),
+        tool_calls="tool_calls" in template,
+        tool_role="'tool'" in template or '"tool"' in template,
+        reasoning="reasoning_content" in template or "thinking" in template,
+    )
+
+
+def _plain(messages: list[dict]) -> list[dict]:
+    """Messages as templates expect them: no null fields (Arrow fills absent keys with
+    None), tool calls decoded from their JSON string into OpenAI's shape."""
+    out = []
+    for m in messages:
+        m = {k: v for k, v in m.items() if v is not None and k != "train"}
+        if isinstance(m.get("tool_calls"), str):
+            m["tool_calls"] = [
+                {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in json.loads(m["tool_calls"])
+            ]
+        out.append(m)
+    return out
+
+
+def as_text(messages: list[dict], tools, support: TemplateSupport) -> tuple[list[dict], None]:
+    """Tools, tool calls, tool results and reasoning the template cannot render, as text."""
+    out = []
+    for m in messages:
+        m = dict(m)
+        if m.get("tool_calls") and not support.tool_calls:
+            calls = [
+                TOOL_CALL_TEXT.format(call=json.dumps(c["function"], ensure_ascii=False)) for c in m.pop("tool_calls")
+            ]
+            m["content"] = "\n".join(([m["content"]] if m["content"] else []) + calls)
+        if m.get("reasoning_content") and not support.reasoning:
+            m["content"] = THINK_TEXT.format(reasoning=m.pop("reasoning_content")) + m["content"]
+        if m["role"] == "tool" and not support.tool_role:
+            m = {"role": "user", "content": TOOL_RESULT_TEXT.format(content=m["content"])}
+        out.append(m)
+    if tools and not support.tools:
+        text = TOOLS_PREAMBLE.format(tools="\n".join(json.dumps(t, ensure_ascii=False) for t in tools))
+        if out and out[0]["role"] == "system":
+            out[0] = {**out[0], "content": out[0]["content"] + "\n\n" + text}
+        else:
+            out.insert(0, {"role": "system", "content": text})
+        tools = None
+    return out, tools
+
+
 def _token_str(v) -> Optional[str]:
     if v is None:
         return None
@@ -128,9 +201,45 @@ class ChatTokenizer:
         self.template = tmpl or FALLBACK_TEMPLATE
         self.template_source = "model" if tmpl else "fallback"
         self.fim_tokens = {k: self.tok.token_to_id(k) for k in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")}
+        self.support = template_support(self.template)
+        self.tool_format = "auto"
+
+    def with_tool_format(self, tool_format: str) -> ChatTokenizer:
+        """This tokenizer rendering tools per `tool_format` (auto: the template's own
+        support where it has it, else JSON text; template: always the template; json:
+        always the text form)."""
+        if tool_format not in TOOL_FORMATS:
+            raise SageError(f"unknown tool format {tool_format!r}", hint=f"choose one of: {', '.join(TOOL_FORMATS)}")
+        if tool_format == self.tool_format:
+            return self
+        import copy
+
+        other = copy.copy(self)
+        other.tool_format = tool_format
+        return other
+
+    def unsupported(self, messages: list[dict], tools=None) -> list[str]:
+        """What of this conversation the template cannot render itself (rendered as text)."""
+        if self.tool_format == "template":
+            return []
+        sup = self.support if self.tool_format == "auto" else TemplateSupport(False, False, False, False)
+        out = []
+        if tools and not sup.tools:
+            out.append("tool schemas")
+        if any(m.get("tool_calls") for m in messages) and not sup.tool_calls:
+            out.append("tool calls")
+        if any(m["role"] == "tool" for m in messages) and not sup.tool_role:
+            out.append("tool results")
+        if any(m.get("reasoning_content") for m in messages) and not sup.reasoning:
+            out.append("reasoning")
+        return out
 
     # ---- rendering ------------------------------------------------------------------
     def render(self, messages: list[dict], add_generation_prompt: bool = False, tools=None) -> str:
+        messages = _plain(messages)
+        if self.tool_format != "template":
+            sup = self.support if self.tool_format == "auto" else TemplateSupport(False, False, False, False)
+            messages, tools = as_text(messages, tools, sup)
         try:
             return _compile(self.template).render(
                 messages=messages,
@@ -175,7 +284,12 @@ class ChatTokenizer:
             spans.append((start, end))
         return full, spans
 
-    def encode_conversation(self, messages: list[dict], tools=None) -> Encoded:
+    def trained_spans(
+        self, messages: list[dict], tools=None, mask_reasoning: bool = False
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """The rendered conversation (EOS ending every answer) and the character spans that
+        are trained: the assistant turns, less those with loss_weight 0 and, with
+        `mask_reasoning`, less each turn's reasoning text."""
         text, spans = self.assistant_spans(messages, tools)
         # EOS ends every answer: add it where the template leaves it out.
         if self.eos_token:
@@ -192,6 +306,21 @@ class ChatTokenizer:
                 last = e
             fixed.append(text[last:])
             text, spans = "".join(fixed), new_spans
+        answers = [m for m in messages if m["role"] == "assistant"]
+        out = []
+        for m, (s, e) in zip(answers, spans):
+            if m.get("train") is False:
+                continue
+            r = m.get("reasoning_content") if mask_reasoning else None
+            pos = text.find(r, s, e) if r else -1
+            if pos >= 0:
+                out += [(a, b) for a, b in ((s, pos), (pos + len(r), e)) if b > a]
+            else:
+                out.append((s, e))
+        return text, out
+
+    def encode_conversation(self, messages: list[dict], tools=None, mask_reasoning: bool = False) -> Encoded:
+        text, spans = self.trained_spans(messages, tools, mask_reasoning)
         enc = self.tok.encode(text, add_special_tokens=False)
         mask = [0] * len(enc.ids)
         si = 0
@@ -208,9 +337,9 @@ class ChatTokenizer:
             ids.append(self.eos_id)
         return Encoded(ids, [1] * len(ids))
 
-    def segments(self, messages: list[dict], tools=None) -> list[tuple[str, bool]]:
+    def segments(self, messages: list[dict], tools=None, mask_reasoning: bool = False) -> list[tuple[str, bool]]:
         """(text, trained) pieces of the rendered conversation, for previews."""
-        enc = self.encode_conversation(messages, tools)
+        enc = self.encode_conversation(messages, tools, mask_reasoning)
         out: list[tuple[str, bool]] = []
         run: list[int] = []
         flag = None

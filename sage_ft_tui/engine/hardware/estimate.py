@@ -463,8 +463,10 @@ def estimate_memory(
     budget_fraction: float = 0.9,
     use_dora: bool = False,
     fused_loss: Optional[bool] = None,
+    sequences: int = 1,
 ) -> MemoryEstimate:
-    """Peak training memory of one process (one GPU: DDP keeps a full replica per GPU)."""
+    """Peak training memory of one process (one GPU: DDP keeps a full replica per GPU).
+    `sequences`: sequences per sample (2 for a preference pair, run as one batch)."""
     shape = model_shape(model)
     _check_int("micro-batch", micro_batch)
     _check_int("max length", max_length)
@@ -511,7 +513,9 @@ def estimate_memory(
     lora_grads = trainable * 4
     opt = trainable * OPTIM_STATE_BYTES[optimizer]
 
-    tokens = micro_batch * max_length
+    tokens = micro_batch * max_length * sequences
+    if sequences > 1:
+        notes.append(f"{sequences} sequences per sample (chosen + rejected): activations for {sequences}× the batch")
     ab = 4 if dtype == "float32" else 2
     if fused_loss is None:
         fused_loss = trl_fused_loss_available()
@@ -588,6 +592,8 @@ def compute_dtype(precision: str, model_dtype: str = "auto", *, gpu: bool = True
 
 def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> MemoryEstimate:
     """The estimate for a RunConfig on this machine (`snapshot`: a hardware.Snapshot)."""
+    from sage_ft_tui.engine.data.tasks import sequences_per_sample
+
     if snapshot is None:
         from sage_ft_tui.engine.hardware.probe import snapshot as hw_snapshot
 
@@ -615,6 +621,7 @@ def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> Mem
         device="cuda" if gpu else "cpu",
         free=free,
         use_dora=rc.lora.use_dora,
+        sequences=sequences_per_sample(rc.task),
     )
     if not gpu and rc.model.quantization != "none":
         est.notes.append(f"no GPU: {rc.model.quantization} quantization is not possible; estimated without it")

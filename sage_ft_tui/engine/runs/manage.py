@@ -263,6 +263,15 @@ def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = T
 
 def preflight(cfg: RunConfig) -> None:
     """Refuse settings this machine cannot run, before anything is written."""
+    if cfg.model.init_adapter:
+        from sage_ft_tui.engine.runs.chain import adapter_dir
+
+        adapter_dir(cfg.model.init_adapter)
+    if cfg.task == "grpo":
+        from sage_ft_tui.engine.train.rewards import check_reward
+
+        for spec in cfg.grpo.rewards:
+            check_reward(spec)
     if cfg.model.quantization != "none" or cfg.training.gpus:
         from sage_ft_tui.engine.hardware.probe import get_backend
 

@@ -19,6 +19,7 @@ from sage_ft_tui.engine.fsutil import atomic_write_json
 from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_COMPLETE as COMPLETE_MARK
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, RunLayout
+from sage_ft_tui.engine.train.metrics import method_fields
 
 
 class StopFlags:
@@ -122,6 +123,7 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
                 samples_per_s=round(dsteps * eff_batch / dt, 2),
                 eta_s=round(eta, 1) if eta is not None else None,
                 **vram,
+                **method_fields(logs),
             )
             if status_cb:
                 status_cb(
@@ -357,11 +359,10 @@ def use_liger() -> bool:
     return importlib.util.find_spec("liger_kernel") is not None
 
 
-def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
-    from trl import SFTConfig
-
+def base_args(cfg: RunConfig, out_dir: Path, has_eval: bool, cls) -> dict:
+    """The TrainingArguments every trainer (SFT, DPO, KTO, ORPO, GRPO) shares."""
     t = cfg.training
-    return SFTConfig(
+    return dict(
         output_dir=str(out_dir),
         num_train_epochs=t.epochs if t.epochs > 0 else 1,
         max_steps=t.max_steps,
@@ -371,11 +372,8 @@ def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
         per_device_train_batch_size=t.micro_batch_size,
         per_device_eval_batch_size=t.micro_batch_size,
         gradient_accumulation_steps=t.grad_accumulation,
-        max_length=t.max_length,
-        packing=t.packing,
-        packing_strategy="bfd",
         optim=t.optimizer,
-        **_checkpointing_arg(SFTConfig, t.gradient_checkpointing),
+        **_checkpointing_arg(cls, t.gradient_checkpointing),
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,
         seed=t.seed,
@@ -388,12 +386,81 @@ def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
         report_to=list(t.report_to) or "none",
-        completion_only_loss=True,
         disable_tqdm=True,
         dataloader_pin_memory=_cuda(),
-        dataset_num_proc=None,
-        use_liger_kernel=use_liger(),
+        **({"dataset_num_proc": None} if "dataset_num_proc" in cls.__dataclass_fields__ else {}),
         **precision_flags(cfg),
+    )
+
+
+def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
+    from trl import SFTConfig
+
+    t = cfg.training
+    return SFTConfig(
+        **base_args(cfg, out_dir, has_eval, SFTConfig),
+        max_length=t.max_length,
+        packing=t.packing,
+        packing_strategy="bfd",
+        completion_only_loss=True,
+        use_liger_kernel=use_liger(),
+    )
+
+
+def policy_model(cfg: RunConfig, mdir: Path):
+    """(model, peft_config): the base with a new LoRA config, or the base with the adapter
+    of model.init_adapter loaded trainable (peft_config None: the trainer keeps it)."""
+    model = load_model(cfg, mdir)
+    if not cfg.model.init_adapter:
+        return model, peft_config(cfg)
+    from peft import PeftModel
+
+    from sage_ft_tui.engine.runs.chain import adapter_dir
+
+    adapter = adapter_dir(cfg.model.init_adapter)
+    try:
+        return PeftModel.from_pretrained(model, str(adapter), is_trainable=True), None
+    except (OSError, ValueError, RuntimeError) as e:
+        raise SageError(
+            f"cannot load the adapter {adapter} onto {cfg.model.name}: {str(e).splitlines()[0][:200]}",
+            hint="start from a run trained on the same base model",
+            kind="model",
+        ) from None
+
+
+def build_trainer(cfg: RunConfig, run_dir: Path, train_ds, eval_ds, *, model, tokenizer, peft_cfg, callbacks):
+    """The trainer the task needs: SFT, preference (DPO/ORPO/SimPO/KTO) or GRPO."""
+    out = RunLayout(run_dir).checkpoints
+    kw = dict(
+        model=model,
+        tokenizer=tokenizer,
+        train_ds=train_ds,
+        eval_ds=eval_ds,
+        peft_config=peft_cfg,
+        callbacks=callbacks,
+    )
+    if cfg.task == "preference":
+        from trl import DPOConfig
+
+        from sage_ft_tui.engine.train.preference import trainer_for
+
+        return trainer_for(cfg, base_args=base_args(cfg, out, eval_ds is not None, DPOConfig), **kw)
+    if cfg.task == "grpo":
+        from trl import GRPOConfig
+
+        from sage_ft_tui.engine.train.grpo import grpo_trainer
+
+        return grpo_trainer(cfg, base_args=base_args(cfg, out, eval_ds is not None, GRPOConfig), **kw)
+    from trl import SFTTrainer
+
+    return SFTTrainer(
+        model=model,
+        args=sft_args(cfg, out, eval_ds is not None),
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_cfg,
+        callbacks=callbacks,
     )
 
 
@@ -413,7 +480,9 @@ def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str]
     tmp = out.with_name(out.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    trainer.model.save_pretrained(str(tmp))
+    # DPO from a previous adapter keeps a frozen copy ("ref") beside it: save the trained one only.
+    several = len(getattr(trainer.model, "peft_config", None) or {}) > 1
+    trainer.model.save_pretrained(str(tmp), **({"selected_adapters": ["default"]} if several else {}))
     for name in (
         "tokenizer.json",
         "tokenizer_config.json",
@@ -445,8 +514,6 @@ def run_training(
     resume_from: Optional[Path] = None,
     status_cb=None,
 ) -> TrainResult:
-    from trl import SFTTrainer
-
     from sage_ft_tui.engine.data.template import chat_tokenizer
     from sage_ft_tui.engine.models.resolve import model_dir
 
@@ -458,7 +525,7 @@ def run_training(
     tokenizer = AutoTokenizer.from_pretrained(str(mdir), trust_remote_code=cfg.model.trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = load_model(cfg, mdir)
+    model, peft_cfg = policy_model(cfg, mdir)
     cb = event_callback(
         cfg,
         events,
@@ -466,14 +533,8 @@ def run_training(
         status_cb,
         extra_start={"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0},
     )
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_args(cfg, RunLayout(run_dir).checkpoints, eval_ds is not None),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config(cfg),
-        callbacks=[cb],
+    trainer = build_trainer(
+        cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=[cb]
     )
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = trainer.state
