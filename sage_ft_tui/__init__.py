@@ -8,9 +8,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "LoRATrainer": ("sage_ft_tui.engine.train.trainer", "LoRATrainer"),
-    "TrainingConfig": ("sage_ft_tui.engine.config.schema", "TrainingConfig"),
-    "LoRAConfig": ("sage_ft_tui.engine.config.schema", "LoRAConfig"),
-    "PresetConfigs": ("sage_ft_tui.engine.config.schema", "PresetConfigs"),
+    "TrainingConfig": ("sage_ft_tui.engine.config.seed", "TrainingConfig"),
+    "LoRAConfig": ("sage_ft_tui.engine.config.seed", "LoRAConfig"),
+    "PresetConfigs": ("sage_ft_tui.engine.config.presets", "PresetConfigs"),
     "RunConfig": ("sage_ft_tui.engine.config.schema", "RunConfig"),
     "prepare_dataset": ("sage_ft_tui.engine.data.prepare", "prepare_dataset"),
     "load_training_data": ("sage_ft_tui.engine.data.prepare", "load_training_data"),

@@ -25,13 +25,14 @@ def build_estimate(
     lora_r: Optional[int],
 ):
     """(estimate, snapshot, explanation lines) for the flags given; RunConfig defaults otherwise."""
-    from sage_ft_tui.engine.config.schema import RunConfig, apply_preset
+    from sage_ft_tui.engine.config.presets import apply_preset
+    from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig
     from sage_ft_tui.engine.hardware.estimate import estimate_for_config
     from sage_ft_tui.engine.hardware.probe import snapshot
 
-    if quantization is not None and quantization not in ("none", "8bit", "4bit"):
+    if quantization is not None and quantization not in QUANTIZATIONS:
         raise SageError(
-            f"--quantization {quantization!r}: not one of none, 8bit, 4bit", hint="e.g. --quantization 4bit"
+            f"--quantization {quantization!r}: not one of {', '.join(QUANTIZATIONS)}", hint="e.g. --quantization 4bit"
         )
     for flag, v in (("--max-length", max_length), ("--batch", batch), ("--lora-r", lora_r)):
         if v is not None and v <= 0:

@@ -42,7 +42,8 @@ def _build_config(
     lr: Optional[float],
     sets: Optional[List[str]],
 ):
-    from sage_ft_tui.engine.config.schema import RunConfig, apply_preset
+    from sage_ft_tui.engine.config.presets import apply_preset
+    from sage_ft_tui.engine.config.schema import RunConfig
 
     cfg = RunConfig.load(config) if config else RunConfig()
     raw = cfg.model_dump(mode="json")

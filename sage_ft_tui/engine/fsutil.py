@@ -1,4 +1,4 @@
-"""Atomic writes and disk-space checks."""
+"""Atomic writes, disk-space checks, and the one byte formatter (fmt_bytes) and units."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 
 from sage_ft_tui.engine.errors import SageError
+
+MiB = 1024**2
+GiB = 1024**3
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
@@ -69,7 +72,10 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def fmt_bytes(n: float) -> str:
+def fmt_bytes(n: float | None) -> str:
+    """1536 -> "1.5 KiB"; None (unknown) -> "?"."""
+    if n is None:
+        return "?"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

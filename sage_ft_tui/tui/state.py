@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from sage_ft_tui.engine.config.schema import RunConfig, apply_preset
+from sage_ft_tui.engine.config.presets import apply_preset
+from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig, set_dotted
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 # Hyperparameters the Hardware step lets the user edit: field id -> (config key, type, label).
 EDITABLE: dict[str, tuple[str, type, str]] = {
@@ -21,24 +23,9 @@ EDITABLE: dict[str, tuple[str, type, str]] = {
     "validation_split": ("data.validation_split", float, "Eval share"),
 }
 CHOICES: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "quantization": ("model.quantization", ("none", "8bit", "4bit"), "Quantization"),
+    "quantization": ("model.quantization", QUANTIZATIONS, "Quantization"),
     "precision": ("training.precision", ("auto", "bf16", "fp16", "fp32"), "Precision"),
 }
-
-
-def get_dotted(raw: dict, key: str) -> Any:
-    node: Any = raw
-    for part in key.split("."):
-        node = node[part]
-    return node
-
-
-def set_dotted(raw: dict, key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = raw
-    for part in parts[:-1]:
-        node = node[part]
-    node[parts[-1]] = value
 
 
 @dataclass
@@ -80,7 +67,7 @@ class WizardState:
         if self.task == "code" and self.code_data:
             data = dict(self.code_data)
         cfg = RunConfig.from_dict(
-            {"task": self.task or "instruction", "model": {"name": self.model or "tiny-demo"}, "data": data},
+            {"task": self.task or "instruction", "model": {"name": self.model or TINY_NAME}, "data": data},
             source="wizard",
         )
         if self.preset:
@@ -95,7 +82,7 @@ class WizardState:
     def build_config(self, extra: Optional[dict[str, Any]] = None) -> RunConfig:
         raw = self.base_config().model_dump(mode="json")
         for key, value in {**self.overrides, **(extra or {})}.items():
-            set_dotted(raw, key, value)
+            set_dotted(raw, key, value, source="wizard")
         if self.name:
             raw["name"] = self.name
         return RunConfig.from_dict(raw, source="settings")

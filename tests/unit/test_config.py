@@ -1,6 +1,8 @@
 import pytest
 
-from sage_ft_tui.engine.config.schema import LoRAConfig, PresetConfigs, RunConfig, TrainingConfig, apply_preset
+from sage_ft_tui.engine.config.presets import PresetConfigs, apply_preset
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.config.seed import LoRAConfig, TrainingConfig
 from sage_ft_tui.engine.errors import SageError
 
 

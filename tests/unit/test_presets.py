@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.config.presets import auto_preset, explain_choice, plan_auto
-from sage_ft_tui.engine.config.schema import PresetConfigs, RunConfig, apply_preset
+from sage_ft_tui.engine.config.presets import PresetConfigs, apply_preset, auto_preset, explain_choice, plan_auto
+from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.hardware import probe as hw
 from sage_ft_tui.engine.hardware.estimate import estimate_memory

@@ -1,4 +1,6 @@
-"""`PresetConfigs.auto(model, hardware)`: settings that fit this machine, and why.
+"""Hardware presets: the seed's `PresetConfigs` (fixed values per GPU class), `apply_preset`
+(overlay one onto a RunConfig) and `PresetConfigs.auto(model, hardware)`: settings that fit
+this machine, and why.
 
 On a GPU: the largest max length (up to the wanted one) and then the largest micro-batch
 whose estimate stays under 90% of the first visible GPU's free memory; quantization only
@@ -10,13 +12,17 @@ screen and `quickstart` show. Never imports torch.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from sage_ft_tui.engine.config.schema import LoRAConfig, PresetConfigs, TrainingConfig
+from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig
+from sage_ft_tui.engine.config.seed import LoRAConfig, TrainingConfig
+from sage_ft_tui.engine.data.tasks import sequences_per_sample
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.hardware.estimate import GiB, MemoryEstimate, estimate_memory, model_shape
 from sage_ft_tui.engine.hardware.probe import GPU, Backend, Snapshot, get_backend
+from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 BUDGET = 0.9
 LENGTHS = (8192, 4096, 2048, 1024, 512, 256)
@@ -71,7 +77,7 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
         lines = [
             f"no GPU: {snap.host.cpu_model}, {snap.host.cores} cores, {snap.host.ram_total / GiB:.0f} GiB RAM"
             + (f" ({snap.note})" if snap.note else ""),
-            "cpu preset: fp32, micro-batch 4 × 512 tokens; fine for tiny-demo and small models, slow for 1B+",
+            f"cpu preset: fp32, micro-batch 4 × 512 tokens; fine for {TINY_NAME} and small models, slow for 1B+",
         ]
         est = None
         try:
@@ -134,7 +140,7 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
     if want_len not in lengths:
         lengths.insert(0, want_len)
     quant = None
-    for q in ("none", "8bit", "4bit"):
+    for q in QUANTIZATIONS:
         if est(q, 1, lengths[-1], True).fits:
             quant = q
             break
@@ -222,4 +228,118 @@ def explain_choice(model: str, hardware: Union[Snapshot, Backend, None] = None, 
     return plan_auto(model, hardware, **kw).lines
 
 
-__all__ = ["AutoPlan", "plan_auto", "auto_preset", "explain_choice", "BUDGET"]
+class PresetConfigs:
+    """The seed's presets (values kept), plus h100 and cpu; `auto` fits this machine (plan_auto)."""
+
+    @staticmethod
+    def rtx_3060(**kw) -> TrainingConfig:
+        return TrainingConfig(
+            preset="rtx_3060",
+            load_in_8bit=True,
+            max_length=1024,
+            batch_size=1,
+            gradient_accumulation_steps=16,
+            gradient_checkpointing=True,
+            optim="paged_adamw_8bit",
+            fp16=True,
+            **kw,
+        )
+
+    @staticmethod
+    def rtx_4090(**kw) -> TrainingConfig:
+        return TrainingConfig(
+            preset="rtx_4090",
+            max_length=2048,
+            batch_size=4,
+            gradient_accumulation_steps=4,
+            gradient_checkpointing=True,
+            bf16=True,
+            **kw,
+        )
+
+    @staticmethod
+    def a100(**kw) -> TrainingConfig:
+        return TrainingConfig(
+            preset="a100",
+            max_length=4096,
+            batch_size=8,
+            gradient_accumulation_steps=2,
+            gradient_checkpointing=False,
+            bf16=True,
+            **kw,
+        )
+
+    @staticmethod
+    def h100(**kw) -> TrainingConfig:
+        return TrainingConfig(
+            preset="h100",
+            max_length=4096,
+            batch_size=16,
+            gradient_accumulation_steps=1,
+            gradient_checkpointing=False,
+            bf16=True,
+            optim="adamw_torch_fused",
+            **kw,
+        )
+
+    @staticmethod
+    def minimal(**kw) -> TrainingConfig:
+        return TrainingConfig(
+            preset="minimal",
+            load_in_4bit=True,
+            max_length=512,
+            batch_size=1,
+            gradient_accumulation_steps=32,
+            gradient_checkpointing=True,
+            fp16=True,
+            optim="paged_adamw_8bit",
+            lora=LoRAConfig(r=4, lora_alpha=8),
+            **kw,
+        )
+
+    @staticmethod
+    def cpu(**kw) -> TrainingConfig:
+        return TrainingConfig(
+            preset="cpu",
+            max_length=512,
+            batch_size=4,
+            gradient_accumulation_steps=1,
+            gradient_checkpointing=False,
+            learning_rate=2e-4,
+            **kw,
+        )
+
+    @staticmethod
+    def auto(model: str, hardware=None, **kw) -> TrainingConfig:
+        return auto_preset(model, hardware, **kw)
+
+    NAMES = ("rtx_3060", "rtx_4090", "a100", "h100", "minimal", "cpu")
+
+    @classmethod
+    def get(cls, name: str, **kw) -> TrainingConfig:
+        if name not in cls.NAMES and name != "auto":
+            raise SageError(f"unknown preset {name!r}", hint=f"choose one of: {', '.join(cls.NAMES + ('auto',))}")
+        return getattr(cls, name)(**kw)
+
+
+def apply_preset(rc: RunConfig, name: str) -> RunConfig:
+    """Overlay a preset's training/quantization settings onto `rc`, keeping model, task and data."""
+    if name == "auto":
+        tc = PresetConfigs.auto(rc.model.name, sequences=sequences_per_sample(rc.task))
+    else:
+        tc = PresetConfigs.get(name, model_name=rc.model.name, task=rc.task)
+    p = tc.to_run_config()
+    out = copy.deepcopy(rc)
+    return RunConfig.from_dict(
+        {
+            **out.model_dump(mode="json"),
+            "preset": name,
+            "lora": p.lora.model_dump(mode="json"),
+            "training": p.training.model_dump(mode="json"),
+            "model": {**out.model.model_dump(mode="json"), "quantization": p.model.quantization},
+        },
+        source=f"preset {name}",
+    )
+
+
+__all__ = ["AutoPlan", "PresetConfigs", "apply_preset", "plan_auto", "auto_preset", "explain_choice", "BUDGET"]

@@ -1,22 +1,22 @@
 """The run configuration: one pydantic model, saved as config.yaml.
 
 Unknown keys, wrong types and impossible combinations are errors that name the key.
-`TrainingConfig`, `LoRAConfig` and `PresetConfigs` keep the seed's flat API and map
-onto `RunConfig`.
+This module is the schema alone: the seed's flat `TrainingConfig`/`LoRAConfig` live in
+seed.py, the hardware presets (`PresetConfigs`, `apply_preset`, auto) in presets.py.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 Task = Literal["qa", "instruction", "chat", "text", "code", "preference", "grpo"]
 # DPO's own loss types (TRL DPOConfig.loss_type); simpo and orpo are methods of their own.
@@ -37,6 +37,8 @@ DPO_LOSSES = Literal[
     "sigmoid_norm",
 ]
 DataFormat = Literal["auto", "alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text", "pairs", "kto"]
+Quantization = Literal["none", "8bit", "4bit"]
+QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)  # the one list of quantization modes
 
 
 class _Strict(BaseModel):
@@ -44,12 +46,12 @@ class _Strict(BaseModel):
 
 
 class ModelSection(_Strict):
-    name: str = Field("tiny-demo", min_length=1, description="base model: a hub id, a local folder, or tiny-demo")
+    name: str = Field(TINY_NAME, min_length=1, description=f"base model: a hub id, a local folder, or {TINY_NAME}")
     revision: Optional[str] = Field(None, description="hub revision (branch, tag or commit) of the base model")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="dtype the base weights are loaded in; auto follows the precision"
     )
-    quantization: Literal["none", "8bit", "4bit"] = Field(
+    quantization: Quantization = Field(
         "none", description="load the base in 8-bit or 4-bit (QLoRA, bitsandbytes, NVIDIA GPU only)"
     )
     trust_remote_code: bool = Field(
@@ -329,268 +331,30 @@ def parse_set(item: str) -> tuple[str, Any]:
     return key, parsed
 
 
-def set_dotted(data: dict, key: str, value: Any) -> None:
+def get_dotted(data: dict, key: str) -> Any:
+    """`data["training"]["epochs"]` for the key "training.epochs"."""
+    node: Any = data
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def set_dotted(data: dict, key: str, value: Any, *, source: str = "--set") -> None:
+    """Set a dotted key in a config dict; a key that is not there already is an error
+    (so a typo never adds a setting that nothing reads)."""
     parts = key.split(".")
     node = data
     for i, part in enumerate(parts[:-1]):
         nxt = node.get(part) if isinstance(node, dict) else None
         if not isinstance(nxt, dict):
             raise SageError(
-                f"--set {key}: unknown key {'.'.join(parts[: i + 1])!r}", hint="see `sage-ft-tui examples` for the keys"
+                f"{source} {key}: unknown key {'.'.join(parts[: i + 1])!r}",
+                hint="see `sage-ft-tui examples` for the keys",
             )
         node = nxt
     if parts[-1] not in node:
-        raise SageError(f"--set {key}: unknown key {key!r}", hint="see `sage-ft-tui examples` for the keys")
+        raise SageError(f"{source} {key}: unknown key {key!r}", hint="see `sage-ft-tui examples` for the keys")
     node[parts[-1]] = value
-
-
-# ---- the seed's API ---------------------------------------------------------------
-
-
-class LoRAConfig(_Strict):
-    """Seed-compatible LoRA settings."""
-
-    r: int = Field(8, gt=0)
-    lora_alpha: int = Field(16, gt=0)
-    lora_dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: Union[Literal["all-linear"], list[str]] = "all-linear"
-    bias: Literal["none", "all", "lora_only"] = "none"
-    use_dora: bool = False
-    task_type: Literal["CAUSAL_LM"] = "CAUSAL_LM"
-
-
-class TrainingConfig(_Strict):
-    """Seed-compatible flat training settings (`sage finetune`'s TrainingConfig)."""
-
-    model_name: str = "Qwen/Qwen2.5-Coder-1.5B-Instruct"
-    task: Task = "instruction"
-    data_path: Optional[str] = None
-    output_dir: Optional[str] = None
-    num_epochs: float = Field(3.0, gt=0)
-    max_steps: int = -1
-    batch_size: int = Field(1, gt=0)
-    gradient_accumulation_steps: int = Field(16, gt=0)
-    learning_rate: float = Field(5e-5, gt=0)
-    max_length: int = Field(1024, gt=0)
-    load_in_8bit: bool = False
-    load_in_4bit: bool = False
-    gradient_checkpointing: bool = True
-    bf16: bool = False
-    fp16: bool = False
-    optim: str = "adamw_torch"
-    warmup_ratio: float = 0.03
-    lr_scheduler_type: str = "cosine"
-    logging_steps: int = 5
-    save_steps: int = 100
-    save_total_limit: Optional[int] = 3
-    packing: bool = True
-    seed: int = 42
-    report_to: list[str] = Field(default_factory=list)
-    lora: LoRAConfig = Field(default_factory=LoRAConfig)
-    preset: Optional[str] = None
-
-    @model_validator(mode="after")
-    def _one_quant(self) -> TrainingConfig:
-        if self.load_in_8bit and self.load_in_4bit:
-            raise ValueError("load_in_8bit / load_in_4bit: choose one")
-        if self.bf16 and self.fp16:
-            raise ValueError("bf16 / fp16: choose one")
-        return self
-
-    def to_run_config(self, **overrides) -> RunConfig:
-        quant = "8bit" if self.load_in_8bit else "4bit" if self.load_in_4bit else "none"
-        raw = {
-            "task": self.task,
-            "preset": self.preset,
-            "model": {"name": self.model_name, "quantization": quant},
-            "data": {"paths": [self.data_path] if self.data_path else []},
-            "lora": {
-                "r": self.lora.r,
-                "alpha": self.lora.lora_alpha,
-                "dropout": self.lora.lora_dropout,
-                "target_modules": self.lora.target_modules,
-                "use_dora": self.lora.use_dora,
-                "bias": self.lora.bias,
-            },
-            "training": {
-                "epochs": self.num_epochs,
-                "max_steps": self.max_steps,
-                "learning_rate": self.learning_rate,
-                "lr_scheduler": self.lr_scheduler_type,
-                "warmup_ratio": self.warmup_ratio,
-                "micro_batch_size": self.batch_size,
-                "grad_accumulation": self.gradient_accumulation_steps,
-                "max_length": self.max_length,
-                "packing": self.packing,
-                "gradient_checkpointing": self.gradient_checkpointing,
-                "precision": "bf16" if self.bf16 else "fp16" if self.fp16 else "auto",
-                "optimizer": self.optim,
-                "seed": self.seed,
-                "logging_steps": self.logging_steps,
-                "save_steps": self.save_steps,
-                "save_total_limit": self.save_total_limit,
-                "report_to": self.report_to,
-            },
-        }
-        for k, v in overrides.items():
-            set_dotted(raw, k, v)
-        return RunConfig.from_dict(raw, source="TrainingConfig")
-
-    @classmethod
-    def from_run_config(cls, rc: RunConfig) -> TrainingConfig:
-        t = rc.training
-        return cls(
-            model_name=rc.model.name,
-            task=rc.task,
-            data_path=(rc.data.paths or [None])[0],
-            num_epochs=t.epochs or 1,
-            max_steps=t.max_steps,
-            batch_size=t.micro_batch_size,
-            gradient_accumulation_steps=t.grad_accumulation,
-            learning_rate=t.learning_rate,
-            max_length=t.max_length,
-            load_in_8bit=rc.model.quantization == "8bit",
-            load_in_4bit=rc.model.quantization == "4bit",
-            gradient_checkpointing=t.gradient_checkpointing,
-            bf16=t.precision == "bf16",
-            fp16=t.precision == "fp16",
-            optim=t.optimizer,
-            warmup_ratio=t.warmup_ratio,
-            lr_scheduler_type=t.lr_scheduler,
-            logging_steps=t.logging_steps,
-            save_steps=t.save_steps,
-            save_total_limit=t.save_total_limit,
-            packing=t.packing,
-            seed=t.seed,
-            report_to=list(t.report_to),
-            preset=rc.preset,
-            lora=LoRAConfig(
-                r=rc.lora.r,
-                lora_alpha=rc.lora.alpha,
-                lora_dropout=rc.lora.dropout,
-                target_modules=rc.lora.target_modules,
-                bias=rc.lora.bias,
-                use_dora=rc.lora.use_dora,
-            ),
-        )
-
-
-class PresetConfigs:
-    """The seed's presets (values kept), plus h100 and cpu. `auto` lives in engine/presets."""
-
-    @staticmethod
-    def rtx_3060(**kw) -> TrainingConfig:
-        return TrainingConfig(
-            preset="rtx_3060",
-            load_in_8bit=True,
-            max_length=1024,
-            batch_size=1,
-            gradient_accumulation_steps=16,
-            gradient_checkpointing=True,
-            optim="paged_adamw_8bit",
-            fp16=True,
-            **kw,
-        )
-
-    @staticmethod
-    def rtx_4090(**kw) -> TrainingConfig:
-        return TrainingConfig(
-            preset="rtx_4090",
-            max_length=2048,
-            batch_size=4,
-            gradient_accumulation_steps=4,
-            gradient_checkpointing=True,
-            bf16=True,
-            **kw,
-        )
-
-    @staticmethod
-    def a100(**kw) -> TrainingConfig:
-        return TrainingConfig(
-            preset="a100",
-            max_length=4096,
-            batch_size=8,
-            gradient_accumulation_steps=2,
-            gradient_checkpointing=False,
-            bf16=True,
-            **kw,
-        )
-
-    @staticmethod
-    def h100(**kw) -> TrainingConfig:
-        return TrainingConfig(
-            preset="h100",
-            max_length=4096,
-            batch_size=16,
-            gradient_accumulation_steps=1,
-            gradient_checkpointing=False,
-            bf16=True,
-            optim="adamw_torch_fused",
-            **kw,
-        )
-
-    @staticmethod
-    def minimal(**kw) -> TrainingConfig:
-        return TrainingConfig(
-            preset="minimal",
-            load_in_4bit=True,
-            max_length=512,
-            batch_size=1,
-            gradient_accumulation_steps=32,
-            gradient_checkpointing=True,
-            fp16=True,
-            optim="paged_adamw_8bit",
-            lora=LoRAConfig(r=4, lora_alpha=8),
-            **kw,
-        )
-
-    @staticmethod
-    def cpu(**kw) -> TrainingConfig:
-        return TrainingConfig(
-            preset="cpu",
-            max_length=512,
-            batch_size=4,
-            gradient_accumulation_steps=1,
-            gradient_checkpointing=False,
-            learning_rate=2e-4,
-            **kw,
-        )
-
-    @staticmethod
-    def auto(model: str, hardware=None, **kw) -> TrainingConfig:
-        from sage_ft_tui.engine.config.presets import auto_preset
-
-        return auto_preset(model, hardware, **kw)
-
-    NAMES = ("rtx_3060", "rtx_4090", "a100", "h100", "minimal", "cpu")
-
-    @classmethod
-    def get(cls, name: str, **kw) -> TrainingConfig:
-        if name not in cls.NAMES and name != "auto":
-            raise SageError(f"unknown preset {name!r}", hint=f"choose one of: {', '.join(cls.NAMES + ('auto',))}")
-        return getattr(cls, name)(**kw)
-
-
-def apply_preset(rc: RunConfig, name: str) -> RunConfig:
-    """Overlay a preset's training/quantization settings onto `rc`, keeping model, task and data."""
-    if name == "auto":
-        from sage_ft_tui.engine.data.tasks import sequences_per_sample
-
-        tc = PresetConfigs.auto(rc.model.name, sequences=sequences_per_sample(rc.task))
-    else:
-        tc = PresetConfigs.get(name, model_name=rc.model.name, task=rc.task)
-    p = tc.to_run_config()
-    out = copy.deepcopy(rc)
-    return RunConfig.from_dict(
-        {
-            **out.model_dump(mode="json"),
-            "preset": name,
-            "lora": p.lora.model_dump(mode="json"),
-            "training": p.training.model_dump(mode="json"),
-            "model": {**out.model.model_dump(mode="json"), "quantization": p.model.quantization},
-        },
-        source=f"preset {name}",
-    )
 
 
 def field_help() -> dict[str, str]:

@@ -26,6 +26,7 @@ from sage_ft_tui.engine.data.readers import BadRow, read_files
 from sage_ft_tui.engine.data.tasks import TASKS, TRAINER_TASKS, check_task_format
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
+from sage_ft_tui.engine.models.tiny import TINY_NAME
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 REPORT_LIST_LIMIT = 200
@@ -447,7 +448,7 @@ def _cache_key(cfg, data_dir: Path, model_dir: str) -> str:
 
 
 def prepare_dataset(
-    data: Any, model: str = "tiny-demo", *, task: str = "instruction", max_length: int = 2048, fmt: str = "auto"
+    data: Any, model: str = TINY_NAME, *, task: str = "instruction", max_length: int = 2048, fmt: str = "auto"
 ):
     """Public API: rows (a path, list of dicts, or a datasets.Dataset) → a tokenized Dataset
     with input_ids and completion_mask, ready for `LoRATrainer.train`."""
@@ -512,7 +513,7 @@ def inspect_data(
     paths,
     task: str = "instruction",
     fmt: str = "auto",
-    model: str = "tiny-demo",
+    model: str = TINY_NAME,
     max_length: int = 2048,
     preview: int = 5,
     max_bad_share: float = 0.05,

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import Callable, Optional
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json, read_json
+from sage_ft_tui.engine.proc import create_time, group_members, kill_group, pid_alive, spawn_detached
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 BACKENDS = ("auto", "vllm", "transformers")
@@ -137,39 +137,6 @@ def log_tail(run: Path, n: int = 15, start: int = 0) -> list[str]:
         return []
     lines = [ln.rstrip() for ln in data.replace("\r", "\n").splitlines() if ln.strip()]
     return lines[-n:]
-
-
-def _pid_alive(pid: Optional[int], create_time: Optional[float] = None) -> bool:
-    if not pid:
-        return False
-    try:
-        import psutil
-
-        p = psutil.Process(int(pid))
-        if p.status() == psutil.STATUS_ZOMBIE:
-            try:
-                os.waitpid(int(pid), os.WNOHANG)  # our own child: reap it
-            except (ChildProcessError, OSError):
-                pass
-            return False
-        if create_time and abs(p.create_time() - float(create_time)) > 1.0:
-            return False  # the pid was reused by another process
-        return True
-    except Exception:
-        return False
-
-
-def _group_members(pgid: int) -> list[int]:
-    import psutil
-
-    out = []
-    for p in psutil.process_iter(["pid", "status"]):
-        try:
-            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
-                out.append(p.pid)
-        except (ProcessLookupError, PermissionError, OSError):
-            continue
-    return out
 
 
 def _http_get(url: str, api_key: Optional[str], timeout: float = 3.0) -> tuple[int, bytes]:
@@ -485,7 +452,7 @@ def read_serve(run: Path) -> Optional[dict]:
 
 
 def server_alive(info: Optional[dict]) -> bool:
-    return bool(info) and _pid_alive(info.get("pid"), info.get("create_time"))
+    return bool(info) and pid_alive(info.get("pid"), info.get("create_time"))
 
 
 def _write_serve(run: Path, info: dict) -> None:
@@ -536,26 +503,12 @@ def start(
         fh.flush()
         env = {**os.environ, **plan.env}
         try:
-            proc = subprocess.Popen(
-                plan.cmd,
-                cwd=str(run),
-                stdin=subprocess.DEVNULL,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-                close_fds=True,
-            )
+            proc = spawn_detached(plan.cmd, cwd=run, log=fh, env=env)
         except OSError as e:
             raise SageError(
                 f"cannot start {exe}: {e.strerror}", kind="serve", hint=EXTRA_HINT.get(plan.backend, "")
             ) from None
-    try:
-        import psutil
-
-        ctime = psutil.Process(proc.pid).create_time()
-    except Exception:
-        ctime = None
+    ctime = create_time(proc.pid)
     t0 = time.time()
     info = {
         "backend": plan.backend,
@@ -586,7 +539,7 @@ def start(
     try:
         wait_ready(run, info, proc=proc, timeout=limit, on_wait=on_wait)
     except BaseException:
-        _kill_group(proc.pid, grace=5.0)
+        kill_group(proc.pid, grace=5.0)
         try:
             proc.wait(timeout=5)
         except Exception:
@@ -695,44 +648,6 @@ def wait_ready(
         time.sleep(0.25)
 
 
-def _kill_group(pgid: int, grace: float = 10.0) -> bool:
-    """SIGTERM the process group, then SIGKILL what is left; True when nothing is left."""
-
-    def signal_all(sig):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            try:
-                os.kill(pgid, sig)
-            except ProcessLookupError:
-                pass
-
-    signal_all(signal.SIGTERM)
-    deadline = time.time() + grace
-    while time.time() < deadline:
-        _reap(pgid)
-        if not _group_members(pgid):
-            return True
-        time.sleep(0.1)
-    signal_all(signal.SIGKILL)
-    deadline = time.time() + 5.0
-    while time.time() < deadline:
-        _reap(pgid)
-        if not _group_members(pgid):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except (ChildProcessError, OSError):
-        pass
-
-
 def stop(run: Path | str, *, grace: float = 10.0) -> dict:
     from sage_ft_tui.engine.paths import resolve_run
 
@@ -748,10 +663,10 @@ def stop(run: Path | str, *, grace: float = 10.0) -> dict:
     pgid = int(info.get("pgid") or info.get("pid") or 0)
     left: list[int] = []
     if alive and pgid:
-        if not _kill_group(pgid, grace=grace):
-            left = _group_members(pgid)
-    elif pgid and _group_members(pgid) and info.get("create_time") is None:
-        _kill_group(pgid, grace=grace)
+        if not kill_group(pgid, grace=grace):
+            left = group_members(pgid)
+    elif pgid and group_members(pgid) and info.get("create_time") is None:
+        kill_group(pgid, grace=grace)
     (RunLayout(run).serve_info).unlink(missing_ok=True)
     if left:
         raise SageError(

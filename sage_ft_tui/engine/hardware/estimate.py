@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from sage_ft_tui.engine.config.schema import QUANTIZATIONS
 from sage_ft_tui.engine.errors import SageError
-
-GiB = 1024**3
-MiB = 1024**2
+from sage_ft_tui.engine.fsutil import GiB, MiB
+from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 # bitsandbytes storage per quantized weight, in bytes:
@@ -257,7 +257,7 @@ def model_shape(ref: ModelRef) -> ModelShape:
         return ref
     name = str(ref).strip()
     if not name:
-        raise SageError("no model given", hint="pass --model with a hub id, a folder, or tiny-demo", kind="model")
+        raise SageError("no model given", hint=f"pass --model with a hub id, a folder, or {TINY_NAME}", kind="model")
     from sage_ft_tui.engine.models.tiny import is_tiny
 
     if is_tiny(name):
@@ -265,7 +265,7 @@ def model_shape(ref: ModelRef) -> ModelShape:
 
         d = tiny_model_dir()
         d = d if (d / "config.json").is_file() else ensure_tiny_model()
-        return shape_from_config(_read_config(d / "config.json", name), "tiny-demo", source="built-in tiny-demo")
+        return shape_from_config(_read_config(d / "config.json", name), TINY_NAME, source=f"built-in {TINY_NAME}")
     p = Path(name).expanduser()
     if p.is_file():
         if p.name != "config.json" and p.suffix != ".json":
@@ -278,7 +278,7 @@ def model_shape(ref: ModelRef) -> ModelShape:
     if name.startswith(("/", ".", "~")) or name.count("/") != 1:
         raise SageError(
             f"{name}: no such model folder",
-            hint="give an existing folder with config.json, an org/name hub id, or tiny-demo",
+            hint=f"give an existing folder with config.json, an org/name hub id, or {TINY_NAME}",
             kind="model",
         )
     from sage_ft_tui.engine.models.catalog import _cache_snapshot, hf_cache_dir
@@ -471,8 +471,8 @@ def estimate_memory(
     _check_int("micro-batch", micro_batch)
     _check_int("max length", max_length)
     _check_int("LoRA rank", lora_r)
-    if quantization not in ("none", "8bit", "4bit"):
-        raise SageError(f"unknown quantization {quantization!r}", hint="choose none, 8bit or 4bit")
+    if quantization not in QUANTIZATIONS:
+        raise SageError(f"unknown quantization {quantization!r}", hint=f"choose {', '.join(QUANTIZATIONS)}")
     if dtype not in DTYPE_BYTES:
         raise SageError(f"unknown dtype {dtype!r}", hint="choose bfloat16, float16 or float32")
     if optimizer not in OPTIM_STATE_BYTES:
@@ -633,10 +633,6 @@ def _ram_available(snapshot) -> Optional[int]:
     return max(0, h.ram_total - h.ram_used) if h.ram_total else None
 
 
-def fmt_gib(n: Optional[float]) -> str:
-    return "?" if n is None else f"{n / GiB:.2f} GiB"
-
-
 __all__ = [
     "ModelShape",
     "MemoryEstimate",
@@ -646,5 +642,4 @@ __all__ = [
     "estimate_for_config",
     "compute_dtype",
     "activation_bytes_per_token_layer",
-    "fmt_gib",
 ]

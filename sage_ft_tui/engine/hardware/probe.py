@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import GiB
 
 RECORDED_ENV = "SAGE_FT_HW_RECORDED"
-GiB = 1024**3
 
 
 # ---- the readings ------------------------------------------------------------------
@@ -598,15 +598,6 @@ def snapshot_to_event(s: Snapshot) -> dict:
     }
 
 
-def fmt_bytes(n: Optional[float]) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("GiB", GiB), ("MiB", 1024**2), ("KiB", 1024)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
-
-
 __all__ = [
     "GPUProcess",
     "GPU",
@@ -623,6 +614,5 @@ __all__ = [
     "snapshot_from_dict",
     "parse_visible_devices",
     "read_host",
-    "fmt_bytes",
     "RECORDED_ENV",
 ]

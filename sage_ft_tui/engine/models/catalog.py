@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.models.tiny import TINY_NAME
 
-TINY = "tiny-demo"
 DEFAULTS = (
     "Qwen/Qwen2.5-Coder-1.5B-Instruct",
     "Qwen/Qwen2.5-Coder-7B-Instruct",
@@ -236,7 +236,7 @@ def describe(ref: str, cache: Optional[dict[str, ModelEntry]] = None) -> ModelEn
     ref = (ref or "").strip()
     if not ref:
         raise SageError("no model given", hint="pick one from the list or type a path or hub id", kind="model")
-    if ref.lower() == TINY:
+    if ref.lower() == TINY_NAME:
         return tiny_entry()
     cached = cache if cache is not None else {e.id: e for e in scan_cache()}
     if ref in cached:
@@ -272,12 +272,12 @@ def tiny_entry() -> ModelEntry:
 
     d = tiny_model_dir()
     if (d / "config.json").is_file():
-        e = describe_folder(d, TINY, source="builtin")
+        e = describe_folder(d, TINY_NAME, source="builtin")
         e.note = "built in; random weights, for trying the app"
         return e
     params = estimate_params({**ARCH, "vocab_size": VOCAB, "hidden_act": "silu"})
     return ModelEntry(
-        id=TINY,
+        id=TINY_NAME,
         source="builtin",
         params=params,
         architecture="LlamaForCausalLM",
@@ -306,7 +306,7 @@ def catalogue(cache_dir: Optional[Path] = None) -> list[ModelEntry]:
 __all__ = [
     "ModelEntry",
     "DEFAULTS",
-    "TINY",
+    "TINY_NAME",
     "catalogue",
     "describe",
     "describe_folder",

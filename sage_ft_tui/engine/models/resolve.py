@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.models.tiny import ensure_tiny_model, is_tiny
+from sage_ft_tui.engine.models.tiny import TINY_NAME, ensure_tiny_model, is_tiny
 
 _META = ["*.json", "*.jinja", "tokenizer.model", "*.txt", "*.tiktoken"]
 
@@ -16,7 +16,7 @@ def check_model_folder(d: Path, name: str) -> Path:
     if not d.exists():
         raise SageError(
             f"model path {name} does not exist",
-            hint="give an existing model folder, a hub id, or tiny-demo",
+            hint=f"give an existing model folder, a hub id, or {TINY_NAME}",
             kind="model",
         )
     if not d.is_dir() or not (d / "config.json").is_file():
@@ -47,7 +47,7 @@ def model_dir(name: str, *, revision: str | None = None, metadata_only: bool = T
     if name.count("/") != 1:
         raise SageError(
             f"model {name!r} is neither a folder nor a hub id (org/name)",
-            hint="give a path, an org/name hub id, or tiny-demo",
+            hint=f"give a path, an org/name hub id, or {TINY_NAME}",
             kind="model",
         )
     from huggingface_hub import snapshot_download

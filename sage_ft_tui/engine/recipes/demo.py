@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 # How many steps the demo trains when not told (the wizard's "d" included); tests and slow
 # machines shorten it.
@@ -25,7 +26,7 @@ def demo_config(max_steps: Optional[int] = None, name: Optional[str] = None) -> 
             "name": name,
             "task": "instruction",
             "preset": "cpu",
-            "model": {"name": "tiny-demo", "dtype": "float32"},
+            "model": {"name": TINY_NAME, "dtype": "float32"},
             "data": {"paths": [str(sample_path("instruction_alpaca.jsonl"))], "validation_split": 0.1},
             "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
             "training": {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from sage_ft_tui.engine.config.schema import RunConfig, apply_preset
+from sage_ft_tui.engine.config.presets import apply_preset
+from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.data.tasks import TASKS
 from sage_ft_tui.engine.errors import SageError
 

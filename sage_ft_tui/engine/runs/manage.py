@@ -10,7 +10,6 @@ import fcntl
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json, fmt_bytes, read_json
 from sage_ft_tui.engine.paths import runs_home, validate_run_name
+from sage_ft_tui.engine.proc import pid_alive, signal_group, spawn_detached
 from sage_ft_tui.engine.runs.events import EventFollower, follow_events
 from sage_ft_tui.engine.runs.layout import (
     ACTIVE_STATES,
@@ -91,23 +91,6 @@ def run_lock(run: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _pid_alive(pid) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as dead.
-    try:
-        with open(f"/proc/{int(pid)}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 @dataclass
 class RunInfo:
     name: str
@@ -140,7 +123,7 @@ def derive_state(run: Path, status: Optional[dict] = None) -> tuple[str, str]:
     state = st.get("state") or ("created" if (RunLayout(run).config).exists() else "unknown")
     if state in ACTIVE_STATES:
         local = st.get("host") in (None, socket.gethostname())
-        if local and not lock_held(run) and not _pid_alive(st.get("pid")):
+        if local and not lock_held(run) and not pid_alive(st.get("pid")):
             return "failed", "worker died"
     if state == "failed":
         return state, st.get("exit_reason", "")
@@ -343,20 +326,7 @@ def launch(run: Path, *, resume: bool = False) -> int:
             )
     cmd, extra_env = worker_command(run, cfg, resume)
     env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
-    log = open(RunLayout(run).train_log, "ab")
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=str(run),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-            close_fds=True,
-        )
-    finally:
-        log.close()
+    proc = spawn_detached(cmd, cwd=run, log=RunLayout(run).train_log, env=env)
     write_status(
         run,
         state="preparing",
@@ -419,14 +389,8 @@ def cancel(run: Path, *, wait: float = 0.0) -> bool:
     state, _ = derive_state(run, st)
     if state not in ACTIVE_STATES:
         raise SageError(f"run {run.name} is not running (state: {state})", hint="nothing to cancel")
-    pid = int(st["pid"])
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return False
+    if not signal_group(int(st["pid"]), signal.SIGTERM):
+        return False
     deadline = time.time() + wait
     while time.time() < deadline:
         if derive_state(run)[0] not in ACTIVE_STATES:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from sage_ft_tui.engine.config.schema import RunConfig, TrainingConfig
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.config.seed import TrainingConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
 from sage_ft_tui.engine.runs.events import EventWriter

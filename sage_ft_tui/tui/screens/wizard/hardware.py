@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from sage_ft_tui.engine.config.schema import PresetConfigs
+from sage_ft_tui.engine.config.presets import PresetConfigs
+from sage_ft_tui.engine.config.schema import get_dotted
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import WizardScreen
-from sage_ft_tui.tui.state import CHOICES, EDITABLE, get_dotted
+from sage_ft_tui.tui.state import CHOICES, EDITABLE
 from sage_ft_tui.tui.widgets.charts import bar, level_style
 
 GiB = 1024**3
