@@ -5,8 +5,9 @@
     sage-ft-tui serve --status [RUN]        sage-ft-tui serve --stop RUN
     sage-ft-tui chat RUN [--system] [--temperature] [--max-tokens] [--serve]
 
-Errors are one line on stderr (what, where, what to do) and a non-zero exit; with --json
-an error is also one JSON object on stdout, so the TUI can show it.
+Errors are one line on stderr (what, where, what to do) and a non-zero exit. With --json,
+merge and serve write the job protocol's records on stdout (engine/jobs.py: progress,
+result, error with its parts as fields), which is what the TUI's screens read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Optional
 
 import typer
 
+from sage_ft_tui.engine import jobs
 from sage_ft_tui.engine.errors import SageError
 
 NoTui = typer.Option(False, "--no-tui", help="Headless (these commands always are).")
@@ -26,10 +28,12 @@ def _echo(msg: str = "", err: bool = False) -> None:
     typer.echo(msg, err=err)
 
 
-def _fail(e: SageError, json_out: bool = False, code: int = 2) -> None:
+def _fail(e: SageError, job: str | None = None, code: int = 2) -> None:
+    """The one-liner on stderr (with a server's last log lines); with --json (`job` given)
+    also the error record on stdout."""
     tail = getattr(e, "log_tail", None) or []
-    if json_out:
-        _echo(json.dumps({"event": "error", "message": e.oneline(), "kind": e.kind, "hint": e.hint, "log_tail": tail}))
+    if job:
+        jobs.emit_error(job, e)
     _echo(e.oneline(), err=True)
     if tail:
         _echo("  last lines of the server log:", err=True)
@@ -78,7 +82,7 @@ def merge_cmd(
 
     def progress(stage: str, info: dict) -> None:
         if json_out:
-            _echo(json.dumps({"event": "progress", "stage": stage, **info}, default=str))
+            jobs.emit_progress("merge", stage, info)
         elif stage in ("resolve", "load", "merge", "save", "check"):
             what = {
                 "resolve": f"adapter: {info.get('label')} ({info.get('adapter')})",
@@ -94,12 +98,12 @@ def merge_cmd(
             run, checkpoint=_checkpoint_arg(checkpoint), dtype=dtype, output=output, force=force, progress=progress
         )
     except SageError as e:
-        _fail(e, json_out)
+        _fail(e, "merge" if json_out else None)
     except KeyboardInterrupt:
         _echo("merge interrupted; nothing was changed", err=True)
         raise typer.Exit(130) from None
     if json_out:
-        _echo(json.dumps({"event": "result", "report": report}, default=str))
+        jobs.emit_result("merge", {"report": report})
         return
     sc = report["self_check"]
     from sage_ft_tui.engine.fsutil import fmt_bytes
@@ -152,7 +156,7 @@ def serve_cmd(
                 raise SageError("--stop needs the run whose server to stop", hint="sage-ft-tui serve --stop RUN")
             res = sv.stop(run)
             if json_out:
-                _echo(json.dumps(res, default=str))
+                jobs.emit_result("serve", res)
             else:
                 _echo(f"{res['run']}: server {res['state']} (pid {res.get('pid')}, {res.get('url')})")
             return
@@ -191,13 +195,12 @@ def serve_cmd(
             _echo(f"starting {plan.backend} ({plan.mode}) on {plan.url} ... log: {plan.run}/serve.log", err=True)
         info = sv.start(plan, timeout=timeout)
     except SageError as e:
-        _fail(e, json_out)
+        _fail(e, "serve" if json_out else None)
     except KeyboardInterrupt:
         _echo("interrupted; the server was stopped", err=True)
         raise typer.Exit(130) from None
-    pub = sv.public(info)
     if json_out:
-        _echo(json.dumps(pub, default=str))
+        jobs.emit_result("serve", sv.public(info))
         return
     _echo(f"serving {info['run']} with {info['backend']} ({info['mode']}) — ready in {info['startup_s']:.1f}s")
     _echo(f"  url      {info['url']}/v1   (OpenAI-compatible)")

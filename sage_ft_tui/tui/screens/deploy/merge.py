@@ -1,13 +1,12 @@
 """Merge: pick the adapter (final or a checkpoint), merge, watch progress, read the self-check.
 
 The merge itself runs as `sage-ft-tui merge RUN --json` in a subprocess (this process
-never imports torch); its JSON lines come back as messages from a thread worker.
+never imports torch); its job records (engine/jobs.py) come back as messages from a
+thread worker.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -183,40 +182,18 @@ class MergeScreen(BaseScreen):
         self.run_worker(lambda: self._run(cmd), thread=True, name="merge", exclusive=True, exit_on_error=False)
 
     def _run(self, cmd: list[str]) -> None:
-        report, error = None, None
-        try:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                try:
-                    ev = json.loads(line)
-                except ValueError:
-                    continue
-                if ev.get("event") == "progress":
-                    self.post_message(MergeProgress(ev.get("stage", ""), ev))
-                elif ev.get("event") == "result":
-                    report = ev["report"]
-                elif ev.get("event") == "error":
-                    msg = ev.get("message", "").removeprefix("error: ").split(" — ")[0]
-                    error = SageError(msg, hint=ev.get("hint", ""), kind=ev.get("kind", "internal"))
-            rc = self.proc.wait()
-            if rc != 0 and error is None:
-                err_text = (self.proc.stderr.read() if self.proc.stderr else "").strip().splitlines()
-                error = SageError(
-                    "merge cancelled; nothing was changed" if rc in (130, -2, -15) else f"merge exited with code {rc}",
-                    hint=(err_text[-1] if err_text else "nothing was changed"),
-                    kind="internal",
-                )
-        except OSError as e:
-            error = SageError(f"cannot run the merge: {e.strerror}", hint="is sage-ft-tui installed in this Python?")
-        self.post_message(MergeFinished(report, error))
+        from sage_ft_tui.engine.jobs import run_job
+
+        def started(proc: subprocess.Popen) -> None:
+            self.proc = proc
+
+        out = run_job(
+            cmd,
+            job="merge",
+            on_start=started,
+            on_progress=lambda p: self.post_message(MergeProgress(p.stage, p.info)),
+        )
+        self.post_message(MergeFinished((out.result or {}).get("report"), out.error))
 
     def action_cancel_merge(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

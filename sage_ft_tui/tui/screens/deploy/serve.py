@@ -1,15 +1,13 @@
 """Serve: choose backend/host/port, start or stop the server, watch its state and log.
 
 Start runs `sage-ft-tui serve RUN --json` in a subprocess (it returns once the server
-answers); the state and the log tail are polled in a thread worker that re-arms itself
+answers; its result or error record is read through engine/jobs.py); the state and the log tail are polled in a thread worker that re-arms itself
 only after each poll finishes.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -253,7 +251,7 @@ class ServeScreen(BaseScreen):
             port=port,
             api_key=key,
         )
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = dict(os.environ)
         env.pop("SAGE_FT_API_KEY", None)
         if key:
             env["SAGE_FT_API_KEY"] = key
@@ -264,24 +262,11 @@ class ServeScreen(BaseScreen):
         self.refresh_bindings()
 
         def job() -> None:
-            info, error, tail = None, None, []
-            try:
-                p = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
-                last = (p.stdout.strip().splitlines() or ["{}"])[-1]
-                obj = json.loads(last) if last.startswith("{") else {}
-                if p.returncode == 0:
-                    info = obj
-                else:
-                    msg = obj.get("message") or (p.stderr.strip().splitlines() or ["serve failed"])[0]
-                    error = SageError(
-                        msg.removeprefix("error: ").split(" — ")[0], hint=obj.get("hint", ""), kind="serve"
-                    )
-                    tail = obj.get("log_tail") or []
-            except (OSError, ValueError) as e:
-                error = SageError(
-                    f"cannot run the server command: {e}", hint="is sage-ft-tui installed in this Python?"
-                )
-            self.post_message(ServeDone(info, error, tail, "start"))
+            from sage_ft_tui.engine.jobs import run_job
+
+            out = run_job(cmd, job="serve", env=env)
+            tail = list(getattr(out.error, "log_tail", None) or [])
+            self.post_message(ServeDone(out.result, out.error, tail, "start"))
 
         self.run_worker(job, thread=True, name="serve-start", exclusive=True, exit_on_error=False)
 
