@@ -133,10 +133,19 @@ def start(
     _print_created(run, json_out)
 
 
+def data_warnings(run: Path) -> list[str]:
+    """What the data report warns about (e.g. tools the chat template cannot render)."""
+    from sage_ft_tui.engine.fsutil import read_json
+
+    return list((read_json(RunLayout(run).data_report, {}) or {}).get("warnings") or [])
+
+
 def _print_created(run: Path, json_out: bool) -> None:
     from sage_ft_tui.engine.fsutil import read_json
 
     report = read_json(RunLayout(run).data_report, {}) or {}
+    for warning in data_warnings(run):
+        print(f"warning: {warning}", file=sys.stderr)
     if json_out:
         out(json.dumps({"run": str(run), "name": run.name, "data": report.get("counts", {})}))
         return

@@ -21,7 +21,13 @@ from sage_ft_tui.engine.data.formats import (
     detect_format,
     normalize,
 )
-from sage_ft_tui.engine.data.preference import encode_preference, normalize_for, prompt_text, sequence_lengths
+from sage_ft_tui.engine.data.preference import (
+    encode_preference,
+    normalize_for,
+    preview_pair,
+    prompt_text,
+    sequence_lengths,
+)
 from sage_ft_tui.engine.data.readers import BadRow, read_files
 from sage_ft_tui.engine.data.tasks import TASKS, TRAINER_TASKS, check_task_format
 from sage_ft_tui.engine.errors import SageError
@@ -501,6 +507,9 @@ class DataInspection:
     token_lengths: list[int] = field(default_factory=list)
     share_truncated: float = 0.0
     preview: list[list[tuple[str, bool]]] = field(default_factory=list)
+    # preference/GRPO rows: {"prompt", "chosen", "rejected"} or {"prompt", "completion", "label"} or {"prompt", "answer"}
+    pairs: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     error: Optional[SageError] = None
 
@@ -546,6 +555,16 @@ def inspect_data(
                 kind="model",
             )
         sample = loaded.records[:STATS_SAMPLE]
+        out.warnings = template_warnings(tok, sample, model)
+        if task in TRAINER_TASKS:
+            out.token_lengths = [sequence_lengths(tok, r)[0] for r in sample]
+            out.share_truncated = token_stats(out.token_lengths, max_length).get("share_truncated", 0.0)
+            for rec in loaded.records[:preview]:
+                pair = preview_pair(tok, rec)
+                out.pairs.append(pair)
+                answer = pair.get("chosen", pair.get("completion", pair.get("answer", "")))
+                out.preview.append([(pair["prompt"], False), (answer, task != "grpo")])
+            return out
         out.token_lengths = [len(encode_record(tok, r).input_ids) for r in sample]
         out.share_truncated = token_stats(out.token_lengths, max_length).get("share_truncated", 0.0)
         for rec in loaded.records[:preview]:

@@ -95,12 +95,37 @@ class TemplateSupport:
     reasoning: bool
 
 
-def template_support(template: str) -> TemplateSupport:
+def template_support(template: str, bos: str = "", eos: str = "") -> TemplateSupport:
+    """Probe the template: render each feature with a marker and see whether it shows up."""
+
+    def shows(marker: str, messages: list[dict], tools=None) -> bool:
+        try:
+            out = _compile(template).render(
+                messages=messages, tools=tools, add_generation_prompt=False, bos_token=bos, eos_token=eos
+            )
+        except Exception:  # a template that refuses the shape cannot render it either
+            return False
+        return marker in out
+
+    user = {"role": "user", "content": "hi"}
+    call = {"type": "function", "function": {"name": "CALL_PROBE", "arguments": {}}}
+    # the name at both levels: templates read OpenAI's {"function": {...}} or a flat schema
+    schema = {"name": "SCHEMA_PROBE", "description": "", "parameters": {}}
+    tool = {"type": "function", **schema, "function": schema}
     return TemplateSupport(
-        tools="tools" in template.replace("tool_calls", ""),
-        tool_calls="tool_calls" in template,
-        tool_role="'tool'" in template or '"tool"' in template,
-        reasoning="reasoning_content" in template or "thinking" in template,
+        tools=shows("SCHEMA_PROBE", [user], [tool]),
+        tool_calls=shows("CALL_PROBE", [user, {"role": "assistant", "content": "", "tool_calls": [call]}]),
+        tool_role=shows(
+            "RESULT_PROBE",
+            [
+                user,
+                {"role": "assistant", "content": "", "tool_calls": [call]},
+                {"role": "tool", "content": "RESULT_PROBE"},
+            ],
+        ),
+        reasoning=shows(
+            "THINK_PROBE", [user, {"role": "assistant", "content": "x", "reasoning_content": "THINK_PROBE"}]
+        ),
     )
 
 
@@ -201,7 +226,7 @@ class ChatTokenizer:
         self.template = tmpl or FALLBACK_TEMPLATE
         self.template_source = "model" if tmpl else "fallback"
         self.fim_tokens = {k: self.tok.token_to_id(k) for k in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")}
-        self.support = template_support(self.template)
+        self.support = template_support(self.template, self.bos_token or "", self.eos_token or "")
         self.tool_format = "auto"
 
     def with_tool_format(self, tool_format: str) -> ChatTokenizer:

@@ -1,0 +1,76 @@
+"""GRPO rewards (built-in and from a user's file) and the method figures in `log` events."""
+
+from __future__ import annotations
+
+import pytest
+
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.train.metrics import method_fields
+from sage_ft_tui.engine.train.rewards import check_reward, load_reward, reward_name
+
+
+def test_builtin_rewards():
+    exact = load_reward("exact_match")
+    assert exact(completions=["  Nairobi. ", "<answer>nairobi</answer>", "Mombasa"], answer=["Nairobi"] * 3) == [
+        1,
+        1,
+        0,
+    ]
+    num = load_reward("number_match")
+    got = num(completions=["so it is 1,000.0", "#### 42", "no number", "\\boxed{7}"], answer=["1000", "42", "3", "7"])
+    assert got == [1.0, 1.0, 0.0, 1.0]
+    fmt = load_reward("format", format_regex=r"(?s)<think>.*</think>\s*<answer>.*</answer>")
+    assert fmt(completions=["<think>a</think> <answer>b</answer>", "b"]) == [1.0, 0.0]
+    length = load_reward("length", target_length=10)
+    assert length(completions=["short", "x" * 15, "x" * 100]) == [0.0, -0.5, -1.0]
+    assert [reward_name(load_reward(n)) for n in ("exact_match", "number_match", "format", "length")] == [
+        "exact_match",
+        "number_match",
+        "format",
+        "length",
+    ]
+    # conversational completions (lists of messages) score the same
+    assert exact(completions=[[{"role": "assistant", "content": "Nairobi"}]], answer=["nairobi"]) == [1.0]
+
+
+def test_user_reward_file(tmp_path):
+    f = tmp_path / "my_rewards.py"
+    f.write_text("def polite(completions, **kw):\n    return [float('please' in c) for c in completions]\n")
+    fn = load_reward(f"{f}:polite")
+    assert reward_name(fn) == "polite" and fn(completions=["please", "no"], answer=["", ""]) == [1.0, 0.0]
+    for spec, words in [
+        (f"{f}:missing", "defines no function 'missing'"),
+        (f"{tmp_path}/nope.py:fn", "no file"),
+        ("fancy", "expected a built-in"),
+    ]:
+        with pytest.raises(SageError) as e:
+            check_reward(spec)
+        assert words in e.value.message and e.value.kind == "config"
+    broken = tmp_path / "broken.py"
+    broken.write_text("def fn(completions, **kw):\n    return []\nraise RuntimeError('boom')\n")
+    with pytest.raises(SageError, match="failed to load: RuntimeError: boom"):
+        load_reward(f"{broken}:fn")
+
+
+def test_method_fields_use_the_documented_names():
+    logs = {
+        "loss": 0.6,
+        "rewards/chosen": 0.1,
+        "rewards/rejected": -0.1,
+        "rewards/margins": 0.2,
+        "rewards/accuracies": 1.0,
+        "logps/chosen": -9.0,
+        "kl": 0.01,
+        "reward": 0.5,
+        "rewards/exact_match/mean": 0.25,
+        "rewards/exact_match/std": 0.4,
+    }
+    assert method_fields(logs) == {
+        "rewards_chosen": 0.1,
+        "rewards_rejected": -0.1,
+        "rewards_margin": 0.2,
+        "rewards_accuracy": 1.0,
+        "kl": 0.01,
+        "reward": 0.5,
+        "reward_exact_match": 0.25,
+    }
