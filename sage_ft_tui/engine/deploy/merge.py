@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import atomic_write_json, fmt_bytes, free_bytes, read_json
+from sage_ft_tui.engine.fsutil import atomic_write_json, fmt_bytes, free_bytes, is_disk_full, read_json
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, RunLayout
 from sage_ft_tui.engine.runs.layout import MERGE_REPORT as REPORT
 
@@ -216,6 +216,22 @@ def _eos_ids(tok, gen_eos) -> list[int]:
     return ids
 
 
+class _Stages:
+    """Reports each stage to `progress` and times it (the report's `timings_s`)."""
+
+    def __init__(self, progress: Optional[Progress]):
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self._stage, self._t = "start", time.perf_counter()
+
+    def __call__(self, stage: str, info: dict) -> None:
+        now = time.perf_counter()
+        self.timings[self._stage] = round(self.timings.get(self._stage, 0.0) + now - self._t, 3)
+        self._stage, self._t = stage, now
+        if self.progress:
+            self.progress(stage, info)
+
+
 def merge_run(
     run: Path | str,
     *,
@@ -230,49 +246,24 @@ def merge_run(
     """Merge and verify; returns the report (also written to <out>/merge_report.json and
     <run>/merge_report.json). Raises SageError on any refusal or failed self-check."""
     from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.models.resolve import model_dir
     from sage_ft_tui.engine.paths import resolve_run
 
     t0 = time.time()
-    timings: dict[str, float] = {}
-    marks = {"t": time.perf_counter(), "stage": "start"}
-
-    def say(stage: str, info: dict) -> None:
-        now = time.perf_counter()
-        timings[marks["stage"]] = round(timings.get(marks["stage"], 0.0) + now - marks["t"], 3)
-        marks.update(t=now, stage=stage)
-        if progress:
-            progress(stage, info)
-
+    say = _Stages(progress)
     if dtype not in DTYPES:
         raise SageError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}", hint="e.g. --dtype bfloat16")
     run = resolve_run(run)
     cfg = RunConfig.load(RunLayout(run).config)
     adapter, label = find_adapter(run, checkpoint)
     out = Path(output).expanduser().resolve() if output else default_output(run)
-    if out.exists() and not out.is_dir():
-        raise SageError(f"{out} exists and is not a folder", hint="remove it or choose another --output")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise SageError(
-            f"{out} already exists",
-            hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere",
-        )
-
-    from sage_ft_tui.engine.models.resolve import model_dir
+    _check_output(out, force)
 
     say("resolve", {"adapter": str(adapter), "label": label, "base": cfg.model.name})
     base = model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False)
     dt = resolve_dtype(dtype, cfg.model.dtype, base)
     need = expected_size(base, dt)
-    # Room for the new folder while the old one still exists, plus tokenizer and slack.
-    want = int(need * 1.05) + 64 * 1024 * 1024
-    free = free_bytes(out.parent)
-    if free < want:
-        raise SageError(
-            f"not enough disk space for the merged model in {out.parent}: "
-            f"{fmt_bytes(want)} needed, {fmt_bytes(free)} free",
-            kind="disk",
-            hint="free some space, or --output a folder on a larger disk",
-        )
+    _check_disk(out, need)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     os.chmod(tmp, 0o755)
@@ -292,21 +283,14 @@ def merge_run(
         tok_dirs = (adapter, RunLayout(run).adapter)
         report.update(_do_merge(cfg, base, adapter, tmp, dt, device, max_shard_size, need, say, tok_dirs))
         say("report", {})
-        report["seconds"] = round(time.time() - t0, 3)
-        report["timings_s"] = dict(timings)  # seconds per stage (import = torch/transformers/peft)
-        report["peak_rss_bytes"] = _peak_rss()
-        report["created"] = time.time()
-        passed = report["self_check"]["passed"]
+        report.update(
+            seconds=round(time.time() - t0, 3),
+            timings_s=dict(say.timings),  # seconds per stage (import = torch/transformers/peft)
+            peak_rss_bytes=_peak_rss(),
+            created=time.time(),
+        )
         atomic_write_json(run / REPORT, report)
-        if not passed:
-            sc = report["self_check"]
-            raise SageError(
-                f"self-check failed: the merged model's logits differ from base+adapter by {sc['max_rel_diff']:.2e} "
-                f"(tolerance {sc['tolerance']:.0e})",
-                kind="model",
-                where=str(run / REPORT),
-                hint="nothing was written to the merged folder; try --dtype float32, and report it if it persists",
-            )
+        _require_passed(report, run)
         atomic_write_json(tmp / REPORT, report)
         say("install", {"output": str(out)})
         _install(tmp, out)
@@ -315,31 +299,69 @@ def merge_run(
         raise
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        from sage_ft_tui.engine.fsutil import is_disk_full
-
-        if is_disk_full(e):
-            raise SageError(
-                f"the disk filled up while writing the merged model in {out.parent}",
-                kind="disk",
-                hint="free some space and merge again (the old merged folder, if any, is untouched)",
-            ) from None
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+        if isinstance(e, (KeyboardInterrupt, SystemExit)) and not is_disk_full(e):
             raise
-        if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
-            raise SageError(
-                "out of memory while merging",
-                kind="oom",
-                hint="merge on a machine with more RAM (merging runs on the CPU when the GPU is too small)",
-            ) from None
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise SageError(
-            f"merge failed: {type(e).__name__}: {first}",
-            kind="internal",
-            where=str(adapter),
-            hint="check that the adapter was trained on this run's base model",
-        ) from None
+        raise _failure(e, out, adapter) from None
     say("done", {"output": str(out), "seconds": report["seconds"]})
     return report
+
+
+def _check_output(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise SageError(f"{out} exists and is not a folder", hint="remove it or choose another --output")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise SageError(
+            f"{out} already exists",
+            hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere",
+        )
+
+
+def _check_disk(out: Path, need: int) -> None:
+    # Room for the new folder while the old one still exists, plus tokenizer and slack.
+    want = int(need * 1.05) + 64 * 1024 * 1024
+    free = free_bytes(out.parent)
+    if free < want:
+        raise SageError(
+            f"not enough disk space for the merged model in {out.parent}: "
+            f"{fmt_bytes(want)} needed, {fmt_bytes(free)} free",
+            kind="disk",
+            hint="free some space, or --output a folder on a larger disk",
+        )
+
+
+def _require_passed(report: dict, run: Path) -> None:
+    sc = report["self_check"]
+    if not sc["passed"]:
+        raise SageError(
+            f"self-check failed: the merged model's logits differ from base+adapter by {sc['max_rel_diff']:.2e} "
+            f"(tolerance {sc['tolerance']:.0e})",
+            kind="model",
+            where=str(run / REPORT),
+            hint="nothing was written to the merged folder; try --dtype float32, and report it if it persists",
+        )
+
+
+def _failure(e: BaseException, out: Path, adapter: Path) -> SageError:
+    """An unexpected exception during the merge, as the one error the user sees."""
+    if is_disk_full(e):
+        return SageError(
+            f"the disk filled up while writing the merged model in {out.parent}",
+            kind="disk",
+            hint="free some space and merge again (the old merged folder, if any, is untouched)",
+        )
+    if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
+        return SageError(
+            "out of memory while merging",
+            kind="oom",
+            hint="merge on a machine with more RAM (merging runs on the CPU when the GPU is too small)",
+        )
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    return SageError(
+        f"merge failed: {type(e).__name__}: {first}",
+        kind="internal",
+        where=str(adapter),
+        hint="check that the adapter was trained on this run's base model",
+    )
 
 
 def _install(tmp: Path, out: Path) -> None:
@@ -358,6 +380,9 @@ def _install(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+# ---- the merge itself (imports torch) ------------------------------------------------
+
+
 def _do_merge(
     cfg,
     base: Path,
@@ -370,38 +395,24 @@ def _do_merge(
     say: Progress,
     tok_dirs: tuple[Path, ...] = (),
 ) -> dict:
+    """Load, merge, save into `tmp`, re-load and compare: the report's model fields."""
     say("import", {})
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    _quiet_hf()
     torch_dtype = getattr(torch, dt)
     dev = _device(device, need)
     trust = cfg.model.trust_remote_code
     say("load", {"base": str(base), "dtype": dt, "device": dev})
-    tok_src = next((d for d in tok_dirs if (d / "tokenizer_config.json").exists()), base)
-    tok = AutoTokenizer.from_pretrained(str(tok_src), trust_remote_code=trust)
-    chat_template = tok.chat_template
-    if not chat_template:
-        from sage_ft_tui.engine.data.template import chat_tokenizer
-
-        chat_template = chat_tokenizer(str(base)).template  # what training used (fallback if none)
-        tok.chat_template = chat_template
-
-    model = AutoModelForCausalLM.from_pretrained(
-        str(base), dtype=torch_dtype, trust_remote_code=trust, low_cpu_mem_usage=True
-    )
-    model.to(dev)
+    tok, tok_src, chat_template = _load_tokenizer(base, tok_dirs, trust)
+    model = _load_model(base, torch_dtype, trust, dev)
     emb = model.get_input_embeddings().weight.shape[0]
     if len(tok) > emb:
         model.resize_token_embeddings(len(tok))
+
     say("adapter", {"adapter": str(adapter)})
+    from peft import PeftModel
+
     peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
     peft_model.eval()
     ids = _probe_ids(tok, chat_template)
@@ -412,15 +423,7 @@ def _do_merge(
     say("merge", {})
     merged = peft_model.merge_and_unload(safe_merge=True)
     n_params = sum(p.numel() for p in merged.parameters())
-    # Generation config: the base's, with every token that ends a turn as EOS.
-    try:
-        gen = GenerationConfig.from_pretrained(str(base))
-    except Exception:
-        gen = merged.generation_config or GenerationConfig()
-    eos = _eos_ids(tok, gen.eos_token_id if gen.eos_token_id is not None else merged.config.eos_token_id)
-    gen.eos_token_id = eos[0] if len(eos) == 1 else eos
-    if gen.pad_token_id is None:
-        gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
+    gen, eos = _generation_config(base, merged, tok)
     merged.generation_config = gen
     merged.config.dtype = torch_dtype  # recorded in config.json
 
@@ -436,44 +439,91 @@ def _do_merge(
         torch.cuda.empty_cache()
 
     say("check", {})
-    re_model = AutoModelForCausalLM.from_pretrained(
-        str(tmp), dtype=torch_dtype, trust_remote_code=trust, low_cpu_mem_usage=True
-    ).to(dev)
-    re_model.eval()
-    got = _logits(re_model, ids)
-    del re_model
-    scale = float(ref.abs().max().clamp_min(1e-6))
-    max_abs = float((got - ref).abs().max())
-    effect = float((ref - base_logits).abs().max())
-    top1 = float((got.argmax(-1) == ref.argmax(-1)).float().mean())
-    tol = TOLERANCE.get(dt, 3e-2)
-    rel = max_abs / scale
-    passed = bool(rel <= tol and torch.isfinite(got).all())
+    got = _logits(_load_model(tmp, torch_dtype, trust, dev), ids)
     files = sorted(p.name for p in tmp.iterdir())
     shards = [f for f in files if f.endswith(".safetensors")]
-    size = sum((tmp / f).stat().st_size for f in shards)
-    cuda_peak = int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
     return {
         "device": dev,
         "params": n_params,
         "shards": shards,
-        "bytes": size,
+        "bytes": sum((tmp / f).stat().st_size for f in shards),
         "files": files,
         "eos_token_id": eos,
         "eos_tokens": [tok.convert_ids_to_tokens(i) for i in eos],
         "chat_template": bool(chat_template),
         "tokenizer_from": str(tok_src),
-        "cuda_peak_bytes": cuda_peak,
-        "self_check": {
-            "passed": passed,
-            "probe_tokens": int(ids.shape[1]),
-            "max_abs_diff": max_abs,
-            "max_rel_diff": rel,
-            "tolerance": tol,
-            "top1_agreement": top1,
-            "adapter_effect": effect / scale,
-            "note": "merged folder re-loaded from disk vs base+adapter (unmerged) on the same probe",
-        },
+        "cuda_peak_bytes": int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None,
+        "self_check": _self_check(got, ref, base_logits, dt, int(ids.shape[1])),
+    }
+
+
+def _quiet_hf() -> None:
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def _load_tokenizer(base: Path, tok_dirs: tuple[Path, ...], trust: bool):
+    """(tokenizer, where it came from, chat template): the adapter's own, else the base's."""
+    from transformers import AutoTokenizer
+
+    tok_src = next((d for d in tok_dirs if (d / "tokenizer_config.json").exists()), base)
+    tok = AutoTokenizer.from_pretrained(str(tok_src), trust_remote_code=trust)
+    chat_template = tok.chat_template
+    if not chat_template:
+        from sage_ft_tui.engine.data.template import chat_tokenizer
+
+        chat_template = chat_tokenizer(str(base)).template  # what training used (fallback if none)
+        tok.chat_template = chat_template
+    return tok, tok_src, chat_template
+
+
+def _load_model(folder: Path, torch_dtype, trust: bool, dev: str):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), dtype=torch_dtype, trust_remote_code=trust, low_cpu_mem_usage=True
+    ).to(dev)
+    model.eval()
+    return model
+
+
+def _generation_config(base: Path, merged, tok):
+    """The base's generation config, with every token that ends a turn as EOS; (config, eos ids)."""
+    from transformers import GenerationConfig
+
+    try:
+        gen = GenerationConfig.from_pretrained(str(base))
+    except Exception:
+        gen = merged.generation_config or GenerationConfig()
+    eos = _eos_ids(tok, gen.eos_token_id if gen.eos_token_id is not None else merged.config.eos_token_id)
+    gen.eos_token_id = eos[0] if len(eos) == 1 else eos
+    if gen.pad_token_id is None:
+        gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
+    return gen, eos
+
+
+def _self_check(got, ref, base_logits, dt: str, probe_tokens: int) -> dict:
+    """The re-loaded merged model's logits (`got`) against base+adapter's (`ref`)."""
+    import torch
+
+    scale = float(ref.abs().max().clamp_min(1e-6))
+    max_abs = float((got - ref).abs().max())
+    tol = TOLERANCE.get(dt, 3e-2)
+    rel = max_abs / scale
+    return {
+        "passed": bool(rel <= tol and torch.isfinite(got).all()),
+        "probe_tokens": probe_tokens,
+        "max_abs_diff": max_abs,
+        "max_rel_diff": rel,
+        "tolerance": tol,
+        "top1_agreement": float((got.argmax(-1) == ref.argmax(-1)).float().mean()),
+        "adapter_effect": float((ref - base_logits).abs().max()) / scale,
+        "note": "merged folder re-loaded from disk vs base+adapter (unmerged) on the same probe",
     }
 
 

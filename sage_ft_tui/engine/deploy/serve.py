@@ -295,12 +295,48 @@ def plan_serve(
 ) -> ServePlan:
     """Check everything that can be checked before starting anything."""
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.deploy.merge import default_output, find_adapter, merged_ok
+    from sage_ft_tui.engine.deploy.merge import default_output, merged_ok
     from sage_ft_tui.engine.paths import resolve_run
 
     run = resolve_run(run)
     _refuse_if_served(run)
     cfg = RunConfig.load(RunLayout(run).config)
+    host = _check_options(backend, mode, host, port, api_key, gpu_memory_utilization)
+    loopback = is_loopback(host)
+    backend = _pick_backend(backend)
+    if backend == "transformers" and not loopback:
+        raise SageError(
+            f"the transformers backend cannot require an API key, so it will not listen on {host}",
+            kind="serve",
+            hint="keep --host 127.0.0.1 and reach it through an SSH tunnel "
+            "(ssh -L 8000:127.0.0.1:8000 server), or use --backend vllm with --api-key",
+        )
+    merged = default_output(run)
+    if mode is None:
+        mode = "merged" if backend == "transformers" or merged_ok(merged) else "adapter"
+    if mode == "adapter" and backend == "transformers":
+        raise SageError(
+            "the transformers backend serves the merged model, not the bare adapter",
+            kind="serve",
+            hint=f"run `sage-ft-tui merge {run.name}` and serve --merged, or use --backend vllm",
+        )
+    port = _pick_port(host, port)
+    if mode == "merged":
+        _check_merged(run, merged, backend)
+    if backend == "transformers":
+        return _transformers_plan(run, merged, host, port, api_key, gpu_memory_utilization, device)
+    return _vllm_plan(run, cfg, mode, merged, host, port, api_key, gpu_memory_utilization)
+
+
+def _check_options(
+    backend: str,
+    mode: Optional[str],
+    host: str,
+    port: int,
+    api_key: Optional[str],
+    gpu_memory_utilization: Optional[float],
+) -> str:
+    """The flags on their own (before looking at what is installed); returns the host to bind."""
     if backend not in BACKENDS:
         raise SageError(
             f"--backend {backend!r} is not one of {', '.join(BACKENDS)}", hint="e.g. --backend transformers"
@@ -319,116 +355,132 @@ def plan_serve(
     if api_key is not None and not api_key.strip():
         raise SageError("--api-key is empty", hint="give a non-empty key, or leave --api-key out on 127.0.0.1")
     host = host.strip() or "127.0.0.1"
-    loopback = is_loopback(host)
-    if not loopback and not api_key:
+    if not is_loopback(host) and not api_key:
         raise SageError(
             f"--host {host} would expose the model beyond this machine without an API key",
             hint="pass --api-key KEY as well, or keep the default --host 127.0.0.1 and use an SSH tunnel "
             "(ssh -L 8000:127.0.0.1:8000 server)",
         )
+    return host
 
-    # Backend.
+
+def _pick_backend(backend: str) -> str:
+    """`auto` → vllm (installed + GPU) or transformers; a named backend must be installed."""
     if backend == "auto":
         if vllm_available() and gpu_present():
-            backend = "vllm"
-        elif transformers_serve_available():
-            backend = "transformers"
-        elif vllm_available():
+            return "vllm"
+        if transformers_serve_available():
+            return "transformers"
+        if vllm_available():
             raise SageError(
                 "vLLM is installed but no NVIDIA GPU was found, and the transformers server is not installed",
                 kind="serve",
                 hint=f"{EXTRA_HINT['transformers']} to serve on this machine",
             )
-        else:
-            raise SageError(
-                "no serving backend is installed",
-                kind="serve",
-                hint=f"{EXTRA_HINT['transformers']} (CPU or GPU), or {EXTRA_HINT['vllm']} (NVIDIA GPU)",
-            )
-    elif backend == "vllm" and not vllm_available():
+        raise SageError(
+            "no serving backend is installed",
+            kind="serve",
+            hint=f"{EXTRA_HINT['transformers']} (CPU or GPU), or {EXTRA_HINT['vllm']} (NVIDIA GPU)",
+        )
+    if backend == "vllm" and not vllm_available():
         raise SageError(
             "vLLM is not installed (no `vllm` program found)",
             kind="serve",
             hint=f"{EXTRA_HINT['vllm']} on a machine with an NVIDIA GPU, or use --backend transformers",
         )
-    elif backend == "transformers" and not transformers_serve_available():
+    if backend == "transformers" and not transformers_serve_available():
         missing = [m for m in ("fastapi", "uvicorn", "pydantic", "openai") if find_spec(m) is None]
         raise SageError(
             f"the transformers server needs {', '.join(missing)}, which are not installed",
             kind="serve",
             hint=EXTRA_HINT["transformers"],
         )
+    return backend
 
-    if backend == "transformers" and not loopback:
-        raise SageError(
-            f"the transformers backend cannot require an API key, so it will not listen on {host}",
-            kind="serve",
-            hint="keep --host 127.0.0.1 and reach it through an SSH tunnel "
-            "(ssh -L 8000:127.0.0.1:8000 server), or use --backend vllm with --api-key",
-        )
 
-    # What to serve.
-    merged = default_output(run)
-    if mode is None:
-        mode = "merged" if backend == "transformers" or merged_ok(merged) else "adapter"
-    if mode == "adapter" and backend == "transformers":
-        raise SageError(
-            "the transformers backend serves the merged model, not the bare adapter",
-            kind="serve",
-            hint=f"run `sage-ft-tui merge {run.name}` and serve --merged, or use --backend vllm",
-        )
-
-    notes: list[str] = []
+def _pick_port(host: str, port: int) -> int:
+    """0 → a free port now; any other must be free on `host`."""
     if port == 0:
-        port = free_port("127.0.0.1" if _is_wildcard(host) or host == "localhost" else host)
-    elif not port_free(host, port):
+        return free_port("127.0.0.1" if _is_wildcard(host) or host == "localhost" else host)
+    if not port_free(host, port):
         raise SageError(
             f"port {port} on {host} is already in use",
             kind="serve",
             hint="choose another --port (or --port 0 for any free one); `sage-ft-tui serve --status` lists our servers",
         )
+    return port
+
+
+def _check_merged(run: Path, merged: Path, backend: str) -> None:
+    from sage_ft_tui.engine.deploy.merge import merged_ok
 
     name = run.name
-    env: dict[str, str] = {"PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    if mode == "merged":
-        if not (merged / "config.json").is_file():
-            raise SageError(
-                f"run {name} has no merged model yet",
-                where=str(merged),
-                kind="serve",
-                hint=f"run `sage-ft-tui merge {name}` first"
-                + ("" if backend == "transformers" else ", or serve --adapter"),
-            )
-        if not merged_ok(merged):
-            raise SageError(
-                f"{merged} did not pass the merge self-check (or has no merge_report.json)",
-                kind="serve",
-                hint=f"merge again: `sage-ft-tui merge {name} --force`",
-            )
-    if backend == "transformers":
-        if gpu_memory_utilization is not None:
-            notes.append("--gpu-memory-utilization applies to vLLM only; ignored")
-        if api_key:
-            notes.append("the transformers server does not check API keys; the key is not enforced (loopback only)")
-        env["HF_HUB_OFFLINE"] = "1"  # a local folder: nothing to fetch
-        cmd = transformers_command(str(merged), host=host, port=port, device=device)
-        return ServePlan(str(run), backend, mode, str(merged), str(merged), host, port, cmd, env, api_key, False, notes)
+    if not (merged / "config.json").is_file():
+        raise SageError(
+            f"run {name} has no merged model yet",
+            where=str(merged),
+            kind="serve",
+            hint=f"run `sage-ft-tui merge {name}` first"
+            + ("" if backend == "transformers" else ", or serve --adapter"),
+        )
+    if not merged_ok(merged):
+        raise SageError(
+            f"{merged} did not pass the merge self-check (or has no merge_report.json)",
+            kind="serve",
+            hint=f"merge again: `sage-ft-tui merge {name} --force`",
+        )
 
-    # vLLM
+
+def _server_env() -> dict[str, str]:
+    return {"PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def _transformers_plan(
+    run: Path,
+    merged: Path,
+    host: str,
+    port: int,
+    api_key: Optional[str],
+    gpu_memory_utilization: Optional[float],
+    device: str,
+) -> ServePlan:
+    notes: list[str] = []
+    if gpu_memory_utilization is not None:
+        notes.append("--gpu-memory-utilization applies to vLLM only; ignored")
+    if api_key:
+        notes.append("the transformers server does not check API keys; the key is not enforced (loopback only)")
+    env = {**_server_env(), "HF_HUB_OFFLINE": "1"}  # a local folder: nothing to fetch
+    cmd = transformers_command(str(merged), host=host, port=port, device=device)
+    return ServePlan(
+        str(run), "transformers", "merged", str(merged), str(merged), host, port, cmd, env, api_key, False, notes
+    )
+
+
+def _vllm_plan(
+    run: Path,
+    cfg,
+    mode: str,
+    merged: Path,
+    host: str,
+    port: int,
+    api_key: Optional[str],
+    gpu_memory_utilization: Optional[float],
+) -> ServePlan:
+    from sage_ft_tui.engine.deploy.merge import find_adapter
+
+    name = run.name
+    env = _server_env()
     if api_key:
         env["VLLM_API_KEY"] = api_key
     if mode == "merged":
         cmd = vllm_command(
             str(merged), host=host, port=port, served_name=name, gpu_memory_utilization=gpu_memory_utilization
         )
-        return ServePlan(
-            str(run), backend, mode, name, str(merged), host, port, cmd, env, api_key, bool(api_key), notes
-        )
+        return ServePlan(str(run), "vllm", mode, name, str(merged), host, port, cmd, env, api_key, bool(api_key), [])
     adapter, _ = find_adapter(run)
     tmpl = adapter / "chat_template.jinja"
-    base = _base_ref(cfg)
     cmd = vllm_command(
-        base,
+        _base_ref(cfg),
         host=host,
         port=port,
         served_name=f"{name}-base",
@@ -440,7 +492,7 @@ def plan_serve(
         trust_remote_code=cfg.model.trust_remote_code,
         chat_template=str(tmpl) if tmpl.is_file() else None,
     )
-    return ServePlan(str(run), backend, mode, name, str(adapter), host, port, cmd, env, api_key, bool(api_key), notes)
+    return ServePlan(str(run), "vllm", mode, name, str(adapter), host, port, cmd, env, api_key, bool(api_key), [])
 
 
 # ---- serve.json -------------------------------------------------------------------------

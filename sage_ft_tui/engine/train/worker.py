@@ -255,18 +255,7 @@ def main(argv: list[str]) -> int:
     resume = "--resume" in argv
     rank0 = _rank() == 0
     flags = StopFlags(run)
-
-    def on_term(signum, frame):
-        if not flags.cancel:
-            log("SIGTERM: saving a checkpoint, then stopping")
-        flags.cancel = True
-        if rank0 and not started.is_set():
-            raise KeyboardInterrupt  # still preparing: nothing to save, stop now
-
-    started = threading.Event()
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH session must not kill training
-
+    started = _install_signals(flags, rank0)
     try:
         lock = run_lock(run) if rank0 else nullcontext()
         lock.__enter__()
@@ -289,66 +278,97 @@ def main(argv: list[str]) -> int:
         events.emit("status", state="preparing", resume=resume)
         log(f"run {run.name}: preparing ({'resume' if resume else 'fresh start'})")
         cfg = load_config(run)
-        from sage_ft_tui.engine.data.prepare import tokenized_datasets
-        from sage_ft_tui.engine.models.resolve import model_dir
-
-        mdir = str(model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False))
-        if not rank0:
-            _wait_for_rank0_data(run)  # rank 0 tokenizes into the shared cache; the others then load it
-        train_ds, eval_ds = tokenized_datasets(cfg, run, mdir)
-        if rank0:
-            (RunLayout(run).data_ready).write_text(_launch_token())
-        if train_ds is None or len(train_ds) == 0:
-            raise SageError(
-                "no training samples after tokenization",
-                kind="data",
-                hint="check data/data_report.json; every row may be longer than max_length",
-            )
-        ckpt = None
-        if resume:
-            done = checkpoints(run)
-            ckpt = done[-1] if done else None
-            log(f"resuming from {ckpt.name}" if ckpt else "no complete checkpoint: starting from step 0")
+        train_ds, eval_ds, ckpt = _prepare(cfg, run, rank0, resume)
         if rank0:
             threading.Thread(target=_hw_sampler, args=(events, stop_hw, run), daemon=True).start()
         started.set()
         result = _train_with_oom_retries(
             cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=ckpt, status_cb=status
         )
-        status(
-            state=result.state,
-            ended=time.time(),
-            step=result.global_step,
-            total_steps=result.total_steps,
-            exit_reason="cancelled by user" if result.state == "cancelled" else "",
-        )
-        events.emit("status", state=result.state, step=result.global_step)
-        log(
-            f"{result.state} at step {result.global_step}/{result.total_steps}"
-            + (f"; adapter in {result.adapter_dir}" if result.adapter_dir else "")
-        )
+        _finished(result, events, status)
     except KeyboardInterrupt:
         status(state="cancelled", ended=time.time(), exit_reason="cancelled while preparing")
         _safe_emit(events, "status", state="cancelled")
         log("cancelled while preparing")
         code = 0
     except BaseException as exc:  # every failure becomes an honest status
-        err = classify(exc, run)
-        if err.kind == "internal":
-            traceback.print_exc()
-        log(err.oneline())
-        _safe_emit(events, "error", **err.as_event())
-        try:
-            status(state="failed", ended=time.time(), exit_reason=f"{err.kind}: {err.message}", error=err.as_event())
-        except OSError:
-            pass
-        _safe_emit(events, "status", state="failed")
+        _failed(exc, run, events, status)
         code = 1
     finally:
         stop_hw.set()
         events.close()
         lock.__exit__(None, None, None)
     return code
+
+
+def _install_signals(flags: StopFlags, rank0: bool) -> threading.Event:
+    """SIGTERM: checkpoint and stop (or stop at once while still preparing); SIGHUP ignored.
+    Returns the event to set once training has started."""
+    started = threading.Event()
+
+    def on_term(signum, frame):
+        if not flags.cancel:
+            log("SIGTERM: saving a checkpoint, then stopping")
+        flags.cancel = True
+        if rank0 and not started.is_set():
+            raise KeyboardInterrupt  # still preparing: nothing to save, stop now
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH session must not kill training
+    return started
+
+
+def _prepare(cfg, run: Path, rank0: bool, resume: bool):
+    """Tokenized (train, eval) datasets and the checkpoint to resume from (or None)."""
+    from sage_ft_tui.engine.data.prepare import tokenized_datasets
+    from sage_ft_tui.engine.models.resolve import model_dir
+
+    mdir = str(model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False))
+    if not rank0:
+        _wait_for_rank0_data(run)  # rank 0 tokenizes into the shared cache; the others then load it
+    train_ds, eval_ds = tokenized_datasets(cfg, run, mdir)
+    if rank0:
+        (RunLayout(run).data_ready).write_text(_launch_token())
+    if train_ds is None or len(train_ds) == 0:
+        raise SageError(
+            "no training samples after tokenization",
+            kind="data",
+            hint="check data/data_report.json; every row may be longer than max_length",
+        )
+    ckpt = None
+    if resume:
+        done = checkpoints(run)
+        ckpt = done[-1] if done else None
+        log(f"resuming from {ckpt.name}" if ckpt else "no complete checkpoint: starting from step 0")
+    return train_ds, eval_ds, ckpt
+
+
+def _finished(result, events, status) -> None:
+    status(
+        state=result.state,
+        ended=time.time(),
+        step=result.global_step,
+        total_steps=result.total_steps,
+        exit_reason="cancelled by user" if result.state == "cancelled" else "",
+    )
+    events.emit("status", state=result.state, step=result.global_step)
+    log(
+        f"{result.state} at step {result.global_step}/{result.total_steps}"
+        + (f"; adapter in {result.adapter_dir}" if result.adapter_dir else "")
+    )
+
+
+def _failed(exc: BaseException, run: Path, events, status) -> None:
+    err = classify(exc, run)
+    if err.kind == "internal":
+        traceback.print_exc()
+    log(err.oneline())
+    _safe_emit(events, "error", **err.as_event())
+    try:
+        status(state="failed", ended=time.time(), exit_reason=f"{err.kind}: {err.message}", error=err.as_event())
+    except OSError:
+        pass
+    _safe_emit(events, "status", state="failed")
 
 
 def _safe_emit(events, kind, **fields):

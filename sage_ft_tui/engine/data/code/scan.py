@@ -50,7 +50,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 from sage_ft_tui.engine.data.secrets import find_secret, is_secret_name
 from sage_ft_tui.engine.errors import SageError
@@ -831,6 +831,15 @@ def _count_tokens(tok, texts: list[str]) -> list[int]:
     return out
 
 
+class _Candidate(NamedTuple):
+    text: str
+    where: str
+    is_fim: bool
+    header: str
+    body: str
+    budget: int
+
+
 def build_samples(
     scan: ScanResult, tok, *, max_length: int, fim_rate: float = 0.0, seed: int = 42, max_samples: Optional[int] = None
 ) -> CodeSamples:
@@ -846,10 +855,28 @@ def build_samples(
     use_fim = fim_rate > 0 and fim_ok
     out = CodeSamples(records=[], wheres=[], fim="on" if use_fim else ("unavailable" if fim_rate > 0 else "off"))
     eos = 1 if getattr(tok, "eos_id", None) is not None else 0
-    specials = _special_tokens(tok)
-    limit = max_length - eos  # tokens of text a sample may hold
-    header_cache: dict[str, int] = {}
+    files = _usable_files(scan, _special_tokens(tok), out)
+    cands = _cut(
+        files,
+        tok,
+        out,
+        max_length=max_length,
+        eos=eos,
+        use_fim=use_fim,
+        fim_rate=fim_rate,
+        seed=seed,
+        max_samples=max_samples,
+    )
+    _check_lengths(cands, tok, out, limit=max_length - eos, eos=eos)
+    if max_samples and len(out.records) > max_samples:
+        out.records, out.wheres = out.records[:max_samples], out.wheres[:max_samples]
+        out.fim_samples = sum(1 for w in out.wheres if w.endswith(" fim"))
+    out.seconds = time.perf_counter() - t0
+    return out
 
+
+def _usable_files(scan: ScanResult, specials: list[str], out: CodeSamples) -> list[ScanFile]:
+    """The scanned files, less those that contain the tokenizer's special tokens (listed in `out`)."""
     files = []
     for f in scan.files:
         if f.text is None:
@@ -858,14 +885,35 @@ def build_samples(
             out.special_token_files.append(f.path)
         else:
             files.append(f)
+    return files
 
-    # 1. cut: (text, where, is_fim, header, body, budget) candidates, in the final order
-    cands: list[tuple[str, str, bool, str, str, int]] = []
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _cut(
+    files: list[ScanFile],
+    tok,
+    out: CodeSamples,
+    *,
+    max_length: int,
+    eos: int,
+    use_fim: bool,
+    fim_rate: float,
+    seed: int,
+    max_samples: Optional[int],
+) -> list[_Candidate]:
+    """Step 1: every file cut into header+chunk samples (and FIM variants), deduplicated, in order."""
+    limit = max_length - eos  # tokens of text a sample may hold
+    header_cache: dict[str, int] = {}
+    cands: list[_Candidate] = []
     seen: set[bytes] = set()
     for i in range(0, len(files), ENCODE_BATCH):
         batch = files[i : i + ENCODE_BATCH]
-        encs = _encode_many(tok, [f.text for f in batch])
+        encs = _encode_many(tok, [f.text or "" for f in batch])
         for f, enc in zip(batch, encs):
+            text = f.text or ""
             header = header_for(f.path, f.language)
             h_tokens = header_cache.get(header)
             if h_tokens is None:
@@ -878,49 +926,46 @@ def build_samples(
                     kind="config",
                     hint="raise training.max_length (512 or more suits code)",
                 )
-            for k, body in enumerate(chunk_text(tok, f.text, budget, enc=enc, verify=False)):
+            for k, body in enumerate(chunk_text(tok, text, budget, enc=enc, verify=False)):
                 where = f"{f.path}#{k + 1}"
                 sample = header + body
                 out.chunks += 1
-                key = hashlib.blake2b(sample.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+                key = _digest(sample)
                 if key in seen:
                     out.duplicates += 1
                 else:
                     seen.add(key)
-                    cands.append((sample, where, False, header, body, budget))
+                    cands.append(_Candidate(sample, where, False, header, body, budget))
                 if use_fim:
                     rng = random.Random(f"{seed}:{f.path}:{k}")
                     if rng.random() < fim_rate:
                         fs = fim_sample(rng, header, body, FIM_NAMES)
-                        if fs is not None:
-                            key = hashlib.blake2b(fs.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-                            if key not in seen:
-                                seen.add(key)
-                                cands.append((fs, where + " fim", True, header, body, budget))
+                        if fs is not None and (key := _digest(fs)) not in seen:
+                            seen.add(key)
+                            cands.append(_Candidate(fs, where + " fim", True, header, body, budget))
         if max_samples and len(cands) >= max_samples:
             break
+    return cands
 
-    # 2. check every sample's length, in batches; fix the few that grew past the limit
-    counts = _count_tokens(tok, [c[0] for c in cands])
-    for (text, where, is_fim, header, body, budget), n in zip(cands, counts):
+
+def _check_lengths(cands: list[_Candidate], tok, out: CodeSamples, *, limit: int, eos: int) -> None:
+    """Step 2: count every sample's tokens in batches; cut again the few that grew past
+    the limit (a FIM sample that did is dropped); the samples go into `out`."""
+    counts = _count_tokens(tok, [c.text for c in cands])
+    for c, n in zip(cands, counts):
         if n <= limit:
-            pieces = [(text, where, n)]
-        elif is_fim:
+            pieces = [(c.text, c.where, n)]
+        elif c.is_fim:
             continue
         else:
-            parts = _fit_with_header(tok, header, body, budget, limit)
-            pieces = [(t, where if j == 0 else f"{where}.{j}", nt) for j, (t, nt) in enumerate(parts)]
+            parts = _fit_with_header(tok, c.header, c.body, c.budget, limit)
+            pieces = [(t, c.where if j == 0 else f"{c.where}.{j}", nt) for j, (t, nt) in enumerate(parts)]
         for t, w, nt in pieces:
             out.records.append({"text": t})
             out.wheres.append(w)
             out.tokens += nt + eos
-            if is_fim:
+            if c.is_fim:
                 out.fim_samples += 1
-    if max_samples and len(out.records) > max_samples:
-        out.records, out.wheres = out.records[:max_samples], out.wheres[:max_samples]
-        out.fim_samples = sum(1 for w in out.wheres if w.endswith(" fim"))
-    out.seconds = time.perf_counter() - t0
-    return out
 
 
 def code_report(scan: ScanResult, samples: Optional[CodeSamples]) -> dict:
