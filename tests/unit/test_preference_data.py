@@ -234,3 +234,23 @@ def test_config_checks_and_pair_memory():
     one = estimate_memory("tiny-demo", device="cpu", dtype="float32", micro_batch=2, max_length=256)
     pair = estimate_memory("tiny-demo", device="cpu", dtype="float32", micro_batch=2, max_length=256, sequences=2)
     assert pair.activations == 2 * one.activations and pair.weights == one.weights
+
+
+def test_data_step_previews_pairs_side_by_side_and_marks_tools():
+    from rich.console import Console
+
+    from sage_ft_tui.engine.data.prepare import inspect_data
+    from sage_ft_tui.tui.widgets.pairs import pairs_preview, segments_text
+
+    console = Console(width=100, color_system=None, record=True)
+    ins = inspect_data([str(FIX / "dpo_sharegpt.json")], task="preference", preview=1)
+    assert ins.ok and ins.pairs[0]["chosen"].startswith("Nairobi") and ins.token_lengths
+    console.print(pairs_preview(ins.pairs))
+    side_by_side = next(ln for ln in console.export_text().splitlines() if "Nairobi" in ln)
+    assert "Mombasa" in side_by_side  # chosen and rejected on the same line, in two columns
+    ins = inspect_data([str(FIX / "glaive_toolcall.json")], task="chat", preview=1)
+    assert ins.warnings and "tool schemas" in ins.warnings[0]
+    text = segments_text(ins.preview[0])
+    assert "⚙ tool schemas <tools>" in text.plain and "→ tool call <tool_call>" in text.plain
+    call = text.plain.index('{"name": "get_weather", "arguments"')
+    assert any(s.start <= call < s.end and "#56b6c2" in str(s.style) for s in text.spans)  # the call has its style
