@@ -41,7 +41,8 @@ def reward_functions(cfg: RunConfig) -> list:
     return [load_reward(spec, format_regex=g.format_regex, target_length=g.target_length) for spec in g.rewards]
 
 
-def grpo_trainer(cfg: RunConfig, *, model, tokenizer, train_ds, eval_ds, base_args: dict, peft_config, callbacks):
+def grpo_trainer(cfg: RunConfig, base_args: dict, trainer_kw: dict):
+    """TRL's GRPOTrainer; `trainer_kw` are the model, datasets, tokenizer, peft config and callbacks."""
     from trl import GRPOConfig, GRPOTrainer
 
     g = cfg.grpo
@@ -56,13 +57,4 @@ def grpo_trainer(cfg: RunConfig, *, model, tokenizer, train_ds, eval_ds, base_ar
         **({"vllm_mode": "colocate"} if vllm else {}),
         remove_unused_columns=False,  # the answer column reaches the reward functions
     )
-    return GRPOTrainer(
-        model=model,
-        reward_funcs=reward_functions(cfg),
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    return GRPOTrainer(reward_funcs=reward_functions(cfg), args=args, **trainer_kw)

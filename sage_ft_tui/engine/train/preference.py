@@ -66,8 +66,14 @@ def precompute_ref(cfg: RunConfig, n_train: int) -> bool:
     return t.epochs > 1
 
 
-def trainer_for(cfg: RunConfig, *, model, tokenizer, train_ds, eval_ds, base_args: dict, peft_config, callbacks):
-    """The TRL trainer for cfg.preference.method, set up on our tokenized data."""
+def trainer_for(cfg: RunConfig, base_args: dict, trainer_kw: dict):
+    """The TRL trainer for cfg.preference.method, set up on our tokenized data; `trainer_kw`
+    are the model, datasets, tokenizer, peft config and callbacks."""
+    train_ds, eval_ds, tokenizer = (
+        trainer_kw["train_dataset"],
+        trainer_kw["eval_dataset"],
+        trainer_kw["processing_class"],
+    )
     p = cfg.preference
     t = cfg.training
     method = resolved_method(cfg, "label" in train_ds.column_names)
@@ -90,15 +96,11 @@ def trainer_for(cfg: RunConfig, *, model, tokenizer, train_ds, eval_ds, base_arg
                     return _legacy_row(feature, self.max_length, tokenizer.bos_token_id, tokenizer.eos_token_id)
                 return super().tokenize_row(feature, model)
 
-        return PairTrainer(
-            model=model,
-            args=args,
-            train_dataset=_keep_fitting(train_ds, t.max_length),
-            eval_dataset=_keep_fitting(eval_ds, t.max_length) if eval_ds is not None else None,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=callbacks,
-        )
+        fitting = {
+            k: _keep_fitting(d, t.max_length) if d is not None else None
+            for k, d in (("train_dataset", train_ds), ("eval_dataset", eval_ds))
+        }
+        return PairTrainer(args=args, **(trainer_kw | fitting))
     pre = precompute_ref(cfg, len(train_ds))
     if method == "kto":
         from trl import KTOConfig as Config
@@ -138,12 +140,4 @@ def trainer_for(cfg: RunConfig, *, model, tokenizer, train_ds, eval_ds, base_arg
                 dataset = dataset.map(rotate, batched=True, batch_size=args.per_device_train_batch_size)
             return dataset
 
-    return Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    return Trainer(args=args, **trainer_kw)

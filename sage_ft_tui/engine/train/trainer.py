@@ -432,11 +432,12 @@ def policy_model(cfg: RunConfig, mdir: Path):
 def build_trainer(cfg: RunConfig, run_dir: Path, train_ds, eval_ds, *, model, tokenizer, peft_cfg, callbacks):
     """The trainer the task needs: SFT, preference (DPO/ORPO/SimPO/KTO) or GRPO."""
     out = RunLayout(run_dir).checkpoints
+    # what every TRL trainer takes the same way
     kw = dict(
         model=model,
-        tokenizer=tokenizer,
-        train_ds=train_ds,
-        eval_ds=eval_ds,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
         peft_config=peft_cfg,
         callbacks=callbacks,
     )
@@ -445,24 +446,16 @@ def build_trainer(cfg: RunConfig, run_dir: Path, train_ds, eval_ds, *, model, to
 
         from sage_ft_tui.engine.train.preference import trainer_for
 
-        return trainer_for(cfg, base_args=base_args(cfg, out, eval_ds is not None, DPOConfig), **kw)
+        return trainer_for(cfg, base_args(cfg, out, eval_ds is not None, DPOConfig), kw)
     if cfg.task == "grpo":
         from trl import GRPOConfig
 
         from sage_ft_tui.engine.train.grpo import grpo_trainer
 
-        return grpo_trainer(cfg, base_args=base_args(cfg, out, eval_ds is not None, GRPOConfig), **kw)
+        return grpo_trainer(cfg, base_args(cfg, out, eval_ds is not None, GRPOConfig), kw)
     from trl import SFTTrainer
 
-    return SFTTrainer(
-        model=model,
-        args=sft_args(cfg, out, eval_ds is not None),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_cfg,
-        callbacks=callbacks,
-    )
+    return SFTTrainer(args=sft_args(cfg, out, eval_ds is not None), **kw)
 
 
 @dataclass
