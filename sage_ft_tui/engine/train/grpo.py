@@ -57,4 +57,17 @@ def grpo_trainer(cfg: RunConfig, base_args: dict, trainer_kw: dict):
         **({"vllm_mode": "colocate"} if vllm else {}),
         remove_unused_columns=False,  # the answer column reaches the reward functions
     )
-    return GRPOTrainer(reward_funcs=reward_functions(cfg), args=args, **trainer_kw)
+    from sage_ft_tui.engine.data.template import chat_tokenizer
+    from sage_ft_tui.engine.models.resolve import model_dir
+
+    ours = chat_tokenizer(str(model_dir(cfg.model.name, revision=cfg.model.revision)))
+
+    class Trainer(GRPOTrainer):
+        def _tokenize_prompts(self, prompts: list):
+            # Our prompts are rendered text that already holds the template's BOS: tokenize them as the
+            # preview does (no special tokens added), not with the tokenizer's defaults.
+            if prompts and isinstance(prompts[0], str):
+                return [ours.encode(p) for p in prompts], None, {}
+            return super()._tokenize_prompts(prompts)
+
+    return Trainer(reward_funcs=reward_functions(cfg), args=args, **trainer_kw)
