@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sage_ft_tui.engine.errors import SageError
@@ -74,3 +76,28 @@ def test_method_fields_use_the_documented_names():
         "reward": 0.5,
         "reward_exact_match": 0.25,
     }
+
+
+def test_method_and_reference_choices():
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.train.preference import precompute_ref, resolved_method
+
+    cfg = RunConfig.from_dict({"task": "preference", "training": {"max_steps": 10, "micro_batch_size": 4}})
+    assert resolved_method(cfg, labelled=True) == "kto" and resolved_method(cfg, labelled=False) == "dpo"
+    # 10 steps × 4 × 4 = 160 samples seen: precomputing once is cheaper for 100 rows, not for 1000
+    assert precompute_ref(cfg, 100) and not precompute_ref(cfg, 1000)
+    orpo = RunConfig.from_dict({"task": "preference", "preference": {"method": "orpo", "precompute_ref": "on"}})
+    assert not precompute_ref(orpo, 10)  # no reference model at all
+
+
+def test_auto_preset_sizes_the_batch_for_the_pair():
+    from sage_ft_tui.engine.config.presets import plan_auto
+    from sage_ft_tui.engine.hardware import probe as hw
+
+    fix = Path(__file__).parent / "fixtures" / "hardware"
+    model, gpu = str(fix / "models" / "qwen2.5-7b"), hw.RecordedBackend(fix / "rtx4090.json")
+    sft, pair = plan_auto(model, gpu), plan_auto(model, gpu, sequences=2)
+    assert pair.estimate.fits and pair.estimate.total <= 0.9 * pair.gpu.mem_free
+    tokens = lambda p: p.config.batch_size * p.config.max_length  # noqa: E731
+    assert tokens(pair) < tokens(sft) or pair.config.gradient_checkpointing and not sft.config.gradient_checkpointing
+    assert any("2 sequences per sample" in n for n in pair.estimate.notes)
