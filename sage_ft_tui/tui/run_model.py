@@ -14,6 +14,15 @@ from typing import Any, Optional
 from sage_ft_tui.engine.runs.events import FINAL_STATES
 
 HW_HISTORY = 120  # hardware samples kept per series (sparklines)
+# Extra per-log metrics (preference / GRPO trainers) charted when present: key -> label.
+EXTRA_METRICS = {
+    "rewards_chosen": "reward chosen",
+    "rewards_rejected": "reward rejected",
+    "rewards_margin": "reward margin",
+    "rewards_accuracy": "reward acc",
+    "kl": "KL",
+    "reward": "reward",
+}
 
 
 class Decimated:
@@ -74,6 +83,11 @@ class RunModel:
         self.t_first: Optional[float] = None
         self.t_last: Optional[float] = None
         self.t_end: Optional[float] = None
+        self.segments: list[list[Optional[float]]] = []  # [begin, end] per worker life (resumes)
+        self.final_step: Optional[int] = None  # the step a final status event reports
+        self.tokens_before = 0  # tokens of earlier worker lives (the counter restarts on resume)
+        self._tokens_seen = 0
+        self.extra: dict[str, deque] = {}  # EXTRA_METRICS (and reward_<name>) history
         self.events = 0
         self.version = 0  # bumped on every change; the screen redraws when it moved
         self.curve_version = 0  # bumped when the loss curves changed
@@ -89,12 +103,16 @@ class RunModel:
     def _one(self, ev: dict) -> None:
         self.events += 1
         t = ev.get("t")
+        kind = ev.get("kind")
         if isinstance(t, (int, float)):
             if self.t_first is None:
                 self.t_first = t
             self.t_last = t
-        kind = ev.get("kind")
+            if kind != "hw" and (not self.segments or self.segments[-1][1] is not None):
+                self.segments.append([t, None])  # a (re)started worker: a new stretch of time
         if kind == "log":
+            self._tokens(ev.get("tokens"))
+            self._extra(ev)
             self.last_log = ev
             step = ev.get("step")
             loss = ev.get("loss")
@@ -129,13 +147,31 @@ class RunModel:
                 self.state = state
                 if state in FINAL_STATES:
                     self.t_end = t if isinstance(t, (int, float)) else self.t_end
+                    if self.segments and self.segments[-1][1] is None:
+                        self.segments[-1][1] = self.t_end if self.t_end is not None else self.t_last
+                    step = ev.get("step")
+                    self.final_step = int(step) if isinstance(step, (int, float)) else self.final_step
                 elif state in ("preparing", "running"):
+                    if state == "preparing":
+                        self.final_step = None
                     self.error = None if state == "preparing" else self.error
         elif kind == "checkpoint":
             self.checkpoints.append(ev)
         elif kind == "error":
             self.error = ev
         # unknown kinds: ignored (schema rule)
+
+    def _tokens(self, tokens: Any) -> None:
+        if not isinstance(tokens, (int, float)):
+            return
+        if tokens < self._tokens_seen:  # a resumed worker counts from its own start again
+            self.tokens_before += self._tokens_seen
+        self._tokens_seen = int(tokens)
+
+    def _extra(self, ev: dict) -> None:
+        for key, value in ev.items():
+            if (key in EXTRA_METRICS or key.startswith("reward_")) and isinstance(value, (int, float)):
+                self.extra.setdefault(key, deque(maxlen=HW_HISTORY)).append(float(value))
 
     def feed_hw(self, ev: dict) -> None:
         for g in ev.get("gpus") or []:
@@ -165,7 +201,15 @@ class RunModel:
     # ---- derived figures ---------------------------------------------------------
     @property
     def step(self) -> int:
-        return int(self.last_log.get("step") or 0)
+        logged = int(self.last_log.get("step") or 0)
+        return max(logged, self.final_step or 0) if self.state in FINAL_STATES else logged
+
+    @property
+    def tokens(self) -> Optional[int]:
+        """Tokens trained, summed over every worker life of the run (resumes included)."""
+        if not self._tokens_seen and not self.tokens_before:
+            return None
+        return self.tokens_before + self._tokens_seen
 
     @property
     def total_steps(self) -> int:
@@ -180,17 +224,29 @@ class RunModel:
         return self.last_log.get("loss")
 
     def elapsed(self, now: float) -> Optional[float]:
-        t0 = self.start.get("t") or self.t_first
-        if t0 is None:
+        """Time the run has worked: preparing and training, summed over resumes."""
+        if not self.segments:
             return None
-        end = self.t_end if self.t_end is not None else (now if self.state not in FINAL_STATES else self.t_last)
-        return max(0.0, (end or now) - t0)
+        total = 0.0
+        for begin, end in self.segments:
+            stop = end if end is not None else (now if self.state not in FINAL_STATES else self.t_last)
+            total += max(0.0, (stop if stop is not None else now) - (begin or 0.0))
+        return total
 
     @property
     def eta(self) -> Optional[float]:
         if self.state in FINAL_STATES:
             return None
         return self.last_log.get("eta_s")
+
+    def eta_at(self, now: float) -> Optional[float]:
+        """The last logged ETA, counted down by the time since that log."""
+        eta, t = self.eta, self.last_log.get("t")
+        if not isinstance(eta, (int, float)):
+            return None
+        if isinstance(t, (int, float)):
+            eta -= max(0.0, now - t)
+        return max(0.0, eta)
 
     @property
     def finished(self) -> bool:

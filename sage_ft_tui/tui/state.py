@@ -41,6 +41,7 @@ class WizardState:
     preset_why: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted key -> value
     name: Optional[str] = None
+    hardware: Any = None  # the Hardware step's snapshot (the Review step's memory estimate)
 
     def reset(self) -> None:
         self.__dict__.pop("_base", None)

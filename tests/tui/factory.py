@@ -17,10 +17,25 @@ from pathlib import Path
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 T0 = 1767258000.0
 NOW = T0 + 560.0  # the clock the static app shows (the running fixture run is ~9 min in)
-SCREENS = ("home", "task", "model", "data", "data_bad", "hardware", "review", "monitor", "monitor_failed", "runs")
+SCREENS = (
+    "home",
+    "task",
+    "model",
+    "data",
+    "data_bad",
+    "hardware",
+    "review",
+    "monitor",
+    "monitor_failed",
+    "runs",
+    "merge",
+    "serve",
+    "chat",
+)
 
 RUNNING = "instruction-qwen2.5-coder-7b-instruct-20260101-090000"
 FAILED = "chat-qwen2.5-7b-instruct-20251231-120000"
+DONE = "qa-tiny-demo-20251231-170200"
 
 
 def _fake_model(cache: Path, repo: str, cfg: dict, shapes: dict[str, list[int]], size: int) -> None:
@@ -82,6 +97,10 @@ def make_app(name: str, root: Path):
             from sage_ft_tui.tui.screens.runs import RunsScreen
 
             return [RunsScreen()]
+        if name in ("merge", "serve", "chat"):
+            from sage_ft_tui.tui.routes import ROUTES
+
+            return [ROUTES[name][0](str(home / DONE))]
         if name.startswith("monitor"):
             from sage_ft_tui.tui.screens.monitor import MonitorScreen
 

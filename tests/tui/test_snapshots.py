@@ -1,4 +1,4 @@
-"""Every screen at 100x32 and 80x24 from fixed data (recorded events and hardware).
+"""Every screen at 80x24 and 120x40 from fixed data (recorded events and hardware).
 
 Update after an intended change: pytest tests/tui/test_snapshots.py --snapshot-update
 """
@@ -9,7 +9,7 @@ import pytest
 
 from . import factory
 
-SIZES = {"100x32": (100, 32), "80x24": (80, 24)}
+SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 
 
 @pytest.mark.parametrize("size", list(SIZES))

@@ -77,7 +77,7 @@ class BaseScreen(Screen):
             self.app.pop_screen()
 
     def footer(self) -> ComposeResult:
-        yield Footer()
+        yield Footer(compact=True)  # compact: more actions fit in 80 columns, "^p palette" keeps its space
 
     def say_error(self, err, target: str = "#error") -> None:
         """Show a SageError (message + hint) in the screen's error line, or clear it."""

@@ -18,8 +18,8 @@ from typing import Optional
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Log, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from sage_ft_tui.engine.errors import SageError
@@ -29,7 +29,7 @@ from sage_ft_tui.engine.runs.layout import FINAL_STATES, RunLayout
 from sage_ft_tui.tui.messages import EventsArrived, HardwareRead, LogTail, RunState
 from sage_ft_tui.tui.run_model import RunModel, fmt_duration
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
-from sage_ft_tui.tui.screens.runs import state_text
+from sage_ft_tui.tui.screens.runs import RESUMABLE, state_text
 from sage_ft_tui.tui.widgets.charts import bar, line_chart
 from sage_ft_tui.tui.widgets.panels import GpuPanel, host_text, stats_text
 from sage_ft_tui.tui.widgets.plot import Plot
@@ -41,14 +41,16 @@ LOG_TAIL_BYTES = 16 << 10
 
 
 class MonitorScreen(BaseScreen):
+    # Most useful first; actions that do not apply now are hidden, so the footer fits 80 columns.
     BINDINGS = [
-        Binding("c", "cancel_run", "Cancel run", id="monitor.cancel"),
-        Binding("s", "save_now", "Save checkpoint", id="monitor.save"),
-        Binding("l", "toggle_log", "Toggle log", id="monitor.log"),
-        Binding("d", "detach", "Detach", id="monitor.detach"),
         Binding("m", "after('merge')", "Merge", id="monitor.merge"),
         Binding("v", "after('serve')", "Serve", id="monitor.serve"),
         Binding("t", "after('chat')", "Chat", id="monitor.chat"),
+        Binding("r", "resume", "Resume", id="monitor.resume"),
+        Binding("c", "cancel_run", "Cancel", id="monitor.cancel", tooltip="Cancel the run (saves a checkpoint)"),
+        Binding("s", "save_now", "Save now", id="monitor.save", tooltip="Save a checkpoint now"),
+        Binding("l", "toggle_log", "Log", id="monitor.log", tooltip="Show or hide train.log"),
+        Binding("d", "detach", "Detach", id="monitor.detach"),
         Binding("escape", "detach", "Back", id="nav.back", show=False),
     ]
 
@@ -71,12 +73,12 @@ class MonitorScreen(BaseScreen):
             with Vertical(id="mon-chart-box", classes="panel") as v:
                 v.border_title = "Loss"
                 yield Plot(id="mon-chart")
-            with Vertical(id="mon-side", classes="panel") as v:
+            with VerticalScroll(id="mon-side", classes="panel") as v:  # scrolls at 80×24
                 v.border_title = "Training"
                 yield Static(id="mon-stats")
         yield Horizontal(id="mon-gpus")
         yield Static(id="mon-host")
-        log = Log(id="mon-log", max_lines=500, auto_scroll=True, classes="panel")
+        log = RichLog(id="mon-log", max_lines=500, auto_scroll=True, wrap=True, classes="panel")
         log.border_title = RunLayout(self.run).train_log.name
         yield log
         yield from self.footer()
@@ -103,7 +105,7 @@ class MonitorScreen(BaseScreen):
 
             self.model.feed_hw(snapshot_to_event(get_backend().snapshot()))
         lines = _tail_lines(RunLayout(self.run).train_log, LOG_TAIL_BYTES)[0]
-        self.query_one(Log).write_lines(lines)
+        self._write_log(lines)
 
     # ---- the follower thread ----------------------------------------------------------
     def _follow(self) -> None:
@@ -168,7 +170,12 @@ class MonitorScreen(BaseScreen):
             self._redraw()
 
     def on_log_tail(self, message: LogTail) -> None:
-        self.query_one(Log).write_lines(message.lines)
+        self._write_log(message.lines)
+
+    def _write_log(self, lines: list[str]) -> None:
+        log = self.query_one(RichLog)
+        for line in lines:
+            log.write(Text(line))  # wrapped at the panel's width, never cut
 
     def on_run_state(self, message: RunState) -> None:
         self.folder_state = (message.state, message.detail)
@@ -218,11 +225,15 @@ class MonitorScreen(BaseScreen):
 
     def _redraw(self) -> None:
         m = self.model
-        if m.version == self.drawn or not self.is_attached:
+        if not self.is_attached:
             return
-        self.drawn = m.version
         now = self.app.clock()
         state, detail = self._state()
+        if m.version == self.drawn:
+            if state in ACTIVE:  # elapsed and ETA tick between logs
+                self.query_one("#mon-status", Static).update(self._status(state, detail, now))
+            return
+        self.drawn = m.version
         self.query_one("#mon-status", Static).update(self._status(state, detail, now))
         if m.curve_version != self.drawn_curve:
             self.drawn_curve = m.curve_version
@@ -269,7 +280,7 @@ class MonitorScreen(BaseScreen):
         t.append("elapsed ", style="dim")
         t.append(fmt_duration(m.elapsed(now)))
         t.append("   ETA ", style="dim")
-        t.append(fmt_duration(m.eta) if state in ACTIVE else "—")
+        t.append(fmt_duration(m.eta_at(now)) if state in ACTIVE else "—")
         model = m.start.get("model")
         if model:
             t.append("   model ", style="dim")
@@ -309,17 +320,25 @@ class MonitorScreen(BaseScreen):
 
     # ---- keys ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        state = self._state()[0]
         if action in ("cancel_run", "save_now"):
-            return True if self._state()[0] in ACTIVE else None
+            return state in ACTIVE  # hidden when there is nothing to stop
         if action == "after":  # merge / serve / chat need the finished adapter
-            return self._state()[0] == "completed"  # hidden until there is an adapter
+            return state == "completed"  # hidden until there is an adapter
+        if action == "resume":
+            return state in RESUMABLE
         return True
+
+    def action_resume(self) -> None:
+        from sage_ft_tui.engine.runs.start import launch_run
+
+        self.app.background(self, "monitor.resume", lambda: launch_run(self.run, resume=True), self._acted("Resuming"))
 
     def action_after(self, what: str) -> None:
         self.app.open(what, str(self.run))
 
     def action_toggle_log(self) -> None:
-        log = self.query_one(Log)
+        log = self.query_one(RichLog)
         log.display = not log.display
 
     def action_detach(self) -> None:
@@ -345,7 +364,7 @@ class MonitorScreen(BaseScreen):
         self.app.push_screen(
             Confirm(
                 f"Cancel {self.run.name}?",
-                "It saves a checkpoint, then stops as cancelled. `sage-ft-tui resume` continues it later.",
+                "It saves a checkpoint, then stops as cancelled. Resume it later with r (here or on Runs).",
                 yes="Cancel run",
                 no="Keep training",
             ),

@@ -1,8 +1,12 @@
-"""Runs: every run with its state, step, last loss and age; enter attaches."""
+"""Runs: every run with its state, step, loss, model, data and markers; it refreshes
+itself from the run folders and acts on the selected run (attach, cancel, resume, save
+now, merge, serve, chat, compare, delete)."""
 
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,55 +14,129 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
 from sage_ft_tui.tui.run_model import fmt_duration
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 
+NAME_W = {False: 36, True: 22}  # the Runs table / Home's compact one (the end of a name: its date)
+REFRESH_S = 2.0  # the list follows the run folders by itself
+RESUMABLE = ("cancelled", "failed")  # a run the worker can continue from its last checkpoint
+# state -> (glyph, Rich style using the app's theme colours, see `theme_styles`)
 STATE_STYLE = {
-    "running": ("●", "bold #61afef"),
-    "preparing": ("◌", "#56b6c2"),
-    "cancelling": ("◌", "#e5c07b"),
-    "completed": ("✓", "bold #98c379"),
-    "failed": ("✗", "bold #e06c75"),
-    "cancelled": ("■", "#e5c07b"),
+    "running": ("●", "bold $primary"),
+    "preparing": ("◌", "$accent"),
+    "cancelling": ("◌", "$warning"),
+    "completed": ("✓", "bold $success"),
+    "failed": ("✗", "bold $error"),
+    "cancelled": ("■", "$warning"),
     "created": ("○", "dim"),
 }
 
 
+def themed(style: str, variables: Optional[dict[str, str]] = None) -> str:
+    """A Rich style with `$name` theme variables replaced by the theme's colours."""
+    if "$" not in style:
+        return style
+    from textual.app import active_app
+
+    if variables is None:
+        try:
+            variables = active_app.get().theme_variables
+        except LookupError:
+            variables = {}
+    out = []
+    for part in style.split():
+        if part.startswith("$"):
+            part = variables.get(part[1:], "")
+        if part:
+            out.append(part)
+    return " ".join(out)
+
+
 def state_text(state: str, detail: str = "") -> Text:
     glyph, style = STATE_STYLE.get(state, ("?", "dim"))
-    t = Text(f"{glyph} {state}", style=style)
+    t = Text(f"{glyph} {state}", style=themed(style))
     if detail:
         t.append(f" ({detail})", style="dim")
     return t
 
 
+@dataclass
+class RunRow:
+    """One run as the Runs screen shows it: the engine's RunInfo plus what the folder holds."""
+
+    info: Any  # engine.runs.manage.RunInfo
+    data: str = ""
+    merged: bool = False
+    served: bool = False
+
+    @property
+    def marks(self) -> str:
+        return " ".join(m for m, on in (("merged", self.merged), ("served", self.served)) if on)
+
+
+def read_rows() -> list[RunRow]:
+    """Every run, newest first, with its data and markers (runs in a worker)."""
+    import yaml
+
+    from sage_ft_tui.engine.runs.manage import list_runs
+
+    rows = []
+    for info in list_runs():
+        lay = RunLayout(info.path)
+        data = ""
+        try:
+            cfg = yaml.safe_load(lay.config.read_text(encoding="utf-8")) or {}
+            d = cfg.get("data") or {}
+            paths = d.get("paths") or ([d["repo"]] if d.get("repo") else [])
+            data = ", ".join(Path(str(p)).name for p in paths)
+        except (OSError, yaml.YAMLError, AttributeError, TypeError):
+            pass
+        rows.append(RunRow(info, data, merged=lay.merged.is_dir(), served=lay.serve_info.exists()))
+    return rows
+
+
 def runs_columns(table: DataTable, compact: bool = False) -> None:
-    table.add_column("Run", key="name", width=20 if compact else 44)
+    table.add_column("Run", key="name", width=NAME_W[compact])
     table.add_column("State", key="state")
     if not compact:
         table.add_column("Step", key="step")
-    table.add_column("Loss", key="loss")
+        table.add_column("Loss", key="loss")
     table.add_column("Age", key="age")
     if not compact:
-        table.add_column("Task", key="task")
         table.add_column("Model", key="model")
+        table.add_column("Data", key="data")
+        table.add_column("Marks", key="marks")
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def fill_runs_table(table: DataTable, runs: list, now: float, compact: bool = False) -> None:
-    cursor = table.cursor_row
+    """Fill from RunInfo (Home) or RunRow (Runs) items, keeping the cursor on its run."""
+    key = None
+    if table.row_count:
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
     table.clear()
-    for r in runs:
+    for item in runs:
+        row = item if isinstance(item, RunRow) else RunRow(item)
+        r = row.info
         step = f"{r.step}/{r.total_steps}" if r.total_steps else (str(r.step) if r.step else "—")
         loss = f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "—"
         age = fmt_duration(now - r.created) if r.created else "—"
-        width = 20 if compact else 44
-        name = r.name if len(r.name) <= width else r.name[: width - 1] + "…"
-        cells = [name, state_text(r.state, "" if compact else r.detail)] + ([] if compact else [step]) + [loss, age]
+        # long names keep their distinctive end (the date) visible
+        width = NAME_W[compact]
+        name = r.name if len(r.name) <= width else "…" + r.name[-(width - 1) :]
+        cells = [name, state_text(r.state, "" if compact else r.detail)] + ([] if compact else [step, loss]) + [age]
         if not compact:
-            cells += [r.task, (r.model.rsplit("/", 1)[-1] if r.model else "—")[:28]]
+            model = (r.model.rsplit("/", 1)[-1] if r.model else "—")[:24]
+            cells += [model, _cut(row.data or "—", 20), Text(row.marks, style="bold")]
         table.add_row(*cells, key=r.path)
     if table.row_count:
-        table.move_cursor(row=min(cursor, table.row_count - 1))
+        keys = [rk.value for rk in table.rows]
+        table.move_cursor(row=keys.index(key) if key in keys else 0)
 
 
 class RunsScreen(BaseScreen):
@@ -66,16 +144,22 @@ class RunsScreen(BaseScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="nav.back"),
         Binding("enter", "attach", "Attach", id="runs.attach"),
-        Binding("r", "reload", "Reload", id="runs.reload"),
+        Binding("m", "open('merge')", "Merge", id="runs.merge"),
+        Binding("v", "open('serve')", "Serve", id="runs.serve"),
+        Binding("t", "open('chat')", "Chat", id="runs.chat"),
+        Binding("r", "resume", "Resume", id="runs.resume"),
+        Binding("c", "cancel_run", "Cancel", id="runs.cancel"),
+        Binding("s", "save_now", "Save now", id="runs.save"),
+        Binding("p", "open('compare')", "Compare", id="runs.compare"),
+        Binding("x", "delete", "Delete", id="runs.delete"),
     ]
 
     def __init__(self, selected: Optional[str] = None):
         super().__init__()
         self.selected = selected  # the run to put the cursor on first
+        self.rows: dict[str, RunRow] = {}
 
     def compose(self) -> ComposeResult:
-        from pathlib import Path
-
         from sage_ft_tui.engine.paths import runs_home
 
         where = str(runs_home()).replace(str(Path.home()), "~", 1) if self.app.live else "$SAGE_FT_HOME"
@@ -84,36 +168,172 @@ class RunsScreen(BaseScreen):
             v.border_title = "All runs (newest first)"
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             yield Static("No runs yet.", id="runs-empty", classes="hint")
+        yield Static(id="runs-detail", classes="detail")
         yield from self.footer()
 
     def on_mount(self) -> None:
         runs_columns(self.query_one(DataTable))
-        self.action_reload()
+        self.reload()
+        if self.app.live:
+            self.set_interval(REFRESH_S, self.reload)
         self.query_one(DataTable).focus()
 
-    def action_reload(self) -> None:
-        from sage_ft_tui.engine.runs.manage import list_runs
+    def reload(self) -> None:
+        self.app.background(self, "runs.list", read_rows, self._show)
 
-        self.app.background(self, "runs.list", list_runs, self._show)
-
-    def _show(self, runs, err) -> None:
+    def _show(self, rows, err: Optional[SageError]) -> None:
         if not self.is_attached:
             return
-        fill_runs_table(self.query_one(DataTable), runs or [], self.app.clock())
-        self.query_one("#runs-empty").display = not runs
+        rows = rows or []
+        self.rows = {r.info.path: r for r in rows}
+        table = self.query_one(DataTable)
+        fill_runs_table(table, rows, self.app.clock())
+        if self.selected in self.rows:
+            table.move_cursor(row=list(self.rows).index(self.selected))
+            self.selected = None
+        self.query_one("#runs-empty").display = not rows
+        self._detail()
+        self.refresh_bindings()
+
+    # ---- the selected run ----------------------------------------------------------------
+    def current(self) -> Optional[RunRow]:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.rows.get(str(key))
+
+    def _detail(self) -> None:
+        row = self.current()
+        w = self.query_one("#runs-detail", Static)
+        if row is None:
+            w.update("")
+            return
+        r = row.info
+        t = Text(no_wrap=False)
+        t.append(r.name, style="bold")
+        t.append(f"  {r.task or '?'} · {r.model or '?'}", style="dim")
+        if row.data:
+            t.append(f" · data {row.data}", style="dim")
+        if row.marks:
+            t.append(f" · {row.marks}", style="bold")
+        w.update(t)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._detail()
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
-        if action == "attach":
-            return True if self.query_one(DataTable).row_count else None
+        row = self.current()
+        state = row.info.state if row else ""
+        if action in ("attach", "open", "delete") and row is None:
+            return None
+        if action == "open" and parameters and parameters[0] in ("merge", "serve", "chat"):
+            return True if state == "completed" else None
+        if action in ("cancel_run", "save_now"):
+            return True if state in ACTIVE_STATES else None
+        if action == "resume":
+            return True if state in RESUMABLE else None
+        if action == "delete":
+            return True if state not in ACTIVE_STATES else None
         return True
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.app.open_monitor(event.row_key.value)
+            self.app.open("monitor", event.row_key.value)
 
     def action_attach(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            self.app.open_monitor(key)
+        if (row := self.current()) is not None:
+            self.app.open("monitor", row.info.path)
+
+    def action_open(self, route: str) -> None:
+        if (row := self.current()) is not None:
+            self.app.open(route, row.info.path)
+
+    def action_resume(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        from sage_ft_tui.engine.runs.start import launch_run
+
+        path = row.info.path
+        self.app.background(self, "runs.resume", lambda: launch_run(Path(path), resume=True), self._then_attach(path))
+
+    def _then_attach(self, path: str):
+        def done(_result, err: Optional[SageError]) -> None:
+            if err is not None:
+                self.notify(f"{err.message}\n{err.hint}", severity="error")
+                return
+            self.app.open("monitor", path)
+
+        return done
+
+    def action_cancel_run(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        from sage_ft_tui.engine.runs.manage import cancel
+
+        path = Path(row.info.path)
+        self.app.background(self, "runs.cancel", lambda: cancel(path), self._acted(f"Cancelling {path.name}"))
+
+    def action_save_now(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        from sage_ft_tui.engine.runs.manage import request_save
+
+        path = Path(row.info.path)
+        self.app.background(self, "runs.save", lambda: request_save(path), self._acted("Checkpoint requested"))
+
+    def action_delete(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        from sage_ft_tui.tui.screens.confirm import Confirm
+
+        path = Path(row.info.path)
+        what = ["config, events and logs"]
+        lay = RunLayout(path)
+        if lay.checkpoints.is_dir():
+            what.append("checkpoints")
+        if lay.adapter.is_dir():
+            what.append("the adapter")
+        if lay.merged.is_dir():
+            what.append("the merged model")
+
+        def answered(yes: Optional[bool]) -> None:
+            if yes:
+                from sage_ft_tui.engine.runs.manage import remove_run
+
+                self.app.background(self, "runs.delete", lambda: remove_run(path), self._deleted(path.name))
+
+        self.app.push_screen(
+            Confirm(
+                f"Delete {path.name}?",
+                f"Removes {path} with its " + ", ".join(what) + ". This cannot be undone.",
+                yes="Delete",
+                no="Keep",
+            ),
+            answered,
+        )
+
+    def _deleted(self, name: str):
+        def done(_result, err: Optional[SageError]) -> None:
+            if err is not None:
+                self.notify(f"{err.message}\n{err.hint}", severity="error")
+            else:
+                self.notify(f"deleted {name}", timeout=3)
+            self.reload()
+
+        return done
+
+    def _acted(self, what: str):
+        def done(_result, err: Optional[SageError]) -> None:
+            if err is not None:
+                self.notify(f"{err.message}\n{err.hint}", severity="error")
+            else:
+                self.notify(what, timeout=3)
+            self.reload()
+
+        return done

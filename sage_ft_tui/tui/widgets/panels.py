@@ -5,10 +5,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from sage_ft_tui.tui.run_model import GpuHistory, RunModel, fmt_duration, fmt_num, fmt_rate
+from sage_ft_tui.tui.run_model import EXTRA_METRICS, GpuHistory, RunModel, fmt_num, fmt_rate
 from sage_ft_tui.tui.widgets.charts import S, bar, level_style, sparkline
 
 GiB = 1024**3
+SPARK_W = 12  # fits the side panel at 80 columns, inside its border
 
 
 def _pct(v) -> str:
@@ -98,25 +99,26 @@ def stats_text(m: RunModel) -> Text:
     row("eval loss", fmt_num(m.last_eval), "bold " + S("eval").replace("bold ", ""))
     if m.best_eval is not None:
         row("best eval", fmt_num(m.best_eval), "")
+
+    def trend(label: str, values) -> None:  # a labelled sparkline under its figure
+        t.append(f"{label:<11}", style="dim")
+        t.append_text(sparkline(values, SPARK_W, 0, style="spark"))
+        t.append("\n")
+
     row("lr", fmt_num(log.get("learning_rate"), ".2e"), "")
-    t.append(" " * 11)
-    t.append_text(sparkline([y for _, y in m.lr.points], 14, 0, style="spark"))
-    t.append("\n")
+    trend(" lr trend", [y for _, y in m.lr.points])
     row("tokens/s", fmt_rate(log.get("tokens_per_s")), "")
-    t.append(" " * 11)
-    t.append_text(sparkline(m.tps, 14, 0, style="spark"))
-    t.append("\n")
+    trend(" tok/s trend", m.tps)
     row("grad norm", fmt_num(log.get("grad_norm"), ".3f"), "")
     row("samples/s", fmt_num(log.get("samples_per_s"), ".2f"), "")
-    tokens = log.get("tokens")
-    row("tokens", fmt_rate(tokens), "")
+    row("tokens", fmt_rate(m.tokens), "")
+    for key, values in m.extra.items():
+        label = EXTRA_METRICS.get(key) or key.replace("_", " ")
+        row(label[:10], fmt_num(values[-1], ".3f"), "")
+        trend(" trend", values)
     peak = log.get("vram_peak")
     if isinstance(peak, (int, float)):
         row("vram peak", f"{peak / GiB:.1f} GiB", "")
     if m.checkpoints:
         row("checkpoint", f"step {m.checkpoints[-1].get('step', '?')} ({len(m.checkpoints)})", "")
     return t
-
-
-def eta_text(m: RunModel, now: float) -> str:
-    return fmt_duration(m.eta)

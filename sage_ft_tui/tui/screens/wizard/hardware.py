@@ -131,9 +131,10 @@ class HardwareScreen(WizardScreen):
             self.query_one("#hw-text", Static).update(Text(f"{err.message}\n{err.hint}", style="#e06c75"))
             return
         self.snap, (name, why) = result
+        self.app.state.hardware = self.snap
         self.query_one("#hw-text", Static).update(machine_text(self.snap))
         t = Text()
-        t.append("Recommended ", style="bold")
+        t.append("Recommended\n", style="bold")  # the value on its own line: it never overlaps the label
         t.append(f"{name or '—'}\n", style="bold #61afef")
         t.append(why or "", style="italic")
         self.app.state.preset_why = why

@@ -1,22 +1,89 @@
-"""Step 5, Review: the whole config as YAML; save it; start (creates the run folder,
-prepares the data, launches the detached worker, opens the monitor)."""
+"""Step 5, Review: every key of the run config, grouped and explained (its help from the
+config's field descriptions), validated as you type; beside it what the config means:
+optimizer steps, tokens per step, the memory estimate and an estimated duration. ctrl+s
+saves the config; ctrl+n starts the run (creates the folder, prepares the data, launches
+the detached worker, opens the monitor)."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Optional
+import json
+import typing
+from typing import Any, Optional
 
+import yaml
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 
+from sage_ft_tui.engine.config.schema import RunConfig, field_help
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.tui.messages import RunStarted
+from sage_ft_tui.tui.plan import plan, with_duration
+from sage_ft_tui.tui.run_model import fmt_duration
 from sage_ft_tui.tui.screens.base import WizardScreen
+from sage_ft_tui.tui.state import get_dotted
+
+# Keys the Output group holds (the rest go by their section); `version` is fixed.
+OUTPUT_KEYS = (
+    "preset",
+    "training.logging_steps",
+    "training.eval_steps",
+    "training.save_steps",
+    "training.save_total_limit",
+    "training.report_to",
+)
+SKIP = ("version", "name")  # name has its own row at the top
+GROUPS = (("Model", ("task", "model.")), ("Data", ("data.",)), ("LoRA", ("lora.",)), ("Training", ("training.",)))
+
+
+def grouped_keys() -> list[tuple[str, list[str]]]:
+    """(group title, dotted keys) in the config's own order: model, data, LoRA, training, output."""
+    keys = [k for k in field_help() if k not in SKIP]
+    out = []
+    for title, prefixes in GROUPS:
+        out.append((title, [k for k in keys if k not in OUTPUT_KEYS and k.startswith(prefixes)]))
+    out.append(("Output", [k for k in OUTPUT_KEYS if k in keys]))
+    return out
+
+
+def choices(key: str) -> tuple[str, ...]:
+    """The allowed values of a Literal-typed key (shown in its help), else ()."""
+    model: Any = RunConfig
+    *parents, leaf = key.split(".")
+    for part in parents:
+        model = model.model_fields[part].annotation
+    ann = model.model_fields[leaf].annotation
+    for arg in (ann, *typing.get_args(ann)):
+        if typing.get_origin(arg) is typing.Literal:
+            return tuple(str(a) for a in typing.get_args(arg))
+    return ()
+
+
+def show_value(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float):
+        return f"{v:g}"
+    return json.dumps(v)
+
+
+def parse_value(text: str) -> Any:
+    """What the user typed, read as YAML: 3, 0.1, true, null, [q_proj, v_proj], or a string."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def field_id(key: str) -> str:
+    return "cfg-" + key.replace(".", "-").replace("_", "-")
 
 
 class ReviewScreen(WizardScreen):
@@ -29,49 +96,138 @@ class ReviewScreen(WizardScreen):
 
     def __init__(self):
         super().__init__()
-        self.cfg = None
+        self.cfg: Optional[RunConfig] = None
         self.error: Optional[SageError] = None
         self.starting = False
+        self.bad: dict[str, str] = {}  # key -> why the typed text is refused
 
     def compose(self) -> ComposeResult:
         yield from self.compose_head()
+        helps = field_help()
         with Vertical(classes="body-col"):
             with Horizontal(classes="field", id="review-name-row"):
                 yield Label("Run name", classes="flabel")
                 yield Input(placeholder="(automatic: task-model-date)", compact=True, id="review-name")
-            with VerticalScroll(id="review-box", classes="panel") as v:
-                v.border_title = RunLayout(".").config.name
-                with Horizontal(id="review-cols"):
-                    yield Static(id="review-left")
-                    yield Static(id="review-right")
+            with Horizontal(id="review-cols"):
+                with VerticalScroll(id="review-form", classes="panel") as v:
+                    v.border_title = "Settings (tab: next field)"
+                    for title, keys in grouped_keys():
+                        yield Static(title, classes="subhead")
+                        for key in keys:
+                            with Horizontal(classes="field"):
+                                yield Label(key.split(".", 1)[-1], classes="ckey")  # the group names the section
+                                yield Input(compact=True, id=field_id(key))
+                            hint = helps.get(key, "")
+                            opts = choices(key)
+                            if opts:
+                                hint += f" [{' | '.join(opts)}]"
+                            yield Static(hint, classes="chelp", markup=False)
+                with VerticalScroll(id="review-plan", classes="panel") as v:
+                    v.border_title = "What it means"
+                    yield Static(id="review-figures")
+                    yield Static(id="review-mem")
             yield Static(id="error", classes="error")
         yield from self.footer()
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False
+        self.keys = [k for _t, keys in grouped_keys() for k in keys]
+        self._filling = True
         if self.app.state.name:
             self.query_one("#review-name", Input).value = self.app.state.name
         self._show_config()
-        self.query_one("#review-box").focus()
+        if self.cfg is not None:
+            raw = self.cfg.model_dump(mode="json")
+            for key in self.keys:
+                self.query_one(f"#{field_id(key)}", Input).value = show_value(get_dotted(raw, key))
+        self.call_after_refresh(self._filled)
+        self.query_one("#review-name", Input).focus()  # a typed name is the first thing to set
+
+    def _filled(self) -> None:
+        self._filling = False
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.app.state.name = event.value.strip() or None
+        if self._filling:
+            return
+        if event.input.id == "review-name":
+            self.app.state.name = event.value.strip() or None
+        else:
+            key = next((k for k in self.keys if field_id(k) == event.input.id), None)
+            if key is not None:
+                self._edit(key, event.input)
         self._show_config()
+
+    def _edit(self, key: str, w: Input) -> None:
+        """Try the typed value alone: refused (marked, explained) or kept as an override."""
+        s = self.app.state
+        value = parse_value(w.value)
+        try:
+            s.build_config({key: value})
+        except SageError as e:
+            self.bad[key] = e.message
+            w.add_class("-invalid")
+            return
+        self.bad.pop(key, None)
+        w.remove_class("-invalid")
+        base = s.base_config().model_dump(mode="json")
+        if get_dotted(base, key) == value:
+            s.overrides.pop(key, None)
+        else:
+            s.overrides[key] = value
 
     def _show_config(self) -> None:
         try:
             self.cfg, self.error = self.app.state.build_config(), None
         except SageError as e:
             self.cfg, self.error = None, e
+        if self.bad and self.error is None:
+            key, why = next(iter(self.bad.items()))
+            self.error = SageError(f"{key}: {why}", hint="fix the marked field (the last valid value is kept)")
         self.say_error(self.error)
-        if self.cfg is not None:
-            text = self.cfg.to_yaml()
-            for root, short in ((str(self.app.cwd), "."), (str(Path.home()), "~")):
-                text = text.replace(f" {root}/", f" {short}/")
-            left, right = split_yaml(text, ("lora", "training"))
-            self.query_one("#review-left", Static).update(highlight_yaml(left))
-            self.query_one("#review-right", Static).update(highlight_yaml(right))
+        self._figures()
         self.validity_changed()
+
+    def _figures(self) -> None:
+        w = self.query_one("#review-figures", Static)
+        if self.cfg is None:
+            w.update("")
+            return
+        cfg, ins = self.cfg, self.app.state.inspection
+        self.app.background(self, "review.plan", lambda: with_duration(plan(cfg, ins), cfg.model.name), self._show_plan)
+        snap = self.app.state.hardware
+        if snap is not None:
+            from sage_ft_tui.engine.hardware.estimate import estimate_for_config
+
+            self.app.background(self, "review.memory", lambda: estimate_for_config(cfg, snap), self._show_mem)
+
+    def _show_plan(self, p, err: Optional[SageError]) -> None:
+        if not self.is_attached or p is None:
+            return
+        t = Text()
+
+        def row(label: str, value: str, style: str = "bold") -> None:
+            t.append(f"{label:<14}", style="dim")
+            t.append(f"{value}\n", style=style)
+
+        row("total steps", str(p.total_steps) if p.total_steps else "?")
+        if p.steps_per_epoch:
+            row("  per epoch", str(p.steps_per_epoch), "")
+        row("train rows", str(p.train_rows) if p.train_rows else "?", "")
+        row("samples/step", str(p.samples_per_step), "")
+        row("tokens/step", f"≤ {p.tokens_per_step:,}", "")
+        row("duration", f"≈ {fmt_duration(p.seconds)}" if p.seconds is not None else "?")
+        t.append(f"{p.basis}\n", style="italic dim")
+        self.query_one("#review-figures", Static).update(t)
+
+    def _show_mem(self, est, err: Optional[SageError]) -> None:
+        if not self.is_attached:
+            return
+        w = self.query_one("#review-mem", Static)
+        if err is not None or est is None:
+            w.update(Text(f"memory: unavailable ({err.message if err else '?'})", style="dim"))
+            return
+        style = "bold green" if est.fits else "bold red" if est.fits is False else "bold"
+        w.update(Text.assemble(("memory\n", "dim"), (est.summary(), style)))
 
     def valid(self) -> bool:
         return self.cfg is not None and self.error is None and not self.starting
@@ -99,7 +255,7 @@ class ReviewScreen(WizardScreen):
         cfg = self.cfg
         self.starting = True
         self.validity_changed()
-        self.query_one("#review-box").loading = self.app.live
+        self.query_one("#review-cols").loading = self.app.live
         self.notify("Creating the run folder and preparing the data…", timeout=4)
 
         def start():
@@ -114,7 +270,7 @@ class ReviewScreen(WizardScreen):
         if not self.is_attached:
             return
         self.starting = False
-        self.query_one("#review-box").loading = False
+        self.query_one("#review-cols").loading = False
         if err is not None:
             self.say_error(err)
             self.validity_changed()
@@ -122,47 +278,4 @@ class ReviewScreen(WizardScreen):
         run, warning = result
         if warning:  # both runs go on; the user should know they share the GPU
             self.app.notify(warning, title="Shared GPU", severity="warning", timeout=10)
-        self.post_message(RunStarted(run))
-
-
-_LINE = re.compile(r"^(\s*)(- )?([^:\s][^:]*):(\s*)(.*)$")
-
-
-def split_yaml(text: str, right_keys: tuple[str, ...]) -> tuple[str, str]:
-    left: list[str] = []
-    right: list[str] = []
-    target = left
-    for line in text.splitlines():
-        if line and not line[0].isspace() and not line.startswith("- "):
-            target = right if line.split(":", 1)[0] in right_keys else left
-        target.append(line)
-    return "\n".join(left), "\n".join(right)
-
-
-def highlight_yaml(text: str) -> Text:
-    """Keys, values and nulls told apart (our YAML is simple: safe_dump of a mapping)."""
-    out = Text()
-    for line in text.splitlines():
-        m = _LINE.match(line)
-        if m:
-            indent, dash, key, space, value = m.groups()
-            out.append(indent + (dash or ""))
-            out.append(key, style="bold #61afef" if not indent else "#56b6c2")
-            out.append(":" + space)
-            out.append(value, style=_value_style(value))
-        else:
-            stripped = line.lstrip()
-            out.append(line[: len(line) - len(stripped)])
-            out.append(stripped, style=_value_style(stripped.removeprefix("- ")))
-        out.append("\n")
-    return out
-
-
-def _value_style(v: str) -> str:
-    if v in ("null", "[]", "{}", ""):
-        return "dim"
-    if v in ("true", "false"):
-        return "#c678dd"
-    if re.fullmatch(r"-?[0-9.e+-]+", v):
-        return "#d19a66"
-    return "#98c379"
+        self.post_message(RunStarted(str(run)))
