@@ -126,7 +126,8 @@ class SageApp(App):
         self.background(self, "wizard.quick", catalogue, self._quick_model)
 
     def _quick_model(self, entries, err: Optional[SageError]) -> None:
-        from sage_ft_tui.engine.models.catalog import DEFAULTS, TINY
+        from sage_ft_tui.engine.models.catalog import DEFAULTS
+        from sage_ft_tui.engine.models.tiny import TINY_NAME as TINY
 
         entries = entries or []
         usable = [e for e in entries if e.offline and e.id != TINY]

@@ -18,7 +18,9 @@ async def test_quickstart_offline_picks_an_available_model(world):
         assert app.state.model == "Qwen/Qwen2.5-Coder-1.5B-Instruct"
         assert app.flow.skipped == ("Task", "Model")
         app.wizard_goto("Model")  # change the model from the Data step
-        await wait_for(pilot, lambda: app.screen.query("#model-table") and app.screen.query_one("#model-table").row_count)
+        await wait_for(
+            pilot, lambda: app.screen.query("#model-table") and app.screen.query_one("#model-table").row_count
+        )
         assert type(app.screen).__name__ == "ModelScreen" and app.flow.skipped == ()
 
 

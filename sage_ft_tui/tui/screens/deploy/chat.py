@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Static
+from textual.widgets import Input, Label, Static
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
@@ -69,11 +69,12 @@ class ChatScreen(BaseScreen):
     DEFAULT_CSS = """
     ChatScreen #chat-settings { height: auto; padding: 0 1; }
     ChatScreen #chat-settings Input { width: 1fr; }
-    ChatScreen #chat-temp, ChatScreen #chat-max { width: 14; }
+    ChatScreen .chat-label { color: $text-muted; padding: 0 1 0 1; }
+    ChatScreen #chat-temp, ChatScreen #chat-max { width: 7; }
     ChatScreen #chat-log { height: 1fr; }
     ChatScreen .bubble { height: auto; margin: 0 0 1 0; }
     ChatScreen .bubble.note { color: $text-muted; }
-    ChatScreen #chat-status { height: 1; color: $text-muted; padding: 0 1; }
+    ChatScreen #chat-status { height: auto; color: $text-muted; padding: 0 1; }
     """
     BINDINGS = [
         Binding("escape", "back", "Back", id="nav.back"),
@@ -94,9 +95,12 @@ class ChatScreen(BaseScreen):
         yield TopBar(f"Chat · {name}", note="streaming via the openai client", id="topbar")
         with Horizontal(id="chat-settings", classes="panel") as h:
             h.border_title = "Settings (apply to the next message)"
-            yield Input(placeholder="system prompt (optional)", id="chat-system")
-            yield Input("0.7", placeholder="temperature", id="chat-temp", type="number")
-            yield Input("256", placeholder="max tokens", id="chat-max", type="integer")
+            yield Label("System", classes="chat-label")
+            yield Input(placeholder="system prompt (optional)", id="chat-system", compact=True)
+            yield Label("Temperature", classes="chat-label")
+            yield Input("0.7", placeholder="0.7", id="chat-temp", type="number", compact=True)
+            yield Label("Max tokens", classes="chat-label")
+            yield Input("256", placeholder="256", id="chat-max", type="integer", compact=True)
         with Vertical(classes="panel body") as v:
             v.border_title = "Conversation"
             yield VerticalScroll(id="chat-log")
@@ -106,7 +110,9 @@ class ChatScreen(BaseScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        self.query_one("#chat-input", Input).focus()
+        box = self.query_one("#chat-input", Input)
+        box.cursor_blink = self.app.live  # static frames (snapshots) must not depend on the blink
+        box.focus()
         if self.run_dir is None:
             self.say_error(no_run_error("chat with"))
             self._status("no run")
@@ -116,17 +122,15 @@ class ChatScreen(BaseScreen):
     def connect(self) -> None:
         run = self.run_dir
 
-        def job() -> None:
+        def job():
             from sage_ft_tui.engine.deploy.chat import endpoint_for_run, make_client
 
-            try:
-                ep = endpoint_for_run(run)
-                make_client(ep)  # the openai client imports here, off the UI thread
-                self.post_message(ChatConnected(ep, None))
-            except SageError as e:
-                self.post_message(ChatConnected(None, e))
+            ep = endpoint_for_run(run)
+            make_client(ep)  # the openai client imports here, off the UI thread
+            return ep
 
-        self.run_worker(job, thread=True, name="chat-connect", exclusive=True, exit_on_error=False)
+        # through the App's helper: a thread worker when live, inline (deterministic) in snapshots
+        self.app.background(self, "chat.connect", job, lambda ep, err: self.on_chat_connected(ChatConnected(ep, err)))
 
     def on_chat_connected(self, message: ChatConnected) -> None:
         if message.error is not None:

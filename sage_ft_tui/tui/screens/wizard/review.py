@@ -17,13 +17,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 
-from sage_ft_tui.engine.config.schema import RunConfig, field_help
+from sage_ft_tui.engine.config.schema import RunConfig, field_help, get_dotted
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.messages import RunStarted
 from sage_ft_tui.tui.plan import plan, with_duration
 from sage_ft_tui.tui.run_model import fmt_duration
 from sage_ft_tui.tui.screens.base import WizardScreen
-from sage_ft_tui.tui.state import get_dotted
 
 # Keys the Output group holds (the rest go by their section); `version` is fixed.
 OUTPUT_KEYS = (
@@ -34,6 +33,7 @@ OUTPUT_KEYS = (
     "training.save_total_limit",
     "training.report_to",
 )
+PATH_KEYS = ("data.paths", "data.eval_paths", "data.repo")  # shown relative to the folder the app started in
 SKIP = ("version", "name")  # name has its own row at the top
 GROUPS = (("Model", ("task", "model.")), ("Data", ("data.",)), ("LoRA", ("lora.",)), ("Training", ("training.",)))
 
@@ -139,9 +139,31 @@ class ReviewScreen(WizardScreen):
         if self.cfg is not None:
             raw = self.cfg.model_dump(mode="json")
             for key in self.keys:
-                self.query_one(f"#{field_id(key)}", Input).value = show_value(get_dotted(raw, key))
+                self.query_one(f"#{field_id(key)}", Input).value = self._shown(key, get_dotted(raw, key))
         self.call_after_refresh(self._filled)
-        self.query_one("#review-name", Input).focus()  # a typed name is the first thing to set
+        name = self.query_one("#review-name", Input)
+        name.cursor_blink = self.app.live  # static frames (snapshots) must not depend on the blink
+        name.focus()  # a typed name is the first thing to set
+
+    def _shown(self, key: str, value: Any) -> str:
+        if key in PATH_KEYS:
+            root = f"{self.app.cwd}/"
+            if isinstance(value, list):
+                value = [str(v).removeprefix(root) for v in value]
+            elif isinstance(value, str):
+                value = value.removeprefix(root)
+        return show_value(value)
+
+    def _parsed(self, key: str, text: str) -> Any:
+        value = parse_value(text)
+        if key in PATH_KEYS:  # relative paths are relative to where the app started
+            cwd = self.app.cwd
+
+            def absolute(v: Any) -> Any:
+                return str(cwd / v) if isinstance(v, str) and v and not v.startswith(("/", "~")) else v
+
+            value = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
+        return value
 
     def _filled(self) -> None:
         self._filling = False
@@ -160,7 +182,7 @@ class ReviewScreen(WizardScreen):
     def _edit(self, key: str, w: Input) -> None:
         """Try the typed value alone: refused (marked, explained) or kept as an override."""
         s = self.app.state
-        value = parse_value(w.value)
+        value = self._parsed(key, w.value)
         try:
             s.build_config({key: value})
         except SageError as e:
