@@ -53,11 +53,8 @@ def _interrupt_on_term() -> None:
     signal.signal(signal.SIGTERM, interrupted)
 
 
-def _checkpoint_arg(v: Optional[str]):
-    if v is None:
-        return None
-    v = v.strip()
-    return v if v.lower() == "latest" else v
+def _checkpoint_arg(v: Optional[str]) -> Optional[str]:
+    return None if v is None else v.strip()  # N or "latest": find_adapter reads both
 
 
 def merge_cmd(

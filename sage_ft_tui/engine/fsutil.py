@@ -9,8 +9,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from sage_ft_tui.engine.errors import SageError
-
 MiB = 1024**2
 GiB = 1024**3
 
@@ -50,16 +48,6 @@ def free_bytes(path: Path) -> int:
     while not p.exists() and p != p.parent:
         p = p.parent
     return shutil.disk_usage(p).free
-
-
-def require_free(path: Path, needed: int, what: str) -> None:
-    free = free_bytes(path)
-    if free < needed:
-        raise SageError(
-            f"not enough disk space for {what} in {path}: {fmt_bytes(needed)} needed, {fmt_bytes(free)} free",
-            hint="free some space or set SAGE_FT_HOME to a larger disk",
-            kind="disk",
-        )
 
 
 def is_disk_full(exc: BaseException) -> bool:

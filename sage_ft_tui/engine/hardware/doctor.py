@@ -6,9 +6,10 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
-import shutil
 import sys
 
+from sage_ft_tui.engine.fsutil import GiB
+from sage_ft_tui.engine.hardware.probe import get_backend
 from sage_ft_tui.engine.paths import runs_home
 
 PACKAGES = (
@@ -54,33 +55,21 @@ def run_doctor() -> dict:
 
         if torch.cuda.is_available():
             cuda = f"{torch.version.cuda} ({torch.cuda.device_count()} device(s))"
-    gpus, note, cpu, ram, disk = [], "", platform.processor() or platform.machine(), 0.0, 0.0
-    try:
-        from sage_ft_tui.engine.hardware.probe import get_backend
-
-        snap = get_backend().snapshot(disk_path=runs_home())
-        note = snap.note
-        gpus = [
-            {
-                "index": g.index,
-                "name": g.name,
-                "mem_total_gib": g.mem_total / 2**30,
-                "mem_free_gib": g.mem_free / 2**30,
-                "bf16": g.bf16,
-            }
-            for g in snap.gpus
-        ]
-        cpu = f"{snap.host.cpu_model} ({snap.host.cores} cores)"
-        ram = snap.host.ram_total / 2**30
-        disk = snap.host.disk_free / 2**30
-    except ImportError:
-        import psutil
-
-        ram = psutil.virtual_memory().total / 2**30
-        p = runs_home()
-        while not p.exists():
-            p = p.parent
-        disk = shutil.disk_usage(p).free / 2**30
+    snap = get_backend().snapshot(disk_path=runs_home())
+    note = snap.note
+    gpus = [
+        {
+            "index": g.index,
+            "name": g.name,
+            "mem_total_gib": g.mem_total / GiB,
+            "mem_free_gib": g.mem_free / GiB,
+            "bf16": g.bf16,
+        }
+        for g in snap.gpus
+    ]
+    cpu = f"{snap.host.cpu_model} ({snap.host.cores} cores)"
+    ram = snap.host.ram_total / GiB
+    disk = snap.host.disk_free / GiB
     if gpus and not cuda and pk["torch"]:
         problems.append("GPUs are present but this torch has no CUDA: install a CUDA build of torch")
     if gpus and not pk["bitsandbytes"]:

@@ -55,7 +55,6 @@ CUBLAS_WORKSPACE = 32 * MiB
 # The caching allocator keeps freed blocks; reserved exceeds allocated by some percent of
 # what is allocated and freed every step (activations and logits).
 ALLOCATOR_SLACK = 0.08
-MIN_LENGTHS = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 
 ModelRef = Union[str, os.PathLike, "ModelShape"]
 

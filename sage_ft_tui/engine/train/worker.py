@@ -45,10 +45,8 @@ class _NullWriter:
 
 def _hw_sampler(events, stop: threading.Event, run: Path) -> None:
     """Hardware readings as `hw` events every few seconds (rank 0), through the one interface."""
-    try:
-        from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
-    except ImportError:
-        return
+    from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
+
     try:
         backend = get_backend()
     except Exception as e:  # NVML trouble must never stop training
