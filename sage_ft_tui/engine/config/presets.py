@@ -79,11 +79,11 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
             + (f" ({snap.note})" if snap.note else ""),
             f"cpu preset: fp32, micro-batch 4 × 512 tokens; fine for {TINY_NAME} and small models, slow for 1B+",
         ]
-        est = None
+        ram_est = None
         try:
             shape = model_shape(model)
             avail = max(0, snap.host.ram_total - snap.host.ram_used)
-            est = estimate_memory(
+            ram_est = estimate_memory(
                 shape,
                 dtype="float32",
                 device="cpu",
@@ -94,10 +94,10 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
                 free=avail,
                 sequences=seqs,
             )
-            lines.append(f"estimated RAM {est.summary()}")
-        except SageError as e:
-            lines.append(f"no memory estimate: {e.message}")
-        return AutoPlan(cfg, est, lines)
+            lines.append(f"estimated RAM {ram_est.summary()}")
+        except SageError as err:
+            lines.append(f"no memory estimate: {err.message}")
+        return AutoPlan(cfg, ram_est, lines)
 
     gpu = snap.gpus[0]
     shape = model_shape(model)
@@ -207,7 +207,7 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
         )
     )
     lines.append(
-        f"estimated peak {e.total / GiB:.1f} GiB of the {e.budget / GiB:.1f} GiB budget "
+        f"estimated peak {e.total / GiB:.1f} GiB of the {(e.budget or 0) / GiB:.1f} GiB budget "
         f"(weights {e.weights / GiB:.1f}, activations {e.activations / GiB:.1f}, LoRA+optimizer "
         f"{(e.lora_params + e.lora_grads + e.optimizer_states) / GiB:.2f})"
     )

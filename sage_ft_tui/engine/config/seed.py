@@ -107,7 +107,7 @@ class TrainingConfig(_Strict):
         return cls(
             model_name=rc.model.name,
             task=rc.task,
-            data_path=(rc.data.paths or [None])[0],
+            data_path=rc.data.paths[0] if rc.data.paths else None,
             num_epochs=t.epochs or 1,
             max_steps=t.max_steps,
             batch_size=t.micro_batch_size,

@@ -89,7 +89,7 @@ def detect_format(rows: list[Row], sample: int = 200) -> tuple[Optional[str], di
             counts[f] = counts.get(f, 0) + 1
     if not counts:
         return None, counts
-    return max(counts, key=counts.get), counts
+    return max(counts, key=lambda k: counts[k]), counts
 
 
 # ---- normalisation --------------------------------------------------------------

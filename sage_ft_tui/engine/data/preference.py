@@ -66,7 +66,7 @@ def _prompt(d: dict, system_prompt: Optional[str]) -> list[dict]:
         ins = d.get("instruction")
         if not isinstance(ins, str) or not ins.strip():
             raise RowError("empty prompt")
-        inp = d.get("input") if isinstance(d.get("input"), str) else ""
+        inp = d["input"] if isinstance(d.get("input"), str) else ""
         msgs = [{"role": "user", "content": f"{ins}\n\n{inp}" if inp.strip() else ins}]
     elif "question" in d:
         msgs = _turns(d.get("question"), "prompt")
@@ -277,7 +277,7 @@ def sequence_lengths(tok, rec: dict) -> tuple[int, int]:
 
 def preview_pair(tok, rec: dict) -> dict:
     """The rendered prompt and each answer, for the Data step's side-by-side preview."""
-    out = {"prompt": prompt_text(tok, rec)}
+    out: dict[str, Any] = {"prompt": prompt_text(tok, rec)}
     for key in ("chosen", "rejected", "completion"):
         if key in rec:
             out[key] = completion_text(tok, rec, rec[key])

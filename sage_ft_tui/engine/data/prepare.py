@@ -86,8 +86,8 @@ def load_training_data(
             kind="data",
         )
     if fmt == "auto":
-        fmt, counts = detect_format(rows)
-        if fmt is None:
+        found, counts = detect_format(rows)
+        if found is None:
             first = rows[0] if rows else None
             keys = sorted(first.data)[:8] if first is not None and isinstance(first.data, dict) else []
             sample = f" (first row has keys {keys})" if keys else ""
@@ -96,6 +96,7 @@ def load_training_data(
                 hint="use alpaca/qa/sharegpt/messages/prompt_completion/text fields, or map yours with --set data.field_map.instruction=<col>",
                 kind="data",
             )
+        fmt = found
     elif fmt not in FORMATS:
         raise SageError(f"unknown data format {fmt!r}", hint=f"choose one of: auto, {', '.join(FORMATS)}")
     check_task_format(task, fmt)
@@ -124,9 +125,9 @@ def load_training_data(
         records.append(rec)
         wheres.append(r.where)
     if not records:
-        first = bad[0] if bad else None
+        first_bad = bad[0] if bad else None
         raise SageError(
-            f"{where}: no usable rows as {fmt} ({len(bad)} bad; first: {first})",
+            f"{where}: no usable rows as {fmt} ({len(bad)} bad; first: {first_bad})",
             hint="fix the rows, or set data.format / data.field_map to match your columns",
             kind="data",
         )
@@ -470,11 +471,12 @@ def prepare_dataset(
         if fmt_ == "auto":
             from sage_ft_tui.engine.data.readers import Row
 
-            fmt_, _ = detect_format([Row(f"row {i}", r) for i, r in enumerate(data[:200])])
-            if fmt_ is None:
+            found, _ = detect_format([Row(f"row {i}", r) for i, r in enumerate(data[:200])])
+            if found is None:
                 raise SageError(
                     "cannot tell the data format of the rows", hint="see `sage-ft-tui examples`", kind="data"
                 )
+            fmt_ = found
         check_task_format(task, fmt_)
         records = []
         for i, r in enumerate(data):

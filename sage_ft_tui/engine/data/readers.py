@@ -93,7 +93,10 @@ def read_files(paths: list[str]) -> ReadResult:
             ".md": _read_txt,
         }[f.suffix.lower()]
         for item in reader(f):
-            (res.bad if isinstance(item, BadRow) else res.rows).append(item)
+            if isinstance(item, BadRow):
+                res.bad.append(item)
+            else:
+                res.rows.append(item)
     return res
 
 
@@ -116,7 +119,7 @@ def _read_jsonl(f: Path) -> Iterator[Row | BadRow]:
             continue
         try:
             yield Row(where, json.loads(text))
-        except ValueError as e:
+        except json.JSONDecodeError as e:
             torn = i == n or (i == n - 1 and not lines[-1].strip())
             yield BadRow(
                 where,
@@ -141,7 +144,7 @@ def _read_json(f: Path) -> Iterator[Row | BadRow]:
         return
     try:
         obj = json.loads(text)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         if text.lstrip().startswith("{") and "\n{" in text:
             yield from _read_jsonl(f)  # JSON lines saved as .json
             return
@@ -217,7 +220,8 @@ def _read_txt(f: Path) -> Iterator[Row | BadRow]:
     text = _decode(f)
     text = text.replace("\r\n", "\n")
     # Paragraphs (blank-line separated) are the documents; line numbers point at their start.
-    line, buf, start = 1, [], 1
+    buf: list[str] = []
+    line, start = 1, 1
     for ln in text.split("\n"):
         if ln.strip():
             if not buf:

@@ -286,7 +286,7 @@ class ChatTokenizer:
     def assistant_spans(self, messages: list[dict], tools=None) -> tuple[str, list[tuple[int, int]]]:
         """The rendered conversation and the character spans of assistant turns."""
         full = self.render(messages, tools=tools)
-        spans = []
+        spans: list[tuple[int, int]] = []
         for i, m in enumerate(messages):
             if m["role"] != "assistant":
                 continue
@@ -338,7 +338,7 @@ class ChatTokenizer:
                 continue
             r = m.get("reasoning_content") if mask_reasoning else None
             pos = text.find(r, s, e) if r else -1
-            if pos >= 0:
+            if r and pos >= 0:
                 out += [(a, b) for a, b in ((s, pos), (pos + len(r), e)) if b > a]
             else:
                 out.append((s, e))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO, Any, Iterator, Optional
 
 from sage_ft_tui.engine.errors import SageError
 
@@ -122,7 +122,7 @@ class ChatSession:
     endpoint: Endpoint
     settings: ChatSettings = field(default_factory=ChatSettings)
     history: list = field(default_factory=list)  # user/assistant turns, no system message
-    client: object = None
+    client: Any = None  # openai.OpenAI, made on first use
     last_stats: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -215,14 +215,15 @@ def _apply_command(line: str, session: ChatSession, out: IO[str]) -> Optional[bo
     elif cmd in ("/temp", "/temperature", "/max"):
         try:
             if cmd == "/max":
-                val = int(arg)
-                ChatSettings(max_tokens=val).validate()
-                session.settings.max_tokens = val
+                n = int(arg)
+                ChatSettings(max_tokens=n).validate()
+                session.settings.max_tokens = n
+                out.write(f"({cmd[1:]} = {n})\n")
             else:
-                val = float(arg)
-                ChatSettings(temperature=val).validate()
-                session.settings.temperature = val
-            out.write(f"({cmd[1:]} = {val})\n")
+                t = float(arg)
+                ChatSettings(temperature=t).validate()
+                session.settings.temperature = t
+                out.write(f"({cmd[1:]} = {t})\n")
         except (ValueError, SageError) as e:
             msg = e.oneline() if isinstance(e, SageError) else f"error: {cmd} needs a number, got {arg!r}"
             out.write(msg + "\n")

@@ -504,7 +504,9 @@ def read_serve(run: Path) -> Optional[dict]:
 
 
 def server_alive(info: Optional[dict]) -> bool:
-    return bool(info) and pid_alive(info.get("pid"), info.get("create_time"))
+    if not info:
+        return False
+    return pid_alive(info.get("pid"), info.get("create_time"))
 
 
 def _write_serve(run: Path, info: dict) -> None:

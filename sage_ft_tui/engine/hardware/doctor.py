@@ -69,7 +69,7 @@ def run_doctor() -> dict:
     ]
     cpu = f"{snap.host.cpu_model} ({snap.host.cores} cores)"
     ram = snap.host.ram_total / GiB
-    disk = snap.host.disk_free / GiB
+    disk = (snap.host.disk_free or 0) / GiB
     if gpus and not cuda and pk["torch"]:
         problems.append("GPUs are present but this torch has no CUDA: install a CUDA build of torch")
     if gpus and not pk["bitsandbytes"]:

@@ -343,7 +343,8 @@ class MemoryEstimate:
 
     @property
     def fits(self) -> Optional[bool]:
-        return None if self.free is None else self.total <= self.budget
+        budget = self.budget
+        return None if budget is None else self.total <= budget
 
     def breakdown(self) -> list[tuple[str, int, str]]:
         q = {"none": self.dtype, "8bit": "8-bit (bitsandbytes)", "4bit": "4-bit NF4 (bitsandbytes)"}[self.quantization]
@@ -431,7 +432,7 @@ def trl_fused_loss_available() -> bool:
     try:
         from importlib.metadata import distribution
 
-        return distribution("trl").locate_file("trl/kernels/chunked_logprob.py").exists()
+        return Path(str(distribution("trl").locate_file("trl/kernels/chunked_logprob.py"))).exists()
     except Exception:
         return False
 

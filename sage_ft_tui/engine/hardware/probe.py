@@ -321,8 +321,7 @@ class NvmlBackend:
 
         entries = parse_visible_devices(self._visible)
         if entries is None:
-            devs = [d for i in range(count) for d in whole(i)]
-            return devs, notes
+            return [d for i in range(count) for d in whole(i)], notes
         devs: list = []
         for e in entries:
             found = None

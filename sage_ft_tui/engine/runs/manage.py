@@ -134,7 +134,7 @@ def run_info(run: Path) -> RunInfo:
     run = Path(run)
     st = read_status(run)
     state, detail = derive_state(run, st)
-    cfg = {}
+    cfg: dict = {}
     try:
         import yaml
 

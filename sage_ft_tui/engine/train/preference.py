@@ -90,7 +90,7 @@ def trainer_for(cfg: RunConfig, base_args: dict, trainer_kw: dict):
 
             args = Config(**common, beta=p.beta, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=p.simpo_gamma)
 
-        class PairTrainer(Base):  # type: ignore[misc, valid-type]
+        class PairTrainer(Base):
             def tokenize_row(self, feature, model=None):
                 if "prompt_ids" in feature:
                     return _legacy_row(feature, self.max_length, tokenizer.bos_token_id, tokenizer.eos_token_id)
@@ -126,7 +126,7 @@ def trainer_for(cfg: RunConfig, base_args: dict, trainer_kw: dict):
             precompute_ref_log_probs=pre,
         )
 
-    class Trainer(Base):  # type: ignore[misc, valid-type]
+    class Trainer(Base):
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             if not _pretokenized(dataset):
                 return super()._prepare_dataset(dataset, processing_class, args, dataset_name)

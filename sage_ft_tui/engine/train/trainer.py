@@ -255,7 +255,7 @@ def load_model(cfg: RunConfig, mdir: Path):
     if dtype == "auto":
         dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if cuda else "float32"
     kw["dtype"] = getattr(torch, dtype)
-    attn = cfg.model.attn_implementation
+    attn: str = cfg.model.attn_implementation
     if attn == "auto":
         # Packed (padding-free) batches need per-sequence attention: flash-attn's varlen kernel
         # on a GPU with fp16/bf16 when it is installed, else SDPA called sequence by sequence;

@@ -105,7 +105,7 @@ def _disk_reason(exc: BaseException, run: Path) -> str:
     import errno
     import resource
 
-    e = exc
+    e: BaseException | None = exc
     while e is not None:
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             break

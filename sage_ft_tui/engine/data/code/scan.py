@@ -385,7 +385,7 @@ def git_root(path: str | os.PathLike | None = None) -> Optional[Path]:
 
 def _inside_git_worktree(p: Path) -> bool:
     out = _git(["rev-parse", "--is-inside-work-tree"], p)
-    return bool(out) and out.strip() == b"true"
+    return out is not None and out.strip() == b"true"
 
 
 def _split_z(out: bytes) -> list[str]:
@@ -662,8 +662,8 @@ def scan_repository(
             res.skipped.append((rel, "too_large"))
             continue
         reason, text = _classify_text(data)
-        if reason:
-            res.skipped.append((rel, reason))
+        if reason or text is None:
+            res.skipped.append((rel, reason or "empty"))
             continue
         kind = find_secret(text)
         if kind:
@@ -740,7 +740,7 @@ def chunk_text(tok, text: str, budget: int, *, enc=None, verify: bool = True) ->
     # tok_start[k] = char where token k starts; the piece of tokens [a, b) is text[start(a):start(b)].
     tok_start = [o[0] for o in enc.offsets]
     line_starts = _line_starts(text)
-    pieces = []
+    pieces: list[str] = []
     a_char, a_tok = 0, 0
     while True:
         if n - a_tok <= budget:
@@ -825,7 +825,7 @@ def _encode_many(tok, texts: list[str]) -> list:
 
 
 def _count_tokens(tok, texts: list[str]) -> list[int]:
-    out = []
+    out: list[int] = []
     for i in range(0, len(texts), ENCODE_BATCH):
         out.extend(len(e) for e in _encode_many(tok, texts[i : i + ENCODE_BATCH]))
     return out
