@@ -1,5 +1,6 @@
 """`python -m sage_ft_tui.engine.worker RUN [--resume]`: the documented entry point of the
-detached training process (DESIGN.md); the worker itself lives in `engine.train.worker`."""
+detached training process (docs/ARCHITECTURE.md, "Processes"); the worker itself lives
+in `engine.train.worker`."""
 
 import sys
 

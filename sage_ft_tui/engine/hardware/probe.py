@@ -577,7 +577,7 @@ def snapshot(disk_path=None) -> Snapshot:
 
 
 def snapshot_to_event(s: Snapshot) -> dict:
-    """The fields of a DESIGN.md `hw` event (without v/t/kind)."""
+    """The fields of an `hw` event (docs/EVENTS.md), without v/t/kind."""
     return {
         "gpus": [
             {

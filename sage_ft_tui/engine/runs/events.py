@@ -1,4 +1,4 @@
-"""events.jsonl: the append-only event stream (schema v1, DESIGN.md).
+"""events.jsonl: the append-only event stream (schema v1, docs/EVENTS.md).
 
 Writer: one JSON object a line, flushed per event, rank 0 only (the caller decides).
 Reader: tolerates a torn last line, garbage lines and unknown kinds, and says what it
