@@ -24,7 +24,7 @@ from sage_ft_tui.cli.options import (
     SetOpt,
     StepsOpt,
 )
-from sage_ft_tui.cli.runs import chain_options, data_warnings, train_run
+from sage_ft_tui.cli.runs import chain_options, print_data_block, train_run
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -98,8 +98,7 @@ def quickstart(
                 print(f"  {line}", file=err)
         run_dir = start_run(cfg, launch=False).run
         print(f"created run {run_dir.name}", file=err)
-        for warning in data_warnings(run_dir):
-            print(f"warning: {warning}", file=err)
+        print_data_block(run_dir, file=err)
         if task == "code":
             from sage_ft_tui.engine.fsutil import read_json
             from sage_ft_tui.engine.recipes.code import scan_summary_lines

@@ -133,21 +133,40 @@ def start(
     _print_created(run, json_out)
 
 
-def data_warnings(run: Path) -> list[str]:
-    """What the data report warns about (e.g. tools the chat template cannot render)."""
+def print_data_block(run: Path, file=None, *, warnings_only: bool = False) -> None:
+    """The data inspector's short block (data_report.json): length figures on `file`
+    (stdout by default), its warnings (and the template's) on stderr."""
+    from sage_ft_tui.engine.data.inspect import summary_lines
     from sage_ft_tui.engine.fsutil import read_json
 
-    return list((read_json(RunLayout(run).data_report, {}) or {}).get("warnings") or [])
+    report = read_json(RunLayout(run).data_report, {}) or {}
+    for line in summary_lines(report if isinstance(report, dict) else {}):
+        if line.startswith(("warning:", "error:")):
+            typer.echo(line, err=True)
+        elif warnings_only:
+            continue
+        elif file is not None:
+            print(line, file=file)
+        else:
+            out(line)
 
 
 def _print_created(run: Path, json_out: bool) -> None:
     from sage_ft_tui.engine.fsutil import read_json
 
     report = read_json(RunLayout(run).data_report, {}) or {}
-    for warning in data_warnings(run):
-        print(f"warning: {warning}", file=sys.stderr)
     if json_out:
-        out(json.dumps({"run": str(run), "name": run.name, "data": report.get("counts", {})}))
+        print_data_block(run, warnings_only=True)
+        out(
+            json.dumps(
+                {
+                    "run": str(run),
+                    "name": run.name,
+                    "data": report.get("counts", {}),
+                    "inspection": report.get("inspection", {}),
+                }
+            )
+        )
         return
     c = report.get("counts", {})
     out(f"created run {run.name}")
@@ -155,6 +174,7 @@ def _print_created(run: Path, json_out: bool) -> None:
     out(
         f"  data     {c.get('train', 0)} train / {c.get('eval', 0)} eval samples, {c.get('skipped', 0)} bad rows skipped"
     )
+    print_data_block(run)
     out(f"  train it `sage-ft-tui run {run.name}` (add --detach to run in the background)")
 
 
@@ -184,6 +204,7 @@ def _run_or_config(target: str) -> Path:
             RunConfig.load(p), unique=True, launch=False
         ).run  # a config from an old run makes a sibling
         out(f"created run {run_dir.name} from {p}")
+        print_data_block(run_dir, file=sys.stderr)  # stdout may be JSON lines
         return run_dir
     return resolve_run(target)
 

@@ -86,6 +86,14 @@ class DataSection(_Strict):
     reasoning: Literal["train", "mask"] = Field(
         "train", description="reasoning (thinking) in answers: train on it, or mask it from the loss"
     )
+    replace: dict[str, str] = Field(
+        default_factory=dict,
+        description="fill template placeholders in the rows: name -> text (e.g. name: Ada fills {{name}})",
+    )
+    allow_secrets: bool = Field(
+        False,
+        description="train rows that hold secrets (API keys, private keys...) instead of skipping them (warned)",
+    )
     repo: Optional[str] = Field(None, description="code task: the repository to train on (default: this git root)")
     languages: list[str] = Field(default_factory=list, description="code task: only these languages (empty = all)")
     fim_rate: float = Field(
@@ -292,6 +300,26 @@ class RunConfig(_Strict):
         return RunConfig.from_dict(data, source="--set")
 
 
+def _mapping_fields() -> dict[str, bool]:
+    """Dotted names of the dict-valued fields (data.field_map, data.replace) whose keys are
+    the user's own: a new key under one is a new entry, not a misspelt setting. The value
+    says whether its values are text (then `--set ...=1` keeps "1", not the number)."""
+    import typing
+
+    out: dict[str, bool] = {}
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, f in model.model_fields.items():
+            ann = f.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name}.")
+            elif typing.get_origin(ann) is dict:
+                out[f"{prefix}{name}"] = typing.get_args(ann)[1:] == (str,)
+
+    walk(RunConfig, "")
+    return out
+
+
 def config_error(e: ValidationError, source: str) -> SageError:
     err = e.errors()[0]
     key = ".".join(str(x) for x in err["loc"]) or "(top level)"
@@ -324,6 +352,9 @@ def parse_set(item: str) -> tuple[str, Any]:
         raise SageError(f"--set {item!r}: expected key=value", hint="e.g. --set training.warmup_ratio=0.1")
     key, _, value = item.partition("=")
     key = _ALIASES.get(key.strip(), key.strip())
+    parent = key.rpartition(".")[0]
+    if _mapping_fields().get(parent):
+        return key, value  # a column name or a replacement text stays text, whatever it looks like
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError:
@@ -341,7 +372,8 @@ def get_dotted(data: dict, key: str) -> Any:
 
 def set_dotted(data: dict, key: str, value: Any, *, source: str = "--set") -> None:
     """Set a dotted key in a config dict; a key that is not there already is an error
-    (so a typo never adds a setting that nothing reads)."""
+    (so a typo never adds a setting that nothing reads), except under a dict-valued field
+    (data.field_map.question=q), whose keys are the user's."""
     parts = key.split(".")
     node = data
     for i, part in enumerate(parts[:-1]):
@@ -352,7 +384,7 @@ def set_dotted(data: dict, key: str, value: Any, *, source: str = "--set") -> No
                 hint="see `sage-ft-tui examples` for the keys",
             )
         node = nxt
-    if parts[-1] not in node:
+    if parts[-1] not in node and ".".join(parts[:-1]) not in _mapping_fields():
         raise SageError(f"{source} {key}: unknown key {key!r}", hint="see `sage-ft-tui examples` for the keys")
     node[parts[-1]] = value
 

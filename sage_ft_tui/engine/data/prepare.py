@@ -21,14 +21,22 @@ from sage_ft_tui.engine.data.formats import (
     detect_format,
     normalize,
 )
+from sage_ft_tui.engine.data.inspect import (
+    Finding,
+    check_rows,
+    no_trained_finding,
+    refuse_no_trained,
+    truncation,
+    truncation_findings,
+    truncation_of_lengths,
+)
 from sage_ft_tui.engine.data.preference import (
     encode_preference,
     normalize_for,
-    preview_pair,
     prompt_text,
     sequence_lengths,
 )
-from sage_ft_tui.engine.data.readers import BadRow, read_files
+from sage_ft_tui.engine.data.readers import BadRow, Row, read_files
 from sage_ft_tui.engine.data.tasks import TASKS, TRAINER_TASKS, check_task_format
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
@@ -50,6 +58,41 @@ class LoadedData:
     bad: list[BadRow] = field(default_factory=list)
     total_rows: int = 0
     wheres: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    groups: Optional[list[str]] = None  # content keys when some rows are duplicates (split keeps them together)
+    duplicates: int = 0
+    formats: dict[str, str] = field(default_factory=dict)  # file → its detected format
+
+
+def _no_rows_error(where: str, bad: list[BadRow], fmt: Optional[str] = None) -> SageError:
+    if not bad:
+        return SageError(f"{where}: no rows", hint="the data file is empty; add examples (or remove it)", kind="data")
+    as_fmt = f" as {fmt}" if fmt else ""
+    return SageError(
+        f"{where}: no usable rows{as_fmt} ({len(bad)} bad; first: {bad[0]})",
+        hint="fix the rows, or set data.format / data.field_map to match your columns"
+        if fmt
+        else "fix the file; every row failed to read",
+        kind="data",
+    )
+
+
+def _detect(where: str, rows: list[Row]) -> str:
+    fmt, _ = detect_format(rows)
+    if fmt is None:
+        first = rows[0] if rows else None
+        keys = sorted(map(str, first.data))[:8] if first is not None and isinstance(first.data, dict) else []
+        sample = f" (first row has keys {keys})" if keys else ""
+        raise SageError(
+            f"{where}: cannot tell the data format{sample}",
+            hint="use alpaca/qa/sharegpt/messages/prompt_completion/text fields, or map yours with --set data.field_map.instruction=<col>",
+            kind="data",
+        )
+    return fmt
+
+
+def _content_key(rec: dict) -> str:
+    return hashlib.sha256(json.dumps(rec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:24]
 
 
 def load_training_data(
@@ -63,9 +106,14 @@ def load_training_data(
     max_samples: Optional[int] = None,
     max_length: Optional[int] = None,
     answer_field: str = "answer",
+    replace: Optional[dict] = None,
+    allow_secrets: bool = False,
 ) -> LoadedData:
-    """Read, detect, normalise. Bad rows are kept with file:line and reason; too many stop it.
+    """Read, inspect, detect (each file on its own), normalise. Bad rows are kept with
+    file:line and reason; too many stop it, and so does a file with no usable row.
 
+    The inspector's row checks run first (inspect.check_rows): multimodal or preference
+    data is refused, rows with secrets are bad rows, placeholders are filled or warned.
     With `max_length` (tokens), a conversation row so long that truncation would keep only
     a sliver of it (over ROW_CHARS_PER_TOKEN characters a token) is a bad row: tokenizing a
     multi-megabyte row takes minutes and trains on almost none of it."""
@@ -74,63 +122,75 @@ def load_training_data(
     if not paths:
         raise SageError("no data files given", hint="pass --data FILE", kind="data")
     res = read_files([str(p) for p in paths])
-    rows = [type(r)(r.where, apply_field_map(r.data, field_map or {})) for r in res.rows]
+    rows = [Row(r.where, apply_field_map(r.data, field_map or {}), r.file) for r in res.rows]
     total = len(rows) + len(res.bad)
     where = res.files[0] if len(res.files) == 1 else f"{len(res.files)} files"
     if total == 0:
-        raise SageError(f"{where}: no rows", hint="the data file is empty; add examples", kind="data")
-    if not rows:
-        raise SageError(
-            f"{where}: no usable rows ({len(res.bad)} bad; first: {res.bad[0]})",
-            hint="fix the file; every row failed to read",
-            kind="data",
-        )
-    if fmt == "auto":
-        found, counts = detect_format(rows)
-        if found is None:
-            first = rows[0] if rows else None
-            keys = sorted(first.data)[:8] if first is not None and isinstance(first.data, dict) else []
-            sample = f" (first row has keys {keys})" if keys else ""
-            raise SageError(
-                f"{where}: cannot tell the data format{sample}",
-                hint="use alpaca/qa/sharegpt/messages/prompt_completion/text fields, or map yours with --set data.field_map.instruction=<col>",
-                kind="data",
-            )
-        fmt = found
-    elif fmt not in FORMATS:
+        raise _no_rows_error(where, [])
+    if fmt != "auto" and fmt not in FORMATS:
         raise SageError(f"unknown data format {fmt!r}", hint=f"choose one of: auto, {', '.join(FORMATS)}")
-    check_task_format(task, fmt)
-    bad = list(res.bad)
-    records, wheres = [], []
-    for r in rows:
-        try:
-            if task in TRAINER_TASKS:
-                rec = normalize_for(task, fmt, r.data, system_prompt, answer_field)
-            else:
-                rec = normalize(r.data, fmt, system_prompt)
-        except RowError as e:
-            bad.append(BadRow(r.where, str(e)))
-            continue
-        if max_length and "messages" in rec:
-            n = sum(len(m.get("content") or "") for m in rec["messages"] if isinstance(m, dict))
-            if n > max_length * ROW_CHARS_PER_TOKEN:
-                bad.append(
-                    BadRow(
-                        r.where,
-                        f"row too long: {n:,} characters, more than {ROW_CHARS_PER_TOKEN} × "
-                        f"training.max_length ({max_length} tokens); almost all of it would be cut",
-                    )
-                )
-                continue
-        records.append(rec)
-        wheres.append(r.where)
-    if not records:
-        first_bad = bad[0] if bad else None
-        raise SageError(
-            f"{where}: no usable rows as {fmt} ({len(bad)} bad; first: {first_bad})",
-            hint="fix the rows, or set data.format / data.field_map to match your columns",
-            kind="data",
+    if fmt == "auto":
+        # A file of no known format fails before the (per-row) inspector reads all of it;
+        # its first rows are still inspected, so preference or image data is named as such.
+        heads: dict[str, list[Row]] = {}
+        for r in rows:
+            if len(heads.setdefault(r.file, [])) < 200:
+                heads[r.file].append(r)
+        for f, head in heads.items():
+            if detect_format(head)[0] is None:
+                check_rows(head, task, replace=replace, allow_secrets=allow_secrets)
+                _detect(f if len(res.files) > 1 else where, head)
+    checks = check_rows(rows, task, replace=replace, allow_secrets=allow_secrets)
+    findings = list(checks.findings)
+    if res.same_file_twice:
+        findings.append(
+            Finding(
+                "same_file_twice",
+                "warning",
+                f"{res.same_file_twice[0]} was given more than once; it is read once",
+                "",
+                "give each data file once",
+            )
         )
+    bad = list(res.bad) + checks.bad
+    by_file: dict[str, list[Row]] = {f: [] for f in res.files}
+    for r in checks.rows:
+        by_file.setdefault(r.file, []).append(r)
+    records, wheres, formats = [], [], {}
+    for f, frows in by_file.items():
+        fwhere = f if len(res.files) > 1 else where
+        fbad = [b for b in bad if b.file == f]
+        if not frows:
+            raise _no_rows_error(fwhere, fbad)
+        ffmt = fmt if fmt != "auto" else _detect(fwhere, frows)
+        check_task_format(task, ffmt)
+        formats[f] = ffmt
+        n_before = len(records)
+        for r in frows:
+            try:
+                if task in TRAINER_TASKS:
+                    rec = normalize_for(task, ffmt, r.data, system_prompt, answer_field)
+                else:
+                    rec = normalize(r.data, ffmt, system_prompt)
+            except RowError as e:
+                bad.append(BadRow(r.where, str(e), r.file))
+                continue
+            if max_length and "messages" in rec:
+                n = sum(len(m.get("content") or "") for m in rec["messages"] if isinstance(m, dict))
+                if n > max_length * ROW_CHARS_PER_TOKEN:
+                    bad.append(
+                        BadRow(
+                            r.where,
+                            f"row too long: {n:,} characters, more than {ROW_CHARS_PER_TOKEN} × "
+                            f"training.max_length ({max_length} tokens); almost all of it would be cut",
+                            r.file,
+                        )
+                    )
+                    continue
+            records.append(rec)
+            wheres.append(r.where)
+        if len(records) == n_before:
+            raise _no_rows_error(fwhere, [b for b in bad if b.file == f], ffmt)
     share = len(bad) / total
     if share > max_bad_share:
         raise SageError(
@@ -140,7 +200,40 @@ def load_training_data(
         )
     if max_samples:
         records, wheres = records[:max_samples], wheres[:max_samples]
-    return LoadedData(records, fmt, res.files, bad, total, wheres)
+    keys = [_content_key(r) for r in records]
+    first_at: dict[str, str] = {}
+    dups, dup_where, across = 0, "", False
+    for k, w in zip(keys, wheres):
+        if k in first_at:
+            dups += 1
+            dup_where = dup_where or f"{w} repeats {first_at[k]}"
+            across = across or first_at[k].rsplit(":", 1)[0].split("[")[0] != w.rsplit(":", 1)[0].split("[")[0]
+        else:
+            first_at[k] = w
+    if dups:
+        findings.append(
+            Finding(
+                "duplicates",
+                "warning",
+                f"{dups} rows are exact duplicates of earlier rows{' (across files)' if across else ''}; "
+                "they train more than once, and stay on one side of the train/eval split",
+                dup_where,
+                "remove the copies if they are not meant to weigh more",
+            )
+        )
+    fmts = list(dict.fromkeys(formats.values()))
+    return LoadedData(
+        records,
+        fmts[0] if len(fmts) == 1 else "+".join(fmts),
+        res.files,
+        bad,
+        total,
+        wheres,
+        findings,
+        keys if dups else None,
+        dups,
+        formats,
+    )
 
 
 def split(
@@ -218,8 +311,26 @@ def template_warnings(tok, records: list[dict], model: str) -> list[str]:
     ]
 
 
+def _load_kwargs(cfg) -> dict:
+    d = cfg.data
+    return dict(
+        task=cfg.task,
+        field_map=d.field_map,
+        system_prompt=d.system_prompt,
+        max_bad_share=d.max_bad_share,
+        max_length=cfg.training.max_length,
+        replace=d.replace,
+        allow_secrets=d.allow_secrets,
+        answer_field=cfg.grpo.answer_field,
+    )
+
+
 def prepare_run_data(cfg, run: Path) -> dict:
-    """Write <run>/data/{train,eval}.jsonl and data_report.json; return the report."""
+    """Write <run>/data/{train,eval}.jsonl and data_report.json; return the report.
+
+    The data inspector runs here (so before every run): its row checks inside
+    load_training_data, then the truncation check on the tokenized training samples —
+    rows with no trained token left at max_length are dropped, and none left refuses."""
     from sage_ft_tui.engine.models.resolve import model_dir
 
     data_dir = RunLayout(run).data
@@ -237,17 +348,8 @@ def prepare_run_data(cfg, run: Path) -> dict:
 
         loaded, extra = build_code_records(cfg, tok)
     else:
-        d = cfg.data
         loaded = load_training_data(
-            d.paths,
-            task=cfg.task,
-            fmt=d.format,
-            field_map=d.field_map,
-            system_prompt=d.system_prompt,
-            max_bad_share=d.max_bad_share,
-            max_samples=d.max_samples,
-            max_length=cfg.training.max_length,
-            answer_field=cfg.grpo.answer_field,
+            cfg.data.paths, fmt=cfg.data.format, max_samples=cfg.data.max_samples, **_load_kwargs(cfg)
         )
         extra = {}
         if cfg.task == "preference" and loaded.format == "kto" and cfg.preference.method in ("dpo", "orpo", "simpo"):
@@ -257,50 +359,67 @@ def prepare_run_data(cfg, run: Path) -> dict:
                 hint="use preference.method kto (or auto) for labelled rows",
                 kind="data",
             )
-    groups = [w.rsplit("#", 1)[0] for w in loaded.wheres] if cfg.task == "code" and loaded.wheres else None
+    findings = list(loaded.findings)
+    if cfg.task == "code" and loaded.wheres:
+        groups = [w.rsplit("#", 1)[0] for w in loaded.wheres]
+    else:
+        groups = loaded.groups
     train, evald = split(loaded.records, cfg.data.validation_split, cfg.training.seed, groups)
     if cfg.data.eval_paths:
-        evald = load_training_data(
-            cfg.data.eval_paths,
-            task=cfg.task,
-            fmt=loaded.format,
-            field_map=cfg.data.field_map,
-            system_prompt=cfg.data.system_prompt,
-            max_bad_share=cfg.data.max_bad_share,
-            max_length=cfg.training.max_length,
-            answer_field=cfg.grpo.answer_field,
-        ).records
-    sample = train if len(train) <= STATS_SAMPLE else random.Random(0).sample(train, STATS_SAMPLE)
-    lengths, trained = [], 0
-    for rec in sample:
-        if cfg.task in TRAINER_TASKS:
-            n, scored = sequence_lengths(tok, rec)
-            lengths.append(n)
-            trained += scored
-            continue
-        enc = encode_record(tok, rec, cfg.data.reasoning == "mask")
-        lengths.append(len(enc.input_ids))
-        trained += sum(enc.completion_mask)
+        ev = load_training_data(cfg.data.eval_paths, fmt=cfg.data.format, **_load_kwargs(cfg))
+        evald = ev.records
+        findings += ev.findings
+    max_len = cfg.training.max_length
+    full = len(train) <= STATS_SAMPLE
+    idx = list(range(len(train))) if full else sorted(random.Random(0).sample(range(len(train)), STATS_SAMPLE))
+    is_text = bool(train) and "text" in train[0]
+    encoded = []
+    if cfg.task in TRAINER_TASKS:  # pairs / prompts: lengths only (the trainer scores its own tokens)
+        seqs = [sequence_lengths(tok, train[i]) for i in idx]
+        trunc = truncation_of_lengths([n for n, _ in seqs], max_len)
+        trained = sum(sc for _, sc in seqs)
+    else:
+        for i in idx:
+            enc = encode_record(tok, train[i], cfg.data.reasoning == "mask")
+            encoded.append((enc.input_ids, enc.completion_mask))
+        trunc = truncation(encoded, max_len, is_text=is_text)
+        trained = sum(sum(m[:max_len]) if not is_text else sum(m) for _, m in encoded)
+    lengths = trunc.lengths
+    dropped = 0
+    if trunc.no_trained:
+        where_of = {id(r): w for r, w in zip(loaded.records, loaded.wheres)}
+        first = where_of.get(id(train[idx[trunc.no_trained[0]]]), "")
+        if len(trunc.no_trained) == len(encoded):
+            raise refuse_no_trained(trunc, first)
+        drop = {idx[j] for j in trunc.no_trained}
+        train = [r for i, r in enumerate(train) if i not in drop]
+        dropped = len(drop)
+        findings.append(no_trained_finding(dropped, first, max_len))
+    tfind, trep = truncation_findings(trunc, cfg)
+    findings += tfind
     _write_jsonl(RunLayout(run).train_data, train)
     _write_jsonl(RunLayout(run).eval_data, evald)
     report = {
         "format": loaded.format,
+        "formats": loaded.formats,
         "task": cfg.task,
         "files": loaded.files,
         "model": cfg.model.name,
         "template": tok.template_source,
-        "warnings": template_warnings(tok, sample, cfg.model.name),
+        "warnings": template_warnings(tok, [train[i] for i in idx], cfg.model.name),
         "counts": {
             "rows": loaded.total_rows,
             "usable": len(loaded.records),
             "train": len(train),
             "eval": len(evald),
             "skipped": len(loaded.bad),
+            "dropped_no_trained_token": dropped,
+            "duplicates": loaded.duplicates,
         },
         "skipped": [{"where": b.where, "reason": b.reason} for b in loaded.bad[:REPORT_LIST_LIMIT]],
         "skipped_by_reason": _by_reason(loaded.bad),
-        "tokens": token_stats(lengths, cfg.training.max_length)
-        | {"trained_share": round(trained / max(1, sum(lengths)), 4)},
+        "tokens": token_stats(lengths, max_len) | {"trained_share": round(trained / max(1, sum(lengths)), 4)},
+        "inspection": {"findings": [f.as_dict() for f in findings], "truncation": trep, "sampled": not full},
         **extra,
     }
     atomic_write_json(RunLayout(run).data_report, report)
@@ -371,6 +490,10 @@ def _tokenize_trainer_batch(tok, batch: dict, n: int, task: str, unpair: bool) -
     return out
 
 
+def _has_trained_token(masks: list, max_length: int) -> list[bool]:
+    return [any(m[:max_length]) for m in masks]
+
+
 def tokenized_datasets(cfg, run: Path, model_dir: str):
     """(train, eval or None) as datasets with input_ids + completion_mask, cached under
     <run>/data/tokenized/<key> so a resume or re-run skips preprocessing. A file lock
@@ -421,8 +544,9 @@ def tokenized_datasets(cfg, run: Path, model_dir: str):
             ds = (
                 ds
                 if cfg.task in TRAINER_TASKS
-                else ds.filter(
-                    lambda masks: [any(m) for m in masks],
+                else ds.filter(  # the trainer cuts at max_length: no trained token before it teaches nothing
+                    _has_trained_token,
+                    fn_kwargs={"max_length": cfg.training.max_length},
                     input_columns=["completion_mask"],
                     batched=True,
                     batch_size=1000,
@@ -446,7 +570,7 @@ def _cache_key(cfg, data_dir: Path, model_dir: str) -> str:
             h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
     d = cfg.data
     method = cfg.preference.method if cfg.task == "preference" else ""
-    h.update(f"{cfg.training.max_length}|{model_dir}|{cfg.task}|{method}|{d.tool_format}|{d.reasoning}|v2".encode())
+    h.update(f"{cfg.training.max_length}|{model_dir}|{cfg.task}|{method}|{d.tool_format}|{d.reasoning}|v3".encode())
     for fname in ("tokenizer.json", "chat_template.jinja", "tokenizer_config.json"):
         p = Path(model_dir) / fname
         if p.exists():
@@ -497,96 +621,11 @@ def prepare_dataset(
     return datasets.Dataset.from_dict(out)
 
 
-# ---- inspection for the wizard ------------------------------------------------------
-
-
-@dataclass
-class DataInspection:
-    format: Optional[str] = None
-    rows: int = 0
-    usable: int = 0
-    bad_rows: list[tuple[str, str]] = field(default_factory=list)
-    token_lengths: list[int] = field(default_factory=list)
-    share_truncated: float = 0.0
-    preview: list[list[tuple[str, bool]]] = field(default_factory=list)
-    # preference/GRPO rows: {"prompt", "chosen", "rejected"} or {"prompt", "completion", "label"} or {"prompt", "answer"}
-    pairs: list[dict] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    error: Optional[SageError] = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.usable > 0
-
-
-def inspect_data(
-    paths,
-    task: str = "instruction",
-    fmt: str = "auto",
-    model: str = TINY_NAME,
-    max_length: int = 2048,
-    preview: int = 5,
-    max_bad_share: float = 0.05,
-    field_map: Optional[dict] = None,
-) -> DataInspection:
-    """Detect, validate and tokenize a sample; never raises for bad data (see .error)."""
-    out = DataInspection()
-    try:
-        loaded = load_training_data(paths, task=task, fmt=fmt, field_map=field_map, max_bad_share=max_bad_share)
-    except SageError as e:
-        out.error = e
-        try:  # still list what is wrong, row by row
-            loaded = load_training_data(paths, task=task, fmt=fmt, field_map=field_map, max_bad_share=1.0)
-            out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
-            out.rows, out.format, out.files = loaded.total_rows, loaded.format, loaded.files
-        except SageError:
-            pass
-        return out
-    out.format, out.rows, out.usable, out.files = loaded.format, loaded.total_rows, len(loaded.records), loaded.files
-    out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
-    try:
-        from sage_ft_tui.engine.data.template import chat_tokenizer
-        from sage_ft_tui.engine.models.resolve import model_dir
-
-        tok = chat_tokenizer(str(model_dir(model)))
-        if task == "chat" and not tok.has_template:
-            raise SageError(
-                f"model {model} has no chat template, which the chat task needs",
-                hint="use an instruct/chat model",
-                kind="model",
-            )
-        sample = loaded.records[:STATS_SAMPLE]
-        out.warnings = template_warnings(tok, sample, model)
-        if task in TRAINER_TASKS:
-            out.token_lengths = [sequence_lengths(tok, r)[0] for r in sample]
-            out.share_truncated = token_stats(out.token_lengths, max_length).get("share_truncated", 0.0)
-            for rec in loaded.records[:preview]:
-                pair = preview_pair(tok, rec)
-                out.pairs.append(pair)
-                answer = pair.get("chosen", pair.get("completion", pair.get("answer", "")))
-                out.preview.append([(pair["prompt"], False), (answer, task != "grpo")])
-            return out
-        out.token_lengths = [len(encode_record(tok, r).input_ids) for r in sample]
-        out.share_truncated = token_stats(out.token_lengths, max_length).get("share_truncated", 0.0)
-        for rec in loaded.records[:preview]:
-            if "text" in rec:
-                out.preview.append([(rec["text"][:2000], True)])
-            else:
-                tools = json.loads(rec["tools"]) if rec.get("tools") else None
-                out.preview.append(tok.segments(rec["messages"], tools))
-    except SageError as e:
-        out.error = e
-    return out
-
-
 __all__ = [
     "load_training_data",
     "prepare_dataset",
     "prepare_run_data",
     "tokenized_datasets",
-    "inspect_data",
-    "DataInspection",
     "LoadedData",
     "TASKS",
 ]

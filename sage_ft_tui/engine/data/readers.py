@@ -1,13 +1,23 @@
 """Reading data files into rows, each with its file:line (or file[index], file:row N).
 
-JSON, JSON lines, CSV, parquet, plain text; folders are expanded. Torch-free; pyarrow
-only for parquet. What a row *means* (its format) is formats.py's business.
+JSON, JSON lines, CSV/TSV, parquet, plain text; folders are expanded; gzip, bz2
+and xz (zstd with `zstandard`) are recognised by their magic bytes, whatever the suffix
+says. Only regular files are opened (a FIFO or device would block or never end). A row
+nested deeper than MAX_JSON_DEPTH is one bad row, never a RecursionError. Torch-free;
+pyarrow only for parquet. What a row *means* (its format) is formats.py's business.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
+import io
 import json
+import lzma
+import os
+import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,19 +25,35 @@ from typing import Any, Iterator
 from sage_ft_tui.engine.errors import SageError
 
 # The one list of data-file suffixes (the wizard's file picker imports it).
-DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet", ".txt", ".md")
+DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet", ".txt")
+# A data file may carry one of these after its data suffix (rows.jsonl.gz).
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+# Deeper than any real row (tool-call arguments included); well under Python's recursion limit.
+MAX_JSON_DEPTH = 100
+
+# magic bytes → (name, how to undo it by hand)
+_MAGIC = (
+    (b"\x1f\x8b", "gzip", "gunzip"),
+    (b"BZh", "bzip2", "bunzip2"),
+    (b"\xfd7zXZ\x00", "xz", "unxz"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "zstd -d"),
+    (b"PK\x03\x04", "zip", "unzip"),
+    (b"7z\xbc\xaf\x27\x1c", "7z", "7z x"),
+)
 
 
 @dataclass
 class Row:
     where: str  # file:line, file[index], file:row N
     data: Any
+    file: str = ""
 
 
 @dataclass
 class BadRow:
     where: str
     reason: str
+    file: str = ""
 
     def __str__(self) -> str:
         return f"{self.where}: {self.reason}"
@@ -38,29 +64,75 @@ class ReadResult:
     rows: list[Row] = field(default_factory=list)
     bad: list[BadRow] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    same_file_twice: list[str] = field(default_factory=list)  # paths given again (read once)
 
 
-# ---- reading --------------------------------------------------------------------
+def data_suffix(name: str) -> str:
+    """The data suffix of a file name, past a compression suffix: rows.jsonl.gz → .jsonl."""
+    low = name.lower()
+    for c in COMPRESSED_SUFFIXES:
+        if low.endswith(c):
+            low = low[: -len(c)]
+            break
+    return os.path.splitext(low)[1]
+
+
+def is_data_name(name: str) -> bool:
+    return data_suffix(name) in DATA_SUFFIXES
+
+
+# ---- finding the files -----------------------------------------------------------
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _stat(p: Path, raw: str) -> os.stat_result:
+    try:
+        return os.stat(p)
+    except FileNotFoundError:
+        raise SageError(
+            f"data path {raw} does not exist",
+            hint="check the path (relative paths are from the current folder)",
+            kind="data",
+        ) from None
+    except PermissionError:
+        raise SageError(
+            f"cannot read data path {raw}: permission denied",
+            hint="check its permissions (and those of the folders above it)",
+            kind="data",
+        ) from None
+    except OSError as e:
+        raise SageError(f"cannot read data path {raw}: {e.strerror}", hint="check the path", kind="data") from None
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
     out: list[Path] = []
     for raw in paths:
         p = Path(raw).expanduser()
-        if not p.exists():
-            raise SageError(
-                f"data path {raw} does not exist",
-                hint="check the path (relative paths are from the current folder)",
-                kind="data",
-            )
-        if p.is_dir():
-            found = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and f.suffix.lower() in DATA_SUFFIXES
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
+        st = _stat(p, raw)
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                found = sorted(
+                    f
+                    for f in p.rglob("*")
+                    if is_data_name(f.name)
+                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                    and f.is_file()  # regular files only: a FIFO in a folder is left alone
+                )
+            except PermissionError as e:
+                raise SageError(
+                    f"cannot list data folder {e.filename or raw}: permission denied",
+                    hint="check its permissions",
+                    kind="data",
+                ) from None
             if not found:
                 raise SageError(
                     f"data folder {raw} holds no data files",
@@ -68,11 +140,17 @@ def expand_paths(paths: list[str]) -> list[Path]:
                     kind="data",
                 )
             out.extend(found)
+        elif not stat.S_ISREG(st.st_mode):
+            raise SageError(
+                f"{raw} is {_kind_of(st.st_mode)}, not a data file",
+                hint="give a regular file (save the stream to a file first)",
+                kind="data",
+            )
         else:
-            if p.suffix.lower() not in DATA_SUFFIXES:
+            if not is_data_name(p.name):
                 raise SageError(
                     f"{raw}: unsupported file type {p.suffix or '(none)'!r}",
-                    hint=f"use one of {', '.join(DATA_SUFFIXES)}",
+                    hint=f"use one of {', '.join(DATA_SUFFIXES)} (optionally compressed: {', '.join(COMPRESSED_SUFFIXES)})",
                     kind="data",
                 )
             out.append(p)
@@ -81,28 +159,106 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 def read_files(paths: list[str]) -> ReadResult:
     res = ReadResult()
+    seen: set[tuple[int, int]] = set()
     for f in expand_paths(paths):
+        st = os.stat(f)
+        if (st.st_dev, st.st_ino) in seen:
+            res.same_file_twice.append(str(f))  # the same file (or a link to it) given again
+            continue
+        seen.add((st.st_dev, st.st_ino))
         res.files.append(str(f))
-        reader = {
-            ".jsonl": _read_jsonl,
-            ".json": _read_json,
-            ".csv": _read_csv,
-            ".tsv": _read_tsv,
-            ".parquet": _read_parquet,
-            ".txt": _read_txt,
-            ".md": _read_txt,
-        }[f.suffix.lower()]
-        for item in reader(f):
-            if isinstance(item, BadRow):
-                res.bad.append(item)
-            else:
-                res.rows.append(item)
+        for item in read_file(f):
+            item.file = str(f)
+            (res.bad if isinstance(item, BadRow) else res.rows).append(item)
     return res
 
 
-def _read_jsonl(f: Path) -> Iterator[Row | BadRow]:
-    with open(f, "rb") as fh:
-        data = fh.read()
+def read_file(f: Path) -> Iterator[Row | BadRow]:
+    data = _read_bytes(f)
+    if data.startswith(b"PAR1") or data_suffix(f.name) == ".parquet":
+        return _read_parquet(f, data)
+    reader = {
+        ".jsonl": _read_jsonl,
+        ".json": _read_json,
+        ".csv": _read_csv,
+        ".tsv": _read_tsv,
+        ".txt": _read_txt,
+    }[data_suffix(f.name)]
+    return reader(f, data)
+
+
+def _read_bytes(f: Path) -> bytes:
+    """The file's bytes, decompressed when its magic bytes say it is compressed."""
+    try:
+        with open(f, "rb") as fh:
+            data = fh.read()
+    except PermissionError:
+        raise SageError(
+            f"cannot read data file {f}: permission denied", hint="check its permissions (chmod u+r)", kind="data"
+        ) from None
+    except OSError as e:
+        raise SageError(f"cannot read data file {f}: {e.strerror}", hint="check the file", kind="data") from None
+    for magic, name, undo in _MAGIC:
+        if not data.startswith(magic):
+            continue
+        try:
+            if name == "gzip":
+                return gzip.decompress(data)
+            if name == "bzip2":
+                return bz2.decompress(data)
+            if name == "xz":
+                return lzma.decompress(data)
+            if name == "zstd":
+                try:
+                    import zstandard  # type: ignore[import-not-found]
+                except ImportError:
+                    raise SageError(
+                        f"{f}: compressed with zstd, which needs the zstandard package",
+                        hint=f"decompress it first (`{undo} {f}`) or `pip install zstandard`",
+                        kind="data",
+                    ) from None
+                return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        except SageError:
+            raise
+        except Exception as e:
+            raise SageError(
+                f"{f}: a broken {name} file ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})",
+                hint=f"check the file (`{undo} -t` tests it), or give the decompressed file",
+                kind="data",
+            ) from None
+        raise SageError(f"{f}: a {name} archive, not a data file", hint=f"unpack it (`{undo}`) and give the files")
+    return data
+
+
+# ---- JSON ------------------------------------------------------------------------
+
+
+def _too_deep(obj: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if d > limit:
+            return True
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o)
+    return False
+
+
+def _loads_row(raw: bytes | str) -> Any:
+    """json.loads with the depth limit; raises ValueError with a reason."""
+    n = raw.count(b"[" if isinstance(raw, bytes) else "[") + raw.count(b"{" if isinstance(raw, bytes) else "{")
+    try:
+        obj = json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if n > MAX_JSON_DEPTH and _too_deep(obj):  # the walk only runs on the rare row with many brackets
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return obj
+
+
+def _read_jsonl(f: Path, data: bytes) -> Iterator[Row | BadRow]:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     lines = data.split(b"\n")
@@ -118,7 +274,7 @@ def _read_jsonl(f: Path) -> Iterator[Row | BadRow]:
             yield BadRow(where, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})")
             continue
         try:
-            yield Row(where, json.loads(text))
+            yield Row(where, _loads_row(text))
         except json.JSONDecodeError as e:
             torn = i == n or (i == n - 1 and not lines[-1].strip())
             yield BadRow(
@@ -127,29 +283,38 @@ def _read_jsonl(f: Path) -> Iterator[Row | BadRow]:
                 if torn and not data.endswith(b"\n")
                 else f"not valid JSON ({e.msg} at column {e.colno})",
             )
+        except ValueError as e:
+            yield BadRow(where, f"not usable JSON ({e})")
 
 
-def _decode(f: Path) -> str:
+def _decode(f: Path, data: bytes) -> str:
     try:
-        return f.read_bytes().decode("utf-8-sig")  # a BOM is fine
+        return data.decode("utf-8-sig")  # a BOM is fine
     except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
         raise SageError(
-            f"{f}: not valid UTF-8 (byte offset {e.start})", hint="save the file as UTF-8", kind="data"
+            f"{f}:{line}: not valid UTF-8 (byte 0x{data[e.start]:02x})", hint="save the file as UTF-8", kind="data"
         ) from None
 
 
-def _read_json(f: Path) -> Iterator[Row | BadRow]:
-    text = _decode(f)
+def _read_json(f: Path, data: bytes) -> Iterator[Row | BadRow]:
+    text = _decode(f, data)
     if not text.strip():
         return
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError as e:
+    except RecursionError:
+        raise SageError(
+            f"{f}: JSON nested deeper than Python can read",
+            hint=f"rows may nest at most {MAX_JSON_DEPTH} levels; save one row per line as .jsonl to skip the bad ones",
+            kind="data",
+        ) from None
+    except ValueError as e:
         if text.lstrip().startswith("{") and "\n{" in text:
-            yield from _read_jsonl(f)  # JSON lines saved as .json
+            yield from _read_jsonl(f, data)  # JSON lines saved as .json
             return
         raise SageError(
-            f"{f}:{e.lineno}: not valid JSON ({e.msg})",
+            f"{f}:{e.lineno}: not valid JSON ({e.msg})",  # type: ignore[attr-defined]
             hint="fix the JSON, or save one object per line as .jsonl",
             kind="data",
         ) from None
@@ -170,23 +335,52 @@ def _read_json(f: Path) -> Iterator[Row | BadRow]:
             kind="data",
         )
     for i, item in enumerate(obj):
-        yield Row(f"{f}[{i}]", item)
+        where = f"{f}[{i}]"
+        if _too_deep(item, MAX_JSON_DEPTH - 1):
+            yield BadRow(where, f"not usable JSON (nested deeper than {MAX_JSON_DEPTH} levels)")
+        else:
+            yield Row(where, item)
 
 
-def _read_tsv(f: Path) -> Iterator[Row | BadRow]:
-    return _read_csv(f, delimiter="\t")
+# ---- CSV / TSV -------------------------------------------------------------------
 
 
-def _read_csv(f: Path, delimiter: str = ",") -> Iterator[Row | BadRow]:
-    text = _decode(f)
-    rdr = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
+def _read_tsv(f: Path, data: bytes) -> Iterator[Row | BadRow]:
+    return _read_csv(f, data, delimiter="\t")
+
+
+def _read_csv(f: Path, data: bytes, delimiter: str = ",") -> Iterator[Row | BadRow]:
+    text = _decode(f, data)
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long answer is one cell, not an error
+    # newline="" keeps line breaks inside quoted cells, and only \n, \r, \r\n end a physical
+    # line (U+2028, U+0085 inside cells are text); line_num counts physical lines.
+    rdr = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(rdr)
     except StopIteration:
         return
+    except csv.Error as e:
+        raise SageError(f"{f}:1: not valid CSV ({e})", hint="fix the header line", kind="data") from None
     header = [h.strip() for h in header]
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header, 1):
+        if h in seen:
+            raise SageError(
+                f"{f}:1: the header names column {h or '(empty)'!r} twice (columns {seen[h]} and {i})",
+                hint="rename one of them (or map the one to train on with --set data.field_map.<field>=<column>)",
+                kind="data",
+            )
+        seen[h] = i
     prev = rdr.line_num
-    for rec in rdr:
+    while True:
+        try:
+            rec = next(rdr)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise SageError(
+                f"{f}:{prev + 1}: not valid CSV ({e})", hint="check the quoting of that record", kind="data"
+            ) from None
         where = f"{f}:{prev + 1}"
         prev = rdr.line_num
         if not any(c.strip() for c in rec):
@@ -201,23 +395,28 @@ def _csv_value(v: str):
     return None if v.strip().lower() in ("", "nan", "null", "none", "na", "n/a") else v
 
 
-def _read_parquet(f: Path) -> Iterator[Row | BadRow]:
+# ---- parquet, text ---------------------------------------------------------------
+
+
+def _read_parquet(f: Path, data: bytes) -> Iterator[Row | BadRow]:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(f)
+        table = pq.read_table(pa.BufferReader(data))
+        items = table.to_pylist()
     except Exception as e:
         raise SageError(
-            f"{f}: cannot read parquet ({str(e).splitlines()[0][:120]})",
+            f"{f}: cannot read parquet ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})",
             hint="check the file is a valid parquet file",
             kind="data",
         ) from None
-    for i, item in enumerate(table.to_pylist()):
+    for i, item in enumerate(items):
         yield Row(f"{f}:row {i + 1}", item)
 
 
-def _read_txt(f: Path) -> Iterator[Row | BadRow]:
-    text = _decode(f)
+def _read_txt(f: Path, data: bytes) -> Iterator[Row | BadRow]:
+    text = _decode(f, data)
     text = text.replace("\r\n", "\n")
     # Paragraphs (blank-line separated) are the documents; line numbers point at their start.
     buf: list[str] = []

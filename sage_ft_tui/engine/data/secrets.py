@@ -1,5 +1,5 @@
-"""Secret detection for the code task: file names that hold secrets, and text that holds a
-private key or a recognisable credential.
+"""Secret detection: file names that hold secrets (code task), and text that holds a
+private key or a recognisable credential (every task: `find_data_secret` on data rows).
 
 What is reported is the *kind* of secret and the file's path, never the matched text:
 `find_secret(text)` returns a label such as "aws access key id" or None.
@@ -9,7 +9,8 @@ GitHub secret scanning look for); they are specific enough that a hit is almost 
 real credential, so a file that holds one is dropped whole rather than redacted (a
 redaction that misses one character still leaks the secret into the training data).
 Generic high-entropy strings and `password = "..."` assignments are not matched: too many
-false positives in ordinary code.
+false positives in ordinary code. Data rows also get DATA_ONLY_PATTERNS (a password inside a
+URL), where a placeholder password (`user:password@`, `${PASS}`) is not taken for one.
 """
 
 from __future__ import annotations
@@ -126,6 +127,28 @@ SECRET_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("pypi token", ("pypi-AgEIcHlwaS5vcmc",), r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}"),
     ("sendgrid key", ("SG.",), r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"),
     ("twilio key", ("SK",), r"\bSK[0-9a-fA-F]{32}\b"),
+    ("stripe key", ("_test_",), r"\b(?:sk|rk)_test_[0-9a-zA-Z]{24,}\b"),
+    ("openrouter key", ("sk-or-",), r"\bsk-or-v1-[0-9a-f]{64}\b"),
+    ("groq key", ("gsk_",), r"\bgsk_[A-Za-z0-9]{48,}\b"),
+    ("xai key", ("xai-",), r"\bxai-[A-Za-z0-9]{70,}\b"),
+    ("perplexity key", ("pplx-",), r"\bpplx-[A-Za-z0-9]{40,}\b"),
+    ("replicate token", ("r8_",), r"\br8_[A-Za-z0-9]{37}\b"),
+    ("google oauth token", ("ya29.",), r"\bya29\.[0-9A-Za-z_\-]{30,}"),
+    ("digitalocean token", ("dop_v1_", "doo_v1_"), r"\bdo[op]_v1_[a-f0-9]{64}\b"),
+    ("shopify token", ("shpat_", "shpss_", "shpca_"), r"\bshp(?:at|ss|ca)_[a-fA-F0-9]{32}\b"),
+    ("databricks token", ("dapi",), r"\bdapi[a-f0-9]{32}\b"),
+    ("mailgun key", ("key-",), r"\bkey-[0-9a-f]{32}\b"),
+    ("telegram bot token", (":AA",), r"\b\d{8,10}:AA[0-9A-Za-z_\-]{33}\b"),
+    ("azure storage key", ("AccountKey=",), r"AccountKey=[A-Za-z0-9+/]{86}=="),
+    ("json web token", ("eyJ",), r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{20,}"),
+)
+# Only in data rows: in code these are too often examples.
+DATA_ONLY_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("password in a URL", ("://",), r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s/@]{3,128})@[\w.\-]+"),
+)
+# Passwords in URLs that are plainly examples.
+_PLACEHOLDER_PASSWORDS = re.compile(
+    r"(?i)^(?:pass(?:word|wd)?|pwd|secret|changeme|example|xxx+|\*+|<[^>]*>|\$\{?[^}]*\}?|\{[^}]*\}|\[[^\]]*\])$"
 )
 
 
@@ -134,9 +157,57 @@ def _compiled() -> list[tuple[str, tuple[str, ...], re.Pattern]]:
     return [(label, lits, re.compile(pat)) for label, lits, pat in SECRET_PATTERNS]
 
 
+@lru_cache(maxsize=1)
+def _compiled_data() -> list[tuple[str, tuple[str, ...], re.Pattern]]:
+    return [(label, lits, re.compile(pat)) for label, lits, pat in DATA_ONLY_PATTERNS]
+
+
 def find_secret(text: str) -> str | None:
     """The kind of the first secret found in `text` ("github token", ...), or None."""
     for label, lits, rx in _compiled():
         if any(lit in text for lit in lits) and rx.search(text):
             return label
     return None
+
+
+@lru_cache(maxsize=1)
+def _any_literal() -> re.Pattern:
+    lits = {lit for _, ls, _ in SECRET_PATTERNS + DATA_ONLY_PATTERNS for lit in ls}
+    return re.compile("|".join(re.escape(x) for x in sorted(lits, key=len, reverse=True)))
+
+
+def find_data_secret(text: str) -> str | None:
+    """find_secret, plus what only counts as a secret in training data (a URL's password).
+    One scan for any pattern's literal first: most rows of a dataset hold none."""
+    if not _any_literal().search(text):
+        return None
+    hit = find_secret(text)
+    if hit:
+        return hit
+    for label, lits, rx in _compiled_data():
+        if any(lit in text for lit in lits):
+            for m in rx.finditer(text):
+                if not _PLACEHOLDER_PASSWORDS.match(m.group(1)):
+                    return label
+    return None
+
+
+def row_strings(obj, out: list[str] | None = None) -> list[str]:
+    """Every string in a row (keys and values, at any depth), for the detectors."""
+    out = [] if out is None else out
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, str):
+            out.append(o)
+        elif isinstance(o, dict):
+            out.extend(k for k in o if isinstance(k, str))
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+    return out
+
+
+def find_secret_in_row(obj) -> str | None:
+    """The kind of the first secret anywhere in a data row, or None."""
+    return find_data_secret("\n".join(row_strings(obj)))

@@ -153,7 +153,7 @@ CASES: list[Case] = [
         "data",
         "invalid UTF-8 bytes in .csv",
         Q + ["--data", "{F}/invalid_utf8.csv"],
-        ["invalid_utf8.csv: not valid UTF-8", "as UTF-8"],
+        ["invalid_utf8.csv:2: not valid UTF-8", "as UTF-8"],
     ),
     Case(
         "huge_single_line",

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DirectoryTree, Input, Static
 
-from sage_ft_tui.engine.data.readers import DATA_SUFFIXES
+from sage_ft_tui.engine.data.readers import is_data_name
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S, histogram
@@ -26,7 +26,7 @@ class DataTree(DirectoryTree):
     """Folders and data files only; hidden entries left out."""
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in DATA_SUFFIXES)]
+        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or is_data_name(p.name))]
 
 
 def ensure_tiny_off_process() -> None:
@@ -37,7 +37,7 @@ def ensure_tiny_off_process() -> None:
 
 
 def inspect(paths: list[str], task: str, model: str, max_length: int):
-    from sage_ft_tui.engine.data.prepare import inspect_data
+    from sage_ft_tui.engine.data.inspect import inspect_data
 
     if model.strip().lower() == "tiny-demo":
         ensure_tiny_off_process()
