@@ -22,8 +22,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS, row_format
 from sage_ft_tui.engine.data.readers import BadRow, Row
 from sage_ft_tui.engine.data.secrets import find_data_secret, row_strings
+from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
@@ -36,7 +38,7 @@ MULTIMODAL_PART_TYPES = ("image", "image_url", "input_image", "video", "video_ur
 MULTIMODAL_TOKENS = re.compile(r"<\|?(?:image|video|audio|img)(?:_pad)?\|?>", re.IGNORECASE)
 _MM_HINT = re.compile(r"image|video|audio|img", re.IGNORECASE)
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]{0,60})\s*\}\}")
-PREFERENCE_TASK = "preference"
+PREFERENCE_TASK = "preference"  # the task that trains PREFERENCE_FORMATS rows
 
 
 @dataclass
@@ -99,13 +101,9 @@ def _multimodal(d: Any, text: str) -> Optional[str]:
 
 
 def _preference(d: Any) -> Optional[str]:
-    if not isinstance(d, dict):
-        return None
-    if "chosen" in d and "rejected" in d:
-        return "chosen/rejected answers (DPO-style)"
-    if isinstance(d.get("label"), bool) and any(k in d for k in ("completion", "output", "answer", "response")):
-        return "answers labelled desirable/undesirable (KTO-style `label`)"
-    return None
+    """The preference format (formats.PREFERENCE_FORMATS) of a row, or None."""
+    fmt = row_format(d)
+    return fmt if fmt in PREFERENCE_FORMATS else None
 
 
 def _fill(obj: Any, replace: dict[str, str]) -> Any:
@@ -154,16 +152,17 @@ def check_rows(
                     "remove that field (and its tokens) from the rows, or give text-only data",
                 )
             )
-        if task != PREFERENCE_TASK:
+        if task not in TRAINER_TASKS:
             pref = _preference(r.data)
             if pref:
                 raise refuse(
                     Finding(
                         "preference",
                         "error",
-                        f"this is preference data ({pref}); the {task} task would train the wrong answers",
+                        f"this is preference data: preference rows ({pref}: chosen/rejected answers or good/bad "
+                        f"labels), which the {task} task would train on as plain answers",
                         r.where,
-                        f"use --task {PREFERENCE_TASK}",
+                        f"use --task {PREFERENCE_TASK} (or give one answer per row)",
                     )
                 )
         label = find_data_secret(text)
@@ -204,7 +203,7 @@ def check_rows(
                 )
             )
     if left:
-        top = sorted(left.items(), key=lambda kv: -kv[1][0])
+        top = sorted(left.items(), key=lambda kv: (-kv[1][0], kv[0]))
         names_s = ", ".join("{{" + k + "}}" + f" ×{v[0]}" for k, v in top[:6]) + (" ..." if len(top) > 6 else "")
         example = top[0][0]
         out.findings.append(
@@ -441,7 +440,6 @@ def inspect_data(
         load_training_data,
         template_warnings,
     )
-    from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 
     out = DataInspection()
     kw = dict(task=task, fmt=fmt, field_map=field_map, replace=replace, allow_secrets=allow_secrets)

@@ -373,14 +373,15 @@ def prepare_run_data(cfg, run: Path) -> dict:
     full = len(train) <= STATS_SAMPLE
     idx = list(range(len(train))) if full else sorted(random.Random(0).sample(range(len(train)), STATS_SAMPLE))
     is_text = bool(train) and "text" in train[0]
+    sampled = [train[i] for i in idx]
     encoded = []
     if cfg.task in TRAINER_TASKS:  # pairs / prompts: lengths only (the trainer scores its own tokens)
-        seqs = [sequence_lengths(tok, train[i]) for i in idx]
+        seqs = [sequence_lengths(tok, rec) for rec in sampled]
         trunc = truncation_of_lengths([n for n, _ in seqs], max_len)
         trained = sum(sc for _, sc in seqs)
     else:
-        for i in idx:
-            enc = encode_record(tok, train[i], cfg.data.reasoning == "mask")
+        for rec in sampled:
+            enc = encode_record(tok, rec, cfg.data.reasoning == "mask")
             encoded.append((enc.input_ids, enc.completion_mask))
         trunc = truncation(encoded, max_len, is_text=is_text)
         trained = sum(sum(m[:max_len]) if not is_text else sum(m) for _, m in encoded)
@@ -406,7 +407,7 @@ def prepare_run_data(cfg, run: Path) -> dict:
         "files": loaded.files,
         "model": cfg.model.name,
         "template": tok.template_source,
-        "warnings": template_warnings(tok, [train[i] for i in idx], cfg.model.name),
+        "warnings": template_warnings(tok, sampled, cfg.model.name),
         "counts": {
             "rows": loaded.total_rows,
             "usable": len(loaded.records),
