@@ -18,7 +18,17 @@ from pathlib import Path
 import pytest
 
 from .conftest import cli, one_error_line, tree_digest
-from .corpus.cases import CASES, FILES, Case
+from .corpus.cases import CASES as BASE_CASES
+from .corpus.cases import FILES, Case
+from .corpus.cases_data import DATA_CASES
+
+CASES = BASE_CASES + DATA_CASES
+
+
+def _inputs(t: Path) -> dict[str, str]:
+    """The case's own input files and the shared files/ folder (never modified by a run)."""
+    own = {k: v for k, v in tree_digest(t).items() if not k.startswith("runs/")}
+    return own | {f"files/{k}": v for k, v in tree_digest(FILES).items()}
 
 
 def _make_keep(home: Path) -> None:
@@ -38,11 +48,19 @@ def _run_case(case: Case, base: Path) -> dict:
     _make_keep(home)
     if case.gen:
         case.gen(t)
-    before = tree_digest(home)
+    before, inputs = tree_digest(home), _inputs(t)
     args = ["start", *[a.replace("{F}", str(FILES)).replace("{T}", str(t)) for a in case.args], "--no-tui"]
     t0 = time.time()
     p = cli(*args, env={"SAGE_FT_HOME": str(home), "HF_HUB_OFFLINE": "1", **case.env}, timeout=300, cwd=t)
-    return {"p": p, "s": time.time() - t0, "home": home, "before": before, "after": tree_digest(home), "cwd": t}
+    return {
+        "p": p,
+        "s": time.time() - t0,
+        "home": home,
+        "before": before,
+        "after": tree_digest(home),
+        "cwd": t,
+        "inputs": (inputs, _inputs(t)),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +74,29 @@ def results(tmp_path_factory, tiny_model) -> dict:
 def test_corpus_is_big_enough():
     assert len(CASES) >= 30
     assert len({c.id for c in CASES}) == len(CASES)
-    assert {c.group for c in CASES} == {"data", "config", "model"}
+    assert {c.group for c in CASES} >= {"data", "config", "model", "mistraining", "secrets"}
+    assert len(DATA_CASES) >= 30
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, results):
     r = results[case.id]
     p, home = r["p"], r["home"]
+    assert r["inputs"][0] == r["inputs"][1], "an input file was modified"
     if case.expect is None:
         assert p.returncode == 0, p.stderr[-2000:]
         assert "Traceback" not in p.stderr
         new = [d for d in home.iterdir() if d.name != "keep"]
         assert len(new) == 1
         report = json.loads((new[0] / "data" / "data_report.json").read_text())
-        assert report["counts"]["train"] == case.rows and report["counts"]["skipped"] == 0
+        assert report["counts"]["train"] == case.rows and report["counts"]["skipped"] == case.skipped, report["counts"]
+        warnings = "\n".join(ln for ln in p.stderr.splitlines() if ln.startswith("warning: "))
+        for words in case.warn:
+            assert words in warnings, f"{words!r} not in: {warnings or p.stderr[-2000:]}"
+        for text in case.absent:
+            assert text not in p.stdout + p.stderr
+            for f in new[0].rglob("*"):
+                assert not f.is_file() or text.encode() not in f.read_bytes(), f"{text!r} in {f}"
         assert {k: v for k, v in r["after"].items() if k.startswith("keep/")} == r["before"]
         return
     line = one_error_line(p)

@@ -31,6 +31,9 @@ class Case:
     gen: Optional[Callable[[Path], None]] = None  # builds files in {T}
     env: dict = field(default_factory=dict)
     rows: int = 0  # accepted cases: train samples expected
+    skipped: int = 0  # accepted cases: bad rows expected
+    warn: list[str] = field(default_factory=list)  # accepted cases: substrings of its `warning:` lines
+    absent: list[str] = field(default_factory=list)  # accepted cases: text found nowhere in the run folder
 
 
 def _huge_line(t: Path) -> None:
