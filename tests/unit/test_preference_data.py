@@ -239,7 +239,7 @@ def test_config_checks_and_pair_memory():
 def test_data_step_previews_pairs_side_by_side_and_marks_tools():
     from rich.console import Console
 
-    from sage_ft_tui.engine.data.prepare import inspect_data
+    from sage_ft_tui.engine.data.inspect import inspect_data
     from sage_ft_tui.tui.widgets.pairs import pairs_preview, segments_text
 
     console = Console(width=100, color_system=None, record=True)

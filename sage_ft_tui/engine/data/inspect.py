@@ -181,13 +181,13 @@ def check_rows(
         out.rows.append(Row(r.where, data, r.file) if data is not r.data else r)
     if secret_rows:
         kinds = ", ".join(f"{k} ×{n}" for k, n in sorted(secret_rows.items(), key=lambda kv: -kv[1]))
-        n = sum(secret_rows.values())
+        total = sum(secret_rows.values())
         if allow_secrets:
             out.findings.append(
                 Finding(
                     "secret",
                     "warning",
-                    f"data.allow_secrets is on: {n} rows holding secrets ({kinds}) will be trained",
+                    f"data.allow_secrets is on: {total} rows holding secrets ({kinds}) will be trained",
                     first_secret,
                     "the model can repeat them; set data.allow_secrets: false to skip those rows",
                 )
@@ -197,7 +197,7 @@ def check_rows(
                 Finding(
                     "secret",
                     "warning",
-                    f"{n} rows hold secrets ({kinds}) and were skipped",
+                    f"{total} rows hold secrets ({kinds}) and were skipped",
                     first_secret,
                     "remove the secrets from the data (data.allow_secrets: true trains them anyway)",
                 )
@@ -442,7 +442,7 @@ def inspect_data(
     )
 
     out = DataInspection()
-    kw = dict(task=task, fmt=fmt, field_map=field_map, replace=replace, allow_secrets=allow_secrets)
+    kw: dict[str, Any] = dict(task=task, fmt=fmt, field_map=field_map, replace=replace, allow_secrets=allow_secrets)
     try:
         loaded = load_training_data(paths, max_bad_share=max_bad_share, **kw)
     except SageError as e:
@@ -488,9 +488,9 @@ def inspect_data(
         out.token_lengths = t.lengths
         out.share_truncated = round(sum(1 for n in t.lengths if n > max_length) / max(1, len(t.lengths)), 4)
         if t.no_trained and len(t.no_trained) == len(encoded):
-            e = refuse_no_trained(t, loaded.wheres[t.no_trained[0]])
-            out.error = e
-            out.findings.append(_error_finding(e))
+            refused = refuse_no_trained(t, loaded.wheres[t.no_trained[0]])
+            out.error = refused
+            out.findings.append(_error_finding(refused))
         elif t.no_trained:
             out.findings.append(no_trained_finding(len(t.no_trained), loaded.wheres[t.no_trained[0]], max_length))
         tf, out.truncation = truncation_findings(t, cfg)

@@ -156,7 +156,9 @@ def load_training_data(
     by_file: dict[str, list[Row]] = {f: [] for f in res.files}
     for r in checks.rows:
         by_file.setdefault(r.file, []).append(r)
-    records, wheres, formats = [], [], {}
+    records: list[dict] = []
+    wheres: list[str] = []
+    formats: dict[str, str] = {}
     for f, frows in by_file.items():
         fwhere = f if len(res.files) > 1 else where
         fbad = [b for b in bad if b.file == f]

@@ -169,7 +169,10 @@ def read_files(paths: list[str]) -> ReadResult:
         res.files.append(str(f))
         for item in read_file(f):
             item.file = str(f)
-            (res.bad if isinstance(item, BadRow) else res.rows).append(item)
+            if isinstance(item, BadRow):
+                res.bad.append(item)
+            else:
+                res.rows.append(item)
     return res
 
 
@@ -210,7 +213,7 @@ def _read_bytes(f: Path) -> bytes:
                 return lzma.decompress(data)
             if name == "zstd":
                 try:
-                    import zstandard  # type: ignore[import-not-found]
+                    import zstandard
                 except ImportError:
                     raise SageError(
                         f"{f}: compressed with zstd, which needs the zstandard package",
@@ -246,9 +249,9 @@ def _too_deep(obj: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def _loads_row(raw: bytes | str) -> Any:
+def _loads_row(raw: str) -> Any:
     """json.loads with the depth limit; raises ValueError with a reason."""
-    n = raw.count(b"[" if isinstance(raw, bytes) else "[") + raw.count(b"{" if isinstance(raw, bytes) else "{")
+    n = raw.count("[") + raw.count("{")
     try:
         obj = json.loads(raw)
     except RecursionError:
