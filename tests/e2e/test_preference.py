@@ -1,6 +1,6 @@
 """Preference and GRPO runs end to end through the real CLI and the real TRL trainers on
-tiny-demo, offline: DPO → merge → serve → chat; KTO; SFT → DPO with --from-run; GRPO with
-built-in rewards. A few steps each with tiny lengths."""
+tiny-demo, offline: SFT → DPO with --from-run → merge → serve → chat; KTO on a fresh
+adapter; GRPO with a built-in and a user reward. A few steps each with tiny lengths."""
 
 from __future__ import annotations
 
@@ -29,17 +29,28 @@ def quickstart(task: str, *args: str, home: Path) -> tuple[Path, list[dict]]:
     return run, [e for e in events if e["kind"] == "log"]
 
 
-def test_dpo_trains_merges_serves_and_chats(sage_home, tiny_model):
+def test_sft_to_dpo_trains_merges_serves_and_chats(sage_home, tiny_model):
     import openai
+    from safetensors.torch import load_file
 
+    from tests.adapters import adapter_run
+
+    # a finished SFT run: a real PEFT adapter on tiny-demo with non-zero B (made, not trained, to save time)
+    sft = adapter_run(sage_home, "sft-done", tiny_model, seed=3, merge=False)
     run, logs = quickstart(
-        "preference", "--data", str(FIX / "dpo_sharegpt.json"), "--model", "tiny-demo", home=sage_home
+        "preference", "--data", str(FIX / "dpo_sharegpt.json"), "--from-run", sft.name, "--lr", "1e-6", home=sage_home
     )
     assert len(logs) == 2
     for key in ("rewards_chosen", "rewards_rejected", "rewards_margin", "rewards_accuracy"):
         assert all(isinstance(e[key], float) for e in logs), logs
-    assert logs[0]["rewards_margin"] == 0.0 and logs[0]["loss"] == pytest.approx(0.6931, abs=1e-3)  # policy == ref
-    assert (run / "adapter" / "adapter_model.safetensors").exists() and not (run / "adapter" / "ref").exists()
+    cfg = (run / "config.yaml").read_text()
+    assert f"init_adapter: {sft / 'adapter'}" in cfg and "name: tiny-demo" in cfg
+    # the reference is the SFT adapter itself: at step 1 policy == reference, so no margin yet
+    assert logs[0]["rewards_margin"] == 0.0 and logs[0]["loss"] == pytest.approx(0.6931, abs=1e-3)
+    a, b = (load_file(str(r / "adapter" / "adapter_model.safetensors")) for r in (sft, run))
+    key = next(k for k in a if "lora_B" in k)
+    assert float(a[key].abs().sum()) > 0 and float((a[key] - b[key]).abs().max()) < 1e-3  # DPO started from it
+    assert not (run / "adapter" / "ref").exists()  # only the trained adapter is saved, not TRL's reference copy
     env = {"SAGE_FT_HOME": str(sage_home)}
     m = cli("merge", str(run), "--json", env=env)
     assert m.returncode == 0 and json_lines(m.stdout)[-1]["report"]["self_check"]["passed"], m.stderr[-2000:]
@@ -61,30 +72,11 @@ def test_kto_rows_train_with_kl(sage_home, tiny_model):
         "preference", "--data", str(FIX / "kto_messages.json"), "--model", "tiny-demo", home=sage_home
     )
     assert all("kl" in e and "rewards_chosen" in e for e in logs), logs
+    # a fresh adapter: the reference is the base with the adapter disabled, so step 1 has no margin
+    assert logs[0]["rewards_margin"] == 0.0
     report = json.loads((run / "data" / "data_report.json").read_text())
     assert report["format"] == "kto" and report["counts"]["train"] == 8
     assert (run / "adapter" / "adapter_config.json").exists()
-
-
-def test_from_run_chains_sft_to_dpo(sage_home, tiny_model):
-    from safetensors.torch import load_file
-
-    from tests.adapters import adapter_run
-
-    # a finished SFT run: a real PEFT adapter on tiny-demo with non-zero B (made, not trained, to save time)
-    sft = adapter_run(sage_home, "sft-done", tiny_model, seed=3, merge=False)
-    dpo, logs = quickstart(
-        "preference", "--data", str(FIX / "v1_dpo.jsonl"), "--from-run", sft.name, "--lr", "1e-6", home=sage_home
-    )
-    cfg = (dpo / "config.yaml").read_text()
-    assert f"init_adapter: {sft / 'adapter'}" in cfg and "name: tiny-demo" in cfg
-    # the reference is the SFT adapter itself: at step 1 policy == reference, so no margin yet
-    assert logs[0]["rewards_margin"] == 0.0 and logs[0]["loss"] == pytest.approx(0.6931, abs=1e-3)
-    a, b = (load_file(str(r / "adapter" / "adapter_model.safetensors")) for r in (sft, dpo))
-    key = next(k for k in a if "lora_B" in k)
-    assert float(a[key].abs().sum()) > 0 and float((a[key] - b[key]).abs().max()) < 1e-3  # DPO started from it
-    r = cli("quickstart", "preference", "--data", str(FIX / "v1_dpo.jsonl"), "--from-run", "no-such-run", *QUICK)
-    assert r.returncode != 0 and "Traceback" not in r.stderr and "error: no run 'no-such-run'" in r.stderr
 
 
 def test_grpo_with_builtin_rewards(sage_home, tiny_model, tmp_path):

@@ -101,3 +101,12 @@ def test_auto_preset_sizes_the_batch_for_the_pair():
     tokens = lambda p: p.config.batch_size * p.config.max_length  # noqa: E731
     assert tokens(pair) < tokens(sft) or pair.config.gradient_checkpointing and not sft.config.gradient_checkpointing
     assert any("2 sequences per sample" in n for n in pair.estimate.notes)
+
+
+def test_from_run_refuses_what_it_cannot_chain(sage_home):
+    from sage_ft_tui.engine.runs.chain import adapter_dir, from_run
+
+    with pytest.raises(SageError, match="no run 'no-such-run'"):
+        from_run("no-such-run")
+    with pytest.raises(SageError, match="no LoRA adapter there"):
+        adapter_dir(str(sage_home))
