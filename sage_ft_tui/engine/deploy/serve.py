@@ -30,8 +30,13 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable, Optional
 
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.deploy.merge import default_output, find_adapter, merged_ok
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json, read_json
+from sage_ft_tui.engine.hardware.probe import snapshot
+from sage_ft_tui.engine.models.tiny import is_tiny, resolve_model_name
+from sage_ft_tui.engine.paths import resolve_run, runs_home
 from sage_ft_tui.engine.proc import create_time, group_members, kill_group, pid_alive, spawn_detached
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -117,8 +122,6 @@ def transformers_serve_available() -> bool:
 
 def gpu_present() -> bool:
     try:
-        from sage_ft_tui.engine.hardware.probe import snapshot
-
         return snapshot().has_gpu
     except Exception:
         return False
@@ -273,8 +276,6 @@ def transformers_command(
 
 
 def _base_ref(cfg) -> str:
-    from sage_ft_tui.engine.models.tiny import is_tiny, resolve_model_name
-
     name = cfg.model.name
     if is_tiny(name):
         return resolve_model_name(name)
@@ -294,10 +295,6 @@ def plan_serve(
     device: str = "auto",
 ) -> ServePlan:
     """Check everything that can be checked before starting anything."""
-    from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.deploy.merge import default_output, merged_ok
-    from sage_ft_tui.engine.paths import resolve_run
-
     run = resolve_run(run)
     _refuse_if_served(run)
     cfg = RunConfig.load(RunLayout(run).config)
@@ -412,8 +409,6 @@ def _pick_port(host: str, port: int) -> int:
 
 
 def _check_merged(run: Path, merged: Path, backend: str) -> None:
-    from sage_ft_tui.engine.deploy.merge import merged_ok
-
     name = run.name
     if not (merged / "config.json").is_file():
         raise SageError(
@@ -466,8 +461,6 @@ def _vllm_plan(
     api_key: Optional[str],
     gpu_memory_utilization: Optional[float],
 ) -> ServePlan:
-    from sage_ft_tui.engine.deploy.merge import find_adapter
-
     name = run.name
     env = _server_env()
     if api_key:
@@ -539,8 +532,6 @@ def start(
     plan: ServePlan, *, timeout: Optional[float] = None, on_wait: Optional[Callable[[float], None]] = None
 ) -> dict:
     """Start the server detached, wait until /health and /v1/models answer; returns serve.json."""
-    from sage_ft_tui.engine.paths import resolve_run
-
     run = resolve_run(plan.run)
     _refuse_if_served(run)
 
@@ -703,8 +694,6 @@ def wait_ready(
 
 
 def stop(run: Path | str, *, grace: float = 10.0) -> dict:
-    from sage_ft_tui.engine.paths import resolve_run
-
     run = resolve_run(run)
     info = read_serve(run)
     if not info:
@@ -733,8 +722,6 @@ def stop(run: Path | str, *, grace: float = 10.0) -> dict:
 
 def status(run: Optional[Path | str] = None, *, probe: bool = True) -> list[dict]:
     """Every server we started (or the one of `run`), with a live state."""
-    from sage_ft_tui.engine.paths import resolve_run, runs_home
-
     if run is not None:
         runs = [resolve_run(run)]
     else:

@@ -17,8 +17,12 @@ import traceback
 from contextlib import nullcontext
 from pathlib import Path
 
+from sage_ft_tui.engine.data.prepare import tokenized_datasets
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import fmt_bytes, free_bytes, is_disk_full
+from sage_ft_tui.engine.fsutil import GiB, fmt_bytes, free_bytes, is_disk_full
+from sage_ft_tui.engine.hardware.estimate import estimate_for_config
+from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
+from sage_ft_tui.engine.models.resolve import model_dir
 from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.engine.runs.manage import checkpoints, load_config, run_lock, write_status
@@ -45,8 +49,6 @@ class _NullWriter:
 
 def _hw_sampler(events, stop: threading.Event, run: Path) -> None:
     """Hardware readings as `hw` events every few seconds (rank 0), through the one interface."""
-    from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
-
     try:
         backend = get_backend()
     except Exception as e:  # NVML trouble must never stop training
@@ -130,8 +132,6 @@ def _checkpoint_bytes(run: Path) -> int:
         done = checkpoints(run)
         if done:
             return sum(f.stat().st_size for f in done[-1].rglob("*") if f.is_file())
-        from sage_ft_tui.engine.hardware.estimate import estimate_for_config
-
         est = estimate_for_config(load_config(run))
         return int(est.lora_params + est.optimizer_states)
     except Exception:
@@ -173,8 +173,6 @@ def _free_accelerator_memory() -> None:
 def _oom_estimate(cfg) -> str:
     """' (estimated X GiB, Y GiB free)' for the failure message, or '' when unknown."""
     try:
-        from sage_ft_tui.engine.hardware.estimate import GiB, estimate_for_config
-
         est = estimate_for_config(cfg)
         free = f", {est.free / GiB:.1f} GiB free" if est.free is not None else ""
         return (
@@ -318,9 +316,6 @@ def _install_signals(flags: StopFlags, rank0: bool) -> threading.Event:
 
 def _prepare(cfg, run: Path, rank0: bool, resume: bool):
     """Tokenized (train, eval) datasets and the checkpoint to resume from (or None)."""
-    from sage_ft_tui.engine.data.prepare import tokenized_datasets
-    from sage_ft_tui.engine.models.resolve import model_dir
-
     mdir = str(model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False))
     if not rank0:
         _wait_for_rank0_data(run)  # rank 0 tokenizes into the shared cache; the others then load it
