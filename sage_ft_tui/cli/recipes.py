@@ -43,21 +43,41 @@ def demo(
         cfg = demo_config(max_steps=max_steps)
         run_dir = start_run(cfg, launch=False).run
         out(f"created run {run_dir.name} (tiny-demo model, bundled sample data)")
-        _train_and_watch(run_dir, no_tui=no_tui, detach=detach, json_lines=json_lines)
+        if _train_and_watch(run_dir, no_tui=no_tui, detach=detach, json_lines=json_lines) and not detach:
+            _show_demo_answers(run_dir, json_lines=json_lines)
     except SageError as e:
         fail(e)
 
 
-def _train_and_watch(run_dir: Path, *, no_tui: bool, detach: bool, json_lines: bool) -> None:
-    """Start training; on a terminal, watch it in the wizard's monitor, else headless."""
+def _show_demo_answers(run_dir: Path, *, json_lines: bool) -> None:
+    """End the demo with its proof: the question the demo data taught, base vs tuned."""
+    import json
+
+    from sage_ft_tui.engine.recipes.demo import demo_answers
+
+    a = demo_answers(run_dir)
+    if json_lines or not sys.stdout.isatty():
+        out(json.dumps({"kind": "demo_answers", **a}))
+        return
+    out("")
+    out(f"you>   {a['question']}")
+    out(f"base>  {a['base']}")
+    out(f"tuned> {a['tuned']}")
+    out(f"next: sage-ft-tui eval {run_dir.name}   (base vs tuned on the held-out answers)")
+
+
+def _train_and_watch(run_dir: Path, *, no_tui: bool, detach: bool, json_lines: bool) -> bool:
+    """Start training; on a terminal, watch it in the wizard's monitor, else headless.
+    True when it ran headless here (and completed, or was detached)."""
     if not headless(no_tui) and sys.stdout.isatty() and not detach and not json_lines:
         from sage_ft_tui.engine.runs.start import launch_run
 
         for warning in launch_run(run_dir).warnings:
             typer.echo(warning, err=True)
         open_tui(attach=str(run_dir))
-        return
+        return False
     train_run(run_dir, detach=detach, json_lines=json_lines, resume=False)
+    return True
 
 
 def quickstart(

@@ -39,7 +39,7 @@ def test_demo_run_completes_with_the_full_event_story(demo_run):
     assert read_status(run)["state"] == "completed" and derive_state(run)[0] == "completed"
     assert (run / "adapter" / "adapter_config.json").exists() and (run / "config.yaml").exists()
     report = (run / "data" / "data_report.json").read_text()
-    assert '"train": 144' in report and '"eval": 16' in report and '"median"' in report
+    assert '"train": 39' in report and '"eval": 4' in report and '"median"' in report
     # the same stream came out on stdout as JSON lines
     assert any(e.get("kind") == "log" for e in json_lines(demo_run["stdout"]))
 

@@ -1,6 +1,11 @@
-"""The tiny demo model: a small llama-style causal LM with random weights and a byte-level
-BPE tokenizer trained here with `tokenizers`. Built offline, once, then cached; loaded
-through the same `from_pretrained` path as any real model. Selectable as `tiny-demo`.
+"""The tiny demo model: a small llama-style causal LM and a byte-level BPE tokenizer, both
+trained here, offline, once, then cached; loaded through the same `from_pretrained` path as
+any real model. Selectable as `tiny-demo`.
+
+The weights are not random: the build pre-trains the model for a few seconds on bundled
+original prose and simple chat turns (samples/pretrain/, CC0), so the base writes English
+in the ChatML turn format and stops at <|im_end|>. It has never seen the demo's facts
+(samples/demo_sage.jsonl), so fine-tuning visibly teaches it something it could not know.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from sage_ft_tui.engine.paths import cache_home
 
 TINY_NAME = "tiny-demo"
-TINY_VERSION = "v1"
+TINY_VERSION = "v2"  # bump whenever the build changes: stale caches are rebuilt
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 
 # ChatML, as many real chat models use; the assistant turn ends with <|im_end|> (= EOS).
@@ -37,7 +42,7 @@ ARCH = dict(
     max_position_embeddings=2048,
     rope_theta=10000.0,
 )
-VOCAB = 2048
+VOCAB = 1024  # small enough that every token is seen often in pre-training
 
 
 def tiny_model_dir() -> Path:
@@ -95,16 +100,86 @@ def _force(target: Path) -> Path:
     return ensure_tiny_model(target)
 
 
-def _corpus() -> list[str]:
-    from importlib import resources
+# Pre-training at build time: enough steps for fluent-looking turns, few enough to build in
+# seconds on a loaded 2-core CPU (bench figures in docs/EVAL.md).
+PRETRAIN_STEPS = 200
+PRETRAIN_BLOCK = 96
+PRETRAIN_BATCH = 16
+PRETRAIN_LR = 4e-3
 
-    texts = []
-    root = resources.files("sage_ft_tui") / "samples"
-    for entry in sorted(root.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith((".jsonl", ".json", ".txt", ".csv")):
-            texts.append(entry.read_text(encoding="utf-8"))
+
+def _corpus() -> list[str]:
+    """What the tokenizer is trained on: the pre-training text only, plus printable ASCII.
+    Every merged token then occurs in pre-training; a token learned from text the model
+    never read would start with a logit so low that a short LoRA could not lift it."""
+    texts = pretrain_documents()
     texts.append(" ".join(chr(c) for c in range(32, 127)))
     return texts
+
+
+def pretrain_documents() -> list[str]:
+    """What the base model is pre-trained on: the prose paragraphs and the chat turns of
+    samples/pretrain/ rendered with the model's own template (nothing from the demo data)."""
+    import json
+    from importlib import resources
+
+    root = resources.files("sage_ft_tui") / "samples" / "pretrain"
+    prose = (root / "stories.txt").read_text(encoding="utf-8")
+    docs = [p.strip() + "<|endoftext|>" for p in prose.split("\n\n") if p.strip()]
+    for line in (root / "chat.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            docs.append(
+                f"<|im_start|>user\n{row['question']}<|im_end|>\n<|im_start|>assistant\n{row['answer']}<|im_end|>\n"
+            )
+    return docs
+
+
+def pretrain(model, fast, *, steps: int = PRETRAIN_STEPS, seed: int = 0) -> list[float]:
+    """A short causal-LM pre-training on `pretrain_documents()`, packed into fixed blocks.
+    Returns the loss per step."""
+    import random
+
+    import torch
+
+    ids: list[int] = []
+    docs = pretrain_documents()
+    random.Random(seed).shuffle(docs)
+    for d in docs:
+        ids += fast(d, add_special_tokens=False)["input_ids"]
+    data = torch.tensor(ids, dtype=torch.long)
+    n_blocks = max(1, len(data) - PRETRAIN_BLOCK - 1)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=PRETRAIN_LR, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=PRETRAIN_LR, total_steps=steps, pct_start=0.1)
+    model.train()
+    # One thread: a model this small gains nothing from two, and on a shared, loaded CPU
+    # two threads contend and each step is several times slower (bench in docs/EVAL.md).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        losses = _pretrain_steps(model, data, n_blocks, opt, sched, gen, steps)
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    return losses
+
+
+def _pretrain_steps(model, data, n_blocks: int, opt, sched, gen, steps: int) -> list[float]:
+    import torch
+
+    losses = []
+    for _ in range(steps):
+        starts = torch.randint(0, n_blocks, (PRETRAIN_BATCH,), generator=gen)
+        batch = torch.stack([data[s : s + PRETRAIN_BLOCK] for s in starts.tolist()])
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    return losses
 
 
 def train_tokenizer(extra_special: list[str] | None = None):
@@ -123,7 +198,14 @@ def train_tokenizer(extra_special: list[str] | None = None):
     return tok
 
 
-def build_tiny_model(out: Path, seed: int = 0, extra_special: list[str] | None = None, **arch) -> Path:
+def build_tiny_model(
+    out: Path, seed: int = 0, extra_special: list[str] | None = None, pretrain_steps: int | None = None, **arch
+) -> Path:
+    """Tokenizer + model in `out`. The demo's own shape is pre-trained; a custom shape
+    (`**arch`, the benchmarks' larger models) keeps random weights unless `pretrain_steps`
+    says otherwise, so building one stays fast."""
+    if pretrain_steps is None:
+        pretrain_steps = 0 if arch else PRETRAIN_STEPS
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -153,6 +235,8 @@ def build_tiny_model(out: Path, seed: int = 0, extra_special: list[str] | None =
         **{**ARCH, **arch},
     )
     model = LlamaForCausalLM(cfg)
+    if pretrain_steps:
+        pretrain(model, fast, steps=pretrain_steps, seed=seed)
     model.generation_config.eos_token_id = cfg.eos_token_id
     model.generation_config.pad_token_id = cfg.pad_token_id
     model.save_pretrained(out, safe_serialization=True)

@@ -14,6 +14,11 @@ from sage_ft_tui.engine.models.tiny import TINY_NAME
 # How many steps the demo trains when not told (the wizard's "d" included); tests and slow
 # machines shorten it.
 DEMO_STEPS_ENV = "SAGE_FT_DEMO_STEPS"
+# Facts about this tool that the tiny base has never seen (it is pre-trained on
+# samples/pretrain/ only): after the demo the tuned model knows them, the base does not.
+DEMO_DATA = "demo_sage.jsonl"
+DEMO_QUESTION = "What is sage-ft-tui?"
+DEMO_PHRASE = "fine-tunes language models"
 
 
 def sample_path(name: str) -> Path:
@@ -27,7 +32,7 @@ def demo_config(max_steps: Optional[int] = None, name: Optional[str] = None) -> 
             "task": "instruction",
             "preset": "cpu",
             "model": {"name": TINY_NAME, "dtype": "float32"},
-            "data": {"paths": [str(sample_path("instruction_alpaca.jsonl"))], "validation_split": 0.1},
+            "data": {"paths": [str(sample_path(DEMO_DATA))], "validation_split": 0.1},
             "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
             "training": {
                 "epochs": 3,
@@ -47,3 +52,17 @@ def demo_config(max_steps: Optional[int] = None, name: Optional[str] = None) -> 
         },
         source="demo",
     )
+
+
+def demo_answers(run: Path, question: str = DEMO_QUESTION, max_new_tokens: int = 40) -> dict:
+    """The demo's proof: one question, answered greedily by the base and by the tuned model
+    (adapter attached, no merge). Imports torch: call it from the CLI, not the TUI."""
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.eval.generate import generate
+    from sage_ft_tui.engine.eval.model import load_pair
+    from sage_ft_tui.engine.runs.layout import RunLayout
+
+    pair = load_pair(run, RunConfig.load(RunLayout(run).config))
+    prompt = [[{"role": "user", "content": question}]]
+    answers = {w: generate(pair, prompt, w, max_new_tokens=max_new_tokens)[0] for w in ("base", "tuned")}
+    return {"question": question, **answers, "learned": DEMO_PHRASE in answers["tuned"]}

@@ -125,8 +125,27 @@ class RunLayout:
         return self.root / "eval"
 
     @property
+    def eval_report(self) -> Path:
+        """Written by `eval` (engine.eval.report): base vs tuned losses, scores, samples."""
+        return self.eval_dir / "report.json"
+
+    @property
     def export_dir(self) -> Path:
         return self.root / "export"
+
+    @property
+    def export_report(self) -> Path:
+        """Written by `export` (engine.export.run): what it wrote (only those files may be replaced) and the checks."""
+        return self.export_dir / "export_report.json"
+
+    @property
+    def export_hf(self) -> Path:
+        return self.export_dir / "hf"
+
+    @property
+    def modelfile(self) -> Path:
+        """The Ollama Modelfile beside the GGUF export."""
+        return self.export_dir / "Modelfile"
 
     # -- questions -------------------------------------------------------------------
     def is_ours(self) -> bool:

@@ -1,0 +1,86 @@
+"""`export`: the run's merged model as GGUF (+ Ollama Modelfile) or an HF folder.
+
+    sage-ft-tui export RUN [--format gguf|hf] [--quant q8_0|q4_k_m|f16] [--force]
+                           [--max-shard-size 2GB] [--push-to-hub REPO] [--json]
+
+With --json (or when stdout is not a terminal) it writes the job protocol's records
+(engine/jobs.py), which the TUI reads.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from sage_ft_tui.engine import jobs
+from sage_ft_tui.engine.errors import SageError
+
+
+def export_cmd(
+    run: str = typer.Argument(..., help="Run name or folder."),
+    fmt: str = typer.Option("gguf", "--format", help="gguf (llama.cpp / Ollama) | hf (merged safetensors folder)."),
+    quant: str = typer.Option("q8_0", "--quant", help="GGUF type: q8_0 | f16 | q4_k_m (refused: needs llama.cpp)."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier export of ours (written first, then swapped)."),
+    max_shard_size: str = typer.Option("2GB", "--max-shard-size", help="hf: largest safetensors shard."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="hf: upload to this Hub repo (needs a token)."),
+    no_check: bool = typer.Option(False, "--no-check", help="gguf: skip the round-trip logits check."),
+    json_out: bool = typer.Option(False, "--json", help="Progress and the result as JSON lines."),
+):
+    """Export the merged model (merging first if needed): GGUF with tokenizer + chat template, or HF."""
+    from sage_ft_tui.engine.export.run import export_run
+
+    as_json = json_out or not sys.stdout.isatty()
+
+    def progress(stage: str, info: dict) -> None:
+        if as_json:
+            jobs.emit_progress("export", stage, info)
+        elif stage in ("merge", "load", "tensors", "write", "check", "save", "push") and not info.get("merge_stage"):
+            what = {
+                "merge": "no merged model yet: merging first",
+                "load": f"loading {info.get('model')}",
+                "tensors": f"converting {info.get('count')} tensors to {info.get('quant')}",
+                "write": "writing the GGUF file",
+                "check": "round-trip: GGUF re-loaded vs the merged model",
+                "save": f"saving safetensors (shards up to {info.get('max_shard_size')})",
+                "push": f"uploading to {info.get('repo')}",
+            }[stage]
+            typer.echo(f"  {what}", err=True)
+
+    try:
+        entry = export_run(
+            run,
+            fmt=fmt,
+            quant=quant,
+            force=force,
+            max_shard_size=max_shard_size,
+            push_to_hub=push_to_hub,
+            check=not no_check,
+            progress=progress,
+        )
+    except SageError as e:
+        if as_json:
+            jobs.emit_error("export", e)
+        typer.echo(e.oneline(), err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        jobs.emit_result("export", {"export": entry})
+        return
+    from sage_ft_tui.engine.fsutil import fmt_bytes
+
+    typer.echo(f"exported {entry['path']} ({fmt_bytes(entry['bytes'])})")
+    rt = entry.get("round_trip")
+    if rt:
+        typer.echo(
+            f"  round-trip: passed (max relative logit difference {rt['max_rel_diff']:.2g} <= {rt['tolerance']}, "
+            f"top-1 agreement {rt['top1_agreement']:.0%})"
+        )
+    if entry.get("modelfile"):
+        typer.echo(f"  Ollama: cd {entry['modelfile'].rsplit('/', 1)[0]} && ollama create NAME -f Modelfile")
+    if entry.get("pushed_to"):
+        typer.echo(f"  pushed to {entry['pushed_to']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_cmd)
