@@ -34,9 +34,13 @@ def eval_cmd(
     max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Longest generated answer, in tokens."),
     no_sample: bool = typer.Option(False, "--no-sample", help="Greedy only (skip the seeded sampling pass)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling pass."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="OpenAI-compatible URL of a judge model (off by default)."),
+    judge: Optional[str] = typer.Option(
+        None, "--judge", help="OpenAI-compatible URL of a judge model (off by default)."
+    ),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="The judge's model (default: its first)."),
-    judge_key_env: str = typer.Option("OPENAI_API_KEY", "--judge-key-env", help="Env variable holding the judge's key."),
+    judge_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--judge-key-env", help="Env variable holding the judge's key."
+    ),
     judge_remote: bool = typer.Option(False, "--judge-remote", help="Allow a judge that is not on this machine."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Evaluate checkpoint N (or 'latest')."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),

@@ -22,9 +22,13 @@ def export_cmd(
     run: str = typer.Argument(..., help="Run name or folder."),
     fmt: str = typer.Option("gguf", "--format", help="gguf (llama.cpp / Ollama) | hf (merged safetensors folder)."),
     quant: str = typer.Option("q8_0", "--quant", help="GGUF type: q8_0 | f16 | q4_k_m (refused: needs llama.cpp)."),
-    force: bool = typer.Option(False, "--force", help="Replace an earlier export of ours (written first, then swapped)."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an earlier export of ours (written first, then swapped)."
+    ),
     max_shard_size: str = typer.Option("2GB", "--max-shard-size", help="hf: largest safetensors shard."),
-    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="hf: upload to this Hub repo (needs a token)."),
+    push_to_hub: Optional[str] = typer.Option(
+        None, "--push-to-hub", help="hf: upload to this Hub repo (needs a token)."
+    ),
     no_check: bool = typer.Option(False, "--no-check", help="gguf: skip the round-trip logits check."),
     json_out: bool = typer.Option(False, "--json", help="Progress and the result as JSON lines."),
 ):

@@ -62,8 +62,24 @@ def test_eval_errors_are_one_line(demo_copy, tmp_path):
 def test_compare_two_real_runs(demo_copy, sample_data):
     home = demo_copy.parent
     env = {"SAGE_FT_HOME": str(home)}
-    r = cli("start", "--task", "qa", "--model", "tiny-demo", "--data", str(sample_data["qa"]), "--name", "other",
-            "--max-steps", "4", "--set", "training.logging_steps=1", "--set", "training.eval_steps=2", env=env)
+    r = cli(
+        "start",
+        "--task",
+        "qa",
+        "--model",
+        "tiny-demo",
+        "--data",
+        str(sample_data["qa"]),
+        "--name",
+        "other",
+        "--max-steps",
+        "4",
+        "--set",
+        "training.logging_steps=1",
+        "--set",
+        "training.eval_steps=2",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     r = cli("run", "other", "--json", env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -79,7 +95,10 @@ def test_compare_two_real_runs(demo_copy, sample_data):
     table = cli("compare", demo_copy.name, "other", env={**env, "COLUMNS": "200"})
     assert table.returncode == 0 and "final eval loss" in table.stdout and "training.max_steps" in table.stdout
     one = cli("compare", "other", env=env)
-    assert one.returncode == 2 and one.stderr.strip() == "error: compare needs at least two runs — e.g. sage-ft-tui compare RUN_A RUN_B"
+    assert (
+        one.returncode == 2
+        and one.stderr.strip() == "error: compare needs at least two runs — e.g. sage-ft-tui compare RUN_A RUN_B"
+    )
 
 
 def test_export_gguf_loads_back(demo_copy):

@@ -40,8 +40,15 @@ def parse_score(text: str) -> Optional[int]:
 
 
 class Judge:
-    def __init__(self, url: str, *, model: Optional[str] = None, api_key: Optional[str] = None,
-                 allow_remote: bool = False, timeout: float = 120.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: Optional[str] = None,
+        api_key: Optional[str] = None,
+        allow_remote: bool = False,
+        timeout: float = 120.0,
+    ):
         from sage_ft_tui.engine.deploy.chat import Endpoint, make_client
 
         self.base_url = check_url(url, allow_remote=allow_remote)
@@ -67,7 +74,9 @@ class Judge:
         try:
             r = self.client.chat.completions.create(
                 model=self.endpoint.model,
-                messages=[{"role": "user", "content": PROMPT.format(question=question, reference=reference, answer=answer)}],
+                messages=[
+                    {"role": "user", "content": PROMPT.format(question=question, reference=reference, answer=answer)}
+                ],
                 temperature=0,
                 max_tokens=8,
             )

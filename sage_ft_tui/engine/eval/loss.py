@@ -7,8 +7,15 @@ import math
 from typing import Callable, Optional
 
 
-def answer_loss(pair, records: list[dict], which: str, *, batch_size: int = 8, max_length: int = 2048,
-                progress: Optional[Callable[[int], None]] = None) -> dict:
+def answer_loss(
+    pair,
+    records: list[dict],
+    which: str,
+    *,
+    batch_size: int = 8,
+    max_length: int = 2048,
+    progress: Optional[Callable[[int], None]] = None,
+) -> dict:
     """Mean token-level cross-entropy over the trained (answer) tokens of `records`."""
     import torch
 

@@ -38,9 +38,7 @@ def _claim(lay: RunLayout, names: list[str], force: bool) -> None:
         if not p.exists():
             continue
         if n not in ours:
-            raise SageError(
-                f"{p} exists and was not written by export", hint="move it away; export never replaces it"
-            )
+            raise SageError(f"{p} exists and was not written by export", hint="move it away; export never replaces it")
         if not force:
             raise SageError(f"{p} already exists", hint="pass --force to replace it (the new file is written first)")
 
@@ -175,7 +173,9 @@ def round_trip(merged: Path, gguf_path: Path, quant: str) -> dict:
     text = "Hello, world! What is 2 + 2?"
     try:
         gtok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-        tokenizer_same = gtok(text, add_special_tokens=False)["input_ids"] == tok(text, add_special_tokens=False)["input_ids"]
+        tokenizer_same = (
+            gtok(text, add_special_tokens=False)["input_ids"] == tok(text, add_special_tokens=False)["input_ids"]
+        )
     except Exception as e:  # transformers cannot rebuild every tokenizer from GGUF; say so
         tokenizer_same = f"not checked: {type(e).__name__}"
     return {
@@ -240,5 +240,7 @@ def _push(folder: Path, repo: str, token: str) -> str:
         api.create_repo(repo, private=True, exist_ok=True)
         api.upload_folder(folder_path=str(folder), repo_id=repo, commit_message="sage-ft-tui export")
     except Exception as e:
-        raise SageError(f"push to {repo} failed: {type(e).__name__}: {str(e)[:200]}", hint="check the token and repo name") from None
+        raise SageError(
+            f"push to {repo} failed: {type(e).__name__}: {str(e)[:200]}", hint="check the token and repo name"
+        ) from None
     return repo
