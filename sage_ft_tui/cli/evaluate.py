@@ -44,6 +44,7 @@ def eval_cmd(
     judge_remote: bool = typer.Option(False, "--judge-remote", help="Allow a judge that is not on this machine."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Evaluate checkpoint N (or 'latest')."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
+    ask: Optional[str] = typer.Option(None, "--ask", help="Just this question: base and tuned answers side by side."),
     json_out: bool = typer.Option(False, "--json", help="Progress and the report as JSON lines."),
 ):
     """Base vs tuned: answer loss/perplexity, generation scores (exact match, ROUGE-L, BLEU, chrF), samples."""
@@ -53,6 +54,9 @@ def eval_cmd(
 
     as_json = json_out or not sys.stdout.isatty()
     job = "eval" if as_json else None
+    if ask is not None:
+        _ask(run, ask, max_new_tokens, device, job)
+        return
     bar = None
     try:
         jdg = None
@@ -97,6 +101,21 @@ def eval_cmd(
         return
     _eval_table(report)
     typer.echo(f"report: {path}")
+
+
+def _ask(run: str, question: str, max_new_tokens: int, device: str, job: Optional[str]) -> None:
+    from sage_ft_tui.engine.eval.ask import ask_both
+
+    try:
+        a = ask_both(run, question, max_new_tokens=max_new_tokens, device=device)
+    except SageError as e:
+        _fail(e, job)
+    if job:
+        jobs.emit_result(job, {"answers": a})
+        return
+    typer.echo(f"you>   {a['question']}")
+    typer.echo(f"base>  {a['base']}")
+    typer.echo(f"tuned> {a['tuned']}")
 
 
 def _progress_bar():

@@ -45,6 +45,25 @@ def _chat(run: Optional[str]) -> Screen:
     return ChatScreen(run)
 
 
+def _eval(run: Optional[str]) -> Screen:
+    from sage_ft_tui.tui.screens.evaluate import EvaluateScreen
+
+    return EvaluateScreen(run)
+
+
+def _compare(runs: Optional[str]) -> Screen:
+    """`runs`: two or more run folders joined by screens.compare.RUN_SEPARATOR."""
+    from sage_ft_tui.tui.screens.compare import CompareScreen
+
+    return CompareScreen(runs)
+
+
+def _export(run: Optional[str]) -> Screen:
+    from sage_ft_tui.tui.screens.export import ExportScreen
+
+    return ExportScreen(run)
+
+
 # route -> (factory, title, one-line description for menus and the command palette)
 ROUTES: dict[str, tuple[RouteFactory, str, str]] = {
     "monitor": (_monitor, "Attach", "live progress of a run"),
@@ -52,6 +71,9 @@ ROUTES: dict[str, tuple[RouteFactory, str, str]] = {
     "merge": (_merge, "Merge", "adapter into base model"),
     "serve": (_serve, "Serve", "OpenAI API on 127.0.0.1"),
     "chat": (_chat, "Chat", "talk to a served model"),
+    "eval": (_eval, "Evaluate", "base vs tuned on held-out answers"),
+    "compare": (_compare, "Compare", "runs' curves and scores side by side"),
+    "export": (_export, "Export", "GGUF for llama.cpp / Ollama, or HF"),
 }
 # The after-training routes, in the order menus show them.
-AFTER_TRAINING: tuple[str, ...] = ("merge", "serve", "chat")
+AFTER_TRAINING: tuple[str, ...] = ("merge", "serve", "chat", "eval", "export")

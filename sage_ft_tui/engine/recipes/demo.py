@@ -54,15 +54,10 @@ def demo_config(max_steps: Optional[int] = None, name: Optional[str] = None) -> 
     )
 
 
-def demo_answers(run: Path, question: str = DEMO_QUESTION, max_new_tokens: int = 40) -> dict:
-    """The demo's proof: one question, answered greedily by the base and by the tuned model
-    (adapter attached, no merge). Imports torch: call it from the CLI, not the TUI."""
-    from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.eval.generate import generate
-    from sage_ft_tui.engine.eval.model import load_pair
-    from sage_ft_tui.engine.runs.layout import RunLayout
+def demo_answers(run: Path, question: str = DEMO_QUESTION) -> dict:
+    """The demo's proof: the question the demo data taught, base vs tuned (greedy).
+    Imports torch: call it from the CLI, not the TUI."""
+    from sage_ft_tui.engine.eval.ask import ask_both
 
-    pair = load_pair(run, RunConfig.load(RunLayout(run).config))
-    prompt = [[{"role": "user", "content": question}]]
-    answers = {w: generate(pair, prompt, w, max_new_tokens=max_new_tokens)[0] for w in ("base", "tuned")}
-    return {"question": question, **answers, "learned": DEMO_PHRASE in answers["tuned"]}
+    a = ask_both(run, question, max_new_tokens=40)
+    return {**a, "learned": DEMO_PHRASE in a["tuned"]}

@@ -106,7 +106,9 @@ class ChatScreen(BaseScreen):
             yield VerticalScroll(id="chat-log")
             yield Static("", id="error", classes="error")
         yield Static("connecting…", id="chat-status")
-        yield Input(placeholder="type a message · enter sends · /reset · /exit", id="chat-input")
+        yield Input(
+            placeholder="type a message · enter sends · /compare TEXT: base vs tuned · /reset · /exit", id="chat-input"
+        )
         yield from self.footer()
 
     def on_mount(self) -> None:
@@ -165,6 +167,10 @@ class ChatScreen(BaseScreen):
         if text == "/reset":
             event.input.value = ""
             self.action_reset()
+            return
+        if text.startswith("/compare "):
+            event.input.value = ""
+            self.compare_base_tuned(text[len("/compare ") :].strip())
             return
         if self.streaming:
             self.app.bell()
@@ -254,6 +260,31 @@ class ChatScreen(BaseScreen):
     def on_screen_resume(self) -> None:
         if self.endpoint is None and self.run_dir is not None:
             self.connect()  # back from the Serve screen: the server may be up now
+
+    def compare_base_tuned(self, question: str) -> None:
+        """`/compare TEXT`: the base's and the tuned model's answers side by side (no server needed)."""
+        if self.run_dir is None or not question:
+            return
+        from sage_ft_tui.tui.widgets.side_by_side import SideBySide, ask_both_job
+
+        log = self.query_one("#chat-log", VerticalScroll)
+        log.mount(ChatBubble("user", question))
+        self._note("base vs tuned: loading both (adapter on the base, no server)…")
+        run = str(self.run_dir)
+
+        def job() -> None:
+            answers, err = ask_both_job(run, question)
+            self.app.call_from_thread(self._show_side_by_side, answers, err, SideBySide)
+
+        self.run_worker(job, thread=True, name="chat-compare", exclusive=False, exit_on_error=False)
+
+    def _show_side_by_side(self, answers, err, widget) -> None:
+        if err is not None:
+            self.say_error(err)
+            return
+        log = self.query_one("#chat-log", VerticalScroll)
+        log.mount(widget(answers))
+        log.scroll_end(animate=False)
 
     def _note(self, text: str) -> None:
         self.query_one("#chat-log", VerticalScroll).mount(ChatBubble("note", text))
