@@ -77,6 +77,8 @@ def test_compare_two_real_runs(demo_copy, sample_data):
         "--set",
         "training.logging_steps=1",
         "--set",
+        "data.validation_split=0.1",
+        "--set",
         "training.eval_steps=2",
         env=env,
     )

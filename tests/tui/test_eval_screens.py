@@ -20,6 +20,7 @@ async def test_runs_compare_overlays_two_curves(world):
     app = SageApp(cwd=str(world / "project"))
     async with app.run_test(size=(130, 44)) as pilot:
         app.push_screen(RunsScreen())
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query("DataTable"))
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count >= 2)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))

@@ -135,7 +135,7 @@ def pretrain_documents() -> list[str]:
     return docs
 
 
-def pretrain(model, fast, *, steps: int = PRETRAIN_STEPS, seed: int = 0) -> list[float]:
+def pretrain(model, fast, *, steps: int = PRETRAIN_STEPS, seed: int = 0, threads: int = 1) -> list[float]:
     """A short causal-LM pre-training on `pretrain_documents()`, packed into fixed blocks.
     Returns the loss per step."""
     import random
@@ -153,14 +153,15 @@ def pretrain(model, fast, *, steps: int = PRETRAIN_STEPS, seed: int = 0) -> list
     opt = torch.optim.AdamW(model.parameters(), lr=PRETRAIN_LR, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=PRETRAIN_LR, total_steps=steps, pct_start=0.1)
     model.train()
-    # One thread: a model this small gains nothing from two, and on a shared, loaded CPU
-    # two threads contend and each step is several times slower (bench in docs/EVAL.md).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    # One thread by default: a model this small gains little from two, and on a shared,
+    # loaded CPU two threads contend and each step is several times slower
+    # (bench/bench_eval.py --build; figures in docs/EVAL.md).
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
         losses = _pretrain_steps(model, data, n_blocks, opt, sched, gen, steps)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
     model.eval()
     return losses
 
