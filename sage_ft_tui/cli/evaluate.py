@@ -163,7 +163,8 @@ def _eval_table(report: dict) -> None:
             return
         d = a - b
         good = d < 0 if lower_better else d > 0
-        t.add_row(label, f"{b:.4g}", f"{a:.4g}", f"[{'green' if good else 'red'}]{d:+.3g}[/]")
+        style = "dim" if d == 0 else ("green" if good else "red")
+        t.add_row(label, f"{b:.4g}", f"{a:.4g}", f"[{style}]{d:+.3g}[/]")
 
     loss = report["loss"]
     row("answer loss", loss["base"]["loss"], loss["tuned"]["loss"], lower_better=True)

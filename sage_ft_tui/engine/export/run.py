@@ -21,10 +21,6 @@ FORMATS = ("gguf", "hf")
 TOLERANCE = {"f16": 1e-2, "q8_0": 6e-2}
 
 
-def gguf_name(run: Path, quant: str) -> str:
-    return f"{run.name}-{quant}.gguf"
-
-
 def _ours(lay: RunLayout) -> set[str]:
     """Names in export/ that an earlier export wrote (only those may be replaced)."""
     rep = read_json(lay.export_report, {}) or {}
@@ -93,7 +89,7 @@ def export_run(
     token = _hub_token() if push_to_hub else None
     run = resolve_run(run)
     lay = RunLayout(run)
-    names = [gguf_name(run, quant), lay.modelfile.name] if fmt == "gguf" else [lay.export_hf.name]
+    names = [lay.export_gguf(quant).name, lay.modelfile.name] if fmt == "gguf" else [lay.export_hf.name]
     if lay.export_dir.exists() and not lay.export_dir.is_dir():
         raise SageError(f"{lay.export_dir} is not a folder", hint="move it away")
     lay.export_dir.mkdir(exist_ok=True)
@@ -119,8 +115,8 @@ def _export_gguf(run: Path, lay: RunLayout, merged: Path, quant: str, check: boo
     from sage_ft_tui.engine.export.to_gguf import write_gguf
 
     chat = chat_tokenizer(str(merged))
-    name = gguf_name(run, quant)
-    target = lay.export_dir / name
+    target = lay.export_gguf(quant)
+    name = target.name
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=lay.export_dir)
     os.close(fd)
     tmp = Path(tmp_name)

@@ -138,6 +138,10 @@ class RunLayout:
         """Written by `export` (engine.export.run): what it wrote (only those files may be replaced) and the checks."""
         return self.export_dir / "export_report.json"
 
+    def export_gguf(self, quant: str) -> Path:
+        """The GGUF export of one quant type (e.g. q8_0), named after the run for llama.cpp / Ollama."""
+        return self.export_dir / f"{self.root.name}-{quant}.gguf"
+
     @property
     def export_hf(self) -> Path:
         return self.export_dir / "hf"
