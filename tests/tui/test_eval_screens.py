@@ -22,9 +22,9 @@ async def test_runs_compare_overlays_two_curves(world):
         app.push_screen(RunsScreen())
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query("DataTable"))
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count >= 2)
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
-        assert len(app.screen.runs) == 2 and app.screen.result is not None
+        await pilot.press("p")  # the run under the cursor, compared with the newest other run
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.result is not None)
+        assert len(app.screen.runs) == 2 and len(set(app.screen.runs)) == 2
         await pilot.press("escape")
         app.open("compare", join_runs([str(world / "runs" / A), str(world / "runs" / B)]))
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.result is not None)

@@ -19,8 +19,8 @@ DEFAULT_MAX_PROMPTS = 50
 REPORT_VERSION = 1
 
 
-def _user_text(prompt: list[dict]) -> str:
-    users = [m for m in prompt if m.get("role") == "user"]
+def _user_text(prompt: Optional[list[dict]]) -> str:
+    users = [m for m in prompt or [] if m.get("role") == "user"]
     return str(users[-1].get("content") or "") if users else ""
 
 
@@ -101,7 +101,7 @@ def evaluate_run(
             t = time.perf_counter()
             gens[mode][w] = gen_mod.generate(
                 pair,
-                [e.prompt for e in prompted],
+                [e.prompt or [] for e in prompted],
                 w,
                 batch_size=batch_size,
                 max_new_tokens=new_tokens,

@@ -100,7 +100,7 @@ def export_run(
         entry = _export_gguf(run, lay, merged, quant, check, say)
     else:
         entry = _export_hf(lay, merged, max_shard_size, say)
-        if push_to_hub:
+        if push_to_hub and token:
             say("push", {"repo": push_to_hub})
             entry["pushed_to"] = _push(lay.export_hf, push_to_hub, token)
     entry.update(seconds=round(time.time() - t0, 3), created=time.time())
@@ -124,15 +124,15 @@ def _export_gguf(run: Path, lay: RunLayout, merged: Path, quant: str, check: boo
         info = write_gguf(
             merged, tmp, quant=quant, name=run.name, chat_template=chat.template if chat.has_template else None, say=say
         )
-        entry = {"name": name, "format": "gguf", "quant": quant, "path": str(target), "bytes": tmp.stat().st_size}
-        entry.update(info)
+        entry: dict = {"name": name, "format": "gguf", "quant": quant, "path": str(target)}
+        entry.update(bytes=tmp.stat().st_size, **info)
         if check:
             say("check", {})
-            entry["round_trip"] = round_trip(merged, tmp, quant)
-            if not entry["round_trip"]["passed"]:
+            rt = entry["round_trip"] = round_trip(merged, tmp, quant)
+            if not rt["passed"]:
                 raise SageError(
                     f"the GGUF round-trip check failed (max relative logit difference "
-                    f"{entry['round_trip']['max_rel_diff']:.3g} > {entry['round_trip']['tolerance']})",
+                    f"{rt['max_rel_diff']:.3g} > {rt['tolerance']})",
                     kind="internal",
                     hint="nothing was written; report this with the run's merge_report.json",
                 )

@@ -28,6 +28,15 @@ def join_runs(runs: list[str]) -> str:
     return RUN_SEPARATOR.join(runs)
 
 
+def with_previous(run: str) -> list[str]:
+    """One run (the Runs screen's `p`): it and the newest other run — "is it better than my last run?"."""
+    from sage_ft_tui.engine.runs.manage import list_runs
+
+    me = Path(run).resolve()
+    others = [r.path for r in list_runs() if Path(r.path).resolve() != me]
+    return [run] + others[:1]
+
+
 def chart_painter(runs: list[dict]):
     from sage_ft_tui.tui.widgets.charts import line_chart
 
@@ -96,6 +105,9 @@ class CompareScreen(BaseScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
+        if len(self.runs) == 1:
+            self.runs = with_previous(self.runs[0])
+            self.query_one(TopBar).set_note(", ".join(Path(r).name for r in self.runs))
         self.action_reload()
 
     def action_reload(self) -> None:
