@@ -19,9 +19,13 @@ async def test_runs_compare_overlays_two_curves(world):
 
     app = SageApp(cwd=str(world / "project"))
     async with app.run_test(size=(130, 44)) as pilot:
-        app.push_screen(RunsScreen())
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query("DataTable"))
-        await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count >= 2)
+        app.open("runs")
+
+        def rows() -> int:
+            tables = app.screen.query("DataTable") if isinstance(app.screen, RunsScreen) else []
+            return tables[0].row_count if tables else 0
+
+        await wait_for(pilot, lambda: rows() >= 2, timeout=60)
         await pilot.press("p")  # the run under the cursor, compared with the newest other run
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.result is not None)
         assert len(app.screen.runs) == 2 and len(set(app.screen.runs)) == 2
