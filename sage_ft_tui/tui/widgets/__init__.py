@@ -1,0 +1,1 @@
+"""Widgets the screens share: text charts, monitor panels, the chart painter, preference-pair previews."""
