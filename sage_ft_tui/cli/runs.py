@@ -186,13 +186,16 @@ def run(
 ):
     """Train a run (or a config.yaml, which first becomes a run)."""
     try:
-        run_dir = _run_or_config(target)
-        train_run(run_dir, detach=detach, json_lines=json_lines, resume=False)
+        run_dir, created = _run_or_config(target)
+        # A run made earlier (by `start`) gets the inspector's warnings again as it starts
+        # (a run just created from a config printed its whole block).
+        train_run(run_dir, detach=detach, json_lines=json_lines, resume=False, data_warnings=not created)
     except SageError as e:
         fail(e)
 
 
-def _run_or_config(target: str) -> Path:
+def _run_or_config(target: str) -> tuple[Path, bool]:
+    """The run to train, and whether it was just created from a config.yaml."""
     from sage_ft_tui.engine.paths import resolve_run
 
     p = Path(target).expanduser()
@@ -205,17 +208,19 @@ def _run_or_config(target: str) -> Path:
         ).run  # a config from an old run makes a sibling
         out(f"created run {run_dir.name} from {p}")
         print_data_block(run_dir, file=sys.stderr)  # stdout may be JSON lines
-        return run_dir
-    return resolve_run(target)
+        return run_dir, True
+    return resolve_run(target), False
 
 
-def train_run(run_dir: Path, *, detach: bool, json_lines: bool, resume: bool) -> None:
+def train_run(run_dir: Path, *, detach: bool, json_lines: bool, resume: bool, data_warnings: bool = False) -> None:
     """Launch (or resume) a run's worker; then follow it unless `detach`."""
     from sage_ft_tui.engine.runs.start import launch_run
 
     started = launch_run(run_dir, resume=resume)
     for warning in started.warnings:
         typer.echo(warning, err=True)
+    if data_warnings:
+        print_data_block(run_dir, warnings_only=True)
     pid = started.pid
     if detach:
         out(f"started {run_dir.name} in the background (pid {pid}); log: {run_dir / 'train.log'}")
