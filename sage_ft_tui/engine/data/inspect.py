@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS, row_format
 from sage_ft_tui.engine.data.readers import BadRow, Row
-from sage_ft_tui.engine.data.secrets import find_data_secret, row_strings
+from sage_ft_tui.engine.data.secrets import find_data_secret, may_hold_secret, row_strings
 from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.models.tiny import TINY_NAME
@@ -36,7 +36,8 @@ CUT_WARN_SHARE = 0.05
 MULTIMODAL_FIELDS = ("images", "image", "videos", "video", "audios", "audio", "image_url", "pixel_values")
 MULTIMODAL_PART_TYPES = ("image", "image_url", "input_image", "video", "video_url", "audio", "input_audio")
 MULTIMODAL_TOKENS = re.compile(r"<\|?(?:image|video|audio|img)(?:_pad)?\|?>", re.IGNORECASE)
-_MM_HINT = re.compile(r"image|video|audio|img", re.IGNORECASE)
+MULTIMODAL_WORDS = ("image", "video", "audio", "img")  # in any multimodal field, token or part type
+CHECK_BATCH = 256
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]{0,60})\s*\}\}")
 PREFERENCE_TASK = "preference"  # the task that trains PREFERENCE_FORMATS rows
 
@@ -82,8 +83,8 @@ def _multimodal(d: Any, text: str) -> Optional[str]:
         v = d.get(k)
         if v not in (None, "", [], {}):
             return f"field {k!r}"
-    if not _MM_HINT.search(text):
-        return None  # the walk below only runs on rows that name an image, video or audio
+    if not text:
+        return None  # the walk below only runs on rows (batches) that name an image, video or audio
     stack: list[tuple[str, Any]] = [(k, v) for k, v in d.items()]
     while stack:
         path, v = stack.pop()
@@ -139,46 +140,57 @@ def check_rows(
     left: dict[str, list] = {}  # placeholder → [rows, first where]
     secret_rows: dict[str, int] = {}
     first_secret = ""
-    for r in rows:
-        text = "\n".join(row_strings(r.data))
-        mm = _multimodal(r.data, text)
-        if mm:
-            raise refuse(
-                Finding(
-                    "multimodal",
-                    "error",
-                    f"rows with images, audio or video ({mm}): this tool trains text only",
-                    r.where,
-                    "remove that field (and its tokens) from the rows, or give text-only data",
-                )
-            )
-        if task not in TRAINER_TASKS:
-            pref = _preference(r.data)
-            if pref:
+    for start in range(0, len(rows), CHECK_BATCH):
+        batch = rows[start : start + CHECK_BATCH]
+        texts = ["\n".join(row_strings(r.data)) for r in batch]
+        # One look at the whole batch decides which per-row checks can find anything.
+        joined = "\n".join(texts)
+        lowered = joined.lower()
+        maybe_mm = any(w in lowered for w in MULTIMODAL_WORDS)
+        maybe_secret = may_hold_secret(joined)
+        maybe_ph = "{{" in joined
+        for r, text in zip(batch, texts):
+            named = maybe_mm and any(w in text.lower() for w in MULTIMODAL_WORDS)
+            mm = _multimodal(r.data, text if named else "")
+            if mm:
                 raise refuse(
                     Finding(
-                        "preference",
+                        "multimodal",
                         "error",
-                        f"this is preference data: preference rows ({pref}: chosen/rejected answers or good/bad "
-                        f"labels), which the {task} task would train on as plain answers",
+                        f"rows with images, audio or video ({mm}): this tool trains text only",
                         r.where,
-                        f"use --task {PREFERENCE_TASK} (or give one answer per row)",
+                        "remove that field (and its tokens) from the rows, or give text-only data",
                     )
                 )
-        label = find_data_secret(text)
-        if label:
-            secret_rows[label] = secret_rows.get(label, 0) + 1
-            first_secret = first_secret or r.where
-            if not allow_secrets:
-                out.bad.append(BadRow(r.where, f"holds a secret ({label}); skipped", r.file))
+            if task not in TRAINER_TASKS:
+                pref = _preference(r.data)
+                if pref:
+                    raise refuse(
+                        Finding(
+                            "preference",
+                            "error",
+                            f"this is preference data: preference rows ({pref}: chosen/rejected answers or good/bad "
+                            f"labels), which the {task} task would train on as plain answers",
+                            r.where,
+                            f"use --task {PREFERENCE_TASK} (or give one answer per row)",
+                        )
+                    )
+            label = find_data_secret(text) if maybe_secret else None
+            if label:
+                secret_rows[label] = secret_rows.get(label, 0) + 1
+                first_secret = first_secret or r.where
+                if not allow_secrets:
+                    out.bad.append(BadRow(r.where, f"holds a secret ({label}); skipped", r.file))
+                    continue
+            if not (maybe_ph and "{{" in text):
+                out.rows.append(r)
                 continue
-        data = _fill(r.data, repl) if repl and "{{" in text else r.data
-        names: set[str] = set()
-        if "{{" in text:
+            data = _fill(r.data, repl) if repl else r.data
+            names: set[str] = set()
             _placeholders(data, names)
-        for n in names:
-            left.setdefault(n, [0, r.where])[0] += 1
-        out.rows.append(Row(r.where, data, r.file) if data is not r.data else r)
+            for n in names:
+                left.setdefault(n, [0, r.where])[0] += 1
+            out.rows.append(Row(r.where, data, r.file) if data is not r.data else r)
     if secret_rows:
         kinds = ", ".join(f"{k} ×{n}" for k, n in sorted(secret_rows.items(), key=lambda kv: -kv[1]))
         total = sum(secret_rows.values())
