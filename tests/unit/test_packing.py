@@ -29,7 +29,7 @@ def _per_example(logits, ids, lengths):
 def models(tiny_model):
     from transformers import AutoModelForCausalLM
 
-    from sage_ft_tui.engine.train.trainer import register_varlen_sdpa
+    from sage_ft_tui.engine.train.attention import register_varlen_sdpa
 
     torch.manual_seed(0)
     name = register_varlen_sdpa()
@@ -104,7 +104,7 @@ def test_sliding_window_layers_keep_their_window():
     from transformers import MistralConfig, MistralForCausalLM
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from sage_ft_tui.engine.train.trainer import register_varlen_sdpa
+    from sage_ft_tui.engine.train.attention import register_varlen_sdpa
 
     name = register_varlen_sdpa()
     torch.manual_seed(0)
