@@ -22,6 +22,7 @@ the CPU has AMX/AVX512-BF16, else fp32; `lf_packing_bf16` gives LLaMA-Factory bf
   lf_packing   LLaMA-Factory `packing: true`, gradient checkpointing off (its rows let the
                sequences of a row attend to each other: not the same computation)
   lf_neat      LLaMA-Factory `neat_packing: true` (block-diagonal mask), checkpointing off
+  lf_packing_bf16  lf_packing with `bf16: true` (autocast on CPU, as ours' auto does)
 
 Counting is the same code in both processes: a wrapper around transformers'
 `Trainer.training_step` counts the real (non-pad) input tokens and the loss tokens of every
@@ -47,8 +48,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LF_VERSION = "0.9.5"
-WAYS = ("ours", "lf_default", "lf_packing", "lf_neat")
-CROSS_ATTENTION = {"lf_packing": "yes (sequences of a row attend to each other)"}
+WAYS = ("ours", "lf_default", "lf_packing", "lf_neat", "lf_packing_bf16")
+CROSS_ATTENTION = {w: "yes (sequences of a row attend to each other)" for w in ("lf_packing", "lf_packing_bf16")}
 WORKLOAD = dict(rows=1000, max_length=512, micro_batch=8, lora_r=8, lora_alpha=16, lr=1e-4, steps=30)
 WORDS = (
     "the model data train token answer question list value step result check first second explain "
@@ -155,8 +156,10 @@ def lf_args(way: str, mdir: Path, data_dir: Path, out: Path, steps: int) -> dict
         "plot_loss": False,
         "ddp_timeout": 180000000,
     }
-    if way in ("lf_packing", "lf_neat"):
+    if way in ("lf_packing", "lf_neat", "lf_packing_bf16"):
         args.update(packing=True, disable_gradient_checkpointing=True)
+    if way == "lf_packing_bf16":
+        args.update(bf16=True)
     if way == "lf_neat":
         args.update(neat_packing=True)
     return args

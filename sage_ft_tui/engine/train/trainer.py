@@ -164,6 +164,24 @@ def cpu_bf16_fast() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+# Below this hidden size the matmuls are too small for bf16 to pay for its casts (the tiny
+# demo, hidden 64, stays fp32; the ~18M bench model, hidden 384, gains).
+CPU_BF16_MIN_HIDDEN = 256
+
+
+def cpu_autocast(cfg: RunConfig) -> bool:
+    """precision auto on CPU: bf16 autocast for models wide enough, on CPUs with native bf16."""
+    from sage_ft_tui.engine.hardware.estimate import model_shape
+
+    if cfg.model.dtype not in ("auto", "float32"):
+        return False
+    try:
+        hidden = model_shape(cfg.model.name).hidden
+    except SageError:
+        return False
+    return hidden >= CPU_BF16_MIN_HIDDEN and cpu_bf16_fast()
+
+
 def precision_flags(cfg: RunConfig) -> dict:
     p = cfg.training.precision
     if not _cuda():
@@ -172,7 +190,7 @@ def precision_flags(cfg: RunConfig) -> dict:
         # auto on CPU: bf16 autocast (fp32 weights, bf16 matmuls) where the CPU has AMX or
         # AVX512-BF16, ~1.8x faster steps on the ~18M bench model with the same loss curve
         # (tests/unit/test_cpu_speed.py); fp32 elsewhere, where emulated bf16 is slower.
-        return {"bf16": p == "bf16" or (p == "auto" and cpu_bf16_fast()), "fp16": False, "use_cpu": True}
+        return {"bf16": p == "bf16" or (p == "auto" and cpu_autocast(cfg)), "fp16": False, "use_cpu": True}
     import torch
 
     bf16_ok = torch.cuda.is_bf16_supported()
@@ -286,6 +304,73 @@ def use_liger() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("liger_kernel") is not None
+
+
+# Answer positions x vocabulary entries up to which the CPU loss builds the logits at once
+# (fp32: 256 MiB); beyond it TRL's chunked head keeps memory bounded.
+COMPACT_HEAD_MAX = 64 * 1024 * 1024
+
+
+def compact_lm_head(model) -> bool:
+    """On CPU, score only the answer positions with one plain LM-head matmul instead of TRL's
+    chunked head, which scores every position there (it compacts only on Triton devices) in
+    Python-level tiles. Same loss and metrics (tests/unit/test_cpu_speed.py); ~10% of a step
+    on the bench models. Wraps the forward TRL installed; anything else goes through it."""
+    import types
+
+    import torch
+    from trl.trainer.utils import FusedCausalLMOutput
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    fused = base.forward
+    if (
+        os.environ.get("SAGE_FT_COMPACT_HEAD", "1") == "0"
+        or getattr(getattr(fused, "__func__", None), "__code__", None) is None
+        or fused.__func__.__code__.co_name != "_fused_forward"
+    ):
+        return False
+
+    def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kw):
+        head = self.get_output_embeddings()
+        vocab = head.weight.shape[0]
+        tokens = (shift_labels if shift_labels is not None else labels).ne(-100).sum() if fused_lm_head else 0
+        c = self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config
+        special = getattr(c, "final_logit_softcapping", None) or getattr(c, "logit_scale", None)
+        special = special or kw.get("output_router_logits") or getattr(c, "output_router_logits", False)
+        if not fused_lm_head or special or head.weight.is_cuda or int(tokens) * vocab > COMPACT_HEAD_MAX:
+            return fused(
+                *args,
+                fused_lm_head=fused_lm_head,
+                labels=labels,
+                shift_labels=shift_labels,
+                num_items_in_batch=num_items_in_batch,
+                **kw,
+            )
+        kw["use_cache"] = False
+        hidden = self.base_model(*args, **kw).last_hidden_state
+        if shift_labels is None:
+            hidden, target = hidden[:, :-1], labels[:, 1:]
+        else:
+            target = shift_labels
+        mask = target != -100
+        logits = head(hidden[mask]).float()
+        logp = torch.log_softmax(logits, dim=-1)
+        picked = target[mask]
+        log_probs = logp.gather(1, picked[:, None]).squeeze(1)
+        with torch.no_grad():
+            entropy = -(logp.exp() * logp).sum(-1)
+            top1 = (logits.argmax(-1) == picked).to(log_probs.dtype)
+        full = [x.new_zeros(mask.shape).masked_scatter(mask, x) for x in (log_probs, entropy, top1)]
+        return FusedCausalLMOutput(
+            loss=-full[0].sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch),
+            log_probs=full[0],
+            entropy=full[1],
+            is_top1=full[2],
+            label_mask=mask,
+        )
+
+    base.forward = types.MethodType(forward, base)
+    return True
 
 
 def base_args(cfg: RunConfig, out_dir: Path, has_eval: bool, cls) -> dict:
@@ -458,6 +543,8 @@ def run_training(
     trainer = build_trainer(
         cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=[cb]
     )
+    if not _cuda() and type(trainer).__name__ == "SFTTrainer":  # the other trainers ask the head for more
+        compact_lm_head(trainer.model)
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = trainer.state
     adapter = None
