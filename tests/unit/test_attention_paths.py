@@ -36,7 +36,9 @@ def _reference_varlen(q, k, v, cu_q, cu_k, max_q, max_k, *, scale=None, window_s
         m = i[None, :] <= i[:, None]
         if window_size[0] >= 0:
             m &= i[None, :] >= i[:, None] - window_size[0]
-        o = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=m, scale=scale, enable_gqa=enable_gqa)
+        o = torch.nn.functional.scaled_dot_product_attention(
+            qs, ks, vs, attn_mask=m, scale=scale, enable_gqa=enable_gqa
+        )
         outs.append(o.transpose(0, 1))
     return torch.cat(outs)
 
