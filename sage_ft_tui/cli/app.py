@@ -49,6 +49,11 @@ def main() -> None:
     except SageError as e:  # anything that escaped a command
         typer.echo(e.oneline(), err=True)
         sys.exit(2)
+    except PermissionError as e:  # a path we may not read or write: one line naming it, never a traceback
+        from sage_ft_tui.engine.paths import permission_error
+
+        typer.echo(permission_error(e.filename or "(unknown path)", "the path").oneline(), err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 

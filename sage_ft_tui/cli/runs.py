@@ -28,6 +28,8 @@ from sage_ft_tui.cli.options import (
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 
+ForceOpt = typer.Option(False, "--force", help="Train even though the run's state is unknown (status.json unreadable).")
+
 
 def _build_config(
     config: Optional[Path],
@@ -127,10 +129,12 @@ def start(
 
         cfg = _build_config(config, task, model, data, name, preset, epochs, max_steps, max_length, lr, sets)
         cfg = chain_options(cfg, from_run, rewards, model)
-        run = start_run(cfg, launch=False).run
+        started = start_run(cfg, launch=False)
     except SageError as e:
         fail(e)
-    _print_created(run, json_out)
+    for warning in started.warnings:
+        typer.echo(warning, err=True)
+    _print_created(started.run, json_out)
 
 
 def print_data_block(run: Path, file=None, *, warnings_only: bool = False) -> None:
@@ -182,6 +186,7 @@ def run(
     target: str = typer.Argument(..., help="A run (name or folder) or a config.yaml."),
     detach: bool = typer.Option(False, "--detach", help="Start in the background and return."),
     json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines even on a terminal."),
+    force: bool = ForceOpt,
     no_tui: bool = NoTui,
 ):
     """Train a run (or a config.yaml, which first becomes a run)."""
@@ -189,7 +194,7 @@ def run(
         run_dir, created = _run_or_config(target)
         # A run made earlier (by `start`) gets the inspector's warnings again as it starts
         # (a run just created from a config printed its whole block).
-        train_run(run_dir, detach=detach, json_lines=json_lines, resume=False, data_warnings=not created)
+        train_run(run_dir, detach=detach, json_lines=json_lines, resume=False, data_warnings=not created, force=force)
     except SageError as e:
         fail(e)
 
@@ -209,14 +214,16 @@ def _run_or_config(target: str) -> tuple[Path, bool]:
         out(f"created run {run_dir.name} from {p}")
         print_data_block(run_dir, file=sys.stderr)  # stdout may be JSON lines
         return run_dir, True
-    return resolve_run(target), False
+    return resolve_run(target, "train it"), False
 
 
-def train_run(run_dir: Path, *, detach: bool, json_lines: bool, resume: bool, data_warnings: bool = False) -> None:
+def train_run(
+    run_dir: Path, *, detach: bool, json_lines: bool, resume: bool, data_warnings: bool = False, force: bool = False
+) -> None:
     """Launch (or resume) a run's worker; then follow it unless `detach`."""
     from sage_ft_tui.engine.runs.start import launch_run
 
-    started = launch_run(run_dir, resume=resume)
+    started = launch_run(run_dir, resume=resume, force=force)
     for warning in started.warnings:
         typer.echo(warning, err=True)
     if data_warnings:
@@ -294,13 +301,14 @@ def resume(
     target: str = typer.Argument(..., help="Run name or folder."),
     detach: bool = typer.Option(False, "--detach", help="Resume in the background."),
     json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
+    force: bool = ForceOpt,
     no_tui: bool = NoTui,
 ):
     """Continue a stopped or failed run from its newest complete checkpoint."""
     try:
         from sage_ft_tui.engine.paths import resolve_run
 
-        train_run(resolve_run(target), detach=detach, json_lines=json_lines, resume=True)
+        train_run(resolve_run(target, "resume it"), detach=detach, json_lines=json_lines, resume=True, force=force)
     except SageError as e:
         fail(e)
 
@@ -315,7 +323,7 @@ def clean(
         from sage_ft_tui.engine.paths import resolve_run
         from sage_ft_tui.engine.runs.manage import ACTIVE_STATES, derive_state, remove_run
 
-        run_dir = resolve_run(target)
+        run_dir = resolve_run(target, "delete it", home_only=True)
         if derive_state(run_dir)[0] in ACTIVE_STATES:
             raise SageError(f"run {run_dir.name} is running", hint="cancel it first (`sage-ft-tui cancel`)")
         if not yes:

@@ -235,6 +235,8 @@ class RunConfig(_Strict):
             raise ValueError("model.quantization / training.precision: QLoRA computes in bf16 or fp16, not fp32")
         if t.optimizer in ("paged_adamw_8bit", "adamw_8bit", "paged_adamw_32bit") and self.model.quantization == "none":
             pass  # allowed: bitsandbytes optimizers work without quantized weights (checked at run time)
+        if self.preset is not None and self.preset not in preset_names():
+            raise ValueError(f"preset: unknown preset {self.preset!r}; choose one of: {', '.join(preset_names())}")
         if self.name is not None:
             from sage_ft_tui.engine.paths import validate_run_name
 
@@ -267,7 +269,12 @@ class RunConfig(_Strict):
         except UnicodeDecodeError:
             raise SageError(f"{p}: not a UTF-8 text file", hint="save the config as UTF-8 YAML") from None
         try:
-            raw = yaml.safe_load(text)
+            raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader that refuses duplicate keys)
+        except _DuplicateKey as e:
+            raise SageError(
+                f"{p}:{e.line}: key {e.key!r} is given twice (first on line {e.first})",
+                hint="keep one of them; YAML would silently use the last",
+            ) from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f"{p}:{mark.line + 1}" if mark else str(p)
@@ -276,8 +283,11 @@ class RunConfig(_Strict):
                 f"{where}: not valid YAML ({problem})",
                 hint="fix the YAML syntax; tags like !!python/object are refused",
             ) from None
-        if raw is None:
-            raw = {}
+        if raw is None or raw == {}:
+            raise SageError(
+                f"{p}: the config is empty",
+                hint="write the settings you want (`sage-ft-tui examples` shows a full config), or drop --config",
+            )
         if not isinstance(raw, dict):
             raise SageError(
                 f"{p}: the config must be a mapping of keys, not {type(raw).__name__}",
@@ -318,6 +328,38 @@ def _mapping_fields() -> dict[str, bool]:
 
     walk(RunConfig, "")
     return out
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, first: int):
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader whose mappings refuse a key given twice (PyYAML keeps the last, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            try:
+                key = self.construct_object(key_node, deep=True)
+                hash(key)
+            except TypeError:
+                continue  # unhashable keys: the base class reports them
+            if key in seen:
+                raise _DuplicateKey(str(key), key_node.start_mark.line + 1, seen[key])
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def preset_names() -> tuple[str, ...]:
+    """Every preset a config may name (the hardware presets and auto)."""
+    try:
+        from sage_ft_tui.engine.config.presets import PresetConfigs  # where the presets live after the move
+    except ImportError:
+        PresetConfigs = globals()["PresetConfigs"]
+    return (*PresetConfigs.NAMES, "auto")
 
 
 def config_error(e: ValidationError, source: str) -> SageError:

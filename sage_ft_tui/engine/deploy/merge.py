@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional, Union
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json, fmt_bytes, free_bytes, is_disk_full, read_json
-from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, RunLayout
+from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, MERGED_MARK, RunLayout
 from sage_ft_tui.engine.runs.layout import MERGE_REPORT as REPORT
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -253,7 +253,7 @@ def merge_run(
     say = _Stages(progress)
     if dtype not in DTYPES:
         raise SageError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}", hint="e.g. --dtype bfloat16")
-    run = resolve_run(run)
+    run = resolve_run(run, "merge it")
     cfg = RunConfig.load(RunLayout(run).config)
     adapter, label = find_adapter(run, checkpoint)
     out = Path(output).expanduser().resolve() if output else default_output(run)
@@ -292,6 +292,7 @@ def merge_run(
         atomic_write_json(run / REPORT, report)
         _require_passed(report, run)
         atomic_write_json(tmp / REPORT, report)
+        atomic_write_json(tmp / MERGED_MARK, {"tool": "sage-ft-tui", "run": str(run), "created": time.time()})
         say("install", {"output": str(out)})
         _install(tmp, out)
     except SageError:
@@ -313,6 +314,12 @@ def _check_output(out: Path, force: bool) -> None:
         raise SageError(
             f"{out} already exists",
             hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere",
+        )
+    if out.exists() and any(out.iterdir()) and not (out / MERGED_MARK).is_file():
+        # --force replaces only a merged model this tool wrote; anything else is the user's.
+        raise SageError(
+            f"{out} is not a merged model written by sage-ft-tui (no {MERGED_MARK}); refusing to replace it",
+            hint="choose another --output (an empty or new folder), or move that folder away yourself",
         )
 
 

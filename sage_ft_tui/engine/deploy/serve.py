@@ -83,18 +83,52 @@ def local_url(host: str, port: int) -> str:
     return f"http://{_url_host(host)}:{port}"
 
 
-def port_free(host: str, port: int) -> bool:
+def port_problem(host: str, port: int) -> Optional[tuple[str, str]]:
+    """None when we may bind host:port; else (what is wrong, what to do).
+
+    In use (EADDRINUSE), not permitted (EACCES: a port below 1024 without root or
+    CAP_NET_BIND_SERVICE) and an address that is not this machine's (EADDRNOTAVAIL) are
+    different problems with different fixes."""
+    import errno
+
     fam = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     h = host.strip("[]")
     if h == "localhost":
         h = "127.0.0.1"
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
+    try:
+        s = socket.socket(fam, socket.SOCK_STREAM)
+    except OSError as e:
+        return f"cannot open a socket for {host}: {e.strerror}", "use --host 127.0.0.1"
+    with s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
         try:
             s.bind((h, port))
-        except OSError:
-            return False
-    return True
+        except PermissionError:
+            return (
+                f"port {port} on {host} may not be bound by this user (permission denied; ports below 1024 "
+                "need root or CAP_NET_BIND_SERVICE)",
+                "choose a port of 1024 or above (e.g. --port 8000, or --port 0 for any free one)",
+            )
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} on {host} is already in use",
+                    "choose another --port (or --port 0 for any free one); `sage-ft-tui serve --status` lists our "
+                    "servers",
+                )
+            if e.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                return (
+                    f"{host} is not an address of this machine (cannot bind to it)",
+                    "use --host 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)",
+                )
+            if isinstance(e, socket.gaierror):
+                return f"--host {host} is not a known host name or address", "use --host 127.0.0.1"
+            return f"cannot bind {host}:{port}: {e.strerror or e}", "choose another --host or --port"
+    return None
+
+
+def port_free(host: str, port: int) -> bool:
+    return port_problem(host, port) is None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -295,7 +329,7 @@ def plan_serve(
     device: str = "auto",
 ) -> ServePlan:
     """Check everything that can be checked before starting anything."""
-    run = resolve_run(run)
+    run = resolve_run(run, "serve it")
     _refuse_if_served(run)
     cfg = RunConfig.load(RunLayout(run).config)
     host = _check_options(backend, mode, host, port, api_key, gpu_memory_utilization)
@@ -399,12 +433,9 @@ def _pick_port(host: str, port: int) -> int:
     """0 → a free port now; any other must be free on `host`."""
     if port == 0:
         return free_port("127.0.0.1" if _is_wildcard(host) or host == "localhost" else host)
-    if not port_free(host, port):
-        raise SageError(
-            f"port {port} on {host} is already in use",
-            kind="serve",
-            hint="choose another --port (or --port 0 for any free one); `sage-ft-tui serve --status` lists our servers",
-        )
+    problem = port_problem(host, port)
+    if problem:
+        raise SageError(problem[0], kind="serve", hint=problem[1])
     return port
 
 
@@ -426,8 +457,12 @@ def _check_merged(run: Path, merged: Path, backend: str) -> None:
         )
 
 
-def _server_env() -> dict[str, str]:
-    return {"PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+def _server_env(offline: bool = False, cfg=None) -> dict[str, str]:
+    """Telemetry off always; offline when what is served is a local folder (or the base is local)."""
+    from sage_ft_tui.engine.offline import OFFLINE, TELEMETRY_OFF, offline_env
+
+    env = {"PYTHONUNBUFFERED": "1", **TELEMETRY_OFF, **(OFFLINE if offline else {})}
+    return {**env, **offline_env(cfg)} if cfg is not None else env
 
 
 def _transformers_plan(
@@ -444,7 +479,7 @@ def _transformers_plan(
         notes.append("--gpu-memory-utilization applies to vLLM only; ignored")
     if api_key:
         notes.append("the transformers server does not check API keys; the key is not enforced (loopback only)")
-    env = {**_server_env(), "HF_HUB_OFFLINE": "1"}  # a local folder: nothing to fetch
+    env = _server_env(offline=True)  # a local folder: nothing to fetch
     cmd = transformers_command(str(merged), host=host, port=port, device=device)
     return ServePlan(
         str(run), "transformers", "merged", str(merged), str(merged), host, port, cmd, env, api_key, False, notes
@@ -462,7 +497,7 @@ def _vllm_plan(
     gpu_memory_utilization: Optional[float],
 ) -> ServePlan:
     name = run.name
-    env = _server_env()
+    env = _server_env(offline=mode == "merged", cfg=None if mode == "merged" else cfg)
     if api_key:
         env["VLLM_API_KEY"] = api_key
     if mode == "merged":
@@ -615,6 +650,11 @@ def _last_exception(lines: list[str]) -> Optional[str]:
 
 def _diagnose(tail: list[str], info: dict) -> Optional[tuple[str, str]]:
     text = "\n".join(tail).lower()
+    if "errno 13" in text and "bind" in text:
+        return (
+            f"port {info['port']} on {info['host']} may not be bound by this user (permission denied)",
+            "choose a port of 1024 or above (or --port 0 for any free one)",
+        )
     if "address already in use" in text or "errno 98" in text:
         return (
             f"port {info['port']} on {info['host']} is already in use",
@@ -767,4 +807,5 @@ __all__ = [
     "log_tail",
     "free_port",
     "port_free",
+    "port_problem",
 ]

@@ -7,6 +7,7 @@ pid in a file, is what tells a live run from a dead one (pids get reused).
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -20,8 +21,17 @@ from typing import Iterator, Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import atomic_write_json, fmt_bytes, read_json
-from sage_ft_tui.engine.paths import runs_home, validate_run_name
+from sage_ft_tui.engine.fsutil import atomic_write_json, fmt_bytes
+from sage_ft_tui.engine.paths import (
+    HOME_ENV,
+    check_writable_dir,
+    list_dir,
+    not_ours,
+    permission_error,
+    runs_home,
+    safe_name,
+    validate_run_name,
+)
 from sage_ft_tui.engine.proc import pid_alive, signal_group, spawn_detached
 from sage_ft_tui.engine.runs.events import EventFollower, follow_events
 from sage_ft_tui.engine.runs.layout import (
@@ -29,14 +39,70 @@ from sage_ft_tui.engine.runs.layout import (
     CHECKPOINT_COMPLETE,
     CHECKPOINT_PREFIX,
     FINAL_STATES,
+    STATES,
     RunLayout,
 )
 
 # ---- status ---------------------------------------------------------------------
 
 
+# The type each status.json field must have; a field of another type is dropped on read
+# (and the file counts as unreadable), so no reader ever does int("abc") or .get on a list.
+_STATUS_TYPES: dict[str, tuple[type, ...]] = {
+    "state": (str,),
+    "pid": (int,),
+    "step": (int,),
+    "total_steps": (int,),
+    "epoch": (int, float),
+    "loss": (int, float),
+    "eval_loss": (int, float),
+    "created": (int, float),
+    "started": (int, float),
+    "ended": (int, float),
+    "updated": (int, float),
+    "launched": (int, float),
+    "host": (str,),
+    "exit_reason": (str,),
+}
+UNREADABLE = "status.json unreadable"
+
+
+def load_status(run: Path) -> tuple[dict, bool]:
+    """(status fields that have the right type, whether status.json was sound).
+
+    A missing file is sound (a run being created); garbage, a JSON list, a state we do not
+    know or a field of the wrong type (a step "abc") is not."""
+    path = RunLayout(run).status
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}, True
+    except OSError:
+        return {}, False
+    try:
+        st = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}, False
+    if not isinstance(st, dict):
+        return {}, False
+    ok = True
+    clean: dict = {}
+    for k, v in st.items():
+        want = _STATUS_TYPES.get(k)
+        if v is None or want is None:
+            clean[k] = v
+        elif isinstance(v, want) and not isinstance(v, bool) and not (isinstance(v, float) and v != v):
+            clean[k] = v
+        else:
+            ok = False
+    if clean.get("state") is not None and clean["state"] not in STATES:
+        clean.pop("state")
+        ok = False
+    return clean, ok
+
+
 def read_status(run: Path) -> dict:
-    return read_json(RunLayout(run).status, default={}) or {}
+    return load_status(run)[0]
 
 
 def write_status(run: Path, **fields) -> dict:
@@ -118,8 +184,33 @@ class RunInfo:
         return asdict(self) | {"label": self.label}
 
 
+def _events_state(run: Path) -> str:
+    """The last state the event stream recorded ('' when none)."""
+    from sage_ft_tui.engine.runs.events import read_events
+
+    try:
+        evs = read_events(RunLayout(run).events).events
+    except OSError:
+        return ""
+    for ev in reversed(evs):
+        if ev.get("kind") == "status" and ev.get("state") in STATES:
+            return str(ev["state"])
+    return ""
+
+
 def derive_state(run: Path, status: Optional[dict] = None) -> tuple[str, str]:
-    st = read_status(run) if status is None else status
+    """(state, detail). With status.json unreadable the state comes from the event stream
+    and the lock/pid: a live worker is `running`; otherwise `unknown` — never a guess that
+    would let `run` retrain a finished run in place."""
+    if status is None:
+        st, sound = load_status(run)
+    else:
+        st, sound = status, status.get("_sound", True)
+    if not sound:
+        if lock_held(run):
+            evs = _events_state(run)
+            return (evs if evs in ACTIVE_STATES else "running"), UNREADABLE
+        return "unknown", UNREADABLE
     state = st.get("state") or ("created" if (RunLayout(run).config).exists() else "unknown")
     if state in ACTIVE_STATES:
         local = st.get("host") in (None, socket.gethostname())
@@ -132,15 +223,18 @@ def derive_state(run: Path, status: Optional[dict] = None) -> tuple[str, str]:
 
 def run_info(run: Path) -> RunInfo:
     run = Path(run)
-    st = read_status(run)
-    state, detail = derive_state(run, st)
+    st, sound = load_status(run)
+    state, detail = derive_state(run, {**st, "_sound": sound})
     cfg: dict = {}
     try:
         import yaml
 
         cfg = yaml.safe_load((RunLayout(run).config).read_text(encoding="utf-8")) or {}
+        if not isinstance(cfg, dict):
+            cfg = {}
     except Exception:
         pass
+    model = cfg.get("model")
     return RunInfo(
         name=run.name,
         path=str(run),
@@ -153,11 +247,11 @@ def run_info(run: Path) -> RunInfo:
         last_loss=st.get("loss"),
         eval_loss=st.get("eval_loss"),
         task=str(cfg.get("task", "")),
-        model=str((cfg.get("model") or {}).get("name", "")),
+        model=str(model.get("name", "") if isinstance(model, dict) else ""),
         created=float(st.get("created") or _mtime(run)),
         started=st.get("started"),
         ended=st.get("ended"),
-        exit_reason=st.get("exit_reason", ""),
+        exit_reason=st.get("exit_reason") or "",
     )
 
 
@@ -169,13 +263,16 @@ def _mtime(p: Path) -> float:
 
 
 def list_runs(home: Optional[Path] = None) -> list[RunInfo]:
+    """Every run we made in the runs home (folders without our marker are not runs); one
+    odd run never hides the others."""
     home = Path(home) if home else runs_home()
-    if not home.is_dir():
-        return []
-    runs = [
-        p for p in home.iterdir() if p.is_dir() and ((RunLayout(p).config).exists() or (RunLayout(p).status).exists())
-    ]
-    infos = [run_info(p) for p in runs]
+    infos = []
+    for p in list_dir(home, "the runs home", HOME_ENV):
+        try:
+            if p.is_dir() and RunLayout(p).is_ours():
+                infos.append(run_info(p))
+        except PermissionError:
+            infos.append(RunInfo(name=p.name, path=str(p), state="unknown", detail="permission denied"))
     return sorted(infos, key=lambda r: r.created, reverse=True)
 
 
@@ -183,14 +280,16 @@ def list_runs(home: Optional[Path] = None) -> list[RunInfo]:
 
 
 def default_run_name(cfg: RunConfig) -> str:
-    model = Path(cfg.model.name.rstrip("/")).name.lower().replace("_", "-")[:40]
+    """task-model-timestamp; the model part comes from a folder name the user did not type
+    as a run name (`My Model (v2)`), so it is made safe, never refused."""
+    model = safe_name(Path(cfg.model.name.rstrip("/")).name)
     return f"{cfg.task}-{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def new_run_dir(cfg: RunConfig, home: Optional[Path] = None, *, unique: bool = False) -> Path:
     """Make the folder for a new run; never reuses or overwrites one. A taken explicit
     name is an error, unless `unique` (then, like a default name, it gets a -2, -3...)."""
-    home = Path(home) if home else runs_home()
+    home = check_writable_dir(Path(home) if home else runs_home(), "the runs home", HOME_ENV)
     name = validate_run_name(cfg.name or default_run_name(cfg))
     run = home / name
     if run.exists():
@@ -205,6 +304,8 @@ def new_run_dir(cfg: RunConfig, home: Optional[Path] = None, *, unique: bool = F
                 break
     try:
         run.mkdir(parents=True, exist_ok=False)
+    except PermissionError:
+        raise permission_error(run.parent, "the runs home", HOME_ENV) from None
     except OSError as e:
         raise SageError(
             f"cannot create the run folder {run}: {e.strerror}",
@@ -234,7 +335,8 @@ def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = T
 
             prepare_run_data(cfg, run)
         cfg.save(RunLayout(run).config)
-        write_status(run, state="created", created=time.time(), host=socket.gethostname())
+        extra = {"trust_remote_code": True} if cfg.model.trust_remote_code else {}
+        write_status(run, state="created", created=time.time(), host=socket.gethostname(), **extra)
     except BaseException:
         # A refused run leaves nothing behind (it was ours, made a moment ago).
         import shutil
@@ -242,6 +344,17 @@ def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = T
         shutil.rmtree(run, ignore_errors=True)
         raise
     return run
+
+
+def config_warnings(cfg: RunConfig) -> list[str]:
+    """What the user must be told before the run trains (printed by `start`/`run`, shown by the wizard)."""
+    out = []
+    if cfg.model.trust_remote_code:
+        out.append(
+            f"warning: model.trust_remote_code is true: the Python code in {cfg.model.name} runs with your "
+            "permissions (set it to false unless you trust that folder's code)"
+        )
+    return out
 
 
 def preflight(cfg: RunConfig) -> None:
@@ -255,6 +368,12 @@ def preflight(cfg: RunConfig) -> None:
 
         for spec in cfg.grpo.rewards:
             check_reward(spec)
+    if isinstance(cfg.lora.target_modules, list):
+        from sage_ft_tui.engine.models.modules import check_target_modules, local_model_dir
+
+        mdir = local_model_dir(cfg.model.name, cfg.model.revision)
+        if mdir is not None:
+            check_target_modules(mdir, cfg.lora.target_modules, cfg.model.trust_remote_code)
     if cfg.model.quantization != "none" or cfg.training.gpus:
         from sage_ft_tui.engine.hardware.probe import get_backend
 
@@ -307,23 +426,46 @@ def worker_command(run: Path, cfg: RunConfig, resume: bool = False) -> tuple[lis
     return [sys.executable] + args, env
 
 
-def launch(run: Path, *, resume: bool = False) -> int:
-    """Start the worker detached (own session, output to train.log); returns its pid."""
+def check_can_train(run: Path, *, resume: bool = False, force: bool = False) -> None:
+    """Refuse to train into a folder that is not ours, or over what a run already holds.
+
+    `run` over a run refuses a completed one and one with checkpoints; `resume` refuses a
+    completed one (it would train past its plan and rewrite the adapter); an unknown state
+    (status.json unreadable) refuses both unless `force`."""
     run = Path(run)
-    cfg = load_config(run)
+    verb = "resume it" if resume else "train it"
+    if not RunLayout(run).is_ours():
+        raise not_ours(run, verb)
     if lock_held(run):
         raise SageError(f"run {run.name} is already running", hint="attach to it, or cancel it first")
-    if not resume:
-        state, _ = derive_state(run)
-        if state == "completed":
-            raise SageError(
-                f"run {run.name} has already completed",
-                hint=f"train again as a new run: sage-ft-tui run {run / 'config.yaml'}",
-            )
-        if state in ("failed", "cancelled") and checkpoints(run):
-            raise SageError(
-                f"run {run.name} stopped ({state}) with checkpoints", hint=f"continue it: sage-ft-tui resume {run.name}"
-            )
+    state, detail = derive_state(run)
+    if state == "unknown" and not force:
+        raise SageError(
+            f"run {run.name}: its state is unknown ({detail or 'no status'}), so training could overwrite "
+            "a finished run",
+            hint=f"look at {RunLayout(run).events} and pass --force to {verb} anyway, "
+            f"or train a new run: sage-ft-tui run {RunLayout(run).config}",
+        )
+    if state == "completed":
+        how = (
+            f"train more as a new run: `sage-ft-tui run {RunLayout(run).config}` (same config), or continue from "
+            f"its adapter: `sage-ft-tui start --from-run {run.name} ...`"
+        )
+        raise SageError(
+            f"run {run.name} has already completed" + (" (resume would train past its plan)" if resume else ""),
+            hint=how,
+        )
+    if not resume and state in ("failed", "cancelled") and checkpoints(run):
+        raise SageError(
+            f"run {run.name} stopped ({state}) with checkpoints", hint=f"continue it: sage-ft-tui resume {run.name}"
+        )
+
+
+def launch(run: Path, *, resume: bool = False, force: bool = False) -> int:
+    """Start the worker detached (own session, output to train.log); returns its pid."""
+    run = Path(run)
+    check_can_train(run, resume=resume, force=force)
+    cfg = load_config(run)
     cmd, extra_env = worker_command(run, cfg, resume)
     env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
     proc = spawn_detached(cmd, cwd=run, log=RunLayout(run).train_log, env=env)
@@ -389,7 +531,13 @@ def cancel(run: Path, *, wait: float = 0.0) -> bool:
     state, _ = derive_state(run, st)
     if state not in ACTIVE_STATES:
         raise SageError(f"run {run.name} is not running (state: {state})", hint="nothing to cancel")
-    if not signal_group(int(st["pid"]), signal.SIGTERM):
+    pid = st.get("pid")
+    if not pid:
+        raise SageError(
+            f"run {run.name}: status.json holds no worker pid, so it cannot be cancelled from here",
+            hint=f"find the worker with `ps` (python -m sage_ft_tui.engine.worker {run}) and stop it with kill",
+        )
+    if not signal_group(int(pid), signal.SIGTERM):
         return False
     deadline = time.time() + wait
     while time.time() < deadline:
@@ -443,12 +591,24 @@ def checkpoints(run: Path, complete_only: bool = True) -> list[Path]:
 
 
 def remove_run(run: Path) -> None:
+    """Delete a run we made, inside the runs home, that is not running; nothing else."""
     import shutil
 
     run = Path(run)
+    home = runs_home().resolve()
+    if run.is_symlink() or run.resolve().parent != home:
+        raise SageError(
+            f"{run} is not a run folder directly inside the runs home {home}; refusing to delete it",
+            hint="only runs under SAGE_FT_HOME are deleted; remove other folders yourself",
+        )
+    if not RunLayout(run).is_ours():
+        raise not_ours(run, "delete it")
     if derive_state(run)[0] in ACTIVE_STATES:
         raise SageError(f"run {run.name} is running", hint="cancel it first (`sage-ft-tui cancel`)")
-    shutil.rmtree(run)
+    try:
+        shutil.rmtree(run)
+    except PermissionError as e:
+        raise permission_error(e.filename or run, "the run folder") from None
 
 
 __all__ = [
@@ -470,7 +630,11 @@ __all__ = [
     "follow",
     "checkpoints",
     "remove_run",
+    "check_can_train",
+    "load_status",
+    "UNREADABLE",
     "worker_command",
     "EventFollower",
     "shared_gpu_warning",
+    "config_warnings",
 ]

@@ -22,31 +22,44 @@ class Started:
 def _ensure_model(cfg: RunConfig) -> None:
     """Build tiny-demo if it is the base and not cached yet (in a child process when this
     process has no torch, so the TUI stays torch-free)."""
-    from sage_ft_tui.engine.models.tiny import ensure_tiny_model, is_tiny
+    from sage_ft_tui.engine.models.tiny import ensure_tiny_model, is_tiny, tiny_model_dir
+    from sage_ft_tui.engine.paths import CACHE_ENV, check_writable_dir
 
     if is_tiny(cfg.model.name):
+        if not (tiny_model_dir() / "config.json").is_file():
+            check_writable_dir(tiny_model_dir().parent, "the cache", CACHE_ENV)  # one line, not a child's traceback
         ensure_tiny_model()
 
 
-def launch_run(run: Path, *, resume: bool = False) -> Started:
+def launch_run(run: Path, *, resume: bool = False, force: bool = False) -> Started:
     """Launch an existing run's detached worker, with the warnings the user must see."""
-    from sage_ft_tui.engine.runs.manage import launch, load_config, shared_gpu_warning
+    from sage_ft_tui.engine.runs.manage import (
+        check_can_train,
+        config_warnings,
+        launch,
+        load_config,
+        shared_gpu_warning,
+    )
 
     run = Path(run)
-    _ensure_model(load_config(run))
-    warnings = [w for w in (shared_gpu_warning(run),) if w]
-    pid = launch(run, resume=resume)
+    check_can_train(run, resume=resume, force=force)  # before reading anything of a folder not ours
+    cfg = load_config(run)
+    _ensure_model(cfg)
+    warnings = [w for w in (*config_warnings(cfg), shared_gpu_warning(run)) if w]
+    pid = launch(run, resume=resume, force=force)
     return Started(run, pid, warnings)
 
 
 def start_run(cfg: RunConfig, *, home: Optional[Path] = None, launch: bool = True, unique: bool = False) -> Started:
     """Create a run from `cfg` (data prepared and checked) and, by default, launch it."""
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, runs_home
+    from sage_ft_tui.engine.runs.manage import config_warnings, create_run
 
+    check_writable_dir(Path(home) if home else runs_home(), "the runs home", HOME_ENV)  # before the model is built
     _ensure_model(cfg)
     run = create_run(cfg, home, unique=unique)
     if not launch:
-        return Started(run)
+        return Started(run, warnings=config_warnings(cfg))
     return launch_run(run)
 
 
