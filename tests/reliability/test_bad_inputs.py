@@ -32,8 +32,11 @@ def _inputs(t: Path) -> dict[str, str]:
 
 
 def _make_keep(home: Path) -> None:
+    from sage_ft_tui.engine.runs.manage import write_marker
+
     keep = home / "keep"
     keep.mkdir(parents=True)
+    write_marker(keep)
     (keep / "config.yaml").write_text("name: keep\ntask: qa\n")
     (keep / "status.json").write_text(json.dumps({"state": "completed"}))
     (keep / "events.jsonl").write_text('{"v":1,"t":1,"kind":"status","state":"completed"}\n')

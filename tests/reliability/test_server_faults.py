@@ -24,7 +24,7 @@ import pytest
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.runs.manage import create_run
 
-from .conftest import group_alive, one_error_line, wait_until
+from .conftest import REPO, group_alive, one_error_line, wait_until
 
 FAKE = r'''#!{python}
 """Stand-in for `transformers serve MODEL --host H --port P ...`; FAKE_SERVE_MODE picks the fault."""
@@ -82,7 +82,10 @@ def stand_in(tmp_path) -> dict:
     fake.chmod(0o755)
     pids = tmp_path / "server_pids"
     pids.write_text("")
-    return {"python": str(bindir / "python"), "pids": pids}
+    # The symlinked interpreter no longer sits in a virtual environment (no pyvenv.cfg next to
+    # it), so it would start without the venv's packages: hand it this process's import path.
+    path = os.pathsep.join([str(REPO)] + [p for p in sys.path if p])
+    return {"python": str(bindir / "python"), "pids": pids, "pythonpath": path}
 
 
 @pytest.fixture
@@ -98,7 +101,13 @@ def merged_run(sage_home, tiny_model) -> Path:
 def serve(stand_in, *args, mode="ok", env=None, timeout=120):
     import subprocess
 
-    e = {**os.environ, "FAKE_SERVE_MODE": mode, "FAKE_SERVE_PIDS": str(stand_in["pids"]), **(env or {})}
+    e = {
+        **os.environ,
+        "PYTHONPATH": stand_in["pythonpath"],
+        "FAKE_SERVE_MODE": mode,
+        "FAKE_SERVE_PIDS": str(stand_in["pids"]),
+        **(env or {}),
+    }
     return subprocess.run(
         [stand_in["python"], "-m", "sage_ft_tui", *args],
         capture_output=True,

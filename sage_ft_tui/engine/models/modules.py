@@ -23,26 +23,48 @@ def module_names(model_dir: Path, trust_remote_code: bool = False) -> dict[str, 
     """{full module name: class name} of the model built empty on the meta device."""
     if "torch" not in sys.modules:
         code = (
-            "import json, sys; from pathlib import Path; "
+            "import torch, json, sys; from pathlib import Path; "  # torch first: no grandchild
             "from sage_ft_tui.engine.models.modules import module_names; "
             "print(json.dumps(module_names(Path(sys.argv[1]), sys.argv[2] == '1')))"
         )
+        import os
+
+        from sage_ft_tui.engine.models.failures import model_load_error
+        from sage_ft_tui.engine.offline import OFFLINE, TELEMETRY_OFF
+
         r = subprocess.run(
             [sys.executable, "-c", code, str(model_dir), "1" if trust_remote_code else "0"],
             capture_output=True,
             text=True,
             timeout=300,
+            stdin=subprocess.DEVNULL,  # transformers may ask about custom code: never wait for an answer
+            env={**os.environ, **TELEMETRY_OFF, **OFFLINE},  # a local folder: nothing to fetch
         )
         if r.returncode != 0:
+            known = model_load_error(r.stderr, str(model_dir))
+            if known is not None:
+                raise known
             last = (r.stderr.strip().splitlines() or ["unknown error"])[-1]
-            raise SageError(f"cannot build the model from {model_dir}/config.json: {last}", kind="model")
+            raise SageError(
+                f"cannot build the model from {model_dir}/config.json: {last[:200]}",
+                kind="model",
+                hint="check config.json (re-download the model if it is damaged)",
+            )
         return json.loads(r.stdout.strip().splitlines()[-1])
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    from sage_ft_tui.engine.models.failures import model_load_error
+
+    try:
+        config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    except (ValueError, KeyError, OSError, ImportError) as e:
+        known = model_load_error(f"{type(e).__name__}: {e}", str(model_dir))
+        if known is not None:
+            raise known from None
+        raise
     return {name: type(m).__name__ for name, m in model.named_modules() if name}
 
 
@@ -51,7 +73,7 @@ def _matches(target: str, names: dict[str, str]) -> bool:
     return any(n == target or n.endswith("." + target) for n in names)
 
 
-def check_target_modules(model_dir: Path, targets, trust_remote_code: bool = False) -> None:
+def check_target_modules(model_dir: Path, targets, trust_remote_code: bool = False, model_name: str = "") -> None:
     """Refuse LoRA target modules the model does not have, listing the ones it has."""
     if not isinstance(targets, list) or not targets:
         return  # "all-linear": peft finds them itself
@@ -64,7 +86,7 @@ def check_target_modules(model_dir: Path, targets, trust_remote_code: bool = Fal
     )
     raise SageError(
         f"lora.target_modules: {', '.join(repr(m) for m in missing)} "
-        f"{'is' if len(missing) == 1 else 'are'} not a module of {model_dir.name}",
+        f"{'is' if len(missing) == 1 else 'are'} not a module of {model_name or model_dir.name}",
         hint=f"use all-linear, or names this model has: {', '.join(valid[:30])}",
         kind="config",
     )

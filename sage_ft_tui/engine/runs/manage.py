@@ -326,6 +326,9 @@ def write_marker(run: Path) -> None:
 
 def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = True, unique: bool = False) -> Path:
     """A run folder with config.yaml and, by default, the prepared data."""
+    from sage_ft_tui.engine.offline import apply_offline_env
+
+    apply_offline_env(cfg)  # data preparation loads the tokenizer here: local stays local
     preflight(cfg)
     run = new_run_dir(cfg, home, unique=unique)
     try:
@@ -373,7 +376,7 @@ def preflight(cfg: RunConfig) -> None:
 
         mdir = local_model_dir(cfg.model.name, cfg.model.revision)
         if mdir is not None:
-            check_target_modules(mdir, cfg.lora.target_modules, cfg.model.trust_remote_code)
+            check_target_modules(mdir, cfg.lora.target_modules, cfg.model.trust_remote_code, cfg.model.name)
     if cfg.model.quantization != "none" or cfg.training.gpus:
         from sage_ft_tui.engine.hardware.probe import get_backend
 
@@ -466,8 +469,10 @@ def launch(run: Path, *, resume: bool = False, force: bool = False) -> int:
     run = Path(run)
     check_can_train(run, resume=resume, force=force)
     cfg = load_config(run)
+    from sage_ft_tui.engine.offline import offline_env
+
     cmd, extra_env = worker_command(run, cfg, resume)
-    env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **offline_env(cfg), **extra_env, "PYTHONUNBUFFERED": "1"}
     proc = spawn_detached(cmd, cwd=run, log=RunLayout(run).train_log, env=env)
     write_status(
         run,

@@ -74,6 +74,9 @@ def classify(exc: BaseException, run: Path) -> SageError:
             kind="oom",
             hint="lower training.micro_batch_size or training.max_length, enable gradient_checkpointing, or use 4-bit quantization",
         )
+    known = _model_or_config_error(exc, run)
+    if known is not None:
+        return known
     reason = _disk_reason(exc, run)
     if reason:
         need = _checkpoint_bytes(run)
@@ -89,6 +92,38 @@ def classify(exc: BaseException, run: Path) -> SageError:
         kind="internal",
         hint="see train.log for the traceback",
     )
+
+
+def _model_or_config_error(exc: BaseException, run: Path):
+    """Model, LoRA-target and permission failures, with the hint that fixes each (None: not one)."""
+    try:
+        cfg = load_config(run)
+    except Exception:
+        return None
+    name, text = type(exc).__name__, str(exc)
+    if name == "NoMatchingPeftModuleError" or "not found in the base model" in text:
+        from sage_ft_tui.engine.models.modules import check_target_modules, local_model_dir
+
+        mdir = local_model_dir(cfg.model.name, cfg.model.revision)
+        try:
+            if mdir is not None:
+                check_target_modules(mdir, cfg.lora.target_modules, cfg.model.trust_remote_code, cfg.model.name)
+        except SageError as e:
+            return e
+        return SageError(f"lora.target_modules: {text[:200]}", kind="config", hint="use all-linear or fix the names")
+    if isinstance(exc, PermissionError):
+        from sage_ft_tui.engine.paths import permission_error
+
+        return permission_error(exc.filename or run, "the path")
+    from sage_ft_tui.engine.models.failures import model_load_error
+
+    e = exc
+    while e is not None:  # the loader's error may be wrapped
+        found = model_load_error(f"{type(e).__name__}: {e}", cfg.model.name)
+        if found is not None:
+            return found
+        e = e.__cause__ or e.__context__
+    return None
 
 
 # What torch.save's zip writer and safetensors raise when a write fails (no errno kept).
@@ -274,6 +309,9 @@ def main(argv: list[str]) -> int:
         events.emit("status", state="preparing", resume=resume)
         log(f"run {run.name}: preparing ({'resume' if resume else 'fresh start'})")
         cfg = load_config(run)
+        from sage_ft_tui.engine.offline import apply_offline_env
+
+        apply_offline_env(cfg)  # before the hub, datasets and transformers are imported here
         train_ds, eval_ds, ckpt = _prepare(cfg, run, rank0, resume)
         if rank0:
             threading.Thread(target=_hw_sampler, args=(events, stop_hw, run), daemon=True).start()
