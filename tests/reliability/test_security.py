@@ -217,45 +217,70 @@ socket.socket.connect = connect
 """
 
 
+def _cli_without_offline_env(*args, env: dict, timeout: int):
+    """The CLI with none of the offline/telemetry variables set by us: the tool must set them."""
+    import subprocess
+
+    from sage_ft_tui.engine.offline import OFFLINE, TELEMETRY_OFF
+
+    base = {k: v for k, v in os.environ.items() if k not in {*OFFLINE, *TELEMETRY_OFF}}
+    return subprocess.run(
+        [sys.executable, "-m", "sage_ft_tui", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**base, **env},
+        stdin=subprocess.DEVNULL,
+    )
+
+
 @pytest.mark.slow
 def test_offline_means_no_network_anywhere_and_a_trained_run_has_sane_permissions(tmp_path, sage_home, tiny_model):
+    """A local model and local data, start → run → completed, with no HF_HUB_OFFLINE (or any
+    telemetry switch) in the environment: no process of ours (CLI, detached worker) may even
+    resolve a host name that is not this machine."""
     guard = tmp_path / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(GUARD)
     log = tmp_path / "net.log"
     log.write_text("")
     env = {
-        "HF_HUB_OFFLINE": "1",
         "SAGE_NET_LOG": str(log),
         "PYTHONPATH": os.pathsep.join([str(guard), str(REPO)] + [p for p in sys.path if p]),
     }
+    data = REPO / "sage_ft_tui" / "samples" / "instruction_alpaca.jsonl"
     old = os.umask(0o022)
     try:
-        p = cli("demo", "--max-steps", "2", "--no-tui", "--json", env=env, timeout=300)
+        p = _cli_without_offline_env(
+            "start", "--task", "instruction", "--model", "tiny-demo", "--data", data, "--name", "offline",
+            "--max-steps", "2", "--set", "training.save_steps=1", "--set", "training.max_length=64",
+            "--no-tui", env=env, timeout=300,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr[-2000:]
+        p = _cli_without_offline_env("run", "offline", "--json", "--no-tui", env=env, timeout=300)
     finally:
         os.umask(old)
     assert p.returncode == 0, p.stderr[-2000:]
+    assert '"state": "completed"' in p.stdout
+    attempts = log.read_text()
+    assert attempts == "", f"network attempts with a local model and local data:\n{attempts}"
     for args in (
         ("doctor", "--json"),
         ("list", "--json"),
         ("examples",),
-        (
-            "start",
-            "--task",
-            "qa",
-            "--model",
-            "some-org/some-model",
-            "--data",
-            str(REPO / "sage_ft_tui" / "samples" / "qa.jsonl"),
-        ),
     ):
-        r = cli(*args, "--no-tui", env=env, timeout=120)
+        r = _cli_without_offline_env(*args, "--no-tui", env=env, timeout=120)
         assert "Traceback" not in r.stderr, r.stderr
+    r = cli(
+        "start", "--task", "qa", "--model", "some-org/some-model", "--data", REPO / "sage_ft_tui" / "samples" / "qa.jsonl",
+        "--no-tui", env={**env, "HF_HUB_OFFLINE": "1"}, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in r.stderr, r.stderr
     assert "HF_HUB_OFFLINE" in r.stderr  # the uncached hub id: a clear offline error, no download attempt
     assert (sage_home).exists()
     attempts = log.read_text()
     assert attempts == "", f"network attempts with HF_HUB_OFFLINE=1:\n{attempts}"
-    # The demo trained for real (umask 022 here): nothing in the finished run (checkpoints,
+    # The run trained for real (umask 022 here): nothing in the finished run (checkpoints,
     # adapter, config, status, events, log) is group- or world-writable; the folder is 0750.
     run = next(d for d in sage_home.iterdir() if d.is_dir())
     assert _mode(run) == 0o750

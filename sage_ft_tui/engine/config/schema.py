@@ -355,10 +355,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def preset_names() -> tuple[str, ...]:
     """Every preset a config may name (the hardware presets and auto)."""
-    try:
-        from sage_ft_tui.engine.config.presets import PresetConfigs  # where the presets live after the move
-    except ImportError:
-        PresetConfigs = globals()["PresetConfigs"]
+    from sage_ft_tui.engine.config.presets import PresetConfigs  # imports this module: import here, not at the top
+
     return (*PresetConfigs.NAMES, "auto")
 
 

@@ -48,7 +48,7 @@ def endpoint_for_run(run: Path | str) -> Endpoint:
     from sage_ft_tui.engine.deploy.serve import read_serve, server_alive
     from sage_ft_tui.engine.paths import resolve_run
 
-    run = resolve_run(run)
+    run = resolve_run(run, "chat with it")
     info = read_serve(run)
     if not info:
         raise SageError(

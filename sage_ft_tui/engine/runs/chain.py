@@ -30,7 +30,7 @@ def from_run(ref: str, model: Optional[str] = None) -> tuple[str, str]:
     from sage_ft_tui.engine.paths import resolve_run
     from sage_ft_tui.engine.runs.manage import load_config
 
-    run = resolve_run(ref)
+    run = resolve_run(ref, "continue from it")
     if not (RunLayout(run).adapter / ADAPTER_CONFIG).is_file():
         raise SageError(
             f"run {run.name} has no adapter yet",
