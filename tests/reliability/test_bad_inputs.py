@@ -77,7 +77,7 @@ def results(tmp_path_factory, tiny_model) -> dict:
 def test_corpus_is_big_enough():
     assert len(CASES) >= 30
     assert len({c.id for c in CASES}) == len(CASES)
-    assert {c.group for c in CASES} >= {"data", "config", "model", "mistraining", "secrets"}
+    assert {c.group for c in CASES} >= {"data", "config", "model", "mistraining", "secrets", "environment"}
     assert len(DATA_CASES) >= 30
 
 

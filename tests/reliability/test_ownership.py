@@ -23,7 +23,13 @@ def _run_case(case: OwnCase, base: Path) -> dict:
     w = base / case.id
     home = make_world(w)
     before = world_digest(w)
-    p = cli(*expand(case.args, w, home), "--no-tui", env={"SAGE_FT_HOME": str(home), "COLUMNS": "200"}, timeout=240, cwd=w / "cwd")
+    p = cli(
+        *expand(case.args, w, home),
+        "--no-tui",
+        env={"SAGE_FT_HOME": str(home), "COLUMNS": "200"},
+        timeout=240,
+        cwd=w / "cwd",
+    )
     return {"p": p, "before": before, "after": world_digest(w)}
 
 

@@ -67,6 +67,9 @@ def test_symlinks_are_not_followed(git, tmp_path):
     if git:
         import subprocess
 
+        from tests.fixtures.coderepo_factory import require_git
+
+        require_git()
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
         subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     scan = scan_repository(root)

@@ -24,7 +24,7 @@ HW_NO_GPU = Path(__file__).resolve().parents[2] / "unit" / "fixtures" / "hardwar
 @dataclass
 class Case:
     id: str
-    group: str  # data | config | model
+    group: str  # data | config | model | environment
     what: str  # the bad input, in words (docs/RELIABILITY.md)
     args: list[str]
     expect: Optional[list[str]]  # substrings of the error line; None: accepted
@@ -66,6 +66,30 @@ def _no_template_model(t: Path) -> None:
 
 def _existing_run_name(t: Path) -> None:
     pass  # the run "keep" exists in every case's runs folder (see test_bad_inputs.py)
+
+
+def _yaml(name: str, text: str) -> Callable[[Path], None]:
+    def gen(t: Path) -> None:
+        (t / name).write_text(text)
+
+    return gen
+
+
+def _custom_code_model(t: Path) -> None:
+    """A model folder whose architecture only its own (absent) code knows."""
+    from sage_ft_tui.engine.models.tiny import ensure_tiny_model
+
+    dst = t / "custom_model"
+    shutil.copytree(ensure_tiny_model(), dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg.update(model_type="mycustomlm", architectures=["MyModel"], auto_map={"AutoModelForCausalLM": "modeling_my.M"})
+    (dst / "config.json").write_text(json.dumps(cfg))
+
+
+def _odd_folder_model(t: Path) -> None:
+    from sage_ft_tui.engine.models.tiny import ensure_tiny_model
+
+    shutil.copytree(ensure_tiny_model(), t / "My Model (v2)")
 
 
 I = ["--task", "instruction", "--model", "tiny-demo"]
@@ -250,6 +274,128 @@ CASES: list[Case] = [
         ["torn_only_row.jsonl:1: torn last line"],
     ),
     Case("no_data_given", "data", "no --data at all", I, ["no training data given", "--data"]),
+    # ---- config: trust (issue 12) ---------------------------------------------------------
+    Case(
+        "yaml_duplicate_key",
+        "config",
+        "a key given twice in config.yaml",
+        ["--config", "{T}/dup.yaml"] + OK,
+        ["dup.yaml:4: key 'epochs' is given twice (first on line 3)", "keep one"],
+        gen=_yaml("dup.yaml", "task: instruction\ntraining:\n  epochs: 1\n  epochs: 5\n"),
+    ),
+    Case(
+        "yaml_duplicate_top_key",
+        "config",
+        "a top-level section given twice",
+        ["--config", "{T}/dup_top.yaml"] + OK,
+        ["dup_top.yaml:3: key 'task' is given twice (first on line 1)"],
+        gen=_yaml("dup_top.yaml", "task: qa\nmodel: {name: tiny-demo}\ntask: instruction\n"),
+    ),
+    Case(
+        "yaml_empty",
+        "config",
+        "an empty config.yaml",
+        ["--config", "{T}/empty.yaml"] + OK,
+        ["empty.yaml: the config is empty", "examples"],
+        gen=_yaml("empty.yaml", ""),
+    ),
+    Case(
+        "yaml_only_comments",
+        "config",
+        "a config.yaml of comments only",
+        ["--config", "{T}/comments.yaml"] + OK,
+        ["comments.yaml: the config is empty"],
+        gen=_yaml("comments.yaml", "# task: qa\n# model: tiny-demo\n"),
+    ),
+    Case(
+        "yaml_empty_mapping",
+        "config",
+        "a config.yaml holding {}",
+        ["--config", "{T}/braces.yaml"] + OK,
+        ["braces.yaml: the config is empty"],
+        gen=_yaml("braces.yaml", "{}\n"),
+    ),
+    Case(
+        "yaml_unknown_preset",
+        "config",
+        "an unknown preset: in config.yaml",
+        ["--config", "{T}/preset.yaml"] + OK,
+        ["preset.yaml: preset: unknown preset 'rtx_9090'", "rtx_4090"],
+        gen=_yaml("preset.yaml", "task: instruction\npreset: rtx_9090\nmodel: {name: tiny-demo}\n"),
+    ),
+    Case(
+        "flag_unknown_preset",
+        "config",
+        "an unknown --preset",
+        I + OK + ["--preset", "fastest"],
+        ["unknown preset 'fastest'", "auto"],
+    ),
+    Case(
+        "set_unknown_preset",
+        "config",
+        "an unknown preset through --set",
+        I + OK + ["--set", "preset=fastest"],
+        ["unknown preset 'fastest'"],
+    ),
+    Case(
+        "lora_target_typo",
+        "config",
+        "a LoRA target module the model does not have",
+        I + OK + ["--set", "lora.target_modules=[q_prj, v_proj]"],
+        ["lora.target_modules: 'q_prj' is not a module of tiny-demo", "q_proj", "all-linear"],
+    ),
+    Case(
+        "lora_target_typo_yaml",
+        "config",
+        "LoRA target modules of another architecture (config.yaml)",
+        ["--config", "{T}/targets.yaml"] + OK,
+        ["'c_attn', 'c_proj' are not a module of tiny-demo", "k_proj"],
+        gen=_yaml(
+            "targets.yaml", "task: instruction\nmodel: {name: tiny-demo}\nlora: {target_modules: [c_attn, c_proj]}\n"
+        ),
+    ),
+    Case(
+        "model_custom_code",
+        "model",
+        "a model folder whose architecture needs its own code (trust_remote_code off)",
+        ["--task", "instruction", "--model", "{T}/custom_model", "--set", "lora.target_modules=[q_proj]"] + OK,
+        ["needs the Python code shipped with it", "model.trust_remote_code"],
+        gen=_custom_code_model,
+    ),
+    # ---- environment ----------------------------------------------------------------------
+    Case(
+        "home_not_permitted",
+        "environment",
+        "a runs home that may not be created (EPERM even for root)",
+        I + OK,
+        ["permission denied", "/sys/sage-ft-home", "SAGE_FT_HOME"],
+        env={"SAGE_FT_HOME": "/sys/sage-ft-home"},
+    ),
+    Case(
+        "cache_not_permitted",
+        "environment",
+        "a cache that may not be created, the tiny model not built yet",
+        I + OK,
+        ["permission denied", "/sys/sage-ft-cache", "SAGE_FT_CACHE"],
+        env={"SAGE_FT_CACHE": "/sys/sage-ft-cache"},
+    ),
+    Case(
+        "home_is_a_file",
+        "environment",
+        "SAGE_FT_HOME pointing at a file",
+        I + OK,
+        ["is a file, not a folder", "SAGE_FT_HOME"],
+        env={"SAGE_FT_HOME": str(FILES / "empty.jsonl")},
+    ),
+    Case(
+        "model_folder_odd_name",
+        "environment",
+        "a model folder named `My Model (v2)` (the run name derived from it is sanitised)",
+        ["--task", "instruction", "--model", "{T}/My Model (v2)", "--data", "{F}/crlf_ok.jsonl"],
+        None,
+        gen=_odd_folder_model,
+        rows=30,
+    ),
     # ---- config ------------------------------------------------------------------------
     Case(
         "unknown_key_flag",
