@@ -20,6 +20,7 @@ import typer
 
 from sage_ft_tui.engine import jobs
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.layout import RunLayout
 
 NoTui = typer.Option(False, "--no-tui", help="Headless (these commands always are).")
 
@@ -189,7 +190,10 @@ def serve_cmd(
         for note in plan.notes:
             _echo(f"note: {note}", err=True)
         if not json_out:
-            _echo(f"starting {plan.backend} ({plan.mode}) on {plan.url} ... log: {plan.run}/serve.log", err=True)
+            _echo(
+                f"starting {plan.backend} ({plan.mode}) on {plan.url} ... log: {RunLayout(plan.run).serve_log}",
+                err=True,
+            )
         info = sv.start(plan, timeout=timeout)
     except SageError as e:
         _fail(e, "serve" if json_out else None)

@@ -61,7 +61,7 @@ def skipped_notice(run_dir: Path, skipped) -> str:
     more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
     return (
         f"note: skipped {len(skipped)} unreadable line{'s' if len(skipped) != 1 else ''} of "
-        f"{run_dir / 'events.jsonl'}: {shown}{more}"
+        f"{RunLayout(run_dir).events}: {shown}{more}"
     )
 
 
@@ -83,7 +83,7 @@ def follow_run(run_dir: Path, *, json_lines: bool) -> str:
         if note:
             sys.stderr.write(note + "\n")
         if last is None:
-            sys.stderr.write(f"note: {run_dir / 'events.jsonl'} holds no events\n")
+            sys.stderr.write(f"note: {RunLayout(run_dir).events} holds no events\n")
         if not (last and last.get("kind") == "status" and last.get("state") == state):
             # The stream does not tell the end (a killed worker, a full disk): status.json does.
             sys.stderr.write(f"note: {run_dir.name} is {state}{f' ({detail})' if detail else ''}\n")
@@ -145,9 +145,9 @@ def _follow_rich(run_dir: Path, follower=None) -> str:
     color = {"completed": "green", "cancelled": "yellow"}.get(state, "red")
     con.print(f"[{color}]{run_dir.name}: {state}{f' ({detail})' if detail else ''}[/]")
     if state == "completed":
-        con.print(f"  adapter: {run_dir / 'adapter'}")
+        con.print(f"  adapter: {RunLayout(run_dir).adapter}")
     elif state in ("failed", "cancelled"):
-        con.print(f"  log: {run_dir / 'train.log'}; continue with `sage-ft-tui resume {run_dir.name}`")
+        con.print(f"  log: {RunLayout(run_dir).train_log}; continue with `sage-ft-tui resume {run_dir.name}`")
     return state
 
 

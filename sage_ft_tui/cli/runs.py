@@ -230,7 +230,7 @@ def train_run(
         print_data_block(run_dir, warnings_only=True)
     pid = started.pid
     if detach:
-        out(f"started {run_dir.name} in the background (pid {pid}); log: {run_dir / 'train.log'}")
+        out(f"started {run_dir.name} in the background (pid {pid}); log: {RunLayout(run_dir).train_log}")
         out(f"  watch it: sage-ft-tui attach {run_dir.name}")
         return
     state = _follow(run_dir, json_lines=json_lines)
