@@ -117,12 +117,12 @@ def _model_or_config_error(exc: BaseException, run: Path):
         return permission_error(exc.filename or run, "the path")
     from sage_ft_tui.engine.models.failures import model_load_error
 
-    e = exc
-    while e is not None:  # the loader's error may be wrapped
-        found = model_load_error(f"{type(e).__name__}: {e}", cfg.model.name)
+    cur: BaseException | None = exc
+    while cur is not None:  # the loader's error may be wrapped
+        found = model_load_error(f"{type(cur).__name__}: {cur}", cfg.model.name)
         if found is not None:
             return found
-        e = e.__cause__ or e.__context__
+        cur = cur.__cause__ or cur.__context__
     return None
 
 
