@@ -23,8 +23,14 @@ def build_estimate(
     quantization: Optional[str],
     gradient_checkpointing: Optional[bool],
     lora_r: Optional[int],
+    *,
+    gpu: Optional[str] = None,
+    vram: Optional[float] = None,
+    precision: Optional[str] = None,
+    gpus: int = 1,
 ):
-    """(estimate, snapshot, explanation lines) for the flags given; RunConfig defaults otherwise."""
+    """(estimate, snapshot, explanation lines) for the flags given; RunConfig defaults otherwise.
+    `gpu` / `vram`: plan for that card (`gpus` of them) instead of this machine."""
     from sage_ft_tui.engine.config.presets import apply_preset
     from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig
     from sage_ft_tui.engine.hardware.estimate import estimate_for_config
@@ -40,7 +46,14 @@ def build_estimate(
                 f"{flag} must be a positive whole number, got {v}",
                 hint=f"e.g. {flag} 2048" if flag == "--max-length" else f"e.g. {flag} 4",
             )
-    snap = snapshot()
+    if precision is not None and precision not in ("auto", "bf16", "fp16", "fp32"):
+        raise SageError(f"--precision {precision!r}: not one of auto, bf16, fp16, fp32", hint="e.g. --precision bf16")
+    if gpu is not None or vram is not None:
+        from sage_ft_tui.engine.hardware.gpus import target_snapshot
+
+        snap = target_snapshot(gpu, vram, gpus)
+    else:
+        snap = snapshot()
     rc = RunConfig.from_dict({"model": {"name": model}}, source="--model")
     lines: list[str] = []
     if preset:
@@ -51,7 +64,7 @@ def build_estimate(
             lines = plan.lines
             if any(v is not None for v in (batch, quantization, gradient_checkpointing, lora_r)):
                 lines = lines + ["(the flags given override these choices in the estimate above)"]
-        rc = apply_preset(rc, preset)
+        rc = apply_preset(rc, preset, snap)
     raw = rc.model_dump(mode="json")
     t = raw["training"]
     if max_length is not None:
@@ -66,6 +79,10 @@ def build_estimate(
         raw["model"]["quantization"] = quantization
         if quantization != "none" and t["precision"] == "fp32":
             t["precision"] = "auto"
+    if precision is not None:
+        t["precision"] = precision
+    if snap.gpus and len(snap.gpus) > 1:
+        t["gpus"] = [g.index for g in snap.gpus]
     rc = RunConfig.from_dict(raw, source="flags")
     return estimate_for_config(rc, snap), snap, lines
 
@@ -120,13 +137,29 @@ def register(app: typer.Typer) -> None:
             None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations in backward."
         ),
         lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank."),
+        gpu: Optional[str] = typer.Option(
+            None, "--gpu", help='Plan for this card, not this machine: "RTX 4090", "A100 80GB", "H100 80GB", "H200"...'
+        ),
+        vram: Optional[float] = typer.Option(None, "--vram", help="Plan for a GPU with this many GiB."),
+        gpus: int = typer.Option(1, "--gpus", help="How many of the target GPUs (with --gpu/--vram)."),
+        precision: Optional[str] = typer.Option(None, "--precision", help="auto | bf16 | fp16 | fp32"),
         json_out: bool = typer.Option(False, "--json", help="Print the estimate as JSON."),
         no_tui: bool = typer.Option(False, "--no-tui", help="Headless (this command always is)."),
     ):
         """Peak training memory from config.json alone, compared with free VRAM (nothing downloaded)."""
         try:
             est, snap, lines = build_estimate(
-                model, preset, max_length, batch, quantization, gradient_checkpointing, lora_r
+                model,
+                preset,
+                max_length,
+                batch,
+                quantization,
+                gradient_checkpointing,
+                lora_r,
+                gpu=gpu,
+                vram=vram,
+                precision=precision,
+                gpus=gpus,
             )
         except SageError as e:
             _fail(e)

@@ -322,10 +322,11 @@ class PresetConfigs:
         return getattr(cls, name)(**kw)
 
 
-def apply_preset(rc: RunConfig, name: str) -> RunConfig:
-    """Overlay a preset's training/quantization settings onto `rc`, keeping model, task and data."""
+def apply_preset(rc: RunConfig, name: str, hardware: Union[Snapshot, Backend, None] = None) -> RunConfig:
+    """Overlay a preset's training/quantization settings onto `rc`, keeping model, task and data.
+    `hardware`: what `auto` sizes for (default this machine; engine/hardware/gpus.py: a target)."""
     if name == "auto":
-        tc = PresetConfigs.auto(rc.model.name, sequences=sequences_per_sample(rc.task))
+        tc = PresetConfigs.auto(rc.model.name, hardware, sequences=sequences_per_sample(rc.task))
     else:
         tc = PresetConfigs.get(name, model_name=rc.model.name, task=rc.task)
     p = tc.to_run_config()
