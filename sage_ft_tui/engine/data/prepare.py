@@ -1,5 +1,6 @@
-"""Data: load and validate files, write the run's prepared data and its report, tokenize
-(cached in the run folder) for the trainer, and inspect a file for the wizard.
+"""Data: load and validate files (readers.py reads, inspect.py checks, formats.py
+normalises), write the run's prepared data and its report, tokenize (cached in the run
+folder) for the trainer. The wizard's inspection is inspect.inspect_data.
 
 Torch-free: `datasets` for the tokenized cache, `tokenizers` + Jinja for templates.
 """
