@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from sage_ft_tui.engine.runs.events import FINAL_STATES
+from sage_ft_tui.engine.runs.layout import FINAL_STATES
 
 HW_HISTORY = 120  # hardware samples kept per series (sparklines)
 # Extra per-log metrics (preference / GRPO trainers) charted when present: key -> label.

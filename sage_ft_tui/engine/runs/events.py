@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sage_ft_tui.engine.runs.layout import FINAL_STATES  # noqa: F401  (re-exported for stream readers)
+from sage_ft_tui.engine.runs.layout import FINAL_STATES
 
 SCHEMA_VERSION = 1
-KINDS = ("start", "log", "eval", "hw", "checkpoint", "status", "error")
 
 
 class EventWriter:
