@@ -269,7 +269,7 @@ class RunConfig(_Strict):
         except UnicodeDecodeError:
             raise SageError(f"{p}: not a UTF-8 text file", hint="save the config as UTF-8 YAML") from None
         try:
-            raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader that refuses duplicate keys)
+            raw = _safe_load_unique(text)
         except _DuplicateKey as e:
             raise SageError(
                 f"{p}:{e.line}: key {e.key!r} is given twice (first on line {e.first})",
@@ -351,6 +351,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise _DuplicateKey(str(key), key_node.start_mark.line + 1, seen[key])
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
+
+
+def _safe_load_unique(text: str):
+    """yaml.safe_load, except that a key given twice is an error."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def preset_names() -> tuple[str, ...]:
