@@ -188,10 +188,22 @@ def run(
     json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines even on a terminal."),
     force: bool = ForceOpt,
     no_tui: bool = NoTui,
+    slurm: Optional[int] = typer.Option(
+        None, "--slurm", help="Write an sbatch script for this many nodes into the run (not submitted) and stop."
+    ),
+    gpus_per_node: int = typer.Option(8, "--gpus-per-node", help="With --slurm: GPUs on each node."),
 ):
     """Train a run (or a config.yaml, which first becomes a run)."""
     try:
         run_dir, created = _run_or_config(target)
+        if slurm is not None:
+            from sage_ft_tui.engine.runs.layout import RunLayout
+            from sage_ft_tui.engine.train.distributed import slurm_script
+
+            path = RunLayout(run_dir).slurm_script
+            path.write_text(slurm_script(run_dir, slurm, gpus_per_node), encoding="utf-8")
+            out(f"wrote {path} ({slurm} nodes × {gpus_per_node} GPUs): submit it with `sbatch {path}`")
+            return
         # A run made earlier (by `start`) gets the inspector's warnings again as it starts
         # (a run just created from a config printed its whole block).
         train_run(run_dir, detach=detach, json_lines=json_lines, resume=False, data_warnings=not created, force=force)

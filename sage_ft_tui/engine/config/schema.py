@@ -141,7 +141,12 @@ class TrainSection(_Strict):
     report_to: list[Literal["tensorboard", "wandb", "mlflow", "trackio"]] = Field(
         default_factory=list, description="also report to these trackers"
     )
-    gpus: Optional[list[int]] = Field(None, description="GPU indices to use; more than one runs DDP")
+    gpus: Optional[list[int]] = Field(None, description="GPU indices to use; more than one runs DDP (or sharding)")
+    sharding: Literal["auto", "ddp", "fsdp", "deepspeed"] = Field(
+        "auto",
+        description="several GPUs: ddp = a full copy each; fsdp = FSDP2 shards the model (LoRA and QLoRA); "
+        "deepspeed = ZeRO-3; auto = ddp unless the plan needs sharding",
+    )
     oom_retries: int = Field(
         3, ge=0, le=8, description="on out-of-memory, halve the micro-batch and retry this many times"
     )

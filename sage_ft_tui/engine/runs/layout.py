@@ -67,6 +67,11 @@ class RunLayout:
         return self.root / ".save_now"
 
     @property
+    def slurm_script(self) -> Path:
+        """`run RUN --slurm NODES` writes the sbatch script here (never submits it)."""
+        return self.root / "slurm.sbatch"
+
+    @property
     def serve_info(self) -> Path:
         return self.root / "serve.json"
 

@@ -22,6 +22,7 @@ from sage_ft_tui.engine.runs.layout import CHECKPOINT_COMPLETE as COMPLETE_MARK
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, RunLayout
 from sage_ft_tui.engine.train.attention import choose_attention
 from sage_ft_tui.engine.train.attention import register as register_attention
+from sage_ft_tui.engine.train.distributed import full_state_dict, sharding_name, trainer_args
 from sage_ft_tui.engine.train.metrics import method_fields
 
 
@@ -241,6 +242,8 @@ def load_model(cfg: RunConfig, mdir: Path):
                 bnb_4bit_quant_type="nf4",
                 bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=compute,
+                # FSDP shards parameters of one dtype: store the 4-bit weights in the compute dtype
+                bnb_4bit_quant_storage=compute,
             )
             if q == "4bit"
             else BitsAndBytesConfig(load_in_8bit=True)
@@ -404,6 +407,7 @@ def base_args(cfg: RunConfig, out_dir: Path, has_eval: bool, cls) -> dict:
         dataloader_pin_memory=_cuda(),
         **({"dataset_num_proc": None} if "dataset_num_proc" in cls.__dataclass_fields__ else {}),
         **precision_flags(cfg),
+        **trainer_args(cfg),
     )
 
 
@@ -480,8 +484,9 @@ class TrainResult:
     adapter_dir: Optional[Path]
 
 
-def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str]) -> None:
-    """The adapter plus the tokenizer (with the template that trained it) for merge/serve."""
+def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str], state_dict=None) -> None:
+    """The adapter plus the tokenizer (with the template that trained it) for merge/serve.
+    `state_dict`: the gathered full one when the model is sharded (FSDP/ZeRO-3)."""
     import shutil
 
     tmp = out.with_name(out.name + ".tmp")
@@ -489,7 +494,10 @@ def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str]
         shutil.rmtree(tmp)
     # DPO from a previous adapter keeps a frozen copy ("ref") beside it: save the trained one only.
     several = len(getattr(trainer.model, "peft_config", None) or {}) > 1
-    trainer.model.save_pretrained(str(tmp), **({"selected_adapters": ["default"]} if several else {}))
+    extra: dict[str, Any] = {"selected_adapters": ["default"]} if several else {}
+    if state_dict is not None:
+        extra["state_dict"] = state_dict
+    trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(tmp), **extra)
     for name in (
         "tokenizer.json",
         "tokenizer_config.json",
@@ -533,16 +541,12 @@ def run_training(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model, peft_cfg = policy_model(cfg, mdir)
-    cb = event_callback(
-        cfg,
-        events,
-        flags,
-        status_cb,
-        extra_start={"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0},
-    )
+    extra = {"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0}
+    cb = event_callback(cfg, events, flags, status_cb, extra_start=extra)
     trainer = build_trainer(
         cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=[cb]
     )
+    extra["sharding"] = sharding_name(trainer)  # the start event says how the model is spread
     if not _cuda() and type(trainer).__name__ == "SFTTrainer":  # the other trainers ask the head for more
         compact_lm_head(trainer.model)
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -552,9 +556,10 @@ def run_training(
         result_state = "cancelled"
     else:
         result_state = "completed"
+        full = full_state_dict(trainer)  # every rank: a collective when sharded
         if trainer.is_world_process_zero():
             adapter = RunLayout(run_dir).adapter
-            save_adapter(trainer, mdir, adapter, None if ctok.has_template else ctok.template)
+            save_adapter(trainer, mdir, adapter, None if ctok.has_template else ctok.template, full)
     return TrainResult(result_state, state.global_step, state.max_steps, getattr(out, "training_loss", None), adapter)
 
 
