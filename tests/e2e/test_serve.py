@@ -159,13 +159,16 @@ def test_stop_leaves_no_process(server, trained, env):
 
 
 def test_network_bind_rules(trained, env):
-    line = one_error_line(cli(["serve", str(trained), "--host", "0.0.0.0"], env))
+    line = one_error_line(cli(["serve", str(trained), "--host", "0.0.0.0", "--port", "0"], env))
     assert "without an API key" in line and "--api-key" in line
     line = one_error_line(
-        cli(["serve", str(trained), "--host", "0.0.0.0", "--api-key", "k", "--backend", "transformers"], env)
+        cli(
+            ["serve", str(trained), "--host", "0.0.0.0", "--api-key", "k", "--backend", "transformers", "--port", "0"],
+            env,
+        )
     )
     assert "cannot require an API key" in line and "127.0.0.1" in line
-    line = one_error_line(cli(["serve", str(trained), "--backend", "transformers", "--adapter"], env))
+    line = one_error_line(cli(["serve", str(trained), "--backend", "transformers", "--adapter", "--port", "0"], env))
     assert "merged model" in line and "merge" in line
     line = one_error_line(cli(["serve", str(trained), "--port", "70000"], env))
     assert "not a TCP port" in line
@@ -198,7 +201,7 @@ def test_needs_a_merged_model(env, home, tiny_model):
     run = create_run(
         RunConfig.from_dict({"name": "unmerged", "task": "qa", "data": {"paths": ["x"]}}), home=home, prepare=False
     )
-    line = one_error_line(cli(["serve", str(run), "--backend", "transformers"], env))
+    line = one_error_line(cli(["serve", str(run), "--backend", "transformers", "--port", "0"], env))
     assert "no merged model yet" in line and "sage-ft-tui merge unmerged" in line
 
 

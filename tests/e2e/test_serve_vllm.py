@@ -186,7 +186,7 @@ def test_stand_in_rejects_what_vllm_rejects(fake_vllm, tmp_path):
 def test_auto_prefers_transformers_without_gpu(run_dir, fake_vllm, monkeypatch):
     monkeypatch.setattr(sv, "gpu_present", lambda: False)
     with pytest.raises(SageError, match="no merged model yet"):  # → transformers, which needs merged/
-        sv.plan_serve(run_dir)
+        sv.plan_serve(run_dir, port=0)
 
 
 def test_full_start_stop_through_stand_in(run_dir, fake_vllm, monkeypatch):
