@@ -24,18 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHAPE = ROOT / "tests" / "unit" / "fixtures" / "hardware" / "models" / "qwen2.5-0.5b" / "config.json"
 GiB = 1024**3
-# Dense bf16 peak FLOP/s (no sparsity), from the vendors' data sheets.
-PEAK = {
-    "H100 NVL": 835e12,
-    "H100 PCIe": 756e12,
-    "H100": 989e12,
-    "H200": 989e12,
-    "A100": 312e12,
-    "L40S": 362e12,
-    "RTX 4090": 165e12,
-    "A10": 125e12,
-    "L4": 121e12,
-}
 
 
 def build_model(out: Path) -> Path:
@@ -179,7 +167,10 @@ def report(r: dict) -> bool:
     rates = [e["tokens_per_s"] for e in logs[2:] if e.get("tokens_per_s")]  # skip warm-up logs
     tps = statistics.median(rates) if rates else None
     name = hws[0]["gpus"][0]["name"] if hws and hws[0]["gpus"] else ""
-    peak_flops = next((v for k, v in PEAK.items() if k in name), None)
+    from sage_ft_tui.engine.hardware.gpus import peak_tflops
+
+    tflops = peak_tflops(name) if name else None  # the target-GPU table owns the data-sheet figures
+    peak_flops = tflops * 1e12 if tflops else None
     flops_per_token = None
     try:
         from transformers import AutoConfig

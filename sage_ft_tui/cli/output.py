@@ -200,6 +200,10 @@ def print_doctor(report: dict) -> None:
     con.print("\n[bold]backends[/]")
     for name, present in report["backends"].items():
         con.print(f"  {name:<16} {ok(present)}")
+    if report.get("training_paths"):
+        con.print("\n[bold]a run here will take[/]")
+        for name, line in report["training_paths"].items():
+            con.print(f"  {name:<16} {line}")
     if report["problems"]:
         con.print("\n[bold]what to do[/]")
         for p in report["problems"]:

@@ -104,3 +104,15 @@ def test_choose_attention_forced_and_special(monkeypatch, tmp_path):
     monkeypatch.delenv("SAGE_FT_ATTN")
     (tmp_path / "config.json").write_text(json.dumps({"attention_chunk_size": 8192}))
     assert A.choose_attention(cuda=True, dtype="bfloat16", mdir=tmp_path).name == "sdpa"
+
+
+def test_doctor_says_which_path_and_why(monkeypatch):
+    from sage_ft_tui.engine.hardware.doctor import training_paths
+
+    monkeypatch.delenv("SAGE_FT_ATTN", raising=False)
+    cpu = training_paths(cuda=False, bf16=False)
+    assert cpu["attention"].startswith(A.VARLEN_SDPA) and "precision" in cpu
+    gpu = training_paths(cuda=True, bf16=True)
+    want = A.choose_attention(cuda=True, dtype="bfloat16").name
+    assert gpu["attention"].startswith(want + ":") and gpu["precision"].startswith("bf16")
+    assert "quantization" in gpu and "kernels" in gpu

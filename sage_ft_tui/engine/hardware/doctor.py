@@ -41,6 +41,39 @@ def _version(name: str):
         return None
 
 
+def training_paths(cuda: bool, bf16: bool) -> dict[str, str]:
+    """Which attention/kernel/precision path a run will take here, and why (one line each)."""
+    from sage_ft_tui.engine.train.attention import choose_attention
+
+    dtype = ("bfloat16" if bf16 else "float16") if cuda else "float32"
+    att = choose_attention(cuda=cuda, dtype=dtype)
+    out = {"attention": f"{att.name}: {att.why}"}
+    if cuda:
+        liger = _version("liger-kernel")
+        out["kernels"] = (
+            f"Liger RMSNorm/RoPE/SwiGLU (liger-kernel {liger}); TRL's fused LM-head loss"
+            if liger and os.environ.get("SAGE_FT_LIGER", "1") != "0"
+            else "no liger-kernel: plain layers; TRL's fused LM-head loss (pip install liger-kernel for fused layers)"
+        )
+        out["precision"] = f"{'bf16' if bf16 else 'fp16'} (precision auto)"
+        out["quantization"] = (
+            f"4/8-bit QLoRA with paged optimizers (bitsandbytes {_version('bitsandbytes')})"
+            if _version("bitsandbytes")
+            else "no bitsandbytes: 4/8-bit QLoRA unavailable"
+        )
+    else:
+        from sage_ft_tui.engine.train.trainer import CPU_BF16_MIN_HIDDEN, cpu_bf16_fast
+
+        out["precision"] = (
+            f"auto: bf16 autocast for models with hidden size >= {CPU_BF16_MIN_HIDDEN} (this CPU has native bf16), "
+            "fp32 below"
+            if cpu_bf16_fast()
+            else "auto: fp32 (no AMX/AVX512-BF16 on this CPU)"
+        )
+        out["kernels"] = "LM head over answer positions only (compact head); no fused kernels on CPU"
+    return out
+
+
 def run_doctor() -> dict:
     from sage_ft_tui import __version__
 
@@ -74,6 +107,7 @@ def run_doctor() -> dict:
         problems.append("GPUs are present but this torch has no CUDA: install a CUDA build of torch")
     if gpus and not pk["bitsandbytes"]:
         problems.append("bitsandbytes is missing: 4/8-bit QLoRA needs `pip install bitsandbytes`")
+    paths = training_paths(bool(cuda), bool(gpus and all(g["bf16"] for g in gpus))) if pk["torch"] else {}
     serve_ok = bool(pk["fastapi"] and pk["uvicorn"])
     if not serve_ok and not pk["vllm"]:
         problems.append("no serving backend: pip install 'sage-ft-tui[serve]' (or [vllm] on a GPU server)")
@@ -97,6 +131,7 @@ def run_doctor() -> dict:
             "flash-attn": bool(pk["flash-attn"]),
             "liger-kernel": bool(pk["liger-kernel"]),
         },
+        "training_paths": paths,
         "offline": os.environ.get("HF_HUB_OFFLINE") == "1",
         "problems": problems,
     }
