@@ -70,3 +70,17 @@ async def test_evaluate_screen_shows_the_report_side_by_side(world):
         assert "What is X?" in side and "A week." in side and "tuned X is Y." in side
         assert "last report: 2 examples" in str(app.screen.query_one("#eval-stage").render())
         assert app.screen.check_action("evaluate", ()) is True
+
+
+async def test_export_screen_builds_the_cli_job(world):
+    from sage_ft_tui.tui.screens.export import ExportScreen, export_command
+
+    run = str(world / "runs" / A)
+    app = SageApp(cwd=str(world / "project"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.open("export", run)
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
+        assert app.screen.check_action("export", ()) is True and app.screen.run_dir.name == A
+    cmd = export_command(run, "gguf:q8_0", True)
+    assert cmd[3:] == ["export", run, "--json", "--format", "gguf", "--quant", "q8_0", "--force"]
+    assert export_command(run, "hf:", False)[3:] == ["export", run, "--json", "--format", "hf"]

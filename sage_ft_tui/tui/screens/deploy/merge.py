@@ -70,6 +70,7 @@ class MergeScreen(BaseScreen):
         Binding("m", "merge", "Merge", id="merge.start"),
         Binding("ctrl+c", "cancel_merge", "Cancel merge", id="merge.cancel", show=False, priority=True),
         Binding("s", "serve", "Serve it", id="merge.serve"),
+        Binding("x", "export", "Export it", id="merge.export"),
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):
@@ -148,7 +149,7 @@ class MergeScreen(BaseScreen):
             return True if self.running else None
         if action == "back":
             return not self.running
-        if action == "serve":
+        if action in ("serve", "export"):
             return (
                 True
                 if self.run_dir is not None and (RunLayout(self.run_dir).merged).is_dir() and not self.running
@@ -204,6 +205,10 @@ class MergeScreen(BaseScreen):
         if self.run_dir is not None:
             self.app.open("serve", str(self.run_dir))
 
+    def action_export(self) -> None:
+        if self.run_dir is not None:
+            self.app.open("export", str(self.run_dir))
+
     # ---- messages from the worker ---------------------------------------------------
     def on_merge_progress(self, message: MergeProgress) -> None:
         if message.stage in STAGES:
@@ -230,7 +235,7 @@ class MergeScreen(BaseScreen):
             return
         self.report = message.report
         self.query_one("#merge-progress", ProgressBar).update(progress=len(STAGES))
-        self.query_one("#merge-stage", Static).update("done — s: serve it")
+        self.query_one("#merge-stage", Static).update("done — s: serve it · x: export (GGUF / HF)")
         self.query_one("#merge-result", Static).update(self._report_text(message.report or {}))
         self.refresh_bindings()
 
