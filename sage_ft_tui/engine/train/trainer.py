@@ -541,7 +541,7 @@ def run_training(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model, peft_cfg = policy_model(cfg, mdir)
-    extra = {"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0}
+    extra: dict[str, Any] = {"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0}
     cb = event_callback(cfg, events, flags, status_cb, extra_start=extra)
     trainer = build_trainer(
         cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=[cb]
