@@ -17,6 +17,7 @@ from sage_ft_tui.engine.data.readers import is_data_name
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S, histogram
+from sage_ft_tui.tui.widgets.pairs import pairs_preview, segments_text
 from sage_ft_tui.tui.widgets.plot import Plot
 
 MAX_BAD_SHOWN = 8
@@ -183,6 +184,8 @@ class DataScreen(WizardScreen):
         if ins.files:
             names = ", ".join(self._rel(f) for f in ins.files[:3]) + (" …" if len(ins.files) > 3 else "")
             t.append(f"\n{names}", style="dim")
+        for warning in ins.warnings:  # e.g. tools the chat template cannot render
+            t.append(f"\n⚠ {warning}", style="#e5c07b")
         return t
 
     def _bad(self, ins) -> Text:
@@ -196,12 +199,13 @@ class DataScreen(WizardScreen):
             t.append(f"  … and {more} more\n", style="dim")
         return t
 
-    def _preview(self, ins) -> Text:
+    def _preview(self, ins):
+        if ins.pairs:  # preference / GRPO rows: chosen and rejected side by side
+            return pairs_preview(ins.pairs)
         t = Text()
         for i, sample in enumerate(ins.preview):
             t.append(f"── sample {i + 1} " + "─" * 30 + "\n", style="dim")
-            for text, trained in sample:
-                t.append(text, style=S("trained" if trained else "masked"))
+            t.append_text(segments_text(sample))  # tool calls and reasoning marked apart
             if not t.plain.endswith("\n"):
                 t.append("\n")
         return t
