@@ -72,3 +72,16 @@ def test_bad_target_flags_exit_2_with_one_line():
     assert r.exit_code == 2 and "unknown GPU" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(app, ["estimate", "-m", "tiny-demo", "--vram", "24", "--precision", "fp8"])
     assert r.exit_code == 2 and "--precision" in r.output
+
+
+def test_sharded_estimate_is_per_gpu_and_the_plan_says_so():
+    from sage_ft_tui.engine.config.presets import plan_auto
+    from sage_ft_tui.engine.hardware.estimate import estimate_memory
+
+    model = str(MODELS / "qwen2.5-7b")
+    one = estimate_memory(model, max_length=512)
+    four = estimate_memory(model, max_length=512, shards=4)
+    assert four.weights < one.weights / 2 and four.total < one.total and any("sharded" in n for n in four.notes)
+    plan = plan_auto(model, target_snapshot("RTX 3060", count=4), max_length=512)
+    line = next(x for x in plan.lines if "sharded over 4 GPUs" in x)
+    assert "per GPU" in line and "fits" in line

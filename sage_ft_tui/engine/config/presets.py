@@ -148,6 +148,23 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
         lines.append(
             f"{_qname(q, dtype)}: needs ~{w.total / GiB:.1f} GiB even at 1 × {lengths[-1]} tokens with checkpointing"
         )
+    if quant != "none" and len(snap.gpus) > 1:
+        # 16-bit does not fit one GPU: say what sharding over the visible ones would need
+        shard = estimate_memory(
+            shape,
+            dtype=dtype,
+            micro_batch=1,
+            max_length=lengths[-1],
+            gradient_checkpointing=True,
+            lora_r=lora.r,
+            free=free,
+            budget_fraction=BUDGET,
+            shards=len(snap.gpus),
+        )
+        lines.append(
+            f"{dtype} LoRA sharded over {len(snap.gpus)} GPUs (training.sharding fsdp): ~{shard.total / GiB:.1f} GiB "
+            f"per GPU at 1 × {lengths[-1]} tokens — {'fits' if shard.fits else 'does not fit'}"
+        )
     if quant is None:
         raise SageError(
             f"{shape.name} does not fit on GPU {gpu.index} ({free / GiB:.1f} GiB free): even 4-bit at 1 × {lengths[-1]} tokens "

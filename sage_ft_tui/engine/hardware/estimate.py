@@ -464,10 +464,14 @@ def estimate_memory(
     use_dora: bool = False,
     fused_loss: Optional[bool] = None,
     sequences: int = 1,
+    shards: int = 1,
 ) -> MemoryEstimate:
     """Peak training memory of one process (one GPU: DDP keeps a full replica per GPU).
-    `sequences`: sequences per sample (2 for a preference pair, run as one batch)."""
+    `sequences`: sequences per sample (2 for a preference pair, run as one batch).
+    `shards` > 1: FSDP/ZeRO-3 over that many GPUs — each holds 1/shards of the weights,
+    LoRA parameters, gradients and optimizer states, plus one decoder layer gathered whole."""
     shape = model_shape(model)
+    _check_int("shards", shards)
     _check_int("micro-batch", micro_batch)
     _check_int("max length", max_length)
     _check_int("LoRA rank", lora_r)
@@ -512,6 +516,11 @@ def estimate_memory(
     lora_params = trainable * 4
     lora_grads = trainable * 4
     opt = trainable * OPTIM_STATE_BYTES[optimizer]
+    if shards > 1:
+        layer_w = (weights - shape.embed_params * wb) / max(1, shape.layers)  # one layer, as stored
+        weights = weights / shards + 2 * layer_w  # own shard + the gathered layer (and the next, prefetched)
+        lora_params, lora_grads, opt = (int(x / shards) for x in (lora_params, lora_grads, opt))
+        notes.append(f"sharded over {shards} GPUs (FSDP2 / ZeRO-3): memory per GPU")
 
     tokens = micro_batch * max_length * sequences
     if sequences > 1:
