@@ -13,11 +13,13 @@ from textual.widgets import Input, Label, Select, Static
 from sage_ft_tui.engine.config.presets import PresetConfigs
 from sage_ft_tui.engine.config.schema import get_dotted
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.hardware.gpus import GPUS, target_snapshot
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.state import CHOICES, EDITABLE
 from sage_ft_tui.tui.widgets.charts import bar, level_style
 
 GiB = 1024**3
+HERE = "this machine"
 
 
 def recommend(model: str, snap) -> tuple[str, str]:
@@ -83,6 +85,16 @@ class HardwareScreen(WizardScreen):
                 v.border_title = "This machine"
                 yield Static("Reading the hardware…", id="hw-text")
                 yield Static(id="hw-why", classes="why")
+                with Horizontal(classes="field"):
+                    # plan for another card (engine/hardware/gpus.py): informational, the run still uses this machine
+                    yield Label("Plan for", classes="flabel")
+                    yield Select(
+                        [(n, n) for n in (HERE,) + tuple(g.name for g in GPUS)],
+                        value=HERE,
+                        allow_blank=False,
+                        compact=True,
+                        id="f-target",
+                    )
                 yield Static(id="hw-mem", classes="mem")
             with VerticalScroll(id="hw-form", classes="panel") as v:
                 v.border_title = "Settings"
@@ -163,7 +175,31 @@ class HardwareScreen(WizardScreen):
         self._filling = False
         self._validate()
 
+    def _plan_for(self, target: str) -> None:
+        model = self.app.state.model or "tiny-demo"
+
+        def work():
+            try:
+                return recommend(model, target_snapshot(target) if target != HERE else self.snap)
+            except SageError as e:
+                return None, f"{e.message} ({e.hint})"
+
+        def done(result, err: Optional[SageError]) -> None:
+            if self.is_attached and result is not None:
+                name, why = result
+                t = Text()
+                t.append(f"Recommended for {target}\n", style="bold")
+                t.append(f"{name or '—'}\n", style="bold #61afef")
+                t.append(why or "", style="italic")
+                self.query_one("#hw-why", Static).update(t)
+
+        self.app.background(self, "hw.plan", work, done)
+
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "f-target":
+            if self.snap is not None or event.value != HERE:
+                self._plan_for(str(event.value))
+            return
         if event.select.id == "f-preset":
             if event.value != self.app.state.preset:
                 self.app.state.preset = str(event.value)
