@@ -518,7 +518,7 @@ def estimate_memory(
     opt = trainable * OPTIM_STATE_BYTES[optimizer]
     if shards > 1:
         layer_w = (weights - shape.embed_params * wb) / max(1, shape.layers)  # one layer, as stored
-        weights = weights / shards + 2 * layer_w  # own shard + the gathered layer (and the next, prefetched)
+        weights = int(weights / shards + 2 * layer_w)  # own shard + the gathered layer (and the next, prefetched)
         lora_params, lora_grads, opt = (int(x / shards) for x in (lora_params, lora_grads, opt))
         notes.append(f"sharded over {shards} GPUs (FSDP2 / ZeRO-3): memory per GPU")
 
