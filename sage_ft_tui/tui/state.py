@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from sage_ft_tui.engine.config.presets import apply_preset
-from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig, set_dotted
+from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig, get_dotted, set_dotted
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
@@ -49,7 +49,20 @@ class WizardState:
 
     @property
     def max_length(self) -> int:
-        return int(self.overrides.get("training.max_length", 2048))
+        """The max length the run will use (preset + overrides), not a default."""
+        return int(self._setting("training.max_length", 2048))
+
+    @property
+    def max_bad_share(self) -> float:
+        return float(self._setting("data.max_bad_share", 0.05))
+
+    def _setting(self, key: str, fallback: Any) -> Any:
+        if key in self.overrides:
+            return self.overrides[key]
+        try:
+            return get_dotted(self.build_config().model_dump(mode="json"), key)
+        except SageError:
+            return fallback
 
     def base_config(self) -> RunConfig:
         """Task, model and data, with the chosen preset applied (no user overrides).

@@ -80,6 +80,7 @@ class ServeScreen(BaseScreen):
         Binding("ctrl+s", "start", "Start server", id="serve.start"),
         Binding("ctrl+x", "stop", "Stop server", id="serve.stop"),
         Binding("c", "chat", "Chat", id="serve.chat"),
+        Binding("m", "merge_first", "Merge first", id="serve.merge"),
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):
@@ -211,6 +212,9 @@ class ServeScreen(BaseScreen):
             if row.get("startup_s"):
                 t.append("start-up ", style="dim")
                 t.append(f"{row['startup_s']:.1f}s\n")
+        if self.unmerged() and not row.get("url"):
+            t.append("not merged yet: m merges it first (transformers serves merged models;\n", style="italic")
+            t.append("vLLM can serve the adapter on its base)\n", style="italic")
         self.query_one("#serve-state", Static).update(t)
 
     # ---- actions ---------------------------------------------------------------------
@@ -226,6 +230,8 @@ class ServeScreen(BaseScreen):
             return True if not self.busy and self.run_dir is not None and "pid" in self.row else None
         if action == "chat":
             return True if self.row.get("state") == "ready" else None
+        if action == "merge_first":
+            return self.unmerged() and not self._serving()  # hidden once there is a merged model
         return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -233,6 +239,14 @@ class ServeScreen(BaseScreen):
             self.action_start()
         elif event.button.id == "serve-stop":
             self.action_stop()
+
+    def unmerged(self) -> bool:
+        """transformers serve needs the merged model: offer the merge first (one key)."""
+        return self.run_dir is not None and not RunLayout(self.run_dir).merged.is_dir()
+
+    def action_merge_first(self) -> None:
+        if self.run_dir is not None:
+            self.app.open("merge", str(self.run_dir))
 
     def action_start(self) -> None:
         if self.busy or self.run_dir is None:

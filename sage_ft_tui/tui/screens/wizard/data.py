@@ -4,6 +4,7 @@ at max length, and a preview with the trained part set apart from the masked pro
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -11,7 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DirectoryTree, Input, Static
+from textual.widgets import DirectoryTree, Input, Label, Static
 
 from sage_ft_tui.engine.data.readers import is_data_name
 from sage_ft_tui.engine.errors import SageError
@@ -37,24 +38,76 @@ def ensure_tiny_off_process() -> None:
     ensure_tiny_model()
 
 
-def inspect(paths: list[str], task: str, model: str, max_length: int):
+def inspect(paths: list[str], task: str, model: str, max_length: int, max_bad_share: float = 0.05):
     from sage_ft_tui.engine.data.inspect import inspect_data
 
     if model.strip().lower() == "tiny-demo":
         ensure_tiny_off_process()
-    return inspect_data(paths, task=task, model=model, max_length=max_length, preview=4)
+    return inspect_data(paths, task=task, model=model, max_length=max_length, preview=4, max_bad_share=max_bad_share)
+
+
+def complete_path(text: str, cwd: Path) -> str:
+    """Tab completion: the longest common continuation of what was typed (folders end in /)."""
+    typed = Path(text).expanduser()
+    full = typed if typed.is_absolute() else cwd / typed
+    folder, stem = (full, "") if text.endswith("/") or not text else (full.parent, full.name)
+    try:
+        names = sorted(
+            p.name + ("/" if p.is_dir() else "")
+            for p in folder.iterdir()
+            if p.name.startswith(stem) and not p.name.startswith(".")
+        )
+    except OSError:
+        return text
+    if not names:
+        return text
+    common = os.path.commonprefix(names)
+    return text + common[len(stem) :]
+
+
+def percentile(values: list[int], q: float) -> int:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0
+
+
+def fit_length(lengths: list[int]) -> int:
+    """p99 of the token lengths, rounded up to a multiple of 64 (what "fit max length" sets)."""
+    return max(64, -(-percentile(lengths, 0.99) // 64) * 64)
+
+
+class PathInput(Input):
+    """A path field: Tab completes the typed path (and moves on when nothing is left to add)."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete path", id="data.complete", show=False)]
+
+    def action_complete(self) -> None:
+        done = complete_path(self.value, self.screen.app.cwd)
+        if done == self.value:
+            self.screen.focus_next()
+        else:
+            self.value = done
+            self.cursor_position = len(done)
 
 
 class DataScreen(WizardScreen):
     STEP = "Data"
     BINDINGS = WizardScreen.BINDINGS + [
-        Binding("ctrl+l", "focus_path", "Type a path", id="data.path"),
-        Binding("ctrl+t", "focus_tree", "Files", id="data.tree"),
+        Binding("ctrl+l", "focus_path", "Path", id="data.path", tooltip="Type a path"),
+        Binding("ctrl+t", "focus_tree", "Files", id="data.tree", show=False),
+        Binding(
+            "ctrl+f", "fit_length", "Fit length", id="data.fit", tooltip="Max length to the data's p99", priority=True
+        ),
+        Binding("ctrl+o", "change_model", "Model", id="data.model", priority=True),
+        Binding(
+            "ctrl+u", "use_folder", "Folder", id="data.folder", tooltip="Use the whole folder as data"
+        ),  # in a field ctrl+u clears it
+        Binding("backspace", "folder_up", "Up a folder", id="data.up", show=False),
     ]
 
     def __init__(self):
         super().__init__()
         self.busy = False
+        self.folder = None  # the folder the tree shows (browsable up and down)
 
     def compose(self) -> ComposeResult:
         yield from self.compose_head()
@@ -62,10 +115,16 @@ class DataScreen(WizardScreen):
             with Vertical(id="data-pick", classes="panel") as v:
                 v.border_title = "Training data"
                 yield DataTree(str(self.app.cwd), id="data-tree")
-                yield Input(placeholder="path to a file, then enter", compact=True, id="data-path")
+                yield PathInput(placeholder="file or folder, tab completes", compact=True, id="data-path")
             with VerticalScroll(id="data-result", classes="panel") as v:
                 v.border_title = "What the model will see"
                 yield Static("Choose a file on the left (enter), or type its path.", id="data-summary")
+                with Horizontal(classes="field", id="data-knobs"):
+                    yield Label("Max length", classes="dlabel")
+                    yield Input(compact=True, id="data-maxlen", type="integer")
+                    yield Label(" Bad-row share", classes="dlabel")
+                    yield Input(compact=True, id="data-badshare", type="number")
+                yield Static(id="data-warn", classes="warn")
                 yield Static(id="error", classes="error")
                 yield Static(id="data-bad", classes="bad")
                 yield Static("Token lengths", classes="subhead", id="hist-head")
@@ -75,10 +134,12 @@ class DataScreen(WizardScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        for wid in ("#error", "#data-bad", "#hist-head", "#data-hist", "#data-legend"):
+        for wid in ("#error", "#data-bad", "#hist-head", "#data-hist", "#data-legend", "#data-warn"):
             self.query_one(wid).display = False
+        self.folder = self.app.cwd
         tree = self.query_one(DataTree)
         tree.root.set_label(f"{self.app.cwd.name or self.app.cwd}/")
+        self._knobs()
         if self.app.state.inspection is not None and self.app.state.data_paths:
             self.query_one("#data-path", Input).value = self._rel(self.app.state.data_paths[0])
             self._show(self.app.state.inspection, None)
@@ -101,9 +162,82 @@ class DataScreen(WizardScreen):
             self.choose(str(event.path))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip():
-            p = Path(event.value.strip()).expanduser()
-            self.choose(str(p if p.is_absolute() else self.app.cwd / p))
+        if event.input.id != "data-path" or not event.value.strip():
+            return
+        p = Path(event.value.strip()).expanduser()
+        p = p if p.is_absolute() else self.app.cwd / p
+        if p.is_dir() and self.app.state.task != "code":
+            self.browse(p)  # a folder opens in the tree; ctrl+u uses the whole folder as data
+        else:
+            self.choose(str(p))
+
+    def browse(self, folder: Path) -> None:
+        self.folder = folder.resolve()
+        tree = self.query_one(DataTree)
+        tree.path = self.folder
+        tree.root.set_label(f"{self.folder}/".replace(str(Path.home()), "~", 1))
+        tree.focus()
+
+    def action_folder_up(self) -> None:
+        if self.focused is self.query_one(DataTree) and self.folder is not None and self.folder.parent != self.folder:
+            self.browse(self.folder.parent)
+
+    def action_use_folder(self) -> None:
+        """Every data file in the folder under the cursor (or the folder shown) as the data."""
+        tree = self.query_one(DataTree)
+        node = tree.cursor_node
+        target = Path(node.data.path) if node is not None and node.data is not None else self.folder
+        if target is not None and not target.is_dir():
+            target = target.parent
+        if target is not None:
+            self.query_one("#data-path", Input).value = self._rel(str(target))
+            self.choose(str(target))
+
+    def action_change_model(self) -> None:
+        self.app.wizard_goto("Model")
+
+    # ---- the run's max length and bad-row share, as the run will use them --------------
+    def _knobs(self) -> None:
+        s = self.app.state
+        self._filling = True
+        self.query_one("#data-maxlen", Input).value = str(s.max_length)
+        self.query_one("#data-badshare", Input).value = f"{s.max_bad_share:g}"
+        self.call_after_refresh(self._knobs_done)
+
+    def _knobs_done(self) -> None:
+        self._filling = False
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if getattr(self, "_filling", False) or event.input.id not in ("data-maxlen", "data-badshare"):
+            return
+        key = "training.max_length" if event.input.id == "data-maxlen" else "data.max_bad_share"
+        try:
+            value = int(event.value) if key == "training.max_length" else float(event.value)
+            self.app.state.build_config({key: value})
+        except (ValueError, SageError):
+            event.input.add_class("-invalid")
+            return
+        event.input.remove_class("-invalid")
+        self.app.state.overrides[key] = value
+        self._reinspect()
+
+    def _reinspect(self) -> None:
+        """Recompute at the new max length / bad-row share (debounced: typing stays smooth)."""
+        if not self.app.state.data_paths or self.app.state.task == "code":
+            return
+        if getattr(self, "_timer", None) is not None:
+            self._timer.stop()
+        if self.app.live:
+            self._timer = self.set_timer(0.4, lambda: self.choose(self.app.state.data_paths[0]))
+        else:
+            self.choose(self.app.state.data_paths[0])
+
+    def action_fit_length(self) -> None:
+        ins = self.app.state.inspection
+        if ins is None or not ins.token_lengths:
+            self.app.bell()
+            return
+        self.query_one("#data-maxlen", Input).value = str(fit_length(list(ins.token_lengths)))
 
     def action_focus_path(self) -> None:
         self.query_one("#data-path", Input).focus()
@@ -120,8 +254,8 @@ class DataScreen(WizardScreen):
         self.validity_changed()
         self.query_one("#data-summary", Static).update(Text(f"Checking {self._rel(path)} …", style="italic"))
         self.query_one("#data-result").loading = self.app.live
-        task, model, max_len = s.task or "instruction", s.model or "tiny-demo", s.max_length
-        self.app.background(self, "data.inspect", lambda: inspect([path], task, model, max_len), self._show)
+        task, model, max_len, bad = s.task or "instruction", s.model or "tiny-demo", s.max_length, s.max_bad_share
+        self.app.background(self, "data.inspect", lambda: inspect([path], task, model, max_len, bad), self._show)
 
     # ---- results ---------------------------------------------------------------------
     def _show(self, ins, err: Optional[SageError]) -> None:
@@ -138,6 +272,10 @@ class DataScreen(WizardScreen):
         self.app.state.inspection = ins
         self.query_one("#data-summary", Static).update(self._summary(ins))
         self.say_error(ins.error)
+        warn = self.query_one("#data-warn", Static)
+        warnings = list(getattr(ins, "warnings", []) or [])
+        warn.display = bool(warnings)
+        warn.update(Text("\n".join(f"! {w}" for w in warnings), style="italic"))
         bad = self.query_one("#data-bad", Static)
         bad.display = bool(ins.bad_rows)
         if ins.bad_rows:
@@ -147,14 +285,20 @@ class DataScreen(WizardScreen):
             self.query_one(wid).display = has_len
         if has_len:
             cut = self.app.state.max_length
+            lengths = list(ins.token_lengths)
+            fit = fit_length(lengths)
             self.query_one("#hist-head", Static).update(
                 Text.assemble(
                     ("Token lengths", "bold"),
-                    (f"  {len(ins.token_lengths)} samples · ", "dim"),
+                    (
+                        f"  {len(lengths)} samples · p95 {percentile(lengths, 0.95)} · p99 {percentile(lengths, 0.99)}\n",
+                        "dim",
+                    ),
                     (
                         f"{ins.share_truncated:.1%} longer than {cut} and cut",
                         S("hist.cut") if ins.share_truncated else "dim",
                     ),
+                    ("" if fit == cut else f"  · ctrl+f: max length {fit} (fits 99%)", "italic"),
                 )
             )
             lengths = list(ins.token_lengths)
@@ -176,11 +320,10 @@ class DataScreen(WizardScreen):
         ok = ins.ok
         t.append("✓ " if ok else "✗ ", style="bold #98c379" if ok else "bold #e06c75")
         t.append(f"{ins.format or 'unknown format'}", style="bold")
-        t.append(f"  ·  {ins.rows} rows  ·  {ins.usable} usable  ·  ")
-        t.append(
-            f"{len(ins.bad_rows) if ins.error or not ins.rows else ins.rows - ins.usable} bad",
-            style="bold #e06c75" if ins.bad_rows else "",
-        )
+        bad = ins.rows - ins.usable if ins.rows else len(ins.bad_rows)  # one count: usable = rows − bad
+        t.append(f"  ·  {ins.rows} rows  ·  ")
+        t.append(f"{bad} bad", style="bold #e06c75" if bad else "")
+        t.append(f"  ·  {ins.usable} usable")
         if ins.files:
             names = ", ".join(self._rel(f) for f in ins.files[:3]) + (" …" if len(ins.files) > 3 else "")
             t.append(f"\n{names}", style="dim")
