@@ -54,7 +54,7 @@ async def test_runs_screen_acts_on_the_selected_run(world):
         done = keys.index(str(world / "runs" / factory.DONE))
         table.move_cursor(row=done)
         await pilot.pause()
-        assert screen.check_action("open", ("merge",)) is True and screen.check_action("resume", ()) is None
+        assert screen.check_action("open", ("merge",)) is True and screen.check_action("resume", ()) is False
         await pilot.press("x")
         assert type(app.screen).__name__ == "Confirm"
         assert factory.DONE in str(app.screen.query_one("#confirm-q").render())
@@ -65,7 +65,7 @@ async def test_runs_screen_acts_on_the_selected_run(world):
         failed = [k.value for k in table.rows].index(str(world / "runs" / factory.FAILED))
         table.move_cursor(row=failed)
         await pilot.pause()
-        assert screen.check_action("resume", ()) is True and screen.check_action("open", ("chat",)) is None
+        assert screen.check_action("resume", ()) is True and screen.check_action("open", ("chat",)) is False
 
 
 async def test_too_small_terminal_says_so(world):

@@ -30,7 +30,7 @@ from sage_ft_tui.tui.messages import EventsArrived, HardwareRead, LogTail, RunSt
 from sage_ft_tui.tui.run_model import RunModel, fmt_duration
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.runs import RESUMABLE, state_text
-from sage_ft_tui.tui.widgets.charts import bar, line_chart
+from sage_ft_tui.tui.widgets.charts import S, bar, line_chart
 from sage_ft_tui.tui.widgets.panels import GpuPanel, host_text, stats_text
 from sage_ft_tui.tui.widgets.plot import Plot
 
@@ -309,7 +309,7 @@ class MonitorScreen(BaseScreen):
         t = Text()
         kind = str(err.get("error_kind") or err.get("kind") or "error")
         if err.get("recovering"):
-            t.append(f" ⟳ {kind.upper()} ", style="bold reverse #e5c07b")
+            t.append(f" ⟳ {kind.upper()} ", style=S("bold reverse $warning"))
         else:
             t.append(f" ✗ {kind.upper()} ", style="bold reverse")
         t.append(f" {err.get('message', '')}", style="bold")

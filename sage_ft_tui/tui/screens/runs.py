@@ -18,11 +18,12 @@ from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
 from sage_ft_tui.tui.run_model import fmt_duration
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.widgets.charts import themed
 
-NAME_W = {False: 36, True: 22}  # the Runs table / Home's compact one (the end of a name: its date)
+NAME_W = {False: 30, True: 22}  # the Runs table / Home's compact one (the end of a name: its date)
 REFRESH_S = 2.0  # the list follows the run folders by itself
 RESUMABLE = ("cancelled", "failed")  # a run the worker can continue from its last checkpoint
-# state -> (glyph, Rich style using the app's theme colours, see `theme_styles`)
+# state -> (glyph, Rich style in the app's theme colours, see charts.themed)
 STATE_STYLE = {
     "running": ("●", "bold $primary"),
     "preparing": ("◌", "$accent"),
@@ -32,26 +33,6 @@ STATE_STYLE = {
     "cancelled": ("■", "$warning"),
     "created": ("○", "dim"),
 }
-
-
-def themed(style: str, variables: Optional[dict[str, str]] = None) -> str:
-    """A Rich style with `$name` theme variables replaced by the theme's colours."""
-    if "$" not in style:
-        return style
-    from textual.app import active_app
-
-    if variables is None:
-        try:
-            variables = active_app.get().theme_variables
-        except LookupError:
-            variables = {}
-    out = []
-    for part in style.split():
-        if part.startswith("$"):
-            part = variables.get(part[1:], "")
-        if part:
-            out.append(part)
-    return " ".join(out)
 
 
 def state_text(state: str, detail: str = "") -> Text:
@@ -224,18 +205,19 @@ class RunsScreen(BaseScreen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        """Actions that do not fit the selected run are hidden: the footer shows what works now."""
         row = self.current()
         state = row.info.state if row else ""
         if action in ("attach", "open", "delete") and row is None:
-            return None
+            return False
         if action == "open" and parameters and parameters[0] in ("merge", "serve", "chat"):
-            return True if state == "completed" else None
+            return state == "completed"
         if action in ("cancel_run", "save_now"):
-            return True if state in ACTIVE_STATES else None
+            return state in ACTIVE_STATES
         if action == "resume":
-            return True if state in RESUMABLE else None
+            return state in RESUMABLE
         if action == "delete":
-            return True if state not in ACTIVE_STATES else None
+            return state not in ACTIVE_STATES
         return True
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -12,26 +12,43 @@ from rich.text import Text
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
-# Semantic styles (Textual's NO_COLOR filter turns them monochrome; glyphs still differ).
+# Semantic styles in the theme's colours (NO_COLOR turns them monochrome; glyphs still differ).
 STYLES = {
-    "bar.full": "#4ec9b0",
-    "bar.warm": "#e5c07b",
-    "bar.hot": "#e06c75",
-    "bar.empty": "#3b4252",
-    "chart.axis": "#7f8797",
-    "train": "#61afef",
-    "eval": "bold #e5c07b",
-    "hist.ok": "#61afef",
-    "hist.cut": "#e06c75",
-    "spark": "#56b6c2",
-    "trained": "bold #98c379",
+    "bar.full": "$success",
+    "bar.warm": "$warning",
+    "bar.hot": "$error",
+    "bar.empty": "$panel",
+    "chart.axis": "$foreground-darken-2",
+    "train": "$primary",
+    "eval": "bold $warning",
+    "hist.ok": "$primary",
+    "hist.cut": "$error",
+    "spark": "$accent",
+    "trained": "bold $success",
     "masked": "dim italic",
     "dim": "dim",
 }
 
 
 def S(name: str) -> str:
-    return STYLES.get(name, name)
+    """A named style (or any Rich style) with `$variables` taken from the app's theme."""
+    return themed(STYLES.get(name, name))
+
+
+def themed(style: str, variables: Optional[dict[str, str]] = None) -> str:
+    """A Rich style with `$name` theme variables replaced by the running app's theme colours
+    (no app, e.g. in a unit test: the colours are left out, the rest of the style stays)."""
+    if "$" not in style:
+        return style
+    if variables is None:
+        from textual.app import active_app
+
+        try:
+            variables = active_app.get().theme_variables
+        except LookupError:
+            variables = {}
+    parts = [variables.get(p[1:], "") if p.startswith("$") else p for p in style.split()]
+    return " ".join(p for p in parts if p)
 
 
 _DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))

@@ -21,9 +21,14 @@ MARKED = (
     ("<tool_response>", "</tool_response>", "result", "← tool result"),
     ("<think>", "</think>", "think", "… reasoning"),
 )
-PART_STYLES = {"tools": "#c678dd", "call": "bold #56b6c2", "result": "#56b6c2", "think": "italic #d19a66"}
+PART_STYLES = {
+    "tools": S("$secondary"),
+    "call": S("bold $accent"),
+    "result": S("$accent"),
+    "think": S("italic $warning"),
+}
 _SPLIT = re.compile("(" + "|".join(re.escape(t) for pair in MARKED for t in pair[:2]) + ")")
-PAIR_STYLES = {"chosen": "bold #98c379", "rejected": "#e06c75"}
+PAIR_STYLES = {"chosen": S("bold $success"), "rejected": S("$error")}
 
 
 def append_segment(t: Text, text: str, base: str) -> None:

@@ -67,10 +67,11 @@ class MergeScreen(BaseScreen):
     """
     BINDINGS = [
         Binding("escape", "back", "Back", id="nav.back"),
-        Binding("m", "merge", "Merge", id="merge.start"),
+        # priority: a focused Select would take the letter as type-to-search (no text field here)
+        Binding("m", "merge", "Merge", id="merge.start", priority=True),
         Binding("ctrl+c", "cancel_merge", "Cancel merge", id="merge.cancel", show=False, priority=True),
-        Binding("s", "serve", "Serve it", id="merge.serve"),
-        Binding("x", "export", "Export it", id="merge.export"),
+        Binding("s", "serve", "Serve it", id="merge.serve", priority=True),
+        Binding("x", "export", "Export it", id="merge.export", priority=True),
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):

@@ -63,6 +63,13 @@ def serve_command(run: str, *, backend: str, mode: str, host: str, port: int, ap
     return cmd  # the API key travels in the environment (SAGE_FT_API_KEY), not on the command line
 
 
+def default_port(preferred: int = 8000) -> int:
+    """8000 when it is free, else 0 (the server asks the OS for a free port)."""
+    from sage_ft_tui.engine.deploy.serve import port_free
+
+    return preferred if port_free("127.0.0.1", preferred) else 0
+
+
 class ServeScreen(BaseScreen):
     WHERE = "Serve"
     DEFAULT_CSS = """
@@ -79,8 +86,9 @@ class ServeScreen(BaseScreen):
         Binding("escape", "back", "Back", id="nav.back"),
         Binding("ctrl+s", "start", "Start server", id="serve.start"),
         Binding("ctrl+x", "stop", "Stop server", id="serve.stop"),
-        Binding("c", "chat", "Chat", id="serve.chat"),
-        Binding("m", "merge_first", "Merge first", id="serve.merge"),
+        # ctrl keys with priority: the form has text fields and Selects (type-to-search)
+        Binding("ctrl+t", "chat", "Chat", id="serve.chat", priority=True),
+        Binding("ctrl+g", "merge_first", "Merge first", id="serve.merge", priority=True),
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):
@@ -118,7 +126,7 @@ class ServeScreen(BaseScreen):
                 yield Static("Host (not loopback: needs an API key and vLLM)", classes="field-label")
                 yield Input("127.0.0.1", id="serve-host")
                 yield Static("Port (0: any free port)", classes="field-label")
-                yield Input("8000", id="serve-port", type="integer")
+                yield Input(str(default_port() if self.app.live else 8000), id="serve-port", type="integer")
                 yield Static("API key (optional on 127.0.0.1)", classes="field-label")
                 yield Input("", id="serve-key", password=True)
                 with Horizontal(id="serve-buttons"):
@@ -213,7 +221,7 @@ class ServeScreen(BaseScreen):
                 t.append("start-up ", style="dim")
                 t.append(f"{row['startup_s']:.1f}s\n")
         if self.unmerged() and not row.get("url"):
-            t.append("not merged yet: m merges it first (transformers serves merged models;\n", style="italic")
+            t.append("not merged yet: ctrl+g merges it first (transformers serves merged models;\n", style="italic")
             t.append("vLLM can serve the adapter on its base)\n", style="italic")
         self.query_one("#serve-state", Static).update(t)
 

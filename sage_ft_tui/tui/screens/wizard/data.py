@@ -318,11 +318,11 @@ class DataScreen(WizardScreen):
     def _summary(self, ins) -> Text:
         t = Text()
         ok = ins.ok
-        t.append("✓ " if ok else "✗ ", style="bold #98c379" if ok else "bold #e06c75")
+        t.append("✓ " if ok else "✗ ", style=S("bold $success") if ok else S("bold $error"))
         t.append(f"{ins.format or 'unknown format'}", style="bold")
         bad = ins.rows - ins.usable if ins.rows else len(ins.bad_rows)  # one count: usable = rows − bad
         t.append(f"  ·  {ins.rows} rows  ·  ")
-        t.append(f"{bad} bad", style="bold #e06c75" if bad else "")
+        t.append(f"{bad} bad", style=S("bold $error") if bad else "")
         t.append(f"  ·  {ins.usable} usable")
         if ins.files:
             names = ", ".join(self._rel(f) for f in ins.files[:3]) + (" …" if len(ins.files) > 3 else "")
@@ -333,7 +333,7 @@ class DataScreen(WizardScreen):
 
     def _bad(self, ins) -> Text:
         t = Text()
-        t.append("Bad rows\n", style="bold #e06c75")
+        t.append("Bad rows\n", style=S("bold $error"))
         for where, reason in ins.bad_rows[:MAX_BAD_SHOWN]:
             t.append(f"  {self._rel(where)}", style="bold")
             t.append(f"  {reason}\n")

@@ -16,7 +16,7 @@ from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.hardware.gpus import GPUS, target_snapshot
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.state import CHOICES, EDITABLE
-from sage_ft_tui.tui.widgets.charts import bar, level_style
+from sage_ft_tui.tui.widgets.charts import S, bar, level_style
 
 GiB = 1024**3
 HERE = "this machine"
@@ -37,7 +37,7 @@ def recommend(model: str, snap) -> tuple[str, str]:
 def machine_text(snap) -> Text:
     t = Text()
     if not snap.gpus:
-        t.append("No NVIDIA GPU", style="bold #e5c07b")
+        t.append("No NVIDIA GPU", style=S("bold $warning"))
         t.append(" — training runs on the CPU (fine for tiny-demo, slow for real models)\n")
         if snap.note:
             t.append(f"{snap.note}\n", style="dim")
@@ -45,9 +45,9 @@ def machine_text(snap) -> Text:
         used = g.mem_used / g.mem_total if g.mem_total else None
         t.append(f"GPU {g.index}", style="bold")
         t.append(f"  {g.name}  ")
-        t.append("bf16 ✓" if g.bf16 else "no bf16", style="#98c379" if g.bf16 else "#e5c07b")
+        t.append("bf16 ✓" if g.bf16 else "no bf16", style=S("$success") if g.bf16 else S("$warning"))
         if g.shared:
-            t.append("  shared with others", style="bold #e5c07b")
+            t.append("  shared with others", style=S("bold $warning"))
         t.append("\n  VRAM ")
         t.append_text(bar(used, 12, style=level_style(used)))
         t.append(f" {g.mem_free / GiB:.1f}/{g.mem_total / GiB:.0f} GiB free")
@@ -140,14 +140,14 @@ class HardwareScreen(WizardScreen):
         if not self.is_attached:
             return
         if err is not None:
-            self.query_one("#hw-text", Static).update(Text(f"{err.message}\n{err.hint}", style="#e06c75"))
+            self.query_one("#hw-text", Static).update(Text(f"{err.message}\n{err.hint}", style=S("$error")))
             return
         self.snap, (name, why) = result
         self.app.state.hardware = self.snap
         self.query_one("#hw-text", Static).update(machine_text(self.snap))
         t = Text()
         t.append("Recommended\n", style="bold")  # the value on its own line: it never overlaps the label
-        t.append(f"{name or '—'}\n", style="bold #61afef")
+        t.append(f"{name or '—'}\n", style=S("bold $primary"))
         t.append(why or "", style="italic")
         self.app.state.preset_why = why
         self.query_one("#hw-why", Static).update(t)
@@ -263,9 +263,9 @@ class HardwareScreen(WizardScreen):
         t = Text()
         t.append("Memory  ", style="bold")
         fits = est.fits
-        t.append(est.summary(), style="#98c379" if fits else "#e06c75" if fits is False else "")
+        t.append(est.summary(), style=S("$success") if fits else S("$error") if fits is False else "")
         for note in est.notes:
-            t.append(f"\n{note}", style="italic #e5c07b")
+            t.append(f"\n{note}", style=S("italic $warning"))
         w.update(Text.assemble(t, "\n", *_grid_lines(est)))
 
     def valid(self) -> bool:

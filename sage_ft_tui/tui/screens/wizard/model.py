@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, Static
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import WizardScreen
+from sage_ft_tui.tui.widgets.charts import S
 
 SOURCE_LABEL = {"builtin": "built-in", "default": "default", "cache": "HF cache", "path": "folder", "hub": "hub"}
 
@@ -75,7 +76,7 @@ class ModelScreen(WizardScreen):
         if e.id in self.entries:
             return
         self.entries[e.id] = e
-        offline = Text("✓ yes", style="#98c379") if e.offline else Text("download", style="#e5c07b")
+        offline = Text("✓ yes", style=S("$success")) if e.offline else Text("download", style=S("$warning"))
         self.query_one(DataTable).add_row(
             Text(e.id, overflow="ellipsis"),
             e.params_label,

@@ -12,6 +12,7 @@ from textual.widgets.option_list import Option
 
 from sage_ft_tui.engine.data.tasks import TASKS
 from sage_ft_tui.tui.screens.base import WizardScreen
+from sage_ft_tui.tui.widgets.charts import S
 
 
 def _available(name: str) -> bool:
@@ -58,11 +59,11 @@ class TaskScreen(WizardScreen):
         out.append(f"{t.title}\n", style="bold")
         out.append(f"{t.description}\n\n")
         out.append("Shape of one row\n", style="bold dim")
-        out.append(f"{t.shape}\n\n", style="#56b6c2")
+        out.append(f"{t.shape}\n\n", style=S("$accent"))
         out.append("Example\n", style="bold dim")
-        out.append(json.dumps(t.example, ensure_ascii=False, indent=1), style="#98c379")
+        out.append(json.dumps(t.example, ensure_ascii=False, indent=1), style=S("$success"))
         if not _available(name):
-            out.append("\n\nNot available yet in this version.", style="bold #e5c07b")
+            out.append("\n\nNot available yet in this version.", style=S("bold $warning"))
         self.query_one("#task-detail", Static).update(out)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
