@@ -17,11 +17,13 @@ from sage_ft_tui.tui.routes import AFTER_TRAINING, ROUTES
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.runs import fill_runs_table, runs_columns
 
+DESC_W = 22  # what fits beside a title in the 44-column menu with its scrollbar
+
 
 def _entry(title: str, desc: str, indent: int = 0) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(" " * indent + title.ljust(15 - indent), style="bold")
-    t.append(desc, style="dim")
+    t.append(desc if len(desc) <= DESC_W else desc[: DESC_W - 1] + "…", style="dim")  # OptionList wraps
     return t
 
 

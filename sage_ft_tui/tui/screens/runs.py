@@ -20,7 +20,7 @@ from sage_ft_tui.tui.run_model import fmt_duration
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.widgets.charts import themed
 
-NAME_W = {False: 30, True: 22}  # the Runs table / Home's compact one (the end of a name: its date)
+NAME_W = {False: 30, True: 17}  # the Runs table / Home's compact one (the end of a name: its date)
 REFRESH_S = 2.0  # the list follows the run folders by itself
 RESUMABLE = ("cancelled", "failed")  # a run the worker can continue from its last checkpoint
 # state -> (glyph, Rich style in the app's theme colours, see charts.themed)
