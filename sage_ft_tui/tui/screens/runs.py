@@ -178,7 +178,10 @@ class RunsScreen(BaseScreen):
 
     # ---- the selected run ----------------------------------------------------------------
     def current(self) -> Optional[RunRow]:
-        table = self.query_one(DataTable)
+        tables = self.query(DataTable)  # empty while the screen is being composed or torn down
+        if not tables:
+            return None
+        table = tables.first()
         if not table.row_count:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
