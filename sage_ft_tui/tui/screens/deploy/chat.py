@@ -141,7 +141,7 @@ class ChatScreen(BaseScreen):
             return
         self.say_error(None)
         self.endpoint = message.endpoint
-        self._status(f"{self.endpoint.backend} · {self.endpoint.base_url} · model {self.endpoint.model}")
+        self._status(f"{self.endpoint.backend} · {self.endpoint.base_url} · model {self._model_label()}")
 
     # ---- sending -------------------------------------------------------------------
     def _settings(self):
@@ -235,12 +235,21 @@ class ChatScreen(BaseScreen):
             self._bubble.refresh()
         self._bubble = None
         ft = s.get("first_token_s")
+        # the figures first: a long model path must never push them off the line
         self._status(
-            f"{self.endpoint.model} · first token {ft * 1000:.0f} ms · {s.get('total_s', 0):.2f}s · "
-            f"{s.get('finish_reason')}"
+            f"first token {ft * 1000:.0f} ms · {s.get('total_s', 0):.2f}s · {s.get('finish_reason')} · "
+            f"{self._model_label()}"
             if ft is not None
-            else f"finished: {s.get('finish_reason')}"
+            else f"finished: {s.get('finish_reason')} · {self._model_label()}"
         )
+
+    def _model_label(self) -> str:
+        """The served model as a user knows it: the run's name for our own merged folder or
+        adapter, else the model id (a path is shortened to its last part)."""
+        model = str(self.endpoint.model) if self.endpoint is not None else ""
+        if self.run_dir is not None and model.startswith(str(self.run_dir)):
+            return self.run_dir.name
+        return Path(model).name if "/" in model and Path(model).is_absolute() else model
 
     # ---- actions ---------------------------------------------------------------------
     def action_reset(self) -> None:
