@@ -40,7 +40,8 @@ async def test_chat_screen_streams_a_reply(served):
         screen = app.screen
         assert isinstance(screen, ChatScreen)
         await wait_for(pilot, lambda: screen.endpoint is not None, timeout=30)
-        assert info["model"] in str(screen.query_one("#chat-status").render())
+        status = str(screen.query_one("#chat-status").render())
+        assert info["base_url"] in status and f"model {Path(run).name}" in status  # our merged folder: the run's name
         screen.query_one("#chat-temp").value = "0"
         screen.query_one("#chat-max").value = "8"
         screen.query_one("#chat-input").focus()
