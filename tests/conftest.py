@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -20,10 +21,15 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 
 
 @pytest.fixture(autouse=True)
-def sage_home(tmp_path, monkeypatch) -> Path:
+def sage_home(tmp_path, monkeypatch) -> Iterator[Path]:
+    """An empty runs home for each test; at teardown (pass or fail) every worker and server
+    the test left running under it, or under the SAGE_FT_HOME it switched to, is stopped."""
     home = tmp_path / "runs"
     monkeypatch.setenv("SAGE_FT_HOME", str(home))
-    return home
+    yield home
+    from tests.cleanup import stop_leftovers
+
+    stop_leftovers([home, Path(os.environ.get("SAGE_FT_HOME", home))], tmp_path)
 
 
 @pytest.fixture(scope="session")
