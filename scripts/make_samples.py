@@ -1,7 +1,8 @@
 """Regenerates the bundled sample data (sage_ft_tui/samples/). Deterministic.
 
 The rows are small, correct, learnable tasks (arithmetic, spelling, capitals, unit
-conversion) so the tiny demo model's loss visibly falls; no filler text."""
+conversion) so the tiny demo model's loss visibly falls; no filler text, and no row twice
+(a copy trains twice and makes the inspector warn on every quickstart of the sample)."""
 
 import csv
 import json
@@ -74,10 +75,21 @@ def tasks(rng):
     )
 
 
+ROWS = 160
+
+
+def unique_rows(rng, n: int) -> list[tuple[str, str, str]]:
+    """`n` different rows: a draw that repeats an earlier row is drawn again."""
+    rows: dict[tuple[str, str, str], None] = {}
+    while len(rows) < n:
+        rows.setdefault(tasks(rng))
+    return list(rows)
+
+
 def main():
     rng = random.Random(1234)
     OUT.mkdir(parents=True, exist_ok=True)
-    rows = [tasks(rng) for _ in range(160)]
+    rows = unique_rows(rng, ROWS)
     with open(OUT / "instruction_alpaca.jsonl", "w", encoding="utf-8") as fh:
         for ins, inp, outp in rows:
             fh.write(json.dumps({"instruction": ins, "input": inp, "output": outp}, ensure_ascii=False) + "\n")
