@@ -25,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from sage_ft_tui.engine.fsutil import MiB  # noqa: E402 (this checkout, on the path above)
 
 
 def make_run(home: Path, name: str, model: str, r: int = 16) -> Path:
@@ -75,8 +76,8 @@ def merge_figures(run: Path, env: dict) -> dict:
         "import_s": t.get("import", 0.0),
         "stages": t,
         "cli_wall_s": round(wall, 2),
-        "peak_rss_mib": round(rep["peak_rss_bytes"] / 2**20, 1),
-        "weights_mib": round(rep["bytes"] / 2**20, 1),
+        "peak_rss_mib": round(rep["peak_rss_bytes"] / MiB, 1),
+        "weights_mib": round(rep["bytes"] / MiB, 1),
         "self_check_rel": rep["self_check"]["max_rel_diff"],
         "passed": rep["self_check"]["passed"],
     }

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sage_ft_tui.engine.fsutil import MiB  # noqa: E402 (this checkout, on the path above)
 
 TOPICS = ["rivers", "planets", "bread", "chess", "volcanoes", "owls", "trains", "tea", "glaciers", "bees"]
 
@@ -166,7 +167,7 @@ def main() -> None:
         r = rows[side]
         print(
             f"{name:14}{r['steps'] / r['runtime']:>9.3f}{r['samples'] / r['runtime']:>11.2f}"
-            f"{r['peak'] / 2**20:>10.0f}  {r['settings']}"
+            f"{r['peak'] / MiB:>10.0f}  {r['settings']}"
         )
 
 

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from sage_ft_tui.engine.fsutil import MiB  # noqa: E402 (this checkout, on the path above)
 
 
 def make_run(home: Path, name: str, n_events: int, *, state: str = "completed") -> Path:
@@ -91,7 +93,7 @@ CHILD = textwrap.dedent("""
                 print(f"RESULT {{t1 - t0:.3f}}")
             elif mode == "rss":
                 import psutil
-                print(f"RESULT {{psutil.Process().memory_info().rss / 2**20:.1f}}")
+                print(f"RESULT {{psutil.Process().memory_info().rss / MiB:.1f}}")
     asyncio.run(main())
 """)
 
@@ -203,7 +205,7 @@ def bench_attach() -> None:
         run = make_run(Path(home), "attach-bench", 100_000)
         size = (run / "events.jsonl").stat().st_size
         secs = child("attach", run, 100_000)
-    print(f"attach to a 100,000-line events.jsonl ({size / 2**20:.1f} MiB): {secs} s to replayed + drawn")
+    print(f"attach to a 100,000-line events.jsonl ({size / MiB:.1f} MiB): {secs} s to replayed + drawn")
 
 
 def bench_rss() -> None:
@@ -214,7 +216,7 @@ def bench_rss() -> None:
         r_small = child("rss", small, 100_000)
         r_big = child("rss", big, 1_000_000)
     print(
-        f"RSS after following 100,000 events: {r_small} MiB; after 1,000,000 events ({size / 2**20:.0f} MiB file): {r_big} MiB"
+        f"RSS after following 100,000 events: {r_small} MiB; after 1,000,000 events ({size / MiB:.0f} MiB file): {r_big} MiB"
     )
 
 

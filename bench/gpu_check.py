@@ -22,8 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from sage_ft_tui.engine.fsutil import GiB  # noqa: E402 (after the checkout is on the path)
+
 SHAPE = ROOT / "tests" / "unit" / "fixtures" / "hardware" / "models" / "qwen2.5-0.5b" / "config.json"
-GiB = 1024**3
 
 
 def build_model(out: Path) -> Path:

@@ -58,7 +58,7 @@ def _plant_half_written(run: Path, step: int) -> Path:
 
 
 def test_five_random_kills_then_resume_to_the_planned_steps(sage_home, tiny_model):
-    seed = int(os.environ.get("SAGE_FT_KILL_SEED", random.randrange(1 << 30)))
+    seed = int(os.environ.get("SAGE_FT_KILL_SEED", random.getrandbits(30)))
     rng = random.Random(seed)
     run = create_run(short_config("killed", steps=TOTAL, save_steps=SAVE))
     launch(run)

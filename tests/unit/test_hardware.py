@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import GiB, MiB
 from sage_ft_tui.engine.hardware import probe as hw
 
 FIX = Path(__file__).parent / "fixtures" / "hardware"
-GiB = 1024**3
 
 
 @pytest.fixture(autouse=True)
@@ -278,7 +278,7 @@ def test_nvml_honours_visible_devices(monkeypatch, visible, expected):
 def test_nvml_foreign_processes(monkeypatch):
     import os
 
-    procs = {"GPU-aaaa1111": [(os.getpid(), 512 * 1024**2), (999999999, 3 * GiB)]}
+    procs = {"GPU-aaaa1111": [(os.getpid(), 512 * MiB), (999999999, 3 * GiB)]}
     g = nvml(monkeypatch, "0", procs=procs).snapshot().gpus[0]
     mine, other = g.processes
     assert not mine.foreign and mine.user

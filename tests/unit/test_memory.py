@@ -8,12 +8,12 @@ import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.engine.hardware import estimate as mem
 from sage_ft_tui.engine.hardware.probe import RecordedBackend
 
 MODELS = Path(__file__).parent / "fixtures" / "hardware" / "models"
 HW = Path(__file__).parent / "fixtures" / "hardware"
-GiB = 1024**3
 LLAMA2, QWEN7, QWEN05 = (str(MODELS / n) for n in ("llama-2-7b", "qwen2.5-7b", "qwen2.5-0.5b"))
 
 

@@ -5,6 +5,7 @@ outside engine/proc.py."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from sage_ft_tui.engine.runs import layout as L
@@ -12,9 +13,17 @@ from sage_ft_tui.engine.runs import layout as L
 PKG = Path(L.__file__).resolve().parents[2]
 
 
+@functools.cache
+def _trees(root: Path) -> tuple[tuple[str, ast.AST], ...]:
+    """(path from the checkout, parsed tree) of every .py under root, parsed once for all tests."""
+    return tuple(
+        (f.relative_to(PKG.parent).as_posix(), ast.parse(f.read_text(encoding="utf-8")))
+        for f in sorted(root.rglob("*.py"))
+    )
+
+
 def _modules():
-    for f in sorted(PKG.rglob("*.py")):
-        yield f.relative_to(PKG.parent).as_posix(), ast.parse(f.read_text(encoding="utf-8"))
+    return _trees(PKG)
 
 
 def _run_folder_names() -> set[str]:
@@ -80,3 +89,31 @@ def test_only_proc_signals_groups_and_spawns_sessions():
             if isinstance(n, ast.keyword) and n.arg == "start_new_session":
                 found.append(f"{path}:{n.value.lineno}: start_new_session")
     assert not found, "use engine.proc (signal_group, kill_group, spawn_detached):\n" + "\n".join(found)
+
+
+def _byte_unit(n: ast.AST) -> str:
+    """'' or what makes `n` a hand-written byte unit: 1024**k, 1 << 10k, 1024 * 1024, a
+    KiB/MiB/GiB constant, or a "KiB"… "TiB" unit ladder (fmt_bytes')."""
+    num = lambda x, *v: isinstance(x, ast.Constant) and x.value in v  # noqa: E731
+    if isinstance(n, ast.BinOp):
+        if isinstance(n.op, ast.Pow) and (num(n.left, 1024) or (num(n.left, 2) and num(n.right, 10, 20, 30, 40))):
+            return "1024**k"
+        if isinstance(n.op, ast.LShift) and num(n.left, 1) and num(n.right, 10, 20, 30, 40):
+            return "1 << 10k"
+        if isinstance(n.op, ast.Mult) and num(n.left, 1024) and num(n.right, 1024):
+            return "1024 * 1024"
+    if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id in ("KiB", "MiB", "GiB") for t in n.targets):
+        return "its own KiB/MiB/GiB"
+    if isinstance(n, (ast.Tuple, ast.List)) and {"KiB", "MiB"} <= {getattr(e, "value", None) for e in n.elts}:
+        return "its own byte formatter"
+    return ""
+
+
+def test_byte_units_and_their_formatter_come_from_fsutil():
+    found = []
+    for root in (PKG, PKG.parent / "bench", PKG.parent / "tests"):
+        for rel, tree in _trees(root):
+            if rel in ("sage_ft_tui/engine/fsutil.py", "tests/unit/test_owners.py"):
+                continue
+            found += [f"{rel}:{n.lineno}: {what}" for n in ast.walk(tree) if (what := _byte_unit(n))]
+    assert not found, "import GiB / MiB / fmt_bytes from sage_ft_tui.engine.fsutil:\n" + "\n".join(found)

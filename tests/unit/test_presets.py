@@ -7,6 +7,7 @@ import pytest
 from sage_ft_tui.engine.config.presets import PresetConfigs, apply_preset, auto_preset, explain_choice, plan_auto
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.engine.hardware import probe as hw
 from sage_ft_tui.engine.hardware.estimate import estimate_memory
 
@@ -61,11 +62,11 @@ def test_largest_that_fits():
 def test_small_gpu_shortens_before_failing():
     tiny_free = hw.snapshot_from_dict(hw.snapshot_to_dict(rec("rtx3060").snapshot()))
     g = tiny_free.gpus[0]
-    g.mem_free = int(7.6 * 1024**3)
+    g.mem_free = int(7.6 * GiB)
     plan = plan_auto(QWEN7, tiny_free)
     assert quant(plan.config) == "4bit" and plan.config.gradient_checkpointing
     assert plan.config.max_length < 2048 and any("wanted 2048" in l for l in plan.lines)
-    g.mem_free = 5 * 1024**3
+    g.mem_free = 5 * GiB
     with pytest.raises(SageError, match="does not fit on GPU 0") as e:
         plan_auto(QWEN7, tiny_free)
     assert e.value.kind == "oom"

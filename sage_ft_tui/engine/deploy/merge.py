@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import atomic_write_json, fmt_bytes, free_bytes, is_disk_full, read_json
+from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, fmt_bytes, free_bytes, is_disk_full, read_json
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, MERGED_MARK, RunLayout
 from sage_ft_tui.engine.runs.layout import MERGE_REPORT as REPORT
 
@@ -325,7 +325,7 @@ def _check_output(out: Path, force: bool) -> None:
 
 def _check_disk(out: Path, need: int) -> None:
     # Room for the new folder while the old one still exists, plus tokenizer and slack.
-    want = int(need * 1.05) + 64 * 1024 * 1024
+    want = int(need * 1.05) + 64 * MiB
     free = free_bytes(out.parent)
     if free < want:
         raise SageError(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import fmt_bytes
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 DEFAULTS = (
@@ -59,14 +60,7 @@ class ModelEntry:
 
     @property
     def size_label(self) -> str:
-        if self.size_bytes is None:
-            return "?"
-        n = float(self.size_bytes)
-        for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-            if n < 1024 or unit == "TiB":
-                return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-            n /= 1024
-        return "?"
+        return fmt_bytes(self.size_bytes)
 
 
 # ---- the cache -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from sage_ft_tui.engine.fsutil import MiB
 from sage_ft_tui.engine.runs.layout import FINAL_STATES
 
 SCHEMA_VERSION = 1
@@ -148,7 +149,7 @@ class EventFollower:
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
-                rest = fh.read(1 << 20)
+                rest = fh.read(MiB)
         except FileNotFoundError:
             return
         if rest.strip() and b"\n" not in rest:

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.config.seed import TrainingConfig
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import atomic_write_json
+from sage_ft_tui.engine.fsutil import MiB, atomic_write_json
 from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_COMPLETE as COMPLETE_MARK
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, RunLayout
@@ -311,7 +311,7 @@ def use_liger() -> bool:
 
 # Answer positions x vocabulary entries up to which the CPU loss builds the logits at once
 # (fp32: 256 MiB); beyond it TRL's chunked head keeps memory bounded.
-COMPACT_HEAD_MAX = 64 * 1024 * 1024
+COMPACT_HEAD_MAX = 64 * MiB
 
 
 def compact_lm_head(model) -> bool:

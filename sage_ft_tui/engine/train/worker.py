@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sage_ft_tui.engine.data.prepare import tokenized_datasets
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import GiB, fmt_bytes, free_bytes, is_disk_full
+from sage_ft_tui.engine.fsutil import GiB, MiB, fmt_bytes, free_bytes, is_disk_full
 from sage_ft_tui.engine.hardware.estimate import estimate_for_config
 from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
 from sage_ft_tui.engine.models.resolve import model_dir
@@ -154,7 +154,7 @@ def _disk_reason(exc: BaseException, run: Path) -> str:
     limit = (
         f"a file reached the file size limit (ulimit -f: {fmt_bytes(soft)})" if soft != resource.RLIM_INFINITY else ""
     )
-    if code == errno.EFBIG or (code is None and limit and free_bytes(run) > 2 * max(_checkpoint_bytes(run), 1 << 20)):
+    if code == errno.EFBIG or (code is None and limit and free_bytes(run) > 2 * max(_checkpoint_bytes(run), MiB)):
         return limit or "a file grew past what the filesystem allows"
     if code == errno.EDQUOT or "quota" in str(exc).lower():
         return "the disk quota is exceeded"

@@ -23,6 +23,7 @@ from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import MiB
 from sage_ft_tui.engine.runs.events import EventFollower, read_events
 from sage_ft_tui.engine.runs.layout import ACTIVE_STATES as ACTIVE
 from sage_ft_tui.engine.runs.layout import FINAL_STATES, RunLayout
@@ -396,7 +397,7 @@ def _tail_lines(path: Path, max_bytes: int, offset: Optional[int] = None) -> tup
         return [], offset
     with open(path, "rb") as fh:
         fh.seek(offset)
-        data = fh.read(min(size - offset, max(max_bytes, 1 << 20)))
+        data = fh.read(min(size - offset, max(max_bytes, MiB)))
     end = data.rfind(b"\n")
     if end < 0:
         return [], offset

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.tui.run_model import EXTRA_METRICS, GpuHistory, RunModel, fmt_num, fmt_rate
 from sage_ft_tui.tui.widgets.charts import S, bar, level_style, sparkline
 
-GiB = 1024**3
 SPARK_W = 12  # fits the side panel at 80 columns, inside its border
 
 

@@ -13,12 +13,12 @@ from textual.widgets import Input, Label, Select, Static
 from sage_ft_tui.engine.config.presets import PresetConfigs
 from sage_ft_tui.engine.config.schema import get_dotted
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.engine.hardware.gpus import GPUS, target_snapshot
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.state import CHOICES, EDITABLE
 from sage_ft_tui.tui.widgets.charts import S, bar, level_style
 
-GiB = 1024**3
 HERE = "this machine"
 
 
