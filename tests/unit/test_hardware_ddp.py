@@ -46,7 +46,9 @@ def test_two_cpu_processes_one_event_stream(tmp_path, monkeypatch):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     events = [json.loads(l) for l in (run / "events.jsonl").read_text().splitlines()]
     kinds = [e["kind"] for e in events]
-    assert kinds.count("start") == 1 and next(e for e in events if e["kind"] == "start")["world_size"] == 2
+    start = next(e for e in events if e["kind"] == "start")
+    assert kinds.count("start") == 1 and start["world_size"] == 2
+    assert start["sharding"] == "ddp" and start["params_share"] == [1.0, 1.0]  # full replicas, said so
     assert [e["state"] for e in events if e["kind"] == "status"][-1] == "completed"
     steps = [e["step"] for e in events if e["kind"] == "log"]
     assert steps == sorted(set(steps))  # one writer: no step logged twice

@@ -87,16 +87,79 @@ def deepspeed_config(cfg) -> dict[str, Any]:
     }
 
 
+def fsdp_on_cpu(trainer) -> bool:
+    """Turn FSDP on for a several-process CPU (gloo) run, as accelerate does for GPUs.
+
+    accelerate's AcceleratorState chooses DistributedType.FSDP only inside its branch for the
+    GPU kinds of run (MULTI_GPU, MULTI_XPU, ...: accelerate/state.py, "if ... fsdp_plugin is not
+    None: self.distributed_type = DistributedType.FSDP"); MULTI_CPU skips it, drops the plugin
+    the Trainer built and the run silently stays DDP. torch's FSDP2 (`fully_shard`) itself runs
+    on a CPU mesh over gloo, so this does the three things that branch does (type, plugin,
+    mixed precision); from here on the run takes the GPU path unchanged: the Trainer's FSDP2
+    preparation (accelerate's fsdp2_prepare_model), its full-state-dict gathering and saving.
+    True when it switched."""
+    plugin_args = getattr(trainer.args, "fsdp_plugin_args", None)
+    if plugin_args is None:
+        return False
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    state = trainer.accelerator.state
+    if state.distributed_type != DistributedType.MULTI_CPU:
+        return False
+    plugin = FullyShardedDataParallelPlugin(**plugin_args)
+    if state.mixed_precision != "no":
+        plugin.set_mixed_precision(state.mixed_precision)
+    state.fsdp_plugin = plugin
+    state.distributed_type = DistributedType.FSDP
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    trainer.is_fsdp_enabled = True  # the Trainer read it from the state when it built the accelerator
+    return True
+
+
 def sharded(trainer) -> bool:
     return bool(getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False))
 
 
-def sharding_name(trainer) -> str:
-    if getattr(trainer, "is_fsdp_enabled", False):
-        return "fsdp2"
-    if getattr(trainer, "is_deepspeed_enabled", False):
-        return "deepspeed-zero3"
-    return "ddp" if trainer.args.world_size > 1 else "none"
+def _held(p) -> tuple[int, int]:
+    """(elements this process holds, elements of the whole parameter)."""
+    if hasattr(p, "to_local"):  # FSDP2: a DTensor, this rank's shard is its local tensor
+        return p.to_local().numel(), p.numel()
+    if hasattr(p, "ds_tensor"):  # ZeRO-3: the partition lives beside an empty parameter
+        return p.ds_tensor.numel(), int(p.ds_numel)
+    return p.numel(), p.numel()
+
+
+def placement(model) -> dict[str, Any]:
+    """How the parameters really lie, read from the prepared model, not from the config:
+    `sharding` ("fsdp2", "deepspeed-zero3", "ddp", "none") and, for every rank, the share of
+    all parameters and of the trainable (LoRA) ones it holds. A collective when several
+    processes run: every rank must call it (the start callback runs on all of them)."""
+    import torch.distributed as dist
+
+    held = total = t_held = t_total = 0
+    kinds = set()
+    for p in model.parameters() if model is not None else ():
+        h, n = _held(p)
+        held, total = held + h, total + n
+        if p.requires_grad:
+            t_held, t_total = t_held + h, t_total + n
+        kinds.add("fsdp2" if hasattr(p, "to_local") else "deepspeed-zero3" if hasattr(p, "ds_tensor") else "")
+    mine = [held, t_held]
+    ranks: list[Any] = [mine]
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        ranks = [None] * dist.get_world_size()
+        dist.all_gather_object(ranks, mine)
+    real = sorted(k for k in kinds if k)
+    name = real[0] if real else "ddp" if len(ranks) > 1 else "none"
+    return {
+        "sharding": name,
+        "params_total": total,
+        "trainable_total": t_total,
+        # per rank: fraction of all parameters / of the trainable ones it holds (1.0 = a full replica)
+        "params_share": [round(r[0] / max(total, 1), 4) for r in ranks],
+        "trainable_share": [round(r[1] / max(t_total, 1), 4) for r in ranks],
+    }
 
 
 def full_state_dict(trainer) -> Optional[dict]:
@@ -150,6 +213,7 @@ __all__ = [
     "fsdp_config",
     "deepspeed_config",
     "full_state_dict",
-    "sharding_name",
+    "placement",
+    "fsdp_on_cpu",
     "slurm_script",
 ]

@@ -22,7 +22,7 @@ from sage_ft_tui.engine.runs.layout import CHECKPOINT_COMPLETE as COMPLETE_MARK
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, RunLayout
 from sage_ft_tui.engine.train.attention import choose_attention
 from sage_ft_tui.engine.train.attention import register as register_attention
-from sage_ft_tui.engine.train.distributed import full_state_dict, sharding_name, trainer_args
+from sage_ft_tui.engine.train.distributed import fsdp_on_cpu, full_state_dict, placement, trainer_args
 from sage_ft_tui.engine.train.metrics import method_fields
 
 
@@ -70,6 +70,7 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = self.last_t = time.time()
             self.step0 = self.last_step = state.global_step
+            spread = placement(kw.get("model"))  # every rank (a collective): how the model really lies
             self._emit(
                 "start",
                 config_hash=cfg.hash(),
@@ -79,6 +80,7 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
                 model=cfg.model.name,
                 task=cfg.task,
                 resumed_from_step=state.global_step,
+                **spread,
                 **(extra_start or {}),
             )
             self._emit("status", state="running")
@@ -546,7 +548,7 @@ def run_training(
     trainer = build_trainer(
         cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=[cb]
     )
-    extra["sharding"] = sharding_name(trainer)  # the start event says how the model is spread
+    fsdp_on_cpu(trainer)  # a several-process CPU run shards as a GPU run does
     if not _cuda() and type(trainer).__name__ == "SFTTrainer":  # the other trainers ask the head for more
         compact_lm_head(trainer.model)
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
