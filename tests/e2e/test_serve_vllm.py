@@ -157,12 +157,12 @@ def test_adapter_mode_command_line(run_dir, fake_vllm, monkeypatch, tiny_model):
 
 
 def test_merged_mode_command_line_and_key_in_env(run_dir, fake_vllm, monkeypatch):
-    from sage_ft_tui.engine.deploy.merge import REPORT
+    from sage_ft_tui.engine.runs.layout import merged_report
 
     merged = run_dir / "merged"
     merged.mkdir()
     (merged / "config.json").write_text("{}")
-    (merged / REPORT).write_text(json.dumps({"self_check": {"passed": True}}))
+    merged_report(merged).write_text(json.dumps({"self_check": {"passed": True}}))
     plan = sv.plan_serve(run_dir, backend="vllm", mode="merged", host="0.0.0.0", port=0, api_key="s3cret")
     assert plan.mode == "merged" and plan.model == "vrun" and plan.api_key_enforced
     c = plan.cmd

@@ -26,9 +26,9 @@ KILLS = 5
 
 
 def _mark() -> str:
-    from sage_ft_tui.engine.train.trainer import COMPLETE_MARK
+    from sage_ft_tui.engine.runs.layout import CHECKPOINT_COMPLETE
 
-    return COMPLETE_MARK
+    return CHECKPOINT_COMPLETE
 
 
 def _last_log_step(run: Path) -> int:

@@ -46,20 +46,88 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return out
 
 
+LAYOUT_MODULE = "sage_ft_tui.engine.runs.layout"
+
+
+def _layout_constants() -> set[str]:
+    """The names of layout.py's file-name constants (MARKER, MERGE_REPORT, ...)."""
+    names = _run_folder_names()
+    return {
+        k for k, v in vars(L).items() if k.isupper() and isinstance(v, str) and (v in names or k.endswith("PREFIX"))
+    }
+
+
+def run_folder_joins(tree: ast.AST) -> list[str]:
+    """Where `tree` builds a run-folder path by hand: `x / "config.yaml"`, `x / REPORT` (a
+    layout constant under any alias, or `L.MARKER`), joinpath / os.path.join with one, or an
+    f-string "{run}/status.json"."""
+    names, consts = _run_folder_names(), _layout_constants()
+    alias = {
+        a.asname or a.name: a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module == LAYOUT_MODULE
+        for a in n.names
+        if a.name in consts
+    }
+
+    def part(x: ast.AST) -> str:
+        if isinstance(x, ast.Constant) and x.value in names:
+            return repr(x.value)
+        if isinstance(x, ast.Name) and x.id in alias:
+            return alias[x.id]
+        if isinstance(x, ast.Attribute) and x.attr in consts:
+            return x.attr
+        return ""
+
+    out = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) and part(n.right):
+            out.append(f"{n.lineno}: / {part(n.right)}")
+        elif isinstance(n, ast.Call) and getattr(n.func, "attr", "") in ("joinpath", "join"):
+            out += [f"{n.lineno}: {n.func.attr}({part(a)})" for a in n.args if part(a)]
+        elif isinstance(n, ast.JoinedStr):
+            text = "".join(v.value for v in n.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+            out += [f"{n.lineno}: f-string /{m}" for m in names if "." in m and f"/{m}" in text]
+    return out
+
+
 def test_run_folder_paths_come_from_run_layout():
     names = _run_folder_names()
-    assert {"config.yaml", "events.jsonl", "adapter", "serve.json"} <= names
+    assert {"config.yaml", "events.jsonl", "adapter", "serve.json", "merge_report.json"} <= names
     found = [
-        f"{path}:{node.lineno}: / {node.right.value!r}"
+        f"{path}:{where}"
         for path, tree in _modules()
         if path != "sage_ft_tui/engine/runs/layout.py"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.BinOp)
-        and isinstance(node.op, ast.Div)
-        and isinstance(node.right, ast.Constant)
-        and node.right.value in names
+        for where in run_folder_joins(tree)
     ]
-    assert not found, "use RunLayout(run).<name> instead:\n" + "\n".join(found)
+    assert not found, "use RunLayout(run).<name> (or a layout.py helper) instead:\n" + "\n".join(found)
+
+
+def test_the_run_folder_check_sees_every_spelling():
+    code = f"""
+import os
+from {LAYOUT_MODULE} import MERGE_REPORT as REPORT
+from sage_ft_tui.engine.runs import layout as L
+run / REPORT
+run / L.MARKER
+run / "data" / "train.jsonl"
+run.joinpath("status.json")
+os.path.join(run, "events.jsonl")
+f"{{run}}/config.yaml"
+run / "notes.txt"
+"""
+    found = run_folder_joins(ast.parse(code))
+    assert sorted(w.split(": ", 1)[1] for w in found) == sorted(
+        [
+            "/ MERGE_REPORT",
+            "/ MARKER",
+            "/ 'train.jsonl'",
+            "/ 'data'",
+            "joinpath('status.json')",
+            "join('events.jsonl')",
+            "f-string /config.yaml",
+        ]
+    ), found  # notes.txt is no run-folder name
 
 
 def test_the_engine_names_the_tiny_model_through_tiny_name():

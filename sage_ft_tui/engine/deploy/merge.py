@@ -24,8 +24,7 @@ from typing import Any, Callable, Optional, Union
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, fmt_bytes, free_bytes, is_disk_full, read_json
-from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, MERGED_MARK, RunLayout
-from sage_ft_tui.engine.runs.layout import MERGE_REPORT as REPORT
+from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, MERGED_MARK, RunLayout, merged_mark, merged_report
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 _BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2, "float64": 8, "int8": 1, "uint8": 1}
@@ -125,7 +124,7 @@ def default_output(run: Path) -> Path:
 
 def merged_ok(path: Path) -> bool:
     """A merged folder we wrote and whose self-check passed."""
-    rep = read_json(Path(path) / REPORT, {}) or {}
+    rep = read_json(merged_report(path), {}) or {}
     return bool(rep.get("self_check", {}).get("passed")) and (Path(path) / "config.json").is_file()
 
 
@@ -289,10 +288,10 @@ def merge_run(
             peak_rss_bytes=_peak_rss(),
             created=time.time(),
         )
-        atomic_write_json(run / REPORT, report)
+        atomic_write_json(RunLayout(run).merge_report, report)
         _require_passed(report, run)
-        atomic_write_json(tmp / REPORT, report)
-        atomic_write_json(tmp / MERGED_MARK, {"tool": "sage-ft-tui", "run": str(run), "created": time.time()})
+        atomic_write_json(merged_report(tmp), report)
+        atomic_write_json(merged_mark(tmp), {"tool": "sage-ft-tui", "run": str(run), "created": time.time()})
         say("install", {"output": str(out)})
         _install(tmp, out)
     except SageError:
@@ -315,7 +314,7 @@ def _check_output(out: Path, force: bool) -> None:
             f"{out} already exists",
             hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere",
         )
-    if out.exists() and any(out.iterdir()) and not (out / MERGED_MARK).is_file():
+    if out.exists() and any(out.iterdir()) and not merged_mark(out).is_file():
         # --force replaces only a merged model this tool wrote; anything else is the user's.
         raise SageError(
             f"{out} is not a merged model written by sage-ft-tui (no {MERGED_MARK}); refusing to replace it",
@@ -343,7 +342,7 @@ def _require_passed(report: dict, run: Path) -> None:
             f"self-check failed: the merged model's logits differ from base+adapter by {sc['max_rel_diff']:.2e} "
             f"(tolerance {sc['tolerance']:.0e})",
             kind="model",
-            where=str(run / REPORT),
+            where=str(RunLayout(run).merge_report),
             hint="nothing was written to the merged folder; try --dtype float32, and report it if it persists",
         )
 
@@ -556,7 +555,7 @@ def merge_cli_command(
 
 
 def read_report(run: Path) -> dict:
-    return read_json(Path(run) / REPORT, {}) or {}
+    return read_json(RunLayout(run).merge_report, {}) or {}
 
 
 __all__ = [
@@ -567,5 +566,4 @@ __all__ = [
     "expected_size",
     "merge_cli_command",
     "read_report",
-    "REPORT",
 ]

@@ -115,7 +115,7 @@ class RunLayout:
         return self.root / "checkpoints"
 
     def checkpoint(self, step: int) -> Path:
-        return self.checkpoints / f"{CHECKPOINT_PREFIX}{step}"
+        return checkpoint_dir(self.checkpoints, step)
 
     @property
     def adapter(self) -> Path:
@@ -170,9 +170,34 @@ def layout(run: str | os.PathLike) -> RunLayout:
     return RunLayout(run)
 
 
+# -- inside folders that are not always the run's own (TRL's checkpoint-N, merge --output) --
+def checkpoint_dir(checkpoints: str | os.PathLike, step: int) -> Path:
+    """checkpoint-N in a checkpoints folder (the run's own, or the trainer's output_dir)."""
+    return Path(checkpoints) / f"{CHECKPOINT_PREFIX}{step}"
+
+
+def checkpoint_complete(checkpoint: str | os.PathLike) -> Path:
+    """The file a checkpoint-N folder carries once it is written whole."""
+    return Path(checkpoint) / CHECKPOINT_COMPLETE
+
+
+def merged_mark(folder: str | os.PathLike) -> Path:
+    """The mark of a merged-model folder merge wrote (the run's merged/ or any --output)."""
+    return Path(folder) / MERGED_MARK
+
+
+def merged_report(folder: str | os.PathLike) -> Path:
+    """The merge report kept inside a merged-model folder (the run's own is RunLayout.merge_report)."""
+    return Path(folder) / MERGE_REPORT
+
+
 __all__ = [
     "RunLayout",
     "layout",
+    "checkpoint_dir",
+    "checkpoint_complete",
+    "merged_mark",
+    "merged_report",
     "MARKER",
     "CHECKPOINT_COMPLETE",
     "MERGED_MARK",

@@ -36,11 +36,11 @@ from sage_ft_tui.engine.proc import pid_alive, signal_group, spawn_detached
 from sage_ft_tui.engine.runs.events import EventFollower, follow_events
 from sage_ft_tui.engine.runs.layout import (
     ACTIVE_STATES,
-    CHECKPOINT_COMPLETE,
     CHECKPOINT_PREFIX,
     FINAL_STATES,
     STATES,
     RunLayout,
+    checkpoint_complete,
 )
 
 # ---- status ---------------------------------------------------------------------
@@ -589,7 +589,7 @@ def checkpoints(run: Path, complete_only: bool = True) -> list[Path]:
             step = int(p.name.rsplit("-", 1)[1])
         except ValueError:
             continue
-        if complete_only and not (p / CHECKPOINT_COMPLETE).exists():
+        if complete_only and not checkpoint_complete(p).exists():
             continue
         out.append((step, p))
     return [p for _, p in sorted(out)]

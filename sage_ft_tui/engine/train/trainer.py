@@ -18,8 +18,7 @@ from sage_ft_tui.engine.config.seed import TrainingConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import MiB, atomic_write_json
 from sage_ft_tui.engine.runs.events import EventWriter
-from sage_ft_tui.engine.runs.layout import CHECKPOINT_COMPLETE as COMPLETE_MARK
-from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, RunLayout
+from sage_ft_tui.engine.runs.layout import RunLayout, checkpoint_complete, checkpoint_dir
 from sage_ft_tui.engine.train.attention import choose_attention
 from sage_ft_tui.engine.train.attention import register as register_attention
 from sage_ft_tui.engine.train.distributed import fsdp_on_cpu, full_state_dict, placement, trainer_args
@@ -142,9 +141,9 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
             self.last_t, self.last_tokens, self.last_step = now, tokens, state.global_step
 
         def on_save(self, args, state, control, **kw):
-            ckpt = Path(args.output_dir) / f"{CHECKPOINT_PREFIX}{state.global_step}"
+            ckpt = checkpoint_dir(args.output_dir, state.global_step)
             if ckpt.is_dir() and state.is_world_process_zero:
-                atomic_write_json(ckpt / COMPLETE_MARK, {"step": state.global_step, "t": time.time()})
+                atomic_write_json(checkpoint_complete(ckpt), {"step": state.global_step, "t": time.time()})
                 self._emit("checkpoint", step=state.global_step, path=str(ckpt))
 
     return EventCallback()
