@@ -22,10 +22,11 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 
 @pytest.fixture(autouse=True)
 def sage_home(tmp_path, monkeypatch) -> Iterator[Path]:
-    """An empty runs home for each test; at teardown (pass or fail) every worker and server
+    """An empty runs home (and logs folder) for each test; at teardown (pass or fail) every worker and server
     the test left running under it, or under the SAGE_FT_HOME it switched to, is stopped."""
     home = tmp_path / "runs"
     monkeypatch.setenv("SAGE_FT_HOME", str(home))
+    monkeypatch.setenv("SAGE_FT_LOGS", str(tmp_path / "logs"))  # the TUI's error log: never the real ~/.cache
     yield home
     from tests.cleanup import stop_leftovers
 

@@ -13,6 +13,8 @@ from sage_ft_tui.engine.runs.layout import MARKER, RunLayout
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 HOME_ENV = "SAGE_FT_HOME"
 CACHE_ENV = "SAGE_FT_CACHE"
+LOGS_ENV = "SAGE_FT_LOGS"
+TUI_ERRORS_LOG = "tui-errors.log"
 
 
 def runs_home() -> Path:
@@ -26,6 +28,20 @@ def cache_home() -> Path:
         return Path(env).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "sage-ft-tui"
+
+
+def logs_home() -> Path:
+    """Where the tool's own logs go (not a run's): $SAGE_FT_LOGS, else the cache home.
+
+    Its own variable, because the cache also holds the built tiny model, which tests share
+    while each test's logs stay in its tmp folder (tests/conftest.py)."""
+    env = os.environ.get(LOGS_ENV)
+    return Path(env).expanduser() if env else cache_home()
+
+
+def tui_errors_log() -> Path:
+    """The traceback of every unexpected exception in the TUI, appended (the screen shows one line)."""
+    return logs_home() / TUI_ERRORS_LOG
 
 
 def validate_run_name(name: str) -> str:

@@ -33,9 +33,9 @@ MIN_SIZE = (80, 24)  # below this the screens cannot show every panel: a notice 
 
 def errors_log() -> Path:
     """Where the TUI writes the traceback of an unexpected exception (the user can find it)."""
-    from sage_ft_tui.engine.paths import cache_home
+    from sage_ft_tui.engine.paths import tui_errors_log
 
-    return cache_home() / "tui-errors.log"
+    return tui_errors_log()
 
 
 def log_exception(exc: BaseException) -> Path:
