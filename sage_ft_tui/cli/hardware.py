@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from sage_ft_tui.cli.options import GpuOpt, GpusOpt, PrecisionOpt, VramOpt
 from sage_ft_tui.engine.errors import SageError
 
 
@@ -27,10 +28,11 @@ def build_estimate(
     gpu: Optional[str] = None,
     vram: Optional[float] = None,
     precision: Optional[str] = None,
-    gpus: int = 1,
+    gpus: Optional[int] = None,
 ):
     """(estimate, snapshot, explanation lines) for the flags given; RunConfig defaults otherwise.
     `gpu` / `vram`: plan for that card (`gpus` of them) instead of this machine."""
+    from sage_ft_tui.cli.planning import Target
     from sage_ft_tui.engine.config.presets import apply_preset
     from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig
     from sage_ft_tui.engine.hardware.estimate import estimate_for_config
@@ -46,25 +48,19 @@ def build_estimate(
                 f"{flag} must be a positive whole number, got {v}",
                 hint=f"e.g. {flag} 2048" if flag == "--max-length" else f"e.g. {flag} 4",
             )
-    if precision is not None and precision not in ("auto", "bf16", "fp16", "fp32"):
-        raise SageError(f"--precision {precision!r}: not one of auto, bf16, fp16, fp32", hint="e.g. --precision bf16")
-    if gpu is not None or vram is not None:
-        from sage_ft_tui.engine.hardware.gpus import target_snapshot
-
-        snap = target_snapshot(gpu, vram, gpus)
-    else:
-        snap = snapshot()
+    target = Target(gpu, vram, gpus, precision).check()
+    snap = target.snapshot() or snapshot()
     rc = RunConfig.from_dict({"model": {"name": model}}, source="--model")
     lines: list[str] = []
     if preset:
         if preset == "auto":
             from sage_ft_tui.engine.config.presets import plan_auto
 
-            plan = plan_auto(model, snap, **({"max_length": max_length} if max_length else {}))
+            plan = plan_auto(model, snap, gpus=gpus, **({"max_length": max_length} if max_length else {}))
             lines = plan.lines
             if any(v is not None for v in (batch, quantization, gradient_checkpointing, lora_r)):
                 lines = lines + ["(the flags given override these choices in the estimate above)"]
-        rc = apply_preset(rc, preset, snap)
+        rc = apply_preset(rc, preset, snap, gpus=gpus)
     raw = rc.model_dump(mode="json")
     t = raw["training"]
     if max_length is not None:
@@ -81,8 +77,8 @@ def build_estimate(
             t["precision"] = "auto"
     if precision is not None:
         t["precision"] = precision
-    if snap.gpus and len(snap.gpus) > 1:
-        t["gpus"] = [g.index for g in snap.gpus]
+    if gpus and gpus > 1 and not t.get("gpus"):
+        t["gpus"] = [g.index for g in snap.gpus[:gpus]]
     rc = RunConfig.from_dict(raw, source="flags")
     return estimate_for_config(rc, snap), snap, lines
 
@@ -95,6 +91,9 @@ def print_estimate(est, snap, lines) -> None:
 
     console = Console()
     where = snap.gpus[0].label if snap.gpus else "CPU (no GPU)"
+    shards = next((n for n in est.notes if n.startswith("sharded over")), "")
+    if shards:
+        where += f", {shards.split(' (')[0]}"
     title = f"{est.model} — {est.micro_batch} × {est.max_length} tokens on {where}"
     table = Table(title=title, title_justify="left", show_edge=False)
     table.add_column("part")
@@ -137,12 +136,10 @@ def register(app: typer.Typer) -> None:
             None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations in backward."
         ),
         lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank."),
-        gpu: Optional[str] = typer.Option(
-            None, "--gpu", help='Plan for this card, not this machine: "RTX 4090", "A100 80GB", "H100 80GB", "H200"...'
-        ),
-        vram: Optional[float] = typer.Option(None, "--vram", help="Plan for a GPU with this many GiB."),
-        gpus: int = typer.Option(1, "--gpus", help="How many of the target GPUs (with --gpu/--vram)."),
-        precision: Optional[str] = typer.Option(None, "--precision", help="auto | bf16 | fp16 | fp32"),
+        gpu: Optional[str] = GpuOpt,
+        vram: Optional[float] = VramOpt,
+        gpus: Optional[int] = GpusOpt,
+        precision: Optional[str] = PrecisionOpt,
         json_out: bool = typer.Option(False, "--json", help="Print the estimate as JSON."),
         no_tui: bool = typer.Option(False, "--no-tui", help="Headless (this command always is)."),
     ):

@@ -20,3 +20,16 @@ StepsOpt = typer.Option(None, "--max-steps", help="Stop after this many optimize
 LenOpt = typer.Option(None, "--max-length", help="Max tokens per sample.")
 LrOpt = typer.Option(None, "--lr", help="Learning rate.")
 SetOpt = typer.Option(None, "--set", help="Any config field: key=value (dotted, repeatable).")
+
+# Planning for a machine (`estimate`, and `--preset auto` on start/run/quickstart): one definition.
+GpuOpt = typer.Option(
+    None, "--gpu", help='Plan for this card, not this machine: "RTX 4090", "A100 80GB", "H100 80GB", "H200"...'
+)
+VramOpt = typer.Option(None, "--vram", help="Plan for a GPU with this many GiB.")
+GpusOpt = typer.Option(
+    None,
+    "--gpus",
+    help="Plan over this many GPUs (the target's, or this machine's first ones): DDP when a copy fits one, "
+    "FSDP sharding when it does not.",
+)
+PrecisionOpt = typer.Option(None, "--precision", help="auto | bf16 | fp16 | fp32")

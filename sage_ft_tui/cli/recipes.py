@@ -14,16 +14,21 @@ from sage_ft_tui.cli.options import (
     DataOpt,
     EpochsOpt,
     FromRunOpt,
+    GpuOpt,
+    GpusOpt,
     LenOpt,
     LrOpt,
     ModelOpt,
     NameOpt,
     NoTui,
+    PrecisionOpt,
     PresetOpt,
     RewardOpt,
     SetOpt,
     StepsOpt,
+    VramOpt,
 )
+from sage_ft_tui.cli.planning import Target
 from sage_ft_tui.cli.runs import chain_options, print_data_block, train_run
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
@@ -96,9 +101,13 @@ def quickstart(
     json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
     from_run: Optional[str] = FromRunOpt,
     rewards: Optional[List[str]] = RewardOpt,
+    gpu: Optional[str] = GpuOpt,
+    vram: Optional[float] = VramOpt,
+    gpus: Optional[int] = GpusOpt,
+    precision: Optional[str] = PrecisionOpt,
     no_tui: bool = NoTui,
 ):
-    """Data → settings for this hardware → a run that starts training at once."""
+    """Data → settings for this hardware (or the --gpu/--vram target) → a run that starts training at once."""
     try:
         from sage_ft_tui.engine.recipes.quickstart import quickstart_config
         from sage_ft_tui.engine.runs.start import start_run
@@ -107,14 +116,22 @@ def quickstart(
             from sage_ft_tui.engine.runs.chain import from_run as adapter_of
 
             model = adapter_of(from_run)[1]
-        cfg = quickstart_config(task, data=data, model=model, name=name, preset=preset, repo=repo)
-        cfg = _apply_overrides(cfg, epochs, max_steps, max_length, lr, sets)
+        target = Target(gpu, vram, gpus, precision).check()
+        cfg = quickstart_config(
+            task,
+            data=data,
+            model=model,
+            name=name,
+            preset=target.preset(preset),
+            repo=repo,
+            hardware=target.snapshot(),
+            gpus=gpus,
+        )
+        cfg = target.with_precision(_apply_overrides(cfg, epochs, max_steps, max_length, lr, sets))
         cfg = chain_options(cfg, from_run, rewards, model)
         err = sys.stderr if json_lines else sys.stdout  # keep stdout pure JSON lines
         if cfg.preset == "auto":
-            from sage_ft_tui.engine.config.presets import explain_choice
-
-            for line in explain_choice(cfg.model.name, max_length=cfg.training.max_length):
+            for line in target.explain(cfg.model.name, max_length=cfg.training.max_length):
                 print(f"  {line}", file=err)
         run_dir = start_run(cfg, launch=False).run
         print(f"created run {run_dir.name}", file=err)

@@ -14,17 +14,22 @@ from sage_ft_tui.cli.options import (
     DataOpt,
     EpochsOpt,
     FromRunOpt,
+    GpuOpt,
+    GpusOpt,
     LenOpt,
     LrOpt,
     ModelOpt,
     NameOpt,
     NoTui,
+    PrecisionOpt,
     PresetOpt,
     RewardOpt,
     SetOpt,
     StepsOpt,
     TaskOpt,
+    VramOpt,
 )
+from sage_ft_tui.cli.planning import Target
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -43,8 +48,8 @@ def _build_config(
     max_length: Optional[int],
     lr: Optional[float],
     sets: Optional[List[str]],
+    target: Optional[Target] = None,
 ):
-    from sage_ft_tui.engine.config.presets import apply_preset
     from sage_ft_tui.engine.config.schema import RunConfig
 
     cfg = RunConfig.load(config) if config else RunConfig()
@@ -59,9 +64,7 @@ def _build_config(
         from sage_ft_tui.engine.paths import validate_run_name
 
         raw["name"] = validate_run_name(name)
-    cfg = RunConfig.from_dict(raw, source="flags")
-    if preset:
-        cfg = apply_preset(cfg, preset)
+    cfg = (target or Target()).apply(RunConfig.from_dict(raw, source="flags"), preset)
     raw = cfg.model_dump(mode="json")
     if epochs is not None:
         raw["training"]["epochs"] = epochs
@@ -121,13 +124,18 @@ def start(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     from_run: Optional[str] = FromRunOpt,
     rewards: Optional[List[str]] = RewardOpt,
+    gpu: Optional[str] = GpuOpt,
+    vram: Optional[float] = VramOpt,
+    gpus: Optional[int] = GpusOpt,
+    precision: Optional[str] = PrecisionOpt,
     no_tui: bool = NoTui,
 ):
     """Create a run folder: config.yaml and the prepared data (does not train; see `run`)."""
     try:
         from sage_ft_tui.engine.runs.start import start_run
 
-        cfg = _build_config(config, task, model, data, name, preset, epochs, max_steps, max_length, lr, sets)
+        target = Target(gpu, vram, gpus, precision)
+        cfg = _build_config(config, task, model, data, name, preset, epochs, max_steps, max_length, lr, sets, target)
         cfg = chain_options(cfg, from_run, rewards, model)
         started = start_run(cfg, launch=False)
     except SageError as e:
@@ -192,10 +200,16 @@ def run(
         None, "--slurm", help="Write an sbatch script for this many nodes into the run (not submitted) and stop."
     ),
     gpus_per_node: int = typer.Option(8, "--gpus-per-node", help="With --slurm: GPUs on each node."),
+    preset: Optional[str] = PresetOpt,
+    gpu: Optional[str] = GpuOpt,
+    vram: Optional[float] = VramOpt,
+    gpus: Optional[int] = GpusOpt,
+    precision: Optional[str] = PrecisionOpt,
 ):
     """Train a run (or a config.yaml, which first becomes a run)."""
     try:
-        run_dir, created = _run_or_config(target)
+        plan = Target(gpu, vram, gpus, precision)
+        run_dir, created = _run_or_config(target, plan, preset)
         if slurm is not None:
             from sage_ft_tui.engine.runs.layout import RunLayout
             from sage_ft_tui.engine.train.distributed import slurm_script
@@ -211,8 +225,9 @@ def run(
         fail(e)
 
 
-def _run_or_config(target: str) -> tuple[Path, bool]:
-    """The run to train, and whether it was just created from a config.yaml."""
+def _run_or_config(target: str, plan: Target, preset: Optional[str]) -> tuple[Path, bool]:
+    """The run to train, and whether it was just created from a config.yaml (planned with
+    --preset and the target flags; an existing run keeps the config it was made with)."""
     from sage_ft_tui.engine.paths import resolve_run
 
     p = Path(target).expanduser()
@@ -220,12 +235,16 @@ def _run_or_config(target: str) -> tuple[Path, bool]:
         from sage_ft_tui.engine.config.schema import RunConfig
         from sage_ft_tui.engine.runs.start import start_run
 
-        run_dir = start_run(
-            RunConfig.load(p), unique=True, launch=False
-        ).run  # a config from an old run makes a sibling
+        cfg = plan.apply(RunConfig.load(p), preset)
+        run_dir = start_run(cfg, unique=True, launch=False).run  # a config from an old run makes a sibling
         out(f"created run {run_dir.name} from {p}")
         print_data_block(run_dir, file=sys.stderr)  # stdout may be JSON lines
         return run_dir, True
+    if preset or plan.plans or plan.precision:
+        raise SageError(
+            f"{target}: --preset, --gpu, --vram, --gpus and --precision plan a new run; an existing run keeps its config",
+            hint="give a config.yaml to `run`, or `start --config RUN/config.yaml --preset auto ...` for a new run",
+        )
     return resolve_run(target, "train it"), False
 
 

@@ -13,14 +13,15 @@ screen and `quickstart` show. Never imports torch.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig
+from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.config.seed import LoRAConfig, TrainingConfig
 from sage_ft_tui.engine.data.tasks import sequences_per_sample
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.hardware.estimate import GiB, MemoryEstimate, estimate_memory, model_shape
+from sage_ft_tui.engine.hardware.estimate import GiB, MemoryEstimate, ModelShape, estimate_memory, model_shape
 from sage_ft_tui.engine.hardware.probe import GPU, Backend, Snapshot, get_backend
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
@@ -38,6 +39,9 @@ class AutoPlan:
     estimate: Optional[MemoryEstimate]
     lines: list[str] = field(default_factory=list)
     gpu: Optional[GPU] = None
+    # several GPUs: "ddp" (a full copy on each) or "fsdp" (sharded); "none" for one GPU or CPU
+    sharding: str = "none"
+    gpus: list[int] = field(default_factory=list)  # the GPU indices the plan uses (empty: one / CPU)
 
 
 def _snapshot(hardware: Union[Snapshot, Backend, None]) -> Snapshot:
@@ -54,140 +58,222 @@ def _snapshot(hardware: Union[Snapshot, Backend, None]) -> Snapshot:
     )
 
 
-def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw: Any) -> AutoPlan:
-    """The auto preset with its estimate and explanation. `kw` are TrainingConfig fields;
-    `max_length` is the longest wanted (default 2048), `lora` / `lora_r` set the rank,
-    anything else is applied as given."""
-    snap = _snapshot(hardware)
+@dataclass
+class _Want:
+    """What the caller asked for: the longest length, the LoRA rank, sequences per sample,
+    how many GPUs, and the TrainingConfig fields to apply as given."""
+
+    model: str
+    length: int
+    lora: LoRAConfig
+    seqs: int
+    gpus: Optional[int]
+    rest: dict[str, Any]
+
+
+def _wants(model: str, gpus: Optional[int], kw: dict[str, Any]) -> _Want:
     kw = dict(kw)
     kw.pop("model_name", None)
     seqs = int(kw.pop("sequences", 1) or 1)  # 2 for preference pairs: size the batch for both
-    want_len = int(kw.pop("max_length", DEFAULT_MAX_LENGTH) or DEFAULT_MAX_LENGTH)
+    length = int(kw.pop("max_length", DEFAULT_MAX_LENGTH) or DEFAULT_MAX_LENGTH)
     lora = kw.pop("lora", None)
     r = int(kw.pop("lora_r", 0) or (lora.r if isinstance(lora, LoRAConfig) else 16))
     lora = lora if isinstance(lora, LoRAConfig) else LoRAConfig(r=r, lora_alpha=2 * r)
-    if want_len <= 0:
-        raise SageError(f"max_length must be positive, got {want_len}", hint="e.g. 2048")
+    if length <= 0:
+        raise SageError(f"max_length must be positive, got {length}", hint="e.g. 2048")
+    if gpus is not None and (not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1):
+        raise SageError(f"--gpus must be 1 or more, got {gpus!r}", hint="e.g. --gpus 2")
+    return _Want(model, length, lora, seqs, gpus, kw)
 
+
+def plan_auto(
+    model: str, hardware: Union[Snapshot, Backend, None] = None, *, gpus: Optional[int] = None, **kw: Any
+) -> AutoPlan:
+    """The auto preset with its estimate and explanation. `gpus`: how many of the snapshot's
+    GPUs the run uses (the first ones; default one). `kw` are TrainingConfig fields;
+    `max_length` is the longest wanted (default 2048), `lora` / `lora_r` set the rank,
+    anything else is applied as given.
+
+    Phases: probe (which GPUs, the model's shape, bf16 or fp16) → fit (the first of 16-bit,
+    16-bit sharded, 8-bit, 4-bit, 4-bit sharded that fits at micro-batch 1) → batch (the
+    longest length, then the largest micro-batch, checkpointing only when it pays)."""
+    snap = _snapshot(hardware)
+    want = _wants(model, gpus, kw)
     if not snap.gpus:
-        base = PresetConfigs.cpu(model_name=model, lora=lora).model_dump()
-        base.update(preset="auto", max_length=min(want_len, base["max_length"]))
-        base.update(kw)
-        cfg = TrainingConfig(**base)
-        lines = [
-            f"no GPU: {snap.host.cpu_model}, {snap.host.cores} cores, {snap.host.ram_total / GiB:.0f} GiB RAM"
-            + (f" ({snap.note})" if snap.note else ""),
-            f"cpu preset: fp32, micro-batch 4 × 512 tokens; fine for {TINY_NAME} and small models, slow for 1B+",
-        ]
-        ram_est = None
-        try:
-            shape = model_shape(model)
-            avail = max(0, snap.host.ram_total - snap.host.ram_used)
-            ram_est = estimate_memory(
-                shape,
-                dtype="float32",
-                device="cpu",
-                micro_batch=cfg.batch_size,
-                max_length=cfg.max_length,
-                gradient_checkpointing=cfg.gradient_checkpointing,
-                lora_r=lora.r,
-                free=avail,
-                sequences=seqs,
-            )
-            lines.append(f"estimated RAM {ram_est.summary()}")
-        except SageError as err:
-            lines.append(f"no memory estimate: {err.message}")
-        return AutoPlan(cfg, ram_est, lines)
+        return _cpu_plan(snap, want)
+    probe = _probe(snap, want)
+    quant, shards = _fit(probe)
+    return _batch(probe, quant, shards)
 
-    gpu = snap.gpus[0]
-    shape = model_shape(model)
-    if shape.max_positions:
-        want_len = min(want_len, int(shape.max_positions))
-    free = gpu.mem_free
-    dtype = "bfloat16" if gpu.bf16 else "float16"
+
+def _cpu_plan(snap: Snapshot, want: _Want) -> AutoPlan:
+    base = PresetConfigs.cpu(model_name=want.model, lora=want.lora).model_dump()
+    base.update(preset="auto", max_length=min(want.length, base["max_length"]))
+    base.update(want.rest)
+    cfg = TrainingConfig(**base)
     lines = [
-        f"GPU {gpu.index}: {gpu.name}, {free / GiB:.1f} of {gpu.mem_total / GiB:.1f} GiB free; "
-        f"budget {BUDGET:.0%} = {free * BUDGET / GiB:.1f} GiB"
+        f"no GPU: {snap.host.cpu_model}, {snap.host.cores} cores, {snap.host.ram_total / GiB:.0f} GiB RAM"
+        + (f" ({snap.note})" if snap.note else ""),
+        f"cpu preset: fp32, micro-batch 4 × 512 tokens; fine for {TINY_NAME} and small models, slow for 1B+",
     ]
-    if gpu.mig:
-        lines.append(f"MIG instance {gpu.mig_instance} of GPU {gpu.index}: only its own memory counts")
-    if gpu.shared:
-        lines.append(
-            f"shared GPU: other users' processes hold {gpu.foreign_memory / GiB:.1f} GiB; the plan uses what is free now"
+    if want.gpus and want.gpus > 1:
+        lines.append(f"--gpus {want.gpus} ignored: no GPU here (plan for a card with --gpu NAME or --vram GIB)")
+    ram_est = None
+    try:
+        avail = max(0, snap.host.ram_total - snap.host.ram_used)
+        ram_est = estimate_memory(
+            model_shape(want.model),
+            dtype="float32",
+            device="cpu",
+            micro_batch=cfg.batch_size,
+            max_length=cfg.max_length,
+            gradient_checkpointing=cfg.gradient_checkpointing,
+            lora_r=want.lora.r,
+            free=avail,
+            sequences=want.seqs,
         )
-    if len(snap.gpus) > 1:
-        lines.append(
-            f"{len(snap.gpus)} GPUs visible; sized for one (DDP keeps a full copy on each; set training.gpus to use several)"
-        )
+        lines.append(f"estimated RAM {ram_est.summary()}")
+    except SageError as err:
+        lines.append(f"no memory estimate: {err.message}")
+    return AutoPlan(cfg, ram_est, lines)
 
-    def est(q: str, mb: int, length: int, gc: bool) -> MemoryEstimate:
+
+@dataclass
+class _Probe:
+    """Phase 1: the GPUs the run uses (the least free one bounds them all), the model's
+    shape, the compute dtype, the lengths to try, and the lines said so far."""
+
+    want: _Want
+    shape: ModelShape
+    used: list[GPU]
+    dtype: str
+    lengths: list[int]
+    lines: list[str]
+
+    @property
+    def gpu(self) -> GPU:
+        return min(self.used, key=lambda g: g.mem_free)
+
+    @property
+    def n(self) -> int:
+        return len(self.used)
+
+    def est(self, q: str, mb: int, length: int, gc: bool, shards: int = 1) -> MemoryEstimate:
         return estimate_memory(
-            shape,
+            self.shape,
             quantization=q,
-            dtype=dtype,
+            dtype=self.dtype,
             micro_batch=mb,
             max_length=length,
             gradient_checkpointing=gc,
-            lora_r=lora.r,
-            lora_dropout=lora.lora_dropout,
-            optimizer="adamw_torch" if q == "none" else "paged_adamw_8bit",
-            free=free,
+            lora_r=self.want.lora.r,
+            lora_dropout=self.want.lora.lora_dropout,
+            optimizer=_optimizer(q),
+            free=self.gpu.mem_free,
             budget_fraction=BUDGET,
-            sequences=seqs,
+            sequences=self.want.seqs,
+            shards=shards,
         )
 
-    lengths = [n for n in LENGTHS if n <= want_len] or [want_len]
-    if want_len not in lengths:
-        lengths.insert(0, want_len)
-    quant = None
-    for q in QUANTIZATIONS:
-        if est(q, 1, lengths[-1], True).fits:
-            quant = q
-            break
-        w = est(q, 1, lengths[-1], True)
-        lines.append(
-            f"{_qname(q, dtype)}: needs ~{w.total / GiB:.1f} GiB even at 1 × {lengths[-1]} tokens with checkpointing"
-        )
-    if quant != "none" and len(snap.gpus) > 1:
-        # 16-bit does not fit one GPU: say what sharding over the visible ones would need
-        shard = estimate_memory(
-            shape,
-            dtype=dtype,
-            micro_batch=1,
-            max_length=lengths[-1],
-            gradient_checkpointing=True,
-            lora_r=lora.r,
-            free=free,
-            budget_fraction=BUDGET,
-            shards=len(snap.gpus),
-        )
-        lines.append(
-            f"{dtype} LoRA sharded over {len(snap.gpus)} GPUs (training.sharding fsdp): ~{shard.total / GiB:.1f} GiB "
-            f"per GPU at 1 × {lengths[-1]} tokens — {'fits' if shard.fits else 'does not fit'}"
-        )
-    if quant is None:
+
+def _optimizer(q: str) -> str:
+    return "adamw_torch" if q == "none" else "paged_adamw_8bit"
+
+
+def _probe(snap: Snapshot, want: _Want) -> _Probe:
+    n = want.gpus or 1
+    if n > len(snap.gpus):
         raise SageError(
-            f"{shape.name} does not fit on GPU {gpu.index} ({free / GiB:.1f} GiB free): even 4-bit at 1 × {lengths[-1]} tokens "
-            f"needs ~{est('4bit', 1, lengths[-1], True).total / GiB:.1f} GiB",
-            hint="pick a smaller model, free the GPU, or use a GPU with more memory",
-            kind="oom",
+            f"--gpus {n}: only {len(snap.gpus)} GPU{'s' if len(snap.gpus) > 1 else ''} here",
+            hint=f"use --gpus {len(snap.gpus)} or fewer, or plan for another machine with --gpu NAME --gpus {n}",
+            kind="hardware",
         )
-    length = next(n for n in lengths if est(quant, 1, n, True).fits)
+    used = snap.gpus[:n]
+    shape = model_shape(want.model)
+    length = min(want.length, int(shape.max_positions)) if shape.max_positions else want.length
+    lengths = [x for x in LENGTHS if x <= length] or [length]
+    if length not in lengths:
+        lengths.insert(0, length)
+    gpu = min(used, key=lambda g: g.mem_free)
+    dtype = "bfloat16" if all(g.bf16 for g in used) else "float16"
+    which = (
+        f"GPU {gpu.index}: {gpu.name}" if n == 1 else f"{n} × {gpu.name} (GPUs {', '.join(str(g.index) for g in used)})"
+    )
+    least = " on the least free one" if n > 1 else ""
+    lines = [
+        f"{which}, {gpu.mem_free / GiB:.1f} of {gpu.mem_total / GiB:.1f} GiB free{least}; "
+        f"budget {BUDGET:.0%} = {gpu.mem_free * BUDGET / GiB:.1f} GiB{' per GPU' if n > 1 else ''}"
+    ]
+    if gpu.mig:
+        lines.append(f"MIG instance {gpu.mig_instance} of GPU {gpu.index}: only its own memory counts")
+    if any(g.shared for g in used):
+        foreign = max(g.foreign_memory for g in used)
+        lines.append(f"shared GPU: other users' processes hold {foreign / GiB:.1f} GiB; the plan uses what is free now")
+    if len(snap.gpus) > n:
+        lines.append(
+            f"{len(snap.gpus)} GPUs visible; planned for {n} (--gpus N or training.gpus to use more: "
+            "DDP when a copy fits one GPU, FSDP sharding when it does not)"
+        )
+    return _Probe(want, shape, used, dtype, lengths, lines)
+
+
+def _fit(p: _Probe) -> tuple[str, int]:
+    """Phases 2-4: precision, quantization and sharding. 16-bit keeps the model's own weights,
+    so it comes first, sharded over the GPUs before it is quantized; 8-bit is never sharded
+    (bitsandbytes' int8 weights do not shard with FSDP), 4-bit is (QLoRA + FSDP, its weights
+    stored in the compute dtype). Returns (quantization, shards)."""
+    short = p.lengths[-1]
+    tries = [("none", 1), ("none", p.n), ("8bit", 1), ("4bit", 1), ("4bit", p.n)]
+    seen = set()
+    for q, shards in tries:
+        if (q, shards) in seen:
+            continue
+        seen.add((q, shards))
+        e = p.est(q, 1, short, True, shards)
+        if e.fits:
+            return q, shards
+        where = f"sharded over {shards} GPUs" if shards > 1 else "on one GPU"
+        p.lines.append(
+            f"{_qname(q, p.dtype)} {where}: needs ~{e.total / GiB:.1f} GiB"
+            f"{' per GPU' if shards > 1 else ''} even at 1 × {short} tokens with checkpointing"
+        )
+    raise _no_fit(p)
+
+
+def _no_fit(p: _Probe) -> SageError:
+    """Too big even at 4-bit and sharded: say how many GPUs sharding would need."""
+    short, gpu = p.lengths[-1], p.gpu
+    e = p.est("4bit", 1, short, True, p.n)
+    where = f"GPU {gpu.index}" if p.n == 1 else f"{p.n} × {gpu.name}"
+    need = next((k for k in (2, 4, 8, 16, 32, 64) if k > p.n and p.est("4bit", 1, short, True, k).fits), None)
+    more = f"shard it over {need} such GPUs (--gpus {need}, training.sharding fsdp), " if need else ""
+    return SageError(
+        f"{p.shape.name} does not fit on {where} ({gpu.mem_free / GiB:.1f} GiB free each): even 4-bit"
+        f"{f' sharded over {p.n}' if p.n > 1 else ''} at 1 × {short} tokens needs ~{e.total / GiB:.1f} GiB"
+        f"{' per GPU' if p.n > 1 else ''}",
+        hint=f"{more}pick a smaller model, free the GPU, or use a GPU with more memory",
+        kind="oom",
+    )
+
+
+def _batch(p: _Probe, quant: str, shards: int) -> AutoPlan:
+    """Phase 5: the longest length that fits, then the largest micro-batch (checkpointing only
+    when it buys a micro-batch at least twice as large); the effective batch stays 16."""
+    length = next(n for n in p.lengths if p.est(quant, 1, n, True, shards).fits)
 
     def biggest(gc: bool) -> int:
         for mb in BATCHES:
-            if mb * length <= max(MAX_TOKENS_PER_STEP, length) and est(quant, mb, length, gc).fits:
+            if mb * length <= max(MAX_TOKENS_PER_STEP, length) and p.est(quant, mb, length, gc, shards).fits:
                 return mb
         return 0
 
     mb_on, mb_off = biggest(True), biggest(False)
     gc = not (mb_off and mb_off * 2 >= mb_on)
     mb = mb_on if gc else mb_off
-    e = est(quant, mb, length, gc)
-    accum = max(1, EFFECTIVE_BATCH // mb)
-    optim = "paged_adamw_8bit" if quant != "none" else "adamw_torch_fused"
+    e = p.est(quant, mb, length, gc, shards)
+    accum = max(1, EFFECTIVE_BATCH // (mb * p.n))
     values = dict(
-        model_name=model,
+        model_name=p.want.model,
         preset="auto",
         load_in_8bit=quant == "8bit",
         load_in_4bit=quant == "4bit",
@@ -195,40 +281,57 @@ def plan_auto(model: str, hardware: Union[Snapshot, Backend, None] = None, **kw:
         batch_size=mb,
         gradient_accumulation_steps=accum,
         gradient_checkpointing=gc,
-        bf16=dtype == "bfloat16",
-        fp16=dtype == "float16",
-        optim=optim,
-        lora=lora,
+        bf16=p.dtype == "bfloat16",
+        fp16=p.dtype == "float16",
+        optim="paged_adamw_8bit" if quant != "none" else "adamw_torch_fused",
+        lora=p.want.lora,
         learning_rate=2e-4,
     )
-    values.update(kw)
-    cfg = TrainingConfig(**values)
-    if quant == "none":
-        lines.append(f"{dtype} weights fit ({e.weights / GiB:.1f} GiB): no quantization")
-    else:
-        lines.append(f"{_qname(quant, dtype)} chosen: weights {e.weights / GiB:.1f} GiB (16-bit would not fit)")
-    if length < want_len:
-        lines.append(f"max length {length} (wanted {want_len}; longer does not fit)")
+    values.update(p.want.rest)
+    lines = p.lines + _choice_lines(p, quant, shards, e)
+    if length < p.want.length:
+        lines.append(f"max length {length} (wanted {p.want.length}; longer does not fit)")
     lines.append(
         f"micro-batch {mb} × {length} tokens, gradient checkpointing {'on' if gc else 'off'}"
         + (" (it allows a micro-batch twice as large)" if gc and mb_off else "")
         + (" (needed to fit at all)" if gc and not mb_off else "")
     )
-    lines.append(f"effective batch {mb * accum} = {mb} × {accum} accumulation steps")
     lines.append(
-        ("bf16: supported" if dtype == "bfloat16" else "fp16: this GPU has no bf16")
-        + (
-            f" (compute capability {gpu.compute_capability[0]}.{gpu.compute_capability[1]})"
-            if gpu.compute_capability
-            else ""
-        )
+        f"effective batch {mb * accum * p.n} = {mb} × {accum} accumulation steps"
+        + (f" × {p.n} GPUs" if p.n > 1 else "")
+    )
+    cc = p.gpu.compute_capability
+    lines.append(
+        ("bf16: supported" if p.dtype == "bfloat16" else "fp16: this GPU has no bf16")
+        + (f" (compute capability {cc[0]}.{cc[1]})" if cc else "")
     )
     lines.append(
-        f"estimated peak {e.total / GiB:.1f} GiB of the {(e.budget or 0) / GiB:.1f} GiB budget "
-        f"(weights {e.weights / GiB:.1f}, activations {e.activations / GiB:.1f}, LoRA+optimizer "
+        f"estimated peak {e.total / GiB:.1f} GiB{' per GPU' if p.n > 1 else ''} of the {(e.budget or 0) / GiB:.1f} "
+        f"GiB budget (weights {e.weights / GiB:.1f}, activations {e.activations / GiB:.1f}, LoRA+optimizer "
         f"{(e.lora_params + e.lora_grads + e.optimizer_states) / GiB:.2f})"
     )
-    return AutoPlan(cfg, e, lines, gpu)
+    sharding = "fsdp" if shards > 1 else "ddp" if p.n > 1 else "none"
+    gpus = [g.index for g in p.used] if p.n > 1 else []
+    return AutoPlan(TrainingConfig(**values), e, lines, p.gpu, sharding, gpus)
+
+
+def _choice_lines(p: _Probe, quant: str, shards: int, e: MemoryEstimate) -> list[str]:
+    if quant == "none":
+        out = [f"{p.dtype} weights fit ({e.weights / GiB:.1f} GiB{' per GPU' if shards > 1 else ''}): no quantization"]
+    else:
+        out = [
+            f"{_qname(quant, p.dtype)} chosen: weights {e.weights / GiB:.1f} GiB{' per GPU' if shards > 1 else ''} "
+            "(16-bit would not fit)"
+        ]
+    if shards > 1:
+        out.append(
+            f"sharded over {shards} GPUs (training.sharding fsdp, FSDP2{' + QLoRA' if quant != 'none' else ''}): "
+            f"one GPU cannot hold it; each holds 1/{shards} of the weights, LoRA and optimizer states plus the "
+            "layers in use, activations not divided"
+        )
+    elif p.n > 1:
+        out.append(f"fits one GPU: DDP over {p.n} GPUs (a full copy on each, no sharding)")
+    return out
 
 
 def _qname(q: str, dtype: str) -> str:
@@ -339,11 +442,23 @@ class PresetConfigs:
         return getattr(cls, name)(**kw)
 
 
-def apply_preset(rc: RunConfig, name: str, hardware: Union[Snapshot, Backend, None] = None) -> RunConfig:
+def apply_preset(
+    rc: RunConfig, name: str, hardware: Union[Snapshot, Backend, None] = None, *, gpus: Optional[int] = None
+) -> RunConfig:
     """Overlay a preset's training/quantization settings onto `rc`, keeping model, task and data.
-    `hardware`: what `auto` sizes for (default this machine; engine/hardware/gpus.py: a target)."""
+    `hardware`: what `auto` sizes for (default this machine; engine/hardware/gpus.py: a target);
+    `gpus`: how many of its GPUs (default: rc's training.gpus, else one). Auto over several
+    GPUs also sets training.gpus and training.sharding (ddp, or fsdp when a copy does not fit one)."""
+    sharding: dict[str, Any] = {}
     if name == "auto":
-        tc = PresetConfigs.auto(rc.model.name, hardware, sequences=sequences_per_sample(rc.task))
+        snap, n = _snapshot(hardware), gpus
+        if gpus is None and rc.training.gpus:  # the GPUs the run already names
+            picked = [g for g in snap.gpus if g.index in set(rc.training.gpus)]
+            snap, n = (dataclasses.replace(snap, gpus=picked), len(picked)) if picked else (snap, None)
+        plan = plan_auto(rc.model.name, snap, gpus=n, sequences=sequences_per_sample(rc.task))
+        tc = plan.config
+        if plan.gpus:
+            sharding = {"gpus": plan.gpus, "sharding": plan.sharding}
     else:
         tc = PresetConfigs.get(name, model_name=rc.model.name, task=rc.task)
     p = tc.to_run_config()
@@ -353,7 +468,7 @@ def apply_preset(rc: RunConfig, name: str, hardware: Union[Snapshot, Backend, No
             **out.model_dump(mode="json"),
             "preset": name,
             "lora": p.lora.model_dump(mode="json"),
-            "training": p.training.model_dump(mode="json"),
+            "training": {**p.training.model_dump(mode="json"), **sharding},
             "model": {**out.model.model_dump(mode="json"), "quantization": p.model.quantization},
         },
         source=f"preset {name}",

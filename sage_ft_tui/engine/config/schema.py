@@ -39,6 +39,8 @@ DPO_LOSSES = Literal[
 DataFormat = Literal["auto", "alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text", "pairs", "kto"]
 Quantization = Literal["none", "8bit", "4bit"]
 QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)  # the one list of quantization modes
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)  # the one list of training precisions
 
 
 class _Strict(BaseModel):
@@ -125,7 +127,7 @@ class TrainSection(_Strict):
     max_length: int = Field(2048, gt=0, description="tokens per sample; longer samples are cut")
     packing: bool = Field(True, description="pack several samples into one row (no padding; attention kept apart)")
     gradient_checkpointing: bool = Field(False, description="recompute activations in backward: less memory, slower")
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+    precision: Precision = Field(
         "auto", description="compute precision; auto: bf16 where supported, else fp16 on GPU, fp32 on CPU"
     )
     optimizer: Literal[

@@ -518,7 +518,11 @@ def estimate_memory(
     opt = trainable * OPTIM_STATE_BYTES[optimizer]
     if shards > 1:
         layer_w = (weights - shape.embed_params * wb) / max(1, shape.layers)  # one layer, as stored
-        weights = int(weights / shards + 2 * layer_w)  # own shard + the gathered layer (and the next, prefetched)
+        head_w = shape.vocab * shape.hidden * wb
+        # own shard + the layer computed and the next (prefetched) gathered whole + the LM head:
+        # accelerate's FSDP2 keeps its tail unit (final norm, lm_head) gathered from the end of
+        # forward to the start of backward. Activations are not divided: each GPU runs its own batch.
+        weights = int(weights / shards + 2 * layer_w + head_w)
         lora_params, lora_grads, opt = (int(x / shards) for x in (lora_params, lora_grads, opt))
         notes.append(f"sharded over {shards} GPUs (FSDP2 / ZeRO-3): memory per GPU")
 
@@ -614,6 +618,10 @@ def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> Mem
         gpus = picked or gpus
     gpu = bool(gpus)
     t = rc.training
+    from sage_ft_tui.engine.train.distributed import strategy
+
+    n = len(rc.training.gpus or []) if gpu else 0
+    shards = n if n > 1 and strategy(rc) in ("fsdp", "deepspeed") else 1
     if free is None:
         free = min(g.mem_free for g in gpus) if gpu else _ram_available(snapshot)
     est = estimate_memory(
@@ -631,6 +639,7 @@ def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> Mem
         free=free,
         use_dora=rc.lora.use_dora,
         sequences=sequences_per_sample(rc.task),
+        shards=shards,
     )
     if not gpu and rc.model.quantization != "none":
         est.notes.append(f"no GPU: {rc.model.quantization} quantization is not possible; estimated without it")

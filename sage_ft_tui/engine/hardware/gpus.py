@@ -118,4 +118,12 @@ def target_snapshot(gpu: Optional[str] = None, vram_gib: Optional[float] = None,
     return Snapshot(t=time.time(), gpus=gpus, host=host, note=f"planned for {count} × {name} (not this machine)")
 
 
-__all__ = ["GPUSpec", "GPUS", "find_gpu", "peak_tflops", "target_snapshot"]
+def planning_snapshot(gpu: Optional[str], vram_gib: Optional[float], count: Optional[int]) -> Optional[Snapshot]:
+    """What a plan is made for: `count` target cards when `gpu` or `vram_gib` is given, else
+    None (this machine, probed by the planner)."""
+    if gpu is None and vram_gib is None:
+        return None
+    return target_snapshot(gpu, vram_gib, count or 1)
+
+
+__all__ = ["GPUSpec", "GPUS", "find_gpu", "peak_tflops", "target_snapshot", "planning_snapshot"]

@@ -21,7 +21,10 @@ def quickstart_config(
     name: Optional[str] = None,
     preset: Optional[str] = None,
     repo: Optional[Path] = None,
+    hardware=None,
+    gpus: Optional[int] = None,
 ) -> RunConfig:
+    """The run config; `hardware`/`gpus`: what the preset plans for (default: this machine)."""
     if task not in TASKS:
         raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(TASKS)}")
     model = model or DEFAULT_MODEL
@@ -43,4 +46,4 @@ def quickstart_config(
             },
             source="quickstart",
         )
-    return apply_preset(cfg, preset or "auto")
+    return apply_preset(cfg, preset or "auto", hardware, gpus=gpus)
