@@ -1,20 +1,33 @@
-"""GPU check: train a Qwen2.5-0.5B-shaped model (random weights, no hub) with LoRA in bf16
-with packing through the real detached worker, then print tokens/s, MFU, the measured
-peak VRAM next to engine/memory.py's estimate, and the NVML readings the worker recorded.
+"""GPU check, one command, ≤ 8 minutes on one H100/H200 (run by bench/gpu_check.sh, which
+installs the carried wheels first). Through the real detached worker, on random-weight
+Qwen2.5-shaped models built here (no hub):
 
-Run by bench/gpu_check.sh (which installs the carried wheels first). Prints figures; it
-never fails on a timing. Exit status: 0 when every run completed, 1 otherwise.
+  setup         doctor (which attention/kernel path a run takes and why), models, data
+  lora-0.5b     bf16 LoRA, packing: real tokens/s, MFU, peak memory vs `estimate`;
+                the wizard's Monitor screen is driven headlessly against this live run
+                (Textual run_test) and saved as monitor.svg, its GPU panel fed by NVML
+  lora-1.5b     the same at 1.5B
+  qlora-0.5b    4-bit NF4 QLoRA (bitsandbytes) with gradient checkpointing, paged 8-bit AdamW
+  qlora-1.5b    the same at 1.5B
+  oom-recovery  a micro-batch ~3× too big for the card: the worker must hit CUDA OOM and
+                retry with smaller ones (training.oom_retries) until it completes
 
-    python bench/gpu_check.py [--steps 300] [--batch 8] [--length 1024] [--quick]
+Each phase has a time budget (unused time carries over); a slow phase is cut short with a
+note and the later ones still run. A path that could not be exercised (a wheel missing,
+no GPU) is listed, never a failure. Ends with one summary table; writes gpu_check.json
+(and the table, and monitor.svg) into --out, else $OUT, else a temp folder.
+
+    python bench/gpu_check.py                # on the GPU machine (via bench/gpu_check.sh)
+    python bench/gpu_check.py --cpu-smoke    # the same phases, tiny shape, on CPU, seconds
+
+Prints figures; it never fails on a timing. Exit status 0 unless a phase failed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import os
-import random
-import statistics
 import sys
 import tempfile
 import time
@@ -22,239 +35,402 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from sage_ft_tui.engine.fsutil import GiB  # noqa: E402 (after the checkout is on the path)
 
-SHAPE = ROOT / "tests" / "unit" / "fixtures" / "hardware" / "models" / "qwen2.5-0.5b" / "config.json"
+from bench.gpu.budget import Budget  # noqa: E402
+from bench.gpu.report import CUT, FAILED, OK, SKIPPED, SUMMARY_NAME, table, write_json  # noqa: E402
+from sage_ft_tui.engine.fsutil import GiB  # noqa: E402
+
+GPU_PLAN = {
+    "setup": 75,
+    "lora-0.5b": 80,
+    "lora-1.5b": 80,
+    "qlora-0.5b": 50,
+    "qlora-1.5b": 55,
+    "oom-recovery": 85,
+}
+SMOKE_PLAN = {"setup": 60, "lora-0.5b": 150, "lora-1.5b": 1, "qlora-0.5b": 1, "qlora-1.5b": 1, "oom-recovery": 1}
+MONITOR_S = 50  # at most, inside lora-0.5b's window
+OOM_FACTOR = 2.5  # the OOM phase's first micro-batch: estimated at least this × the card's memory
 
 
-def build_model(out: Path) -> Path:
-    """Qwen2.5-0.5B's shape with random bf16 weights, and the tiny demo's BPE tokenizer."""
-    import torch
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+def versions() -> dict:
+    import importlib.metadata as md
 
-    from sage_ft_tui.engine.models.tiny import CHAT_TEMPLATE, train_tokenizer
-
-    if (out / "config.json").exists() and any(out.glob("*.safetensors")):
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=train_tokenizer(),
-        eos_token="<|im_end|>",
-        pad_token="<|pad|>",
-        additional_special_tokens=["<|im_start|>", "<|endoftext|>"],
-        model_max_length=32768,
-    )
-    tok.chat_template = CHAT_TEMPLATE
-    tok.save_pretrained(out)
-    shape = json.loads(SHAPE.read_text())
-    shape.pop("architectures", None)
-    shape.update(
-        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
-        torch_dtype="bfloat16",
-    )
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(Qwen2Config(**shape)).to(torch.bfloat16)
-    model.save_pretrained(out, safe_serialization=True)
+    out = {"python": sys.version.split()[0]}
+    for n in (
+        "torch",
+        "transformers",
+        "peft",
+        "trl",
+        "datasets",
+        "accelerate",
+        "textual",
+        "pydantic",
+        "bitsandbytes",
+        "liger-kernel",
+        "flash-attn",
+        "triton",
+        "nvidia-ml-py",
+    ):
+        try:
+            out[n] = md.version(n)
+        except md.PackageNotFoundError:
+            out[n] = None
     return out
 
 
-def build_data(path: Path, rows: int = 12000, words: int = 220) -> Path:
-    rnd = random.Random(0)
-    vocab = [
-        w for w in (ROOT / "sage_ft_tui" / "samples" / "text.txt").read_text(encoding="utf-8").split() if w.isalpha()
-    ] or ["alpha", "beta", "gamma", "delta"]
-    with open(path, "w", encoding="utf-8") as fh:
-        for _ in range(rows):
-            fh.write(
-                json.dumps({"text": " ".join(rnd.choice(vocab) for _ in range(rnd.randint(words // 2, words * 2)))})
-                + "\n"
-            )
-    return path
-
-
-def train(
-    name: str,
-    model_dir: Path,
-    data: Path,
-    *,
-    steps: int,
-    batch: int,
-    length: int,
-    gc: bool,
-    quant: str = "none",
-    timeout: float = 420,
-) -> dict:
-    from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run, launch, read_status, wait_for_end
-
-    cfg = RunConfig.from_dict(
-        {
-            "name": f"gpu-check-{name}-{int(time.time())}",
-            "task": "text",
-            "model": {"name": str(model_dir), "quantization": quant},
-            "data": {"paths": [str(data)], "format": "text"},
-            "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"},
-            "training": {
-                "max_steps": steps,
-                "micro_batch_size": batch,
-                "grad_accumulation": 1,
-                "max_length": length,
-                "packing": True,
-                "gradient_checkpointing": gc,
-                "precision": "bf16",
-                "logging_steps": 10,
-                "save_steps": max(steps // 2, 1),
-                "save_total_limit": 1,
-                "optimizer": "adamw_torch_fused",
-                "oom_retries": 0,
-            },
-        }
-    )
-    run = create_run(cfg)
-    t0 = time.time()
-    launch(run)
-    try:
-        state = wait_for_end(run, timeout=timeout)
-    except TimeoutError:
-        from sage_ft_tui.engine.runs.manage import cancel
-
-        cancel(run, wait=30)
-        state = "timeout"
-    events = [
-        json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.strip().startswith("{")
-    ]
-    return {
-        "name": name,
-        "run": run,
-        "cfg": cfg,
-        "state": state,
-        "wall": time.time() - t0,
-        "events": events,
-        "status": read_status(run),
-    }
-
-
-def report(r: dict) -> bool:
+def fit_micro_batch(model_dir: Path, want: int, length: int, vram: int, fraction: float, **kw) -> int:
+    """The largest micro-batch ≤ `want` (halving) whose estimate stays under `fraction` of the card."""
     from sage_ft_tui.engine.hardware.estimate import estimate_memory
 
-    cfg, ev = r["cfg"], r["events"]
-    t = cfg.training
-    logs = [e for e in ev if e["kind"] == "log"]
-    hws = [e for e in ev if e["kind"] == "hw"]
-    errors = [e for e in ev if e["kind"] == "error"]
-    print(
-        f"\n== {r['name']}: {t.micro_batch_size} × {t.max_length} tokens, checkpointing {'on' if t.gradient_checkpointing else 'off'}, "
-        f"quantization {cfg.model.quantization}: {r['state']} in {r['wall']:.0f}s ({r['run']})"
-    )
-    for e in errors:
-        print(f"   error event: {e.get('error_kind')}: {e.get('message')}")
-    if r["state"] != "completed":
-        log_tail = (r["run"] / "train.log").read_text(errors="replace").splitlines()[-15:]
-        print("   train.log tail:\n     " + "\n     ".join(log_tail))
-    est = estimate_memory(
-        str(r["cfg"].model.name),
-        quantization=cfg.model.quantization,
-        dtype="bfloat16",
-        micro_batch=t.micro_batch_size,
-        max_length=t.max_length,
-        gradient_checkpointing=t.gradient_checkpointing,
-        lora_r=cfg.lora.r,
-        lora_dropout=cfg.lora.dropout,
-        optimizer=t.optimizer,
-    )
-    peak = max((e.get("vram_peak") or 0 for e in logs), default=0)
-    rates = [e["tokens_per_s"] for e in logs[2:] if e.get("tokens_per_s")]  # skip warm-up logs
-    tps = statistics.median(rates) if rates else None
-    name = hws[0]["gpus"][0]["name"] if hws and hws[0]["gpus"] else ""
-    from sage_ft_tui.engine.hardware.gpus import peak_tflops
+    mb = want
+    while mb > 1 and estimate_memory(str(model_dir), micro_batch=mb, max_length=length, **kw).total > fraction * vram:
+        mb //= 2
+    return mb
 
-    tflops = peak_tflops(name) if name else None  # the target-GPU table owns the data-sheet figures
-    peak_flops = tflops * 1e12 if tflops else None
-    flops_per_token = None
-    try:
-        from transformers import AutoConfig
-        from trl.trainer.utils import compute_flops_per_token
 
-        flops_per_token = compute_flops_per_token(AutoConfig.from_pretrained(str(cfg.model.name)), t.max_length)
-    except Exception:
-        from sage_ft_tui.engine.hardware.estimate import model_shape
+def oom_micro_batch(model_dir: Path, length: int, vram: int) -> int:
+    """The smallest power-of-two micro-batch estimated at ≥ OOM_FACTOR × the card's memory."""
+    from sage_ft_tui.engine.hardware.estimate import estimate_memory
 
-        s = model_shape(str(cfg.model.name))
-        flops_per_token = 6 * (s.linear_params + s.vocab * s.hidden) + 12 * s.layers * s.hidden * t.max_length
-    mfu = tps * flops_per_token / peak_flops if (tps and peak_flops) else None
-    nvml_used = max((g["mem_used"] for e in hws for g in e["gpus"]), default=0)
-    print(f"   tokens/s (median of logs)  {tps:,.0f}" if tps else "   tokens/s                   n/a")
-    print(
-        f"   MFU                        {mfu:.1%}  ({flops_per_token / 1e9:.2f} GFLOP/token, peak {peak_flops / 1e12:.0f} TFLOP/s bf16)"
-        if mfu
-        else "   MFU                        n/a (unknown GPU peak)"
+    mb = 16
+    while (
+        estimate_memory(
+            str(model_dir),
+            micro_batch=mb,
+            max_length=length,
+            gradient_checkpointing=False,
+            optimizer="adamw_torch_fused",
+        ).total
+        < OOM_FACTOR * vram
+    ):
+        mb *= 2
+    return mb
+
+
+def not_exercised(report: dict, cuda: bool) -> list[str]:
+    """The attention/kernel/quantization paths no phase took, each with the reason."""
+    from sage_ft_tui.engine.train.attention import torch_varlen_available
+
+    pk = report["versions"]
+    taken = set()
+    for p in report["phases"]:
+        paths = (p.get("figures") or {}).get("paths") or {}
+        taken.add(paths.get("attention_path"))
+        if paths.get("liger"):
+            taken.add("Liger")
+        if paths.get("quantization") not in (None, "none"):
+            taken.add("bitsandbytes")
+    cpu = "needs a CUDA GPU (this check ran on CPU)"
+    out = []
+
+    def why(path: str, reason: str) -> None:
+        if path not in taken:
+            out.append(f"{path}: {reason}")
+
+    why(
+        "flash-attn varlen",
+        cpu if not cuda else "flash-attn missing (no PyPI wheel: it is built for one torch/CUDA pair)",
     )
-    print(f"   {'':26} {'estimate':>10} {'measured':>10} {'diff':>8}")
-    rows = [("peak allocated (torch)", est.allocated, peak), ("peak used (NVML, process+ctx)", est.total, nvml_used)]
-    ok = True
-    for label, a, b in rows:
-        diff = (a - b) / b if b else None
-        print(
-            f"   {label:26} {a / GiB:>9.2f}G {b / GiB:>9.2f}G {('%+.1f%%' % (100 * diff)) if diff is not None else 'n/a':>8}"
+    why(
+        "torch varlen_attn",
+        cpu
+        if not cuda
+        else "flash-attn took precedence"
+        if pk.get("flash-attn")
+        else f"torch {pk.get('torch')} has no torch.nn.attention.varlen"
+        if not torch_varlen_available()
+        else "not taken (see the runs' attention)",
+    )
+    why(
+        "FlexAttention (document mask)",
+        cpu if not cuda else "a faster path was taken (SAGE_FT_ATTN=sage_varlen_flex forces it)",
+    )
+    why("SDPA once per packed sequence", "the CPU path (and fp32 on CUDA): bf16 on CUDA takes a varlen kernel")
+    why("Liger", cpu if not cuda else "liger-kernel missing" if not pk.get("liger-kernel") else "not applied")
+    why("bitsandbytes", cpu if not cuda else "bitsandbytes missing" if not pk.get("bitsandbytes") else "no QLoRA run")
+    return out
+
+
+class Check:
+    def __init__(self, args):
+        self.smoke = args.cpu_smoke
+        self.out = Path(args.out or os.environ.get("OUT") or tempfile.mkdtemp(prefix="sage-gpu-check-out-"))
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.work = Path(args.work or tempfile.mkdtemp(prefix="sage-gpu-check-"))
+        self.home = self.work / "runs"
+        plan = dict(SMOKE_PLAN if self.smoke else GPU_PLAN)
+        self.budget = Budget(args.budget or (sum(plan.values()) + 25), plan)
+        self.report: dict = {
+            "version": 1,
+            "mode": "cpu-smoke" if self.smoke else "gpu",
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "out": str(self.out),
+            "work": str(self.work),
+            "budget_s": self.budget.total,
+            "phases": [],
+            "not_exercised": [],
+        }
+        self.models: dict[str, Path] = {}
+        self.data: Path = self.work / "text.jsonl"
+
+    # ---- running a phase -----------------------------------------------------------------
+    def phase(self, name: str, fn, *, skip: str = "") -> dict:
+        entry: dict = {"name": name, "status": SKIPPED, "wall_s": 0.0, "note": skip}
+        allow = self.budget.allow(name)
+        entry["budget_s"] = round(allow, 1)
+        t0 = time.monotonic()
+        if not skip:
+            print(f"\n== {name} (budget {allow:.0f}s)", flush=True)
+            try:
+                entry.update(fn(allow))
+            except Exception as e:
+                entry.update(
+                    status=FAILED, note=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                )
+                import traceback
+
+                traceback.print_exc()
+        else:
+            print(f"\n== {name}: {SKIPPED}: {skip}", flush=True)
+        entry["wall_s"] = round(time.monotonic() - t0, 1)
+        self.budget.done(name, entry["wall_s"])
+        self.report["phases"].append(entry)
+        self.save()
+        return entry
+
+    def save(self) -> None:
+        self.report["wall_s"] = round(time.monotonic() - self.budget.t0, 1)
+        write_json(self.out, self.report)
+
+    # ---- the phases ----------------------------------------------------------------------
+    def setup(self, allow: float) -> dict:
+        from bench.gpu.build import build_data, build_model
+        from sage_ft_tui.engine.hardware.doctor import run_doctor
+
+        doc = run_doctor()
+        self.report["doctor"] = {k: doc.get(k) for k in ("cuda", "gpus", "training_paths", "backends", "problems")}
+        for k, v in (doc.get("training_paths") or {}).items():
+            print(f"   doctor {k}: {v}")
+        t0 = time.monotonic()
+        for key in ("tiny",) if self.smoke else ("0.5b", "1.5b"):
+            self.models[key] = build_model(self.work / f"qwen2.5-{key}-random", key)
+        build_data(self.data, rows=240 if self.smoke else 8000, words=60 if self.smoke else 220)
+        return {"status": OK, "note": f"models and data built in {time.monotonic() - t0:.0f}s"}
+
+    def _train(self, spec, allow: float, *, monitor: bool = False) -> dict:
+        from bench.gpu.measure import figures
+        from bench.gpu.runs import train
+
+        hook = None
+        if monitor:
+
+            def hook(run: Path, left: float) -> None:
+                from bench.gpu.monitor import drive_monitor
+
+                t = max(5.0, min(MONITOR_S, left - 10))
+                try:
+                    self.monitor = drive_monitor(run, self.out / "monitor.svg", t, want_gpu=self.cuda)
+                except Exception as e:
+                    self.monitor = {"error": f"{type(e).__name__}: {e}"}
+
+        fin = train(spec, self.home, allow, while_running=hook)
+        fig = figures(fin, self.gpu_name)
+        self._print(spec.name, fig)
+        if fin.state == "completed":
+            status, note = OK, ""
+        elif fin.cut:
+            status, note = CUT, f"cut short at step {fig.get('step')}/{spec.steps} after its {allow:.0f}s budget"
+        else:
+            status, note = FAILED, "; ".join(fig["errors"]) or f"ended {fin.state}"
+        return {"status": status, "note": note, "figures": fig}
+
+    def lora(self, shape: str, *, monitor: bool = False):
+        from bench.gpu.runs import Spec
+
+        def run(allow: float) -> dict:
+            key = "tiny" if self.smoke else shape
+            mdir = self.models[key]
+            if self.smoke:
+                spec = Spec(f"lora-{shape}", mdir, self.data, steps=8, micro_batch=2, length=256, logging_steps=2)
+                spec.optimizer, spec.precision = "adamw_torch", "auto"
+            else:
+                mb = fit_micro_batch(
+                    mdir, 16, 1024, self.vram, 0.5, gradient_checkpointing=False, optimizer="adamw_torch_fused"
+                )
+                spec = Spec(
+                    f"lora-{shape}", mdir, self.data, steps=60 if shape == "0.5b" else 40, micro_batch=mb, length=1024
+                )
+            res = self._train(spec, allow, monitor=monitor)
+            if self.smoke:
+                res["note"] = "; ".join(x for x in ("tiny Qwen2 shape (--cpu-smoke)", res["note"]) if x)
+            return res
+
+        return run
+
+    def qlora(self, shape: str):
+        from bench.gpu.runs import Spec
+
+        def run(allow: float) -> dict:
+            spec = Spec(
+                f"qlora-{shape}",
+                self.models[shape],
+                self.data,
+                steps=30 if shape == "0.5b" else 25,
+                micro_batch=16,
+                length=1024,
+                checkpointing=True,
+                quantization="4bit",
+                optimizer="paged_adamw_8bit",
+            )
+            return self._train(spec, allow)
+
+        return run
+
+    def oom(self, allow: float) -> dict:
+        from bench.gpu.runs import Spec
+
+        mdir = self.models["0.5b"]
+        mb = oom_micro_batch(mdir, 1024, self.vram)
+        spec = Spec(
+            "oom-recovery", mdir, self.data, steps=2, micro_batch=mb, length=1024, oom_retries=6, logging_steps=1
         )
-    print("   estimate parts: " + ", ".join(f"{p} {b / GiB:.2f}G" for p, b, _ in est.breakdown()))
-    if hws:
+        res = self._train(spec, allow)
+        retries = res["figures"]["oom_retries"]
+        res["figures"]["first_micro_batch"] = mb
+        final = retries[-1]["micro_batch_size"] if retries else mb
+        res["figures"]["final_micro_batch"] = final
+        for r in retries:
+            print(f"   retry {r['retry']}: {r['message']}")
+        if res["status"] == OK and not retries:
+            res.update(status=FAILED, note=f"no CUDA OOM at micro-batch {mb} × 1024: the estimate overshoots the card")
+        elif res["status"] == OK:
+            res["note"] = f"{len(retries)} OOM retries: micro-batch {mb} → {final}, then completed"
+        return res
 
-        def span(key, scale=1.0, fmt="{:.0f}"):
-            vals = [g[key] * scale for e in hws for g in e["gpus"] if g.get(key) is not None]
-            return f"{fmt.format(min(vals))}–{fmt.format(max(vals))}" if vals else "n/a"
+    # ---- printing ------------------------------------------------------------------------
+    def _print(self, name: str, f: dict) -> None:
+        from bench.gpu.measure import gib
 
+        m, p = f.get("memory") or {}, f.get("paths") or {}
+        tps, mfu = f.get("tokens_per_s"), f.get("mfu")
+        print(f"   {name}: {f['state']} at step {f.get('step')} in {f['wall_s']:.0f}s ({f['run']})")
         print(
-            f"   NVML ({len(hws)} hw events): util {span('util')} %, mem used {span('mem_used', 1 / GiB, '{:.1f}')} GiB "
-            f"of {(hws[0]['gpus'][0]['mem_total'] if hws[0]['gpus'] else 0) / GiB:.0f}, temp {span('temp')} °C, power {span('power')} W, "
-            f"cpu {min(e['cpu_percent'] or 0 for e in hws):.0f}–{max(e['cpu_percent'] or 0 for e in hws):.0f} %"
+            f"   path: {p.get('attention')} → {p.get('attention_path')}; liger {p.get('liger')}; {p.get('quantization')}"
         )
-    else:
-        print("   NVML: no hw events recorded")
-        ok = False
-    return ok and r["state"] == "completed"
+        if tps:
+            print(
+                f"   tokens/s {tps:,.0f} over {f['window_s']:.0f}s"
+                + (
+                    f"; MFU {mfu:.1%} (6·N, N {f['matmul_params'] / 1e6:.0f}M, peak {f['peak_tflops']} TFLOP/s)"
+                    if mfu
+                    else ""
+                )
+            )
+        if m:
+            print(
+                f"   torch peak {gib(m.get('torch_peak_allocated'))} vs estimate {gib(m.get('estimate_allocated'))}; "
+                f"NVML {gib(m.get('nvml_peak'))} ({m.get('nvml_source')}) vs estimate {gib(m.get('estimate_total'))}"
+            )
+        for line in f.get("errors") or []:
+            print(f"   error: {line}")
+        if f.get("log_tail"):
+            print("   train.log tail:\n     " + "\n     ".join(f["log_tail"][-12:]))
+
+    # ---- the whole check -----------------------------------------------------------------
+    def run(self) -> int:
+        os.environ["SAGE_FT_HOME"] = str(self.home)
+        os.environ["SAGE_FT_CACHE"] = str(self.work / "cache")
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.pop("SAGE_FT_HW_RECORDED", None)  # real readings only
+        if self.smoke:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the CPU path even on a GPU machine
+        from sage_ft_tui.engine.hardware.probe import get_backend
+
+        snap = get_backend(fresh=True).snapshot()
+        import torch
+
+        self.cuda = bool(snap.gpus) and torch.cuda.is_available()  # no CUDA context in this process
+        if not self.cuda and not self.smoke:
+            print("gpu_check: no CUDA GPU here (NVML and torch); `--cpu-smoke` runs the phases on CPU")
+            return 2
+        g = snap.gpus[0] if snap.gpus else None
+        self.gpu_name = g.name if g else ""
+        self.vram = g.mem_total if g else 0
+        self.monitor: dict = {}
+        self.report["versions"] = versions()
+        self.report["machine"] = {
+            "gpu": self.gpu_name or None,
+            "vram": self.vram or None,
+            "driver": snap.driver,
+            "cuda_driver": snap.cuda,
+            "torch_cuda": torch.version.cuda,
+            "summary": snap.summary(),
+        }
+        print(f"gpu_check ({self.report['mode']}): {snap.summary()}; out {self.out}; work {self.work}")
+        print("versions: " + ", ".join(f"{k} {v}" for k, v in self.report["versions"].items() if v))
+        bnb = importlib.util.find_spec("bitsandbytes") is not None
+        no_cuda = "needs a CUDA GPU (--cpu-smoke)" if self.smoke else ""
+        qskip = no_cuda or ("" if bnb else "bitsandbytes missing")
+
+        setup = self.phase("setup", self.setup)
+        broken = "" if setup["status"] == OK else "setup failed"
+        self.phase("lora-0.5b", self.lora("0.5b", monitor=True), skip=broken)
+        self.phase_monitor(broken)
+        self.phase(
+            "lora-1.5b", self.lora("1.5b"), skip=broken or ("--cpu-smoke trains one shape" if self.smoke else "")
+        )
+        self.phase("qlora-0.5b", self.qlora("0.5b"), skip=broken or qskip)
+        self.phase("qlora-1.5b", self.qlora("1.5b"), skip=broken or qskip)
+        self.phase("oom-recovery", self.oom, skip=broken or no_cuda)
+        self.report["not_exercised"] = not_exercised(self.report, self.cuda)
+        failed = [p["name"] for p in self.report["phases"] if p["status"] == FAILED]
+        self.report["ok"] = not failed
+        self.save()
+        text = table(self.report)
+        (self.out / SUMMARY_NAME).write_text(text + "\n", encoding="utf-8")
+        print("\n" + text)
+        print(
+            f"\ntotal {self.report['wall_s']:.0f}s; {'no phase failed' if not failed else 'FAILED: ' + ', '.join(failed)}"
+        )
+        print(f"report: {self.out / 'gpu_check.json'}")
+        return 0 if not failed else 1
+
+    def phase_monitor(self, broken: str) -> None:
+        """The monitor ran inside lora-0.5b; its own line in the report."""
+        m = self.monitor
+        entry: dict = {"name": "monitor", "wall_s": m.get("seconds", 0.0), "monitor": m}
+        if broken or not m:
+            entry.update(status=SKIPPED, note=broken or "lora-0.5b ended before the monitor attached")
+        elif m.get("error"):
+            entry.update(status=FAILED, note=m["error"])
+        elif self.cuda and not m.get("live_nvml_polls"):
+            entry.update(status=FAILED, note="the GPU panel got no live NVML reading")
+        else:
+            shown = m.get("gpus_shown") or []
+            g = shown[0] if shown else {}
+            fed = (
+                f"GPU panel fed by {m['live_nvml_polls']} live NVML polls ({g.get('util')}% util, "
+                f"{(g.get('mem_used') or 0) / GiB:.1f} GiB used)"
+                if shown
+                else "no GPU on this machine: host panel only"
+            )
+            entry.update(
+                status=OK, note=f"{fed}; {m.get('train_points')} loss points; screenshot {Path(m['screenshot']).name}"
+            )
+        self.report["phases"].append(entry)
+        self.save()
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--length", type=int, default=1024)
-    ap.add_argument("--quick", action="store_true", help="only the main run")
-    ap.add_argument("--work", default=None, help="folder for the model, data and runs (default: a temp folder)")
-    args = ap.parse_args()
-    work = Path(args.work or tempfile.mkdtemp(prefix="sage-gpu-check-"))
-    os.environ["SAGE_FT_HOME"] = str(work / "runs")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-
-    if not torch.cuda.is_available():
-        print("no CUDA GPU: nothing to check")
-        return 1
-    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}; work in {work}")
-    from sage_ft_tui.engine.hardware.probe import snapshot
-
-    print("hardware:", snapshot().summary())
-    t0 = time.time()
-    model_dir = build_model(work / "qwen2.5-0.5b-random")
-    data = build_data(work / "text.jsonl")
-    print(f"model and data built in {time.time() - t0:.0f}s")
-    results = [train("main", model_dir, data, steps=args.steps, batch=args.batch, length=args.length, gc=False)]
-    if not args.quick:
-        results.append(train("checkpointing", model_dir, data, steps=60, batch=16, length=2048, gc=True, timeout=180))
-        try:
-            import bitsandbytes  # noqa: F401
-
-            results.append(
-                train("qlora-4bit", model_dir, data, steps=40, batch=8, length=1024, gc=True, quant="4bit", timeout=180)
-            )
-        except ImportError:
-            print("\n(bitsandbytes not installed: QLoRA run skipped)")
-    ok = all([report(r) for r in results])
-    print(f"\ntotal {time.time() - t0:.0f}s; {'all runs completed' if ok else 'SOME RUNS FAILED'}")
-    return 0 if ok else 1
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--cpu-smoke", action="store_true", help="the same phases, tiny shape, on CPU (CUDA phases skipped)"
+    )
+    ap.add_argument("--out", default=None, help="folder for gpu_check.json and monitor.svg (default: $OUT, else temp)")
+    ap.add_argument("--work", default=None, help="folder for the models, data and runs (default: a temp folder)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds for the whole check (default: the plan's sum)")
+    return Check(ap.parse_args()).run()
 
 
 if __name__ == "__main__":

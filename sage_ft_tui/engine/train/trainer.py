@@ -548,6 +548,9 @@ def run_training(
         cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=[cb]
     )
     fsdp_on_cpu(trainer)  # a several-process CPU run shards as a GPU run does
+    # The start event names the attention and kernels the run took (bench/gpu_check.py reports them).
+    extra["attention"] = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    extra["liger"] = bool(getattr(trainer.args, "use_liger_kernel", False))
     if not _cuda() and type(trainer).__name__ == "SFTTrainer":  # the other trainers ask the head for more
         compact_lm_head(trainer.model)
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
