@@ -124,8 +124,10 @@ def not_exercised(report: dict, cuda: bool) -> list[str]:
     cpu = "needs a CUDA GPU (this check ran on CPU)"
     out = []
 
+    failed = {f.split(" failed in ")[0] for f in report.get("path_failures", [])}  # exercised, and broke
+
     def why(path: str, reason: str) -> None:
-        if path not in taken:
+        if path not in taken and path not in failed:
             out.append(f"{path}: {reason}")
 
     why(
@@ -219,22 +221,38 @@ class Check:
         return {"status": OK, "note": f"models and data built in {time.monotonic() - t0:.0f}s"}
 
     def _train(self, spec, allow: float, *, monitor: bool = False) -> dict:
-        from bench.gpu.measure import figures
+        from bench.gpu.fallback import next_path
+        from bench.gpu.measure import errors, figures, last_life
         from bench.gpu.runs import train
 
-        hook = None
-        if monitor:
+        def hook(run: Path, left: float) -> None:
+            from bench.gpu.monitor import drive_monitor
 
-            def hook(run: Path, left: float) -> None:
-                from bench.gpu.monitor import drive_monitor
+            t = max(5.0, min(MONITOR_S, left - 10))
+            try:
+                self.monitor = drive_monitor(run, self.out / "monitor.svg", t, want_gpu=self.cuda)
+            except Exception as e:
+                self.monitor = {"error": f"{type(e).__name__}: {e}"}
 
-                t = max(5.0, min(MONITOR_S, left - 10))
-                try:
-                    self.monitor = drive_monitor(run, self.out / "monitor.svg", t, want_gpu=self.cuda)
-                except Exception as e:
-                    self.monitor = {"error": f"{type(e).__name__}: {e}"}
-
-        fin = train(spec, self.home, allow, while_running=hook)
+        t0, notes = time.monotonic(), []
+        while True:
+            left = allow - (time.monotonic() - t0)
+            watch = monitor and not self.monitor.get("train_points")
+            fin = train(spec, self.home, left, while_running=hook if watch else None)
+            if fin.state == "completed" or fin.cut or fin.state == "timeout":
+                break
+            start = next((e for e in last_life(fin.events) if e.get("kind") == "start"), {})
+            err = "; ".join(errors(fin)) or f"ended {fin.state}"
+            step = next_path(start, self.cuda, err)
+            if step is None or allow - (time.monotonic() - t0) < 30:
+                break
+            env, what = step
+            failure = f"{what} failed in {spec.name}: {err[:300]}"
+            print(f"   {failure}\n   retrying with {env} (kept for the later phases)", flush=True)
+            self.report.setdefault("path_failures", []).append(failure)
+            self.report.setdefault("fallback_env", {}).update(env)
+            os.environ.update(env)
+            notes.append(f"{what} failed, re-run with {' '.join(f'{k}={v}' for k, v in env.items())}")
         fig = figures(fin, self.gpu_name)
         self._print(spec.name, fig)
         if fin.state == "completed":
@@ -243,7 +261,7 @@ class Check:
             status, note = CUT, f"cut short at step {fig.get('step')}/{spec.steps} after its {allow:.0f}s budget"
         else:
             status, note = FAILED, "; ".join(fig["errors"]) or f"ended {fin.state}"
-        return {"status": status, "note": note, "figures": fig}
+        return {"status": status, "note": "; ".join(x for x in (*notes, note) if x), "figures": fig}
 
     def lora(self, shape: str, *, monitor: bool = False):
         from bench.gpu.runs import Spec
@@ -385,6 +403,7 @@ class Check:
         self.phase("oom-recovery", self.oom, skip=broken or no_cuda)
         self.report["not_exercised"] = not_exercised(self.report, self.cuda)
         failed = [p["name"] for p in self.report["phases"] if p["status"] == FAILED]
+        failed += [f"path: {x}" for x in self.report.get("path_failures", [])]
         self.report["ok"] = not failed
         self.save()
         text = table(self.report)

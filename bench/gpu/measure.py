@@ -58,19 +58,32 @@ def mfu(tokens_per_s: Optional[float], n_params: int, gpu_name: str) -> dict:
     return out
 
 
-def memory(fin: Finished) -> dict:
+def final_config(fin: Finished):
+    """The config the run ended with: an OOM retry rewrites the run's config.yaml with the
+    micro-batch that worked."""
+    from sage_ft_tui.engine.runs.manage import load_config
+
+    try:
+        return load_config(fin.run)
+    except Exception:
+        return fin.cfg
+
+
+def memory(fin: Finished, snapshot=None) -> dict:
     """torch's peak allocated (the worker's `vram_peak`) against the estimate's `allocated`,
     and NVML's reading (process, else device minus what was in use before) against its
-    `total`; ratios measured/estimate (goal 0.9–1.1)."""
+    `total`; ratios measured/estimate (goal 0.9–1.1). `snapshot`: the hardware to estimate
+    for (default: this machine's)."""
     from sage_ft_tui.engine.hardware.estimate import estimate_for_config
 
     out: dict = {}
     try:
-        est = estimate_for_config(fin.cfg)
+        est = estimate_for_config(final_config(fin), snapshot)
     except Exception as e:
         return {"estimate_error": f"{type(e).__name__}: {e}"}
     out.update(
         device=est.device,
+        micro_batch=est.micro_batch,
         estimate_allocated=est.allocated,
         estimate_total=est.total,
         estimate_parts={p: b for p, b, _ in est.breakdown()},

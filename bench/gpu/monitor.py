@@ -30,7 +30,7 @@ async def _drive(run: Path, out_svg: Path, timeout: float, want_gpu: bool) -> di
             mon = app.screen
             gpus_fed = any((g.last.get("mem_used") or 0) > 0 for g in mon.model.gpus.values())
             ended = mon._state()[0] in ("completed", "failed", "cancelled")
-            if len(mon.model.train) >= 2 and (gpus_fed and len(polls) >= 2 or not want_gpu or ended):
+            if ended or (len(mon.model.train) >= 2 and (gpus_fed and len(polls) >= 2 or not want_gpu)):
                 break
         await pilot.pause(0.6)  # one more 2 Hz redraw with the latest readings
         from sage_ft_tui.engine.runs.manage import derive_state

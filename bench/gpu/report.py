@@ -70,6 +70,10 @@ def table(report: dict) -> str:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
     lines.insert(1, "  ".join("-" * w for w in widths) + "  ----")
     out = "\n".join(lines)
+    if report.get("path_failures"):
+        out += "\n\npaths that FAILED (installed, but broke; the phases re-ran on the next path down):\n" + "\n".join(
+            f"  - {x}" for x in report["path_failures"]
+        )
     if report.get("not_exercised"):
         out += "\n\nnot exercised (missing wheels or hardware; never a failure):\n" + "\n".join(
             f"  - {x}" for x in report["not_exercised"]

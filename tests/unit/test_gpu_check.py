@@ -14,10 +14,19 @@ from pathlib import Path
 import pytest
 
 from bench.gpu.budget import Budget
+from bench.gpu.build import shape_config
+from bench.gpu.fallback import next_path
+from bench.gpu.measure import matmul_params, memory, mfu, throughput
 from bench.gpu.report import CUT, FAILED, JSON_NAME, OK, SKIPPED, SUMMARY_NAME, table
-from sage_ft_tui.engine.train.attention import VARLEN_SDPA
+from bench.gpu.runs import Finished, Spec
+from bench.gpu_check import fit_micro_batch, not_exercised, oom_micro_batch
+from sage_ft_tui.engine.fsutil import GiB
+from sage_ft_tui.engine.hardware.estimate import estimate_for_config
+from sage_ft_tui.engine.hardware.gpus import target_snapshot
+from sage_ft_tui.engine.train.attention import VARLEN, VARLEN_FLEX, VARLEN_SDPA
 
 REPO = Path(__file__).resolve().parents[2]
+QWEN_05B = REPO / "tests" / "unit" / "fixtures" / "hardware" / "models" / "qwen2.5-0.5b"
 PHASES = ["setup", "lora-0.5b", "monitor", "lora-1.5b", "qlora-0.5b", "qlora-1.5b", "oom-recovery"]
 
 
@@ -31,6 +40,81 @@ def test_budget_carries_unused_time_but_keeps_what_later_phases_need():
     assert b.allow("c") == pytest.approx(20, abs=0.5)
     b.t0 -= 30
     assert b.allow("c") == 0
+
+
+@pytest.fixture
+def qwen_15b(tmp_path) -> Path:
+    d = tmp_path / "qwen2.5-1.5b"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(shape_config("1.5b", 1024)))
+    return d
+
+
+def test_micro_batches_are_sized_to_the_card(qwen_15b):
+    kw = dict(gradient_checkpointing=False, optimizer="adamw_torch_fused")
+    assert fit_micro_batch(qwen_15b, 16, 1024, 141 * GiB, 0.5, **kw) == 16  # H200
+    assert fit_micro_batch(qwen_15b, 16, 1024, 80 * GiB, 0.5, **kw) == 8  # H100 80GB
+    mb = oom_micro_batch(QWEN_05B, 1024, 141 * GiB)  # ~2.5× the card, so a CUDA OOM is certain
+    assert mb == 256
+    assert oom_micro_batch(QWEN_05B, 1024, 80 * GiB) == 128
+
+
+def test_mfu_is_6n_tokens_over_the_cards_bf16_peak(qwen_15b):
+    n = matmul_params(QWEN_05B)
+    assert 480e6 < n < 500e6  # 0.49B: decoder linears + the (tied) LM head's matmul
+    assert 1.5e9 < matmul_params(qwen_15b) < 1.6e9
+    m = mfu(100_000, n, "NVIDIA H200")
+    assert m["peak_tflops"] == 989 and m["mfu"] == pytest.approx(6 * n * 1e5 / 989e12)
+    assert mfu(100_000, n, "NVIDIA H100 80GB HBM3")["peak_tflops"] == 989
+    assert mfu(100_000, n, "")["mfu"] is None
+
+
+def test_throughput_skips_the_warm_up_log_and_the_lives_before_an_oom_retry():
+    log = lambda t, step, tokens: {"kind": "log", "t": t, "step": step, "tokens": tokens}  # noqa: E731
+    evs = [{"kind": "start"}, log(0, 1, 10), log(100, 5, 5000), {"kind": "start"}]
+    evs += [log(200, 1, 1000), log(210, 5, 5000), log(220, 10, 25000)]
+    tp = throughput(evs)
+    assert tp["tokens_per_s"] == pytest.approx(2000) and tp["window_steps"] == [5, 10]
+
+
+def test_memory_ratios_against_the_estimate_for_the_card(tmp_path):
+    spec = Spec("lora-0.5b", QWEN_05B, tmp_path / "x.jsonl", steps=10, micro_batch=16, length=1024)
+    cfg = spec.config()
+    h200 = target_snapshot("H200")
+    est = estimate_for_config(cfg, h200)
+    evs = [{"kind": "start"}, {"kind": "log", "vram_peak": int(est.allocated * 1.05)}]
+    fin = Finished(spec, tmp_path / "no-run", cfg, "completed", 60, False, evs, 2 * GiB, 0, int(est.total * 0.9))
+    m = memory(fin, h200)
+    assert m["device"] == "cuda" and m["micro_batch"] == 16
+    assert m["ratio_allocated"] == pytest.approx(1.05, abs=1e-3)
+    assert m["ratio_total"] == pytest.approx(0.9, abs=1e-3) and m["nvml_source"] == "process"
+    fin.nvml_process_peak, fin.nvml_device_peak = None, 2 * GiB + int(est.total * 1.1)  # no per-process reading
+    m = memory(fin, h200)
+    assert m["nvml_source"] == "device minus baseline" and m["ratio_total"] == pytest.approx(1.1, abs=1e-3)
+
+
+def test_a_broken_fast_path_falls_back_one_step_at_a_time():
+    assert next_path({"liger": True, "attention": VARLEN}, True, "internal: x") == ({"SAGE_FT_LIGER": "0"}, "Liger")
+    assert next_path({"liger": False, "attention": VARLEN}, True, "x")[0] == {"SAGE_FT_ATTN": VARLEN_FLEX}
+    assert next_path({"attention": VARLEN_FLEX}, True, "x")[0] == {"SAGE_FT_ATTN": VARLEN_SDPA}
+    assert next_path({"attention": VARLEN_SDPA}, True, "x") is None
+    assert next_path({"attention": VARLEN}, True, "oom: CUDA out of memory at micro-batch 8") is None
+    assert next_path({"attention": VARLEN}, False, "x") is None
+
+
+def test_paths_not_exercised_on_a_gpu_name_the_missing_wheel():
+    report = {
+        "versions": {"torch": "2.11.0", "flash-attn": None, "liger-kernel": "0.8.5", "bitsandbytes": None},
+        "phases": [
+            {"figures": {"paths": {"attention_path": "torch varlen_attn", "liger": True, "quantization": "none"}}}
+        ],
+        "path_failures": [],
+    }
+    listed = "\n".join(not_exercised(report, cuda=True))
+    assert "flash-attn varlen: flash-attn missing" in listed
+    assert "bitsandbytes: bitsandbytes missing" in listed
+    assert "FlexAttention (document mask): a faster path" in listed
+    assert "Liger" not in listed and "torch varlen_attn" not in listed
 
 
 def test_summary_table_names_every_phase_and_the_paths_not_exercised():
