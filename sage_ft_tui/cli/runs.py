@@ -165,6 +165,7 @@ def print_data_block(run: Path, file=None, *, warnings_only: bool = False) -> No
 
 def _print_created(run: Path, json_out: bool) -> None:
     from sage_ft_tui.engine.fsutil import read_json
+    from sage_ft_tui.engine.runs.plan import plan_run
 
     report = read_json(RunLayout(run).data_report, {}) or {}
     if json_out:
@@ -176,6 +177,7 @@ def _print_created(run: Path, json_out: bool) -> None:
                     "name": run.name,
                     "data": report.get("counts", {}),
                     "inspection": report.get("inspection", {}),
+                    "plan": plan_run(run).to_dict(),
                 }
             )
         )
@@ -187,6 +189,7 @@ def _print_created(run: Path, json_out: bool) -> None:
         f"  data     {c.get('train', 0)} train / {c.get('eval', 0)} eval samples, {c.get('skipped', 0)} bad rows skipped"
     )
     print_data_block(run)
+    out(f"  plan     {plan_run(run).summary()}")
     out(f"  train it `sage-ft-tui run {run.name}` (add --detach to run in the background)")
 
 

@@ -60,6 +60,20 @@ def is_disk_full(exc: BaseException | None) -> bool:
     return False
 
 
+def fmt_duration(s: float | None) -> str:
+    """3725 -> "1h02m"; None (unknown) -> "—"."""
+    if s is None:
+        return "—"
+    s = int(s)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
 def fmt_bytes(n: float | None) -> str:
     """1536 -> "1.5 KiB"; None (unknown) -> "?"."""
     if n is None:

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from sage_ft_tui.engine.fsutil import fmt_duration  # noqa: F401  (the monitor and runs screens import it here)
 from sage_ft_tui.engine.runs.layout import FINAL_STATES
 
 HW_HISTORY = 120  # hardware samples kept per series (sparklines)
@@ -251,19 +252,6 @@ class RunModel:
     @property
     def finished(self) -> bool:
         return self.state in FINAL_STATES
-
-
-def fmt_duration(s: Optional[float]) -> str:
-    if s is None:
-        return "—"
-    s = int(s)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
 def fmt_num(v: Any, spec: str = ".4f") -> str:

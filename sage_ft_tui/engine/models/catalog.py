@@ -1,10 +1,13 @@
 """The model catalogue: what the user can pick as a base model, described without loading it.
 
-Entries come from four places: the seed's defaults, the local Hugging Face cache
-(HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub), the built-in `tiny-demo` and any
-path or hub id the user types. For each: parameter count and architecture (from the
-safetensors headers when the weights are local — an exact count read from a few KiB —
-else estimated from config.json), size on disk, and whether it is usable offline.
+Entries come from: the seed's defaults, the local Hugging Face cache (HF_HUB_CACHE,
+HF_HOME/hub, ~/.cache/huggingface/hub), the built-in `tiny-demo`, model folders under the
+current folder, folders earlier runs trained from, and any path or hub id the user types.
+For each: parameter count and architecture (from the safetensors headers when the weights
+are local — an exact count read from a few KiB — else estimated from config.json), size on
+disk, when a run here last used it, and whether it can be had now (`unavailable`: offline,
+an uncached hub id cannot be fetched). `check_ref` validates a typed reference as it is
+typed; `matches` is the search over the list. Nothing here opens a connection.
 
 Never imports torch or transformers (the TUI lists models with it).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -34,6 +38,11 @@ _KNOWN = {
     "Qwen/Qwen2.5-7B-Instruct": (7_620_000_000, "Qwen2ForCausalLM", 15_230_000_000),
 }
 _WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+# The one line that says how to go on when a model cannot be had offline.
+WAY_FORWARD = f"pick a ✓ model, {TINY_NAME}, or type a model folder"
+FOLDER_DEPTH = 2  # model folders are looked for this deep under the current folder
+FOLDER_SCAN_LIMIT = 400  # folders looked at, at most (a home folder must not stall the list)
+_SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "venv", "checkpoints"}
 
 
 @dataclass
@@ -47,6 +56,8 @@ class ModelEntry:
     path: Optional[str] = None  # a local folder holding config.json, when there is one
     estimated: bool = False  # params estimated (config.json or model card), not counted
     note: str = ""
+    last_used: Optional[float] = None  # when a run here last trained from it (its creation time)
+    last_run: str = ""  # that run's name
 
     @property
     def params_label(self) -> str:
@@ -282,9 +293,54 @@ def tiny_entry() -> ModelEntry:
     )
 
 
-def catalogue(cache_dir: Optional[Path] = None) -> list[ModelEntry]:
-    """tiny-demo, the defaults (with cache details when cached), then other cached models."""
+# ---- model folders here, and what runs here used ----------------------------------------
+
+
+def local_folders(root: Path, depth: int = FOLDER_DEPTH, limit: int = FOLDER_SCAN_LIMIT) -> list[Path]:
+    """Model folders (config.json and weights) at most `depth` below `root`, breadth first,
+    hidden and package folders left out, `limit` folders looked at."""
+    found: list[Path] = []
+    queue = deque([(Path(root), 0)])
+    looked = 0
+    while queue and looked < limit:
+        folder, level = queue.popleft()
+        looked += 1
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        names = {e.name for e in entries}
+        if "config.json" in names and any(n.endswith(_WEIGHTS) for n in names):
+            found.append(folder)  # a model: its own sub-folders are not models
+            continue
+        if level < depth:
+            for e in entries:
+                if not e.name.startswith(".") and e.name not in _SKIP_DIRS and e.is_dir(follow_symlinks=False):
+                    queue.append((Path(e.path), level + 1))
+    return found
+
+
+def last_used() -> dict[str, tuple[float, str]]:
+    """model name -> (creation time, name) of the newest run here that trained from it."""
+    from sage_ft_tui.engine.runs.manage import list_runs
+
+    out: dict[str, tuple[float, str]] = {}
+    try:
+        runs = list_runs()
+    except SageError:  # an unreadable runs home: no history, the list still shows
+        return out
+    for r in runs:  # newest first
+        if r.model and r.model not in out:
+            out[r.model] = (r.created, r.name)
+    return out
+
+
+def catalogue(cache_dir: Optional[Path] = None, *, cwd: Optional[Path] = None) -> list[ModelEntry]:
+    """tiny-demo, the defaults (with cache details when cached), the other cached models
+    (most recently used first); with `cwd` (the Model step) also the model folders under it
+    and the folders earlier runs trained from. Each with when a run here last used it."""
     cached = {e.id: e for e in scan_cache(cache_dir)}
+    used = last_used()
     out = [tiny_entry()]
     for ref in DEFAULTS:
         if ref in cached:
@@ -293,8 +349,92 @@ def catalogue(cache_dir: Optional[Path] = None) -> list[ModelEntry]:
             out.append(e)
         else:
             out.append(describe(ref, cache={}))
-    out.extend(sorted(cached.values(), key=lambda e: e.id.lower()))
+    out.extend(sorted(cached.values(), key=lambda e: (-used.get(e.id, (0.0, ""))[0], e.id.lower())))
+    if cwd is not None:
+        seen = {e.id for e in out}
+        recent = [Path(m) for m in used if m.startswith(("/", "~")) and Path(m).expanduser().is_dir()]
+        for folder in [*local_folders(Path(cwd)), *recent]:
+            key = str(folder.expanduser().resolve())
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                out.append(describe_folder(folder.expanduser(), key))
+            except SageError:  # a half-copied folder: not offered
+                continue
+    for e in out:
+        hit = used.get(e.id) or (used.get(e.path) if e.path else None)
+        if hit:
+            e.last_used, e.last_run = hit
     return out
+
+
+# ---- can it be had now, and what the user typed ------------------------------------------
+
+
+def unavailable(e: ModelEntry, offline: str) -> str:
+    """Why `e` cannot be trained from now ('' when it can); `offline`: resolve.offline_reason()."""
+    if e.offline:
+        return ""
+    if e.source == "path":
+        return "no weights in this folder"
+    if offline:
+        return "weights not cached — offline" if e.path else "not cached — offline"
+    return ""
+
+
+def matches(e: ModelEntry, query: str) -> bool:
+    """The search: every word of `query` is in the model's id, architecture or folder."""
+    hay = " ".join(x for x in (e.id, e.architecture or "", e.path or "") if x).lower()
+    return all(w in hay for w in query.lower().split())
+
+
+def is_search(ref: str) -> bool:
+    """Words to look for in the list, not a folder or a hub id (org/name)."""
+    ref = ref.strip()
+    return bool(ref) and not ref.startswith(("/", ".", "~")) and "/" not in ref and ref.lower() != TINY_NAME
+
+
+@dataclass
+class RefCheck:
+    ok: bool
+    message: str
+    hint: str = ""
+    entry: Optional[ModelEntry] = None
+
+
+def check_ref(ref: str, known: dict[str, ModelEntry], offline: str, cwd: Optional[Path] = None) -> RefCheck:
+    """A typed folder or hub id, checked as it is typed: does it exist, does it hold
+    config.json (and weights), is it cached, can it be fetched now. Relative paths are
+    relative to `cwd`; a folder wins over a hub id of the same spelling."""
+    ref = ref.strip()
+    by_lower = {k.lower(): e for k, e in known.items()}
+    entry = by_lower.get(ref.lower())
+    if entry is None:
+        p = Path(ref).expanduser()
+        if cwd is not None and not p.is_absolute():
+            p = Path(cwd) / p
+        if not p.exists() and not ref.startswith(("/", ".", "~")) and p.parent.is_dir() and ref.count("/") == 1:
+            # "models/mine" where ./models exists: a folder being typed, not an org on the hub
+            return RefCheck(False, f"{ref}: no such folder in {p.parent.name}/", "type the model folder's name")
+        try:
+            entry = describe(str(p) if p.exists() else ref, cache=known)
+        except SageError as e:
+            return RefCheck(False, e.message, e.hint)
+    why = unavailable(entry, offline)
+    if why:
+        hint = WAY_FORWARD if offline and entry.source != "path" else "give the folder that holds the model's weights"
+        return RefCheck(False, f"{entry.id}: {why}" + (f" ({offline})" if offline else ""), hint, entry)
+    facts = " · ".join(x for x in (entry.architecture, entry.params_label, entry.size_label) if x and x != "?")
+    where = {
+        "builtin": "built in",
+        "cache": "in the local cache",
+        "default": "in the local cache",
+        "path": "model folder",
+    }
+    if not entry.offline:
+        return RefCheck(True, f"{entry.id}: not cached, downloaded on first use · {facts}".rstrip(" ·"), "", entry)
+    return RefCheck(True, f"✓ {where.get(entry.source, entry.source)} · {facts}".rstrip(" ·"), "", entry)
 
 
 __all__ = [
@@ -302,6 +442,14 @@ __all__ = [
     "DEFAULTS",
     "TINY_NAME",
     "catalogue",
+    "check_ref",
+    "RefCheck",
+    "unavailable",
+    "matches",
+    "is_search",
+    "local_folders",
+    "last_used",
+    "WAY_FORWARD",
     "describe",
     "describe_folder",
     "scan_cache",

@@ -10,6 +10,47 @@ from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.models.tiny import TINY_NAME, ensure_tiny_model, is_tiny
 
 _META = ["*.json", "*.jinja", "tokenizer.model", "*.txt", "*.tiktoken"]
+_TRUE = ("1", "true", "yes", "on")  # what huggingface_hub reads as set
+_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+PROBE_TIMEOUT = 1.5  # seconds the one reachability check may take
+PROBE_TTL = 60.0  # how long its answer is kept
+_probed: dict[str, tuple[float, str]] = {}
+
+
+def offline_switch() -> str:
+    """The offline variable that is set (HF_HUB_OFFLINE=1, ...), else ''."""
+    return next((f"{k}=1" for k in _SWITCHES if os.environ.get(k, "").strip().lower() in _TRUE), "")
+
+
+def offline_reason(*, probe: bool = True) -> str:
+    """Why a model that is not in the local cache cannot be fetched now ('' when it can).
+
+    An offline switch answers without any connection. Otherwise (`probe`) one TCP connect
+    to the hub's host, at most PROBE_TIMEOUT seconds, kept PROBE_TTL seconds: the Model step
+    marks uncached ids before the user picks one, instead of a download failing later. With
+    a proxy configured the direct connect says nothing, so the hub counts as reachable."""
+    switch = offline_switch()
+    if switch or not probe:
+        return switch
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return ""
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    now = time.monotonic()
+    seen = _probed.get(host)
+    if seen is not None and now - seen[0] < PROBE_TTL:
+        return seen[1]
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
+        why = ""
+    except OSError:
+        why = f"the hub ({host}) cannot be reached"
+    _probed[host] = (now, why)
+    return why
 
 
 def check_model_folder(d: Path, name: str) -> Path:
@@ -57,10 +98,11 @@ def model_dir(name: str, *, revision: str | None = None, metadata_only: bool = T
         return Path(snapshot_download(local_files_only=True, **kw))
     except Exception:
         pass
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
+    switch = offline_switch()
+    if switch:
         raise SageError(
-            f"model {name} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1",
-            hint="download it first, or unset HF_HUB_OFFLINE",
+            f"model {name} is not in the local Hugging Face cache and {switch}",
+            hint=f"use a cached model, {TINY_NAME} or a model folder; or download it first with {switch.split('=')[0]} unset",
             kind="model",
         )
     try:

@@ -19,9 +19,8 @@ from textual.widgets import Input, Label, Static
 
 from sage_ft_tui.engine.config.schema import RunConfig, field_help, get_dotted
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.plan import plan, plan_lines, with_duration
 from sage_ft_tui.tui.messages import RunStarted
-from sage_ft_tui.tui.plan import plan, with_duration
-from sage_ft_tui.tui.run_model import fmt_duration
 from sage_ft_tui.tui.screens.base import WizardScreen
 
 # Keys the Output group holds (the rest go by their section); `version` is fixed.
@@ -226,18 +225,9 @@ class ReviewScreen(WizardScreen):
         if not self.is_attached or p is None:
             return
         t = Text()
-
-        def row(label: str, value: str, style: str = "bold") -> None:
+        for label, value in plan_lines(p):
             t.append(f"{label:<14}", style="dim")
-            t.append(f"{value}\n", style=style)
-
-        row("total steps", str(p.total_steps) if p.total_steps else "?")
-        if p.steps_per_epoch:
-            row("  per epoch", str(p.steps_per_epoch), "")
-        row("train rows", str(p.train_rows) if p.train_rows else "?", "")
-        row("samples/step", str(p.samples_per_step), "")
-        row("tokens/step", f"≤ {p.tokens_per_step:,}", "")
-        row("duration", f"≈ {fmt_duration(p.seconds)}" if p.seconds is not None else "?")
+            t.append(f"{value}\n", style="bold" if label in ("total steps", "duration") else "")
         t.append(f"{p.basis}\n", style="italic dim")
         self.query_one("#review-figures", Static).update(t)
 

@@ -1,0 +1,187 @@
+"""What a config means in steps and time: optimizer steps, tokens per step, and a duration
+measured on an earlier run of the same model (if any); and what fitting max length to the
+data costs in memory.
+
+Pure arithmetic about a RunConfig and its data's figures (no torch). The wizard's Review
+step and `sage-ft-tui start` both show it: from the Data step's inspection (`plan`) or
+from a prepared run's data report (`plan_run`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from sage_ft_tui.engine.fsutil import fmt_duration
+
+
+@dataclass
+class TrainPlan:
+    train_rows: int  # rows the trainer sees (usable minus the eval split)
+    samples_per_step: int
+    tokens_per_step: int  # at most: micro-batch × accumulation × max length (× GPUs)
+    steps_per_epoch: Optional[int]
+    total_steps: Optional[int]
+    seconds: Optional[float] = None  # estimated duration
+    basis: str = ""  # where the duration comes from
+    approx: bool = False  # packed rows estimated from a mean length (a lower bound on the steps)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line: "18 optimizer steps (6 per epoch) · ≤ 1,024 tokens/step · ≈ 2m10s (measured on …)"."""
+        steps = f"{'≥ ' if self.approx else ''}{self.total_steps or '?'} optimizer steps"
+        if self.steps_per_epoch and self.total_steps != self.steps_per_epoch:
+            steps += f" ({self.steps_per_epoch} per epoch)"
+        took = f"≈ {fmt_duration(self.seconds)}" if self.seconds is not None else "duration ?"
+        return f"{steps} · ≤ {self.tokens_per_step:,} tokens/step · {took} ({self.basis})"
+
+
+def plan(cfg: Any, inspection: Any = None) -> TrainPlan:
+    """The plan from the Data step's inspection (usable rows, token lengths), before the split."""
+    rows = int(getattr(inspection, "usable", 0) or 0)
+    train_rows = rows - int(rows * cfg.data.validation_split) if rows else 0
+    if cfg.data.max_samples and train_rows:
+        train_rows = min(train_rows, cfg.data.max_samples)
+    lengths = list(getattr(inspection, "token_lengths", []) or [])
+    packed = None
+    if cfg.training.packing and lengths and train_rows:  # the inspected lengths stand for the train rows
+        packed = math.ceil(packed_rows(lengths, cfg.training.max_length) * train_rows / len(lengths))
+    return plan_rows(cfg, train_rows, packed=packed)
+
+
+def packed_rows(lengths: Sequence[int], max_length: int) -> int:
+    """How many max-length rows TRL's "bfd" packing makes of samples of these lengths: best fit
+    decreasing, each sample cut at max length, never split across rows."""
+    spaces: list[int] = []  # the room left in each open row, sorted
+    rows = 0
+    for n in sorted((min(int(v), max_length) for v in lengths if v > 0), reverse=True):
+        i = bisect.bisect_left(spaces, n)
+        if i < len(spaces):
+            room = spaces.pop(i)
+        else:
+            room, rows = max_length, rows + 1
+        if room > n:
+            bisect.insort(spaces, room - n)
+    return rows
+
+
+def plan_rows(
+    cfg: Any, train_rows: int, *, packed: Optional[int] = None, mean_length: Optional[float] = None
+) -> TrainPlan:
+    """The plan for `train_rows` training rows; with packing, `packed` rows (known from the
+    lengths) or, from a mean length alone, at least train_rows × mean / max length (approx)."""
+    t = cfg.training
+    gpus = len(t.gpus) if t.gpus else 1
+    per_step = t.micro_batch_size * t.grad_accumulation * gpus
+    steps_per_epoch: Optional[int] = None
+    approx = False
+    if train_rows:
+        samples = train_rows
+        if t.packing and packed:
+            samples = packed
+        elif t.packing and mean_length:
+            samples, approx = math.ceil(train_rows * min(mean_length, t.max_length) / t.max_length), True
+        # = the Trainer's ceil(ceil(samples / (micro-batch × GPUs)) / accumulation)
+        steps_per_epoch = max(1, math.ceil(samples / per_step))
+    if t.max_steps > 0:
+        total: Optional[int] = t.max_steps
+        approx = False
+    elif steps_per_epoch is not None:
+        total = max(1, math.ceil(t.epochs * steps_per_epoch))
+    else:
+        total = None
+    return TrainPlan(train_rows, per_step, per_step * t.max_length, steps_per_epoch, total, approx=approx)
+
+
+def plan_run(run: Path) -> TrainPlan:
+    """The plan of a prepared run: its config and the training rows its data report counts."""
+    from sage_ft_tui.engine.fsutil import read_json
+    from sage_ft_tui.engine.runs.layout import RunLayout
+    from sage_ft_tui.engine.runs.manage import load_config
+
+    cfg = load_config(Path(run))
+    report = read_json(RunLayout(run).data_report, {}) or {}
+    counts, tokens = report.get("counts", {}) or {}, report.get("tokens", {}) or {}
+    train = int(counts.get("train", 0) or 0)
+    return with_duration(plan_rows(cfg, train, mean_length=tokens.get("mean")), cfg.model.name)
+
+
+def measured_seconds_per_token(model: str) -> Optional[tuple[float, str]]:
+    """Seconds per trained token on this machine, from the newest finished run of `model`."""
+    from sage_ft_tui.engine.runs.manage import list_runs, load_config
+
+    for r in list_runs():
+        if r.model != model or r.state != "completed" or not (r.started and r.ended and r.step):
+            continue
+        try:
+            c = load_config(Path(r.path)).training
+        except Exception:  # an unreadable old config: try the next run
+            continue
+        tokens = r.step * c.micro_batch_size * c.grad_accumulation * c.max_length
+        if tokens:
+            return (r.ended - r.started) / tokens, r.name
+    return None
+
+
+def with_duration(p: TrainPlan, model: str) -> TrainPlan:
+    if p.total_steps is None:
+        p.basis = "needs the data's row count"
+        return p
+    rate = measured_seconds_per_token(model)
+    if rate is None:
+        p.basis = "no finished run of this model yet; the monitor shows the ETA"
+        return p
+    p.seconds = rate[0] * p.total_steps * p.tokens_per_step
+    p.basis = f"measured on {rate[1]}"
+    return p
+
+
+@dataclass
+class LengthCost:
+    """Peak training memory at the config's max length and at another one (bytes; None: unknown)."""
+
+    current_length: int
+    current: Optional[int]
+    other_length: int
+    other: Optional[int]
+
+
+def length_cost(cfg: Any, other_length: int) -> LengthCost:
+    """What max length `other_length` (e.g. fitted to the data's p99) costs against the config's own."""
+    from sage_ft_tui.engine.data.inspect import memory_at
+
+    now = cfg.training.max_length
+    return LengthCost(now, memory_at(cfg, now), other_length, memory_at(cfg, other_length))
+
+
+def plan_lines(p: TrainPlan) -> list[tuple[str, str]]:
+    """(label, value) rows, the same in the Review step and the CLI."""
+    rows = [("total steps", f"{'≥ ' if p.approx else ''}{p.total_steps}" if p.total_steps else "?")]
+    if p.steps_per_epoch:
+        rows.append(("  per epoch", str(p.steps_per_epoch)))
+    rows += [
+        ("train rows", str(p.train_rows) if p.train_rows else "?"),
+        ("samples/step", str(p.samples_per_step)),
+        ("tokens/step", f"≤ {p.tokens_per_step:,}"),
+        ("duration", f"≈ {fmt_duration(p.seconds)}" if p.seconds is not None else "?"),
+    ]
+    return rows
+
+
+__all__ = [
+    "TrainPlan",
+    "LengthCost",
+    "plan",
+    "plan_rows",
+    "packed_rows",
+    "plan_run",
+    "with_duration",
+    "measured_seconds_per_token",
+    "length_cost",
+    "plan_lines",
+]
