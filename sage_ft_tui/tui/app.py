@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Optional
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.flow import WizardFlow
@@ -185,7 +186,9 @@ class SageApp(App):
     ) -> None:
         """Run `fn` in a thread worker; `done(result, error)` runs on the UI thread.
 
-        In static mode (live=False) `fn` runs inline, so frames do not depend on timing."""
+        One exclusive group per `name`: a newer call cancels the older one, whose result is
+        then dropped (a stale inspection never overwrites a newer one). In static mode
+        (live=False) `fn` runs inline, so frames do not depend on timing."""
         if not self.live:
             result, err = _call(fn)
             done(result, err)
@@ -193,7 +196,8 @@ class SageApp(App):
 
         def job() -> None:
             result, err = _call(fn)
-            owner.post_message(JobDone(name, result, err, done))
+            if not get_current_worker().is_cancelled:
+                owner.post_message(JobDone(name, result, err, done))
 
         owner.run_worker(job, thread=True, name=name, group=name, exclusive=True, exit_on_error=False)
 

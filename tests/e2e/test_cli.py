@@ -75,6 +75,7 @@ def test_start_writes_config_and_report_then_run_config_reproduces(sample_data, 
     out = json.loads(r.stdout)
     run = sage_home / "s1"
     assert out["name"] == "s1" and out["data"]["train"] == 80
+    assert out["plan"]["train_rows"] == 80 and out["plan"]["total_steps"] >= 1  # engine/runs/plan.py, as in Review
     cfg = RunConfig.load(run / "config.yaml")
     assert cfg.lora.r == 4 and cfg.training.max_length == 96 and cfg.task == "chat"
     rep = json.loads((run / "data" / "data_report.json").read_text())
@@ -88,6 +89,7 @@ def test_start_writes_config_and_report_then_run_config_reproduces(sample_data, 
 
 def test_list_json_is_empty_then_names_runs(sample_data, sage_home):
     assert json.loads(cli("list", "--json").stdout) == []
-    cli("start", "--model", "tiny-demo", "--data", str(sample_data["qa"]), "--name", "l1")
+    made = cli("start", "--model", "tiny-demo", "--data", str(sample_data["qa"]), "--name", "l1")
+    assert "optimizer steps" in made.stdout and "tokens/step" in made.stdout, made.stdout
     runs = json.loads(cli("list", "--json").stdout)
     assert [r["name"] for r in runs] == ["l1"] and runs[0]["state"] == "created"

@@ -16,6 +16,7 @@ from textual.widgets import DirectoryTree, Input, Label, Static
 
 from sage_ft_tui.engine.data.readers import is_data_name
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import fmt_bytes
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S, histogram
 from sage_ft_tui.tui.widgets.pairs import pairs_preview, segments_text
@@ -128,13 +129,14 @@ class DataScreen(WizardScreen):
                 yield Static(id="error", classes="error")
                 yield Static(id="data-bad", classes="bad")
                 yield Static("Token lengths", classes="subhead", id="hist-head")
+                yield Static(id="data-fit")
                 yield Plot(id="data-hist")
                 yield Static(id="data-legend", classes="legend")
                 yield Static(id="data-preview")
         yield from self.footer()
 
     def on_mount(self) -> None:
-        for wid in ("#error", "#data-bad", "#hist-head", "#data-hist", "#data-legend", "#data-warn"):
+        for wid in ("#error", "#data-bad", "#hist-head", "#data-fit", "#data-hist", "#data-legend", "#data-warn"):
             self.query_one(wid).display = False
         self.folder = self.app.cwd
         tree = self.query_one(DataTree)
@@ -281,7 +283,7 @@ class DataScreen(WizardScreen):
         if ins.bad_rows:
             bad.update(self._bad(ins))
         has_len = bool(ins.token_lengths)
-        for wid in ("#hist-head", "#data-hist"):
+        for wid in ("#hist-head", "#data-hist", "#data-fit"):
             self.query_one(wid).display = has_len
         if has_len:
             cut = self.app.state.max_length
@@ -298,9 +300,9 @@ class DataScreen(WizardScreen):
                         f"{ins.share_truncated:.1%} longer than {cut} and cut",
                         S("hist.cut") if ins.share_truncated else "dim",
                     ),
-                    ("" if fit == cut else f"  · ctrl+f: max length {fit} (fits 99%)", "italic"),
                 )
             )
+            self._fit_cost(cut, fit)
             lengths = list(ins.token_lengths)
             self.query_one("#data-hist", Plot).paint(lambda w, h: histogram(lengths, w, h, cut=cut))
         self.query_one("#data-legend").display = bool(ins.preview)
@@ -314,6 +316,38 @@ class DataScreen(WizardScreen):
         )
         self.query_one("#data-preview", Static).update(self._preview(ins))
         self.validity_changed()
+
+    # ---- what "fit max length" (ctrl+f) costs in memory, against the max length now ------
+    def _fit_cost(self, cut: int, fit: int) -> None:
+        self.query_one("#data-fit", Static).update(self._fit_text(cut, fit, None))
+        try:
+            cfg = self.app.state.build_config()
+        except SageError:
+            return
+        from sage_ft_tui.engine.runs.plan import length_cost
+
+        self.app.background(self, "data.fit", lambda: length_cost(cfg, fit), self._fit_costed)
+
+    def _fit_costed(self, cost, err: Optional[SageError]) -> None:
+        if not self.is_attached or cost is None or cost.current_length != self.app.state.max_length:
+            return  # the max length changed since: a newer estimate follows
+        self.query_one("#data-fit", Static).update(self._fit_text(cost.current_length, cost.other_length, cost))
+
+    @staticmethod
+    def _fit_text(cut: int, fit: int, cost) -> Text:
+        def mem(n: Optional[int]) -> str:
+            return f"~{fmt_bytes(n)}" if n else "memory ?"
+
+        t = Text(style="italic")
+        if fit == cut:
+            t.append("max length fits 99%", style="dim")
+            if cost is not None:
+                t.append(f" · {mem(cost.current)} to train", style="dim")
+            return t
+        t.append(f"ctrl+f → {fit} fits 99%")
+        if cost is not None:
+            t.append(f" · {mem(cost.current)} → {mem(cost.other)}")
+        return t
 
     def _summary(self, ins) -> Text:
         t = Text()
