@@ -109,3 +109,32 @@ async def test_fit_length_shows_its_memory_cost(world):
         await pilot.pause()
         assert w.value == "64" and app.state.max_length == 64
         assert f"~{fmt_bytes(cost.other)} to train" in _text(s, "#data-fit")
+
+
+async def test_unreachable_hub_marks_uncached_ids_without_the_switch(world, monkeypatch):
+    """No HF_HUB_OFFLINE, but the hub cannot be reached (a local port nothing listens on):
+    the live Model step finds out beside its scan and marks the uncached ids all the same."""
+    import socket
+
+    from sage_ft_tui.engine.models import resolve
+    from sage_ft_tui.tui.app import SageApp
+
+    from .conftest import wait_for
+
+    for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(k, raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    monkeypatch.setattr(resolve, "_probed", {})
+    app = SageApp(cwd=str(world / "project"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "ctrl+n")
+        await wait_for(pilot, lambda: app.screen.query("#model-table") and app.screen.offline)
+        table = app.screen.query_one("#model-table")
+        await wait_for(pilot, lambda: UNCACHED in _keys(table))
+        assert table.get_row(UNCACHED)[-1].plain == "not cached — offline"
+        table.move_cursor(row=_keys(table).index(UNCACHED))
+        await pilot.press("enter")
+        assert "offline (127.0.0.1 cannot be reached)" in _text(app.screen, "#error")

@@ -48,7 +48,7 @@ def offline_reason(*, probe: bool = True) -> str:
         socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
         why = ""
     except OSError:
-        why = f"the hub ({host}) cannot be reached"
+        why = f"{host} cannot be reached"
     _probed[host] = (now, why)
     return why
 

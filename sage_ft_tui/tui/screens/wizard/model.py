@@ -24,15 +24,9 @@ from sage_ft_tui.tui.widgets.charts import S
 
 # (header, key, width); the Model column takes what is left of the terminal's width.
 COLUMNS = (("Params", "params", 6), ("Size", "size", 8), ("Last used", "used", 9), ("Available", "avail", 20))
+ARCH = ("Architecture", "arch", 22)  # on terminals this wide or wider (else in the detail line)
+ARCH_FROM = 110
 MIN_ID_WIDTH = 16
-
-
-def scan(cwd: Path):
-    """The list and whether the hub can be reached (in a worker: the reachability check may wait)."""
-    from sage_ft_tui.engine.models.catalog import catalogue
-    from sage_ft_tui.engine.models.resolve import offline_reason
-
-    return catalogue(cwd=cwd), offline_reason()
 
 
 class ModelScreen(WizardScreen):
@@ -70,29 +64,43 @@ class ModelScreen(WizardScreen):
         self._columns()
         table.loading = True
         table.focus()
-        cwd = self.app.cwd
-        self.app.background(self, "model.scan", lambda: scan(cwd), self._scanned)
+        from sage_ft_tui.engine.models.catalog import catalogue
+        from sage_ft_tui.engine.models.resolve import offline_reason, offline_switch
 
-    def _scanned(self, result, err: Optional[SageError]) -> None:
+        cwd = self.app.cwd
+        self.app.background(self, "model.scan", lambda: catalogue(cwd=cwd), self._scanned)
+        self.offline = offline_switch()  # known at once; else the hub is tried (up to 1.5 s) beside the scan
+        if not self.offline:
+            self.app.background(self, "model.offline", offline_reason, self._offline_known)
+
+    def _scanned(self, entries, err: Optional[SageError]) -> None:
         if not self.is_attached:
             return
         self.query_one(DataTable).loading = False
         if err is not None:
             self.say_error(err)
             return
-        entries, self.offline = result
         for e in entries:
             self.entries.setdefault(e.id, e)
         self._fill(prefer=self.app.state.model)
+
+    def _offline_known(self, why, err: Optional[SageError]) -> None:
+        if self.is_attached and why:
+            self.offline = why
+            self._fill(prefer=self.chosen.id if self.chosen else None)
 
     # ---- the table ---------------------------------------------------------------------
     def _columns(self) -> None:
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        rest = sum(w + 2 for _h, _k, w in COLUMNS) + 4  # cell padding, the panel's border
+        cols = self._shown_columns()
+        rest = sum(w + 2 for _h, _k, w in cols) + 4  # cell padding, the panel's border
         table.add_column("Model", key="id", width=max(MIN_ID_WIDTH, self.app.size.width - rest - 2))
-        for header, key, width in COLUMNS:
+        for header, key, width in cols:
             table.add_column(header, key=key, width=width)
+
+    def _shown_columns(self) -> tuple:
+        return (ARCH, *COLUMNS) if self.app.size.width >= ARCH_FROM else COLUMNS
 
     def on_resize(self) -> None:
         if self.entries:
@@ -113,8 +121,12 @@ class ModelScreen(WizardScreen):
             why = unavailable(e, self.offline)
             dim = "dim" if why else ""
             used = f"{fmt_duration(now - e.last_used)}" if e.last_used else "—"
+            arch = (
+                [Text(e.architecture or "?", style=dim, overflow="ellipsis")] if ARCH in self._shown_columns() else []
+            )
             table.add_row(
                 Text(self._label(e), style=dim, overflow="ellipsis", no_wrap=True),
+                *arch,
                 Text(e.params_label, style=dim),
                 Text(e.size_label, style=dim),
                 Text(used, style=dim),
