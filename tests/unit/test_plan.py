@@ -11,10 +11,10 @@ from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.runs.plan import length_cost, packed_rows, plan, plan_lines, plan_rows, plan_run, with_duration
 
 
-def _cfg(**training) -> RunConfig:
+def _cfg(task: str = "instruction", **training) -> RunConfig:
     base = {"micro_batch_size": 4, "grad_accumulation": 2, "max_length": 64, "epochs": 3, "packing": False}
     return RunConfig.from_dict(
-        {"task": "instruction", "model": {"name": "tiny-demo"}, "data": {"paths": ["x.jsonl"], "validation_split": 0.1},
+        {"task": task, "model": {"name": "tiny-demo"}, "data": {"paths": ["x.jsonl"], "validation_split": 0.1},
          "training": {**base, **training}}, source="test",
     )  # fmt: skip
 
@@ -41,6 +41,9 @@ def test_packing_counts_bfd_rows_not_the_mean():
     mean_only = plan_rows(_cfg(packing=True), 90, mean_length=40)
     assert mean_only.approx and mean_only.steps_per_epoch == 8  # ceil(90·40/64)=57 → a lower bound
     assert mean_only.summary().startswith("≥ 24 optimizer steps")
+    short = SimpleNamespace(usable=100, token_lengths=[10] * 100)
+    assert plan(_cfg(packing=True), short).steps_per_epoch == 2  # 6 rows of 10 share one: 15 rows
+    assert plan(_cfg("preference", packing=True), short).steps_per_epoch == 12  # pairs are never packed
 
 
 def test_duration_is_measured_on_a_finished_run_of_the_same_model(tmp_path, sage_home):

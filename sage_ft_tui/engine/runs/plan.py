@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 from sage_ft_tui.engine.fsutil import fmt_duration
 
 
@@ -49,7 +50,7 @@ def plan(cfg: Any, inspection: Any = None) -> TrainPlan:
         train_rows = min(train_rows, cfg.data.max_samples)
     lengths = list(getattr(inspection, "token_lengths", []) or [])
     packed = None
-    if cfg.training.packing and lengths and train_rows:  # the inspected lengths stand for the train rows
+    if cfg.training.packing and lengths and train_rows:  # the inspected lengths stand for the train rows (SFT)
         packed = math.ceil(packed_rows(lengths, cfg.training.max_length) * train_rows / len(lengths))
     return plan_rows(cfg, train_rows, packed=packed)
 
@@ -78,13 +79,14 @@ def plan_rows(
     t = cfg.training
     gpus = len(t.gpus) if t.gpus else 1
     per_step = t.micro_batch_size * t.grad_accumulation * gpus
+    packing = t.packing and cfg.task not in TRAINER_TASKS  # only the SFT trainer packs
     steps_per_epoch: Optional[int] = None
     approx = False
     if train_rows:
         samples = train_rows
-        if t.packing and packed:
+        if packing and packed:
             samples = packed
-        elif t.packing and mean_length:
+        elif packing and mean_length:
             samples, approx = math.ceil(train_rows * min(mean_length, t.max_length) / t.max_length), True
         # = the Trainer's ceil(ceil(samples / (micro-batch × GPUs)) / accumulation)
         steps_per_epoch = max(1, math.ceil(samples / per_step))
