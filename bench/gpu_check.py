@@ -217,8 +217,27 @@ class Check:
         t0 = time.monotonic()
         for key in ("tiny",) if self.smoke else ("0.5b", "1.5b"):
             self.models[key] = build_model(self.work / f"qwen2.5-{key}-random", key)
-        build_data(self.data, rows=240 if self.smoke else 8000, words=60 if self.smoke else 220)
+        # ~505 tokens a row: 3,000 rows pack into ~1,480 rows of 1,024, more than any phase takes
+        build_data(self.data, rows=240 if self.smoke else 3000, words=60 if self.smoke else 220)
+        self._preflight_paths()
         return {"status": OK, "note": f"models and data built in {time.monotonic() - t0:.0f}s"}
+
+    def _preflight_paths(self) -> None:
+        """A path the engine would take that cannot work with what is installed: reported as a
+        path failure, and the runs start one step down (no GPU time spent failing on it)."""
+        from bench.gpu.fallback import taken, varlen_signature_gap
+        from sage_ft_tui.engine.train.attention import VARLEN, VARLEN_FLEX
+
+        gap = varlen_signature_gap()
+        if self.cuda and gap and taken({}, True)[1] == VARLEN:
+            failure = (
+                f"torch varlen_attn failed in setup: torch {self.report['versions'].get('torch')}'s varlen_attn "
+                f"takes no {', '.join(gap)} (engine/train/attention.py torch_varlen passes them)"
+            )
+            print(f"   {failure}; the runs use SAGE_FT_ATTN={VARLEN_FLEX}", flush=True)
+            self.report.setdefault("path_failures", []).append(failure)
+            self.report.setdefault("fallback_env", {})["SAGE_FT_ATTN"] = VARLEN_FLEX
+            os.environ["SAGE_FT_ATTN"] = VARLEN_FLEX
 
     def _train(self, spec, allow: float, *, monitor: bool = False) -> dict:
         from bench.gpu.fallback import next_path
@@ -294,7 +313,7 @@ class Check:
                 f"qlora-{shape}",
                 self.models[shape],
                 self.data,
-                steps=30 if shape == "0.5b" else 25,
+                steps=20 if shape == "0.5b" else 15,
                 micro_batch=16,
                 length=1024,
                 checkpointing=True,

@@ -36,3 +36,17 @@ def next_path(start: dict, cuda: bool, error: str) -> Optional[tuple[dict[str, s
     if attention == VARLEN_FLEX:
         return {"SAGE_FT_ATTN": VARLEN_SDPA}, "FlexAttention"
     return None
+
+
+def varlen_signature_gap() -> list[str]:
+    """The keyword arguments engine/train/attention.py's torch_varlen passes that this torch's
+    varlen_attn does not take (torch 2.10 had `is_causal` instead of `window_size`): a run
+    on that path would fail at its first step, so the check says so and starts one step down."""
+    import inspect
+
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return []
+    params = inspect.signature(varlen_attn).parameters
+    return [p for p in ("scale", "window_size", "enable_gqa") if p not in params]

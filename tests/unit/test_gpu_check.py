@@ -15,7 +15,7 @@ import pytest
 
 from bench.gpu.budget import Budget
 from bench.gpu.build import shape_config
-from bench.gpu.fallback import next_path
+from bench.gpu.fallback import next_path, varlen_signature_gap
 from bench.gpu.measure import matmul_params, memory, mfu, throughput
 from bench.gpu.report import CUT, FAILED, JSON_NAME, OK, SKIPPED, SUMMARY_NAME, table
 from bench.gpu.runs import Finished, Spec
@@ -100,6 +100,17 @@ def test_a_broken_fast_path_falls_back_one_step_at_a_time():
     assert next_path({"attention": VARLEN_SDPA}, True, "x") is None
     assert next_path({"attention": VARLEN}, True, "oom: CUDA out of memory at micro-batch 8") is None
     assert next_path({"attention": VARLEN}, False, "x") is None
+
+
+def test_a_torch_whose_varlen_attn_lacks_what_the_engine_passes_is_caught_before_a_run(monkeypatch):
+    import torch.nn.attention.varlen as varlen
+
+    def torch_2_10(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, is_causal=False, return_aux=None):
+        raise AssertionError("not called")
+
+    assert varlen_signature_gap() == []  # this torch's takes everything torch_varlen passes
+    monkeypatch.setattr(varlen, "varlen_attn", torch_2_10)
+    assert varlen_signature_gap() == ["scale", "window_size", "enable_gqa"]
 
 
 def test_paths_not_exercised_on_a_gpu_name_the_missing_wheel():
