@@ -35,7 +35,7 @@ def test_fsdp_two_cpu_processes_one_adapter(tmp_path, monkeypatch):
     raw["data"]["validation_split"] = 0.0  # no eval pass: the test is about sharding and saving
     raw["training"].update(sharding="fsdp", save_steps=1, eval_steps=None)
     run = create_run(RunConfig.from_dict(raw))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}  # gloo on CPU, even beside GPUs
     env.pop("SAGE_FT_HW_RECORDED", None)
     p = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", _free_port()]
@@ -65,12 +65,14 @@ def test_fsdp_two_cpu_processes_one_adapter(tmp_path, monkeypatch):
     from sage_ft_tui.engine.models.tiny import ensure_tiny_model
 
     weights = load_file(str(adapter / "adapter_model.safetensors"))
-    lora_r = RunConfig.from_dict(raw).lora.r
-    for name, w in weights.items():  # full matrices (a shard would have r/2 rows), trained (B starts at 0)
-        assert lora_r in w.shape and w.dim() == 2, (name, w.shape)
-    assert any(w.abs().sum() > 0 for n, w in weights.items() if "lora_B" in n)
     base = AutoModelForCausalLM.from_pretrained(str(ensure_tiny_model()), dtype=torch.float32)
     model = PeftModel.from_pretrained(base, str(adapter)).eval()
+    linears = dict(model.named_modules())
+    r = RunConfig.from_dict(raw).lora.r
+    for name, w in weights.items():  # every matrix whole (a shard has half the rows), as loaded
+        layer = linears[name.rsplit(".lora_", 1)[0]].base_layer
+        assert tuple(w.shape) == ((r, layer.in_features) if ".lora_A." in name else (layer.out_features, r)), name
+    assert any(w.abs().sum() > 0 for n, w in weights.items() if "lora_B" in n)  # trained: B starts at 0
     tok = AutoTokenizer.from_pretrained(str(adapter))
     ids = tok("hello", return_tensors="pt").input_ids
     out = model.generate(ids, max_new_tokens=4, do_sample=False)
