@@ -111,9 +111,10 @@ async def test_fit_length_shows_its_memory_cost(world):
         assert f"~{fmt_bytes(cost.other)} to train" in _text(s, "#data-fit")
 
 
-async def test_unreachable_hub_marks_uncached_ids_without_the_switch(world, monkeypatch):
-    """No HF_HUB_OFFLINE, but the hub cannot be reached (a local port nothing listens on):
-    the live Model step finds out beside its scan and marks the uncached ids all the same."""
+async def test_unreachable_hub_is_tried_only_when_a_download_is_chosen(world, monkeypatch):
+    """No HF_HUB_OFFLINE, and the hub cannot be reached (a local port nothing listens on).
+    Opening the Model step and moving over the list opens no connection; going on with an
+    uncached id tries the hub once and says on this screen why not, marking those ids."""
     import socket
 
     from sage_ft_tui.engine.models import resolve
@@ -127,14 +128,21 @@ async def test_unreachable_hub_marks_uncached_ids_without_the_switch(world, monk
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
-    monkeypatch.setattr(resolve, "_probed", {})
+    probed: dict = {}
+    monkeypatch.setattr(resolve, "_probed", probed)
     app = SageApp(cwd=str(world / "project"))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("n", "ctrl+n")
-        await wait_for(pilot, lambda: app.screen.query("#model-table") and app.screen.offline)
+        await wait_for(pilot, lambda: app.screen.query("#model-table"))
         table = app.screen.query_one("#model-table")
         await wait_for(pilot, lambda: UNCACHED in _keys(table))
-        assert table.get_row(UNCACHED)[-1].plain == "not cached — offline"
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert not probed and not app.screen.offline  # nothing tried yet
+        assert table.get_row(UNCACHED)[-1].plain == "download"
         table.move_cursor(row=_keys(table).index(UNCACHED))
         await pilot.press("enter")
+        await wait_for(pilot, lambda: "cannot be reached" in _text(app.screen, "#error"))
         assert "offline (127.0.0.1 cannot be reached)" in _text(app.screen, "#error")
+        assert list(probed) == ["127.0.0.1"] and app.screen.STEP == "Model"
+        assert table.get_row(UNCACHED)[-1].plain == "not cached — offline"

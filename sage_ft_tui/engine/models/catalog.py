@@ -372,6 +372,11 @@ def catalogue(cache_dir: Optional[Path] = None, *, cwd: Optional[Path] = None) -
 # ---- can it be had now, and what the user typed ------------------------------------------
 
 
+def needs_download(e: ModelEntry) -> bool:
+    """A hub id whose weights are not in the local cache."""
+    return not e.offline and e.source != "path"
+
+
 def unavailable(e: ModelEntry, offline: str) -> str:
     """Why `e` cannot be trained from now ('' when it can); `offline`: resolve.offline_reason()."""
     if e.offline:
@@ -438,6 +443,7 @@ def check_ref(ref: str, known: dict[str, ModelEntry], offline: str, cwd: Optiona
 
 
 __all__ = [
+    "needs_download",
     "ModelEntry",
     "DEFAULTS",
     "TINY_NAME",

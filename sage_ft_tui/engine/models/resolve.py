@@ -26,8 +26,9 @@ def offline_reason(*, probe: bool = True) -> str:
     """Why a model that is not in the local cache cannot be fetched now ('' when it can).
 
     An offline switch answers without any connection. Otherwise (`probe`) one TCP connect
-    to the hub's host, at most PROBE_TIMEOUT seconds, kept PROBE_TTL seconds: the Model step
-    marks uncached ids before the user picks one, instead of a download failing later. With
+    to the hub's host, at most PROBE_TIMEOUT seconds, kept PROBE_TTL seconds. The Model step
+    calls it only when the user goes on with a model that must be downloaded (so a local
+    choice never opens a connection), and says there, not in a later download, why not. With
     a proxy configured the direct connect says nothing, so the hub counts as reachable."""
     switch = offline_switch()
     if switch or not probe:

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Static
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import fmt_duration
-from sage_ft_tui.engine.models.catalog import WAY_FORWARD, is_search, matches, unavailable
+from sage_ft_tui.engine.models.catalog import WAY_FORWARD, is_search, matches, needs_download, unavailable
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S
 
@@ -42,6 +42,7 @@ class ModelScreen(WizardScreen):
         self.entries: dict[str, object] = {}  # id -> ModelEntry, in the catalogue's order
         self.pinned: list[str] = []  # ids typed in and used: always shown
         self.offline = ""  # why uncached models cannot be fetched now ('' when they can)
+        self.probed = False  # whether `offline` is known (a switch, or the hub was tried)
         self.chosen = None  # ModelEntry
         self.query_text = ""
 
@@ -65,13 +66,14 @@ class ModelScreen(WizardScreen):
         table.loading = True
         table.focus()
         from sage_ft_tui.engine.models.catalog import catalogue
-        from sage_ft_tui.engine.models.resolve import offline_reason, offline_switch
+        from sage_ft_tui.engine.models.resolve import offline_switch
 
         cwd = self.app.cwd
         self.app.background(self, "model.scan", lambda: catalogue(cwd=cwd), self._scanned)
-        self.offline = offline_switch()  # known at once; else the hub is tried (up to 1.5 s) beside the scan
-        if not self.offline:
-            self.app.background(self, "model.offline", offline_reason, self._offline_known)
+        # Known at once from the switches. The hub itself is tried only when the user goes on
+        # with a model that must be downloaded: a local choice never opens a connection.
+        self.offline = offline_switch()
+        self.probed = bool(self.offline)
 
     def _scanned(self, entries, err: Optional[SageError]) -> None:
         if not self.is_attached:
@@ -85,9 +87,15 @@ class ModelScreen(WizardScreen):
         self._fill(prefer=self.app.state.model)
 
     def _offline_known(self, why, err: Optional[SageError]) -> None:
-        if self.is_attached and why:
-            self.offline = why
-            self._fill(prefer=self.chosen.id if self.chosen else None)
+        if not self.is_attached:
+            return
+        self.probed = True
+        self.offline = why or ""
+        self._fill(prefer=self.chosen.id if self.chosen else None)
+        if self.offline:
+            self.action_next()  # says why, with the way forward
+        elif self.chosen is not None:
+            super().action_next()
 
     # ---- the table ---------------------------------------------------------------------
     def _columns(self) -> None:
@@ -185,7 +193,14 @@ class ModelScreen(WizardScreen):
         w.update(t)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if self.focused is event.data_table:  # the user moved (not a refill while typing)
+        table = event.data_table
+        if (
+            table.row_count
+            and event.row_key.value != table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        ):
+            return  # a refill's passing highlight: the cursor is elsewhere now
+        moved = self.chosen is None or event.row_key.value != self.chosen.id
+        if self.focused is table and moved:  # the user moved (not a refill while typing)
             self.say_error(None)
         self._highlight()
 
@@ -283,6 +298,11 @@ class ModelScreen(WizardScreen):
 
     def action_next(self) -> None:
         e = self.chosen
+        if e is not None and needs_download(e) and not self.probed:
+            from sage_ft_tui.engine.models.resolve import offline_reason
+
+            self.app.background(self, "model.offline", offline_reason, self._offline_known)
+            return
         if e is not None and unavailable(e, self.offline):
             why = unavailable(e, self.offline)
             self.say_error(
