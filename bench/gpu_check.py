@@ -51,27 +51,17 @@ GPU_PLAN = {
 SMOKE_PLAN = {"setup": 60, "lora-0.5b": 150, "lora-1.5b": 1, "qlora-0.5b": 1, "qlora-1.5b": 1, "oom-recovery": 1}
 MONITOR_S = 50  # at most, inside lora-0.5b's window
 OOM_FACTOR = 2.5  # the OOM phase's first micro-batch: estimated at least this × the card's memory
+MIN_PHASE_S = 20  # less than this left: the phase is skipped (a worker needs ~15 s to start)
 
 
 def versions() -> dict:
+    """Versions of what a run uses (doctor's package list) and of triton (Liger, FlexAttention)."""
     import importlib.metadata as md
 
-    out = {"python": sys.version.split()[0]}
-    for n in (
-        "torch",
-        "transformers",
-        "peft",
-        "trl",
-        "datasets",
-        "accelerate",
-        "textual",
-        "pydantic",
-        "bitsandbytes",
-        "liger-kernel",
-        "flash-attn",
-        "triton",
-        "nvidia-ml-py",
-    ):
+    from sage_ft_tui.engine.hardware.doctor import PACKAGES
+
+    out: dict = {"python": sys.version.split()[0]}
+    for n in (*PACKAGES, "triton"):
         try:
             out[n] = md.version(n)
         except md.PackageNotFoundError:
@@ -181,6 +171,9 @@ class Check:
         entry: dict = {"name": name, "status": SKIPPED, "wall_s": 0.0, "note": skip}
         allow = self.budget.allow(name)
         entry["budget_s"] = round(allow, 1)
+        if not skip and allow < MIN_PHASE_S:
+            skip = entry["note"] = f"cut: {allow:.0f}s of the check's budget left (earlier phases ran long)"
+            entry["status"] = CUT
         t0 = time.monotonic()
         if not skip:
             print(f"\n== {name} (budget {allow:.0f}s)", flush=True)
@@ -194,7 +187,7 @@ class Check:
 
                 traceback.print_exc()
         else:
-            print(f"\n== {name}: {SKIPPED}: {skip}", flush=True)
+            print(f"\n== {name}: {entry['status']}: {skip}", flush=True)
         entry["wall_s"] = round(time.monotonic() - t0, 1)
         self.budget.done(name, entry["wall_s"])
         self.report["phases"].append(entry)
@@ -289,7 +282,7 @@ class Check:
             key = "tiny" if self.smoke else shape
             mdir = self.models[key]
             if self.smoke:
-                spec = Spec(f"lora-{shape}", mdir, self.data, steps=8, micro_batch=2, length=256, logging_steps=2)
+                spec = Spec(f"lora-{shape}", mdir, self.data, steps=4, micro_batch=2, length=256, logging_steps=1)
                 spec.optimizer, spec.precision = "adamw_torch", "auto"
             else:
                 mb = fit_micro_batch(

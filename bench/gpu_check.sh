@@ -10,13 +10,14 @@
 #    torch 2.11+cu130, transformers, peft, accelerate, psutil, nvidia-ml-py, pyyaml, pandas,
 #    pyarrow, triton) has no package index and lacks trl, datasets, textual and pydantic:
 #
-#      bash bench/gpu_check.sh --fetch-wheels              # required: 15 wheels, ~6 MB
-#      bash bench/gpu_check.sh --fetch-wheels --optional   # + liger-kernel 0.9 MB and
-#                                                          #   bitsandbytes, cut to its CUDA 13.0 library: ~2 MB
+#      bash bench/gpu_check.sh --fetch-wheels              # required: 15 pinned wheels, ~6 MB
+#      bash bench/gpu_check.sh --fetch-wheels --optional   # + liger-kernel (0.9 MB) and bitsandbytes
+#                                                          #   cut to its CUDA 13.0 library (3.4 MB)
 #
 #    into the ignored folder .whl/ (Python 3.12, manylinux x86_64; `--python 3.11` or
-#    `--cuda 128` for another image). All of it fits `carry`'s 64 MiB with the ~5 MB tree;
-#    a whole bitsandbytes wheel (43 MB, a library per CUDA version) would too, barely.
+#    `--cuda 128` for another image). All of it (~10 MB) fits `carry`'s 64 MiB beside the
+#    ~5 MB tree; a whole bitsandbytes wheel (43 MB, a library per CUDA version) would too, barely.
+#    The pins are the versions this repo's tests run with.
 #    flash-attn has no wheel on PyPI (built per torch/CUDA pair): its path is reported as
 #    not exercised unless the image has it.
 #
