@@ -62,6 +62,42 @@ async def test_chat_screen_streams_a_reply(served):
         assert [b.role for b in screen.query(ChatBubble)] == ["note"]
 
 
+async def test_chat_screen_sends_what_was_entered_while_connecting(served, monkeypatch):
+    """Enter pressed before the screen has connected (the openai client is still importing;
+    a user who types at once after ctrl+t) loses nothing and says nothing wrong: the message
+    stays in the box and goes out as soon as the connection is made."""
+    import threading
+
+    from sage_ft_tui.engine.deploy import chat as engine_chat
+    from sage_ft_tui.tui.screens.deploy.chat import ChatBubble, ChatScreen
+
+    run, _ = served
+    real, gate = engine_chat.endpoint_for_run, threading.Event()
+
+    def slow_endpoint(r):  # the real look-up, held until the message is entered
+        gate.wait(30)
+        return real(r)
+
+    monkeypatch.setattr(engine_chat, "endpoint_for_run", slow_endpoint)
+    app = _app(lambda: ChatScreen(str(run)))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            screen.query_one("#chat-max").value = "2"
+            box, status = screen.query_one("#chat-input"), screen.query_one("#chat-status")
+            await pilot.press(*"hi", "enter")
+            await pilot.pause(0.1)
+            assert screen.endpoint is None and box.value == "hi"  # not sent yet, and not lost
+            assert not screen.query_one("#error").display  # no "not connected to a server"
+            assert "goes out once connected" in str(status.render())
+            gate.set()
+            await wait_for(pilot, lambda: len(screen.query(ChatBubble)) == 2 and not screen.streaming, timeout=60)
+            assert [(b.role, b.text) for b in screen.query(ChatBubble)][0] == ("user", "hi")
+            assert box.value == "" and "first token" in str(status.render())
+    finally:
+        gate.set()
+
+
 async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.runs.manage import create_run

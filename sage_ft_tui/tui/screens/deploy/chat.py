@@ -2,7 +2,9 @@
 
 The `openai` client runs in a thread worker (engine.chat.ChatSession); each chunk comes
 back as a ChatToken message. Settings (system prompt, temperature, max tokens) apply to
-the next message; /reset or ctrl+r forgets the conversation.
+the next message; /reset or ctrl+r forgets the conversation. A message entered while the
+screen is still connecting (the openai client takes a moment to import) stays in the box
+and goes out as soon as the connection is made.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ class ChatScreen(BaseScreen):
         self.session = None
         self.endpoint = None
         self.streaming = False
+        self.connecting = False
+        self._pending = False  # enter was pressed while connecting: send the box once connected
         self._bubble: Optional[ChatBubble] = None
 
     def compose(self) -> ComposeResult:
@@ -123,6 +127,7 @@ class ChatScreen(BaseScreen):
 
     def connect(self) -> None:
         run = self.run_dir
+        self.connecting = True
 
         def job():
             from sage_ft_tui.engine.deploy.chat import endpoint_for_run, make_client
@@ -135,6 +140,8 @@ class ChatScreen(BaseScreen):
         self.app.background(self, "chat.connect", job, lambda ep, err: self.on_chat_connected(ChatConnected(ep, err)))
 
     def on_chat_connected(self, message: ChatConnected) -> None:
+        self.connecting = False
+        pending, self._pending = self._pending, False
         if message.error is not None:
             self.say_error(message.error)
             self._status("not connected — ctrl+s: open the Serve screen")
@@ -142,6 +149,8 @@ class ChatScreen(BaseScreen):
         self.say_error(None)
         self.endpoint = message.endpoint
         self._status(f"{self.endpoint.backend} · {self.endpoint.base_url} · model {self._model_label()}")
+        if pending:
+            self.send(self.query_one("#chat-input", Input))
 
     # ---- sending -------------------------------------------------------------------
     def _settings(self):
@@ -156,24 +165,31 @@ class ChatScreen(BaseScreen):
         return ChatSettings(system=sys_prompt, temperature=temp, max_tokens=mx).validate()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "chat-input":
-            return
-        text = event.value.strip()
+        if event.input.id == "chat-input":
+            self.send(event.input)
+
+    def send(self, box: Input) -> None:
+        """Send what the message box holds (or run its /command)."""
+        text = box.value.strip()
         if not text:
             return
         if text in ("/exit", "/quit"):
             self.action_back()
             return
         if text == "/reset":
-            event.input.value = ""
+            box.value = ""
             self.action_reset()
             return
         if text.startswith("/compare "):
-            event.input.value = ""
+            box.value = ""
             self.compare_base_tuned(text[len("/compare ") :].strip())
             return
         if self.streaming:
             self.app.bell()
+            return
+        if self.endpoint is None and self.connecting:
+            self._pending = True  # the text stays in the box until it is sent
+            self._status("connecting… the message goes out once connected")
             return
         if self.endpoint is None:
             self.say_error(SageError("not connected to a server", hint="ctrl+s opens the Serve screen; start it there"))
@@ -184,7 +200,7 @@ class ChatScreen(BaseScreen):
             self.say_error(e)
             return
         self.say_error(None)
-        event.input.value = ""
+        box.value = ""
         from sage_ft_tui.engine.deploy.chat import ChatSession
 
         if self.session is None:
