@@ -98,6 +98,47 @@ def oom_micro_batch(model_dir: Path, length: int, vram: int) -> int:
     return mb
 
 
+def phase_spec(phase: str, models: dict[str, Path], data: Path, vram: int, *, smoke: bool = False):
+    """What a training phase trains: `models` by shape ("0.5b", "1.5b"; "tiny" for the smoke),
+    sized for a card of `vram` bytes."""
+    from bench.gpu.runs import Spec
+
+    kind, _, shape = phase.partition("-")
+    if smoke:
+        return Spec(
+            phase,
+            models["tiny"],
+            data,
+            steps=4,
+            micro_batch=2,
+            length=256,
+            logging_steps=1,
+            optimizer="adamw_torch",
+            precision="auto",
+        )
+    if kind == "lora":
+        mb = fit_micro_batch(
+            models[shape], 16, 1024, vram, 0.5, gradient_checkpointing=False, optimizer="adamw_torch_fused"
+        )
+        return Spec(phase, models[shape], data, steps=60 if shape == "0.5b" else 40, micro_batch=mb, length=1024)
+    if kind == "qlora":
+        return Spec(
+            phase,
+            models[shape],
+            data,
+            steps=20 if shape == "0.5b" else 15,
+            micro_batch=16,
+            length=1024,
+            checkpointing=True,
+            quantization="4bit",
+            optimizer="paged_adamw_8bit",
+        )
+    if phase == "oom-recovery":
+        mb = oom_micro_batch(models["0.5b"], 1024, vram)
+        return Spec(phase, models["0.5b"], data, steps=2, micro_batch=mb, length=1024, oom_retries=6, logging_steps=1)
+    raise ValueError(f"no training phase {phase!r}")
+
+
 def not_exercised(report: dict, cuda: bool) -> list[str]:
     """The attention/kernel/quantization paths no phase took, each with the reason."""
     from sage_ft_tui.engine.train.attention import torch_varlen_available
@@ -276,21 +317,8 @@ class Check:
         return {"status": status, "note": "; ".join(x for x in (*notes, note) if x), "figures": fig}
 
     def lora(self, shape: str, *, monitor: bool = False):
-        from bench.gpu.runs import Spec
-
         def run(allow: float) -> dict:
-            key = "tiny" if self.smoke else shape
-            mdir = self.models[key]
-            if self.smoke:
-                spec = Spec(f"lora-{shape}", mdir, self.data, steps=4, micro_batch=2, length=256, logging_steps=1)
-                spec.optimizer, spec.precision = "adamw_torch", "auto"
-            else:
-                mb = fit_micro_batch(
-                    mdir, 16, 1024, self.vram, 0.5, gradient_checkpointing=False, optimizer="adamw_torch_fused"
-                )
-                spec = Spec(
-                    f"lora-{shape}", mdir, self.data, steps=60 if shape == "0.5b" else 40, micro_batch=mb, length=1024
-                )
+            spec = phase_spec(f"lora-{shape}", self.models, self.data, self.vram, smoke=self.smoke)
             res = self._train(spec, allow, monitor=monitor)
             if self.smoke:
                 res["note"] = "; ".join(x for x in ("tiny Qwen2 shape (--cpu-smoke)", res["note"]) if x)
@@ -299,32 +327,11 @@ class Check:
         return run
 
     def qlora(self, shape: str):
-        from bench.gpu.runs import Spec
-
-        def run(allow: float) -> dict:
-            spec = Spec(
-                f"qlora-{shape}",
-                self.models[shape],
-                self.data,
-                steps=20 if shape == "0.5b" else 15,
-                micro_batch=16,
-                length=1024,
-                checkpointing=True,
-                quantization="4bit",
-                optimizer="paged_adamw_8bit",
-            )
-            return self._train(spec, allow)
-
-        return run
+        return lambda allow: self._train(phase_spec(f"qlora-{shape}", self.models, self.data, self.vram), allow)
 
     def oom(self, allow: float) -> dict:
-        from bench.gpu.runs import Spec
-
-        mdir = self.models["0.5b"]
-        mb = oom_micro_batch(mdir, 1024, self.vram)
-        spec = Spec(
-            "oom-recovery", mdir, self.data, steps=2, micro_batch=mb, length=1024, oom_retries=6, logging_steps=1
-        )
+        spec = phase_spec("oom-recovery", self.models, self.data, self.vram)
+        mb = spec.micro_batch
         res = self._train(spec, allow)
         retries = res["figures"]["oom_retries"]
         res["figures"]["first_micro_batch"] = mb

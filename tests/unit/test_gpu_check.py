@@ -19,7 +19,7 @@ from bench.gpu.fallback import next_path, varlen_signature_gap
 from bench.gpu.measure import matmul_params, memory, mfu, throughput
 from bench.gpu.report import CUT, FAILED, JSON_NAME, OK, SKIPPED, SUMMARY_NAME, table
 from bench.gpu.runs import Finished, Spec
-from bench.gpu_check import fit_micro_batch, not_exercised, oom_micro_batch
+from bench.gpu_check import GPU_PLAN, fit_micro_batch, not_exercised, oom_micro_batch, phase_spec
 from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.engine.hardware.estimate import estimate_for_config
 from sage_ft_tui.engine.hardware.gpus import target_snapshot
@@ -57,6 +57,23 @@ def test_micro_batches_are_sized_to_the_card(qwen_15b):
     mb = oom_micro_batch(QWEN_05B, 1024, 141 * GiB)  # ~2.5× the card, so a CUDA OOM is certain
     assert mb == 256
     assert oom_micro_batch(QWEN_05B, 1024, 80 * GiB) == 128
+
+
+def test_every_gpu_phase_trains_a_valid_config_sized_for_the_card(qwen_15b, tmp_path):
+    models = {"0.5b": QWEN_05B, "1.5b": qwen_15b}
+    for vram, lora_15b_mb, oom_mb in ((141 * GiB, 16, 256), (80 * GiB, 8, 128)):
+        specs = {p: phase_spec(p, models, tmp_path / "x.jsonl", vram) for p in GPU_PLAN if p != "setup"}
+        cfgs = {p: s.config() for p, s in specs.items()}  # RunConfig validates each
+        assert cfgs["lora-1.5b"].training.micro_batch_size == lora_15b_mb
+        assert cfgs["oom-recovery"].training.micro_batch_size == oom_mb
+        assert cfgs["oom-recovery"].training.oom_retries >= 3
+        for q in ("qlora-0.5b", "qlora-1.5b"):
+            c = cfgs[q]
+            assert c.model.quantization == "4bit" and c.training.gradient_checkpointing
+            assert c.training.optimizer == "paged_adamw_8bit"
+        assert all(c.training.precision == "bf16" and c.training.packing for c in cfgs.values())
+        for p in ("lora-0.5b", "lora-1.5b", "qlora-0.5b", "qlora-1.5b"):  # each fits the card by the estimate
+            assert estimate_for_config(cfgs[p], target_snapshot(vram_gib=vram / GiB)).fits
 
 
 def test_mfu_is_6n_tokens_over_the_cards_bf16_peak(qwen_15b):
