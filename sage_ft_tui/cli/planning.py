@@ -32,6 +32,11 @@ class Target:
         """Whether the flags ask for a plan (a card or a GPU count), not only a precision."""
         return self.gpu is not None or self.vram is not None or self.gpus is not None
 
+    def describe(self) -> str:
+        """The target in words: "2× H100 80GB", "a 24 GiB GPU"."""
+        card = self.gpu or (f"a {self.vram:g} GiB GPU" if self.vram is not None else "this machine's GPU")
+        return f"{self.gpus}× {card}" if self.gpus and self.gpus > 1 else card
+
     def snapshot(self):
         """The target's Snapshot, or None for this machine."""
         from sage_ft_tui.engine.hardware.gpus import planning_snapshot

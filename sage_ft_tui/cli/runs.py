@@ -137,12 +137,14 @@ def start(
         target = Target(gpu, vram, gpus, precision)
         cfg = _build_config(config, task, model, data, name, preset, epochs, max_steps, max_length, lr, sets, target)
         cfg = chain_options(cfg, from_run, rewards, model)
-        started = start_run(cfg, launch=False)
+        started = start_run(cfg, launch=False, here=not target.plans)
     except SageError as e:
         fail(e)
     for warning in started.warnings:
         typer.echo(warning, err=True)
     _print_created(started.run, json_out)
+    if target.plans and not json_out:
+        out(f"  planned  for {target.describe()}: copy {started.run} to that machine and `sage-ft-tui run` it there")
 
 
 def print_data_block(run: Path, file=None, *, warnings_only: bool = False) -> None:

@@ -172,3 +172,26 @@ def test_quickstart_and_run_plan_for_two_target_gpus(tmp_path, monkeypatch):
     r = _cli("run", str(cfg), "--preset", "auto", "--gpu", "A100 40GB", "--gpus", "2")
     assert r.exit_code == 2 and "training.gpus: GPU 0 does not exist here" in r.output, r.output
     assert "Traceback" not in r.output
+
+
+def test_start_for_two_target_gpus_creates_here_and_trains_there(tmp_path, monkeypatch):
+    """`start` only creates the folder: a plan for 2 GPUs this CPU box lacks is made and kept,
+    with the way on; `run` here then refuses it in one line and leaves the folder as it was."""
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.recipes.demo import DEMO_DATA, sample_path
+    from sage_ft_tui.engine.runs.layout import RunLayout
+    from sage_ft_tui.engine.runs.manage import read_status
+
+    monkeypatch.setenv("SAGE_FT_HOME", str(tmp_path / "runs"))
+    data = str(sample_path(DEMO_DATA))
+    r = _cli("start", "-m", "tiny-demo", "-d", data, "--name", "two", "--gpu", "H100 80GB", "--gpus", "2")
+    assert r.exit_code == 0, r.output
+    assert "planned  for 2× H100 80GB: copy" in r.output
+    run = tmp_path / "runs" / "two"
+    cfg = RunConfig.load(RunLayout(run).config)
+    assert cfg.training.gpus == [0, 1] and cfg.training.precision == "bf16"
+    before = sorted(p.name for p in run.iterdir())
+    r = _cli("run", "two")
+    assert r.exit_code == 2 and "training.gpus: GPU 0 does not exist here" in r.output, r.output
+    assert "planned for another machine" in r.output and "Traceback" not in r.output
+    assert sorted(p.name for p in run.iterdir()) == before and read_status(run)["state"] == "created"

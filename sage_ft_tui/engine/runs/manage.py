@@ -324,12 +324,18 @@ def write_marker(run: Path) -> None:
     atomic_write_json(RunLayout(run).marker, {"tool": "sage-ft-tui", "version": __version__, "created": time.time()})
 
 
-def create_run(cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = True, unique: bool = False) -> Path:
-    """A run folder with config.yaml and, by default, the prepared data."""
+def create_run(
+    cfg: RunConfig, home: Optional[Path] = None, *, prepare: bool = True, unique: bool = False, here: bool = True
+) -> Path:
+    """A run folder with config.yaml and, by default, the prepared data. `here=False`: the
+    run is planned for another machine (--gpu/--vram/--gpus), whose hardware is checked when
+    it is launched there."""
     from sage_ft_tui.engine.offline import apply_offline_env
 
     apply_offline_env(cfg)  # data preparation loads the tokenizer here: local stays local
     preflight(cfg)
+    if here:
+        machine_preflight(cfg)
     run = new_run_dir(cfg, home, unique=unique)
     try:
         cfg = cfg.model_copy(update={"name": run.name})
@@ -377,6 +383,12 @@ def preflight(cfg: RunConfig) -> None:
         mdir = local_model_dir(cfg.model.name, cfg.model.revision)
         if mdir is not None:
             check_target_modules(mdir, cfg.lora.target_modules, cfg.model.trust_remote_code, cfg.model.name)
+
+
+def machine_preflight(cfg: RunConfig, *, planned_elsewhere: bool = False) -> None:
+    """Refuse what this machine's hardware cannot run (checked when a run is created for
+    this machine, and again when it is launched: a run planned for another machine is
+    checked where it trains)."""
     if cfg.model.quantization != "none" or cfg.training.gpus:
         from sage_ft_tui.engine.hardware.probe import get_backend
 
@@ -384,15 +396,23 @@ def preflight(cfg: RunConfig) -> None:
         if cfg.model.quantization != "none" and not gpus:
             raise SageError(
                 f"model.quantization {cfg.model.quantization} needs an NVIDIA GPU, and this machine has none",
-                hint="use --set model.quantization=none here, or create the run on the GPU server",
+                hint=_ELSEWHERE
+                if planned_elsewhere
+                else "use --set model.quantization=none here, or create the run on the GPU server",
             )
         have = {g.index for g in gpus}
         missing = [g for g in cfg.training.gpus or [] if g not in have]
         if missing:
             raise SageError(
                 f"training.gpus: GPU {missing[0]} does not exist here (found: {sorted(have) or 'none'})",
-                hint="pick GPUs from `sage-ft-tui doctor`",
+                hint=_ELSEWHERE if planned_elsewhere else "pick GPUs from `sage-ft-tui doctor`",
             )
+
+
+_ELSEWHERE = (
+    "a run planned for another machine (--gpu/--gpus) trains there: copy its folder and `sage-ft-tui run` it; "
+    "to train here, start a run without those flags"
+)
 
 
 def load_config(run: Path) -> RunConfig:

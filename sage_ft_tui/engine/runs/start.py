@@ -38,26 +38,31 @@ def launch_run(run: Path, *, resume: bool = False, force: bool = False) -> Start
         config_warnings,
         launch,
         load_config,
+        machine_preflight,
         shared_gpu_warning,
     )
 
     run = Path(run)
     check_can_train(run, resume=resume, force=force)  # before reading anything of a folder not ours
     cfg = load_config(run)
+    machine_preflight(cfg, planned_elsewhere=True)  # it may have been created for another machine
     _ensure_model(cfg)
     warnings = [w for w in (*config_warnings(cfg), shared_gpu_warning(run)) if w]
     pid = launch(run, resume=resume, force=force)
     return Started(run, pid, warnings)
 
 
-def start_run(cfg: RunConfig, *, home: Optional[Path] = None, launch: bool = True, unique: bool = False) -> Started:
-    """Create a run from `cfg` (data prepared and checked) and, by default, launch it."""
+def start_run(
+    cfg: RunConfig, *, home: Optional[Path] = None, launch: bool = True, unique: bool = False, here: bool = True
+) -> Started:
+    """Create a run from `cfg` (data prepared and checked) and, by default, launch it.
+    `here=False` (only with launch=False): planned for another machine's GPUs."""
     from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, runs_home
     from sage_ft_tui.engine.runs.manage import config_warnings, create_run
 
     check_writable_dir(Path(home) if home else runs_home(), "the runs home", HOME_ENV)  # before the model is built
     _ensure_model(cfg)
-    run = create_run(cfg, home, unique=unique)
+    run = create_run(cfg, home, unique=unique, here=here or launch)
     if not launch:
         return Started(run, warnings=config_warnings(cfg))
     return launch_run(run)
