@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--sort", default="cumulative")
     ap.add_argument("--top", type=int, default=45)
     ap.add_argument("--set", action="append", default=[], help="extra config override, dotted.key=value")
+    ap.add_argument("--torch", action="store_true", help="torch.profiler (ops with shapes) instead of cProfile")
     args = ap.parse_args()
     import yaml
 
@@ -54,15 +55,28 @@ def main() -> None:
         run = root / "run"
         prepare_run_data(cfg, run)
         train_ds, _ = tokenized_datasets(cfg, run, str(mdir))
-        prof = cProfile.Profile()
-        t0 = time.perf_counter()
-        prof.enable()
-        run_training(cfg, run, train_ds, None)
-        prof.disable()
-        dt = time.perf_counter() - t0
-    s = io.StringIO()
-    pstats.Stats(prof, stream=s).sort_stats(args.sort).print_stats(args.top)
-    print(s.getvalue())
+        if args.torch:
+            from torch.profiler import ProfilerActivity, profile
+
+            t0 = time.perf_counter()
+            with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as tprof:
+                run_training(cfg, run, train_ds, None)
+            dt = time.perf_counter() - t0
+        else:
+            prof = cProfile.Profile()
+            t0 = time.perf_counter()
+            prof.enable()
+            run_training(cfg, run, train_ds, None)
+            prof.disable()
+            dt = time.perf_counter() - t0
+    if args.torch:
+        avg = tprof.key_averages(group_by_input_shape=True)
+        print(avg.table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=40))
+        print(tprof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top))
+    else:
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats(args.sort).print_stats(args.top)
+        print(s.getvalue())
     print(f"{args.steps} steps in {dt:.2f} s (incl. set-up) = {dt / args.steps:.3f} s/step under cProfile")
 
 

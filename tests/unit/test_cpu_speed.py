@@ -79,3 +79,94 @@ def test_bf16_autocast_loss_follows_fp32(tiny_model):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = m(**batch, use_cache=False).loss.item()
     assert low == pytest.approx(ref, rel=1e-2)
+
+
+def _config(path):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(str(path))
+
+
+def _lora_model(path, fused, dropout=0.0, seed=0):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from sage_ft_tui.engine.train import fast_lora
+
+    torch.manual_seed(seed)
+    m = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout, target_modules="all-linear", init_lora_weights=False)
+    m = get_peft_model(m, cfg)
+    if fused:
+        assert fast_lora.apply(m) == 7 * m.config.num_hidden_layers  # q k v o gate up down
+    return m
+
+
+def _loss_and_grads(m, batch, bf16=False):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = m(**batch, use_cache=False).loss
+    loss.backward()
+    return loss.item(), {n: p.grad.clone() for n, p in m.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_fused_lora_same_loss_and_gradients_as_peft(tiny_model, bf16):
+    """One autograd node per LoRA linear, hand-written backward: peft's loss and gradients
+    (fp32: 1e-5; bf16 autocast: bf16 rounding, a looser bound)."""
+    conf = _config(tiny_model)
+    batch = _batch(conf.vocab_size)
+    (l0, g0), (l1, g1) = (_loss_and_grads(_lora_model(tiny_model, f), batch, bf16) for f in (False, True))
+    assert g0.keys() == g1.keys() and len(g0) == 2 * 7 * conf.num_hidden_layers  # A and B of each, same names
+    tol = 2e-2 if bf16 else 1e-5
+    assert l1 == pytest.approx(l0, abs=tol)
+    for n in g0:
+        scale = g0[n].abs().max().item()
+        assert (g1[n] - g0[n]).abs().max().item() <= tol * max(scale, 1e-3) * (5 if bf16 else 1), n
+
+
+def test_fused_lora_falls_back_where_it_differs(tiny_model):
+    """Dropout, disabled adapters (DPO's reference pass): peft's own forward, same outputs."""
+    from sage_ft_tui.engine.train import fast_lora
+
+    batch = _batch(_config(tiny_model).vocab_size)
+    ref, m = _lora_model(tiny_model, False, dropout=0.1), _lora_model(tiny_model, True, dropout=0.1)
+    ref.train(), m.train()
+    torch.manual_seed(1)
+    a = ref(**batch, use_cache=False).loss
+    torch.manual_seed(1)
+    b = m(**batch, use_cache=False).loss
+    assert b.item() == a.item()  # the same dropout masks: peft's path ran
+    layer = m.get_base_model().model.layers[0].self_attn.q_proj
+    x = torch.randn(3, layer.in_features)
+    with m.disable_adapter():
+        assert not fast_lora._plain(layer, x)
+        assert torch.equal(layer(x), layer.base_layer(x))
+
+
+def test_fused_lora_adapter_loads_in_plain_peft(tiny_model, tmp_path):
+    """Trained through the fused path, saved by peft: plain peft loads it onto a fresh base
+    and generates the same tokens; the weights are those of the unfused path's training."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    batch = _batch(_config(tiny_model).vocab_size)
+    trained = []
+    for fused in (False, True):
+        m = _lora_model(tiny_model, fused)
+        opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+        for _ in range(3):
+            m(**batch, use_cache=False).loss.backward()
+            opt.step()
+            opt.zero_grad()
+        trained.append(m)
+    ref, m = trained
+    for (n0, p0), (n1, p1) in zip(ref.named_parameters(), m.named_parameters()):
+        assert n0 == n1 and torch.allclose(p0, p1, atol=1e-5), n0
+    m.save_pretrained(str(tmp_path / "adapter"))
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32)
+    plain = PeftModel.from_pretrained(base, str(tmp_path / "adapter")).eval()
+    m.eval()
+    prompt = batch["input_ids"][:, :12]
+    kw = dict(max_new_tokens=10, do_sample=False, pad_token_id=0)
+    with torch.no_grad():
+        assert torch.equal(plain.generate(input_ids=prompt, **kw), m.generate(input_ids=prompt, **kw))

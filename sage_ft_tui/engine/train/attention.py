@@ -134,20 +134,23 @@ def per_sequence_sdpa(module, query, key, value, bounds, *, dropout=0.0, scaling
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    # split, not slices: the backward of a slice builds a zero tensor of the whole row per
+    # sequence; split's backward concatenates the sequences' gradients once.
+    lengths = [e - s for s, e in zip(bounds[:-1], bounds[1:])]
     outs = []
-    for s, e in zip(bounds[:-1], bounds[1:]):
-        if e <= s:
+    for n, q, k, v in zip(lengths, *(t.split(lengths, dim=2) for t in (query, key, value))):
+        if n <= 0:
             continue
         m = None
-        if window and e - s > window:  # a sliding-window layer: causal within the window only
-            i = torch.arange(e - s, device=query.device)
+        if window and n > window:  # a sliding-window layer: causal within the window only
+            i = torch.arange(n, device=query.device)
             m = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
         outs.append(
             sdpa_attention_forward(
                 module,
-                query[:, :, s:e],
-                key[:, :, s:e],
-                value[:, :, s:e],
+                q,
+                k,
+                v,
                 m,
                 dropout=dropout,
                 scaling=scaling,

@@ -553,6 +553,10 @@ def run_training(
     extra["liger"] = bool(getattr(trainer.args, "use_liger_kernel", False))
     if not _cuda() and type(trainer).__name__ == "SFTTrainer":  # the other trainers ask the head for more
         compact_lm_head(trainer.model)
+    from sage_ft_tui.engine.train import fast_lora
+
+    if not _cuda() and extra["sharding"] in ("none", "ddp") and fast_lora.enabled():
+        fast_lora.apply(trainer.model)  # sharded parameters keep peft's own forward
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = trainer.state
     adapter = None
