@@ -21,7 +21,7 @@ from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import RunLayout, checkpoint_complete, checkpoint_dir
 from sage_ft_tui.engine.train.attention import choose_attention
 from sage_ft_tui.engine.train.attention import register as register_attention
-from sage_ft_tui.engine.train.distributed import fsdp_on_cpu, full_state_dict, placement, trainer_args
+from sage_ft_tui.engine.train.distributed import fsdp_on_cpu, full_state_dict, placement, sharded, trainer_args
 from sage_ft_tui.engine.train.metrics import method_fields
 
 
@@ -555,8 +555,9 @@ def run_training(
         compact_lm_head(trainer.model)
     from sage_ft_tui.engine.train import fast_lora
 
-    if not _cuda() and extra["sharding"] in ("none", "ddp") and fast_lora.enabled():
-        fast_lora.apply(trainer.model)  # sharded parameters keep peft's own forward
+    # CPU: the fused LoRA linear (engine/train/fast_lora.py); sharded parameters keep peft's forward.
+    fused = not _cuda() and not sharded(trainer) and fast_lora.enabled()
+    extra["fused_lora_layers"] = fast_lora.apply(trainer.model) if fused else 0
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = trainer.state
     adapter = None
