@@ -2,6 +2,7 @@
 
     python bench/bench_data.py                       # 10k and 100k alpaca rows
     python bench/bench_data.py --sizes 10000,100000,1000000
+    python bench/bench_data.py --sizes 100000 --validate-only   # the inspector + prepare step alone
 
 For each size, in a fresh child process (so no cache from a previous size helps):
   validate  prepare_run_data: read the file, detect the format, check and normalise every
@@ -47,7 +48,7 @@ def write_rows(path: Path, n: int, seed: int = 0) -> None:
             fh.write(json.dumps({"instruction": ins, "input": inp, "output": out}) + "\n")
 
 
-def child(path: str, n: int) -> None:
+def child(path: str, n: int, validate_only: bool = False) -> None:
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.data.prepare import prepare_run_data, tokenized_datasets
     from sage_ft_tui.engine.models.resolve import model_dir
@@ -58,9 +59,12 @@ def child(path: str, n: int) -> None:
     mdir = str(model_dir("tiny-demo", metadata_only=False))
     with tempfile.TemporaryDirectory(prefix="bench_data.") as tmp:
         run = Path(tmp) / "run"
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         report = prepare_run_data(cfg, run)
-        validate = time.perf_counter() - t
+        validate, validate_cpu = time.perf_counter() - t, time.process_time() - c
+        if validate_only:
+            print("RESULT " + json.dumps({"rows": n, "validate_s": validate, "validate_cpu_s": validate_cpu}))
+            return
         t = time.perf_counter()
         train, _ = tokenized_datasets(cfg, run, mdir)
         tokenize = time.perf_counter() - t
@@ -85,16 +89,19 @@ def child(path: str, n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--validate-only", action="store_true", help="time prepare_run_data alone (wall and CPU s)")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], int(args.child[1]), args.validate_only)
         return
     import platform
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
+    if args.validate_only:
+        return validate_only(args.sizes)
     print(
         "\n| rows | validate rows/s | tokenize rows/s | both rows/s | both s | vs smallest (rows/s) | "
         "rows per CPU s (whole child) | vs smallest (CPU) | reload s |"
@@ -132,6 +139,30 @@ def main() -> None:
                 flush=True,
             )
             path.unlink()
+
+
+def validate_only(sizes: str) -> None:
+    """prepare_run_data alone (read, inspect, normalise, duplicates, split, statistics, write)."""
+    print("\n| rows | validate s (wall) | validate CPU s | rows per CPU s |")
+    print("|---:|---:|---:|---:|")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    with tempfile.TemporaryDirectory(prefix="bench_rows.") as tmp:
+        for n in [int(x) for x in sizes.split(",")]:
+            path = Path(tmp) / f"alpaca_{n}.jsonl"
+            write_rows(path, n)
+            p = subprocess.run(
+                [sys.executable, __file__, "--validate-only", "--child", str(path), str(n)],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
+            res = next((json.loads(x[7:]) for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
+            if res is None:
+                raise SystemExit(f"size {n} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+            print(
+                f"| {n:,} | {res['validate_s']:.2f} | {res['validate_cpu_s']:.2f} | {n / res['validate_cpu_s']:,.0f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ from sage_ft_tui.engine.data.readers import Row
 SFT_FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text")
 # Preference rows: prompt + chosen + rejected (pairs), or prompt + completion + label (kto).
 PREFERENCE_FORMATS = ("pairs", "kto")
+# Every preference row holds one of these keys (see row_format); the inspector skips its
+# per-row preference check on rows that hold none.
+PREFERENCE_KEYS = ("chosen", "chosen_messages", "completions", "label")
 FORMATS = SFT_FORMATS + PREFERENCE_FORMATS
 TEXT_PART_TYPES = ("text", "input_text", "output_text")
 REASONING_PART_TYPES = ("reasoning", "thinking")

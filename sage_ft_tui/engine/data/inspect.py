@@ -20,9 +20,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Optional
 
-from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS, row_format
+from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS, PREFERENCE_KEYS, row_format
+from sage_ft_tui.engine.data.literals import LiteralScan
 from sage_ft_tui.engine.data.readers import BadRow, Row
 from sage_ft_tui.engine.data.secrets import find_data_secret, may_hold_secret, row_strings
 from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
@@ -73,6 +75,15 @@ class RowChecks:
 
 
 # ---- raw rows ----------------------------------------------------------------------
+
+
+# A row holding none of these keys is neither multimodal by a field nor preference data.
+_ROW_KEYS = frozenset(MULTIMODAL_FIELDS) | frozenset(PREFERENCE_KEYS)
+
+
+@lru_cache(maxsize=1)
+def _media_words() -> LiteralScan:
+    return LiteralScan(MULTIMODAL_WORDS)
 
 
 def _multimodal(d: Any, text: str) -> Optional[str]:
@@ -142,13 +153,24 @@ def check_rows(
     first_secret = ""
     for start in range(0, len(rows), CHECK_BATCH):
         batch = rows[start : start + CHECK_BATCH]
-        texts = ["\n".join(row_strings(r.data)) for r in batch]
-        # One look at the whole batch decides which per-row checks can find anything.
-        joined = "\n".join(texts)
-        lowered = joined.lower()
-        maybe_mm = any(w in lowered for w in MULTIMODAL_WORDS)
+        # One look at the whole batch decides which per-row checks can find anything: its
+        # strings for secrets, media words and placeholders, its keys for media fields and
+        # preference data. Most batches pass whole, with no per-row work at all.
+        strings: list[str] = []
+        keys: set = set()
+        for r in batch:
+            row_strings(r.data, strings)
+            if isinstance(r.data, dict):
+                keys.update(r.data)
+        joined = "\n".join(strings)
+        maybe_mm = _media_words()(joined.lower())
         maybe_secret = may_hold_secret(joined)
         maybe_ph = "{{" in joined
+        maybe_keys = not _ROW_KEYS.isdisjoint(keys)
+        if not (maybe_mm or maybe_secret or maybe_ph or maybe_keys):
+            out.rows.extend(batch)
+            continue
+        texts = ["\n".join(row_strings(r.data)) for r in batch]
         for r, text in zip(batch, texts):
             named = maybe_mm and any(w in text.lower() for w in MULTIMODAL_WORDS)
             mm = _multimodal(r.data, text if named else "")
@@ -275,10 +297,9 @@ def truncation(encoded: list[tuple[list[int], list[int]]], max_length: int, *, i
             continue
         if n > max_length:
             t.cut += 1
-        last = max((j for j, m in enumerate(mask) if m), default=-1)
-        if last >= 0:
+        if any(mask):
             t.answers += 1
-            if last >= max_length:
+            if any(mask[max_length:]):  # its last trained token (the EOS) lies past max_length
                 t.eos_lost += 1
         if not any(mask[:max_length]):
             t.no_trained.append(i)

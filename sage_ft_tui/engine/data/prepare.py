@@ -13,7 +13,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Hashable, Optional, Sequence
 
 from sage_ft_tui.engine.data.formats import (
     FORMATS,
@@ -60,7 +60,9 @@ class LoadedData:
     total_rows: int = 0
     wheres: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    groups: Optional[list[str]] = None  # content keys when some rows are duplicates (split keeps them together)
+    groups: Optional[list[int]] = (
+        None  # when some rows are duplicates: each row's first copy (split keeps them together)
+    )
     duplicates: int = 0
     formats: dict[str, str] = field(default_factory=dict)  # file → its detected format
 
@@ -92,8 +94,51 @@ def _detect(where: str, rows: list[Row]) -> str:
     return fmt
 
 
-def _content_key(rec: dict) -> str:
-    return hashlib.sha256(json.dumps(rec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:24]
+def _frozen(obj: Any) -> Any:
+    """A hashable copy of a record that is equal exactly when the records are (key order aside)."""
+    if isinstance(obj, dict):
+        return tuple(sorted([(k, v if type(v) is str else _frozen(v)) for k, v in obj.items()]))
+    if isinstance(obj, list):
+        return tuple([v if type(v) is str else _frozen(v) for v in obj])
+    return obj
+
+
+def _bucket(rec: dict) -> int:
+    """Equal for equal records, cheap to compute: the hash of a conversation's texts (the
+    frozen record for anything else). Records in one bucket are then compared exactly."""
+    msgs = rec.get("messages")
+    if type(msgs) is list:
+        return hash(tuple([m.get("content") if type(m) is dict else repr(m) for m in msgs]))
+    return hash(_frozen(rec))
+
+
+@dataclass
+class Duplicates:
+    groups: list[int]  # for each record, the index of the first record equal to it
+    count: int = 0
+    first_where: str = ""  # "<where> repeats <where>" of the first copy
+    across_files: bool = False
+
+
+def find_duplicates(records: list[dict], wheres: list[str]) -> Duplicates:
+    """Exact duplicates among the normalised records: bucketed by `_bucket` (no JSON text,
+    no digest), and duplicates only when the records compare equal (key order aside)."""
+    first_of: dict[int, int] = {}  # bucket → the first record in it
+    in_shared: dict[Any, int] = {}  # frozen record → first index, for records that share a bucket with another
+    out = Duplicates([])
+    for i, rec in enumerate(records):
+        first = first_of.setdefault(_bucket(rec), i)
+        if first != i and records[first] != rec:  # the same bucket, another record: tell them apart exactly
+            first = in_shared.setdefault(_frozen(rec), i)
+        if first == i:
+            out.groups.append(i)
+            continue
+        out.groups.append(first)
+        out.count += 1
+        w, was = wheres[i], wheres[first]
+        out.first_where = out.first_where or f"{w} repeats {was}"
+        out.across_files = out.across_files or was.rsplit(":", 1)[0].split("[")[0] != w.rsplit(":", 1)[0].split("[")[0]
+    return out
 
 
 def load_training_data(
@@ -203,24 +248,15 @@ def load_training_data(
         )
     if max_samples:
         records, wheres = records[:max_samples], wheres[:max_samples]
-    keys = [_content_key(r) for r in records]
-    first_at: dict[str, str] = {}
-    dups, dup_where, across = 0, "", False
-    for k, w in zip(keys, wheres):
-        if k in first_at:
-            dups += 1
-            dup_where = dup_where or f"{w} repeats {first_at[k]}"
-            across = across or first_at[k].rsplit(":", 1)[0].split("[")[0] != w.rsplit(":", 1)[0].split("[")[0]
-        else:
-            first_at[k] = w
-    if dups:
+    dup = find_duplicates(records, wheres)
+    if dup.count:
         findings.append(
             Finding(
                 "duplicates",
                 "warning",
-                f"{dups} rows are exact duplicates of earlier rows{' (across files)' if across else ''}; "
+                f"{dup.count} rows are exact duplicates of earlier rows{' (across files)' if dup.across_files else ''}; "
                 "they train more than once, and stay on one side of the train/eval split",
-                dup_where,
+                dup.first_where,
                 "remove the copies if they are not meant to weigh more",
             )
         )
@@ -233,14 +269,14 @@ def load_training_data(
         total,
         wheres,
         findings,
-        keys if dups else None,
-        dups,
+        dup.groups if dup.count else None,
+        dup.count,
         formats,
     )
 
 
 def split(
-    records: list[dict], share: float, seed: int, groups: Optional[list[str]] = None
+    records: list[dict], share: float, seed: int, groups: Optional[Sequence[Hashable]] = None
 ) -> tuple[list[dict], list[dict]]:
     """Deterministic train/eval split. With `groups` (e.g. the source file of each code
     piece) a group goes wholly to one side, so eval never sees pieces of a trained file."""
@@ -363,6 +399,7 @@ def prepare_run_data(cfg, run: Path) -> dict:
                 kind="data",
             )
     findings = list(loaded.findings)
+    groups: Optional[Sequence[Hashable]]
     if cfg.task == "code" and loaded.wheres:
         groups = [w.rsplit("#", 1)[0] for w in loaded.wheres]
     else:

@@ -166,9 +166,10 @@ def read_files(paths: list[str]) -> ReadResult:
             res.same_file_twice.append(str(f))  # the same file (or a link to it) given again
             continue
         seen.add((st.st_dev, st.st_ino))
-        res.files.append(str(f))
+        name = str(f)
+        res.files.append(name)
         for item in read_file(f):
-            item.file = str(f)
+            item.file = name
             if isinstance(item, BadRow):
                 res.bad.append(item)
             else:
@@ -266,18 +267,19 @@ def _read_jsonl(f: Path, data: bytes) -> Iterator[Row | BadRow]:
         data = data[3:]
     lines = data.split(b"\n")
     n = len(lines)
+    name = str(f)
     for i, raw in enumerate(lines, 1):
         raw = raw.rstrip(b"\r")
         if not raw.strip():
             continue
-        where = f"{f}:{i}"
+        where = f"{name}:{i}"
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             yield BadRow(where, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})")
             continue
         try:
-            yield Row(where, _loads_row(text))
+            yield Row(where, _loads_row(text), name)
         except json.JSONDecodeError as e:
             torn = i == n or (i == n - 1 and not lines[-1].strip())
             yield BadRow(
