@@ -75,6 +75,11 @@ def _yaml(name: str, text: str) -> Callable[[Path], None]:
     return gen
 
 
+def _yaml_case(id: str, what: str, name: str, text: str, expect: list[str]) -> Case:
+    """A config case: `--config {T}/<name>` holding `text` (and good data), refused with `expect`."""
+    return Case(id, "config", what, ["--config", "{T}/" + name] + OK, expect, gen=_yaml(name, text))
+
+
 def _custom_code_model(t: Path) -> None:
     """A model folder whose architecture only its own (absent) code knows."""
     from sage_ft_tui.engine.models.tiny import ensure_tiny_model
@@ -275,53 +280,47 @@ CASES: list[Case] = [
     ),
     Case("no_data_given", "data", "no --data at all", I, ["no training data given", "--data"]),
     # ---- config: trust (issue 12) ---------------------------------------------------------
-    Case(
+    _yaml_case(
         "yaml_duplicate_key",
-        "config",
         "a key given twice in config.yaml",
-        ["--config", "{T}/dup.yaml"] + OK,
+        "dup.yaml",
+        "task: instruction\ntraining:\n  epochs: 1\n  epochs: 5\n",
         ["dup.yaml:4: key 'epochs' is given twice (first on line 3)", "keep one"],
-        gen=_yaml("dup.yaml", "task: instruction\ntraining:\n  epochs: 1\n  epochs: 5\n"),
     ),
-    Case(
+    _yaml_case(
         "yaml_duplicate_top_key",
-        "config",
         "a top-level section given twice",
-        ["--config", "{T}/dup_top.yaml"] + OK,
+        "dup_top.yaml",
+        "task: qa\nmodel: {name: tiny-demo}\ntask: instruction\n",
         ["dup_top.yaml:3: key 'task' is given twice (first on line 1)"],
-        gen=_yaml("dup_top.yaml", "task: qa\nmodel: {name: tiny-demo}\ntask: instruction\n"),
     ),
-    Case(
+    _yaml_case(
         "yaml_empty",
-        "config",
         "an empty config.yaml",
-        ["--config", "{T}/empty.yaml"] + OK,
+        "empty.yaml",
+        "",
         ["empty.yaml: the config is empty", "examples"],
-        gen=_yaml("empty.yaml", ""),
     ),
-    Case(
+    _yaml_case(
         "yaml_only_comments",
-        "config",
         "a config.yaml of comments only",
-        ["--config", "{T}/comments.yaml"] + OK,
+        "comments.yaml",
+        "# task: qa\n# model: tiny-demo\n",
         ["comments.yaml: the config is empty"],
-        gen=_yaml("comments.yaml", "# task: qa\n# model: tiny-demo\n"),
     ),
-    Case(
+    _yaml_case(
         "yaml_empty_mapping",
-        "config",
         "a config.yaml holding {}",
-        ["--config", "{T}/braces.yaml"] + OK,
+        "braces.yaml",
+        "{}\n",
         ["braces.yaml: the config is empty"],
-        gen=_yaml("braces.yaml", "{}\n"),
     ),
-    Case(
+    _yaml_case(
         "yaml_unknown_preset",
-        "config",
         "an unknown preset: in config.yaml",
-        ["--config", "{T}/preset.yaml"] + OK,
+        "preset.yaml",
+        "task: instruction\npreset: rtx_9090\nmodel: {name: tiny-demo}\n",
         ["preset.yaml: preset: unknown preset 'rtx_9090'", "rtx_4090"],
-        gen=_yaml("preset.yaml", "task: instruction\npreset: rtx_9090\nmodel: {name: tiny-demo}\n"),
     ),
     Case(
         "flag_unknown_preset",
@@ -344,15 +343,12 @@ CASES: list[Case] = [
         I + OK + ["--set", "lora.target_modules=[q_prj, v_proj]"],
         ["lora.target_modules: 'q_prj' is not a module of tiny-demo", "q_proj", "all-linear"],
     ),
-    Case(
+    _yaml_case(
         "lora_target_typo_yaml",
-        "config",
         "LoRA target modules of another architecture (config.yaml)",
-        ["--config", "{T}/targets.yaml"] + OK,
+        "targets.yaml",
+        "task: instruction\nmodel: {name: tiny-demo}\nlora: {target_modules: [c_attn, c_proj]}\n",
         ["'c_attn', 'c_proj' are not a module of tiny-demo", "k_proj"],
-        gen=_yaml(
-            "targets.yaml", "task: instruction\nmodel: {name: tiny-demo}\nlora: {target_modules: [c_attn, c_proj]}\n"
-        ),
     ),
     Case(
         "model_custom_code",
