@@ -20,6 +20,7 @@ StepsOpt = typer.Option(None, "--max-steps", help="Stop after this many optimize
 LenOpt = typer.Option(None, "--max-length", help="Max tokens per sample.")
 LrOpt = typer.Option(None, "--lr", help="Learning rate.")
 SetOpt = typer.Option(None, "--set", help="Any config field: key=value (dotted, repeatable).")
+JsonEventsOpt = typer.Option(False, "--json", help="Print events as JSON lines.")
 
 # Planning for a machine (`estimate`, and `--preset auto` on start/run/quickstart): one definition.
 GpuOpt = typer.Option(

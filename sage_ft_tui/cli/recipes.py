@@ -8,26 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from sage_ft_tui.cli import options as opt
 from sage_ft_tui.cli.base import fail, headless, open_tui, out
-from sage_ft_tui.cli.options import (
-    TASK_HELP,
-    DataOpt,
-    EpochsOpt,
-    FromRunOpt,
-    GpuOpt,
-    GpusOpt,
-    LenOpt,
-    LrOpt,
-    ModelOpt,
-    NameOpt,
-    NoTui,
-    PrecisionOpt,
-    PresetOpt,
-    RewardOpt,
-    SetOpt,
-    StepsOpt,
-    VramOpt,
-)
 from sage_ft_tui.cli.planning import Target
 from sage_ft_tui.cli.runs import chain_options, print_data_block, train_run
 from sage_ft_tui.engine.errors import SageError
@@ -37,8 +19,8 @@ from sage_ft_tui.engine.runs.layout import RunLayout
 def demo(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Train this many steps (default: the demo's)."),
     detach: bool = typer.Option(False, "--detach", help="Run in the background."),
-    json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
-    no_tui: bool = NoTui,
+    json_lines: bool = opt.JsonEventsOpt,
+    no_tui: bool = opt.NoTui,
 ):
     """The tiny built-in model on bundled sample data: a complete run on CPU in under a minute."""
     try:
@@ -86,26 +68,26 @@ def _train_and_watch(run_dir: Path, *, no_tui: bool, detach: bool, json_lines: b
 
 
 def quickstart(
-    task: str = typer.Argument(..., help=TASK_HELP),
-    data: Optional[List[str]] = DataOpt,
-    model: Optional[str] = ModelOpt,
-    name: Optional[str] = NameOpt,
-    preset: Optional[str] = PresetOpt,
-    epochs: Optional[float] = EpochsOpt,
-    max_steps: Optional[int] = StepsOpt,
-    max_length: Optional[int] = LenOpt,
-    lr: Optional[float] = LrOpt,
-    sets: Optional[List[str]] = SetOpt,
+    task: str = typer.Argument(..., help=opt.TASK_HELP),
+    data: Optional[List[str]] = opt.DataOpt,
+    model: Optional[str] = opt.ModelOpt,
+    name: Optional[str] = opt.NameOpt,
+    preset: Optional[str] = opt.PresetOpt,
+    epochs: Optional[float] = opt.EpochsOpt,
+    max_steps: Optional[int] = opt.StepsOpt,
+    max_length: Optional[int] = opt.LenOpt,
+    lr: Optional[float] = opt.LrOpt,
+    sets: Optional[List[str]] = opt.SetOpt,
     repo: Optional[Path] = typer.Option(None, "--repo", help="code task: the repository (default: this git root)."),
     detach: bool = typer.Option(False, "--detach", help="Train in the background."),
-    json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
-    from_run: Optional[str] = FromRunOpt,
-    rewards: Optional[List[str]] = RewardOpt,
-    gpu: Optional[str] = GpuOpt,
-    vram: Optional[float] = VramOpt,
-    gpus: Optional[int] = GpusOpt,
-    precision: Optional[str] = PrecisionOpt,
-    no_tui: bool = NoTui,
+    json_lines: bool = opt.JsonEventsOpt,
+    from_run: Optional[str] = opt.FromRunOpt,
+    rewards: Optional[List[str]] = opt.RewardOpt,
+    gpu: Optional[str] = opt.GpuOpt,
+    vram: Optional[float] = opt.VramOpt,
+    gpus: Optional[int] = opt.GpusOpt,
+    precision: Optional[str] = opt.PrecisionOpt,
+    no_tui: bool = opt.NoTui,
 ):
     """Data → settings for this hardware (or the --gpu/--vram target) → a run that starts training at once."""
     try:
