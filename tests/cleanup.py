@@ -103,9 +103,16 @@ def stop_leftovers(homes: Iterable[Path], tmp: Path | None = None) -> list[str]:
         if home in seen or not home.is_dir():
             continue
         seen.add(home)
-        for run in sorted(home.iterdir()):
-            if _is_run(run):
-                stopped += [s for s in (_stop_worker(run), _stop_server(run)) if s]
+        try:
+            runs = sorted(home.iterdir())
+        except OSError:  # a test that took the folder's permissions away
+            continue
+        for run in runs:
+            try:
+                if _is_run(run):
+                    stopped += [s for s in (_stop_worker(run), _stop_server(run)) if s]
+            except OSError:
+                continue
     if tmp is not None and tmp.is_dir():
         stopped += _stop_detached_under(tmp)
     return stopped
