@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from sage_ft_tui.tui.follow import tail_lines
 from sage_ft_tui.tui.run_model import Decimated, RunModel, fmt_duration
-from sage_ft_tui.tui.screens.monitor import _tail_lines
 
 
 def test_decimated_keeps_whole_run_in_bounded_points():
@@ -74,10 +74,10 @@ def test_run_model_memory_is_bounded():
 def test_log_tail_follows_growing_file(tmp_path):
     p = tmp_path / "train.log"
     p.write_text("".join(f"line {i}\n" for i in range(1000)))
-    lines, off = _tail_lines(p, 100)
+    lines, off = tail_lines(p, 100)
     assert lines[-1] == "line 999" and len(lines) < 20
     with open(p, "a") as fh:
         fh.write("new one\npartial")
-    lines, off = _tail_lines(p, 100, off)
+    lines, off = tail_lines(p, 100, off)
     assert lines == ["new one"]
     assert fmt_duration(3725) == "1h02m" and fmt_duration(None) == "—"

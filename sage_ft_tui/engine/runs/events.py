@@ -127,6 +127,7 @@ class EventFollower:
         self.line = 1
         self.max_bytes = max_bytes  # a bound per poll, so a huge replay arrives in slices
         self.skipped: list[Skipped] = []
+        self.at_end = True  # the last poll read up to the end of the file (a replay has caught up)
 
     def poll(self, max_bytes: int | None = None) -> list[dict]:
         max_bytes = max_bytes or self.max_bytes
@@ -135,7 +136,9 @@ class EventFollower:
                 fh.seek(self.offset)
                 data = fh.read(max_bytes)
         except FileNotFoundError:
+            self.at_end = True
             return []
+        self.at_end = len(data) < max_bytes
         if not data:
             return []
         batch, used = parse_chunk(data, self.line)

@@ -375,6 +375,7 @@ def _prepare(cfg, run: Path, rank0: bool, resume: bool):
 
 
 def _finished(result, events, status) -> None:
+    # status.json, then the final event, then train.log's line: the order tui/follow.py relies on
     status(
         state=result.state,
         ended=time.time(),
@@ -391,15 +392,17 @@ def _finished(result, events, status) -> None:
 
 def _failed(exc: BaseException, run: Path, events, status) -> None:
     err = classify(exc, run)
-    if err.kind == "internal":
-        traceback.print_exc()
-    log(err.oneline())
+    # the run folder first, train.log last (as in _finished): a reader that sees the log line
+    # already finds the final event (tui/follow.py reads them the other way round)
     _safe_emit(events, "error", **err.as_event())
     try:
         status(state="failed", ended=time.time(), exit_reason=f"{err.kind}: {err.message}", error=err.as_event())
     except OSError:
         pass
     _safe_emit(events, "status", state="failed")
+    if err.kind == "internal":
+        traceback.print_exc()
+    log(err.oneline())
 
 
 def _safe_emit(events, kind, **fields):

@@ -23,10 +23,10 @@ from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import MiB
-from sage_ft_tui.engine.runs.events import EventFollower, read_events
+from sage_ft_tui.engine.runs.events import read_events
 from sage_ft_tui.engine.runs.layout import ACTIVE_STATES as ACTIVE
 from sage_ft_tui.engine.runs.layout import FINAL_STATES, RunLayout
+from sage_ft_tui.tui.follow import LOG_TAIL_BYTES, RunFollower, tail_lines
 from sage_ft_tui.tui.messages import EventsArrived, HardwareRead, LogTail, RunState
 from sage_ft_tui.tui.run_model import RunModel, fmt_duration
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
@@ -38,7 +38,6 @@ from sage_ft_tui.tui.widgets.plot import Plot
 REDRAW_S = 0.5  # 2 Hz: the chart moves smoothly enough, the CPU stays idle
 POLL_S = 0.25
 HW_POLL_S = 2.0
-LOG_TAIL_BYTES = 16 << 10
 
 
 class MonitorScreen(BaseScreen):
@@ -105,46 +104,32 @@ class MonitorScreen(BaseScreen):
             from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
 
             self.model.feed_hw(snapshot_to_event(get_backend().snapshot()))
-        lines = _tail_lines(RunLayout(self.run).train_log, LOG_TAIL_BYTES)[0]
+        lines = tail_lines(RunLayout(self.run).train_log, LOG_TAIL_BYTES)[0]
         self._write_log(lines)
 
     # ---- the follower thread ----------------------------------------------------------
     def _follow(self) -> None:
-        from sage_ft_tui.engine.runs.manage import derive_state
-
+        """Post what the run folder says, in an order that keeps header, footer and log in
+        step (tui/follow.py): the events first, then the log lines, then the folder state."""
         worker = get_current_worker()
-        events = EventFollower(RunLayout(self.run).events, max_bytes=4 << 20)
-        log_path = RunLayout(self.run).train_log
-        log_off: Optional[int] = None
-        last_check, state = 0.0, ("", "")
-        first = True
-        told, finished = 0, False
+        follower = RunFollower(self.run)
+        told = 0
         while not worker.is_cancelled:
-            evs = events.poll(max_bytes=2 << 20)
-            if not evs and not finished and state[0] in FINAL_STATES:
-                events.finish()  # the writer is gone: a torn last line is final
-                finished = True
-            if len(events.skipped) > told:
-                told = self._tell_skipped(events.skipped, told)
-            if evs or first:
+            got = follower.poll()
+            if len(follower.skipped) > told:
+                told = self._tell_skipped(follower.skipped, told)
+            if got.events or got.first:
                 # back-pressure: a huge replay never sits in the message queue all at once
                 while not self.in_flight.acquire(timeout=0.5):
                     if worker.is_cancelled:
                         return
-                self.post_message(EventsArrived(evs, replay=first))
-            first = False
-            lines, log_off = _tail_lines(log_path, LOG_TAIL_BYTES, log_off)
-            if lines:
-                self.post_message(LogTail(lines))
-            now = time.monotonic()
-            if now - last_check >= 1.0:
-                last_check = now
-                new = derive_state(self.run)
-                if new != state:
-                    state = new
-                    self.post_message(RunState(*new))
-            if not evs:
-                time.sleep(1.0 if state[0] in FINAL_STATES else POLL_S)
+                self.post_message(EventsArrived(got.events, replay=got.first))
+            if got.lines:
+                self.post_message(LogTail(got.lines))
+            if got.state is not None:
+                self.post_message(RunState(*got.state))
+            if not got.events:
+                time.sleep(1.0 if follower.state[0] in FINAL_STATES else POLL_S)
 
     def _tell_skipped(self, skipped: list, told: int) -> int:
         """Say which events.jsonl lines could not be read (rare: once per new batch of them)."""
@@ -166,8 +151,11 @@ class MonitorScreen(BaseScreen):
         self.in_flight.release()
         if self.local_hw and not message.replay:
             evs = [e for e in evs if e.get("kind") != "hw"]
+        before = self.model.state
         self.model.feed(evs)
-        if message.replay or len(evs) > 1000:  # replaying: show it now, not at the next tick
+        # replaying, or the run changed state (it ended): show it now, not at the next tick,
+        # so the header and footer are never behind the log lines posted after these events
+        if message.replay or len(evs) > 1000 or self.model.state != before:
             self._redraw()
 
     def on_log_tail(self, message: LogTail) -> None:
@@ -187,7 +175,7 @@ class MonitorScreen(BaseScreen):
         elif not active:
             self.local_hw = False
         self.model.version += 1
-        self.refresh_bindings()
+        self._redraw()
 
     # ---- hardware polling: one poll at a time, the next scheduled after it ends ---------
     def _start_hw_poll(self) -> None:
@@ -380,29 +368,3 @@ class MonitorScreen(BaseScreen):
                 self.notify(what, timeout=3)
 
         return done
-
-
-def _tail_lines(path: Path, max_bytes: int, offset: Optional[int] = None) -> tuple[list[str], Optional[int]]:
-    """New complete lines of a growing text file since `offset` (None: its last max_bytes)."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return [], offset
-    initial = offset is None
-    if offset is None:
-        offset = max(0, size - max_bytes)
-    if size < offset:  # truncated or replaced
-        offset = 0
-    if size == offset:
-        return [], offset
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        data = fh.read(min(size - offset, max(max_bytes, MiB)))
-    end = data.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    chunk = data[: end + 1]
-    lines = chunk.decode("utf-8", "replace").replace("\r", "\n").splitlines()
-    if initial and offset and lines:
-        lines = lines[1:]  # the first line is probably cut
-    return [ln for ln in lines if ln.strip()], offset + len(chunk)
