@@ -156,7 +156,7 @@ def serve_cmd(
             if json_out:
                 jobs.emit_result("serve", res)
             else:
-                _echo(f"{res['run']}: server {res['state']} (pid {res.get('pid')}, {res.get('url')})")
+                _echo(f"{res['run']}: server {sv.stopped_text(res)} (pid {res.get('pid')}, {res.get('url')})")
             return
         if show_status:
             rows = sv.status(run)

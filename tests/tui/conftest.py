@@ -28,3 +28,12 @@ async def wait_for(pilot, cond, timeout: float = 30.0, step: float = 0.1) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {getattr(cond, '__name__', cond)}")
         await pilot.pause(step)
+
+
+def footer_keys(screen) -> list[tuple[str, bool, bool]]:
+    """The footer as shown: (description, dimmed, fully inside the screen's width) per key."""
+    width = screen.app.size.width
+    return [
+        (k.description, k.has_class("-disabled"), 0 < k.region.width and k.region.right <= width)
+        for k in screen.query("FooterKey")
+    ]

@@ -9,7 +9,7 @@ import pytest
 
 from tests.adapters import adapter_run, serving
 
-from .conftest import wait_for
+from .conftest import footer_keys, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -117,17 +117,36 @@ async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
 
 
 async def test_serve_screen_shows_the_running_server(served):
-    from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
+    from sage_ft_tui.engine.deploy.serve import read_serve
+    from sage_ft_tui.tui.screens.deploy.chat import ChatScreen
+    from sage_ft_tui.tui.screens.deploy.serve import ServeDone, ServeScreen
 
     run, info = served
     app = _app(lambda: ServeScreen(str(run)))
-    async with app.run_test(size=(110, 34)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         await wait_for(pilot, lambda: screen.row.get("state") == "ready", timeout=20)
         text = str(screen.query_one("#serve-state").render())
         assert info["url"] in text and info["model"] in text
         await wait_for(pilot, lambda: screen.query_one("#serve-log").line_count > 0, timeout=10)
-        assert screen.check_action("chat", ()) is True and screen.check_action("start", ()) is None
+        assert screen.check_action("chat", ()) is True and screen.check_action("start", ()) is False
+        # the footer at 80 columns: what works now, nothing dimmed, nothing cut
+        await pilot.pause()
+        keys = footer_keys(screen)
+        shown = [d for d, _, _ in keys]
+        assert "Stop server" in shown and "Chat" in shown and "Start server" not in shown, keys
+        assert all(not dim and inside for _, dim, inside in keys), keys
+        # "Server ready" as the start job reports it (this server's serve.json): the run's
+        # name, not the merged folder's path, and a toast that does not outlive the screen
+        screen.post_message(ServeDone(read_serve(run), None, [], "start"))
+        await wait_for(pilot, lambda: len(app._notifications) == 1, timeout=5)
+        toast = next(iter(app._notifications))
+        assert toast.title == "Server ready" and run.name in toast.message and "/merged" not in toast.message
+        assert len(toast.message) < 60 and toast.timeout <= 5
+        await pilot.press("ctrl+t")
+        assert isinstance(app.screen, ChatScreen)
+        await pilot.pause()
+        assert not list(app._notifications)  # nothing sits over Chat's status line and message box
 
 
 async def test_merge_screen_runs_a_real_merge(sage_home, tiny_model):
@@ -148,3 +167,30 @@ async def test_merge_screen_runs_a_real_merge(sage_home, tiny_model):
         await pilot.click("#merge-go")
         await wait_for(pilot, lambda: screen.query_one("#error").display, timeout=60)
         assert "already exists" in str(screen.query_one("#error").render())
+
+
+async def test_serve_screen_stop_shows_its_result(served):
+    """Stop says what it did ("stopped · port N freed") and keeps saying it after the next
+    poll finds nothing serving. Last in this module: it stops the module's server."""
+    from sage_ft_tui.engine.deploy.serve import read_serve
+    from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
+
+    run, info = served
+    app = _app(lambda: ServeScreen(str(run)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.row.get("state") == "ready", timeout=20)
+        await pilot.press("ctrl+x")
+
+        def state() -> str:
+            return str(screen.query_one("#serve-state").render())
+
+        await wait_for(pilot, lambda: "stopped" in state(), timeout=60)
+        assert f"stopped · port {info['port']} freed" in state() and read_serve(run) is None
+        # a poll has found nothing serving since (its row names the run; Stop's own does not)
+        await wait_for(pilot, lambda: screen.row == {"run": run.name, "state": "not serving"}, timeout=10)
+        await pilot.pause()
+        assert f"stopped · port {info['port']} freed" in state()
+        assert "not serving" not in state() and "checking" not in state()
+        shown = [d for d, _, _ in footer_keys(screen)]
+        assert "Start server" in shown and "Stop server" not in shown and "Chat" not in shown

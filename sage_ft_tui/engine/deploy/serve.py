@@ -757,7 +757,20 @@ def stop(run: Path | str, *, grace: float = 10.0) -> dict:
             kind="serve",
             hint=f"kill them by hand: kill -9 {' '.join(map(str, left))}",
         )
-    return {**public(info), "state": "stopped" if alive else "was not running"}
+    res = {**public(info), "state": "stopped" if alive else "was not running"}
+    port = info.get("port")
+    if isinstance(port, int) and port > 0:
+        res["port_freed"] = port_free(str(info.get("host") or "127.0.0.1"), port)
+    return res
+
+
+def stopped_text(res: dict) -> str:
+    """Stop's result in a few words, e.g. "stopped · port 8000 freed" (the CLI and the Serve screen)."""
+    text = str(res.get("state") or "stopped")
+    if "port_freed" in res:
+        port = res.get("port")
+        text += f" · port {port} freed" if res["port_freed"] else f" · port {port} still in use (another program?)"
+    return text
 
 
 def status(run: Optional[Path | str] = None, *, probe: bool = True) -> list[dict]:
@@ -796,6 +809,7 @@ __all__ = [
     "plan_serve",
     "start",
     "stop",
+    "stopped_text",
     "status",
     "read_serve",
     "server_alive",

@@ -124,7 +124,7 @@ class WizardScreen(BaseScreen):
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         if action == "next":
-            return True if self.valid() else None
+            return True if self.valid() else None  # dimmed, not hidden: it says a next step comes once valid
         return True
 
     def commit(self) -> None:

@@ -146,10 +146,11 @@ class EvaluateScreen(BaseScreen):
             )
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        # an action that does not apply now is hidden (False), not dimmed: the footer shows what works
         if action == "evaluate":
-            return None if self.running or self.run_dir is None else True
+            return not self.running and self.run_dir is not None
         if action == "cancel_eval":
-            return True if self.running else None
+            return self.running
         if action == "back":
             return not self.running
         return True

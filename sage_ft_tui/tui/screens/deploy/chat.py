@@ -21,7 +21,7 @@ from textual.widgets import Input, Label, Static
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
-from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
+from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run, served_name
 
 
 class ChatConnected(Message):
@@ -260,12 +260,7 @@ class ChatScreen(BaseScreen):
         )
 
     def _model_label(self) -> str:
-        """The served model as a user knows it: the run's name for our own merged folder or
-        adapter, else the model id (a path is shortened to its last part)."""
-        model = str(self.endpoint.model) if self.endpoint is not None else ""
-        if self.run_dir is not None and model.startswith(str(self.run_dir)):
-            return self.run_dir.name
-        return Path(model).name if "/" in model and Path(model).is_absolute() else model
+        return served_name(str(self.endpoint.model) if self.endpoint is not None else "", self.run_dir)
 
     # ---- actions ---------------------------------------------------------------------
     def action_reset(self) -> None:

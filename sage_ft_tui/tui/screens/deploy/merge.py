@@ -144,18 +144,15 @@ class MergeScreen(BaseScreen):
 
     # ---- actions ---------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        # an action that does not apply now is hidden (False), not dimmed: the footer shows what works
         if action == "merge":
-            return None if self.running or self.run_dir is None else True
+            return not self.running and self.run_dir is not None
         if action == "cancel_merge":
-            return True if self.running else None
+            return self.running
         if action == "back":
             return not self.running
         if action in ("serve", "export"):
-            return (
-                True
-                if self.run_dir is not None and (RunLayout(self.run_dir).merged).is_dir() and not self.running
-                else None
-            )
+            return self.run_dir is not None and RunLayout(self.run_dir).merged.is_dir() and not self.running
         return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

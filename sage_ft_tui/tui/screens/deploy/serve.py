@@ -22,7 +22,7 @@ from textual.widgets import Button, Input, Log, Select, Static
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
-from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
+from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run, served_name
 
 POLL_S = 1.0
 
@@ -98,6 +98,7 @@ class ServeScreen(BaseScreen):
         self.busy = False
         self._polling = False
         self._timer = None
+        self.outcome: Optional[str] = None  # Stop's result ("stopped · port 8000 freed"), shown while nothing serves
 
     def compose(self) -> ComposeResult:
         name = self.run_dir.name if self.run_dir else "no run"
@@ -197,6 +198,8 @@ class ServeScreen(BaseScreen):
     def _show(self, row: dict) -> None:
         t = Text()
         state = row.get("state", "?")
+        if self.outcome and state in ("not serving", "checking…"):
+            state = self.outcome  # why nothing serves: the Stop just done, in its own words
         style = (
             "bold green"
             if state == "ready"
@@ -232,12 +235,13 @@ class ServeScreen(BaseScreen):
         )
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        # an action that does not apply now is hidden (False), not dimmed: the footer shows what works
         if action == "start":
-            return None if self.busy or self.run_dir is None or self._serving() else True
+            return not (self.busy or self.run_dir is None or self._serving())
         if action == "stop":
-            return True if not self.busy and self.run_dir is not None and "pid" in self.row else None
+            return not self.busy and self.run_dir is not None and "pid" in self.row
         if action == "chat":
-            return True if self.row.get("state") == "ready" else None
+            return self.row.get("state") == "ready"
         if action == "merge_first":
             return self.unmerged() and not self._serving()  # hidden once there is a merged model
         return True
@@ -279,6 +283,7 @@ class ServeScreen(BaseScreen):
             env["SAGE_FT_API_KEY"] = key
         self.say_error(None)
         self.busy = True
+        self.outcome = None
         self._show({"state": "starting…"})
         self.query_one("#serve-go", Button).disabled = True
         self.refresh_bindings()
@@ -297,6 +302,7 @@ class ServeScreen(BaseScreen):
             return
         self.busy = True
         self._show({**self.row, "state": "stopping…"})
+        self.refresh_bindings()
         run = self.run_dir
 
         def job() -> None:
@@ -317,7 +323,14 @@ class ServeScreen(BaseScreen):
             if message.tail:
                 self._set_log(message.tail)
         elif message.action == "start" and message.info:
-            self.notify(f"{message.info.get('url')}/v1 · model {message.info.get('model')}", title="Server ready")
+            # short, and gone before it could sit over the next screen (Chat's status and box)
+            name = served_name(str(message.info.get("model") or ""), self.run_dir)
+            self.notify(f"{name} at {message.info.get('url')}/v1", title="Server ready", timeout=4)
+        elif message.action == "stop" and message.info:
+            from sage_ft_tui.engine.deploy.serve import stopped_text
+
+            self.outcome = stopped_text(message.info)
+            self.row = {"state": "not serving"}
         self._show(message.info if message.action == "start" and message.info else {"state": "checking…"})
         if message.info and message.action == "start":
             self.row = {**message.info, "state": "ready"}
@@ -327,3 +340,6 @@ class ServeScreen(BaseScreen):
     def action_chat(self) -> None:
         if self.run_dir is not None:
             self.app.open("chat", str(self.run_dir))
+
+    def on_screen_suspend(self) -> None:
+        self.app.clear_notifications()  # the server's toasts must not cover the next screen's input

@@ -246,7 +246,7 @@ class ReviewScreen(WizardScreen):
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         if action == "save":
-            return True if self.cfg is not None else None
+            return self.cfg is not None  # hidden while the config does not validate (Next stays dimmed)
         return super().check_action(action, parameters)
 
     def action_save(self) -> None:
