@@ -135,6 +135,9 @@ class EvaluateScreen(BaseScreen):
             self.say_error(no_run_error("evaluate"))
             self.query_one("#eval-go", Button).disabled = True
             return
+        # the button, not the prompts field, has the focus: a text field takes "e" as typing,
+        # so the footer's "e Evaluate" would neither show nor work
+        self.query_one("#eval-go", Button).focus()
         from sage_ft_tui.engine.eval.report import read_report
 
         rep = read_report(self.run_dir)
