@@ -150,12 +150,22 @@ async def test_serve_screen_shows_the_running_server(served):
 
 
 async def test_merge_screen_runs_a_real_merge(sage_home, tiny_model):
+    """Serve on an unmerged run says how to go on from there (ctrl+g), which opens Merge."""
     from sage_ft_tui.tui.screens.deploy.merge import MergeScreen
+    from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
 
     run = _merged_run(sage_home, "to-merge", tiny_model, merge=False)
-    app = _app(lambda: MergeScreen(str(run)))
+    app = _app(lambda: ServeScreen(str(run)))
     async with app.run_test(size=(110, 34)) as pilot:
+        serve = app.screen
+        serve.query_one("#serve-backend").value = "transformers"  # it serves merged models only
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: serve.query_one("#error").display, timeout=60)
+        err = str(serve.query_one("#error").render())
+        assert "no merged model" in err and "ctrl+g merges it first" in err and "sage-ft-tui merge" not in err
+        await pilot.press("ctrl+g")
         screen = app.screen
+        assert isinstance(screen, MergeScreen) and screen.run_dir == run
         assert screen.query_one("#merge-source").value == ""  # the final adapter
         await pilot.click("#merge-go")
         await wait_for(pilot, lambda: screen.report is not None or screen.query_one("#error").display, timeout=120)

@@ -319,7 +319,11 @@ class ServeScreen(BaseScreen):
         self.busy = False
         self.query_one("#serve-go", Button).disabled = False
         if message.error is not None:
-            self.say_error(message.error)
+            err = message.error
+            if self.unmerged() and "no merged model" in err.message:
+                # the way forward on this screen, not a command to type elsewhere
+                err = SageError(err.message, kind=err.kind, hint="ctrl+g merges it first (then start again here)")
+            self.say_error(err)
             if message.tail:
                 self._set_log(message.tail)
         elif message.action == "start" and message.info:
