@@ -1,6 +1,6 @@
 """The monitor at the end of a run: header, footer and log agree, with the final step.
 
-A real tiny run of 9 steps that logs every 5 (so its last log says step 5) is followed
+A real tiny run of 3 steps that logs every 2 (so its last log says step 2) is followed
 live by the monitor from its first event; the folder it leaves is attached again after.
 The follower's ordering rules (tui/follow.py) are checked against real run-folder files.
 """
@@ -39,10 +39,10 @@ async def test_monitor_says_the_final_step_as_soon_as_the_log_does(sample_home_r
 
         def ended() -> bool:
             nonlocal seen_end
-            if "completed at step 9/9" in _log_text(screen):
+            if "completed at step 3/3" in _log_text(screen):
                 # the moment the log says it, the header and the footer say it too
                 header = _header(screen)
-                assert "completed" in header and "step 9/9" in header, header
+                assert "completed" in header and "step 3/3" in header, header
                 assert screen.check_action("after", ("merge",)) is True
                 assert screen.check_action("cancel_run", ()) is False
                 seen_end = True
@@ -50,14 +50,14 @@ async def test_monitor_says_the_final_step_as_soon_as_the_log_does(sample_home_r
 
         await wait_for(pilot, ended, timeout=240, step=0.05)
     logs = [e for e in _events(run) if e["kind"] == "log"]
-    assert logs[-1]["step"] == 5  # the last log is behind: only the final event has the step
+    assert logs[-1]["step"] == 2  # the last log is behind: only the final event has the step
 
     # the finished folder, attached again: the same final figures at once
     app = SageApp(initial=lambda app: [MonitorScreen(str(run))])
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         await wait_for(pilot, lambda: "completed" in _header(screen))
-        assert "step 9/9" in _header(screen)
+        assert "step 3/3" in _header(screen)
 
         def footer() -> list[str]:
             return [k.description for k in screen.query("FooterKey")]
@@ -68,19 +68,19 @@ async def test_monitor_says_the_final_step_as_soon_as_the_log_does(sample_home_r
 
 @pytest.fixture
 def sample_home_run(sage_home, sample_data, tiny_model):
-    """A real 9-step run of the tiny model, launched (the test follows it while it trains)."""
+    """A real 3-step run of the tiny model, launched (the test follows it while it trains)."""
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.runs.start import start_run
 
     cfg = RunConfig.from_dict(
         {
-            "name": "ends-at-9",
+            "name": "ends-at-3",
             "task": "instruction",
             "model": {"name": "tiny-demo"},
             "data": {"paths": [str(sample_data["instruction"])]},
             "training": {
-                "max_steps": 9,
-                "logging_steps": 5,
+                "max_steps": 3,
+                "logging_steps": 2,
                 "micro_batch_size": 2,
                 "grad_accumulation": 1,
                 "max_length": 64,
