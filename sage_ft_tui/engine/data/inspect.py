@@ -77,8 +77,9 @@ class RowChecks:
 # ---- raw rows ----------------------------------------------------------------------
 
 
-# A row holding none of these keys is neither multimodal by a field nor preference data.
-_ROW_KEYS = frozenset(MULTIMODAL_FIELDS) | frozenset(PREFERENCE_KEYS)
+# A row holding none of these keys is not multimodal by a field (nor preference data).
+_MEDIA_KEYS = frozenset(MULTIMODAL_FIELDS)
+_MEDIA_OR_PREFERENCE_KEYS = _MEDIA_KEYS | frozenset(PREFERENCE_KEYS)
 
 
 @lru_cache(maxsize=1)
@@ -166,7 +167,7 @@ def check_rows(
         maybe_mm = _media_words()(joined.lower())
         maybe_secret = may_hold_secret(joined)
         maybe_ph = "{{" in joined
-        maybe_keys = not _ROW_KEYS.isdisjoint(keys)
+        maybe_keys = not (_MEDIA_KEYS if task in TRAINER_TASKS else _MEDIA_OR_PREFERENCE_KEYS).isdisjoint(keys)
         if not (maybe_mm or maybe_secret or maybe_ph or maybe_keys):
             out.rows.extend(batch)
             continue
