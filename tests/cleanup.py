@@ -78,10 +78,11 @@ def _stop_detached_under(root: Path) -> list[str]:
 
     me = os.getsid(0)
     prefix = str(root.resolve())
+    inside = prefix + os.sep  # test_x1 must not match the folder of test_x10
     stopped = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         cmd = p.info["cmdline"] or []
-        if not any(prefix in a for a in cmd):
+        if not any(inside in a or a.endswith(prefix) for a in cmd):
             continue
         try:
             if os.getsid(p.pid) != p.pid or p.pid == me:  # only detached session leaders, never our own
