@@ -154,7 +154,7 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
         pane.keys("C-t")  # → Chat
         # typed as soon as the screen shows, as a user would: a message entered while the
         # screen is still connecting goes out once it is connected (the Serve screen's
-        # "…/v1 · model …" toast is still up here, so it cannot tell that Chat is connected)
+        # "Server ready" toast is cleared on ctrl+t, so nothing covers Chat's box)
         pane.wait("Chat · ", timeout=60)
         pane.type("Add 2 and 3.")
         pane.keys("Enter")
