@@ -50,7 +50,7 @@ class RunFollower:
             from sage_ft_tui.engine.runs.manage import derive_state as derive
         self.run = Path(run)
         self.layout = RunLayout(self.run)
-        self.events = EventFollower(self.layout.events, max_bytes=2 * EVENTS_SLICE)
+        self.events = EventFollower(self.layout.events, max_bytes=EVENTS_SLICE)
         self.derive = derive
         self.clock = clock
         self.state: tuple[str, str] = ("", "")  # the folder state last handed over
@@ -69,7 +69,7 @@ class RunFollower:
     def poll(self) -> Polled:
         lines, self._log_off = tail_lines(self.layout.train_log, LOG_TAIL_BYTES, self._log_off)
         self._lines.extend(lines)
-        evs = self.events.poll(max_bytes=EVENTS_SLICE)
+        evs = self.events.poll()
         phase_ended = False
         for ev in evs:
             if ev.get("kind") == "status" and isinstance(ev.get("state"), str):

@@ -162,7 +162,7 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
         pane.keys("Escape")  # back to Serve
         pane.wait("Stop server", timeout=30)
         pane.keys("C-x")
-        pane.wait("stopped", "not serving", timeout=120)
+        pane.wait("stopped · port", timeout=120)  # Stop's own result, not a later "not serving"
         pane.keys("C-q")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and pane.alive():
