@@ -23,6 +23,8 @@ the CPU has AMX/AVX512-BF16, else fp32; `lf_packing_bf16` gives LLaMA-Factory bf
                sequences of a row attend to each other: not the same computation)
   lf_neat      LLaMA-Factory `neat_packing: true` (block-diagonal mask), checkpointing off
   lf_packing_bf16  lf_packing with `bf16: true` (autocast on CPU, as ours' auto does)
+  ours_peft_lora   ours with peft's own LoRA forward (SAGE_FT_FUSED_LORA=0), an ablation
+  ours_fp32        ours without bf16 autocast (SAGE_FT_CPU_BF16=0), an ablation
 
 Counting is the same code in both processes: a wrapper around transformers'
 `Trainer.training_step` counts the real (non-pad) input tokens and the loss tokens of every
@@ -49,6 +51,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LF_VERSION = "0.9.5"
 WAYS = ("ours", "lf_default", "lf_packing", "lf_neat", "lf_packing_bf16")
+# Ablations of ours (not in the default list): ours with one speed-up turned off by its switch.
+OURS_WITHOUT = {"ours_peft_lora": {"SAGE_FT_FUSED_LORA": "0"}, "ours_fp32": {"SAGE_FT_CPU_BF16": "0"}}
 CROSS_ATTENTION = {w: "yes (sequences of a row attend to each other)" for w in ("lf_packing", "lf_packing_bf16")}
 WORKLOAD = dict(rows=1000, max_length=512, micro_batch=8, lora_r=8, lora_alpha=16, lr=1e-4, steps=30)
 WORDS = (
@@ -227,7 +231,7 @@ def child(way: str, model_dir: str, data: str, steps: int) -> None:
     install_counter(rec, pad_id)
     with tempfile.TemporaryDirectory(prefix=f"bench_lf.{way}.") as tmp:
         tmp = Path(tmp)
-        if way == "ours":
+        if way == "ours" or way in OURS_WITHOUT:
             sys.path.insert(0, str(REPO))
             from sage_ft_tui.engine.config.schema import RunConfig
             from sage_ft_tui.engine.data.prepare import prepare_run_data, tokenized_datasets
@@ -254,7 +258,8 @@ def child(way: str, model_dir: str, data: str, steps: int) -> None:
 
 
 def run_one(way: str, mdir: Path, data: Path, steps: int, lf_py: Path | None, pad_id: int, threads: int) -> dict:
-    py = sys.executable if way == "ours" else str(lf_py)
+    ours = way == "ours" or way in OURS_WITHOUT
+    py = sys.executable if ours else str(lf_py)
     cmd = [py, __file__, "--child", way, "--model-dir", str(mdir), "--data", str(data), "--steps", str(steps)]
     env = {
         **os.environ,
@@ -267,8 +272,9 @@ def run_one(way: str, mdir: Path, data: Path, steps: int, lf_py: Path | None, pa
         "DISABLE_VERSION_CHECK": "1",
         "OMP_NUM_THREADS": str(threads),
         "CUDA_VISIBLE_DEVICES": "",
+        **OURS_WITHOUT.get(way, {}),
     }
-    if way != "ours":
+    if not ours:
         env.pop("PYTHONPATH", None)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(HERE))
     for line in p.stdout.splitlines():
@@ -311,7 +317,7 @@ def main() -> None:
         child(args.child, args.model_dir, args.data, args.steps)
         return
     ways = [w for w in args.ways.split(",") if w]
-    lf_py = lf_python(args.lf_version) if any(w != "ours" for w in ways) else None
+    lf_py = lf_python(args.lf_version) if any(w.startswith("lf_") for w in ways) else None
     root = cache_dir()
     models = build_models(root / "models")
     data = write_rows(root / "data" / f"alpaca-{WORKLOAD['rows']}.jsonl", WORKLOAD["rows"])
