@@ -133,7 +133,7 @@ def test_stop_leaves_no_process(server, trained, env):
     pid = server["pid"]
     assert psutil.pid_exists(pid)
     p = cli(["serve", "--stop", str(trained)], env)
-    assert p.returncode == 0 and "stopped" in p.stdout, p.stderr
+    assert p.returncode == 0 and f"stopped · port {server['port']} freed" in p.stdout, p.stdout + p.stderr
     time.sleep(0.2)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
