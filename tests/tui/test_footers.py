@@ -35,7 +35,7 @@ async def test_footers_at_80_columns_show_what_works_now(world):
             seen[f"{route} {run}"] = footer_keys(app.screen)
             app.pop_screen()
             await pilot.pause()
-    assert {"New fine-tune", "All runs"} <= {d for d, _, _ in seen["home"]}
+    assert {"New fine-tune", "All runs", "Attach"} <= {d for d, _, _ in seen["home"]}
     for (route, run, must), keys in zip(CASES, list(seen.values())[1:]):
         where = f"{route} {run}: {keys}"
         assert must <= {d for d, _, _ in keys}, where
@@ -43,3 +43,14 @@ async def test_footers_at_80_columns_show_what_works_now(world):
         assert all(inside for _, _, inside in keys), where  # nothing past column 80
     assert "Cancel" not in {d for d, _, _ in seen[f"monitor {factory.DONE}"]}
     assert "Stop server" not in {d for d, _, _ in seen[f"serve {factory.DONE}"]}
+
+
+async def test_home_without_runs_offers_no_attach(sage_home):
+    from sage_ft_tui.tui.app import SageApp
+
+    app = SageApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        shown = [d for d, _, _ in footer_keys(app.screen)]
+        assert "New fine-tune" in shown and "Demo run" in shown and "Attach" not in shown, shown

@@ -92,6 +92,7 @@ class HomeScreen(BaseScreen):
         table = self.query_one("#home-runs", DataTable)
         fill_runs_table(table, runs or [], self.app.clock(), compact=True)
         self.query_one("#home-empty").display = not runs
+        self.refresh_bindings()  # Attach shows once there is a run to attach to
 
     # ---- choices -----------------------------------------------------------------------
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -116,6 +117,12 @@ class HomeScreen(BaseScreen):
 
     def action_runs(self) -> None:
         self.app.open("runs", self._selected_run())
+
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        if action == "attach":  # hidden while there is no run to attach to
+            tables = self.query("#home-runs")
+            return bool(tables) and tables.first(DataTable).row_count > 0
+        return True
 
     def action_attach(self) -> None:
         table = self.query_one("#home-runs", DataTable)
