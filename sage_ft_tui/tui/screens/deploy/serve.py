@@ -84,10 +84,12 @@ class ServeScreen(BaseScreen):
     """
     BINDINGS = [
         Binding("escape", "back", "Back", id="nav.back"),
+        # most useful first, and only what works now: Start (or Merge first) before a server
+        # runs, Chat then Stop while one answers
         Binding("ctrl+s", "start", "Start server", id="serve.start"),
-        Binding("ctrl+x", "stop", "Stop server", id="serve.stop"),
         # ctrl keys with priority: the form has text fields and Selects (type-to-search)
         Binding("ctrl+t", "chat", "Chat", id="serve.chat", priority=True),
+        Binding("ctrl+x", "stop", "Stop server", id="serve.stop"),
         Binding("ctrl+g", "merge_first", "Merge first", id="serve.merge", priority=True),
     ]
 
