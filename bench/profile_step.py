@@ -1,10 +1,11 @@
-"""Where one training step's time goes: cProfile over a short real run (ours), top entries.
+"""Where one training step's time goes: cProfile (or torch.profiler) over a short real run (ours).
 
     python bench/profile_step.py --model tiny --steps 20
     python bench/profile_step.py --model 20m --steps 6 --sort tottime
+    OMP_NUM_THREADS=1 python bench/profile_step.py --model 20m --steps 4 --torch   # aten ops, with shapes
 
 Same workload as bench/bench_vs_llamafactory.py (alpaca rows, max length 512, micro-batch 8,
-LoRA r 8 on all linear layers, fp32 on CPU); prints the per-step wall time without and with
+LoRA r 8 on all linear layers, our CPU defaults); prints the per-step wall time without and with
 the profiler and the functions that take the most cumulative time. Prints, never fails.
 """
 
@@ -77,7 +78,7 @@ def main() -> None:
         s = io.StringIO()
         pstats.Stats(prof, stream=s).sort_stats(args.sort).print_stats(args.top)
         print(s.getvalue())
-    print(f"{args.steps} steps in {dt:.2f} s (incl. set-up) = {dt / args.steps:.3f} s/step under cProfile")
+    print(f"{args.steps} steps in {dt:.2f} s (incl. set-up) = {dt / args.steps:.3f} s/step under the profiler")
 
 
 if __name__ == "__main__":
