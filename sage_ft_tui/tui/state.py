@@ -13,7 +13,7 @@ from sage_ft_tui.engine.models.tiny import TINY_NAME
 # Hyperparameters the Hardware step lets the user edit: field id -> (config key, type, label).
 EDITABLE: dict[str, tuple[str, type, str]] = {
     "epochs": ("training.epochs", float, "Epochs"),
-    "max_steps": ("training.max_steps", int, "Max steps (-1: epochs)"),
+    "max_steps": ("training.max_steps", int, "Max steps (-1 off)"),
     "learning_rate": ("training.learning_rate", float, "Learning rate"),
     "micro_batch_size": ("training.micro_batch_size", int, "Micro batch"),
     "grad_accumulation": ("training.grad_accumulation", int, "Grad accumulation"),
