@@ -170,3 +170,5 @@ def test_fused_lora_adapter_loads_in_plain_peft(tiny_model, tmp_path):
     kw = dict(max_new_tokens=10, do_sample=False, pad_token_id=0)
     with torch.no_grad():
         assert torch.equal(plain.generate(input_ids=prompt, **kw), m.generate(input_ids=prompt, **kw))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):  # inference tensors: no version
+        assert m(input_ids=prompt).logits.dtype == torch.bfloat16

@@ -31,6 +31,8 @@ _LAST_CAST: list = [None, -1, None, None]  # weakref(x), x._version, dtype, cast
 def _cast_once(x, dtype):
     if x.dtype == dtype:
         return x
+    if x.is_inference():  # no version counter to tell whether it changed: cast every time
+        return x.to(dtype)
     ref, version, dt, cast = _LAST_CAST
     if ref is not None and ref() is x and version == x._version and dt == dtype:
         return cast
