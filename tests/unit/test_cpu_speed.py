@@ -1,6 +1,8 @@
 """CPU speed-ups keep the same training signal: the compact LM head (answer positions only)
 gives TRL's fused head's loss, gradients and metrics; bf16 autocast is chosen only where it
-pays (native bf16 CPU, a model wide enough) and follows the fp32 loss closely."""
+pays (native bf16 CPU, a model wide enough) and follows the fp32 loss closely; the fused LoRA
+linear gives peft's loss and gradients, falls back to peft where it would differ, and trains
+an adapter that plain peft loads and generates with."""
 
 from __future__ import annotations
 

@@ -190,7 +190,7 @@ def precision_flags(cfg: RunConfig) -> dict:
         if p == "fp16":
             raise SageError("training.precision fp16 needs a CUDA GPU", hint="use auto, bf16 or fp32 on CPU")
         # auto on CPU: bf16 autocast (fp32 weights, bf16 matmuls) where the CPU has AMX or
-        # AVX512-BF16, ~1.8x faster steps on the ~18M bench model with the same loss curve
+        # AVX512-BF16, 1.25x the real tokens/s of fp32 on the ~18M bench model, same loss curve
         # (tests/unit/test_cpu_speed.py); fp32 elsewhere, where emulated bf16 is slower.
         return {"bf16": p == "bf16" or (p == "auto" and cpu_autocast(cfg)), "fp16": False, "use_cpu": True}
     import torch
