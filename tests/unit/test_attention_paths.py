@@ -116,3 +116,23 @@ def test_doctor_says_which_path_and_why(monkeypatch):
     want = A.choose_attention(cuda=True, dtype="bfloat16").name
     assert gpu["attention"].startswith(want + ":") and gpu["precision"].startswith("bf16")
     assert "quantization" in gpu and "kernels" in gpu
+
+
+def test_torch_varlen_needs_the_keywords_we_pass(monkeypatch):
+    """A varlen_attn without scale/window_size/enable_gqa (torch 2.10 took is_causal) counts as
+    absent, so a CUDA bf16 run takes FlexAttention instead of raising at its first step."""
+    import types
+
+    import torch.nn.attention.varlen as tv
+
+    from sage_ft_tui.engine.train import attention
+
+    assert attention.torch_varlen_available()  # this torch's varlen_attn takes them
+
+    def old(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, is_causal=False):
+        raise AssertionError("never called")
+
+    monkeypatch.setattr(tv, "varlen_attn", old)
+    assert not attention.torch_varlen_available()
+    monkeypatch.setattr(tv, "varlen_attn", types.SimpleNamespace())  # no signature to read
+    assert not attention.torch_varlen_available()

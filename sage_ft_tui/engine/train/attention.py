@@ -54,12 +54,23 @@ def special_masks(mdir: Path) -> bool:
     return bool(conf.get("attention_chunk_size") or text.get("attention_chunk_size") or "vision_config" in conf)
 
 
+VARLEN_KEYWORDS = ("scale", "window_size", "enable_gqa")  # what torch_varlen passes
+
+
 def torch_varlen_available() -> bool:
+    """torch's varlen_attn exists and takes the keywords we pass (torch 2.10's took
+    `is_causal` instead and would raise at the first step: FlexAttention then)."""
+    import inspect
+
     try:
-        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
+        from torch.nn.attention.varlen import varlen_attn
     except ImportError:
         return False
-    return True
+    try:
+        params = inspect.signature(varlen_attn).parameters
+    except (TypeError, ValueError):
+        return False
+    return all(k in params for k in VARLEN_KEYWORDS)
 
 
 def flex_available() -> bool:
@@ -101,7 +112,9 @@ def choose_attention(
         return AttentionChoice(VARLEN, "torch's own varlen_attn (flash kernels, no extra wheel): one call per layer")
     if not half:
         return AttentionChoice(VARLEN_SDPA, f"{dtype} on CUDA: no varlen kernel; SDPA once per packed sequence")
-    return AttentionChoice(VARLEN_FLEX, "no flash-attn and no torch varlen_attn: FlexAttention with a document mask")
+    return AttentionChoice(
+        VARLEN_FLEX, "no flash-attn, and no torch varlen_attn taking scale/window/GQA: FlexAttention, document mask"
+    )
 
 
 # ---- the registered functions ----------------------------------------------------------------
