@@ -51,21 +51,14 @@ def build_model(out: Path, shape: str) -> Path:
     """Qwen2-architecture model of `shape` with random bf16 weights and the tiny demo's BPE
     tokenizer (ChatML template), saved as safetensors. Reused when already built."""
     import torch
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from sage_ft_tui.engine.models.tiny import CHAT_TEMPLATE, train_tokenizer
+    from sage_ft_tui.engine.models.tiny import chat_tokenizer
 
     if (out / "config.json").exists() and any(out.glob("*.safetensors")):
         return out
     out.mkdir(parents=True, exist_ok=True)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=train_tokenizer(),
-        eos_token="<|im_end|>",
-        pad_token="<|pad|>",
-        additional_special_tokens=["<|im_start|>", "<|endoftext|>"],
-        model_max_length=32768,
-    )
-    tok.chat_template = CHAT_TEMPLATE
+    tok = chat_tokenizer(max_length=32768)
     tok.save_pretrained(out)
     conf = shape_config(shape, len(tok))
     conf.update(

@@ -11,7 +11,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from sage_ft_tui.engine.fsutil import fmt_duration  # noqa: F401  (the monitor and runs screens import it here)
 from sage_ft_tui.engine.runs.layout import FINAL_STATES
 
 HW_HISTORY = 120  # hardware samples kept per series (sparklines)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from sage_ft_tui.engine.fsutil import fmt_duration
 from sage_ft_tui.tui.follow import tail_lines
-from sage_ft_tui.tui.run_model import Decimated, RunModel, fmt_duration
+from sage_ft_tui.tui.run_model import Decimated, RunModel
 
 
 def test_decimated_keeps_whole_run_in_bounded_points():

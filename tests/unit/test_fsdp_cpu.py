@@ -7,22 +7,13 @@ accelerate by itself keeps a MULTI_CPU run on DDP (distributed.fsdp_on_cpu says 
 switches it); from there the run takes the Trainer's FSDP2 path a GPU run takes."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 
 import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.recipes.demo import demo_config
 from sage_ft_tui.engine.runs.manage import create_run, read_status
-
-
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
+from tests.torchrun import torchrun_worker
 
 
 @pytest.mark.slow
@@ -35,17 +26,7 @@ def test_fsdp_two_cpu_processes_one_adapter(tmp_path, monkeypatch):
     raw["data"]["validation_split"] = 0.0  # no eval pass: the test is about sharding and saving
     raw["training"].update(sharding="fsdp", save_steps=1, eval_steps=None)
     run = create_run(RunConfig.from_dict(raw))
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}  # gloo on CPU, even beside GPUs
-    env.pop("SAGE_FT_HW_RECORDED", None)
-    p = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", _free_port()]
-        + ["-m", "sage_ft_tui.engine.train.worker", str(run)],
-        cwd=run,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    p = torchrun_worker(run)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     start = next(e for e in events if e["kind"] == "start")

@@ -2,15 +2,13 @@
 one event stream (rank 0 alone writes it) and one final adapter. ~30 s on 2 cores."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.recipes.demo import demo_config
 from sage_ft_tui.engine.runs.manage import checkpoints, create_run, read_status
+from tests.torchrun import torchrun_worker
 
 
 @pytest.mark.slow
@@ -21,28 +19,7 @@ def test_two_cpu_processes_one_event_stream(tmp_path, monkeypatch):
     raw["name"] = "ddp"
     raw["training"]["save_steps"] = 2
     run = create_run(RunConfig.from_dict(raw))
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
-    env.pop("SAGE_FT_HW_RECORDED", None)
-    port = str(29500 + os.getpid() % 1000)
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            port,
-            "-m",
-            "sage_ft_tui.engine.train.worker",
-            str(run),
-        ],
-        cwd=run,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    p = torchrun_worker(run)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     events = [json.loads(l) for l in (run / "events.jsonl").read_text().splitlines()]
     kinds = [e["kind"] for e in events]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sage_ft_tui.engine.deploy.serve import free_port
 from sage_ft_tui.engine.models import resolve
 from sage_ft_tui.engine.models.catalog import (
     DEFAULTS,
@@ -103,12 +104,6 @@ def test_search_words_and_matching(here):
     assert not is_search("org/name") and not is_search("./m") and not is_search("~/m") and not is_search("tiny-demo")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_offline_reason_switches_and_the_reachability_check(monkeypatch):
     monkeypatch.setattr(resolve, "_probed", {})
     for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "TRANSFORMERS_OFFLINE"):
@@ -120,7 +115,7 @@ def test_offline_reason_switches_and_the_reachability_check(monkeypatch):
     assert resolve.offline_reason() == "TRANSFORMERS_OFFLINE=1"
     monkeypatch.delenv("TRANSFORMERS_OFFLINE")
     assert resolve.offline_reason(probe=False) == ""
-    closed = _free_port()  # nothing listens there: "the hub" cannot be reached
+    closed = free_port()  # nothing listens there: "the hub" cannot be reached
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
     assert "cannot be reached" in resolve.offline_reason()
     with socket.socket() as srv:

@@ -199,6 +199,23 @@ def train_tokenizer(extra_special: list[str] | None = None):
     return tok
 
 
+def chat_tokenizer(extra_special: list[str] | None = None, max_length: int = ARCH["max_position_embeddings"]):
+    """The demo's BPE tokenizer with ChatML specials and template (also the GPU check's models')."""
+    from transformers import PreTrainedTokenizerFast
+
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=train_tokenizer(extra_special),
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|pad|>",
+        unk_token=None,
+        additional_special_tokens=["<|im_start|>", "<|endoftext|>"] + (extra_special or []),
+        model_max_length=max_length,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
 def build_tiny_model(
     out: Path, seed: int = 0, extra_special: list[str] | None = None, pretrain_steps: int | None = None, **arch
 ) -> Path:
@@ -208,21 +225,11 @@ def build_tiny_model(
     if pretrain_steps is None:
         pretrain_steps = 0 if arch else PRETRAIN_STEPS
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tok = train_tokenizer(extra_special)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|pad|>",
-        unk_token=None,
-        additional_special_tokens=["<|im_start|>", "<|endoftext|>"] + (extra_special or []),
-        model_max_length=ARCH["max_position_embeddings"],
-    )
-    fast.chat_template = CHAT_TEMPLATE
+    fast = chat_tokenizer(extra_special)
     fast.save_pretrained(out)
 
     torch.manual_seed(seed)

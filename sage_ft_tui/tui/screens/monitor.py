@@ -23,12 +23,13 @@ from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import fmt_duration
 from sage_ft_tui.engine.runs.events import read_events
 from sage_ft_tui.engine.runs.layout import ACTIVE_STATES as ACTIVE
 from sage_ft_tui.engine.runs.layout import FINAL_STATES, RunLayout
 from sage_ft_tui.tui.follow import LOG_TAIL_BYTES, RunFollower, tail_lines
 from sage_ft_tui.tui.messages import EventsArrived, HardwareRead, LogTail, RunState
-from sage_ft_tui.tui.run_model import RunModel, fmt_duration
+from sage_ft_tui.tui.run_model import RunModel
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.runs import RESUMABLE, state_text
 from sage_ft_tui.tui.widgets.charts import S, bar, line_chart

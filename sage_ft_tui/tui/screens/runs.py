@@ -15,8 +15,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import fmt_duration
 from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
-from sage_ft_tui.tui.run_model import fmt_duration
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.widgets.charts import themed
 
