@@ -199,7 +199,7 @@ def train_tokenizer(extra_special: list[str] | None = None):
     return tok
 
 
-def chat_tokenizer(extra_special: list[str] | None = None, max_length: int = ARCH["max_position_embeddings"]):
+def chat_tokenizer(extra_special: list[str] | None = None, max_length: int = int(ARCH["max_position_embeddings"])):
     """The demo's BPE tokenizer with ChatML specials and template (also the GPU check's models')."""
     from transformers import PreTrainedTokenizerFast
 
