@@ -34,7 +34,7 @@ def test_trained_tokens_are_exactly_the_answers_with_eos(tiny_model):
     enc = ours.encode_conversation(CONV)
     trained = [t for t, m in zip(enc.input_ids, enc.completion_mask) if m]
     text = ours.tok.decode(trained, skip_special_tokens=False)
-    assert text == "2 + 3 = 5.<|im_end|>\n4 + 4 = 8.<|im_end|>\n"
+    assert text == "2 + 3 = 5.<|im_end|>4 + 4 = 8.<|im_end|>"  # the newline after the end of turn is prompt
     assert trained.count(ours.eos_id) == 2
     masked = ours.tok.decode(
         [t for t, m in zip(enc.input_ids, enc.completion_mask) if not m], skip_special_tokens=False

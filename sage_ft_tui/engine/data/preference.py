@@ -229,24 +229,9 @@ def prompt_text(tok, rec: dict) -> str:
 
 
 def completion_text(tok, rec: dict, answer: list[dict]) -> str:
-    """What follows the prompt when `answer` is given, ending with EOS."""
-    tools = _tools_of(rec)
-    head = prompt_text(tok, rec)
-    full = tok.render(rec["prompt"] + answer, tools=tools)
-    if not full.startswith(head):
-        # the template renders the prompt differently once answered: keep the common part
-        k = 0
-        while k < min(len(head), len(full)) and head[k] == full[k]:
-            k += 1
-        head = full[:k]
-    tail = full[len(head) :]
-    eos = tok.eos_token
-    if eos:
-        if eos in tail:
-            tail = tail[: tail.rindex(eos) + len(eos)]
-        else:
-            tail = tail.rstrip() + eos
-    return tail
+    """What the model produces after the inference prompt when `answer` is given: the answer
+    as the template renders it and the family's end of turn, never any prompt text."""
+    return tok.completion(rec["prompt"], answer, tools=_tools_of(rec))[1]
 
 
 def encode_preference(tok, rec: dict) -> dict:

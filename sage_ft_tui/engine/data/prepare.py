@@ -317,10 +317,76 @@ def token_stats(lengths: list[int], max_length: int) -> dict:
 
 
 def encode_record(tok, rec: dict, mask_reasoning: bool = False):
+    """One sequence for a record (previews, lengths): its last training example."""
+    return encode_examples(tok, rec, mask_reasoning)[-1]
+
+
+def encode_examples(tok, rec: dict, mask_reasoning: bool = False) -> list:
+    """The training examples of a record: one for text and for most conversations; one per
+    answer where the template renders history differently from the live turn."""
     if "text" in rec:
-        return tok.encode_text(rec["text"])
+        return [tok.encode_text(rec["text"])]
     tools = json.loads(rec["tools"]) if rec.get("tools") else None
-    return tok.encode_conversation(rec["messages"], tools, mask_reasoning)
+    return tok.encode_examples(rec["messages"], tools, mask_reasoning)
+
+
+def _record_messages(rec: dict) -> list[dict]:
+    if "messages" in rec:
+        return rec["messages"]
+    answer: list = next((rec[k] for k in ("chosen", "completion") if rec.get(k)), [])
+    return list(rec.get("prompt") or []) + list(answer)
+
+
+def template_refusals(tok, loaded: LoadedData, max_bad_share: float) -> LoadedData:
+    """Rows the chat template refuses (roles out of order, a role it lacks) become bad rows
+    with file:line, counted against data.max_bad_share. A row is rendered when its shape
+    (roles, tools) has not rendered before, so most rows cost a dict lookup."""
+    if not loaded.records or "text" in loaded.records[0]:
+        return loaded
+    ok_shapes: set = set()
+    keep: list[int] = []
+    bad: list[BadRow] = []
+    for i, (rec, where) in enumerate(zip(loaded.records, loaded.wheres)):
+        msgs = _record_messages(rec)
+        shape = (
+            tuple(m.get("role") for m in msgs),
+            bool(rec.get("tools")),
+            tuple(bool(m.get("tool_calls")) for m in msgs),
+        )
+        if shape not in ok_shapes:
+            try:
+                tok.render(msgs, tools=json.loads(rec["tools"]) if rec.get("tools") else None)
+                ok_shapes.add(shape)
+            except SageError as e:
+                bad.append(
+                    BadRow(
+                        where,
+                        e.message.replace(
+                            "the chat template refused this conversation: ", "the chat template refuses this row: "
+                        ),
+                        where.rsplit(":", 1)[0],
+                    )
+                )
+                continue
+        keep.append(i)
+    if not bad:
+        return loaded
+    total = max(1, loaded.total_rows)
+    all_bad = loaded.bad + bad
+    share = len(all_bad) / total
+    if share > max_bad_share or not keep:
+        raise SageError(
+            f"{len(all_bad)} of {loaded.total_rows} rows are bad ({share:.0%}); first refused by the chat template: {bad[0]}",
+            hint=f"fix the rows (the roles and their order the model's template accepts), or raise data.max_bad_share "
+            f"(now {max_bad_share:.0%}) to skip them",
+            kind="data",
+        )
+    loaded.records = [loaded.records[i] for i in keep]
+    loaded.wheres = [loaded.wheres[i] for i in keep]
+    if loaded.groups is not None:
+        loaded.groups = [loaded.groups[i] for i in keep]
+    loaded.bad = all_bad
+    return loaded
 
 
 def run_tokenizer(cfg, model_dir: str):
@@ -331,23 +397,45 @@ def run_tokenizer(cfg, model_dir: str):
 
 
 def template_warnings(tok, records: list[dict], model: str) -> list[str]:
-    """One line for each kind of content the chat template cannot render itself."""
+    """One line for each way the chat template changes what the data says: content it
+    cannot render itself, a system prompt folded or moved, answers split into examples."""
+    from sage_ft_tui.engine.data.turns import split_note
+
     missing: dict[str, int] = {}
+    with_system = split = convs = 0
+    facts = tok.facts
     for rec in records:
         tools = json.loads(rec["tools"]) if rec.get("tools") else None
-        msgs = rec.get("messages") or [
-            m for k in ("prompt", "chosen", "rejected", "completion") for m in rec.get(k, [])
-        ]
+        msgs = _record_messages(rec)
         for what in tok.unsupported(msgs, tools):
             missing[what] = missing.get(what, 0) + 1
-    if not missing:
-        return []
-    what = ", ".join(f"{k} ({n} rows)" for k, n in missing.items())
-    return [
-        f"the chat template of {model} cannot render {what}: they are rendered as text "
-        "(<tools>, <tool_call>, <tool_response>, <think> tags, the Hermes/Qwen convention); "
-        "set data.tool_format to template to use the template anyway, or pick a model whose template has tool support"
-    ]
+        with_system += any(m.get("role") == "system" for m in msgs)
+        if "messages" in rec and (facts.history or facts.system != "native"):
+            convs += 1
+            try:
+                split += len(tok.examples(msgs, tools)) > 1
+            except SageError:
+                pass
+    out = []
+    if missing:
+        what = ", ".join(f"{k} ({n} rows)" for k, n in missing.items())
+        out.append(
+            f"the chat template of {model} cannot render {what}: they are rendered as text "
+            "(<tools>, <tool_call>, <tool_response>, <think> tags, the Hermes/Qwen convention); "
+            "set data.tool_format to template to use the template anyway, or pick a model whose template has tool support"
+        )
+    if with_system and facts.system_fold:
+        out.append(
+            f"the chat template of {model} has no system role: the system prompt of {with_system} rows is folded "
+            "into the first user turn (system, a blank line, then the user text), and the saved adapter and merged "
+            "model fold it the same way when served"
+        )
+    if split:
+        reason = facts.history
+        if facts.system == "placed in the last user turn" and with_system:
+            reason = "the template puts the system prompt only in the last user turn"
+        out.append(split_note(convs, split, reason))
+    return out
 
 
 def _load_kwargs(cfg) -> dict:
@@ -391,6 +479,7 @@ def prepare_run_data(cfg, run: Path) -> dict:
             cfg.data.paths, fmt=cfg.data.format, max_samples=cfg.data.max_samples, **_load_kwargs(cfg)
         )
         extra = {}
+        loaded = template_refusals(tok, loaded, cfg.data.max_bad_share)
         if cfg.task == "preference" and loaded.format == "kto" and cfg.preference.method in ("dpo", "orpo", "simpo"):
             raise SageError(
                 f"preference.method {cfg.preference.method} needs chosen/rejected pairs, but the data has one answer "
@@ -422,7 +511,7 @@ def prepare_run_data(cfg, run: Path) -> dict:
     else:
         for rec in sampled:
             enc = encode_record(tok, rec, cfg.data.reasoning == "mask")
-            encoded.append((enc.input_ids, enc.completion_mask))
+            encoded.append((enc.input_ids, enc.completion_mask))  # the longest example: what max_length cuts
         trunc = truncation(encoded, max_len, is_text=is_text)
         trained = sum(sum(m[:max_len]) if not is_text else sum(m) for _, m in encoded)
     lengths = trunc.lengths
@@ -496,15 +585,15 @@ def _tokenize_batch(
         return _tokenize_trainer_batch(tok, batch, n, task, unpair)
     for i in range(n):
         rec = {k: batch[k][i] for k in batch}
-        enc = encode_record(tok, {"text": rec["text"]} if is_text else rec, mask_reasoning)
-        if is_text and len(enc.input_ids) > max_length:
-            # Long documents become several max_length pieces rather than being cut off.
-            for s in range(0, len(enc.input_ids), max_length):
-                ids_out.append(enc.input_ids[s : s + max_length])
-                mask_out.append(enc.completion_mask[s : s + max_length])
-        else:
-            ids_out.append(enc.input_ids)
-            mask_out.append(enc.completion_mask)
+        for enc in encode_examples(tok, {"text": rec["text"]} if is_text else rec, mask_reasoning):
+            if is_text and len(enc.input_ids) > max_length:
+                # Long documents become several max_length pieces rather than being cut off.
+                for s in range(0, len(enc.input_ids), max_length):
+                    ids_out.append(enc.input_ids[s : s + max_length])
+                    mask_out.append(enc.completion_mask[s : s + max_length])
+            else:
+                ids_out.append(enc.input_ids)
+                mask_out.append(enc.completion_mask)
     return {"input_ids": ids_out, "completion_mask": mask_out}
 
 
@@ -611,7 +700,7 @@ def _cache_key(cfg, data_dir: Path, model_dir: str) -> str:
             h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
     d = cfg.data
     method = cfg.preference.method if cfg.task == "preference" else ""
-    h.update(f"{cfg.training.max_length}|{model_dir}|{cfg.task}|{method}|{d.tool_format}|{d.reasoning}|v3".encode())
+    h.update(f"{cfg.training.max_length}|{model_dir}|{cfg.task}|{method}|{d.tool_format}|{d.reasoning}|v4".encode())
     for fname in ("tokenizer.json", "chat_template.jinja", "tokenizer_config.json"):
         p = Path(model_dir) / fname
         if p.exists():

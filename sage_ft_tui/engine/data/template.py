@@ -11,12 +11,24 @@ offsets in the one tokenization of the whole string.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
+from sage_ft_tui.engine.data.chat_facts import (
+    FOLD_MARK,
+    SENTINEL,
+    SYSTEM_FOLD,
+    TemplateFacts,
+    find_end_of_turn,
+    history_note,
+    lacks_system,
+    stop_token_strings,
+    system_place,
+)
 from sage_ft_tui.engine.errors import SageError
 
 # Used when a model has no chat template: alpaca-style prompts, so qa/instruction data
@@ -223,11 +235,69 @@ class ChatTokenizer:
         if isinstance(tmpl, list):  # named templates: take "default"
             tmpl = next((t["template"] for t in tmpl if t.get("name") == "default"), tmpl[0]["template"])
         self.has_template = bool(tmpl)
+        self.model_template = tmpl
         self.template = tmpl or FALLBACK_TEMPLATE
         self.template_source = "model" if tmpl else "fallback"
+        self.gen_eos_ids = json.loads(gen.read_text()).get("eos_token_id") if gen.exists() else None
         self.fim_tokens = {k: self.tok.token_to_id(k) for k in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")}
-        self.support = template_support(self.template, self.bos_token or "", self.eos_token or "")
         self.tool_format = "auto"
+        if FOLD_MARK not in self.template and lacks_system(self._render_raw):
+            self.template = SYSTEM_FOLD + self.template
+        self.support = template_support(self.template, self.bos_token or "", self.eos_token or "")
+        self.facts = self._facts()
+
+    def _render_raw(self, messages: list[dict], add_generation_prompt: bool = False) -> str:
+        return _compile(self.template).render(
+            messages=messages,
+            tools=None,
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.bos_token or "",
+            eos_token=self.eos_token or "",
+        )
+
+    def _facts(self) -> TemplateFacts:
+        stops = stop_token_strings(self.eos_token, self.gen_eos_ids, self.tok.id_to_token)
+        specials = [t.content for t in self.tok.get_added_tokens_decoder().values() if t.special]
+        conv = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": SENTINEL}]
+        eot: Optional[str] = None
+        try:
+            out = self._render_raw(conv)
+            p = out.find(SENTINEL)
+            eot = find_end_of_turn(out[p + len(SENTINEL) :], stops, specials) if p >= 0 else None
+        except Exception:  # a template that refuses the probe: keep the tokenizer's EOS
+            pass
+        appended = eot is None
+        if appended:
+            eot = self.eos_token
+        if eot and eot not in stops:
+            stops.append(eot)
+        facts = TemplateFacts(
+            end_of_turn=eot,
+            stop_tokens=tuple(stops),
+            system=system_place(self._render_raw),
+            system_fold=self.template.startswith(SYSTEM_FOLD),
+            history=history_note(self._render_raw),
+            appended=appended,
+        )
+        if facts.history is None:  # any other way earlier answers render unlike the live one
+            self.facts = facts
+            probe = [{"role": r, "content": f"{r[0]}{n}"} for n in (1, 2) for r in ("user", "assistant")]
+            try:
+                if len(self.examples(probe)) > 1:
+                    facts = dataclasses.replace(facts, history="earlier answers render unlike the live one")
+            except SageError:
+                pass
+        return facts
+
+    def describe(self) -> TemplateFacts:
+        """What the template does (end of turn, stop tokens, system prompt, history)."""
+        return self.facts
+
+    @property
+    def serving_template(self) -> Optional[str]:
+        """The template to save with the adapter/merged model when it is not the model's own
+        (the fallback, or the model's with the system fold), else None."""
+        return None if self.template == self.model_template else self.template
 
     def with_tool_format(self, tool_format: str) -> ChatTokenizer:
         """This tokenizer rendering tools per `tool_format` (auto: the template's own
@@ -283,69 +353,13 @@ class ChatTokenizer:
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False).ids
 
-    def assistant_spans(self, messages: list[dict], tools=None) -> tuple[str, list[tuple[int, int]]]:
-        """The rendered conversation and the character spans of assistant turns."""
-        full = self.render(messages, tools=tools)
-        spans: list[tuple[int, int]] = []
-        for i, m in enumerate(messages):
-            if m["role"] != "assistant":
-                continue
-            before = self.render(messages[:i], add_generation_prompt=True, tools=tools) if i else ""
-            upto = full if i == len(messages) - 1 else self.render(messages[: i + 1], tools=tools)
-            if not full.startswith(upto) or not upto.startswith(before):
-                # Template is not prefix-stable (e.g. it drops earlier reasoning): locate the content.
-                pos = full.find(m["content"], spans[-1][1] if spans else 0)
-                if pos < 0:
-                    raise SageError(
-                        "the chat template hides an assistant turn",
-                        kind="data",
-                        hint="use a template that renders every assistant message",
-                    )
-                start, end = pos, pos + len(m["content"])
-                if self.eos_token and full.startswith(self.eos_token, end):
-                    end += len(self.eos_token)
-            else:
-                start, end = len(before), len(upto)
-            spans.append((start, end))
-        return full, spans
+    def examples(self, messages: list[dict], tools=None, mask_reasoning: bool = False):
+        """The conversation as training examples (engine.data.turns): text + trained spans."""
+        from sage_ft_tui.engine.data.turns import examples
 
-    def trained_spans(
-        self, messages: list[dict], tools=None, mask_reasoning: bool = False
-    ) -> tuple[str, list[tuple[int, int]]]:
-        """The rendered conversation (EOS ending every answer) and the character spans that
-        are trained: the assistant turns, less those with loss_weight 0 and, with
-        `mask_reasoning`, less each turn's reasoning text."""
-        text, spans = self.assistant_spans(messages, tools)
-        # EOS ends every answer: add it where the template leaves it out.
-        if self.eos_token:
-            fixed, shift, new_spans = [], 0, []
-            last = 0
-            for s, e in spans:
-                seg = text[s:e]
-                fixed.append(text[last:s])
-                if self.eos_token not in seg:
-                    seg = seg.rstrip("\n") + self.eos_token + seg[len(seg.rstrip("\n")) :]
-                new_spans.append((s + shift, s + shift + len(seg)))
-                shift += len(seg) - (e - s)
-                fixed.append(seg)
-                last = e
-            fixed.append(text[last:])
-            text, spans = "".join(fixed), new_spans
-        answers = [m for m in messages if m["role"] == "assistant"]
-        out = []
-        for m, (s, e) in zip(answers, spans):
-            if m.get("train") is False:
-                continue
-            r = m.get("reasoning_content") if mask_reasoning else None
-            pos = text.find(r, s, e) if r else -1
-            if r and pos >= 0:
-                out += [(a, b) for a, b in ((s, pos), (pos + len(r), e)) if b > a]
-            else:
-                out.append((s, e))
-        return text, out
+        return examples(self, messages, tools, mask_reasoning)  # render() plains them; "train" is read here
 
-    def encode_conversation(self, messages: list[dict], tools=None, mask_reasoning: bool = False) -> Encoded:
-        text, spans = self.trained_spans(messages, tools, mask_reasoning)
+    def _encode(self, text: str, spans: list[tuple[int, int]]) -> Encoded:
         enc = self.tok.encode(text, add_special_tokens=False)
         mask = [0] * len(enc.ids)
         si = 0
@@ -356,6 +370,22 @@ class ChatTokenizer:
                 mask[ti] = 1
         return Encoded(enc.ids, mask)
 
+    def encode_examples(self, messages: list[dict], tools=None, mask_reasoning: bool = False) -> list[Encoded]:
+        return [self._encode(e.text, e.spans) for e in self.examples(messages, tools, mask_reasoning)]
+
+    def encode_conversation(self, messages: list[dict], tools=None, mask_reasoning: bool = False) -> Encoded:
+        """The conversation as one sequence: the last example, which holds every turn as
+        inference sees it (with only its own answers trained when the template splits)."""
+        return self.encode_examples(messages, tools, mask_reasoning)[-1]
+
+    def completion(self, prompt: list[dict], answer: list[dict], tools=None) -> tuple[str, str]:
+        """(inference prompt, what the model produces after it: `answer` and its end of turn)."""
+        from sage_ft_tui.engine.data.turns import turn
+
+        msgs = _plain(prompt + answer)
+        t = turn(self, msgs, len(prompt), tools, end=len(msgs))
+        return t.prompt, t.completion
+
     def encode_text(self, text: str) -> Encoded:
         ids = self.encode(text)
         if self.eos_id is not None:
@@ -363,19 +393,22 @@ class ChatTokenizer:
         return Encoded(ids, [1] * len(ids))
 
     def segments(self, messages: list[dict], tools=None, mask_reasoning: bool = False) -> list[tuple[str, bool]]:
-        """(text, trained) pieces of the rendered conversation, for previews."""
-        enc = self.encode_conversation(messages, tools, mask_reasoning)
+        """(text, trained) pieces of the rendered conversation, for previews; examples
+        after the first are introduced by a separator line."""
         out: list[tuple[str, bool]] = []
-        run: list[int] = []
-        flag = None
-        for tid, m in zip(enc.input_ids, enc.completion_mask):
-            if flag is not None and bool(m) != flag:
-                out.append((self.tok.decode(run, skip_special_tokens=False), flag))
-                run = []
-            flag = bool(m)
-            run.append(tid)
-        if run:
-            out.append((self.tok.decode(run, skip_special_tokens=False), bool(flag)))
+        for n, enc in enumerate(self.encode_examples(messages, tools, mask_reasoning)):
+            if n:
+                out.append((f"\n── example {n + 1}: the next answer with its own prompt ──\n", False))
+            run: list[int] = []
+            flag = None
+            for tid, m in zip(enc.input_ids, enc.completion_mask):
+                if flag is not None and bool(m) != flag:
+                    out.append((self.tok.decode(run, skip_special_tokens=False), flag))
+                    run = []
+                flag = bool(m)
+                run.append(tid)
+            if run:
+                out.append((self.tok.decode(run, skip_special_tokens=False), bool(flag)))
         return out
 
 

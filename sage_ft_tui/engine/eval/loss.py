@@ -19,9 +19,9 @@ def answer_loss(
     """Mean token-level cross-entropy over the trained (answer) tokens of `records`."""
     import torch
 
-    from sage_ft_tui.engine.data.prepare import encode_record
+    from sage_ft_tui.engine.data.prepare import encode_examples
 
-    encs = [encode_record(pair.chat, r) for r in records]
+    encs = [e for r in records for e in encode_examples(pair.chat, r)]
     encs = [e for e in encs if any(e.completion_mask)]
     total, count = 0.0, 0
     pad = pair.tok.pad_token_id if pair.tok.pad_token_id is not None else 0

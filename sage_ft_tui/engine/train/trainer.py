@@ -512,7 +512,7 @@ def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str]
         src = tok_dir / name
         if src.exists():
             shutil.copy2(src, tmp / name)
-    if chat_template and not (tmp / "chat_template.jinja").exists():
+    if chat_template:  # the template training rendered (a fallback, or the model's with the system fold)
         (tmp / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
     if out.exists():
         shutil.rmtree(out)
@@ -568,7 +568,7 @@ def run_training(
         full = full_state_dict(trainer)  # every rank: a collective when sharded
         if trainer.is_world_process_zero():
             adapter = RunLayout(run_dir).adapter
-            save_adapter(trainer, mdir, adapter, None if ctok.has_template else ctok.template, full)
+            save_adapter(trainer, mdir, adapter, ctok.serving_template, full)
     return TrainResult(result_state, state.global_step, state.max_steps, getattr(out, "training_loss", None), adapter)
 
 
