@@ -1,5 +1,5 @@
-"""Shared fixtures: an isolated runs folder per test, the tiny model (built once per
-machine, cached), and the bundled sample data."""
+"""Shared fixtures: an isolated runs folder per test, the tiny model and the model zoo (built
+once per machine, cached), and the bundled sample data."""
 
 from __future__ import annotations
 
@@ -38,6 +38,29 @@ def tiny_model() -> Path:
     from sage_ft_tui.engine.models.tiny import ensure_tiny_model
 
     return ensure_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def zoo() -> dict[str, Path]:
+    """The model zoo (tests/zoo): one tiny random-weight folder per real instruct family (Qwen,
+    Llama 3, Gemma, Mistral, Phi, SmolLM2, DeepSeek-R1-Distill), built once per machine and zoo
+    version, cached under $SAGE_FT_ZOO_CACHE (else ~/.cache/sage-ft-tui)."""
+    from tests.zoo.cache import ensure_zoo
+
+    return ensure_zoo()
+
+
+@pytest.fixture(scope="session")
+def zoo_family(zoo):
+    """`zoo_family(name)` → ZooModel(name, family spec, folder): the spec holds the facts to
+    assert (end_of_turn, system, drops_reasoning, gguf_arch, gen_eos, ...)."""
+    from tests.zoo.cache import ZooModel
+    from tests.zoo.families import family
+
+    def get(name: str) -> ZooModel:
+        return ZooModel(name, family(name), zoo[name])
+
+    return get
 
 
 @pytest.fixture(scope="session")
