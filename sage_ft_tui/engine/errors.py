@@ -26,3 +26,26 @@ class SageError(Exception):
 
     def __str__(self) -> str:  # so logs and tracebacks read the same as the one-liner
         return self.oneline()
+
+
+def clip(text: str, limit: int = 240) -> str:
+    """The first line of `text` shortened for a one-line message: whole sentences while they fit
+    (at least the first), a long first sentence cut at a word boundary with an ellipsis —
+    never mid-word, mid-URL or mid-sentence without saying so."""
+    import re
+
+    line = next((s.strip() for s in str(text).splitlines() if s.strip()), "")
+    if len(line) <= limit:
+        return line
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z(`'\"])", line)
+    out = sentences[0]
+    for s in sentences[1:]:
+        if len(out) + 1 + len(s) > limit:
+            break
+        out += " " + s
+    if len(out) <= limit:
+        return out
+    cut = out[: limit - 1]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:([{-") + "…"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator, Optional
 
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, clip
 
 HELP = "commands: /reset (forget the conversation), /system TEXT, /temp F, /max N, /exit"
 
@@ -104,14 +104,14 @@ def _api_error(e: Exception, ep: Endpoint) -> SageError:
             body = e.response.json()
             detail = body.get("detail") or (body.get("error") or {}).get("message") or ""
         except Exception:
-            detail = (e.response.text or "")[:200]
+            detail = e.response.text or ""
         return SageError(
-            f"the server answered {e.status_code}: {str(detail)[:200] or e.message}",
+            f"the server answered {e.status_code}: {clip(str(detail), 200) or e.message}",
             kind="serve",
             hint="see the server log (`sage-ft-tui serve --status` shows where)",
         )
     return SageError(
-        f"chat request failed: {type(e).__name__}: {str(e)[:200]}",
+        f"chat request failed: {type(e).__name__}: {clip(str(e), 200)}",
         kind="serve",
         hint="see the server log (`sage-ft-tui serve --status` shows where)",
     )

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, fmt_bytes, free_bytes, is_disk_full, read_json
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, MERGED_MARK, RunLayout, merged_mark, merged_report
 
@@ -361,7 +361,7 @@ def _failure(e: BaseException, out: Path, adapter: Path) -> SageError:
             kind="oom",
             hint="merge on a machine with more RAM (merging runs on the CPU when the GPU is too small)",
         )
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    first = clip(str(e), 200) or type(e).__name__
     return SageError(
         f"merge failed: {type(e).__name__}: {first}",
         kind="internal",

@@ -32,7 +32,7 @@ from typing import Callable, Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.deploy.merge import default_output, find_adapter, merged_ok
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import atomic_write_json, read_json
 from sage_ft_tui.engine.hardware.probe import snapshot
 from sage_ft_tui.engine.models.tiny import is_tiny, resolve_model_name
@@ -644,7 +644,7 @@ def _last_exception(lines: list[str]) -> Optional[str]:
     for ln in reversed(lines):
         m = _EXC.match(ln.strip())
         if m:
-            return f"{m.group(1)}: {m.group(3)}"[:240]
+            return clip(f"{m.group(1)}: {m.group(3)}", 240)
     return None
 
 

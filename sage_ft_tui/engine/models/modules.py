@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, clip
 
 # Module types LoRA can adapt (what peft accepts as a target).
 _ADAPTABLE = ("Linear", "Conv1D", "Conv1d", "Conv2d", "Embedding")
@@ -46,7 +46,7 @@ def module_names(model_dir: Path, trust_remote_code: bool = False) -> dict[str, 
                 raise known
             last = (r.stderr.strip().splitlines() or ["unknown error"])[-1]
             raise SageError(
-                f"cannot build the model from {model_dir}/config.json: {last[:200]}",
+                f"cannot build the model from {model_dir}/config.json: {clip(last)}",
                 kind="model",
                 hint="check config.json (re-download the model if it is damaged)",
             )

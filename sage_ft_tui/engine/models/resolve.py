@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.models.tiny import TINY_NAME, ensure_tiny_model, is_tiny
 
 _META = ["*.json", "*.jinja", "tokenizer.model", "*.txt", "*.tiktoken"]
@@ -109,7 +109,7 @@ def model_dir(name: str, *, revision: str | None = None, metadata_only: bool = T
     try:
         return Path(snapshot_download(**kw, etag_timeout=10))
     except Exception as e:
-        short = str(e).splitlines()[0][:160]
+        short = clip(str(e), 160)
         raise SageError(
             f"cannot get model {name} from the local cache or the hub ({short})",
             hint="check the id and the network, or give a local folder",

@@ -363,7 +363,12 @@ def config_warnings(cfg: RunConfig) -> list[str]:
             f"warning: model.trust_remote_code is true: the Python code in {cfg.model.name} runs with your "
             "permissions (set it to false unless you trust that folder's code)"
         )
-    return out
+    from sage_ft_tui.engine.models.modules import local_model_dir
+    from sage_ft_tui.engine.train.attention import start_note
+
+    mdir = local_model_dir(cfg.model.name, cfg.model.revision)
+    note = start_note(cfg.model.attn_implementation, mdir, cfg.model.name) if mdir is not None else None
+    return out + ([note] if note else [])
 
 
 def preflight(cfg: RunConfig) -> None:

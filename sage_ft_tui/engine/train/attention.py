@@ -14,11 +14,17 @@ GPU, a mask rules out the flash kernel. The paths here, picked by `choose_attent
   runs unfused and is only useful to check the path);
 - `sage_varlen_sdpa`: SDPA called once per sequence with is_causal and no mask — the
   fastest on CPU (cost Σ Lᵢ² instead of (Σ Lᵢ)², and the is_causal kernels);
+- `sage_varlen_eager`: eager attention once per sequence, for models whose scores are
+  changed before the softmax (attention logit softcapping: Gemma-2), which SDPA and torch's
+  varlen kernel cannot do; FlexAttention (score_mod) and flash-attn (`softcap`) can;
 - plain `sdpa` for models whose masks go beyond causal/sliding window (chunked attention,
   image tokens).
 
-A padded batch (a 2D attention mask, or more than one row) always goes to plain SDPA
-unchanged. Sequence bounds come from cu_seq_lens_q or, failing that, position_ids resets.
+What a model needs is read from its config.json (`attention_needs`), never its name; at run
+time the model's own keywords decide (`sliding_window`, `softcap`), so a layer is computed as
+the model's eager forward would. A padded batch (a 2D attention mask, or more than one row)
+goes to plain SDPA unchanged (masked eager when the scores are softcapped). Sequence bounds
+come from cu_seq_lens_q or, failing that, position_ids resets.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ from typing import Any, Callable, Optional
 VARLEN_SDPA = "sage_varlen_sdpa"
 VARLEN = "sage_varlen"
 VARLEN_FLEX = "sage_varlen_flex"
+VARLEN_EAGER = "sage_varlen_eager"
 FLASH = "flash_attention_2"
 # SAGE_FT_ATTN forces one of these for `attn_implementation: auto` (benchmarks, debugging).
-CHOICES = (VARLEN_SDPA, VARLEN, VARLEN_FLEX, FLASH, "sdpa", "eager")
+CHOICES = (VARLEN_SDPA, VARLEN, VARLEN_FLEX, VARLEN_EAGER, FLASH, "sdpa", "eager")
+OURS = (VARLEN_SDPA, VARLEN, VARLEN_FLEX, VARLEN_EAGER)
 
 
 @dataclass
@@ -44,14 +52,44 @@ class AttentionChoice:
     why: str
 
 
-def special_masks(mdir: Path) -> bool:
-    """Masks beyond causal + sliding window (chunked attention, image tokens): plain SDPA."""
+@dataclass(frozen=True)
+class AttentionNeeds:
+    """What a model's attention needs beyond causal SDPA, from its config.json."""
+
+    softcap: Optional[float] = None  # attention logit softcapping (tanh) before the softmax
+    sliding_window: Optional[int] = None
+    special_masks: bool = False  # chunked attention, image tokens: plain SDPA's masks
+    readable: bool = True
+
+
+def _config(mdir: Path) -> Optional[dict]:
     try:
         conf = json.loads((Path(mdir) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return True
-    text = conf.get("text_config") or {}
-    return bool(conf.get("attention_chunk_size") or text.get("attention_chunk_size") or "vision_config" in conf)
+        return None
+    return conf if isinstance(conf, dict) else None
+
+
+def attention_needs(mdir: Path) -> AttentionNeeds:
+    conf = _config(mdir)
+    if conf is None:
+        return AttentionNeeds(special_masks=True, readable=False)
+    text = conf.get("text_config")
+    c = {**conf, **text} if isinstance(text, dict) else conf
+    cap = c.get("attn_logit_softcapping")
+    win = c.get("sliding_window")
+    layer_types = c.get("layer_types") or []
+    sliding = c.get("use_sliding_window", True) is not False or "sliding_attention" in layer_types
+    return AttentionNeeds(
+        softcap=float(cap) if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0 else None,
+        sliding_window=int(win) if isinstance(win, int) and win > 0 and sliding else None,
+        special_masks=bool(c.get("attention_chunk_size") or "vision_config" in conf),
+    )
+
+
+def special_masks(mdir: Path) -> bool:
+    """Masks beyond causal + sliding window (chunked attention, image tokens): plain SDPA."""
+    return attention_needs(mdir).special_masks
 
 
 VARLEN_KEYWORDS = ("scale", "window_size", "enable_gqa")  # what torch_varlen passes
@@ -88,22 +126,34 @@ def choose_attention(
     mdir: Optional[Path] = None,
     flash_attn: Optional[bool] = None,
     torch_varlen: Optional[bool] = None,
+    honour_env: bool = True,
 ) -> AttentionChoice:
-    """Which attention `attn_implementation: auto` takes, and why (doctor prints the why)."""
-    forced = os.environ.get("SAGE_FT_ATTN", "")
+    """Which attention `attn_implementation: auto` takes, and why (doctor prints the why).
+    `honour_env=False`: what auto takes for this model whatever SAGE_FT_ATTN says (a fallback)."""
+    forced = os.environ.get("SAGE_FT_ATTN", "") if honour_env else ""
     if forced:
         if forced not in CHOICES:
             from sage_ft_tui.engine.errors import SageError
 
             raise SageError(f"SAGE_FT_ATTN={forced!r} is not one of {', '.join(CHOICES)}", hint="unset SAGE_FT_ATTN")
         return AttentionChoice(forced, f"forced by SAGE_FT_ATTN={forced}")
-    if mdir is not None and special_masks(mdir):
-        return AttentionChoice("sdpa", "the model's masks go beyond causal/sliding window: plain SDPA")
-    if not cuda:
-        return AttentionChoice(VARLEN_SDPA, "CPU: SDPA once per packed sequence (is_causal kernels, no dense mask)")
+    needs = attention_needs(mdir) if mdir is not None else AttentionNeeds()
     half = dtype in ("bfloat16", "float16")
     if flash_attn is None:
         flash_attn = importlib.util.find_spec("flash_attn") is not None
+    if needs.softcap:
+        cap = f"attention logit softcapping ({needs.softcap:g}), which SDPA cannot apply"
+        if needs.special_masks:
+            return AttentionChoice("eager", f"{cap}, and masks beyond causal/sliding window: eager")
+        if cuda and flash_attn and half:
+            return AttentionChoice(FLASH, f"{cap}: flash-attn's softcap, its varlen kernel")
+        if cuda and half:
+            return AttentionChoice(VARLEN_FLEX, f"{cap}: FlexAttention with a softcap score_mod, document mask")
+        return AttentionChoice(VARLEN_EAGER, f"{cap}: eager attention with the softcap, once per packed sequence")
+    if needs.special_masks:
+        return AttentionChoice("sdpa", "the model's masks go beyond causal/sliding window: plain SDPA")
+    if not cuda:
+        return AttentionChoice(VARLEN_SDPA, "CPU: SDPA once per packed sequence (is_causal kernels, no dense mask)")
     if torch_varlen is None:
         torch_varlen = torch_varlen_available()
     if flash_attn and half:
@@ -115,6 +165,26 @@ def choose_attention(
     return AttentionChoice(
         VARLEN_FLEX, "no flash-attn, and no torch varlen_attn taking scale/window/GQA: FlexAttention, document mask"
     )
+
+
+def start_note(requested: str, mdir: Path, model: str) -> Optional[str]:
+    """What `start` says of attention before training (config.json only, no torch): a model
+    that cannot take the attention asked for, or that needs a path beyond SDPA. None: nothing."""
+    needs = attention_needs(mdir)
+    if not needs.readable:
+        return None
+    if needs.softcap:
+        cap = f"{model} softcaps its attention logits ({needs.softcap:g}), which SDPA cannot do"
+        if requested == "sdpa":
+            return f"note: {cap}: training falls back from sdpa to a path that applies the softcap (see train.log)"
+        if requested == "auto":
+            return (
+                f"note: {cap}: attention runs through a path that applies it (eager per packed sequence on CPU; "
+                "flash-attn or FlexAttention on a GPU)"
+            )
+    if requested == FLASH and importlib.util.find_spec("flash_attn") is None:
+        return "note: flash-attn is not installed here: training falls back from flash_attention_2 to the auto choice"
+    return None
 
 
 # ---- the registered functions ----------------------------------------------------------------
@@ -171,6 +241,53 @@ def per_sequence_sdpa(module, query, key, value, bounds, *, dropout=0.0, scaling
                 **rest,
             )[0]
         )
+    return torch.cat(outs, dim=1)
+
+
+def eager_scores_attention(module, query, key, value, mask, *, dropout=0.0, scaling=None, softcap=None):
+    """The eager forward of softcapped models (Gemma-2's): scores, tanh softcap, mask, fp32
+    softmax. `mask`: None (causal, aligned to the last key), boolean (True = attend) or additive.
+    (B, H, Lq, D) in, (B, Lq, H, D) out."""
+    import torch
+
+    groups = query.shape[1] // key.shape[1]
+    if groups > 1:
+        key, value = (t.repeat_interleave(groups, dim=1) for t in (key, value))
+    if scaling is None:
+        scaling = query.shape[-1] ** -0.5
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if softcap:
+        scores = torch.tanh(scores / softcap) * softcap
+    lq, lk = query.shape[2], key.shape[2]
+    if mask is None and lq > 1:
+        i = torch.arange(lq, device=query.device)[:, None] + (lk - lq)
+        mask = torch.arange(lk, device=query.device)[None, :] <= i
+    if mask is not None:
+        mask = mask[..., :lk]
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + mask
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    if dropout and module.training:
+        weights = torch.nn.functional.dropout(weights, p=dropout)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous()
+
+
+def per_sequence_eager(module, query, key, value, bounds, *, dropout=0.0, scaling=None, window=None, softcap=None):
+    """Eager (softcapped) attention once per sequence of a packed row, causal within the window."""
+    import torch
+
+    lengths = [e - s for s, e in zip(bounds[:-1], bounds[1:])]
+    outs = []
+    for n, q, k, v in zip(lengths, *(t.split(lengths, dim=2) for t in (query, key, value))):
+        if n <= 0:
+            continue
+        i = torch.arange(n, device=query.device)
+        m = i[None, :] <= i[:, None]
+        if window and n > window:
+            m = m & (i[None, :] > i[:, None] - window)
+        outs.append(eager_scores_attention(module, q, k, v, m, dropout=dropout, scaling=scaling, softcap=softcap))
     return torch.cat(outs, dim=1)
 
 
@@ -246,10 +363,17 @@ def document_block_mask(bounds: list[int], window: Optional[int], device):
     return bm
 
 
-def flex_varlen(module, query, key, value, bounds, *, scaling=None, window=None):
+def flex_varlen(module, query, key, value, bounds, *, scaling=None, window=None, softcap=None):
     bm = document_block_mask(bounds, window, query.device)
+    score_mod = None
+    if softcap:
+        import torch
+
+        def score_mod(score, b, h, q, kv):
+            return torch.tanh(score / softcap) * softcap
+
     out = _flex_fn(query.device.type)(
-        query, key, value, block_mask=bm, scale=scaling, enable_gqa=query.shape[1] != key.shape[1]
+        query, key, value, block_mask=bm, score_mod=score_mod, scale=scaling, enable_gqa=query.shape[1] != key.shape[1]
     )
     return out.transpose(1, 2).contiguous()
 
@@ -259,6 +383,7 @@ def _make(kind: str):
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
+        softcap = kwargs.pop("softcap", None)  # the model's own: Gemma-2 passes it on every layer
         if _packed(query, key, attention_mask, module, is_causal):
             bounds = _bounds(kwargs, query.shape[2], query.device) or [0, query.shape[2]]
             window = kwargs.get("sliding_window")
@@ -267,17 +392,28 @@ def _make(kind: str):
             use = kind
             if kind == VARLEN:
                 fast = query.is_cuda and query.dtype in (torch.float16, torch.bfloat16) and torch_varlen_available()
-                use = "torch" if fast and not training_dropout else "flex"
+                use = "torch" if fast and not training_dropout and not softcap else "flex"
             if use == "torch":
                 return torch_varlen(module, query, key, value, bounds, scaling=scaling, window=window), None
             if use in ("flex", VARLEN_FLEX) and not training_dropout:
-                return flex_varlen(module, query, key, value, bounds, scaling=scaling, window=window), None
+                out = flex_varlen(module, query, key, value, bounds, scaling=scaling, window=window, softcap=softcap)
+                return out, None
+            if softcap or use == VARLEN_EAGER:  # SDPA cannot softcap: the eager scores, per sequence
+                out = per_sequence_eager(
+                    module, query, key, value, bounds, dropout=dropout, scaling=scaling, window=window, softcap=softcap
+                )
+                return out, None
             return (
                 per_sequence_sdpa(
                     module, query, key, value, bounds, dropout=dropout, scaling=scaling, window=window, **rest
                 ),
                 None,
             )
+        if softcap or kind == VARLEN_EAGER:
+            out = eager_scores_attention(
+                module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, softcap=softcap
+            )
+            return out, None
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
         )
@@ -291,7 +427,7 @@ def register(name: str = VARLEN_SDPA) -> str:
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    if name not in (VARLEN_SDPA, VARLEN, VARLEN_FLEX):
+    if name not in OURS:
         return name
     if name in AttentionInterface._global_mapping:
         return name
@@ -321,4 +457,7 @@ __all__ = [
     "VARLEN_SDPA",
     "VARLEN",
     "VARLEN_FLEX",
+    "VARLEN_EAGER",
+    "attention_needs",
+    "start_note",
 ]

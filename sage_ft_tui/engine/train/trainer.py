@@ -15,11 +15,11 @@ from typing import Any, Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.config.seed import TrainingConfig
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import MiB, atomic_write_json
 from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import RunLayout, checkpoint_complete, checkpoint_dir
-from sage_ft_tui.engine.train.attention import choose_attention
+from sage_ft_tui.engine.train.attention import AttentionChoice, choose_attention
 from sage_ft_tui.engine.train.attention import register as register_attention
 from sage_ft_tui.engine.train.distributed import fsdp_on_cpu, full_state_dict, placement, sharded, trainer_args
 from sage_ft_tui.engine.train.metrics import method_fields
@@ -203,9 +203,45 @@ def precision_flags(cfg: RunConfig) -> dict:
     return {"bf16": p == "bf16", "fp16": p == "fp16"}
 
 
-def load_model(cfg: RunConfig, mdir: Path):
-    import torch
+def _from_pretrained(cfg: RunConfig, mdir: Path, kw: dict, choice: AttentionChoice, *, cuda: bool, dtype: str):
+    """from_pretrained in `choice`'s attention; when the model refuses that attention, once more
+    in one it supports (the auto choice for this model, else eager), with a one-line note in
+    train.log. Every other failure is one SageError whose hint matches its cause."""
     from transformers import AutoModelForCausalLM
+
+    from sage_ft_tui.engine.models.failures import attention_refusal, load_error, model_load_error
+
+    note = None
+    tried: list[str] = []
+    while True:
+        tried.append(choice.name)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                str(mdir), **kw, attn_implementation=register_attention(choice.name)
+            )
+            return model, choice, note
+        except Exception as e:  # noqa: BLE001 - every loader failure becomes one SageError
+            reason = attention_refusal(f"{type(e).__name__}: {e}")
+            if reason is None or choice.name == "eager":
+                known = model_load_error(f"{type(e).__name__}: {e}", cfg.model.name)
+                if known is None and not isinstance(e, (OSError, ValueError, ImportError)):
+                    raise  # out of memory and the like: the worker's classification
+                raise (known or load_error(e, cfg.model.name)) from None
+            fallback = choose_attention(cuda=cuda, dtype=dtype, mdir=mdir, honour_env=False)
+            if fallback.name in tried:
+                fallback = AttentionChoice("eager", "the model's own eager attention")
+            note = (
+                f"attention: {cfg.model.name} cannot use {choice.name} ({reason.rstrip('.')}); "
+                f"using {fallback.name} instead: {fallback.why}"
+            )
+            print(f"[sage-ft-tui {time.strftime('%H:%M:%S')}] note: {note}", flush=True)
+            choice = fallback
+
+
+def load_model(cfg: RunConfig, mdir: Path, attention: Optional[dict] = None):
+    """The base model, in the attention this model supports. `attention` (a dict) receives
+    what the start event says of it: the path taken, why, and the note of a fallback."""
+    import torch
 
     kw: dict[str, Any] = {"trust_remote_code": cfg.model.trust_remote_code}
     cuda = _cuda()
@@ -213,11 +249,11 @@ def load_model(cfg: RunConfig, mdir: Path):
     if dtype == "auto":
         dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if cuda else "float32"
     kw["dtype"] = getattr(torch, dtype)
-    attn: str = cfg.model.attn_implementation
-    if attn == "auto":
-        attn = choose_attention(cuda=cuda, dtype=dtype, mdir=mdir).name
-    attn = register_attention(attn)
-    kw["attn_implementation"] = attn
+    requested: str = cfg.model.attn_implementation
+    if requested == "auto":
+        choice = choose_attention(cuda=cuda, dtype=dtype, mdir=mdir)
+    else:
+        choice = AttentionChoice(requested, "model.attn_implementation")
     q = cfg.model.quantization
     if q != "none":
         if not cuda:
@@ -251,15 +287,9 @@ def load_model(cfg: RunConfig, mdir: Path):
         )
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         kw["device_map"] = {"": local_rank}
-    try:
-        model = AutoModelForCausalLM.from_pretrained(str(mdir), **kw)
-    except (OSError, ValueError) as e:
-        msg = str(e).splitlines()[0][:200]
-        raise SageError(
-            f"cannot load model {cfg.model.name}: {msg}",
-            kind="model",
-            hint="check the model folder holds weights (safetensors/bin) and a config.json",
-        ) from None
+    model, choice, note = _from_pretrained(cfg, mdir, kw, choice, cuda=cuda, dtype=dtype)
+    if attention is not None:
+        attention.update(attention=choice.name, attention_why=choice.why, **({"attention_note": note} if note else {}))
     if q != "none":
         from peft import prepare_model_for_kbit_training
 
@@ -426,10 +456,10 @@ def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
     )
 
 
-def policy_model(cfg: RunConfig, mdir: Path):
+def policy_model(cfg: RunConfig, mdir: Path, attention: Optional[dict] = None):
     """(model, peft_config): the base with a new LoRA config, or the base with the adapter
     of model.init_adapter loaded trainable (peft_config None: the trainer keeps it)."""
-    model = load_model(cfg, mdir)
+    model = load_model(cfg, mdir, attention)
     if not cfg.model.init_adapter:
         return model, peft_config(cfg)
     from peft import PeftModel
@@ -441,7 +471,7 @@ def policy_model(cfg: RunConfig, mdir: Path):
         return PeftModel.from_pretrained(model, str(adapter), is_trainable=True), None
     except (OSError, ValueError, RuntimeError) as e:
         raise SageError(
-            f"cannot load the adapter {adapter} onto {cfg.model.name}: {str(e).splitlines()[0][:200]}",
+            f"cannot load the adapter {adapter} onto {cfg.model.name}: {clip(str(e))}",
             hint="start from a run trained on the same base model",
             kind="model",
         ) from None
@@ -541,14 +571,17 @@ def run_training(
     tokenizer = AutoTokenizer.from_pretrained(str(mdir), trust_remote_code=cfg.model.trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model, peft_cfg = policy_model(cfg, mdir)
+    attention: dict[str, Any] = {}
+    model, peft_cfg = policy_model(cfg, mdir, attention)
     extra: dict[str, Any] = {"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0}
     cb = event_callback(cfg, events, flags, status_cb, extra_start=extra)
     trainer = build_trainer(
         cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=[cb]
     )
     fsdp_on_cpu(trainer)  # a several-process CPU run shards as a GPU run does
-    # The start event names the attention and kernels the run took (bench/gpu_check.py reports them).
+    # The start event names the attention and kernels the run took (bench/gpu_check.py reports them),
+    # why that attention, and the note when the model refused the one asked for.
+    extra.update(attention)
     extra["attention"] = getattr(getattr(model, "config", None), "_attn_implementation", None)
     extra["liger"] = bool(getattr(trainer.args, "use_liger_kernel", False))
     if not _cuda() and type(trainer).__name__ == "SFTTrainer":  # the other trainers ask the head for more

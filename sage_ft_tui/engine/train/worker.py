@@ -18,7 +18,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from sage_ft_tui.engine.data.prepare import tokenized_datasets
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import GiB, MiB, fmt_bytes, free_bytes, is_disk_full
 from sage_ft_tui.engine.hardware.estimate import estimate_for_config
 from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
@@ -88,7 +88,7 @@ def classify(exc: BaseException, run: Path) -> SageError:
             f"`sage-ft-tui resume {run.name}`: it continues from the newest complete checkpoint",
         )
     return SageError(
-        f"{name}: {text.splitlines()[0][:300] if text else 'internal error'}",
+        f"{name}: {clip(text, 300) if text.strip() else 'internal error'}",
         kind="internal",
         hint="see train.log for the traceback",
     )
@@ -110,7 +110,7 @@ def _model_or_config_error(exc: BaseException, run: Path):
                 check_target_modules(mdir, cfg.lora.target_modules, cfg.model.trust_remote_code, cfg.model.name)
         except SageError as e:
             return e
-        return SageError(f"lora.target_modules: {text[:200]}", kind="config", hint="use all-linear or fix the names")
+        return SageError(f"lora.target_modules: {clip(text)}", kind="config", hint="use all-linear or fix the names")
     if isinstance(exc, PermissionError):
         from sage_ft_tui.engine.paths import permission_error
 
