@@ -81,16 +81,22 @@ class ModelShape:
     max_positions: Optional[int] = None
     torch_dtype: Optional[str] = None
     source: str = ""  # where the shape came from
+    fused: tuple[str, ...] = ()  # "qkv", "gate_up": one linear where others have several (Phi-3)
 
     # linear layers of one decoder block: name -> (in, out, copies)
     def linears(self) -> dict[str, tuple[int, int, int]]:
         h, q, kv = self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim
-        out = {"q_proj": (h, q, 1), "k_proj": (h, kv, 1), "v_proj": (h, kv, 1), "o_proj": (q, h, 1)}
+        if "qkv" in self.fused:
+            out = {"qkv_proj": (h, q + 2 * kv, 1), "o_proj": (q, h, 1)}
+        else:
+            out = {"q_proj": (h, q, 1), "k_proj": (h, kv, 1), "v_proj": (h, kv, 1), "o_proj": (q, h, 1)}
         if self.experts > 1:
             i, n = self.moe_intermediate or self.intermediate, self.experts
         else:
             i, n = self.intermediate, 1
-        if self.gated:
+        if self.gated and "gate_up" in self.fused:
+            out.update({"gate_up_proj": (h, 2 * i, n), "down_proj": (i, h, n)})
+        elif self.gated:
             out.update({"gate_proj": (h, i, n), "up_proj": (h, i, n), "down_proj": (i, h, n)})
         else:
             out.update({"up_proj": (h, i, n), "down_proj": (i, h, n)})
@@ -132,6 +138,11 @@ class ModelShape:
         return asdict(self)
 
 
+# Architectures whose decoder fuses projections into one linear (module names as transformers
+# builds them): LoRA adapts the fused layer once, with its real in/out features.
+FUSED_PROJECTIONS = {"phi3": ("qkv", "gate_up")}
+
+
 def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json") -> ModelShape:
     """A ModelShape from a Hugging Face config.json mapping (decoder-only causal LMs)."""
     if not isinstance(cfg, dict):
@@ -169,7 +180,7 @@ def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json
     head_dim = int(first("head_dim", default=h // heads) or h // heads)
     kv = int(first("num_key_value_heads", "multi_query_group_num", default=heads) or heads)
     inter = int(first("intermediate_size", "n_inner", "ffn_hidden_size", default=4 * h) or 4 * h)
-    act = str(first("hidden_act", "activation_function", default="silu"))
+    act = str(first("hidden_act", "hidden_activation", "activation_function", default="silu"))
     model_type = str(c.get("model_type", ""))
     gpt2_like = "n_embd" in c or model_type in ("gpt2", "gpt_neox", "gptj", "opt", "bloom", "falcon", "phi")
     gated = not gpt2_like and act in ("silu", "swiglu", "gelu_pytorch_tanh", "gelu", "geglu")
@@ -196,6 +207,7 @@ def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json
         max_positions=first("max_position_embeddings", "n_positions", "seq_length"),
         torch_dtype=str(dtype) if dtype else None,
         source=source,
+        fused=FUSED_PROJECTIONS.get(model_type, ()),
     )
 
 
@@ -409,7 +421,9 @@ def activation_bytes_per_token_layer(shape: ModelShape, *, lora_dropout: float =
     attn = a * (q + q + q + q)
     lin = shape.linears()
     lora = sum(
-        lora_in * ins * (1 if name not in ("gate_proj", "up_proj", "down_proj") else shape.experts_per_token)
+        lora_in
+        * ins
+        * (1 if name not in ("gate_proj", "up_proj", "gate_up_proj", "down_proj") else shape.experts_per_token)
         for name, (ins, _o, _n) in lin.items()
     )
     mlp = (3 if shape.gated else 2) * a * i * shape.experts_per_token
