@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 import typer
 
@@ -17,11 +18,17 @@ def examples(no_tui: bool = NoTui):
     print_examples()
 
 
-def doctor(json_out: bool = typer.Option(False, "--json", help="JSON output."), no_tui: bool = NoTui):
-    """Versions, CUDA, GPUs, disk, and what is missing."""
+def doctor(
+    json_out: bool = typer.Option(False, "--json", help="JSON output."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="Also describe this model: family, end of turn, system prompt, attention."
+    ),
+    no_tui: bool = NoTui,
+):
+    """Versions, CUDA, GPUs, disk, and what is missing (--model: what a model's family and template do)."""
     from sage_ft_tui.engine.hardware.doctor import run_doctor
 
-    report = run_doctor()
+    report = run_doctor(model)
     if json_out:
         out(json.dumps(report, indent=2, default=str))
     else:

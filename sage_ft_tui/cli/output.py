@@ -204,6 +204,22 @@ def print_doctor(report: dict) -> None:
         con.print("\n[bold]a run here will take[/]")
         for name, line in report["training_paths"].items():
             con.print(f"  {name:<16} {line}")
+    m = report.get("model")
+    if m and m.get("path"):
+        from rich.markup import escape
+
+        con.print(f"\n[bold]model[/] {escape(m['ref'])}")
+        con.print(f"  family           {escape(m['family'] or 'unknown (no model_type in config.json)')}")
+        if m.get("template"):
+            con.print(f"  end of turn      {escape(m['end_of_turn'] or 'none')}")
+            con.print(f"  stops on         {escape(', '.join(m['stop_tokens']) or 'none')}")
+            fold = " (by sage-ft-tui: the template has no system role)" if m.get("system_fold") else ""
+            con.print(f"  system prompt    {escape(m['system'])}{fold}")
+            if m.get("history"):
+                con.print(f"  history          {escape(m['history'])}")
+        else:
+            con.print(f"  chat template    unknown ({escape(m.get('template_problem') or 'no tokenizer')})")
+        con.print(f"  attention        {escape(m['attention'])}")
     if report["problems"]:
         con.print("\n[bold]what to do[/]")
         for p in report["problems"]:

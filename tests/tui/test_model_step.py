@@ -146,3 +146,27 @@ async def test_unreachable_hub_is_tried_only_when_a_download_is_chosen(world, mo
         assert "offline (127.0.0.1 cannot be reached)" in _text(app.screen, "#error")
         assert list(probed) == ["127.0.0.1"] and app.screen.STEP == "Model"
         assert table.get_row(UNCACHED)[-1].plain == "not cached — offline"
+
+
+async def test_chosen_model_names_its_family(world, zoo):
+    """A Gemma-2 folder typed in: the step names its family, end of turn and that its template
+    has no system role (folded) — and moving back to tiny-demo shows tiny-demo's."""
+    app = factory.make_app("model", world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        s = app.screen
+        assert _text(s, "#model-family").startswith("Family: Llama (llama) · end of turn <|im_end|>")
+        await pilot.press("ctrl+l")
+        s.query_one("#model-path").value = str(zoo["gemma-2-it"])
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        line = _text(s, "#model-family")
+        assert line.startswith("Family: Gemma 2 (gemma2) · end of turn <end_of_turn>"), line
+        assert "system prompt folded into the first user turn" in line
+        s.query_one("#model-path").value = ""  # the whole list again, the typed folder pinned
+        await pilot.pause()
+        table = s.query_one("#model-table")
+        table.move_cursor(row=_keys(table).index("tiny-demo"))
+        await pilot.pause()
+        assert "Llama (llama)" in _text(s, "#model-family")

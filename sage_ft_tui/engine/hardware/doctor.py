@@ -7,6 +7,7 @@ import importlib.metadata as md
 import os
 import platform
 import sys
+from typing import Optional
 
 from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.engine.hardware.probe import get_backend
@@ -74,7 +75,23 @@ def training_paths(cuda: bool, bf16: bool) -> dict[str, str]:
     return out
 
 
-def run_doctor() -> dict:
+def model_report(ref: str, *, cuda: bool = False, bf16: bool = False) -> dict:
+    """What `doctor --model REF` says of a model on this machine: its family, its template's
+    end of turn, stop tokens, system-prompt placement and history, and the attention a run takes."""
+    from sage_ft_tui.engine.models.family import family_facts
+    from sage_ft_tui.engine.models.modules import local_model_dir
+    from sage_ft_tui.engine.train.attention import choose_attention
+
+    mdir = local_model_dir(ref)
+    if mdir is None:
+        return {"ref": ref, "path": None, "problem": f"{ref} is not on this machine (no folder, not in the HF cache)"}
+    dtype = ("bfloat16" if bf16 else "float16") if cuda else "float32"
+    att = choose_attention(cuda=cuda, dtype=dtype, mdir=mdir)
+    return {"ref": ref, "path": str(mdir), **family_facts(mdir), "attention": f"{att.name}: {att.why}"}
+
+
+def run_doctor(model: Optional[str] = None) -> dict:
+    """`model`: also describe that model (family, template, attention) — `doctor --model`."""
     from sage_ft_tui import __version__
 
     pk = {n: _version(n) for n in PACKAGES}
@@ -107,7 +124,11 @@ def run_doctor() -> dict:
         problems.append("GPUs are present but this torch has no CUDA: install a CUDA build of torch")
     if gpus and not pk["bitsandbytes"]:
         problems.append("bitsandbytes is missing: 4/8-bit QLoRA needs `pip install bitsandbytes`")
-    paths = training_paths(bool(cuda), bool(gpus and all(g["bf16"] for g in gpus))) if pk["torch"] else {}
+    bf16 = bool(gpus and all(g["bf16"] for g in gpus))
+    paths = training_paths(bool(cuda), bf16) if pk["torch"] else {}
+    described = model_report(model, cuda=bool(cuda), bf16=bf16) if model else None
+    if described and described.get("problem"):
+        problems.append(f"{described['problem']}: give a model folder or a cached hub id")
     serve_ok = bool(pk["fastapi"] and pk["uvicorn"])
     if not serve_ok and not pk["vllm"]:
         problems.append("no serving backend: pip install 'sage-ft-tui[serve]' (or [vllm] on a GPU server)")
@@ -132,6 +153,7 @@ def run_doctor() -> dict:
             "liger-kernel": bool(pk["liger-kernel"]),
         },
         "training_paths": paths,
+        **({"model": described} if described else {}),
         "offline": os.environ.get("HF_HUB_OFFLINE") == "1",
         "problems": problems,
     }

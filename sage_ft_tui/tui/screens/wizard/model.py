@@ -45,6 +45,7 @@ class ModelScreen(WizardScreen):
         self.probed = False  # whether `offline` is known (a switch, or the hub was tried)
         self.chosen = None  # ModelEntry
         self.query_text = ""
+        self.families: dict[str, str] = {}  # folder -> its family line (engine.models.family)
 
     def compose(self) -> ComposeResult:
         yield from self.compose_head()
@@ -56,6 +57,7 @@ class ModelScreen(WizardScreen):
             yield Static(id="model-check")
             yield Static(id="error", classes="error")
             yield Static(id="model-detail", classes="detail")
+            yield Static(id="model-family", classes="detail")
         yield from self.footer()
 
     def on_mount(self) -> None:
@@ -177,6 +179,7 @@ class ModelScreen(WizardScreen):
         e = self.chosen
         w = self.query_one("#model-detail", Static)
         self.validity_changed()
+        self._family(e)
         if e is None:
             w.update("")
             return
@@ -191,6 +194,33 @@ class ModelScreen(WizardScreen):
             if bits:
                 t.append("  — " + " · ".join(bits), style="dim")
         w.update(t)
+
+    def _family(self, e) -> None:
+        """The chosen model's family, end of turn and system-prompt placement (read from its
+        folder in a thread: config.json and the chat template)."""
+        w = self.query_one("#model-family", Static)
+        path = e.path if e is not None and e.path and (Path(e.path) / "config.json").is_file() else None
+        if path is None:
+            w.update("")
+            return
+        if path in self.families:
+            line = self.families[path]
+            t = Text(no_wrap=True, overflow="ellipsis")
+            t.append("Family: ", style="dim")
+            t.append(line)
+            w.update(t)
+            return
+        from sage_ft_tui.engine.models.family import family_summary
+
+        self.app.background(self, "model.family", lambda: (path, family_summary(Path(path))), self._family_known)
+
+    def _family_known(self, result, err: Optional[SageError]) -> None:
+        if not self.is_attached or result is None:
+            return
+        path, line = result
+        self.families[path] = line
+        if self.chosen is not None and self.chosen.path == path:
+            self._family(self.chosen)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         table = event.data_table

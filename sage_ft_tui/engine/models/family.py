@@ -1,0 +1,110 @@
+"""Which family a model folder is, and what its chat template does with a conversation, in
+one line for the Model step and `doctor --model`. Read from config.json (model_type,
+architectures) and the template's own facts (`ChatTokenizer.describe()`), never from the
+model's name. Light: no torch, no transformers."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from sage_ft_tui.engine.errors import SageError
+
+# How a model_type's words are spelled for people (everything else is title-cased).
+_SPELLING = {
+    "deepseek": "DeepSeek",
+    "moe": "MoE",
+    "gpt": "GPT",
+    "neox": "NeoX",
+    "oss": "OSS",
+    "glm": "GLM",
+    "olmo": "OLMo",
+    "vl": "VL",
+}
+_DROP = {"text", "causal", "lm"}  # gemma3_text is Gemma 3's text-only model
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    model_type: str  # config.json model_type, as transformers knows it
+    architecture: Optional[str]  # config.json architectures[0]
+    name: str  # for people: "Gemma 2"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.model_type})"
+
+
+def _spell(model_type: str) -> str:
+    words: list[str] = []
+    for part in model_type.split("_"):
+        if not part or part in _DROP:
+            continue
+        if part.isdigit() and words and words[-1][-1:].isdigit():  # qwen2_5 is Qwen 2.5
+            words[-1] += "." + part
+            continue
+        m = re.fullmatch(r"([a-z]+?)(\d[\d.]*)?", part)
+        if m is None:
+            words.append(part)
+            continue
+        word, num = m.group(1), m.group(2)
+        sep = "" if len(word) == 1 else " "  # deepseek_v3: DeepSeek V3
+        words.append(_SPELLING.get(word, word.capitalize()) + (f"{sep}{num}" if num else ""))
+    return " ".join(words) or model_type
+
+
+def family_of(model_dir: Path) -> Optional[ModelFamily]:
+    """The family of the model in `model_dir`, from its config.json (None: no readable one)."""
+    try:
+        conf = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(conf, dict):
+        return None
+    archs = conf.get("architectures")
+    arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else None
+    model_type = conf.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        if arch is None:
+            return None
+        model_type = re.sub(r"(For\w+|Model)$", "", arch).lower() or arch
+    return ModelFamily(model_type, arch, _spell(model_type))
+
+
+def family_facts(model_dir: Path) -> dict:
+    """The family and its template's facts as plain values (doctor --json, the Model step)."""
+    from sage_ft_tui.engine.data.template import chat_tokenizer
+
+    fam = family_of(model_dir)
+    out: dict = {"family": fam.label if fam else None, "architecture": fam.architecture if fam else None}
+    try:
+        facts = chat_tokenizer(str(model_dir)).describe()
+    except SageError as e:
+        out["template"] = None
+        out["template_problem"] = e.message.removeprefix(f"{model_dir}: ")
+        return out
+    out.update(
+        template=facts.summary(),
+        end_of_turn=facts.end_of_turn,
+        stop_tokens=list(facts.stop_tokens),
+        system=facts.system,
+        system_fold=facts.system_fold,
+        history=facts.history,
+    )
+    return out
+
+
+def family_summary(model_dir: Path) -> str:
+    """One line: 'Gemma 2 (gemma2) · end of turn <end_of_turn>; system prompt folded into the
+    first user turn (by sage-ft-tui)'."""
+    f = family_facts(model_dir)
+    head = f["family"] or "unknown family (no config.json model_type)"
+    if f.get("template"):
+        return f"{head} · {f['template']}"
+    return f"{head} · chat template unknown ({f.get('template_problem') or 'no tokenizer'})"
+
+
+__all__ = ["ModelFamily", "family_of", "family_facts", "family_summary"]
