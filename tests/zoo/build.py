@@ -276,7 +276,7 @@ def model_config(fam: Family, vocab: dict[str, int]) -> dict[str, Any]:
         "model_type": fam.model_type,
         **TINY,
         "vocab_size": size,
-        "bos_token_id": vocab[fam.bos] if fam.bos else None,
+        "bos_token_id": vocab[fam.config_bos or fam.bos] if (fam.config_bos or fam.bos) else None,
         "eos_token_id": _ids(vocab, fam.config_eos or (fam.eos,)),
         "initializer_range": 0.02,
         "attention_dropout": 0.0,
@@ -291,8 +291,8 @@ def model_config(fam: Family, vocab: dict[str, int]) -> dict[str, Any]:
 
 def generation_config(fam: Family, vocab: dict[str, int]) -> dict[str, Any]:
     gen: dict[str, Any] = {"eos_token_id": _ids(vocab, fam.gen_eos)}
-    if fam.bos:
-        gen["bos_token_id"] = vocab[fam.bos]
+    if fam.gen_bos or fam.bos:
+        gen["bos_token_id"] = vocab[fam.gen_bos or fam.bos]
     if fam.gen_pad:
         gen["pad_token_id"] = vocab[fam.gen_pad]
     return dict(sorted(gen.items()))

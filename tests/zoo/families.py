@@ -73,6 +73,8 @@ class Family:
     spm_dummy_prefix: bool = True
     tokenizer_config: dict[str, Any] = field(default_factory=dict)  # extra tokenizer_config.json keys
     config_eos: tuple[str, ...] | None = None  # config.json eos_token_id when it differs from eos
+    config_bos: str | None = None  # config.json bos_token_id when it differs from bos
+    gen_bos: str | None = None  # generation_config.json bos_token_id when it differs from bos
     gen_pad: str | None = None
     pad_vocab_to: int = 0  # config vocab_size rounded up to a multiple of this (Qwen, Phi pad theirs)
     vocab_size: int = 2000  # learned vocabulary size target
@@ -188,6 +190,7 @@ PHI35_ADDED = (
     Token("<|placeholder5|>", rstrip=True),
     Token("<|placeholder6|>", rstrip=True),
     Token("<|user|>", rstrip=True),
+    Token("</s>", special=False, rstrip=True),  # inside the .model; listed so in the real tokenizer_config.json
 )
 PHI4_SPECIALS = _t(
     "<|endoftext|>",
@@ -254,6 +257,17 @@ DEEPSEEK_DISTILL_ADDED = (
     ),
 )
 
+
+def _longrope(rotary_dim: int) -> dict[str, Any]:
+    """Phi's LongRoPE scaling: one factor per rotary frequency (short ≈ 1, long growing)."""
+    n = rotary_dim // 2
+    return dict(
+        type="longrope",
+        short_factor=[round(1.0 + 0.01 * i, 4) for i in range(n)],
+        long_factor=[round(1.0 + 0.5 * i, 4) for i in range(n)],
+    )
+
+
 LLAMA3_ROPE = dict(rope_type="llama3", high_freq_factor=4.0, low_freq_factor=1.0, original_max_position_embeddings=8192)
 
 FAMILIES: dict[str, Family] = {}
@@ -289,6 +303,8 @@ _add(
         gen_eos=("<|im_end|>", "<|endoftext|>"),
         gen_pad="<|endoftext|>",
         config_eos=("<|im_end|>",),
+        config_bos="<|endoftext|>",
+        gen_bos="<|endoftext|>",
         tokenizer_config=dict(errors="replace", split_special_tokens=False, model_max_length=131072),
         end_of_turn="<|im_end|>",
         system="native",
@@ -325,6 +341,8 @@ _add(
         gen_eos=("<|im_end|>", "<|endoftext|>"),
         gen_pad="<|endoftext|>",
         config_eos=("<|im_end|>",),
+        config_bos="<|endoftext|>",
+        gen_bos="<|endoftext|>",
         tokenizer_config=dict(errors="replace", split_special_tokens=False, model_max_length=131072),
         end_of_turn="<|im_end|>",
         system="native",
@@ -359,6 +377,8 @@ _add(
         added=DEEPSEEK_DISTILL_ADDED,
         template="deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
         gen_eos=("<｜end▁of▁sentence｜>",),
+        # As the real config.json has it (Qwen's ids kept: 151643 is <｜end▁of▁sentence｜> there).
+        config_bos="<｜end▁of▁sentence｜>",
         tokenizer_config=dict(
             add_bos_token=True, add_eos_token=False, legacy=True, sp_model_kwargs={}, model_max_length=16384
         ),
@@ -647,8 +667,9 @@ _add(
         config=dict(
             tie_word_embeddings=False,
             rope_theta=10000.0,
-            max_position_embeddings=4096,
+            max_position_embeddings=131072,
             original_max_position_embeddings=4096,
+            rope_scaling=_longrope(64),
             sliding_window=262144,
             rms_norm_eps=1e-5,
             hidden_act="silu",
@@ -665,7 +686,15 @@ _add(
         gen_eos=("<|endoftext|>", "<|assistant|>", "<|end|>"),
         config_eos=("<|endoftext|>",),
         gen_pad="<|endoftext|>",
-        tokenizer_config=dict(add_bos_token=False, add_eos_token=False, legacy=False, model_max_length=131072),
+        tokenizer_config=dict(
+            add_bos_token=False,
+            add_eos_token=False,
+            legacy=False,
+            model_max_length=131072,
+            padding_side="left",
+            sp_model_kwargs={},
+            use_default_system_prompt=False,
+        ),
         end_of_turn="<|end|>",
         system="native",
         drops_reasoning=False,
@@ -686,8 +715,9 @@ _add(
             tie_word_embeddings=True,
             partial_rotary_factor=0.75,
             rope_theta=10000.0,
-            max_position_embeddings=4096,
+            max_position_embeddings=131072,
             original_max_position_embeddings=4096,
+            rope_scaling=_longrope(48),
             sliding_window=262144,
             rms_norm_eps=1e-5,
             hidden_act="silu",
