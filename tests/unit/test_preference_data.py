@@ -126,9 +126,7 @@ def test_v1_parts_loss_weight_and_reasoning_masks(tok):
     trained = trained_text(tok, encode_record(tok, rec))
     # the loss_weight 0 greeting is not trained; the answer with its reasoning (as <think> text) is
     assert "Hello! Ask me anything." not in trained
-    assert (
-        trained == "<think>\nRecall the fact, then state it.\n</think>\n\nNairobi is the capital of Kenya.<|im_end|>"
-    )
+    assert trained == "<think>\nRecall the fact, then state it.\n</think>\n\nNairobi is the capital of Kenya.<|im_end|>"
     masked_reasoning = trained_text(tok, encode_record(tok, rec, mask_reasoning=True))
     assert (
         "Recall the fact" not in masked_reasoning and "Nairobi is the capital of Kenya.<|im_end|>" in masked_reasoning

@@ -472,6 +472,7 @@ def inspect_data(
         STATS_SAMPLE,
         encode_record,
         load_training_data,
+        template_refusals,
         template_warnings,
     )
 
@@ -503,6 +504,9 @@ def inspect_data(
                 hint="use an instruct/chat model",
                 kind="model",
             )
+        loaded = template_refusals(tok, loaded, max_bad_share)  # rows the template refuses: bad rows
+        out.usable = len(loaded.records)
+        out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
         sample = loaded.records[:STATS_SAMPLE]
         out.warnings = template_warnings(tok, sample, model)
         if task in TRAINER_TASKS:
