@@ -1,7 +1,7 @@
 """The built zoo, once per machine and zoo version: `ensure_zoo()`.
 
 The folders live under `$SAGE_FT_ZOO_CACHE` (else `~/.cache/sage-ft-tui`) in `zoo-<key>`, the key
-hashing every file of tests/zoo, the bundled text the vocabularies learn from and the versions
+hashing the code and templates of tests/zoo, the bundled text the vocabularies learn from and the versions
 of the libraries that write the files; a change to any of them builds a new zoo. The zoo is
 built into a temporary sibling and renamed into place, under a lock, so two pytest processes
 starting together build it once and neither sees a half-built folder.
@@ -35,7 +35,7 @@ def zoo_key() -> str:
     from importlib.metadata import version
 
     h = hashlib.sha256()
-    files = sorted(p for p in ZOO.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files = sorted(p for p in ZOO.rglob("*") if p.suffix in (".py", ".jinja"))  # not the .md notes
     files += sorted(p for p in SAMPLES.rglob("*") if p.is_file())
     for p in files:
         h.update(str(p.relative_to(ZOO.parents[1])).encode() + b"\0" + p.read_bytes() + b"\0")
@@ -68,6 +68,7 @@ def _build_into(root: Path) -> None:
     from tests.zoo.build import build_zoo
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would hide a shared cache from other users
     try:
         build_zoo(tmp)
         (tmp / DONE).write_text("\n".join(FAMILIES) + "\n", encoding="utf-8")
