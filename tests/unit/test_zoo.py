@@ -4,6 +4,7 @@ its model runs; the facts its spec states (end of turn, system role, reasoning) 
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -20,7 +21,9 @@ CHAT = [
 ]
 
 
+@functools.cache
 def _tok(path: Path):
+    """Loaded once per folder: the tests only read the tokenizer."""
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(path))
