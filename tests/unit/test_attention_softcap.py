@@ -64,6 +64,7 @@ def test_auto_picks_a_softcapping_path(gemma2, monkeypatch):
     assert cpu.name == A.VARLEN_EAGER and "softcap" in cpu.why
     assert A.choose_attention(cuda=True, dtype="bfloat16", mdir=gemma2, flash_attn=False).name == A.VARLEN_FLEX
     assert A.choose_attention(cuda=True, dtype="bfloat16", mdir=gemma2, flash_attn=True).name == A.FLASH
+    assert A.softcap_score_mod(2.0) is A.softcap_score_mod(2.0)  # one compiled FlexAttention kernel per cap
     # never a path named sdpa: transformers refuses those for Gemma-2 (_supports_sdpa False)
     assert A.choose_attention(cuda=True, dtype="float32", mdir=gemma2, flash_attn=True).name == A.VARLEN_EAGER
 

@@ -363,15 +363,25 @@ def document_block_mask(bounds: list[int], window: Optional[int], device):
     return bm
 
 
-def flex_varlen(module, query, key, value, bounds, *, scaling=None, window=None, softcap=None):
-    bm = document_block_mask(bounds, window, query.device)
-    score_mod = None
-    if softcap:
+_SCORE_MODS: dict[float, Callable] = {}
+
+
+def softcap_score_mod(softcap: float) -> Callable:
+    """tanh(s / c) * c as a FlexAttention score_mod: one function per cap, so the compiled
+    kernel is reused by every layer and step (a new closure per call would recompile)."""
+    if softcap not in _SCORE_MODS:
         import torch
 
         def score_mod(score, b, h, q, kv):
             return torch.tanh(score / softcap) * softcap
 
+        _SCORE_MODS[softcap] = score_mod
+    return _SCORE_MODS[softcap]
+
+
+def flex_varlen(module, query, key, value, bounds, *, scaling=None, window=None, softcap=None):
+    bm = document_block_mask(bounds, window, query.device)
+    score_mod = softcap_score_mod(float(softcap)) if softcap else None
     out = _flex_fn(query.device.type)(
         query, key, value, block_mask=bm, score_mod=score_mod, scale=scaling, enable_gqa=query.shape[1] != key.shape[1]
     )
