@@ -13,6 +13,7 @@ import importlib.util
 import random
 import tempfile
 import time
+from pathlib import Path
 
 
 def main() -> None:
@@ -58,7 +59,7 @@ def main() -> None:
     paths = [A.VARLEN_FLEX, A.VARLEN, A.VARLEN_EAGER]
     if importlib.util.find_spec("flash_attn") is not None:
         paths.insert(0, A.FLASH)
-    print(f"auto takes: {A.choose_attention(cuda=True, dtype='bfloat16', mdir=__import__('pathlib').Path(folder))}")
+    print(f"auto takes: {A.choose_attention(cuda=True, dtype='bfloat16', mdir=Path(folder))}")
     for path in paths:
         try:
             model = load(A.register(path)).eval()
