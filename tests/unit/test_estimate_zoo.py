@@ -56,3 +56,36 @@ def test_phi3_fused_projections_count_once(zoo):
     with pytest.raises(SageError, match="match no linear layer") as info:
         estimate_memory(str(zoo["phi-3.5-mini"]), target_modules=["q_proj", "v_proj"], device="cpu", dtype="float32")
     assert "qkv_proj" in info.value.hint
+
+
+def test_softcapped_eager_attention_keeps_its_scores(zoo, monkeypatch):
+    """Where a softcapped model's attention runs eagerly (CPU, fp32 on a GPU) the estimate adds
+    the scores autograd keeps — what engine.train.attention's eager path saves, measured here
+    with saved_tensors_hooks; on a GPU in bf16 (a fused path) it adds nothing."""
+    from sage_ft_tui.engine.hardware.estimate import eager_scores_bytes, estimate_memory, model_shape
+    from sage_ft_tui.engine.train.attention import eager_scores_attention
+
+    monkeypatch.delenv("SAGE_FT_ATTN", raising=False)
+    gemma2, phi = model_shape(str(zoo["gemma-2-it"])), model_shape(str(zoo["phi-3.5-mini"]))
+    assert gemma2.attn_softcap == 50.0 and phi.attn_softcap is None
+    length = 96
+    for dtype, torch_dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        kept = eager_scores_bytes(gemma2, "cpu", dtype, 1, length, True)
+        q = torch.randn(1, gemma2.heads, length, 16, dtype=torch_dtype, requires_grad=True)
+        k, v = (torch.randn(1, gemma2.kv_heads, length, 16, dtype=torch_dtype, requires_grad=True) for _ in "kv")
+        saved: dict[int, int] = {}
+
+        def pack(t, saved=saved):
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        module = torch.nn.Module()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            eager_scores_attention(module, q, k, v, None, softcap=50.0)
+        inputs = 3 * q.numel() * q.element_size() + length * length  # q, k and v repeated to every head, the mask
+        assert sum(saved.values()) - inputs == pytest.approx(kept, rel=0.05), dtype
+    cpu = estimate_memory(str(zoo["gemma-2-it"]), device="cpu", dtype="float32", max_length=length)
+    assert any("softcapping" in n for n in cpu.notes)
+    gpu = estimate_memory(str(zoo["gemma-2-it"]), device="cuda", dtype="bfloat16", max_length=length)
+    assert eager_scores_bytes(gemma2, "cuda", "bfloat16", 1, length, True) == 0 and gpu.notes == []
+    assert eager_scores_bytes(phi, "cpu", "float32", 1, length, True) == 0

@@ -82,6 +82,7 @@ class ModelShape:
     torch_dtype: Optional[str] = None
     source: str = ""  # where the shape came from
     fused: tuple[str, ...] = ()  # "qkv", "gate_up": one linear where others have several (Phi-3)
+    attn_softcap: Optional[float] = None  # attention logit softcapping (Gemma-2): no SDPA
 
     # linear layers of one decoder block: name -> (in, out, copies)
     def linears(self) -> dict[str, tuple[int, int, int]]:
@@ -208,6 +209,7 @@ def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json
         torch_dtype=str(dtype) if dtype else None,
         source=source,
         fused=FUSED_PROJECTIONS.get(model_type, ()),
+        attn_softcap=float(cap) if isinstance(cap := c.get("attn_logit_softcapping"), (int, float)) and cap else None,
     )
 
 
@@ -557,6 +559,13 @@ def estimate_memory(
         activations = stored + max(0, recompute - logits)
     else:
         activations = shape.layers * layer + embed_out
+    scores = eager_scores_bytes(shape, device, dtype, micro_batch * sequences, max_length, gradient_checkpointing)
+    if scores:
+        activations += scores
+        notes.append(
+            f"attention logit softcapping ({shape.attn_softcap:g}) computed eagerly here: its scores "
+            f"({max_length}² per head) are kept for backward, {scores / GiB:.2f} GiB"
+        )
     if device == "cuda":
         overhead = CUDA_CONTEXT + CUBLAS_WORKSPACE + int(ALLOCATOR_SLACK * (activations + logits))
         if quantization != "none":
@@ -591,6 +600,26 @@ def estimate_memory(
         fused_loss=bool(fused_loss),
         notes=notes,
     )
+
+
+def eager_scores_bytes(shape: ModelShape, device: str, dtype: str, rows: int, length: int, checkpointing: bool) -> int:
+    """What the eager attention of a softcapped model keeps per step (0 when the path that
+    training takes there is fused: flash-attn or FlexAttention): for each head, the tanh
+    output and the probabilities (fp32, and cast back) of every (query, key) pair, for one
+    layer at a time with checkpointing, else for all."""
+    if not shape.attn_softcap:
+        return 0
+    from sage_ft_tui.engine.train.attention import EAGER_SCORES, AttentionNeeds, choose_attention
+
+    path = choose_attention(cuda=device == "cuda", dtype=dtype, needs=AttentionNeeds(softcap=shape.attn_softcap))
+    if path.name not in EAGER_SCORES:
+        return 0
+    act = DTYPE_BYTES[dtype]
+    # tanh output, fp32 probabilities, their cast back (the same tensor in fp32): 8 bytes a
+    # pair either way, measured with saved_tensors_hooks on engine.train.attention's eager path
+    per_pair = act + 4 + (0 if act == 4 else act)
+    per_layer = shape.heads * rows * length * length * per_pair
+    return per_layer * (1 if checkpointing else shape.layers)
 
 
 def _count(n: int) -> str:

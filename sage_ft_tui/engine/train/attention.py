@@ -44,6 +44,7 @@ FLASH = "flash_attention_2"
 # SAGE_FT_ATTN forces one of these for `attn_implementation: auto` (benchmarks, debugging).
 CHOICES = (VARLEN_SDPA, VARLEN, VARLEN_FLEX, VARLEN_EAGER, FLASH, "sdpa", "eager")
 OURS = (VARLEN_SDPA, VARLEN, VARLEN_FLEX, VARLEN_EAGER)
+EAGER_SCORES = (VARLEN_EAGER, "eager")  # paths that keep every (query, key) score for backward
 
 
 @dataclass
@@ -127,9 +128,11 @@ def choose_attention(
     flash_attn: Optional[bool] = None,
     torch_varlen: Optional[bool] = None,
     honour_env: bool = True,
+    needs: Optional[AttentionNeeds] = None,
 ) -> AttentionChoice:
     """Which attention `attn_implementation: auto` takes, and why (doctor prints the why).
-    `honour_env=False`: what auto takes for this model whatever SAGE_FT_ATTN says (a fallback)."""
+    `honour_env=False`: what auto takes for this model whatever SAGE_FT_ATTN says (a fallback).
+    `needs`: the model's needs when there is no folder to read them from (the estimate)."""
     forced = os.environ.get("SAGE_FT_ATTN", "") if honour_env else ""
     if forced:
         if forced not in CHOICES:
@@ -137,7 +140,8 @@ def choose_attention(
 
             raise SageError(f"SAGE_FT_ATTN={forced!r} is not one of {', '.join(CHOICES)}", hint="unset SAGE_FT_ATTN")
         return AttentionChoice(forced, f"forced by SAGE_FT_ATTN={forced}")
-    needs = attention_needs(mdir) if mdir is not None else AttentionNeeds()
+    if needs is None:
+        needs = attention_needs(mdir) if mdir is not None else AttentionNeeds()
     half = dtype in ("bfloat16", "float16")
     if flash_attn is None:
         flash_attn = importlib.util.find_spec("flash_attn") is not None
