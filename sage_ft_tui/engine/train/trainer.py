@@ -234,7 +234,8 @@ def _from_pretrained(cfg: RunConfig, mdir: Path, kw: dict, choice: AttentionChoi
                 f"attention: {cfg.model.name} cannot use {choice.name} ({reason.rstrip('.')}); "
                 f"using {fallback.name} instead: {fallback.why}"
             )
-            print(f"[sage-ft-tui {time.strftime('%H:%M:%S')}] note: {note}", flush=True)
+            if int(os.environ.get("RANK", "0")) == 0:  # one line in train.log, not one per rank
+                print(f"[sage-ft-tui {time.strftime('%H:%M:%S')}] note: {note}", flush=True)
             choice = fallback
 
 
