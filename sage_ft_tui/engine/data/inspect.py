@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS, PREFERENCE_KEYS, row_format
 from sage_ft_tui.engine.data.literals import LiteralScan
-from sage_ft_tui.engine.data.readers import BadRow, Row
+from sage_ft_tui.engine.data.readers import BadRow, Row, clip
 from sage_ft_tui.engine.data.secrets import find_data_secret, may_hold_secret, row_strings
 from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 from sage_ft_tui.engine.errors import SageError
@@ -40,6 +40,7 @@ MULTIMODAL_PART_TYPES = ("image", "image_url", "input_image", "video", "video_ur
 MULTIMODAL_TOKENS = re.compile(r"<\|?(?:image|video|audio|img)(?:_pad)?\|?>", re.IGNORECASE)
 MULTIMODAL_WORDS = ("image", "video", "audio", "img")  # in any multimodal field, token or part type
 CHECK_BATCH = 256
+SKIPPED_SHOWN = 3  # bad rows named in the CLI's data block (all of them are in data_report.json)
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]{0,60})\s*\}\}")
 PREFERENCE_TASK = "preference"  # the task that trains PREFERENCE_FORMATS rows
 
@@ -149,6 +150,7 @@ def check_rows(
     """Refuse multimodal and preference data, skip rows with secrets, fill placeholders."""
     out = RowChecks()
     repl = {k.strip().strip("{}").strip(): v for k, v in (replace or {}).items()}
+    used: set[str] = set()  # data.replace keys some row holds
     left: dict[str, list] = {}  # placeholder → [rows, first where]
     secret_rows: dict[str, int] = {}
     first_secret = ""
@@ -208,8 +210,12 @@ def check_rows(
             if not (maybe_ph and "{{" in text):
                 out.rows.append(r)
                 continue
-            data = _fill(r.data, repl) if repl else r.data
             names: set[str] = set()
+            if repl:
+                _placeholders(r.data, names)
+                used.update(names & repl.keys())
+                names = set()
+            data = _fill(r.data, repl) if repl else r.data
             _placeholders(data, names)
             for n in names:
                 left.setdefault(n, [0, r.where])[0] += 1
@@ -237,6 +243,19 @@ def check_rows(
                     "remove the secrets from the data (data.allow_secrets: true trains them anyway)",
                 )
             )
+    unused = sorted(set(repl) - used)
+    if unused and rows:
+        shown = ", ".join("{{" + clip(k, 40) + "}}" for k in unused[:6]) + (" …" if len(unused) > 6 else "")
+        out.findings.append(
+            Finding(
+                "replace_unused",
+                "warning",
+                f"data.replace: no row holds {shown}, so {'it does' if len(unused) == 1 else 'they do'} nothing",
+                "",
+                "check the spelling against the {{placeholders}} in the data, or remove "
+                + ("it" if len(unused) == 1 else "them"),
+            )
+        )
     if left:
         top = sorted(left.items(), key=lambda kv: (-kv[1][0], kv[0]))
         names_s = ", ".join("{{" + k + "}}" + f" ×{v[0]}" for k, v in top[:6]) + (" ..." if len(top) > 6 else "")
@@ -413,6 +432,21 @@ def summary_lines(report: dict) -> list[str]:
             f"{tr['share_eos_lost']:.0%} of answers lose their EOS; whole: 95% at {tr['keep_95']}{mem('keep_95')}, "
             f"99% at {tr['keep_99']}{mem('keep_99')}"
         )
+    per_file = report.get("per_file") or []
+    if len(per_file) > 1:  # a folder or several files: what each one held
+        for pf in per_file:
+            lines.append(
+                f"  file     {pf.get('file')}: {pf.get('format') or '?'}, {pf.get('rows', 0)} rows, "
+                f"{pf.get('bad', 0)} bad, {pf.get('usable', 0)} usable"
+            )
+    skipped = report.get("skipped") or []
+    n_bad = (report.get("counts") or {}).get("skipped", len(skipped))
+    if n_bad:
+        shown = "; ".join(f"{b.get('where')}: {b.get('reason')}" for b in skipped[:SKIPPED_SHOWN])
+        more = f"; … {n_bad - SKIPPED_SHOWN} more" if n_bad > SKIPPED_SHOWN else ""
+        lines.append(
+            f"warning: {n_bad} bad {'row' if n_bad == 1 else 'rows'} skipped: {shown}{more} (all in data/data_report.json)"
+        )
     for w in report.get("warnings") or []:  # the chat template's (tools/reasoning rendered as text)
         lines.append(f"warning: {w}")
     for f in ins.get("findings") or []:
@@ -437,6 +471,8 @@ class DataInspection:
     pairs: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    bad: int = 0  # bad rows (rows = usable + bad; bad_rows lists the first REPORT_LIST_LIMIT)
+    per_file: dict[str, dict] = field(default_factory=dict)  # file → {format, rows, bad, usable}
     error: Optional[SageError] = None
     findings: list[Finding] = field(default_factory=list)  # errors and warnings, each with where and hint
     truncation: dict = field(default_factory=dict)  # Truncation.as_dict() (+ memory), as in data_report.json
@@ -487,10 +523,13 @@ def inspect_data(
             loaded = load_training_data(paths, max_bad_share=1.0, **kw)
             out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
             out.rows, out.format, out.files = loaded.total_rows, loaded.format, loaded.files
+            # the same counts as the error line: rows = usable + bad (the refusal is the error, not the counts)
+            out.usable, out.bad, out.per_file = len(loaded.records), len(loaded.bad), loaded.per_file
         except SageError:
             pass
         return out
     out.format, out.rows, out.usable, out.files = loaded.format, loaded.total_rows, len(loaded.records), loaded.files
+    out.bad, out.per_file = len(loaded.bad), loaded.per_file
     out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
     out.findings.extend(loaded.findings)
     try:

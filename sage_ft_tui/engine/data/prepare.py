@@ -37,7 +37,7 @@ from sage_ft_tui.engine.data.preference import (
     prompt_text,
     sequence_lengths,
 )
-from sage_ft_tui.engine.data.readers import BadRow, Row, read_files
+from sage_ft_tui.engine.data.readers import BadRow, Row, clip, read_files
 from sage_ft_tui.engine.data.tasks import TASKS, TRAINER_TASKS, check_task_format
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
@@ -65,6 +65,8 @@ class LoadedData:
     )
     duplicates: int = 0
     formats: dict[str, str] = field(default_factory=dict)  # file → its detected format
+    per_file: dict[str, dict] = field(default_factory=dict)  # file → {format, rows, bad, usable}
+    over_max_samples: int = 0  # usable rows left out by data.max_samples
 
 
 def _no_rows_error(where: str, bad: list[BadRow], fmt: Optional[str] = None) -> SageError:
@@ -141,6 +143,73 @@ def find_duplicates(records: list[dict], wheres: list[str]) -> Duplicates:
     return out
 
 
+def check_field_map(rows: list[Row], field_map: dict, files: list[str]) -> None:
+    """Refuse a data.field_map entry naming a column no row has (it would be ignored)."""
+    if not field_map:
+        return
+    keys: set = set()
+    for r in rows:
+        if isinstance(r.data, dict):
+            keys.update(r.data)
+    for ours, theirs in field_map.items():
+        if theirs in keys:
+            continue
+        present = sorted(map(str, keys))
+        shown = ", ".join(clip(k, 40) for k in present[:12]) + (
+            f" … ({len(present)} in all)" if len(present) > 12 else ""
+        )
+        where = files[0] if len(files) == 1 else f"{len(files)} files"
+        raise SageError(
+            f"data.field_map.{clip(ours, 40)} names column {clip(theirs, 40)!r}, which {where} does not have "
+            f"(columns: {shown or 'none'})",
+            hint=f"set data.field_map.{clip(ours, 40)} to one of those columns (names are case-sensitive), or remove it",
+            kind="data",
+        )
+
+
+def _squashed(msgs: Any) -> Any:
+    """A conversation with its whitespace runs made one space: what a whitespace-only edit leaves equal."""
+    if not isinstance(msgs, list):
+        return msgs
+    return [
+        (m.get("role"), " ".join(str(m.get("content") or "").split()), m.get("tool_calls"))
+        if isinstance(m, dict)
+        else m
+        for m in msgs
+    ]
+
+
+def label_findings(records: list[dict], wheres: list[str]) -> list[Finding]:
+    """KTO rows (a true/false label) of one label only: a warning with the counts."""
+    labels = [r["label"] for r in records if isinstance(r, dict) and "label" in r]
+    if not labels:
+        return []
+    good = sum(1 for x in labels if x)
+    bad_n = len(labels) - good
+    if good and bad_n:
+        return []
+    which, missing = ("desirable (label true)", "false") if good else ("undesirable (label false)", "true")
+    return [
+        Finding(
+            "kto_one_label",
+            "warning",
+            f"all {len(labels)} rows are {which}: KTO has no "
+            + ("bad answer to move away from" if good else "good answer to move towards"),
+            wheres[0] if wheres else "",
+            f"add rows with label {missing} (KTO learns from the contrast of good and bad answers)",
+        )
+    ]
+
+
+def file_summaries(files: list[str], formats: dict[str, str], bad: list[BadRow], usable: dict[str, int]) -> dict:
+    """Per file: its format, its rows, the bad ones and the usable ones (rows = usable + bad)."""
+    out: dict[str, dict] = {}
+    for f in files:
+        nbad = sum(1 for b in bad if b.file == f)
+        out[f] = {"format": formats.get(f), "rows": usable.get(f, 0) + nbad, "bad": nbad, "usable": usable.get(f, 0)}
+    return out
+
+
 def load_training_data(
     paths,
     *,
@@ -168,6 +237,7 @@ def load_training_data(
     if not paths:
         raise SageError("no data files given", hint="pass --data FILE", kind="data")
     res = read_files([str(p) for p in paths])
+    check_field_map(res.rows, field_map or {}, res.files)
     rows = [Row(r.where, apply_field_map(r.data, field_map or {}), r.file) for r in res.rows]
     total = len(rows) + len(res.bad)
     where = res.files[0] if len(res.files) == 1 else f"{len(res.files)} files"
@@ -205,13 +275,19 @@ def load_training_data(
     records: list[dict] = []
     wheres: list[str] = []
     formats: dict[str, str] = {}
+    usable: dict[str, int] = {}
     for f, frows in by_file.items():
         fwhere = f if len(res.files) > 1 else where
         fbad = [b for b in bad if b.file == f]
         if not frows:
             raise _no_rows_error(fwhere, fbad)
         ffmt = fmt if fmt != "auto" else _detect(fwhere, frows)
-        check_task_format(task, ffmt)
+        try:
+            check_task_format(task, ffmt)
+        except SageError as e:
+            if len(res.files) > 1 and not e.where:
+                e.where = f"{f} ({ffmt})"  # which file of the folder holds the other format
+            raise
         formats[f] = ffmt
         n_before = len(records)
         for r in frows:
@@ -222,6 +298,11 @@ def load_training_data(
                     rec = normalize(r.data, ffmt, system_prompt)
             except RowError as e:
                 bad.append(BadRow(r.where, str(e), r.file))
+                continue
+            if "chosen" in rec and _squashed(rec["chosen"]) == _squashed(rec["rejected"]):
+                bad.append(
+                    BadRow(r.where, "chosen and rejected differ only in whitespace: no preference to learn", r.file)
+                )
                 continue
             if max_length and "messages" in rec:
                 n = sum(len(m.get("content") or "") for m in rec["messages"] if isinstance(m, dict))
@@ -239,6 +320,7 @@ def load_training_data(
             wheres.append(r.where)
         if len(records) == n_before:
             raise _no_rows_error(fwhere, [b for b in bad if b.file == f], ffmt)
+        usable[f] = len(records) - n_before
     share = len(bad) / total
     if share > max_bad_share:
         raise SageError(
@@ -246,8 +328,23 @@ def load_training_data(
             hint=f"fix them, or raise data.max_bad_share (now {max_bad_share:.0%}) to skip them",
             kind="data",
         )
-    if max_samples:
+    over = 0
+    if max_samples and len(records) > max_samples:
+        over = len(records) - max_samples
         records, wheres = records[:max_samples], wheres[:max_samples]
+    findings += label_findings(records, wheres)
+    per_file = file_summaries(res.files, formats, bad, usable)
+    if len(res.files) > 1 and len(set(formats.values())) > 1:
+        findings.append(
+            Finding(
+                "mixed_formats",
+                "warning",
+                "the files hold different formats: "
+                + "; ".join(f"{Path(f).name}: {s['format']} ({s['usable']} rows)" for f, s in per_file.items()),
+                "",
+                "check each file is the data you meant (data_report.json lists them)",
+            )
+        )
     dup = find_duplicates(records, wheres)
     if dup.count:
         findings.append(
@@ -272,6 +369,8 @@ def load_training_data(
         dup.groups if dup.count else None,
         dup.count,
         formats,
+        per_file,
+        over,
     )
 
 
@@ -543,9 +642,11 @@ def prepare_run_data(cfg, run: Path) -> dict:
             "train": len(train),
             "eval": len(evald),
             "skipped": len(loaded.bad),
+            "over_max_samples": loaded.over_max_samples,
             "dropped_no_trained_token": dropped,
             "duplicates": loaded.duplicates,
         },
+        "per_file": [{"file": f, **c} for f, c in loaded.per_file.items()],
         "skipped": [{"where": b.where, "reason": b.reason} for b in loaded.bad[:REPORT_LIST_LIMIT]],
         "skipped_by_reason": _by_reason(loaded.bad),
         "tokens": token_stats(lengths, max_len) | {"trained_share": round(trained / max(1, sum(lengths)), 4)},

@@ -16,6 +16,7 @@ import io
 import json
 import lzma
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +31,13 @@ DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet", ".txt")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 # Deeper than any real row (tool-call arguments included); well under Python's recursion limit.
 MAX_JSON_DEPTH = 100
+# A CSV whose quoting breaks more often than this is refused rather than read line by line.
+MAX_CSV_RESTARTS = 200
+# The most characters of a user's value (a key, a role) an error line shows; a reason's cap.
+CLIP_CHARS = 60
+REASON_CHARS = 300
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 # magic bytes → (name, how to undo it by hand)
 _MAGIC = (
@@ -40,6 +48,14 @@ _MAGIC = (
     (b"PK\x03\x04", "zip", "unzip"),
     (b"7z\xbc\xaf\x27\x1c", "7z", "7z x"),
 )
+
+
+def clip(value: object, limit: int = CLIP_CHARS) -> str:
+    """A user's value as an error line shows it: at most `limit` characters, then how long it was."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
 
 
 @dataclass
@@ -54,6 +70,11 @@ class BadRow:
     where: str
     reason: str
     file: str = ""
+
+    def __post_init__(self) -> None:
+        # One bad row is one short line, whatever the row held (a 20,000-character key, a role).
+        if len(self.reason) > REASON_CHARS:
+            self.reason = clip(self.reason, REASON_CHARS)
 
     def __str__(self) -> str:
         return f"{self.where}: {self.reason}"
@@ -265,11 +286,12 @@ def _loads_row(raw: str) -> Any:
 def _read_jsonl(f: Path, data: bytes) -> Iterator[Row | BadRow]:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    lines = data.split(b"\n")
+    # \n, \r\n and a bare \r (old Mac files, mixed endings) each end a line: JSON text never
+    # holds a raw CR or LF inside a string, so a CR between two objects is a line break.
+    lines = _LINE_END.split(data)
     n = len(lines)
     name = str(f)
     for i, raw in enumerate(lines, 1):
-        raw = raw.rstrip(b"\r")
         if not raw.strip():
             continue
         where = f"{name}:{i}"
@@ -285,7 +307,7 @@ def _read_jsonl(f: Path, data: bytes) -> Iterator[Row | BadRow]:
             yield BadRow(
                 where,
                 "torn last line (incomplete JSON)"
-                if torn and not data.endswith(b"\n")
+                if torn and not data.endswith((b"\n", b"\r"))
                 else f"not valid JSON ({e.msg} at column {e.colno})",
             )
         except ValueError as e:
@@ -354,46 +376,126 @@ def _read_tsv(f: Path, data: bytes) -> Iterator[Row | BadRow]:
     return _read_csv(f, data, delimiter="\t")
 
 
+def _physical_lines(text: str) -> list[str]:
+    """The text's lines with their ends: only \n, \r and \r\n end a line (as the csv module
+    and editors count them); U+2028, U+0085 and friends inside a cell are text."""
+    return io.StringIO(text, newline="").readlines()
+
+
+def _lines(n: int) -> str:
+    return f"{n} line" if n == 1 else f"{n} lines"
+
+
+def _looks_like_rows(lines: list[str], delimiter: str, ncols: int) -> bool:
+    """Every one of these physical lines, read on its own with quotes taken as text, has
+    exactly the header's column count: they are rows that a stray quote joined."""
+    if ncols < 2:
+        return False
+    for ln in lines:
+        rec = next(csv.reader([ln.rstrip("\r\n")], delimiter=delimiter, quoting=csv.QUOTE_NONE), [])
+        if len(rec) != ncols:
+            return False
+    return True
+
+
+def _closes_mid_line(last: str, quotechar: str = '"') -> bool:
+    """The quoted cell that spans lines closes before the end of its last line (more cells follow)."""
+    body = last.rstrip("\r\n")
+    i = body.find(quotechar)
+    while i != -1 and i + 1 < len(body) and body[i + 1] == quotechar:  # "" is an escaped quote
+        i = body.find(quotechar, i + 2)
+    return i != -1 and i + 1 < len(body)
+
+
 def _read_csv(f: Path, data: bytes, delimiter: str = ",") -> Iterator[Row | BadRow]:
+    """CSV/TSV records with the line each starts on. A quoted cell may hold line breaks (valid
+    CSV); a quote that breaks the file's structure never joins or swallows rows silently:
+    the record where it opens becomes a bad row naming its line, and reading starts again on
+    the next line, so the rows after it are read as rows (strict quoting: text after a
+    closing quote, or a quote never closed, is such a break; so is a quoted cell spanning
+    lines that each look like a row of their own and closing mid-line)."""
     text = _decode(f, data)
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long answer is one cell, not an error
-    # newline="" keeps line breaks inside quoted cells, and only \n, \r, \r\n end a physical
-    # line (U+2028, U+0085 inside cells are text); line_num counts physical lines.
-    rdr = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(rdr)
-    except StopIteration:
+    lines = _physical_lines(text)
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    if not lines:
         return
-    except csv.Error as e:
-        raise SageError(f"{f}:1: not valid CSV ({e})", hint="fix the header line", kind="data") from None
+    try:
+        header = next(csv.reader([lines[0]], delimiter=delimiter, strict=True))
+    except (csv.Error, StopIteration) as e:
+        raise SageError(
+            f"{f}:1: not valid {kind} ({e or 'no header'})", hint="fix the header line", kind="data"
+        ) from None
     header = [h.strip() for h in header]
     seen: dict[str, int] = {}
     for i, h in enumerate(header, 1):
         if h in seen:
             raise SageError(
-                f"{f}:1: the header names column {h or '(empty)'!r} twice (columns {seen[h]} and {i})",
+                f"{f}:1: the header names column {clip(h) if h else '(empty)'!r} twice (columns {seen[h]} and {i})",
                 hint="rename one of them (or map the one to train on with --set data.field_map.<field>=<column>)",
                 kind="data",
             )
         seen[h] = i
-    prev = rdr.line_num
-    while True:
-        try:
-            rec = next(rdr)
-        except StopIteration:
+    ncols = len(header)
+    start = 1  # index into lines of the next record's first line
+    restarts = 0
+    while start < len(lines):
+        # csv.reader over the rest of the lines; line_num counts the physical lines it took.
+        rdr = csv.reader(iter(lines[start:]), delimiter=delimiter, strict=True)
+        prev = 0
+        broken = False
+        while True:
+            first = start + prev  # 0-based index of this record's first line
+            try:
+                rec = next(rdr)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                eof = "unexpected end of data" in str(e)
+                span = rdr.line_num - prev
+                why = (
+                    "a quote on this line opens a cell that is never closed (it would take the rest of the file: "
+                    f"{_lines(len(lines) - first)})"
+                    if eof
+                    else f"not valid {kind} ({e}; a quote on this line opens a cell"
+                    + (f" that runs to line {first + span}" if span > 1 else "")
+                    + ")"
+                )
+                yield BadRow(f"{f}:{first + 1}", why)
+                broken = True
+                break
+            where = f"{f}:{first + 1}"
+            took = rdr.line_num - prev
+            prev = rdr.line_num
+            if not any(c.strip() for c in rec):
+                continue
+            if took > 1:
+                span_lines = lines[first : first + took]
+                if _closes_mid_line(span_lines[-1]) and _looks_like_rows(span_lines, delimiter, ncols):
+                    yield BadRow(
+                        where,
+                        f"lines {first + 1}-{first + took} read as one record: a quote on this line opens a cell "
+                        f"that only closes on line {first + took}, and each of those lines looks like a row of its "
+                        "own (an unbalanced quote?)",
+                    )
+                    broken = True
+                    break
+            if len(rec) != ncols:
+                span = f" (lines {first + 1}-{first + took}: a quoted cell holds line breaks)" if took > 1 else ""
+                yield BadRow(where, f"{len(rec)} columns, the header has {ncols}{span}")
+                continue
+            yield Row(where, {h: _csv_value(v) for h, v in zip(header, rec)})
+        if not broken:
             return
-        except csv.Error as e:
+        restarts += 1
+        if restarts > MAX_CSV_RESTARTS:
             raise SageError(
-                f"{f}:{prev + 1}: not valid CSV ({e})", hint="check the quoting of that record", kind="data"
-            ) from None
-        where = f"{f}:{prev + 1}"
-        prev = rdr.line_num
-        if not any(c.strip() for c in rec):
-            continue
-        if len(rec) != len(header):
-            yield BadRow(where, f"{len(rec)} columns, the header has {len(header)}")
-            continue
-        yield Row(where, {h: _csv_value(v) for h, v in zip(header, rec)})
+                f"{f}:{first + 1}: not valid {kind}: its quoting breaks on more than {MAX_CSV_RESTARTS} records",
+                hint='check the quotes of the file (a quote inside a cell is written "" inside a quoted cell), '
+                "or save it as .jsonl",
+                kind="data",
+            )
+        start = first + 1  # read again from the line after the one where the break opened
 
 
 def _csv_value(v: str):
@@ -422,7 +524,7 @@ def _read_parquet(f: Path, data: bytes) -> Iterator[Row | BadRow]:
 
 def _read_txt(f: Path, data: bytes) -> Iterator[Row | BadRow]:
     text = _decode(f, data)
-    text = text.replace("\r\n", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # a bare CR ends a line too
     # Paragraphs (blank-line separated) are the documents; line numbers point at their start.
     buf: list[str] = []
     line, start = 1, 1
