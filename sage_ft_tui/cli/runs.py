@@ -329,6 +329,10 @@ def cancel(target: str = typer.Argument(..., help="Run name or folder."), no_tui
         run_dir = resolve_run(target)
         do_cancel(run_dir, wait=60)
         out(f"{run_dir.name}: {derive_state(run_dir)[0]}")
+        from sage_ft_tui.engine.runs.manage import read_status
+
+        if str(read_status(run_dir).get("exit_reason", "")).startswith("killed:"):  # the worker was stuck
+            typer.echo(f"note: {read_status(run_dir)['exit_reason']}", err=True)
     except SageError as e:
         fail(e)
 

@@ -86,7 +86,11 @@ def _detect(where: str, rows: list[Row]) -> str:
     fmt, _ = detect_format(rows)
     if fmt is None:
         first = rows[0] if rows else None
-        keys = sorted(map(str, first.data))[:8] if first is not None and isinstance(first.data, dict) else []
+        keys = (
+            [clip(k, 40) for k in sorted(map(str, first.data))[:8]]
+            if first is not None and isinstance(first.data, dict)
+            else []
+        )
         sample = f" (first row has keys {keys})" if keys else ""
         raise SageError(
             f"{where}: cannot tell the data format{sample}",
@@ -587,6 +591,8 @@ def prepare_run_data(cfg, run: Path) -> dict:
                 kind="data",
             )
     findings = list(loaded.findings)
+    if cfg.task == "grpo":
+        findings += grpo_checks(cfg, tok, loaded)
     groups: Optional[Sequence[Hashable]]
     if cfg.task == "code" and loaded.wheres:
         groups = [w.rsplit("#", 1)[0] for w in loaded.wheres]
@@ -655,6 +661,43 @@ def prepare_run_data(cfg, run: Path) -> dict:
     }
     atomic_write_json(RunLayout(run).data_report, report)
     return report
+
+
+def grpo_checks(cfg, tok, loaded: LoadedData) -> list[Finding]:
+    """Before a GRPO run: each user reward imported and called on the first prompt (in a
+    child process, engine/train/rewards.probe_rewards), the format regex compiled, and
+    number_match against reference answers that hold no number (warned; refused when none
+    does and it is the only reward: nothing could ever score)."""
+    from sage_ft_tui.engine.train.rewards import last_number, probe_rewards
+
+    g = cfg.grpo
+    rec = loaded.records[0]
+    probe_rewards(
+        list(g.rewards), {"prompt": prompt_text(tok, rec), "answer": rec["answer"]}, format_regex=g.format_regex
+    )
+    if "number_match" not in g.rewards:
+        return []
+    none = [w for r, w in zip(loaded.records, loaded.wheres) if last_number(str(r.get("answer", ""))) is None]
+    if not none:
+        return []
+    n = len(loaded.records)
+    if len(none) == n and list(g.rewards) == ["number_match"]:
+        raise SageError(
+            f"number_match: none of the {n} reference answers holds a number, so no completion can ever score",
+            where=none[0],
+            hint="use --reward exact_match for answers that are not numbers (or fix grpo.answer_field)",
+            kind="data",
+        )
+    return [
+        Finding(
+            "reward_no_number",
+            "warning",
+            f"number_match: {len(none)} of {n} reference answers hold no number; it scores 0 on every completion "
+            "of those prompts",
+            none[0],
+            "add exact_match for them, or check grpo.answer_field",
+        )
+    ]
 
 
 def _by_reason(bad: list[BadRow]) -> dict[str, int]:

@@ -32,7 +32,7 @@ from sage_ft_tui.engine.paths import (
     safe_name,
     validate_run_name,
 )
-from sage_ft_tui.engine.proc import pid_alive, signal_group, spawn_detached
+from sage_ft_tui.engine.proc import kill_group, pid_alive, signal_group, spawn_detached
 from sage_ft_tui.engine.runs.events import EventFollower, follow_events
 from sage_ft_tui.engine.runs.layout import (
     ACTIVE_STATES,
@@ -569,11 +569,22 @@ def cancel(run: Path, *, wait: float = 0.0) -> bool:
         )
     if not signal_group(int(pid), signal.SIGTERM):
         return False
-    deadline = time.time() + wait
+    sent = time.time()
+    deadline = sent + wait
     while time.time() < deadline:
         if derive_state(run)[0] not in ACTIVE_STATES:
             return True
         time.sleep(0.2)
+    # Still running `wait` s after SIGTERM and writing no checkpoint: stuck (a reward that never
+    # returns, a hung collective). SIGKILL the group and say so; complete checkpoints are kept.
+    ckpts = RunLayout(run).checkpoints
+    writing = ckpts.is_dir() and any(p.stat().st_mtime > sent for p in ckpts.rglob("*") if p.is_file())
+    if wait > 0 and derive_state(run)[0] in ACTIVE_STATES and not writing:
+        kill_group(int(pid), grace=5.0)
+        reason = f"killed: the worker did not stop within {wait:.0f}s of SIGTERM (stuck, e.g. in a reward that never returns)"
+        write_status(run, state="cancelled", ended=time.time(), exit_reason=reason)
+        with open(RunLayout(run).train_log, "a", encoding="utf-8") as fh:
+            fh.write(f"cancel: {reason}; its process group was sent SIGKILL\n")
     return True
 
 
