@@ -120,6 +120,15 @@ def test_five_random_kills_then_resume_to_the_planned_steps(sage_home, tiny_mode
     assert len(resumed_from) == KILLS
     logs = [e["step"] for e in evs if e["kind"] == "log"]
     assert logs[-1] == TOTAL and set(range(1, TOTAL + 1)) <= set(logs)
+    # the cumulative token count goes on across each resume (it restarted at 0 before issue 21):
+    # a step logged in two lives has the same count in both, and the count only grows
+    tokens: dict[int, set] = {}
+    for e in evs:
+        if e["kind"] == "log":
+            tokens.setdefault(e["step"], set()).add(e["tokens"])
+    assert all(len(v) == 1 for v in tokens.values()), (seed, {s: v for s, v in tokens.items() if len(v) > 1})
+    counts = [next(iter(tokens[s])) for s in sorted(tokens)]
+    assert all(b > a for a, b in zip(counts, counts[1:])), (seed, counts)
     assert evs[-1]["kind"] == "status" and evs[-1]["state"] == "completed"
     assert derive_state(run)[0] == "completed" and (run / "adapter" / "adapter_config.json").exists()
     # a fresh attach shows the whole loss history

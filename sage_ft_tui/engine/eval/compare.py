@@ -28,6 +28,7 @@ class RunSummary:
     eval_loss: Optional[float]
     steps: Optional[int]
     duration_s: Optional[float]
+    train_loss_step: Optional[int] = None  # the step whose loss train_loss is (the last logged one)
     metrics: dict[str, Any] = field(default_factory=dict)
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
     eval_curve: list[tuple[int, float]] = field(default_factory=list)
@@ -99,12 +100,23 @@ def summarize(run: Path) -> RunSummary:
         eval_rows=counts.get("eval"),
         train_loss=logs[-1][1] if logs else status.get("loss"),
         eval_loss=evals[-1][1] if evals else status.get("eval_loss"),
-        steps=logs[-1][0] if logs else status.get("step"),
+        # the run's own step count (status.json, the final event), not the last logged step:
+        # with logging_steps 10 a completed 3-step run logs step 1 only
+        steps=_steps(status, evs, logs),
+        train_loss_step=logs[-1][0] if logs else None,
         duration_s=round(float(end) - float(start), 1) if start is not None and end is not None else None,
         metrics=eval_metrics(read_report(run)),
         loss_curve=logs,
         eval_curve=evals,
     )
+
+
+def _steps(status: dict, evs: list[dict], logs: list[tuple[int, float]]) -> Optional[int]:
+    found = [int(e["step"]) for e in evs if isinstance(e.get("step"), int) and e.get("kind") != "hw"]
+    if isinstance(status.get("step"), int):
+        found.append(status["step"])
+    found += [s for s, _ in logs]
+    return max(found) if found else None
 
 
 def config_differences(summaries: list[RunSummary]) -> dict[str, list[Any]]:
@@ -136,7 +148,7 @@ TABLE_ROWS: list[tuple[str, Any]] = [
     ("train rows", lambda s: s["train_rows"]),
     ("eval rows", lambda s: s["eval_rows"]),
     ("steps", lambda s: s["steps"]),
-    ("final train loss", lambda s: s["train_loss"]),
+    ("final train loss", lambda s: _at_step(s["train_loss"], s.get("train_loss_step"), s["steps"])),
     ("final eval loss", lambda s: s["eval_loss"]),
     ("answer loss (base)", lambda s: s["metrics"].get("base_answer_loss")),
     ("answer loss (tuned)", lambda s: s["metrics"].get("tuned_answer_loss")),
@@ -147,6 +159,13 @@ TABLE_ROWS: list[tuple[str, Any]] = [
     ("judge (1-10)", lambda s: s["metrics"].get("judge")),
     ("duration", lambda s: s["duration_s"]),
 ]
+
+
+def _at_step(loss: Any, step: Optional[int], steps: Optional[int]) -> Any:
+    """The last logged loss, with its step when that is not the run's last step."""
+    if loss is None or step is None or step == steps:
+        return loss
+    return f"{fmt(loss)} (step {step})"
 
 
 def fmt(v: Any, label: str = "") -> str:

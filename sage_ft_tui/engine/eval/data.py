@@ -1,5 +1,7 @@
 """The held-out examples an evaluation uses: the run's eval split, or a file the user gives
-(read with the run's own task, format and field map, so it is prepared like training data)."""
+(read with the run's own task, format and field map, so it is prepared like training data).
+Every task's records become conversations (`as_conversation`): preference pairs are scored
+on their chosen answer, KTO rows with label true, GRPO prompts on their reference answer."""
 
 from __future__ import annotations
 
@@ -19,11 +21,41 @@ class Example:
     reference: Optional[str]  # the last assistant answer
 
 
+def as_conversation(rec: dict) -> Optional[dict]:
+    """A prepared record of any task as the conversation eval scores: SFT as it is; a
+    preference pair as its prompt + the chosen answer; a KTO row as prompt + completion
+    when its label is true (None when false: a bad answer is no reference); a GRPO row as
+    its prompt + the reference answer."""
+    if "messages" in rec or "text" in rec:
+        return rec
+    extra = {"tools": rec["tools"]} if rec.get("tools") else {}
+    prompt = [dict(m) for m in rec.get("prompt") or []]
+    if "chosen" in rec:
+        return {"messages": prompt + [dict(m) for m in rec["chosen"]], **extra}
+    if "completion" in rec:
+        return {"messages": prompt + [dict(m) for m in rec["completion"]], **extra} if rec.get("label") else None
+    if "answer" in rec:
+        return {"messages": prompt + [{"role": "assistant", "content": str(rec["answer"])}], **extra}
+    return None
+
+
 def to_example(rec: dict) -> Example:
     msgs = rec.get("messages")
     if not msgs or msgs[-1].get("role") != "assistant":
         return Example(rec, None, None)
     return Example(rec, [dict(m) for m in msgs[:-1]], str(msgs[-1].get("content") or ""))
+
+
+def _examples(records: list[dict], source: str) -> list[Example]:
+    convs = [as_conversation(r) for r in records]
+    kept = [to_example(c) for c in convs if c is not None]
+    if records and not kept:
+        raise SageError(
+            f"no example in {source} has a good answer to score (KTO rows with label true)",
+            kind="data",
+            hint="give held-out rows with label true (or chosen/rejected pairs) via --data FILE",
+        )
+    return kept
 
 
 def load_examples(run: Path, cfg, data: Optional[str] = None) -> tuple[list[Example], str]:
@@ -41,7 +73,7 @@ def load_examples(run: Path, cfg, data: Optional[str] = None) -> tuple[list[Exam
             max_bad_share=d.max_bad_share,
             max_length=cfg.training.max_length,
         )
-        return [to_example(r) for r in loaded.records], str(Path(data).expanduser())
+        return _examples(loaded.records, str(Path(data).expanduser())), str(Path(data).expanduser())
     path = RunLayout(run).eval_data
     if not path.is_file() or path.stat().st_size == 0:
         raise SageError(
@@ -50,15 +82,15 @@ def load_examples(run: Path, cfg, data: Optional[str] = None) -> tuple[list[Exam
             kind="data",
             hint="give held-out examples with --data FILE, or train with data.validation_split > 0",
         )
-    out = []
+    records = []
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                out.append(to_example(json.loads(line)))
+                records.append(json.loads(line))
             except json.JSONDecodeError as e:
                 raise SageError(
                     f"not JSON ({e.msg})", where=f"{path}:{n}", kind="data", hint="prepare the run's data again"
                 ) from None
-    return out, str(path)
+    return _examples(records, str(path)), str(path)

@@ -76,6 +76,7 @@ def evaluate_run(
         "v": REPORT_VERSION,
         "run": run.name,
         "run_dir": str(run),
+        "task": cfg.task,
         "base_model": cfg.model.name,
         "adapter": str(pair.adapter),
         "adapter_source": pair.adapter_label,

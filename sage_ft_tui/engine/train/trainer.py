@@ -16,7 +16,7 @@ from typing import Any, Optional
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.config.seed import TrainingConfig
 from sage_ft_tui.engine.errors import SageError, clip
-from sage_ft_tui.engine.fsutil import MiB, atomic_write_json
+from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, read_json
 from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import RunLayout, checkpoint_complete, checkpoint_dir
 from sage_ft_tui.engine.train.attention import AttentionChoice, choose_attention
@@ -61,6 +61,10 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
             self.last_t = None
             self.last_tokens = 0
             self.last_step = 0
+            # Tokens: TRL counts from 0 in each process (GRPO in the restored trainer state), so a
+            # resumed run adds what its checkpoint recorded (sage_complete.json "tokens").
+            self.tokens0 = 0
+            self.trainer = None  # set by run_training: its session count is read at each save
 
         def _emit(self, kind, **fields):
             if events is not None:
@@ -69,6 +73,10 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = self.last_t = time.time()
             self.step0 = self.last_step = state.global_step
+            if state.global_step:
+                done = read_json(checkpoint_complete(checkpoint_dir(args.output_dir, state.global_step)), {}) or {}
+                self.tokens0 = max(0, int(done.get("tokens") or 0) - int(state.num_input_tokens_seen or 0))
+                self.last_tokens = self.tokens0
             spread = placement(kw.get("model"))  # every rank (a collective): how the model really lies
             self._emit(
                 "start",
@@ -104,7 +112,7 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
                 return
             if "loss" not in logs:
                 return
-            tokens = int(logs.get("num_tokens", 0) or 0)
+            tokens = self.tokens0 + int(logs.get("num_tokens", 0) or 0)
             dt = max(now - (self.last_t or now), 1e-6)
             dsteps = state.global_step - self.last_step
             done = state.global_step - self.step0
@@ -143,7 +151,11 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
         def on_save(self, args, state, control, **kw):
             ckpt = checkpoint_dir(args.output_dir, state.global_step)
             if ckpt.is_dir() and state.is_world_process_zero:
-                atomic_write_json(checkpoint_complete(ckpt), {"step": state.global_step, "t": time.time()})
+                session = max(
+                    int(state.num_input_tokens_seen or 0), int(getattr(self.trainer, "_total_train_tokens", 0))
+                )
+                mark = {"step": state.global_step, "t": time.time(), "tokens": self.tokens0 + session}
+                atomic_write_json(checkpoint_complete(ckpt), mark)
                 self._emit("checkpoint", step=state.global_step, path=str(ckpt))
 
     return EventCallback()
@@ -579,6 +591,7 @@ def run_training(
     trainer = build_trainer(
         cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=[cb]
     )
+    cb.trainer = trainer  # the callback reads the session's token count at each save
     fsdp_on_cpu(trainer)  # a several-process CPU run shards as a GPU run does
     # The start event names the attention and kernels the run took (bench/gpu_check.py reports them),
     # why that attention, and the note when the model refused the one asked for.
