@@ -119,4 +119,34 @@ def spawn_detached(
             fh.close()
 
 
-__all__ = ["pid_alive", "create_time", "group_members", "signal_group", "kill_group", "spawn_detached", "reap"]
+def run_in_group(cmd: Sequence[str], *, input: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run `cmd` in its own process group, `input` on its stdin, stdout and stderr captured as
+    text; past `timeout` the whole group (whatever it started too) is killed and
+    subprocess.TimeoutExpired raised."""
+    p = subprocess.Popen(
+        list(cmd),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        text=True,
+    )
+    try:
+        out, err = p.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid, grace=1.0)
+        p.communicate()
+        raise
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+__all__ = [
+    "pid_alive",
+    "create_time",
+    "group_members",
+    "signal_group",
+    "kill_group",
+    "spawn_detached",
+    "reap",
+    "run_in_group",
+]

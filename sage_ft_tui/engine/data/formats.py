@@ -17,7 +17,7 @@ import json
 import math
 from typing import Any, Optional
 
-from sage_ft_tui.engine.data.readers import Row, clip
+from sage_ft_tui.engine.data.readers import Row, shown
 
 SFT_FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text")
 # Preference rows: prompt + chosen + rejected (pairs), or prompt + completion + label (kto).
@@ -172,7 +172,7 @@ def normalize(d: Any, fmt: str, system_prompt: Optional[str] = None) -> dict:
                 raise RowError(f"conversations[{i}] needs 'from' and 'value'")
             role = SHAREGPT_ROLES.get(str(turn["from"]).lower())
             if role is None:
-                raise RowError(f"conversations[{i}]: unknown role {clip(turn['from'])!r}")
+                raise RowError(f"conversations[{i}]: unknown role {shown(turn['from'])!r}")
             if str(turn["from"]).lower() == "function_call":
                 call = _tool_call(turn["value"], f"conversations[{i}]")
                 msgs.append({"role": "assistant", "content": "", "tool_calls": json.dumps([call], ensure_ascii=False)})
@@ -195,7 +195,7 @@ def normalize(d: Any, fmt: str, system_prompt: Optional[str] = None) -> dict:
             if role == "developer":
                 role = "system"
             if role not in MESSAGE_ROLES:
-                raise RowError(f"messages[{i}]: unknown role {clip(m['role'])!r}")
+                raise RowError(f"messages[{i}]: unknown role {shown(m['role'])!r}")
             msgs.append(_message(m, role, i))
         if system_prompt and msgs[0]["role"] != "system":
             msgs.insert(0, {"role": "system", "content": system_prompt})
@@ -224,7 +224,7 @@ def _message(m: dict, role: str, i: int) -> dict:
             else:
                 kind = kind if isinstance(p, dict) else type(p).__name__
                 raise RowError(
-                    f"{where}: content part of type {clip(kind)!r} is not supported (text, reasoning and tool_call only)"
+                    f"{where}: content part of type {shown(kind)!r} is not supported (text, reasoning and tool_call only)"
                 )
         content = "".join(text)
     elif isinstance(c, str):
@@ -245,7 +245,7 @@ def _message(m: dict, role: str, i: int) -> dict:
     msg: dict = {"role": role, "content": content}
     if calls:
         if role != "assistant":
-            raise RowError(f"{where}: only assistant turns can call tools, not {clip(role)!r}")
+            raise RowError(f"{where}: only assistant turns can call tools, not {shown(role)!r}")
         msg["tool_calls"] = json.dumps(calls, ensure_ascii=False)
     if reasoning:
         msg["reasoning_content"] = "\n".join(reasoning)
@@ -272,7 +272,7 @@ def _tool_call(v: Any, where: str) -> dict:
         try:
             args = json.loads(args) if args.strip() else {}
         except ValueError:
-            raise RowError(f"{where}: the arguments of tool call {clip(v['name'])!r} are not valid JSON") from None
+            raise RowError(f"{where}: the arguments of tool call {shown(v['name'])!r} are not valid JSON") from None
     return {"name": v["name"], "arguments": args}
 
 
@@ -282,7 +282,7 @@ def _loss_weight(turn: dict, msg: dict, where: str) -> None:
     if w is None:
         return
     if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
-        raise RowError(f"{where}.loss_weight must be a number >= 0, got {clip(w)!r}")
+        raise RowError(f"{where}.loss_weight must be a number >= 0, got {shown(w)!r}")
     if msg["role"] == "assistant" and w == 0:
         msg["train"] = False
 

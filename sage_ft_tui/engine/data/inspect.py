@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS, PREFERENCE_KEYS, row_format
 from sage_ft_tui.engine.data.literals import LiteralScan
-from sage_ft_tui.engine.data.readers import BadRow, Row, clip
+from sage_ft_tui.engine.data.readers import BadRow, Row, shown
 from sage_ft_tui.engine.data.secrets import find_data_secret, may_hold_secret, row_strings
 from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 from sage_ft_tui.engine.errors import SageError
@@ -245,12 +245,12 @@ def check_rows(
             )
     unused = sorted(set(repl) - used)
     if unused and rows:
-        shown = ", ".join("{{" + clip(k, 40) + "}}" for k in unused[:6]) + (" …" if len(unused) > 6 else "")
+        unused_text = ", ".join("{{" + shown(k, 40) + "}}" for k in unused[:6]) + (" …" if len(unused) > 6 else "")
         out.findings.append(
             Finding(
                 "replace_unused",
                 "warning",
-                f"data.replace: no row holds {shown}, so {'it does' if len(unused) == 1 else 'they do'} nothing",
+                f"data.replace: no row holds {unused_text}, so {'it does' if len(unused) == 1 else 'they do'} nothing",
                 "",
                 "check the spelling against the {{placeholders}} in the data, or remove "
                 + ("it" if len(unused) == 1 else "them"),
@@ -442,10 +442,10 @@ def summary_lines(report: dict) -> list[str]:
     skipped = report.get("skipped") or []
     n_bad = (report.get("counts") or {}).get("skipped", len(skipped))
     if n_bad:
-        shown = "; ".join(f"{b.get('where')}: {b.get('reason')}" for b in skipped[:SKIPPED_SHOWN])
+        listed = "; ".join(f"{b.get('where')}: {b.get('reason')}" for b in skipped[:SKIPPED_SHOWN])
         more = f"; … {n_bad - SKIPPED_SHOWN} more" if n_bad > SKIPPED_SHOWN else ""
         lines.append(
-            f"warning: {n_bad} bad {'row' if n_bad == 1 else 'rows'} skipped: {shown}{more} (all in data/data_report.json)"
+            f"warning: {n_bad} bad {'row' if n_bad == 1 else 'rows'} skipped: {listed}{more} (all of them in the run's data report)"
         )
     for w in report.get("warnings") or []:  # the chat template's (tools/reasoning rendered as text)
         lines.append(f"warning: {w}")

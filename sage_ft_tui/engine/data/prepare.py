@@ -37,7 +37,7 @@ from sage_ft_tui.engine.data.preference import (
     prompt_text,
     sequence_lengths,
 )
-from sage_ft_tui.engine.data.readers import BadRow, Row, clip, read_files
+from sage_ft_tui.engine.data.readers import BadRow, Row, read_files, shown
 from sage_ft_tui.engine.data.tasks import TASKS, TRAINER_TASKS, check_task_format
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
@@ -87,7 +87,7 @@ def _detect(where: str, rows: list[Row]) -> str:
     if fmt is None:
         first = rows[0] if rows else None
         keys = (
-            [clip(k, 40) for k in sorted(map(str, first.data))[:8]]
+            [shown(k, 40) for k in sorted(map(str, first.data))[:8]]
             if first is not None and isinstance(first.data, dict)
             else []
         )
@@ -159,14 +159,14 @@ def check_field_map(rows: list[Row], field_map: dict, files: list[str]) -> None:
         if theirs in keys:
             continue
         present = sorted(map(str, keys))
-        shown = ", ".join(clip(k, 40) for k in present[:12]) + (
+        columns = ", ".join(shown(k, 40) for k in present[:12]) + (
             f" … ({len(present)} in all)" if len(present) > 12 else ""
         )
         where = files[0] if len(files) == 1 else f"{len(files)} files"
         raise SageError(
-            f"data.field_map.{clip(ours, 40)} names column {clip(theirs, 40)!r}, which {where} does not have "
-            f"(columns: {shown or 'none'})",
-            hint=f"set data.field_map.{clip(ours, 40)} to one of those columns (names are case-sensitive), or remove it",
+            f"data.field_map.{shown(ours, 40)} names column {shown(theirs, 40)!r}, which {where} does not have "
+            f"(columns: {columns or 'none'})",
+            hint=f"set data.field_map.{shown(ours, 40)} to one of those columns (names are case-sensitive), or remove it",
             kind="data",
         )
 

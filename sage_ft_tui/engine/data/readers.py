@@ -34,7 +34,7 @@ MAX_JSON_DEPTH = 100
 # A CSV whose quoting breaks more often than this is refused rather than read line by line.
 MAX_CSV_RESTARTS = 200
 # The most characters of a user's value (a key, a role) an error line shows; a reason's cap.
-CLIP_CHARS = 60
+SHOWN_CHARS = 60
 REASON_CHARS = 300
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -50,7 +50,7 @@ _MAGIC = (
 )
 
 
-def clip(value: object, limit: int = CLIP_CHARS) -> str:
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     """A user's value as an error line shows it: at most `limit` characters, then how long it was."""
     text = value if isinstance(value, str) else repr(value)
     if len(text) <= limit:
@@ -74,7 +74,7 @@ class BadRow:
     def __post_init__(self) -> None:
         # One bad row is one short line, whatever the row held (a 20,000-character key, a role).
         if len(self.reason) > REASON_CHARS:
-            self.reason = clip(self.reason, REASON_CHARS)
+            self.reason = shown(self.reason, REASON_CHARS)
 
     def __str__(self) -> str:
         return f"{self.where}: {self.reason}"
@@ -431,7 +431,7 @@ def _read_csv(f: Path, data: bytes, delimiter: str = ",") -> Iterator[Row | BadR
     for i, h in enumerate(header, 1):
         if h in seen:
             raise SageError(
-                f"{f}:1: the header names column {clip(h) if h else '(empty)'!r} twice (columns {seen[h]} and {i})",
+                f"{f}:1: the header names column {shown(h) if h else '(empty)'!r} twice (columns {seen[h]} and {i})",
                 hint="rename one of them (or map the one to train on with --set data.field_map.<field>=<column>)",
                 kind="data",
             )
@@ -481,8 +481,8 @@ def _read_csv(f: Path, data: bytes, delimiter: str = ",") -> Iterator[Row | BadR
                     broken = True
                     break
             if len(rec) != ncols:
-                span = f" (lines {first + 1}-{first + took}: a quoted cell holds line breaks)" if took > 1 else ""
-                yield BadRow(where, f"{len(rec)} columns, the header has {ncols}{span}")
+                extent = f" (lines {first + 1}-{first + took}: a quoted cell holds line breaks)" if took > 1 else ""
+                yield BadRow(where, f"{len(rec)} columns, the header has {ncols}{extent}")
                 continue
             yield Row(where, {h: _csv_value(v) for h, v in zip(header, rec)})
         if not broken:

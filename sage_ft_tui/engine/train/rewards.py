@@ -20,8 +20,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from sage_ft_tui.engine.data.readers import clip
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.data.readers import shown
+from sage_ft_tui.engine.errors import SageError, clip
 
 BUILTIN_REWARDS = ("exact_match", "number_match", "format", "length")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
@@ -95,7 +95,7 @@ def _split_spec(spec: str) -> tuple[Path, str]:
     path, _, fn = spec.rpartition(":")
     if not path or not fn.isidentifier():
         raise SageError(
-            f"reward {clip(spec)!r}: expected a built-in ({', '.join(BUILTIN_REWARDS)}) or FILE.py:FUNCTION",
+            f"reward {shown(spec)!r}: expected a built-in ({', '.join(BUILTIN_REWARDS)}) or FILE.py:FUNCTION",
             hint="e.g. --reward exact_match or --reward my_rewards.py:score",
             kind="config",
         )
@@ -109,7 +109,7 @@ def check_format_regex(pattern: str) -> None:
     except re.error as e:
         at = f" at position {e.pos}" if e.pos is not None else ""
         raise SageError(
-            f"grpo.format_regex {clip(pattern)!r} is not a valid regular expression ({e.msg}{at})",
+            f"grpo.format_regex {shown(pattern)!r} is not a valid regular expression ({e.msg}{at})",
             hint="fix the pattern (Python `re` syntax; the whole completion must match it)",
             kind="config",
         ) from None
@@ -190,7 +190,7 @@ def load_reward(spec: str, *, format_regex: str = r"(?s).*\S", target_length: in
 
 def _exc_text(e: BaseException) -> str:
     if isinstance(e, SystemExit):
-        return f"it called sys.exit({clip(e.code)})"
+        return f"it called sys.exit({shown(e.code)})"
     text = str(e).splitlines()[0] if str(e) else ""
     return f"{type(e).__name__}: {clip(text, 120)}" if text else type(e).__name__
 
@@ -218,7 +218,7 @@ def guard(fn: Callable, spec: str, path: Path) -> Callable:
             raise SageError(f"reward {name} ({at_def}) returned None, not a list of {n} numbers", hint=hint)
         if isinstance(out, (str, bytes, dict)) or not hasattr(out, "__len__"):
             raise SageError(
-                f"reward {name} ({at_def}) returned {type(out).__name__} {clip(repr(out))}, not a list of {n} numbers",
+                f"reward {name} ({at_def}) returned {type(out).__name__} {shown(repr(out))}, not a list of {n} numbers",
                 hint=hint,
             )
         vals = list(out)
@@ -238,7 +238,7 @@ def guard(fn: Callable, spec: str, path: Path) -> Callable:
                     bad = True
             if bad:
                 raise SageError(
-                    f"reward {name} ({at_def}) returned {clip(repr(v))} ({type(v).__name__}) for completion {i}, "
+                    f"reward {name} ({at_def}) returned {shown(repr(v))} ({type(v).__name__}) for completion {i}, "
                     "not a number",
                     hint=hint,
                 )
@@ -300,27 +300,18 @@ def probe_rewards(
     if not user:
         return
     payload = json.dumps({"specs": user, "sample": sample}, ensure_ascii=False, default=str)
-    from sage_ft_tui.engine.proc import kill_group
+    from sage_ft_tui.engine.proc import run_in_group
 
     code = "from sage_ft_tui.engine.train.rewards import _probe_child; _probe_child()"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own group: a reward that starts processes is ended with it
-        text=True,
-    )
-    try:
-        out, err = proc.communicate(payload, timeout=timeout)
+    try:  # its own process group: a reward that starts processes is ended with it
+        proc = run_in_group([sys.executable, "-c", code], input=payload, timeout=timeout)
     except subprocess.TimeoutExpired:
-        kill_group(proc.pid, grace=1.0)
-        proc.communicate()
         raise SageError(
             f"reward {', '.join(user)}: no answer within {timeout:.0f}s on one sample (it never returned)",
             hint="make the reward return promptly (a loop that never ends, or input() waiting?)",
             kind="config",
         ) from None
+    out, err = proc.stdout, proc.stderr
     for line in reversed(out.split("\n")):
         if line.startswith(_PROBE_MARK):
             res = json.loads(line[len(_PROBE_MARK) :])
@@ -330,7 +321,7 @@ def probe_rewards(
     tail = [ln for ln in err.splitlines() if ln.strip()][-1:] or ["no output"]
     how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"
     raise SageError(
-        f"reward {', '.join(user)}: the process checking it ended with {how} before answering ({clip(tail[0], 160)})",
+        f"reward {', '.join(user)}: the process checking it ended with {how} before answering ({shown(tail[0], 160)})",
         hint="run the reward on one sample by hand to see why (it may call os._exit or crash the interpreter)",
         kind="config",
     )
@@ -355,7 +346,7 @@ def _probe_child() -> None:
         columns = {k: [v, v] for k, v in sample.items() if k not in ("prompt", "completion", "completion_ids")}
         for spec in payload["specs"]:
             fn = load_reward(spec)
-            kw = dict(
+            kw: dict[str, Any] = dict(
                 prompts=prompts,
                 completions=completions,
                 completion_ids=[[], []],
