@@ -33,8 +33,9 @@ def build_estimate(
     """(estimate, snapshot, explanation lines) for the flags given; RunConfig defaults otherwise.
     `gpu` / `vram`: plan for that card (`gpus` of them) instead of this machine."""
     from sage_ft_tui.cli.planning import Target
-    from sage_ft_tui.engine.config.presets import apply_preset
-    from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig
+    from sage_ft_tui.engine.config.build import Target as Plan
+    from sage_ft_tui.engine.config.build import build_config, given
+    from sage_ft_tui.engine.config.schema import QUANTIZATIONS
     from sage_ft_tui.engine.hardware.estimate import estimate_for_config
     from sage_ft_tui.engine.hardware.probe import snapshot
 
@@ -50,37 +51,29 @@ def build_estimate(
             )
     target = Target(gpu, vram, gpus, precision).check()
     snap = target.snapshot() or snapshot()
-    rc = RunConfig.from_dict({"model": {"name": model}}, source="--model")
-    lines: list[str] = []
-    if preset:
-        if preset == "auto":
-            from sage_ft_tui.engine.config.presets import plan_auto
-
-            plan = plan_auto(model, snap, gpus=gpus, **({"max_length": max_length} if max_length else {}))
-            lines = plan.lines
-            if any(v is not None for v in (batch, quantization, gradient_checkpointing, lora_r)):
-                lines = lines + ["(the flags given override these choices in the estimate above)"]
-        rc = apply_preset(rc, preset, snap, gpus=gpus)
-    raw = rc.model_dump(mode="json")
-    t = raw["training"]
-    if max_length is not None:
-        t["max_length"] = max_length
-    if batch is not None:
-        t["micro_batch_size"] = batch
-    if gradient_checkpointing is not None:
-        t["gradient_checkpointing"] = gradient_checkpointing
-    if lora_r is not None:
-        raw["lora"]["r"] = lora_r
-    if quantization is not None:
-        raw["model"]["quantization"] = quantization
-        if quantization != "none" and t["precision"] == "fp32":
-            t["precision"] = "auto"
-    if precision is not None:
-        t["precision"] = precision
-    if gpus and gpus > 1 and not t.get("gpus"):
-        t["gpus"] = [g.index for g in snap.gpus[:gpus]]
-    rc = RunConfig.from_dict(raw, source="flags")
-    return estimate_for_config(rc, snap), snap, lines
+    flags = {
+        "training.max_length": max_length,
+        "training.micro_batch_size": batch,
+        "training.gradient_checkpointing": gradient_checkpointing,
+        "lora.r": lora_r,
+        "model.quantization": quantization,
+        **target.flags(),
+    }
+    if gpus and gpus > 1 and preset != "auto":  # a fixed preset (or none) on the first N GPUs
+        flags["training.gpus"] = [g.index for g in snap.gpus[:gpus]]
+    # the engine's one builder: --preset auto is planned for the machine estimated (this one or the target)
+    built = build_config(
+        file={"model": {"name": model}},
+        file_label="--model",
+        preset=preset if preset != "auto" else None,
+        hardware=snap,
+        target=Plan(snap, gpus, target.describe()) if preset == "auto" else None,
+        flags=given(flags),
+    )
+    lines: list[str] = list(built.plan.lines) if built.plan is not None else []
+    if lines and any(v is not None for v in (batch, quantization, gradient_checkpointing, lora_r)):
+        lines.append("(the flags given override these choices in the estimate above)")
+    return estimate_for_config(built.config, snap), snap, lines
 
 
 def print_estimate(est, snap, lines) -> None:

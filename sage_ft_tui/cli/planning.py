@@ -1,10 +1,11 @@
 """The target a command plans for (`--gpu`, `--vram`, `--gpus`, `--precision`; cli/options.py
-defines the flags), and the one way a command applies it with its `--preset`."""
+defines the flags): checked here, handed to the engine's config builder
+(engine/config/build.py) as its plan layer and a flag."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from sage_ft_tui.engine.errors import SageError
 
@@ -43,33 +44,20 @@ class Target:
 
         return planning_snapshot(self.gpu, self.vram, self.gpus)
 
-    def preset(self, preset: Optional[str]) -> Optional[str]:
-        """The preset to apply: a target means auto (a fixed preset cannot be planned)."""
-        if self.plans and preset not in (None, "auto"):
-            raise SageError(
-                f"--gpu/--vram/--gpus plan the auto preset, not --preset {preset}",
-                hint="use --preset auto (or leave --preset out) with them",
-            )
-        return "auto" if self.plans else preset
-
-    def apply(self, cfg, preset: Optional[str]):
-        """`cfg` with the preset planned for the target, then --precision over it."""
-        from sage_ft_tui.engine.config.presets import apply_preset
+    def layer(self):
+        """The builder's plan layer (engine.config.build.Target), or None without a target."""
+        from sage_ft_tui.engine.config.build import Target as Plan
 
         self.check()
-        name = self.preset(preset)
-        if name:
-            cfg = apply_preset(cfg, name, self.snapshot(), gpus=self.gpus)
-        return self.with_precision(cfg)
+        if not self.plans:
+            return None
+        snap = self.snapshot()
+        label = snap.note.removeprefix("planned for ").split(" (")[0] if snap is not None else self.describe()
+        return Plan(snap, self.gpus, label)
 
-    def with_precision(self, cfg):
-        if self.precision is None:
-            return cfg
-        from sage_ft_tui.engine.config.schema import RunConfig
-
-        raw = cfg.model_dump(mode="json")
-        raw["training"]["precision"] = self.precision
-        return RunConfig.from_dict(raw, source="--precision")
+    def flags(self) -> dict[str, Any]:
+        """--precision as the builder's flag."""
+        return {"training.precision": self.precision} if self.precision is not None else {}
 
     def explain(self, model: str, **kw) -> list[str]:
         """The auto plan's lines for `model` on the target."""

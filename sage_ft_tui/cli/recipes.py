@@ -11,7 +11,7 @@ import typer
 from sage_ft_tui.cli import options as opt
 from sage_ft_tui.cli.base import fail, headless, open_tui, out
 from sage_ft_tui.cli.planning import Target
-from sage_ft_tui.cli.runs import chain_options, print_data_block, train_run
+from sage_ft_tui.cli.runs import chain_flags, origin_lines, print_data_block, train_run
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -91,7 +91,9 @@ def quickstart(
 ):
     """Data → settings for this hardware (or the --gpu/--vram target) → a run that starts training at once."""
     try:
-        from sage_ft_tui.engine.recipes.quickstart import quickstart_config
+        from sage_ft_tui.engine.config.build import given
+        from sage_ft_tui.engine.paths import validate_run_name
+        from sage_ft_tui.engine.recipes.quickstart import quickstart_build
         from sage_ft_tui.engine.runs.start import start_run
 
         if from_run and not model:  # the chained run keeps its base model (and the preset fits it)
@@ -99,25 +101,40 @@ def quickstart(
 
             model = adapter_of(from_run)[1]
         target = Target(gpu, vram, gpus, precision).check()
-        cfg = quickstart_config(
+        err = sys.stderr if json_lines else sys.stdout  # keep stdout pure JSON lines
+        flags = {
+            "name": validate_run_name(name) if name else None,
+            "training.epochs": epochs,
+            "training.max_steps": max_steps,
+            "training.max_length": max_length,
+            "training.learning_rate": lr,
+            **target.flags(),
+            **chain_flags(from_run, rewards, model),
+        }
+        built = quickstart_build(
             task,
             data=data,
             model=model,
-            name=name,
-            preset=target.preset(preset),
             repo=repo,
-            hardware=target.snapshot(),
-            gpus=gpus,
+            preset=preset,
+            target=target.layer(),
+            flags=given(flags),
+            sets=sets or (),
+            say=lambda line: print(line, file=err, flush=True),  # the model chosen, before it is loaded
         )
-        cfg = target.with_precision(_apply_overrides(cfg, epochs, max_steps, max_length, lr, sets))
-        cfg = chain_options(cfg, from_run, rewards, model)
-        err = sys.stderr if json_lines else sys.stdout  # keep stdout pure JSON lines
-        if cfg.preset == "auto":
-            for line in target.explain(cfg.model.name, max_length=cfg.training.max_length):
+        if rewards and built.config.task != "grpo":
+            raise SageError("--reward is for the grpo task", hint="add --task grpo, or leave --reward out")
+        cfg = built.config
+        for warning in built.warnings:
+            typer.echo(warning, err=True)
+        if built.plan is not None:
+            for line in built.plan.lines:
                 print(f"  {line}", file=err)
         run_dir = start_run(cfg, launch=False).run
         print(f"created run {run_dir.name}", file=err)
         print_data_block(run_dir, file=err)
+        for line in origin_lines(built):
+            print(line, file=err)
         if task == "code":
             from sage_ft_tui.engine.fsutil import read_json
             from sage_ft_tui.engine.recipes.code import scan_summary_lines
@@ -128,17 +145,6 @@ def quickstart(
         _train_and_watch(run_dir, no_tui=no_tui, detach=detach, json_lines=json_lines)
     except SageError as e:
         fail(e)
-
-
-def _apply_overrides(cfg, epochs, max_steps, max_length, lr, sets):
-    from sage_ft_tui.engine.config.schema import RunConfig
-
-    raw = cfg.model_dump(mode="json")
-    for key, val in (("epochs", epochs), ("max_steps", max_steps), ("max_length", max_length), ("learning_rate", lr)):
-        if val is not None:
-            raw["training"][key] = val
-    cfg = RunConfig.from_dict(raw, source="flags")
-    return cfg.with_overrides(sets) if sets else cfg
 
 
 def register(app: typer.Typer) -> None:

@@ -36,7 +36,7 @@ from sage_ft_tui.engine.runs.layout import RunLayout
 ForceOpt = typer.Option(False, "--force", help="Train even though the run's state is unknown (status.json unreadable).")
 
 
-def _build_config(
+def build_from_flags(
     config: Optional[Path],
     task: Optional[str],
     model: Optional[str],
@@ -49,64 +49,66 @@ def _build_config(
     lr: Optional[float],
     sets: Optional[List[str]],
     target: Optional[Target] = None,
+    from_run: Optional[str] = None,
+    rewards: Optional[List[str]] = None,
 ):
-    from sage_ft_tui.engine.config.schema import RunConfig
+    """The command line's sources → the engine's config builder (engine/config/build.py owns
+    the order): the preset < `config` < the target plan < the flags < --set."""
+    from sage_ft_tui.engine.config.build import build_config, given
 
-    cfg = RunConfig.load(config) if config else RunConfig()
-    raw = cfg.model_dump(mode="json")
-    if task:
-        raw["task"] = task
-    if model:
-        raw["model"]["name"] = model
-    if data:
-        raw["data"]["paths"] = [str(Path(d).expanduser().resolve()) for d in data]
+    target = target or Target()
+    flags = {
+        "task": task,
+        "model.name": model,
+        "data.paths": [str(Path(d).expanduser().resolve()) for d in data] if data else None,
+        "name": None,
+        "training.epochs": epochs,
+        "training.max_steps": max_steps,
+        "training.max_length": max_length,
+        "training.learning_rate": lr,
+        **target.flags(),
+        **chain_flags(from_run, rewards, model),
+    }
     if name:
         from sage_ft_tui.engine.paths import validate_run_name
 
-        raw["name"] = validate_run_name(name)
-    cfg = (target or Target()).apply(RunConfig.from_dict(raw, source="flags"), preset)
-    raw = cfg.model_dump(mode="json")
-    if epochs is not None:
-        raw["training"]["epochs"] = epochs
-    if max_steps is not None:
-        raw["training"]["max_steps"] = max_steps
-    if max_length is not None:
-        raw["training"]["max_length"] = max_length
-    if lr is not None:
-        raw["training"]["learning_rate"] = lr
-    cfg = RunConfig.from_dict(raw, source="flags")
-    if sets:
-        cfg = cfg.with_overrides(sets)
-    if not cfg.data.paths and cfg.task != "code":
-        raise SageError("no training data given", hint="pass --data FILE (or a folder of files)")
-    return cfg
+        flags["name"] = validate_run_name(name)
+    built = build_config(
+        file=config,
+        preset=preset,
+        target=target.layer(),
+        flags=given(flags),
+        sets=sets or (),
+    )
+    if rewards and built.config.task != "grpo":
+        raise SageError("--reward is for the grpo task", hint="add --task grpo, or leave --reward out")
+    return built
 
 
-def chain_options(cfg, from_run: Optional[str], rewards: Optional[List[str]], model: Optional[str] = None):
-    """--from-run (the run's adapter and base model) and --reward onto a config."""
-    from sage_ft_tui.engine.config.schema import RunConfig
-
-    if not from_run and not rewards:
-        return cfg
-    raw = cfg.model_dump(mode="json")
+def chain_flags(from_run: Optional[str], rewards: Optional[List[str]], model: Optional[str] = None) -> dict:
+    """--from-run (the run's adapter and base model) and --reward, as the builder's flags."""
+    out: dict = {}
     if from_run:
         from sage_ft_tui.engine.runs.chain import from_run as adapter_of
 
-        raw["model"]["init_adapter"], raw["model"]["name"] = adapter_of(from_run, model)
+        out["model.init_adapter"], out["model.name"] = adapter_of(from_run, model)
     if rewards:
-        if cfg.task != "grpo":
-            raise SageError("--reward is for the grpo task", hint="add --task grpo, or leave --reward out")
         from sage_ft_tui.engine.train.rewards import check_reward
 
         for spec in rewards:
             check_reward(spec)
-        raw["grpo"]["rewards"] = [
+        out["grpo.rewards"] = [
             spec
             if ":" not in spec
             else f"{Path(spec.rsplit(':', 1)[0]).expanduser().resolve()}:{spec.rsplit(':', 1)[1]}"
             for spec in rewards
         ]
-    return RunConfig.from_dict(raw, source="flags")
+    return out
+
+
+def origin_lines(built) -> list[str]:
+    """Where each non-default setting came from: one line per source, in the builder's order."""
+    return [f"  from     {where}: {', '.join(items)}" for where, items in built.origin_groups()]
 
 
 def start(
@@ -135,14 +137,18 @@ def start(
         from sage_ft_tui.engine.runs.start import start_run
 
         target = Target(gpu, vram, gpus, precision)
-        cfg = _build_config(config, task, model, data, name, preset, epochs, max_steps, max_length, lr, sets, target)
-        cfg = chain_options(cfg, from_run, rewards, model)
+        built = build_from_flags(
+            config, task, model, data, name, preset, epochs, max_steps, max_length, lr, sets, target, from_run, rewards
+        )
+        cfg = built.config
+        if not cfg.data.paths and cfg.task != "code":
+            raise SageError("no training data given", hint="pass --data FILE (or a folder of files)")
         started = start_run(cfg, launch=False, here=not target.plans)
     except SageError as e:
         fail(e)
-    for warning in started.warnings:
+    for warning in [*built.warnings, *started.warnings]:
         typer.echo(warning, err=True)
-    _print_created(started.run, json_out)
+    _print_created(started.run, json_out, built)
     if target.plans and not json_out:
         out(f"  planned  for {target.describe()}: copy {started.run} to that machine and `sage-ft-tui run` it there")
 
@@ -165,7 +171,7 @@ def print_data_block(run: Path, file=None, *, warnings_only: bool = False) -> No
             out(line)
 
 
-def _print_created(run: Path, json_out: bool) -> None:
+def _print_created(run: Path, json_out: bool, built=None) -> None:
     from sage_ft_tui.engine.fsutil import read_json
     from sage_ft_tui.engine.runs.plan import plan_run
 
@@ -180,6 +186,7 @@ def _print_created(run: Path, json_out: bool) -> None:
                     "data": report.get("counts", {}),
                     "inspection": report.get("inspection", {}),
                     "plan": plan_run(run).to_dict(),
+                    "origins": built.origins if built is not None else {},
                 }
             )
         )
@@ -192,6 +199,8 @@ def _print_created(run: Path, json_out: bool) -> None:
     )
     print_data_block(run)
     out(f"  plan     {plan_run(run).summary()}")
+    for line in origin_lines(built) if built is not None else []:
+        out(line)
     out(f"  train it `sage-ft-tui run {run.name}` (add --detach to run in the background)")
 
 
@@ -237,18 +246,21 @@ def _run_or_config(target: str, plan: Target, preset: Optional[str]) -> tuple[Pa
 
     p = Path(target).expanduser()
     if p.is_file() and p.suffix in (".yaml", ".yml"):
-        from sage_ft_tui.engine.config.schema import RunConfig
+        from sage_ft_tui.engine.config.build import build_config
         from sage_ft_tui.engine.runs.start import start_run
 
-        cfg = plan.apply(RunConfig.load(p), preset)
-        run_dir = start_run(cfg, unique=True, launch=False).run  # a config from an old run makes a sibling
+        built = build_config(file=p, preset=preset, target=plan.layer(), flags=plan.flags())
+        for warning in built.warnings:
+            typer.echo(warning, err=True)
+        run_dir = start_run(built.config, unique=True, launch=False).run  # a config from an old run makes a sibling
         out(f"created run {run_dir.name} from {p}")
         print_data_block(run_dir, file=sys.stderr)  # stdout may be JSON lines
         return run_dir, True
     if preset or plan.plans or plan.precision:
         raise SageError(
             f"{target}: --preset, --gpu, --vram, --gpus and --precision plan a new run; an existing run keeps its config",
-            hint="give a config.yaml to `run`, or `start --config RUN/config.yaml --preset auto ...` for a new run",
+            hint="give a config.yaml to `run`, or plan a new run from it: "
+            "`sage-ft-tui start --config RUN/config.yaml --gpu NAME` (or --vram GIB)",
         )
     return resolve_run(target, "train it"), False
 

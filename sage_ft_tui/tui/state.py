@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from sage_ft_tui.engine.config.presets import apply_preset
-from sage_ft_tui.engine.config.schema import QUANTIZATIONS, RunConfig, get_dotted, set_dotted
+from sage_ft_tui.engine.config.build import Built, build_config
+from sage_ft_tui.engine.config.schema import PRECISIONS, QUANTIZATIONS, RunConfig, get_dotted
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
@@ -24,7 +24,7 @@ EDITABLE: dict[str, tuple[str, type, str]] = {
 }
 CHOICES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "quantization": ("model.quantization", QUANTIZATIONS, "Quantization"),
-    "precision": ("training.precision", ("auto", "bf16", "fp16", "fp32"), "Precision"),
+    "precision": ("training.precision", PRECISIONS, "Precision"),
 }
 
 
@@ -44,7 +44,7 @@ class WizardState:
     hardware: Any = None  # the Hardware step's snapshot (the Review step's memory estimate)
 
     def reset(self) -> None:
-        self.__dict__.pop("_base", None)
+        self.__dict__.pop("_presets", None)
         self.__init__()  # type: ignore[misc]
 
     @property
@@ -64,39 +64,42 @@ class WizardState:
         except SageError:
             return fallback
 
-    def base_config(self) -> RunConfig:
-        """Task, model and data, with the chosen preset applied (no user overrides).
-
-        Cached: the auto preset reads the hardware and sizes a memory estimate."""
-        key = (self.task, self.model, tuple(self.data_paths), self.repo, self.preset)
-        cached = self.__dict__.get("_base")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        cfg = self._base_config()
-        self.__dict__["_base"] = (key, cfg)
-        return cfg
-
-    def _base_config(self) -> RunConfig:
+    def answers(self) -> dict[str, Any]:
+        """Task, model and data as the earlier steps answered them (the builder's file layer)."""
         data: dict[str, Any] = {"paths": list(self.data_paths)}
         if self.task == "code" and self.code_data:
             data = dict(self.code_data)
-        cfg = RunConfig.from_dict(
-            {"task": self.task or "instruction", "model": {"name": self.model or TINY_NAME}, "data": data},
-            source="wizard",
-        )
-        if self.preset:
-            try:
-                cfg = apply_preset(cfg, self.preset)
-            except SageError:
-                raise
-            except Exception as e:  # a preset helper still missing must not break the wizard
-                raise SageError(f"preset {self.preset}: {e}", hint="choose another preset", kind="config") from None
-        return cfg
+        return {"task": self.task or "instruction", "model": {"name": self.model or TINY_NAME}, "data": data}
+
+    def built(self, extra: Optional[dict[str, Any]] = None) -> Built:
+        """The engine's one config builder (engine/config/build.py): the answers, the chosen
+        preset under them, the edits (and `extra`, being tried) over them."""
+        edits = {**self.overrides, **(extra or {})}
+        if self.name:
+            edits["name"] = self.name
+        cache = self.__dict__.setdefault("_presets", {})  # the auto preset probes and estimates: once
+        try:
+            return build_config(
+                file=self.answers(),
+                file_label="wizard",
+                preset=self.preset or None,
+                flags=edits,
+                flag_label="edited",
+                cache=cache,
+            )
+        except SageError:
+            raise
+        except Exception as e:  # a preset helper still missing must not break the wizard
+            raise SageError(f"preset {self.preset}: {e}", hint="choose another preset", kind="config") from None
+
+    def base_config(self) -> RunConfig:
+        """Task, model and data, with the chosen preset applied (no edits)."""
+        return build_config(
+            file=self.answers(),
+            file_label="wizard",
+            preset=self.preset or None,
+            cache=self.__dict__.setdefault("_presets", {}),
+        ).config
 
     def build_config(self, extra: Optional[dict[str, Any]] = None) -> RunConfig:
-        raw = self.base_config().model_dump(mode="json")
-        for key, value in {**self.overrides, **(extra or {})}.items():
-            set_dotted(raw, key, value, source="wizard")
-        if self.name:
-            raw["name"] = self.name
-        return RunConfig.from_dict(raw, source="settings")
+        return self.built(extra).config

@@ -26,7 +26,7 @@ MODELS = Path(__file__).parent / "fixtures" / "hardware" / "models"
         ("h100", "H100 80GB"),
         ("NVIDIA H100 80GB HBM3", "H100 80GB"),
         ("NVIDIA A100-SXM4-40GB", "A100 40GB"),
-        ("a100", "A100 80GB"),
+        ("a100 80gb", "A100 80GB"),
         ("NVIDIA H200", "H200"),
         ("L40S", "L40S"),
     ],
@@ -38,6 +38,10 @@ def test_find_gpu(name, want):
 def test_unknown_gpu_and_bad_vram_are_one_line_errors():
     with pytest.raises(SageError, match="unknown GPU"):
         find_gpu("GTX 9999")
+    with pytest.raises(SageError, match="'A100' matches 2 cards: A100 40GB, A100 80GB"):
+        find_gpu("A100")  # two memory sizes: never a silent pick
+    with pytest.raises(SageError, match="no GPU name given"):
+        target_snapshot("")
     with pytest.raises(SageError):
         target_snapshot(vram_gib=-1)
     assert peak_tflops("H100") == 989 and peak_tflops("nope") is None

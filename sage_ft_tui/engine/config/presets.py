@@ -12,12 +12,11 @@ screen and `quickstart` show. Never imports torch.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.config.schema import FIXED_PRESETS, PRESET_NAMES, RunConfig
 from sage_ft_tui.engine.config.seed import LoRAConfig, TrainingConfig
 from sage_ft_tui.engine.data.tasks import sequences_per_sample
 from sage_ft_tui.engine.errors import SageError
@@ -107,6 +106,13 @@ def plan_auto(
 
 
 def _cpu_plan(snap: Snapshot, want: _Want) -> AutoPlan:
+    if want.gpus is not None:  # a GPU count for a machine without one can only be a mistake
+        raise SageError(
+            f"--gpus {want.gpus}: this machine has no GPU" + (f" ({snap.note})" if snap.note else ""),
+            hint=f"plan for the machine that will train with --gpu NAME --gpus {want.gpus} (or --vram GIB), "
+            "or leave --gpus out to train here on the CPU",
+            kind="hardware",
+        )
     base = PresetConfigs.cpu(model_name=want.model, lora=want.lora).model_dump()
     base.update(preset="auto", max_length=min(want.length, base["max_length"]))
     base.update(want.rest)
@@ -116,8 +122,6 @@ def _cpu_plan(snap: Snapshot, want: _Want) -> AutoPlan:
         + (f" ({snap.note})" if snap.note else ""),
         f"cpu preset: fp32, micro-batch 4 × 512 tokens; fine for {TINY_NAME} and small models, slow for 1B+",
     ]
-    if want.gpus and want.gpus > 1:
-        lines.append(f"--gpus {want.gpus} ignored: no GPU here (plan for a card with --gpu NAME or --vram GIB)")
     ram_est = None
     try:
         avail = max(0, snap.host.ram_total - snap.host.ram_used)
@@ -433,46 +437,125 @@ class PresetConfigs:
     def auto(model: str, hardware=None, **kw) -> TrainingConfig:
         return auto_preset(model, hardware, **kw)
 
-    NAMES = ("rtx_3060", "rtx_4090", "a100", "h100", "minimal", "cpu")
+    NAMES = FIXED_PRESETS
 
     @classmethod
     def get(cls, name: str, **kw) -> TrainingConfig:
-        if name not in cls.NAMES and name != "auto":
-            raise SageError(f"unknown preset {name!r}", hint=f"choose one of: {', '.join(cls.NAMES + ('auto',))}")
+        if name not in PRESET_NAMES:
+            raise SageError(f"unknown preset {name!r}", hint=f"choose one of: {', '.join(PRESET_NAMES)}")
         return getattr(cls, name)(**kw)
+
+
+# The keys a preset owns: all it ever sets; every other key is the user's or the default.
+# `minimal` also owns lora.r / lora.alpha (its point is the least memory), and auto planned
+# over several GPUs training.gpus / training.sharding.
+PRESET_KEYS: tuple[str, ...] = (
+    "training.micro_batch_size",
+    "training.grad_accumulation",
+    "training.max_length",
+    "training.gradient_checkpointing",
+    "training.precision",
+    "model.quantization",
+    "training.optimizer",
+)
+
+
+@dataclass
+class PresetValues:
+    """What a preset sets (dotted key -> value, only keys it owns) and, for auto, its plan."""
+
+    name: str
+    values: dict[str, Any]
+    plan: Optional[AutoPlan] = None
+
+
+def _owned(tc: TrainingConfig) -> dict[str, Any]:
+    rc = tc.to_run_config()
+    return {
+        "training.micro_batch_size": rc.training.micro_batch_size,
+        "training.grad_accumulation": rc.training.grad_accumulation,
+        "training.max_length": rc.training.max_length,
+        "training.gradient_checkpointing": rc.training.gradient_checkpointing,
+        "training.precision": rc.training.precision,
+        "model.quantization": rc.model.quantization,
+        "training.optimizer": rc.training.optimizer,
+    }
+
+
+def preset_values(
+    name: str,
+    rc: RunConfig,
+    hardware: Union[Snapshot, Backend, None] = None,
+    *,
+    gpus: Optional[int] = None,
+    keep: Union[set[str], frozenset[str], tuple[str, ...]] = (),
+) -> PresetValues:
+    """The values preset `name` gives the run `rc` describes (its model, task, LoRA rank, GPUs).
+    `keep`: the keys the user set; the preset's values for them are returned all the same (the
+    caller's order puts the user's over them) but auto plans around a kept max length, and a
+    preset whose every key is kept is not computed at all (auto: no probe). `hardware`: what auto
+    sizes for (default this machine; engine/hardware/gpus.py: a target); `gpus`: how many of
+    its GPUs (default: rc's training.gpus, else one)."""
+    if name not in PRESET_NAMES:
+        raise SageError(f"unknown preset {name!r}", hint=f"choose one of: {', '.join(PRESET_NAMES)}")
+    if gpus is None and all(k in keep for k in PRESET_KEYS):
+        return PresetValues(name, {})
+    if name != "auto":
+        tc = PresetConfigs.get(name, model_name=rc.model.name, task=rc.task)
+        values = _owned(tc)
+        if name == "minimal":
+            values.update({"lora.r": tc.lora.r, "lora.alpha": tc.lora.lora_alpha})
+        return PresetValues(name, values)
+    snap, n = _snapshot(hardware), gpus
+    if gpus is None and rc.training.gpus:  # the GPUs the run already names
+        picked = [g for g in snap.gpus if g.index in set(rc.training.gpus)]
+        snap, n = (dataclasses.replace(snap, gpus=picked), len(picked)) if picked else (snap, None)
+    wanted = {"max_length": rc.training.max_length} if "training.max_length" in keep else {}
+    plan = plan_auto(rc.model.name, snap, gpus=n, sequences=sequences_per_sample(rc.task), lora_r=rc.lora.r, **wanted)
+    values = _owned(plan.config)
+    if plan.gpus:
+        values.update({"training.gpus": plan.gpus, "training.sharding": plan.sharding})
+    return PresetValues(name, values, plan)
+
+
+def user_keys(rc: RunConfig) -> set[str]:
+    """The dotted keys `rc` was given (pydantic's fields set, section by section), not defaults."""
+    from pydantic import BaseModel
+
+    out: set[str] = set()
+
+    def walk(m: BaseModel, prefix: str) -> None:
+        for name in m.model_fields_set:
+            v = getattr(m, name)
+            if isinstance(v, BaseModel):
+                walk(v, f"{prefix}{name}.")
+            else:
+                out.add(f"{prefix}{name}")
+
+    walk(rc, "")
+    return out
 
 
 def apply_preset(
     rc: RunConfig, name: str, hardware: Union[Snapshot, Backend, None] = None, *, gpus: Optional[int] = None
 ) -> RunConfig:
-    """Overlay a preset's training/quantization settings onto `rc`, keeping model, task and data.
-    `hardware`: what `auto` sizes for (default this machine; engine/hardware/gpus.py: a target);
-    `gpus`: how many of its GPUs (default: rc's training.gpus, else one). Auto over several
-    GPUs also sets training.gpus and training.sharding (ddp, or fsdp when a copy does not fit one)."""
-    sharding: dict[str, Any] = {}
-    if name == "auto":
-        snap, n = _snapshot(hardware), gpus
-        if gpus is None and rc.training.gpus:  # the GPUs the run already names
-            picked = [g for g in snap.gpus if g.index in set(rc.training.gpus)]
-            snap, n = (dataclasses.replace(snap, gpus=picked), len(picked)) if picked else (snap, None)
-        plan = plan_auto(rc.model.name, snap, gpus=n, sequences=sequences_per_sample(rc.task))
-        tc = plan.config
-        if plan.gpus:
-            sharding = {"gpus": plan.gpus, "sharding": plan.sharding}
-    else:
-        tc = PresetConfigs.get(name, model_name=rc.model.name, task=rc.task)
-    p = tc.to_run_config()
-    out = copy.deepcopy(rc)
-    return RunConfig.from_dict(
-        {
-            **out.model_dump(mode="json"),
-            "preset": name,
-            "lora": p.lora.model_dump(mode="json"),
-            "training": {**p.training.model_dump(mode="json"), **sharding},
-            "model": {**out.model.model_dump(mode="json"), "quantization": p.model.quantization},
-        },
-        source=f"preset {name}",
-    )
+    """`rc` with preset `name` under it: the preset sets only the keys it owns (PRESET_KEYS)
+    that `rc` was not given (the Python API's way to engine/config/build.py's order)."""
+    from sage_ft_tui.engine.config.build import build_config
+
+    return build_config(base=rc, preset=name, hardware=hardware, gpus=gpus).config
 
 
-__all__ = ["AutoPlan", "PresetConfigs", "apply_preset", "plan_auto", "auto_preset", "explain_choice", "BUDGET"]
+__all__ = [
+    "AutoPlan",
+    "PresetConfigs",
+    "PresetValues",
+    "PRESET_KEYS",
+    "preset_values",
+    "user_keys",
+    "apply_preset",
+    "plan_auto",
+    "auto_preset",
+    "explain_choice",
+    "BUDGET",
+]

@@ -41,6 +41,9 @@ Quantization = Literal["none", "8bit", "4bit"]
 QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)  # the one list of quantization modes
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)  # the one list of training precisions
+# The one list of presets: the fixed ones (engine/config/presets.py: PresetConfigs) and auto.
+FIXED_PRESETS: tuple[str, ...] = ("rtx_3060", "rtx_4090", "a100", "h100", "minimal", "cpu")
+PRESET_NAMES: tuple[str, ...] = (*FIXED_PRESETS, "auto")
 
 
 class _Strict(BaseModel):
@@ -371,9 +374,7 @@ def _safe_load_unique(text: str):
 
 def preset_names() -> tuple[str, ...]:
     """Every preset a config may name (the hardware presets and auto)."""
-    from sage_ft_tui.engine.config.presets import PresetConfigs  # imports this module: import here, not at the top
-
-    return (*PresetConfigs.NAMES, "auto")
+    return PRESET_NAMES
 
 
 def config_error(e: ValidationError, source: str) -> SageError:

@@ -244,6 +244,7 @@ _BUILTIN = {
     ),
 }
 _BUILTIN["Qwen/Qwen2.5-Coder-7B-Instruct"] = _BUILTIN["Qwen/Qwen2.5-7B-Instruct"]
+_BUILTIN["Qwen/Qwen2.5-1.5B-Instruct"] = _BUILTIN["Qwen/Qwen2.5-Coder-1.5B-Instruct"]  # the same shape
 
 
 def _read_config(path: Path, name: str) -> dict:

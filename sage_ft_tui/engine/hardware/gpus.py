@@ -43,7 +43,7 @@ GPUS: tuple[GPUSpec, ...] = (
     GPUSpec("L4", 24, (8, 9), 121),
     GPUSpec("L40S", 48, (8, 9), 362, ("l40",)),
     GPUSpec("A100 40GB", 40, (8, 0), 312, ("a100-40", "a100 40")),
-    GPUSpec("A100 80GB", 80, (8, 0), 312, ("a100", "a100-80", "a100 80")),
+    GPUSpec("A100 80GB", 80, (8, 0), 312, ("a100-80", "a100 80")),
     GPUSpec("H100 PCIe", 80, (9, 0), 756),
     GPUSpec("H100 80GB", 80, (9, 0), 989, ("h100", "h100 sxm", "h100-80")),
     GPUSpec("H100 NVL", 94, (9, 0), 835),
@@ -58,15 +58,33 @@ def _key(s: str) -> str:
 
 
 def find_gpu(name: str) -> GPUSpec:
-    """The table entry for a name as people write it ("4090", "H100", "nvidia a100-sxm4-80gb")."""
-    k = _key(name)
+    """The table entry for a name as people write it ("4090", "H100", "nvidia a100-sxm4-80gb").
+    A name that fits several cards of different memory ("A100": 40 or 80 GB) is refused with
+    the matches listed, never settled by a guess."""
+    k = _key(name or "")
+    if not k:
+        raise SageError(
+            f"--gpu {name!r}: no GPU name given",
+            hint=f"one of: {', '.join(g.name for g in GPUS)} — or give its memory with --vram GIB",
+            kind="config",
+        )
     for g in GPUS:
         if k == _key(g.name) or k in (_key(a) for a in g.aliases):
             return g
     # NVML names (e.g. "NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-40GB"): longest table name inside
-    hits = [g for g in GPUS if all(part in k for part in _key(g.name).split())]
+    hits = [g for g in GPUS if all(part in k.split() for part in _key(g.name).split())]
     if hits:
         return max(hits, key=lambda g: len(g.name))
+    # a family name ("a100"): every card whose name holds it
+    family = [g for g in GPUS if all(part in _key(g.name).split() for part in k.split())]
+    if len({g.vram_gib for g in family}) == 1:
+        return family[0]
+    if family:
+        raise SageError(
+            f"--gpu {name!r} matches {len(family)} cards: {', '.join(g.name for g in family)}",
+            hint=f'name one of them, e.g. --gpu "{family[-1].name}", or give the memory with --vram GIB',
+            kind="config",
+        )
     raise SageError(
         f"unknown GPU {name!r}",
         hint=f"one of: {', '.join(g.name for g in GPUS)} — or give its memory with --vram GIB",
@@ -90,7 +108,7 @@ def target_snapshot(gpu: Optional[str] = None, vram_gib: Optional[float] = None,
         raise SageError(f"--vram must be GiB between 0 and 4096, got {vram_gib}", hint="e.g. --vram 24")
     if count < 1:
         raise SageError(f"GPU count must be 1 or more, got {count}", hint="e.g. 2")
-    spec = find_gpu(gpu) if gpu else None
+    spec = find_gpu(gpu) if gpu is not None else None
     total = int((vram_gib if vram_gib is not None else spec.vram_gib) * GiB)  # type: ignore[union-attr]
     name = spec.name if spec else f"GPU with {vram_gib:g} GiB"
     cc = spec.compute_capability if spec else (8, 0)
