@@ -74,7 +74,7 @@ class Built:
         values (paths) are cut to `width` characters."""
         groups: dict[str, list[str]] = {}
         for key, value, where in self.origin_rows():
-            if key in ("version",):
+            if key in ("version", "preset"):  # the preset names its own group
                 continue
             text = _show(value)
             if len(text) > width:
@@ -360,7 +360,24 @@ def ignored_settings(cfg: RunConfig) -> list[str]:
             f"warning: {', '.join(f'data.{k}' for k in code)}: only the code task reads "
             f"{'it' if len(code) == 1 else 'them'}; the {cfg.task} task trains on data.paths"
         )
-    t = cfg.training
+    t, td = cfg.training, d["training"]
+    if t.max_steps > 0 and t.epochs != td["epochs"]:
+        out.append(
+            f"warning: training.epochs {t.epochs:g}: not used, training.max_steps {t.max_steps} decides when the "
+            "run stops; set max_steps -1 to train by epochs, or drop epochs"
+        )
+    if t.lr_scheduler == "constant" and t.warmup_ratio != td["warmup_ratio"]:
+        out.append(
+            f"warning: training.warmup_ratio {t.warmup_ratio:g}: the constant scheduler has no warmup; "
+            "use lr_scheduler constant_with_warmup, or drop warmup_ratio"
+        )
+    if cfg.task in ("text", "code"):
+        chat = [k for k in ("system_prompt", "tool_format", "reasoning") if raw["data"][k] != d["data"][k]]
+        if chat:
+            out.append(
+                f"warning: {', '.join(f'data.{k}' for k in chat)}: the {cfg.task} task trains on plain text "
+                "without turns, so nothing reads it; remove it, or use a chat task (qa, instruction, chat)"
+            )
     if t.sharding != "auto" and len(t.gpus or []) < 2:
         out.append(
             f"warning: training.sharding {t.sharding}: acts only over several GPUs (training.gpus names "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.models.tiny import TINY_NAME
@@ -116,6 +116,20 @@ class LoRASection(_Strict):
     use_dora: bool = Field(False, description="DoRA: weight-decomposed LoRA (a little slower, sometimes better)")
     bias: Literal["none", "all", "lora_only"] = Field("none", description="which biases are trained")
 
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _modules(cls, v: Any) -> Any:
+        example = "give a list of module names, e.g. [q_proj, v_proj], or all-linear"
+        if isinstance(v, str) and v != "all-linear":
+            raise ValueError(f"lora.target_modules: {example} (got the text {v!r})")
+        if isinstance(v, list) and not v:
+            raise ValueError(f"lora.target_modules: an empty list puts no adapter anywhere; {example}")
+        if isinstance(v, list) and not all(isinstance(x, str) and x.strip() for x in v):
+            raise ValueError(f"lora.target_modules: module names are text; {example} (got {v!r})")
+        if not isinstance(v, (str, list)):
+            raise ValueError(f"lora.target_modules: {example} (got {v!r})")
+        return v
+
 
 class TrainSection(_Strict):
     epochs: float = Field(3.0, ge=0, description="passes over the training data")
@@ -155,6 +169,13 @@ class TrainSection(_Strict):
     oom_retries: int = Field(
         3, ge=0, le=8, description="on out-of-memory, halve the micro-batch and retry this many times"
     )
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus(cls, v: Optional[list[int]]) -> Optional[list[int]]:
+        if v and (min(v) < 0 or len(set(v)) != len(v)):
+            raise ValueError(f"training.gpus: GPU indices are 0, 1, 2 ... each once (got {v}); see `sage-ft-tui doctor`")
+        return v
 
 
 class PreferenceSection(_Strict):
@@ -379,7 +400,8 @@ def preset_names() -> tuple[str, ...]:
 
 def config_error(e: ValidationError, source: str) -> SageError:
     err = e.errors()[0]
-    key = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    # a union's branch names (literal['all-linear'], list[str]) are pydantic's, not the user's keys
+    key = ".".join(str(x) for x in err["loc"] if "[" not in str(x)) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         return SageError(
@@ -388,9 +410,19 @@ def config_error(e: ValidationError, source: str) -> SageError:
         )
     if err["type"] == "value_error":
         return SageError(f"{source}: {msg}", hint="change one of the settings named")
-    more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
     got = err.get("input")
     got_s = "" if isinstance(got, (dict, list)) else f", got {got!r}"
+    if err["type"] == "list_type":  # a single value where a list belongs (data.paths: x.jsonl)
+        return SageError(
+            f"{source}: {key}: give a list, e.g. [{got if isinstance(got, (str, int, float)) else 'a, b'}]{got_s}",
+            hint=f"write {key} as a YAML list ([a, b], or one '- a' line each; --set {key}=[a,b])",
+        )
+    if err["type"] in ("dict_type", "model_type"):  # a value where a section or a mapping belongs
+        return SageError(
+            f"{source}: {key}: give a mapping of keys (e.g. {key.rsplit('.', 1)[-1]}: {{name: value}}){got_s}",
+            hint=f"see `sage-ft-tui examples` for {key}",
+        )
+    more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
     return SageError(f"{source}: {key}: {msg}{got_s}{more}", hint=f"fix {key}")
 
 

@@ -356,8 +356,11 @@ def create_run(
 
 
 def config_warnings(cfg: RunConfig) -> list[str]:
-    """What the user must be told before the run trains (printed by `start`/`run`, shown by the wizard)."""
-    out = []
+    """What the user must be told before the run trains (printed by `start`/`run`, shown by the
+    wizard): code that will run, and settings this run will not read (config.build)."""
+    from sage_ft_tui.engine.config.build import ignored_settings
+
+    out = ignored_settings(cfg)
     if cfg.model.trust_remote_code:
         out.append(
             f"warning: model.trust_remote_code is true: the Python code in {cfg.model.name} runs with your "
@@ -394,10 +397,18 @@ def machine_preflight(cfg: RunConfig, *, planned_elsewhere: bool = False) -> Non
     """Refuse what this machine's hardware cannot run (checked when a run is created for
     this machine, and again when it is launched: a run planned for another machine is
     checked where it trains)."""
-    if cfg.model.quantization != "none" or cfg.training.gpus:
+    if cfg.model.quantization != "none" or cfg.training.gpus or cfg.training.precision == "fp16":
         from sage_ft_tui.engine.hardware.probe import get_backend
 
         gpus = get_backend().snapshot().gpus
+        if cfg.training.precision == "fp16" and not gpus:
+            raise SageError(
+                "training.precision fp16 needs an NVIDIA GPU, and this machine has none",
+                hint=_ELSEWHERE
+                if planned_elsewhere
+                else "use --precision auto (or fp32, or bf16) to train here on the CPU, or create the run on the GPU "
+                "server",
+            )
         if cfg.model.quantization != "none" and not gpus:
             raise SageError(
                 f"model.quantization {cfg.model.quantization} needs an NVIDIA GPU, and this machine has none",

@@ -125,6 +125,7 @@ class ReviewScreen(WizardScreen):
                     v.border_title = "What it means"
                     yield Static(id="review-figures")
                     yield Static(id="review-mem")
+                    yield Static(id="review-origins")
             yield Static(id="error", classes="error")
         yield from self.footer()
 
@@ -197,16 +198,37 @@ class ReviewScreen(WizardScreen):
             s.overrides[key] = value
 
     def _show_config(self) -> None:
+        built = None
         try:
-            self.cfg, self.error = self.app.state.build_config(), None
+            built = self.app.state.built()
+            self.cfg, self.error = built.config, None
         except SageError as e:
             self.cfg, self.error = None, e
+        self._origins(built)
         if self.bad and self.error is None:
             key, why = next(iter(self.bad.items()))
             self.error = SageError(f"{key}: {why}", hint="fix the marked field (the last valid value is kept)")
         self.say_error(self.error)
         self._figures()
         self.validity_changed()
+
+    def _origins(self, built) -> None:
+        """Where each setting not at its default comes from (the engine's builder says), and the
+        settings this run will not read."""
+        w = self.query_one("#review-origins", Static)
+        if built is None:
+            w.update("")
+            return
+        from sage_ft_tui.engine.config.build import ignored_settings
+
+        t = Text()
+        t.append("where the settings come from\n", style="dim")
+        for where, items in built.origin_groups(width=24):
+            t.append(f"{where}: ", style="bold")
+            t.append(", ".join(i.split(".", 1)[-1] for i in items) + "\n")
+        for line in [*built.warnings, *ignored_settings(built.config)]:
+            t.append(line + "\n", style="italic")
+        w.update(t)
 
     def _figures(self) -> None:
         w = self.query_one("#review-figures", Static)
