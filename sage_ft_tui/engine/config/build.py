@@ -69,8 +69,8 @@ class Built:
         keys += sorted(k for k in self.origins if k not in keys)  # entries under data.field_map / replace
         return [(k, _get(raw, k), self.origins[k]) for k in keys]
 
-    def origin_groups(self, width: int = 48) -> list[tuple[str, str]]:
-        """(source, "key=value, ...") per source in ORDER: what `start` and Review show. Long
+    def origin_groups(self, width: int = 48) -> list[tuple[str, list[str]]]:
+        """(source, ["key=value", ...]) per source in ORDER: what `start` and Review show. Long
         values (paths) are cut to `width` characters."""
         groups: dict[str, list[str]] = {}
         for key, value, where in self.origin_rows():

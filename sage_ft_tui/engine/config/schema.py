@@ -174,7 +174,9 @@ class TrainSection(_Strict):
     @classmethod
     def _gpus(cls, v: Optional[list[int]]) -> Optional[list[int]]:
         if v and (min(v) < 0 or len(set(v)) != len(v)):
-            raise ValueError(f"training.gpus: GPU indices are 0, 1, 2 ... each once (got {v}); see `sage-ft-tui doctor`")
+            raise ValueError(
+                f"training.gpus: GPU indices are 0, 1, 2 ... each once (got {v}); see `sage-ft-tui doctor`"
+            )
         return v
 
 

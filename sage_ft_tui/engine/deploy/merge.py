@@ -75,10 +75,12 @@ def find_adapter(run: Path, checkpoint: CheckpointRef = None) -> tuple[Path, str
                 where=str(final),
                 hint=f"merge a checkpoint instead: --checkpoint latest (step {done[-1].name.rsplit('-', 1)[1]}) or --checkpoint N",
             )
+        from sage_ft_tui.engine.runs.manage import no_adapter_hint
+
         raise SageError(
             f"run {run.name} has no adapter and no complete checkpoint{more}",
             where=str(run),
-            hint="train it first (`sage-ft-tui run`), or `sage-ft-tui resume` a stopped run",
+            hint=no_adapter_hint(run),
         )
     done = checkpoints(run)
     steps = {int(p.name.rsplit("-", 1)[1]): p for p in done}
@@ -309,16 +311,17 @@ def merge_run(
 def _check_output(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise SageError(f"{out} exists and is not a folder", hint="remove it or choose another --output")
+    if out.exists() and any(out.iterdir()) and not merged_mark(out).is_file():
+        # --force replaces only a merged model this tool wrote; anything else is the user's
+        # (said first, with or without --force: suggesting --force here would be refused).
+        raise SageError(
+            f"{out} is not a merged model written by sage-ft-tui (no {MERGED_MARK}); refusing to replace it",
+            hint="choose another --output (an empty or new folder), or move that folder away yourself",
+        )
     if out.exists() and any(out.iterdir()) and not force:
         raise SageError(
             f"{out} already exists",
             hint="pass --force to replace it (the old one is kept until the new one is complete), or --output elsewhere",
-        )
-    if out.exists() and any(out.iterdir()) and not merged_mark(out).is_file():
-        # --force replaces only a merged model this tool wrote; anything else is the user's.
-        raise SageError(
-            f"{out} is not a merged model written by sage-ft-tui (no {MERGED_MARK}); refusing to replace it",
-            hint="choose another --output (an empty or new folder), or move that folder away yourself",
         )
 
 

@@ -32,11 +32,11 @@ def from_run(ref: str, model: Optional[str] = None) -> tuple[str, str]:
 
     run = resolve_run(ref, "continue from it")
     if not (RunLayout(run).adapter / ADAPTER_CONFIG).is_file():
-        raise SageError(
-            f"run {run.name} has no adapter yet",
-            hint=f"let it finish (`sage-ft-tui attach {run.name}`), or resume it first",
-            kind="config",
-        )
+        from sage_ft_tui.engine.runs.manage import derive_state, no_adapter_hint
+
+        state = derive_state(run)[0]
+        gone = " (its adapter/ folder is gone)" if state == "completed" else " yet"
+        raise SageError(f"run {run.name} has no adapter{gone}", hint=no_adapter_hint(run), kind="config")
     base = load_config(run).model.name
     if model and model != base:
         raise SageError(

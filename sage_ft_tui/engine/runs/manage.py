@@ -475,9 +475,18 @@ def check_can_train(run: Path, *, resume: bool = False, force: bool = False) -> 
     verb = "resume it" if resume else "train it"
     if not RunLayout(run).is_ours():
         raise not_ours(run, verb)
+    st, _sound = load_status(run)
     if lock_held(run):
-        raise SageError(f"run {run.name} is already running", hint="attach to it, or cancel it first")
+        raise SageError(
+            f"run {run.name} is already running{_whose(st)}",
+            hint=f"attach to it (sage-ft-tui attach {run.name}), or cancel it first",
+        )
     state, detail = derive_state(run)
+    if state in ACTIVE_STATES:  # launched, its worker not yet holding the lock (still importing)
+        raise SageError(
+            f"run {run.name} is already {'starting' if state == 'preparing' else state}{_whose(st)}",
+            hint=f"attach to it (sage-ft-tui attach {run.name}), or cancel it first",
+        )
     if state == "unknown" and not force:
         raise SageError(
             f"run {run.name}: its state is unknown ({detail or 'no status'}), so training could overwrite "
@@ -500,9 +509,71 @@ def check_can_train(run: Path, *, resume: bool = False, force: bool = False) -> 
         )
 
 
-def launch(run: Path, *, resume: bool = False, force: bool = False) -> int:
-    """Start the worker detached (own session, output to train.log); returns its pid."""
+def _whose(st: dict) -> str:
+    """ " (worker pid N on HOST, launched 3s ago)" from a status, or ""."""
+    parts = []
+    if st.get("pid"):
+        host = st.get("host")
+        parts.append(f"worker pid {st['pid']}" + (f" on {host}" if host and host != socket.gethostname() else ""))
+    if st.get("launched"):
+        parts.append(f"launched {max(0, time.time() - float(st['launched'])):.0f}s ago")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+@contextmanager
+def _launching(run: Path) -> Iterator[None]:
+    """Held by a launcher from its check until status.json names the new worker: a second
+    `run`/`resume` of the same run waits here, then finds it starting and is refused (the run
+    folder itself is flocked: no new file in the run's layout)."""
+    fd = os.open(run, os.O_RDONLY)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.time() > deadline:
+                    raise SageError(
+                        f"run {run.name} is being launched by another command",
+                        hint=f"wait for it, then `sage-ft-tui attach {run.name}`",
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def no_adapter_hint(run: Path) -> str:
+    """What works for a run without a final adapter, by its state (each hint a command that
+    is accepted: `resume` refuses a completed run, `run` one with checkpoints)."""
     run = Path(run)
+    state = derive_state(run)[0]
+    done = checkpoints(run)
+    if state in ACTIVE_STATES:
+        return f"let it finish (`sage-ft-tui attach {run.name}`)"
+    if state == "created":
+        return f"train it first: `sage-ft-tui run {run.name}`"
+    if state in ("failed", "cancelled") and done:
+        return f"continue it: `sage-ft-tui resume {run.name}`, or use {done[-1]} (a complete checkpoint's adapter)"
+    if done:  # completed, the adapter deleted: a checkpoint still holds one
+        return (
+            f"use its newest checkpoint: `--checkpoint latest` for merge, or `--set model.init_adapter={done[-1]}`; "
+            f"or train it again as a new run: `sage-ft-tui run {RunLayout(run).config}`"
+        )
+    return f"train it again as a new run: `sage-ft-tui run {RunLayout(run).config}`"
+
+
+def launch(run: Path, *, resume: bool = False, force: bool = False) -> int:
+    """Start the worker detached (own session, output to train.log); returns its pid.
+    Check, spawn and the status that names the worker happen under the launch lock, so of two
+    launches at once one starts the worker and the other is refused naming it."""
+    run = Path(run)
+    with _launching(run):
+        return _launch(run, resume=resume, force=force)
+
+
+def _launch(run: Path, *, resume: bool, force: bool) -> int:
     check_can_train(run, resume=resume, force=force)
     cfg = load_config(run)
     from sage_ft_tui.engine.offline import offline_env

@@ -29,6 +29,7 @@ class TrainPlan:
     seconds: Optional[float] = None  # estimated duration
     basis: str = ""  # where the duration comes from
     approx: bool = False  # packed rows estimated from a mean length (a lower bound on the steps)
+    real_tokens: Optional[int] = None  # the data's own tokens the run trains on (no padding), when known
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +53,18 @@ def plan(cfg: Any, inspection: Any = None) -> TrainPlan:
     packed = None
     if cfg.training.packing and lengths and train_rows:  # the inspected lengths stand for the train rows (SFT)
         packed = math.ceil(packed_rows(lengths, cfg.training.max_length) * train_rows / len(lengths))
-    return plan_rows(cfg, train_rows, packed=packed)
+    mean = sum(min(n, cfg.training.max_length) for n in lengths) / len(lengths) if lengths else None
+    p = plan_rows(cfg, train_rows, packed=packed)
+    p.real_tokens = _real_tokens(p, mean, cfg.training.max_length)
+    return p
+
+
+def _real_tokens(p: TrainPlan, mean_length: Optional[float], max_length: int) -> Optional[int]:
+    """The data's tokens the planned steps go through: epochs × rows × mean length (cut at max length)."""
+    if not (mean_length and p.train_rows and p.steps_per_epoch and p.total_steps):
+        return None
+    per_epoch = p.train_rows * min(mean_length, max_length)
+    return int(per_epoch * p.total_steps / p.steps_per_epoch)
 
 
 def packed_rows(lengths: Sequence[int], max_length: int) -> int:
@@ -110,11 +122,15 @@ def plan_run(run: Path) -> TrainPlan:
     report = read_json(RunLayout(run).data_report, {}) or {}
     counts, tokens = report.get("counts", {}) or {}, report.get("tokens", {}) or {}
     train = int(counts.get("train", 0) or 0)
-    return with_duration(plan_rows(cfg, train, mean_length=tokens.get("mean")), cfg.model.name)
+    p = plan_rows(cfg, train, mean_length=tokens.get("mean"))
+    p.real_tokens = _real_tokens(p, tokens.get("mean"), cfg.training.max_length)
+    return with_duration(p, cfg.model.name, cfg.task)
 
 
 def measured_seconds_per_token(model: str) -> Optional[tuple[float, str]]:
-    """Seconds per trained token on this machine, from the newest finished run of `model`."""
+    """Seconds per token of capacity (micro-batch × accumulation × max length) on this machine,
+    from the newest finished run of `model`, start-up included (the fallback when the data's own
+    tokens or the run's events are not known)."""
     from sage_ft_tui.engine.runs.manage import list_runs, load_config
 
     for r in list_runs():
@@ -130,9 +146,67 @@ def measured_seconds_per_token(model: str) -> Optional[tuple[float, str]]:
     return None
 
 
-def with_duration(p: TrainPlan, model: str) -> TrainPlan:
+@dataclass
+class Measured:
+    """A finished run's pace: fixed seconds (start-up: imports, model load, tokenizing; the
+    final save) and seconds per real (non-pad) token trained."""
+
+    setup_s: float
+    per_token_s: float
+    run: str
+
+
+def measured_pace(model: str, task: Optional[str] = None) -> Optional[Measured]:
+    """The pace of the newest completed run of `model` (and of the same trainer: SFT, preference
+    or GRPO) here, from its events: the seconds between its first and last `log` over the real
+    tokens between them; the rest of its wall time is start-up, paid once whatever the length."""
+    from sage_ft_tui.engine.runs.events import read_events
+    from sage_ft_tui.engine.runs.layout import RunLayout
+    from sage_ft_tui.engine.runs.manage import list_runs
+
+    kind = _trainer(task) if task else None
+    for r in list_runs():
+        if r.model != model or r.state != "completed" or not (r.started and r.ended):
+            continue
+        if kind is not None and _trainer(r.task) != kind:
+            continue
+        try:
+            evs = read_events(RunLayout(Path(r.path)).events).events
+        except OSError:
+            continue
+        starts = [i for i, e in enumerate(evs) if e.get("kind") == "start"]
+        logs = [e for e in evs[(starts[-1] if starts else 0) :] if e.get("kind") == "log"]
+        logs = [e for e in logs if isinstance(e.get("tokens"), (int, float)) and isinstance(e.get("t"), (int, float))]
+        if len(logs) < 2:
+            continue
+        first, last = logs[0], logs[-1]
+        d_tok, d_t = last["tokens"] - first["tokens"], last["t"] - first["t"]
+        d_step = (last.get("step") or 0) - (first.get("step") or 0)
+        if d_tok <= 0 or d_t <= 0 or d_step <= 0:
+            continue
+        rate = d_t / d_tok
+        start_ev = evs[starts[-1]] if starts else {}
+        steps = (last.get("step") or 0) - int(start_ev.get("resumed_from_step") or 0)
+        trained = d_tok * steps / d_step  # the first logged step's tokens too
+        setup = max(0.0, (r.ended - r.started) - trained * rate)
+        return Measured(setup, rate, r.name)
+    return None
+
+
+def _trainer(task: Optional[str]) -> str:
+    return str(task) if task in ("preference", "grpo") else "sft"
+
+
+def with_duration(p: TrainPlan, model: str, task: Optional[str] = None) -> TrainPlan:
+    """The plan with an estimated duration: start-up plus the planned real tokens at the pace of
+    a finished run of the same model (its events), else that run's seconds per token of capacity."""
     if p.total_steps is None:
         p.basis = "needs the data's row count"
+        return p
+    pace = measured_pace(model, task) if p.real_tokens else None
+    if pace is not None and p.real_tokens:
+        p.seconds = pace.setup_s + pace.per_token_s * p.real_tokens
+        p.basis = f"measured on {pace.run}: {pace.setup_s:.0f}s start-up + its pace per token"
         return p
     rate = measured_seconds_per_token(model)
     if rate is None:
@@ -184,6 +258,8 @@ __all__ = [
     "plan_run",
     "with_duration",
     "measured_seconds_per_token",
+    "measured_pace",
+    "Measured",
     "length_cost",
     "plan_lines",
 ]

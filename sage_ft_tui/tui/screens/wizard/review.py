@@ -236,7 +236,9 @@ class ReviewScreen(WizardScreen):
             w.update("")
             return
         cfg, ins = self.cfg, self.app.state.inspection
-        self.app.background(self, "review.plan", lambda: with_duration(plan(cfg, ins), cfg.model.name), self._show_plan)
+        self.app.background(
+            self, "review.plan", lambda: with_duration(plan(cfg, ins), cfg.model.name, cfg.task), self._show_plan
+        )
         snap = self.app.state.hardware
         if snap is not None:
             from sage_ft_tui.engine.hardware.estimate import estimate_for_config
