@@ -58,9 +58,3 @@ class Target:
     def flags(self) -> dict[str, Any]:
         """--precision as the builder's flag."""
         return {"training.precision": self.precision} if self.precision is not None else {}
-
-    def explain(self, model: str, **kw) -> list[str]:
-        """The auto plan's lines for `model` on the target."""
-        from sage_ft_tui.engine.config.presets import explain_choice
-
-        return explain_choice(model, self.snapshot(), gpus=self.gpus, **kw)
