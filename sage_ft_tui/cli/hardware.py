@@ -59,6 +59,12 @@ def build_estimate(
         "model.quantization": quantization,
         **target.flags(),
     }
+    if gpus and len(snap.gpus) < gpus and preset != "auto":  # (auto says it in its own plan)
+        raise SageError(
+            f"--gpus {gpus}: {'this machine has no GPU' if not snap.gpus else f'only {len(snap.gpus)} GPUs here'}",
+            hint=f"plan for the machine that will train with --gpu NAME --gpus {gpus} (or --vram GIB)",
+            kind="hardware",
+        )
     if gpus and gpus > 1 and preset != "auto":  # a fixed preset (or none) on the first N GPUs
         flags["training.gpus"] = [g.index for g in snap.gpus[:gpus]]
     # the engine's one builder: --preset auto is planned for the machine estimated (this one or the target)

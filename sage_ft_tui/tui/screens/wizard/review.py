@@ -312,6 +312,6 @@ class ReviewScreen(WizardScreen):
             self.validity_changed()
             return
         run, warning = result
-        if warning:  # both runs go on; the user should know they share the GPU
-            self.app.notify(warning, title="Shared GPU", severity="warning", timeout=10)
+        if warning:  # a GPU shared with another run, settings this run will not read: said, not blocking
+            self.app.notify(warning, title="Before it trains", severity="warning", timeout=10)
         self.post_message(RunStarted(str(run)))
