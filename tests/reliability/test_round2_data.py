@@ -59,6 +59,14 @@ def test_tsv_unbalanced_quote_mid_file(tmp_path):
     assert [w for w, _ in rows] == ["3", "4"]
 
 
+def test_compressed_csv_is_read_the_same_way(tmp_path):
+    import gzip
+
+    text = Q + 'What is 1?,"one\nWhat is 2?,"two"\nWhat is 3?,three\n'
+    _, rows, bad = _read(tmp_path, "q.csv.gz", gzip.compress(text.encode()))
+    assert [w for w, _ in bad] == ["2"] and [w for w, _ in rows] == ["3", "4"]
+
+
 def test_csv_quote_never_closed_on_the_last_row(tmp_path):
     # the old reader took the open cell to the end of the file as text ("three\n"): 3 rows, 0 bad
     _, rows, bad = _read(tmp_path, "last.csv", Q + 'What is 1?,one\nWhat is 2?,two\nWhat is 3?,"three\n')
