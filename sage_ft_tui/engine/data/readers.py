@@ -471,7 +471,8 @@ def _read_csv(f: Path, data: bytes, delimiter: str = ",") -> Iterator[Row | BadR
                 continue
             if took > 1:
                 span_lines = lines[first : first + took]
-                if _closes_mid_line(span_lines[-1]) and _looks_like_rows(span_lines, delimiter, ncols):
+                joined = len(rec) != ncols or _closes_mid_line(span_lines[-1])
+                if joined and _looks_like_rows(span_lines, delimiter, ncols):
                     yield BadRow(
                         where,
                         f"lines {first + 1}-{first + took} read as one record: a quote on this line opens a cell "
