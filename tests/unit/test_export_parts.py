@@ -83,12 +83,16 @@ def test_pre_tokenizer_without_a_llama_cpp_twin_is_refused(tmp_path, pre, normal
 
 def test_go_template_subset():
     t = (
-        '{{ if .System }}S={{ .System }};{{ end }}{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}'
+        "{{ if .System }}S={{ .System }};{{ end }}{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
         '{{ if eq .Role "user" }}U{{ $i }}:{{ .Content }}{{ if $last }}<gen>{{ end }}'
         '{{ else if eq .Role "assistant" }}A:{{ .Content }}{{ if not $last }}|{{ end }}{{ else }}?{{ end }}{{ end }}'
         '{{ "{{" }}'
     )
-    msgs = [{"role": "system", "content": "be"}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    msgs = [
+        {"role": "system", "content": "be"},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "yo"},
+    ]
     v = gotemplate.ollama_values(msgs + [{"role": "user", "content": "q"}, {"role": "user", "content": "r"}])
     assert v["System"] == "be" and v["Messages"][-1]["Content"] == "q\n\nr"  # Ollama merges consecutive turns
     assert gotemplate.render(t, v) == "S=be;?U1:hiA:yo|U3:q\n\nr<gen>{{"
@@ -106,7 +110,9 @@ def test_modelfile_renders_like_the_chat_template(tiny_model):
     d = derive(chat, add_bos=False)
     assert d.template is not None and d.system == "own turn" and d.stop == ["<|im_end|>"], d.notes
     for conv in PROBE_CONVERSATIONS:
-        assert gotemplate.render(d.template, gotemplate.ollama_values(conv)) == chat.render(conv, add_generation_prompt=True)
+        assert gotemplate.render(d.template, gotemplate.ollama_values(conv)) == chat.render(
+            conv, add_generation_prompt=True
+        )
     assert mismatches(chat, d.template, False) == []
     text = modelfile("m-q8_0.gguf", d)
     assert text.startswith("FROM ./m-q8_0.gguf\n") and 'PARAMETER stop "<|im_end|>"' in text
@@ -136,8 +142,9 @@ def test_modelfile_date_line_left_out_not_frozen(tmp_path, tiny_model):
 
 def test_shard_size_parsed_or_one_line():
     from sage_ft_tui.engine.export.run import shard_bytes
+    from sage_ft_tui.engine.fsutil import MiB
 
-    assert shard_bytes("2GB") == 2 * 10**9 and shard_bytes("500MiB") == 500 * 2**20 and shard_bytes("1024") == 1024
+    assert shard_bytes("2GB") == 2 * 10**9 and shard_bytes("500MiB") == 500 * MiB and shard_bytes("1024") == 1024
     for bad in ("5BC", "", "GB", "-1GB", "0"):
         with pytest.raises(SageError) as e:
             shard_bytes(bad)

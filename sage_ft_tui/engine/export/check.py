@@ -134,7 +134,9 @@ def logits(model, merged: Path, chat, quant: str, max_tokens: int = 96) -> dict:
     }
 
 
-def check_gguf(path: Path, merged: Path, chat, quant: str, *, with_logits: bool = True, say: Say = lambda s, i: None) -> dict:
+def check_gguf(
+    path: Path, merged: Path, chat, quant: str, *, with_logits: bool = True, say: Say = lambda s, i: None
+) -> dict:
     """Both checks on the GGUF at `path`; raises SageError when the file must not be kept."""
     from sage_ft_tui.engine.export import llama
 

@@ -29,7 +29,8 @@ class _Node:
 
 
 def _lex_expr(src: str) -> list:
-    pos, out = 0, []
+    pos = 0
+    out: list[Any] = []
     src = src.strip()
     while pos < len(src):
         m = _TOKEN.match(src, pos)
@@ -108,7 +109,9 @@ def parse(src: str) -> list[_Node]:
             m2 = re.match(r"(\$\w*)\s*,\s*(\$\w*)\s*:=\s*(.*)$", rest, re.S)
             if not m2:
                 raise ValueError(f"unsupported range {rest!r}")
-            node = _Node("range", vars=(m2.group(1), m2.group(2)), branches=[(_parse_expr(_lex_expr(m2.group(3)))[0], [])])
+            node = _Node(
+                "range", vars=(m2.group(1), m2.group(2)), branches=[(_parse_expr(_lex_expr(m2.group(3)))[0], [])]
+            )
             cur.append(node)
             stack.append((node, cur))
             cur = node.branches[0][1]

@@ -11,8 +11,8 @@ training used) with marker messages, and the text around each marker gives
 - where the family puts the system prompt: its own turn at the start, folded into the
   first user turn (templates without a system role) or into the last one (Mistral) — that
   is where the `{{ if .System }}` branch goes;
-- the end-of-turn token(s): the special token that follows an answer, plus the stop ids
-  of generation_config.json — the `PARAMETER stop` lines.
+- the `PARAMETER stop` lines: the family's end of turn and stop tokens, as the chat
+  template module finds them (`ChatTokenizer.describe()`).
 
 Text a template takes from the clock (`strftime_now`, e.g. Llama 3.2's "Today Date:"
 line) cannot be expressed in Ollama's template language: that line is left out rather
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError
@@ -111,35 +110,12 @@ def _go(text: str) -> str:
     return text.replace("{{", '{{ "{{" }}')
 
 
-def end_of_turn(chat) -> list[str]:
-    """The family's end-of-turn token(s): the special token right after an answer in the
-    template's render, then the generation_config / tokenizer stop tokens."""
-    specials = sorted(
-        (t.content for t in chat.tok.get_added_tokens_decoder().values() if t.special), key=len, reverse=True
-    )
-    stops: list[str] = []
-    try:
-        after = chat.render(_msgs(("user", _U1), ("assistant", _A1))).split(_A1, 1)[1]
-        first = next((s for s in specials if after.lstrip(" ").startswith(s)), None)
-        if first:
-            stops.append(first)
-    except (SageError, IndexError):
-        pass
-    gen = Path(chat.dir) / "generation_config.json"
-    ids = []
-    if gen.is_file():
-        try:
-            eos = json.loads(gen.read_text(encoding="utf-8")).get("eos_token_id")
-            ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
-        except ValueError:
-            ids = []
-    for i in ids:
-        tok = chat.tok.id_to_token(int(i))
-        if tok and tok in specials and tok not in stops:
-            stops.append(tok)
-    if chat.eos_token and chat.eos_token not in stops:
-        stops.append(chat.eos_token)
-    return stops
+def stop_tokens(chat) -> list[str]:
+    """The family's end of turn first, then every other token that ends generation
+    (engine.data.template's TemplateFacts, the owner of both)."""
+    facts = chat.describe()
+    out = [facts.end_of_turn] if facts.end_of_turn else []
+    return out + [t for t in facts.stop_tokens if t not in out]
 
 
 def derive(chat, add_bos: bool) -> Derived:
@@ -151,9 +127,13 @@ def derive(chat, add_bos: bool) -> Derived:
     and the answer (G1), between an answer and the next user message (G2), and after the
     last user message (G5); then, from the same render with a system message, where the
     system prompt went (before the first user message, or into the last one)."""
-    stop = end_of_turn(chat)
+    stop = stop_tokens(chat)
     r = _Renderer(chat, add_bos)
     notes = list(r.notes)
+    if chat.describe().appended:
+        notes.append(
+            f"the chat template writes no end of turn; training added {stop[0] if stop else 'none'} after answers"
+        )
     turns = [("user", _U1), ("assistant", _A1), ("user", _U2), ("assistant", _A2), ("user", _U3)]
     try:
         ns = r(_msgs(*turns), True)
@@ -164,7 +144,9 @@ def derive(chat, add_bos: bool) -> Derived:
         return Derived(None, stop, "dropped", notes + ["the chat template does not show each message once, in order"])
     p0, g1, g2, g3, g4, g5 = parts
     if g1 != g3 or g2 != g4:
-        return Derived(None, stop, "dropped", notes + ["the chat template wraps turns differently along a conversation"])
+        return Derived(
+            None, stop, "dropped", notes + ["the chat template wraps turns differently along a conversation"]
+        )
 
     # Where the system prompt goes.
     system, w0, fold_last = "dropped", None, None
@@ -189,7 +171,9 @@ def derive(chat, add_bos: bool) -> Derived:
     first_user = f"{_go(p0)}"
     if w0 is not None:
         head, tail = w0.split(_S, 1)
-        first_user = f"{{{{ if $.System }}}}{_go(head)}{{{{ $.System }}}}{_go(tail)}{{{{ else }}}}{_go(p0)}{{{{ end }}}}"
+        first_user = (
+            f"{{{{ if $.System }}}}{_go(head)}{{{{ $.System }}}}{_go(tail)}{{{{ else }}}}{_go(p0)}{{{{ end }}}}"
+        )
     t = [
         "{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}",
         '{{ if eq .Role "user" }}',
@@ -238,7 +222,9 @@ def mismatches(chat, go: str, add_bos: bool, with_system: bool = True, renderer=
             return [f"the Go template does not evaluate: {e}"]
         if got != want:
             i = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-            out.append(f"{len(conv)}-message conversation differs at character {i}: {got[i : i + 40]!r} vs {want[i : i + 40]!r}")
+            out.append(
+                f"{len(conv)}-message conversation differs at character {i}: {got[i : i + 40]!r} vs {want[i : i + 40]!r}"
+            )
     return out
 
 

@@ -36,9 +36,7 @@ GPT4O = (
     rf"[^\r\n\p{{L}}\p{{N}}]?{_UPPER}*{_LOWER}+{_CONTRACTIONS}?|[^\r\n\p{{L}}\p{{N}}]?{_UPPER}+{_LOWER}*{_CONTRACTIONS}?"
     r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-SEED_CODER = (
-    _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
+SEED_CODER = _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"
 DEEPSEEK3 = [
     r"\p{N}{1,3}",
     r"[一-龥぀-ゟ゠-ヿ]+",
@@ -115,8 +113,9 @@ def derive(tokenizer_json: Path) -> tuple[Optional[str], str]:
     model = tj.get("model") or {}
     if model.get("type") != "BPE" or (tj.get("decoder") or {}).get("type") != "ByteLevel":
         return None, "not a byte-level BPE tokenizer"
-    if tj.get("normalizer"):
-        return None, f"its normalizer ({(tj['normalizer'] or {}).get('type')}) has no llama.cpp equivalent"
+    norm = (tj.get("normalizer") or {}).get("type")
+    if norm not in (None, "NFC"):  # NFC (Qwen's) changes nothing in text that is already NFC, as text is
+        return None, f"its normalizer ({norm}) has no llama.cpp equivalent"
     pieces = split_pieces(tj.get("pre_tokenizer"))
     if pieces is None:
         return None, f"its pre_tokenizer ({json.dumps(tj.get('pre_tokenizer'))[:200]}) has no llama.cpp equivalent"

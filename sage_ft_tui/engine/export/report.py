@@ -25,7 +25,9 @@ def summary(entry: dict) -> list[str]:
     chk = entry.get("check") or {}
     tok, lg = chk.get("tokenization"), chk.get("logits")
     if tok:
-        out.append(f"llama.cpp tokenizes {tok['texts']} texts ({tok['tokens']} tokens) exactly like the model's tokenizer")
+        out.append(
+            f"llama.cpp tokenizes {tok['texts']} texts ({tok['tokens']} tokens) exactly like the model's tokenizer"
+        )
     if lg:
         out.append(
             f"llama.cpp vs merged model: greedy agreement {lg['greedy_agreement']:.0%} over {lg['positions']} positions, "
@@ -36,9 +38,9 @@ def summary(entry: dict) -> list[str]:
     if entry.get("modelfile"):
         out.append(f"Ollama: cd {entry['modelfile'].rsplit('/', 1)[0]} && ollama create NAME -f Modelfile")
     elif entry.get("format") == "gguf":
-        out.append("no Modelfile written: " + "; ".join(entry.get("modelfile_notes") or ["its template was not derived"]))
+        out.append(
+            "no Modelfile written: " + "; ".join(entry.get("modelfile_notes") or ["its template was not derived"])
+        )
     for note in entry.get("modelfile_notes") or [] if entry.get("modelfile") else []:
         out.append(f"Modelfile: {note}")
     return out
-
-

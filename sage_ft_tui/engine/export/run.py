@@ -17,12 +17,21 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import atomic_write_json, atomic_write_text, free_bytes, fmt_bytes, is_disk_full, read_json
+from sage_ft_tui.engine.fsutil import (
+    GiB,
+    MiB,
+    atomic_write_json,
+    atomic_write_text,
+    fmt_bytes,
+    free_bytes,
+    is_disk_full,
+    read_json,
+)
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 Progress = Callable[[str, dict], None]
 FORMATS = ("gguf", "hf")
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": MiB // 1024, "MIB": MiB, "GIB": GiB}
 
 
 def shard_bytes(text: str) -> int:
@@ -114,7 +123,9 @@ def export_run(
     try:
         lay.export_dir.mkdir(exist_ok=True)
     except OSError as e:
-        raise SageError(f"cannot create {lay.export_dir}: {e.strerror}", kind="disk", hint="check the run folder's permissions") from None
+        raise SageError(
+            f"cannot create {lay.export_dir}: {e.strerror}", kind="disk", hint="check the run folder's permissions"
+        ) from None
     _claim(lay, names, force)
     t0 = time.time()
     merged = _ensure_merged(run, say)
@@ -146,7 +157,7 @@ def _need_bytes(merged: Path, quant: str) -> int:
     need = params * per
     if quant in QUANTIZER_TYPES:
         need += params * 2.0
-    return int(need * 1.05) + (16 << 20)
+    return int(need * 1.05) + 16 * MiB
 
 
 def export_gguf(
@@ -199,7 +210,10 @@ def export_gguf(
     except OSError as e:
         if is_disk_full(e):
             raise SageError(
-                f"the disk filled up writing {target.name}", where=str(target.parent), kind="disk", hint="free space, then export again"
+                f"the disk filled up writing {target.name}",
+                where=str(target.parent),
+                kind="disk",
+                hint="free space, then export again",
             ) from None
         raise
     finally:
@@ -219,7 +233,7 @@ def _export_hf(lay: RunLayout, merged: Path, shard: int, say: Progress) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    need = sum(f.stat().st_size for f in merged.glob("*.safetensors")) + (16 << 20)
+    need = sum(f.stat().st_size for f in merged.glob("*.safetensors")) + 16 * MiB
     if free_bytes(lay.export_dir) < need:
         raise SageError(
             f"not enough disk space for the HF folder: about {fmt_bytes(need)} needed, "
@@ -254,7 +268,10 @@ def _export_hf(lay: RunLayout, merged: Path, shard: int, say: Progress) -> dict:
     except OSError as e:
         if is_disk_full(e):
             raise SageError(
-                "the disk filled up writing the HF folder", where=str(lay.export_dir), kind="disk", hint="free space, then export again"
+                "the disk filled up writing the HF folder",
+                where=str(lay.export_dir),
+                kind="disk",
+                hint="free space, then export again",
             ) from None
         raise
     finally:

