@@ -55,6 +55,32 @@ CONVERSATIONS = [
 ]
 
 
+def unrepresentable(model_dir: Path) -> list[str]:
+    """What of a tokenizer.json llama.cpp's tokenizer cannot do (a GGUF has no field for
+    it), when its tokenization differs: the likely causes, for the message."""
+    import json
+
+    try:
+        tj = json.loads((Path(model_dir) / "tokenizer.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    stripping = [t["content"] for t in tj.get("added_tokens") or [] if t.get("rstrip") or t.get("lstrip")]
+    if stripping:
+        out.append(
+            f"added tokens that strip the whitespace beside them ({', '.join(stripping[:3])}"
+            f"{', …' if len(stripping) > 3 else ''}: rstrip/lstrip)"
+        )
+    pres = tj.get("pre_tokenizer") or {}
+    for p in pres.get("pretokenizers") or [pres]:
+        if p.get("type") == "Metaspace" and p.get("prepend_scheme") == "first":
+            out.append(
+                "a SentencePiece space prefix only at the start of the text (Metaspace prepend_scheme 'first'); "
+                "llama.cpp adds it after every special token too"
+            )
+    return out
+
+
 def _renders(chat) -> list[tuple[str, str]]:
     """Conversations rendered by the model's own template (the text training tokenized)."""
     out = []
@@ -71,16 +97,31 @@ def _renders(chat) -> list[tuple[str, str]]:
     return out
 
 
-def tokenization(model, chat) -> dict:
-    """llama.cpp's ids (`model`: llama.GGUFModel) vs the merged tokenizer's, for every probe."""
+def tokenization(model, chat, merged: Path) -> dict:
+    """llama.cpp's ids (`model`: llama.GGUFModel) vs the merged folder's tokenizer, for every
+    probe: without BOS/EOS the tokenizer training used (tokenizer.json), with them
+    transformers' tokenizer (which adds what tokenizer_config.json says it adds)."""
+    from transformers import AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(str(merged))
     cases: list[tuple[str, str, bool]] = [(label, text, False) for label, text in _renders(chat)]
     cases += [(f"text {i + 1}", t, False) for i, t in enumerate(PROBE_TEXTS)]
     cases += [(f"text {i + 1} + special tokens", t, True) for i, t in enumerate(PROBE_TEXTS[:3])]
     diffs = []
     n_tokens = 0
+    added: dict = {"identical": True}
     for label, text, special in cases:
-        want = chat.tok.encode(text, add_special_tokens=special).ids
+        want = list(hf(text)["input_ids"]) if special else chat.encode(text)
         got = model.tokenize(text, add_special=special)
+        if special:  # what each adds around a plain prompt (BOS/EOS): reported, the text itself is judged below
+            plain = chat.encode(text)
+            if got != want:
+                added = {
+                    "identical": False,
+                    "llama_cpp": [chat.tok.id_to_token(t) for t in _around(got, plain)],
+                    "hf": [chat.tok.id_to_token(t) for t in _around(want, plain)],
+                }
+            got, want = _strip_around(got, plain), _strip_around(want, plain)
         n_tokens += len(want)
         if got != want:
             at = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
@@ -92,7 +133,28 @@ def tokenization(model, chat) -> dict:
                     "hf": [chat.tok.id_to_token(t) for t in want[at : at + 4]],
                 }
             )
-    return {"identical": not diffs, "texts": len(cases), "tokens": n_tokens, "differences": diffs[:5]}
+    return {
+        "identical": not diffs,
+        "texts": len(cases),
+        "tokens": n_tokens,
+        "differences": diffs[:5],
+        "bos_eos": added,
+    }
+
+
+def _around(ids: list[int], plain: list[int]) -> list[int]:
+    """The ids a tokenizer added around `plain` (its BOS/EOS), if `plain` is inside."""
+    for i in range(len(ids) - len(plain) + 1):
+        if ids[i : i + len(plain)] == plain:
+            return ids[:i] + ids[i + len(plain) :]
+    return ids
+
+
+def _strip_around(ids: list[int], plain: list[int]) -> list[int]:
+    for i in range(len(ids) - len(plain) + 1):
+        if ids[i : i + len(plain)] == plain:
+            return plain
+    return ids
 
 
 def logits(model, merged: Path, chat, quant: str, max_tokens: int = 96) -> dict:
@@ -101,6 +163,9 @@ def logits(model, merged: Path, chat, quant: str, max_tokens: int = 96) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
+    from sage_ft_tui.engine.deploy.merge import _quiet_hf
+
+    _quiet_hf()
     prompts = [chat.encode(text)[:max_tokens] for _, text in _renders(chat)[:2]]
     prompts = [p for p in prompts if len(p) > 1]
     ref = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32, attn_implementation="eager").eval()
@@ -143,15 +208,17 @@ def check_gguf(
     say("check", {"by": "llama.cpp"})
     model = llama.GGUFModel(path, vocab_only=not with_logits)
     try:
-        tok = tokenization(model, chat)
+        tok = tokenization(model, chat, merged)
         report: dict = {"by": "llama.cpp", "binding": f"llama-cpp-python {llama.version()}", "tokenization": tok}
         report["add_bos"] = model.add_bos
         if not tok["identical"]:
             d = tok["differences"][0]
+            why = unrepresentable(merged)
+            tok["likely_causes"] = why
             raise SageError(
                 f"llama.cpp tokenizes the exported file differently from the model's tokenizer "
                 f"({len(tok['differences'])} of {tok['texts']} texts; first: {d['text']} at token {d['at_token']}: "
-                f"llama.cpp {d['llama_cpp']} vs {d['hf']})",
+                f"llama.cpp {d['llama_cpp']} vs {d['hf']})" + (f"; the tokenizer has {'; '.join(why)}" if why else ""),
                 kind="model",
                 hint="nothing was written; export --format hf keeps the tokenizer exactly",
             )

@@ -28,6 +28,12 @@ def summary(entry: dict) -> list[str]:
         out.append(
             f"llama.cpp tokenizes {tok['texts']} texts ({tok['tokens']} tokens) exactly like the model's tokenizer"
         )
+    added = (tok or {}).get("bos_eos") or {}
+    if added.get("identical") is False:
+        out.append(
+            f"around a plain prompt llama.cpp adds {added['llama_cpp'] or 'nothing'}, transformers' tokenizer "
+            f"{added['hf'] or 'nothing'} (chat prompts are the same: their template writes it)"
+        )
     if lg:
         out.append(
             f"llama.cpp vs merged model: greedy agreement {lg['greedy_agreement']:.0%} over {lg['positions']} positions, "
