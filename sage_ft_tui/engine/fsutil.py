@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -55,6 +56,9 @@ def is_disk_full(exc: BaseException | None) -> bool:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             return True
         if "No space left on device" in str(exc) or "file size limit" in str(exc).lower():
+            return True
+        # numpy's tofile (the GGUF writer) reports a short write without an errno
+        if isinstance(exc, OSError) and re.fullmatch(r"\d+ requested and \d+ written", str(exc)):
             return True
         exc = exc.__cause__ or exc.__context__
     return False

@@ -108,3 +108,65 @@ def test_without_the_binding(tiny_model, tmp_path, monkeypatch):
     e = export_gguf(tiny_model, tmp_path / "t-q8_0.gguf", "q8_0")
     assert e["check"]["by"] is None and "not checked by llama.cpp" in e["check"]["note"]
     assert any("not checked by llama.cpp" in ln and "sage-ft-tui[gguf]" in ln for ln in summary(e))
+
+
+def test_disk_full_while_writing_is_one_line_and_keeps_the_old_file(tiny_model, tmp_path):
+    """The export process under a file-size limit (a write past it fails with EFBIG, the way
+    a full disk fails with ENOSPC): one disk line, the earlier file intact, no temporary left."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "t-f16.gguf").write_bytes(b"an earlier export")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from sage_ft_tui.engine.errors import SageError\n"
+        "from sage_ft_tui.engine.export.run import export_gguf\n"
+        "try:\n"
+        f"    export_gguf(Path({str(tiny_model)!r}), Path({str(out / 't-f16.gguf')!r}), 'f16')\n"
+        "except SageError as e:\n"
+        "    print(e.oneline()); sys.exit(2)\n"
+    )
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, preexec_fn=limit, env=os.environ
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stdout + r.stderr[-2000:]
+    assert r.stdout.strip().startswith("error: ") and "disk filled up writing t-f16.gguf" in r.stdout, r.stdout
+    assert (out / "t-f16.gguf").read_bytes() == b"an earlier export"
+    assert sorted(p.name for p in out.iterdir()) == ["t-f16.gguf"]
+
+
+def test_a_preference_run_exports(tiny_model, sage_home):
+    """A DPO run (no merged/ yet): export merges it first, then writes the checked GGUF."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from sage_ft_tui.engine.runs.layout import RunLayout
+    from sage_ft_tui.engine.runs.manage import write_status
+    from tests.adapters import make_adapter
+
+    def cli(*args):
+        cmd = [sys.executable, "-m", "sage_ft_tui", *map(str, args)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+    data = Path(__file__).resolve().parents[1] / "fixtures" / "preference" / "dpo_sharegpt.json"
+    p = cli("start", "--task", "preference", "--data", data, "--model", "tiny-demo", "--name", "dpo", "--no-tui")
+    assert p.returncode == 0, p.stderr[-2000:]
+    run = sage_home / "dpo"
+    make_adapter(tiny_model, run / "adapter", seed=3)
+    write_status(run, state="completed", step=3, total_steps=3, ended=time.time())
+    r = cli("export", "dpo", "--quant", "f16", "--json")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert '"identical": true' in r.stdout and RunLayout(run).export_gguf("f16").is_file()

@@ -156,9 +156,7 @@ def convert(model_dir: Path, out: Path, outtype: str, *, name: str, say: Say = l
         from sage_ft_tui.engine.fsutil import is_disk_full
 
         if is_disk_full(e):
-            raise SageError(
-                f"the disk is full writing {out.name}", kind="disk", hint="free space, then export again"
-            ) from None
+            raise  # the caller names the file it was writing (export.run.export_gguf)
         raise SageError(
             f"llama.cpp's converter failed: {type(e).__name__}: {str(e)[:300]}", kind="model", where=str(model_dir)
         ) from None
