@@ -348,3 +348,30 @@ def test_merge_into_a_users_folder_never_suggests_force(tmp_path, sage_home):
         line = one_error_line(cli("merge", "done", "--output", mine, *extra, env=env))
         assert "refusing to replace it" in line and "--force" not in line, line
     assert (mine / "notes.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
+
+
+def test_without_a_gpu_a_small_cached_chat_model_of_the_tasks_kind_is_the_default(tmp_path, monkeypatch, tiny_model):
+    """An HF cache holding a small chat model and a small code model: qa takes the chat one
+    (never the code model), code the code one; a base model without a chat template is passed
+    over for qa; an empty cache gives tiny-demo."""
+    import shutil
+
+    from sage_ft_tui.engine.hardware.probe import RecordedBackend
+    from sage_ft_tui.engine.recipes.quickstart import default_model
+
+    hub = tmp_path / "hub"
+    for repo_id, template in (("acme/Small-Chat", True), ("acme/Small-Coder", True), ("acme/A-Base", False)):
+        snap = hub / ("models--" + repo_id.replace("/", "--")) / "snapshots" / "abc"
+        shutil.copytree(tiny_model, snap)
+        if not template:
+            (snap / "chat_template.jinja").unlink()
+        (snap.parent.parent / "refs").mkdir()
+        (snap.parent.parent / "refs" / "main").write_text("abc")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    cpu = RecordedBackend(NO_GPU).snapshot()
+    qa = default_model("qa", cpu)
+    assert qa.name == "acme/Small-Chat" and "cached" in qa.line and "no GPU here" in qa.line, qa.line
+    assert default_model("code", cpu).name == "acme/Small-Coder"
+    assert default_model("text", cpu).name in ("acme/A-Base", "acme/Small-Chat")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    assert default_model("qa", cpu).name == "tiny-demo"

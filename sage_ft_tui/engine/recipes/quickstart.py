@@ -55,7 +55,11 @@ def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> 
     cached = [
         e
         for e in scan_cache()
-        if e.params and e.offline and _suits(e.id, task) and str(e.architecture or "").endswith("ForCausalLM")
+        if e.params
+        and e.offline
+        and _suits(e.id, task)
+        and str(e.architecture or "").endswith("ForCausalLM")
+        and (task in ("text", "code") or _has_chat_template(e.path))
     ]
     how = "--model NAME (a hub id or a folder) to choose another"
     if snapshot.gpus:
@@ -85,6 +89,21 @@ def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> 
         f"model: {TINY_NAME} (built in, trains in seconds on a CPU; {fallback} and no cached "
         f"{'code ' if task == 'code' else ''}model that fits this machine) — {how}",
     )
+
+
+def _has_chat_template(folder: Optional[str]) -> bool:
+    """Whether a model folder ships a chat template (the chat-shaped tasks render with it)."""
+    import json
+
+    if not folder:
+        return False
+    d = Path(folder)
+    if (d / "chat_template.jinja").is_file() or (d / "chat_template.json").is_file():
+        return True
+    try:
+        return bool(json.loads((d / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _cpu_fits(entries: list, snapshot: Any) -> list:
