@@ -101,11 +101,12 @@ def build_config(
     """The run config from its sources in ORDER. `file`: a config.yaml path, or a recipe's /
     the wizard's settings (a RunConfig or a dict: only the keys given count) labelled
     `file_label`; `preset`: the --preset flag; `hardware`: what the preset auto sizes for (None:
-    this machine); `target`: the plan layer (--gpu/--vram/--gpus); `flags`: dotted key -> value
-    (`given` drops the flags that were not given);
-    `sets`: --set items; `gpus`: how many of `hardware`'s GPUs the preset auto plans over. `base` (the Python API's apply_preset): a RunConfig whose given keys
-    stand at the file's place. `flag_label`: what the flags are called ("wizard" for its edits);
-    `cache`: a dict the caller keeps to reuse preset computations (the wizard, per keystroke)."""
+    this machine); `gpus`: how many of its GPUs the preset auto plans over; `target`: the plan
+    layer (--gpu/--vram/--gpus); `flags`: dotted key -> value (`given` drops the flags that were
+    not given); `sets`: --set items. `base` (the Python API's apply_preset): a RunConfig whose
+    given keys stand at the file's place. `flag_label`: what the flags are called ("edited" for
+    the wizard's edits); `cache`: a dict the caller keeps to reuse preset computations (the
+    wizard, per keystroke)."""
     from sage_ft_tui.engine.config.presets import user_keys
 
     layers: dict[str, dict[str, Any]] = {name: {} for name in ORDER}
