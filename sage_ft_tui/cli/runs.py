@@ -195,7 +195,7 @@ def _print_created(run: Path, json_out: bool, built=None) -> None:
     out(f"created run {run.name}")
     out(f"  folder   {run}")
     out(
-        f"  data     {c.get('train', 0)} train / {c.get('eval', 0)} eval samples, {c.get('skipped', 0)} bad rows skipped"
+        f"  data     {c.get('train', 0)} train / {c.get('eval', 0)} eval samples, {c.get('skipped', 0)} bad row{'' if c.get('skipped', 0) == 1 else 's'} skipped"
     )
     print_data_block(run)
     out(f"  plan     {plan_run(run).summary()}")

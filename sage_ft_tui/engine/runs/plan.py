@@ -36,7 +36,8 @@ class TrainPlan:
 
     def summary(self) -> str:
         """One line: "18 optimizer steps (6 per epoch) · ≤ 1,024 tokens/step · ≈ 2m10s (measured on …)"."""
-        steps = f"{'≥ ' if self.approx else ''}{self.total_steps or '?'} optimizer steps"
+        n = self.total_steps
+        steps = f"{'≥ ' if self.approx else ''}{n or '?'} optimizer step{'' if n == 1 else 's'}"
         if self.steps_per_epoch and self.total_steps != self.steps_per_epoch:
             steps += f" ({self.steps_per_epoch} per epoch)"
         took = f"≈ {fmt_duration(self.seconds)}" if self.seconds is not None else "duration ?"
