@@ -287,6 +287,11 @@ def test_default_model_names_the_hub_or_falls_back_offline(tmp_path, monkeypatch
     c = default_model("qa", gpu)
     assert c.name == "Qwen/Qwen2.5-1.5B-Instruct" and c.download and "--model tiny-demo" in c.line, c.line
     assert default_model("code", gpu).name == "Qwen/Qwen2.5-Coder-1.5B-Instruct"
+    from sage_ft_tui.engine.recipes.quickstart import download_line
+
+    line = download_line("acme/never-cached")  # a --model that needs the hub is named before any fetch
+    assert "acme/never-cached is not cached" in line and "--model tiny-demo" in line, line
+    assert download_line("tiny-demo") == ""
 
 
 # ---- misc: the plan's duration, hints that work ---------------------------------------------------

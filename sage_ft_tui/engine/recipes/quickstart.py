@@ -91,6 +91,25 @@ def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> 
     )
 
 
+def download_line(model: str) -> str:
+    """'' for a model on this machine; for a hub id not in the cache, the line that says it is
+    downloaded now (before anything is fetched) and the offline way."""
+    from sage_ft_tui.engine.models.catalog import describe, needs_download
+    from sage_ft_tui.engine.models.resolve import offline_switch
+
+    try:
+        entry = describe(model)
+    except SageError:
+        return ""  # a bad reference: the config check says it in its own words
+    if not needs_download(entry) or offline_switch():  # offline: the model check refuses it in one line
+        return ""
+    size = f" (~{entry.size_label})" if entry.size_bytes else ""
+    return (
+        f"model: {model} is not cached: its weights{size} are downloaded from the Hugging Face hub now — "
+        f"offline, pass --model {TINY_NAME} or a local folder"
+    )
+
+
 def _has_chat_template(folder: Optional[str]) -> bool:
     """Whether a model folder ships a chat template (the chat-shaped tasks render with it)."""
     import json
@@ -163,6 +182,7 @@ def quickstart_build(
             f"quickstart {task} needs --data FILE", hint="e.g. sage-ft-tui quickstart qa --data my_qa.jsonl"
         )
     flags = dict(flags or {})
+    choice = None
     if not (model or flags.get("model.name") or any(s.split("=", 1)[0].strip() == "model.name" for s in sets)):
         snap = target.snapshot if target is not None else None
         choice = default_model(task, snap, planned=snap is not None)
@@ -171,6 +191,10 @@ def quickstart_build(
             say(choice.line)
     if model:
         flags["model.name"] = model
+    if choice is None and model and say is not None:
+        line = download_line(model)
+        if line:
+            say(line)
     if data:
         flags["data.paths"] = [str(Path(d).expanduser().resolve()) for d in data]
     base = recipe(task, repo=repo, model=model or TINY_NAME)
