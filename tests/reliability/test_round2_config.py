@@ -283,6 +283,7 @@ def test_default_model_names_the_hub_or_falls_back_offline(tmp_path, monkeypatch
     assert c.name == "tiny-demo" and "HF_HUB_OFFLINE=1" in c.line and not c.download, c.line
     assert "Coder" not in default_model("qa", gpu).line.split("(")[0]
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)  # set by an in-process start's preparation
     monkeypatch.setattr("sage_ft_tui.engine.models.resolve.offline_reason", lambda **k: "")
     c = default_model("qa", gpu)
     assert c.name == "Qwen/Qwen2.5-1.5B-Instruct" and c.download and "--model tiny-demo" in c.line, c.line
