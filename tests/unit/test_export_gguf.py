@@ -53,6 +53,8 @@ def test_k_quant_made_by_llama_cpp_quantizer(exported):
     assert set(e["tensor_types"]) - {"F32", "F16"}, e["tensor_types"]
     assert e["check"]["tokenization"]["identical"] and e["check"]["logits"]["max_rel_diff"] < 1
     assert e["check"]["logits"]["tolerance"] is None  # K-quants are reported, not judged
+    mid = e["check_16bit"]  # ... and the f16 file they are made from is judged first
+    assert mid["tokenization"]["identical"] and mid["logits"]["passed"] and mid["logits"]["tolerance"] == 2e-2
     assert e["bytes"] < entries["f16"]["bytes"]
 
 

@@ -9,8 +9,10 @@
 2. **Logits** — llama.cpp evaluates the same token ids as the merged model (transformers,
    float32, eager attention) and the report gives greedy next-token agreement and the
    max/mean |logit difference|. Files llama.cpp should reproduce closely (16/32-bit,
-   q8_0) fail beyond a tolerance on the max difference relative to the largest logit; the
-   K-quants are reported, not judged (their error is the quantization's)."""
+   q8_0) fail beyond a tolerance on the max difference relative to the largest logit; a
+   K-quant's own figures are reported, not judged (their error is the quantization's), and
+   the 16-bit file it is made from is judged first, so a conversion error is not hidden
+   behind the quantization's."""
 
 from __future__ import annotations
 
@@ -227,7 +229,7 @@ def check_gguf(
             lg = report["logits"] = logits(model, merged, chat, quant)
             if not lg["passed"]:
                 raise SageError(
-                    f"llama.cpp's logits differ from the merged model's (max relative difference "
+                    f"llama.cpp's logits ({quant}) differ from the merged model's (max relative difference "
                     f"{lg['max_rel_diff']:.3g} > {lg['tolerance']}, greedy agreement {lg['greedy_agreement']:.0%})",
                     kind="model",
                     hint="nothing was written; report this with the model's config.json",

@@ -39,6 +39,12 @@ def summary(entry: dict) -> list[str]:
             f"llama.cpp vs merged model: greedy agreement {lg['greedy_agreement']:.0%} over {lg['positions']} positions, "
             f"max |Δlogit| {lg['max_abs_diff']:.3g} (relative {lg['max_rel_diff']:.2g}), mean {lg['mean_abs_diff']:.2g}"
         )
+    mid = (entry.get("check_16bit") or {}).get("logits")
+    if mid:
+        out.append(
+            f"before quantizing, the {entry.get('quantized_from')} file: greedy agreement {mid['greedy_agreement']:.0%}, "
+            f"max |Δlogit| relative {mid['max_rel_diff']:.2g} (≤ {mid['tolerance']})"
+        )
     if chk.get("note"):
         out.append(chk["note"])
     if entry.get("modelfile"):

@@ -197,9 +197,14 @@ def export_gguf(
     tmp = Path(tmp_name)
     entry: dict = {"name": target.name, "format": "gguf", "quant": quant, "path": str(target)}
     try:
-        info = write_gguf(merged, tmp, quant, name=name or merged.name, say=say)
+        checked = check and llama.available()
+
+        def judge(path: Path, kind: str) -> dict:
+            return check_gguf(path, merged, chat, kind, say=say)
+
+        info = write_gguf(merged, tmp, quant, name=name or merged.name, say=say, check_16bit=judge if checked else None)
         entry.update(bytes=tmp.stat().st_size, **info)
-        if check and llama.available():
+        if checked:
             entry["check"] = check_gguf(tmp, merged, chat, quant, say=say)
         elif check:
             entry["check"] = {"by": None, "note": unchecked_note()}

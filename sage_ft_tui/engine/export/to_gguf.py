@@ -25,7 +25,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from sage_ft_tui.engine.errors import SageError
 
@@ -206,9 +206,19 @@ def read_meta(path: Path) -> dict:
     }
 
 
-def write_gguf(model_dir: Path, out: Path, quant: str, *, name: str, say: Say = lambda s, i: None) -> dict:
+def write_gguf(
+    model_dir: Path,
+    out: Path,
+    quant: str,
+    *,
+    name: str,
+    say: Say = lambda s, i: None,
+    check_16bit: Optional[Callable[[Path, str], dict]] = None,
+) -> dict:
     """`model_dir` → `out` as `quant`: the converter for its own types; for a K-quant the
-    converter's 16-bit file (bf16 for a bf16 model, else f16) then llama.cpp's quantizer."""
+    converter's 16-bit file (bf16 for a bf16 model, else f16), then llama.cpp's quantizer.
+    `check_16bit(path, type)` judges that 16-bit file before it is quantized (a K-quant's
+    own error hides a conversion error; the 16-bit file shows it)."""
     check_quant(quant)
     if quant in CONVERTER_TYPES:
         return convert(model_dir, out, quant, name=name, say=say)
@@ -219,6 +229,8 @@ def write_gguf(model_dir: Path, out: Path, quant: str, *, name: str, say: Say = 
     os.close(fd)
     try:
         info = convert(model_dir, Path(tmp), mid, name=name, say=say)
+        if check_16bit is not None:
+            info["check_16bit"] = check_16bit(Path(tmp), mid)
         say("quantize", {"quant": quant, "from": mid})
         llama.quantize(Path(tmp), out, quant)
     finally:
