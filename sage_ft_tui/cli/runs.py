@@ -335,11 +335,11 @@ def cancel(target: str = typer.Argument(..., help="Run name or folder."), no_tui
     """Stop a run: it saves a checkpoint and ends as cancelled."""
     try:
         from sage_ft_tui.engine.paths import resolve_run
+        from sage_ft_tui.engine.runs.manage import CANCEL_WAIT_S, derive_state
         from sage_ft_tui.engine.runs.manage import cancel as do_cancel
-        from sage_ft_tui.engine.runs.manage import derive_state
 
         run_dir = resolve_run(target)
-        do_cancel(run_dir, wait=60)
+        do_cancel(run_dir, wait=CANCEL_WAIT_S)
         out(f"{run_dir.name}: {derive_state(run_dir)[0]}")
         from sage_ft_tui.engine.runs.manage import read_status
 

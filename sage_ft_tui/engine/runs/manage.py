@@ -636,6 +636,10 @@ def shared_gpu_warning(run: Path, home: Optional[Path] = None) -> str:
     )
 
 
+# How long a cancel waits for the worker's own checkpoint-and-stop before killing its group.
+CANCEL_WAIT_S = 60.0
+
+
 def cancel(run: Path, *, wait: float = 0.0) -> bool:
     """SIGTERM the worker's process group: it saves a checkpoint and ends `cancelled`."""
     run = Path(run)

@@ -347,9 +347,13 @@ class MonitorScreen(BaseScreen):
 
         def answered(yes: Optional[bool]) -> None:
             if yes:
-                from sage_ft_tui.engine.runs.manage import cancel
+                from sage_ft_tui.engine.runs.manage import CANCEL_WAIT_S, cancel
 
-                self.app.background(self, "monitor.cancel", lambda: cancel(self.run), self._acted("Cancelling"))
+                self.notify("Cancelling: the worker saves a checkpoint and stops", timeout=3)
+                # waits (in the thread) so that a worker stuck past the grace is killed, as `cancel` does
+                self.app.background(
+                    self, "monitor.cancel", lambda: cancel(self.run, wait=CANCEL_WAIT_S), self._acted("Cancelled")
+                )
 
         self.app.push_screen(
             Confirm(

@@ -257,10 +257,14 @@ class RunsScreen(BaseScreen):
         row = self.current()
         if row is None:
             return
-        from sage_ft_tui.engine.runs.manage import cancel
+        from sage_ft_tui.engine.runs.manage import CANCEL_WAIT_S, cancel
 
         path = Path(row.info.path)
-        self.app.background(self, "runs.cancel", lambda: cancel(path), self._acted(f"Cancelling {path.name}"))
+        self.notify(f"Cancelling {path.name}: the worker saves a checkpoint and stops", timeout=3)
+        # waits (in the thread) so that a worker stuck past the grace is killed, as `cancel` does
+        self.app.background(
+            self, "runs.cancel", lambda: cancel(path, wait=CANCEL_WAIT_S), self._acted(f"Cancelled {path.name}")
+        )
 
     def action_save_now(self) -> None:
         row = self.current()
