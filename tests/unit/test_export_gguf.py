@@ -172,3 +172,28 @@ def test_a_preference_run_exports(tiny_model, sage_home):
     r = cli("export", "dpo", "--quant", "f16", "--json")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert '"identical": true' in r.stdout and RunLayout(run).export_gguf("f16").is_file()
+
+
+def test_offline_and_unsupported_architecture_is_one_line(tiny_model, tmp_path, monkeypatch):
+    """No connection is opened while converting and checking; an architecture llama.cpp's
+    converter does not know is one line, nothing written."""
+    import socket
+
+    tried = []
+
+    def no_network(self, address):
+        tried.append(address)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    e = export_gguf(tiny_model, tmp_path / "t-f16.gguf", "f16")
+    assert e["check"]["tokenization"]["identical"] and tried == []
+    odd = tmp_path / "odd"
+    shutil.copytree(tiny_model, odd)
+    cfg = json.loads((odd / "config.json").read_text())
+    (odd / "config.json").write_text(json.dumps({**cfg, "architectures": ["NoSuchForCausalLM"]}))
+    with pytest.raises(SageError) as err:
+        export_gguf(odd, tmp_path / "odd-f16.gguf", "f16")
+    assert "llama.cpp's converter does not support NoSuchForCausalLM" in err.value.oneline()
+    assert "--format hf" in err.value.oneline() and not (tmp_path / "odd-f16.gguf").exists()
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -59,9 +59,10 @@ def last_words(n: int = 3) -> str:
 class GGUFModel:
     """A GGUF file loaded by llama.cpp (vocabulary and weights), for tokenizing and logits."""
 
-    def __init__(self, path: Path, *, n_ctx: int = 1024, vocab_only: bool = False, threads: int = 2):
+    def __init__(self, path: Path, *, n_ctx: int = 1024, vocab_only: bool = False, threads: int = 0):
         llama_cpp = _lib()
         _log.clear()
+        threads = threads or _threads()
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(path),
@@ -104,12 +105,18 @@ class GGUFModel:
         self.llm.close()
 
 
-def quantize(src: Path, dst: Path, quant: str, *, threads: int = 2) -> None:
+def _threads() -> int:
+    import os
+
+    return max(1, min(os.cpu_count() or 2, 16))
+
+
+def quantize(src: Path, dst: Path, quant: str, *, threads: int = 0) -> None:
     """llama.cpp's llama_model_quantize: `src` (an f16 GGUF) → `dst` as `quant`."""
     llama_cpp = _lib()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = FTYPES[quant]
-    params.nthread = threads
+    params.nthread = threads or _threads()
     _log.clear()
     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
     if rc != 0:
