@@ -139,3 +139,23 @@ def test_family_modelfile_renders_like_its_chat_template(name, zoo, zoo_ggufs):
     if chat.bos_token and want.startswith(chat.bos_token):  # exactly one BOS: llama.cpp's, or the template's
         assert not prompt.startswith(chat.bos_token * 2) and got.startswith(chat.bos_token) != add_bos
     assert "You answer in one short sentence." in got  # the system prompt reaches the model
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if n.startswith(("llama-3", "mistral-nemo"))])
+def test_what_the_hand_written_writer_missed(name, zoo, zoo_ggufs):
+    """Llama 3's rope scaling becomes llama.cpp's rope_freqs tensor; a head size that is not
+    hidden/heads (Nemo) is written as attention.key_length."""
+    import json
+
+    import gguf
+
+    out, done = zoo_ggufs
+    cfg = json.loads((zoo[name] / "config.json").read_text())
+    r = gguf.GGUFReader(str(out / name / f"{name}-f16.gguf"))
+    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    if rope.get("rope_type") == "llama3":
+        assert "rope_freqs.weight" in [t.name for t in r.tensors]
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    f = r.fields.get(f"{done[name]['f16']['arch']}.attention.key_length")
+    if head_dim != cfg["hidden_size"] // cfg["num_attention_heads"]:
+        assert f is not None and int(f.parts[f.data[0]][0]) == head_dim
