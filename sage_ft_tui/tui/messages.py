@@ -69,3 +69,13 @@ class RunStarted(Message):
     def __init__(self, run: str):
         super().__init__()
         self.run = run
+
+
+class BuildProgress(Message):
+    """A build running in a thread worker reports how far it is (share 0..1, what it does)."""
+
+    def __init__(self, name: str, share: float, what: str = ""):
+        super().__init__()
+        self.name = name
+        self.share = share
+        self.what = what

@@ -170,3 +170,56 @@ async def test_chosen_model_names_its_family(world, zoo):
         table.move_cursor(row=_keys(table).index("tiny-demo"))
         await pilot.pause()
         assert "Llama (llama)" in _text(s, "#model-family")
+
+
+async def test_building_tiny_demo_keeps_the_screen_answering(world, tiny_model, tmp_path, monkeypatch):
+    """tiny-demo not built yet (an empty cache): the Model step builds it in a worker, says so
+    at once with its progress, keeps moving in the list meanwhile, and enables Next once built.
+    The build itself is stood in for (the real one takes about a minute): it reports progress
+    and waits until the test lets it finish, then lays the real tiny model in place."""
+    import shutil
+    import threading
+
+    from sage_ft_tui.engine.models import tiny
+    from sage_ft_tui.tui.app import SageApp
+
+    from .conftest import wait_for
+
+    monkeypatch.setenv("SAGE_FT_CACHE", str(tmp_path / "empty-cache"))
+    assert not tiny.is_built()
+    go = threading.Event()
+    calls = []
+
+    def build(target=None, progress=None):
+        calls.append(1)
+        progress(0.4, "pre-training")
+        assert go.wait(30)
+        dest = tiny.tiny_model_dir()
+        shutil.copytree(tiny_model, dest)
+        return dest
+
+    monkeypatch.setattr(tiny, "ensure_tiny_model", build)
+    app = SageApp(cwd=str(world / "project"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "ctrl+n")  # Home → Task → Model
+        await wait_for(
+            pilot, lambda: app.screen.query("#model-table") and app.screen.query_one("#model-table").row_count
+        )
+        s = app.screen
+        table = s.query_one("#model-table")
+        assert s.chosen.id == "tiny-demo"
+        await wait_for(pilot, lambda: "40%" in _text(s, "#model-build"))
+        assert "building tiny-demo" in _text(s, "#model-build") and s.query_one("#model-build").display
+        assert s.check_action("next", ()) is None  # Next waits for the build
+        await pilot.press("down")  # the list answers while it builds
+        assert table.cursor_row == 1 and s.chosen.id != "tiny-demo"
+        await pilot.press("up")
+        assert table.cursor_row == 0 and s.chosen.id == "tiny-demo" and len(calls) == 1  # one build
+        await pilot.press("enter")
+        assert type(app.screen).__name__ == "ModelScreen"  # not on while it builds
+        go.set()
+        await wait_for(pilot, lambda: not s.building)
+        assert not s.query_one("#model-build").display and s.check_action("next", ()) is True
+        assert table.get_row("tiny-demo")[-1].plain == "✓ built in"
+        await pilot.press("enter")
+        assert type(app.screen).__name__ == "DataScreen" and app.state.model == "tiny-demo"

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable, Optional
 
 from sage_ft_tui.engine.paths import cache_home
 
@@ -58,14 +59,25 @@ def resolve_model_name(name: str) -> str:
     return str(ensure_tiny_model()) if is_tiny(name) else name
 
 
-def ensure_tiny_model(target: Path | None = None) -> Path:
-    """The tiny model's folder, built on first use. The build imports torch, so a caller
-    that has not imported it (the TUI, `start`) gets the build in a child process."""
+def is_built(target: Path | None = None) -> bool:
+    """Whether the tiny model's folder is there already (no build needed)."""
     target = Path(target) if target else tiny_model_dir()
-    if (target / "config.json").exists() and (target / "tokenizer.json").exists():
+    return (target / "config.json").exists() and (target / "tokenizer.json").exists()
+
+
+Progress = Callable[[float, str], None]  # (share done 0..1, what is being done)
+PROGRESS_TAG = "sage-tiny-progress"  # the child's stdout lines that carry the build's progress
+
+
+def ensure_tiny_model(target: Path | None = None, progress: Optional[Progress] = None) -> Path:
+    """The tiny model's folder, built on first use. The build imports torch, so a caller
+    that has not imported it (the TUI, `start`) gets the build in a child process.
+    `progress(share, what)` is called as the build goes (from the calling thread)."""
+    target = Path(target) if target else tiny_model_dir()
+    if is_built(target):
         return target
     if "torch" not in sys.modules:
-        _build_in_child(target)
+        _build_in_child(target, progress)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name}.lock", "w") as lock:
@@ -73,7 +85,7 @@ def ensure_tiny_model(target: Path | None = None) -> Path:
         if not (target / "config.json").exists():
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
             try:
-                build_tiny_model(tmp)
+                build_tiny_model(tmp, progress=progress)
                 if target.exists():
                     shutil.rmtree(target)
                 os.replace(tmp, target)
@@ -82,22 +94,54 @@ def ensure_tiny_model(target: Path | None = None) -> Path:
     return target
 
 
-def _build_in_child(target: Path) -> None:
+def _build_in_child(target: Path, progress: Optional[Progress] = None) -> None:
+    """The build in a child process; its progress comes back as tagged stdout lines."""
     from sage_ft_tui.engine.errors import SageError
 
-    code = "import sys; from pathlib import Path; from sage_ft_tui.engine.models.tiny import ensure_tiny_model, _force; _force(Path(sys.argv[1]))"
-    r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=900)
-    if r.returncode != 0:
-        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["unknown error"]
+    code = "import sys; from pathlib import Path; from sage_ft_tui.engine.models.tiny import _force; _force(Path(sys.argv[1]))"
+    if progress is not None:
+        progress(0.0, "loading torch")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(target)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    tail: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith(PROGRESS_TAG + " "):
+                share, _, what = line[len(PROGRESS_TAG) + 1 :].partition(" ")
+                if progress is not None:
+                    try:
+                        progress(float(share), what)
+                    except ValueError:
+                        pass
+            elif line.strip():
+                tail = (tail + [line])[-20:]
+        rc = proc.wait(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if rc != 0:
         raise SageError(
-            f"could not build the tiny demo model: {tail[0]}", hint="run `sage-ft-tui doctor`", kind="model"
+            f"could not build the tiny demo model: {(tail or ['unknown error'])[-1]}",
+            hint="run `sage-ft-tui doctor`",
+            kind="model",
         )
 
 
 def _force(target: Path) -> Path:
     import torch  # noqa: F401  (so ensure_tiny_model builds here, in this child)
 
-    return ensure_tiny_model(target)
+    def say(share: float, what: str) -> None:
+        print(f"{PROGRESS_TAG} {share:.3f} {what}", flush=True)
+
+    return ensure_tiny_model(target, progress=say)
 
 
 # Pre-training at build time: enough steps for fluent-looking turns, few enough to build in
@@ -135,7 +179,9 @@ def pretrain_documents() -> list[str]:
     return docs
 
 
-def pretrain(model, fast, *, steps: int = PRETRAIN_STEPS, seed: int = 0, threads: int = 1) -> list[float]:
+def pretrain(
+    model, fast, *, steps: int = PRETRAIN_STEPS, seed: int = 0, threads: int = 1, progress: Optional[Progress] = None
+) -> list[float]:
     """A short causal-LM pre-training on `pretrain_documents()`, packed into fixed blocks.
     Returns the loss per step."""
     import random
@@ -159,18 +205,20 @@ def pretrain(model, fast, *, steps: int = PRETRAIN_STEPS, seed: int = 0, threads
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        losses = _pretrain_steps(model, data, n_blocks, opt, sched, gen, steps)
+        losses = _pretrain_steps(model, data, n_blocks, opt, sched, gen, steps, progress)
     finally:
         torch.set_num_threads(before)
     model.eval()
     return losses
 
 
-def _pretrain_steps(model, data, n_blocks: int, opt, sched, gen, steps: int) -> list[float]:
+def _pretrain_steps(model, data, n_blocks: int, opt, sched, gen, steps: int, progress=None) -> list[float]:
     import torch
 
     losses = []
-    for _ in range(steps):
+    for i in range(steps):
+        if progress is not None and i % 10 == 0:
+            progress(0.1 + 0.85 * i / steps, "pre-training")
         starts = torch.randint(0, n_blocks, (PRETRAIN_BATCH,), generator=gen)
         batch = torch.stack([data[s : s + PRETRAIN_BLOCK] for s in starts.tolist()])
         loss = model(input_ids=batch, labels=batch).loss
@@ -217,7 +265,12 @@ def chat_tokenizer(extra_special: list[str] | None = None, max_length: int = int
 
 
 def build_tiny_model(
-    out: Path, seed: int = 0, extra_special: list[str] | None = None, pretrain_steps: int | None = None, **arch
+    out: Path,
+    seed: int = 0,
+    extra_special: list[str] | None = None,
+    pretrain_steps: int | None = None,
+    progress: Optional[Progress] = None,
+    **arch,
 ) -> Path:
     """Tokenizer + model in `out`. The demo's own shape is pre-trained; a custom shape
     (`**arch`, the benchmarks' larger models) keeps random weights unless `pretrain_steps`
@@ -229,6 +282,8 @@ def build_tiny_model(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress(0.02, "tokenizer")
     fast = chat_tokenizer(extra_special)
     fast.save_pretrained(out)
 
@@ -244,8 +299,10 @@ def build_tiny_model(
     )
     model = LlamaForCausalLM(cfg)
     if pretrain_steps:
-        pretrain(model, fast, steps=pretrain_steps, seed=seed)
+        pretrain(model, fast, steps=pretrain_steps, seed=seed, progress=progress)
     model.generation_config.eos_token_id = cfg.eos_token_id
     model.generation_config.pad_token_id = cfg.pad_token_id
+    if progress is not None:
+        progress(0.97, "saving")
     model.save_pretrained(out, safe_serialization=True)
     return out

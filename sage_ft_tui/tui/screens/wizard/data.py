@@ -17,6 +17,7 @@ from textual.widgets import DirectoryTree, Input, Label, Static
 from sage_ft_tui.engine.data.readers import is_data_name
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import fmt_bytes
+from sage_ft_tui.tui.messages import BuildProgress
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S, histogram
 from sage_ft_tui.tui.widgets.pairs import pairs_preview, segments_text
@@ -32,18 +33,18 @@ class DataTree(DirectoryTree):
         return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or is_data_name(p.name))]
 
 
-def ensure_tiny_off_process() -> None:
+def ensure_tiny_off_process(progress=None) -> None:
     """Build tiny-demo if needed (the engine builds it in a child process: torch stays out)."""
     from sage_ft_tui.engine.models.tiny import ensure_tiny_model
 
-    ensure_tiny_model()
+    ensure_tiny_model(progress=progress)
 
 
-def inspect(paths: list[str], task: str, model: str, max_length: int, max_bad_share: float = 0.05):
+def inspect(paths: list[str], task: str, model: str, max_length: int, max_bad_share: float = 0.05, progress=None):
     from sage_ft_tui.engine.data.inspect import inspect_data
 
     if model.strip().lower() == "tiny-demo":
-        ensure_tiny_off_process()
+        ensure_tiny_off_process(progress)
     return inspect_data(paths, task=task, model=model, max_length=max_length, preview=4, max_bad_share=max_bad_share)
 
 
@@ -257,7 +258,22 @@ class DataScreen(WizardScreen):
         self.query_one("#data-summary", Static).update(Text(f"Checking {self._rel(path)} …", style="italic"))
         self.query_one("#data-result").loading = self.app.live
         task, model, max_len, bad = s.task or "instruction", s.model or "tiny-demo", s.max_length, s.max_bad_share
-        self.app.background(self, "data.inspect", lambda: inspect([path], task, model, max_len, bad), self._show)
+
+        def progress(share: float, what: str) -> None:  # tiny-demo built first (first use only)
+            self.post_message(BuildProgress("data.tiny", share, what))
+
+        self.app.background(
+            self, "data.inspect", lambda: inspect([path], task, model, max_len, bad, progress), self._show
+        )
+
+    def on_build_progress(self, message: BuildProgress) -> None:
+        if self.busy and self.is_attached:
+            self.query_one("#data-result").loading = False  # the line below says what goes on
+            self.query_one("#data-summary", Static).update(
+                Text(
+                    f"building tiny-demo… {message.share:.0%} ({message.what}; first use only), then checking", "italic"
+                )
+            )
 
     # ---- results ---------------------------------------------------------------------
     def _show(self, ins, err: Optional[SageError]) -> None:

@@ -19,6 +19,8 @@ from textual.widgets import DataTable, Input, Static
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import fmt_duration
 from sage_ft_tui.engine.models.catalog import WAY_FORWARD, is_search, matches, needs_download, unavailable
+from sage_ft_tui.engine.models.tiny import TINY_NAME
+from sage_ft_tui.tui.messages import BuildProgress
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S
 
@@ -46,6 +48,7 @@ class ModelScreen(WizardScreen):
         self.chosen = None  # ModelEntry
         self.query_text = ""
         self.families: dict[str, str] = {}  # folder -> its family line (engine.models.family)
+        self.building = False  # tiny-demo is being built (first use), in a thread worker
 
     def compose(self) -> ComposeResult:
         yield from self.compose_head()
@@ -55,13 +58,14 @@ class ModelScreen(WizardScreen):
                 yield DataTable(id="model-table", cursor_type="row", zebra_stripes=True)
             yield Input(placeholder="search the cache, or a model folder / hub id (org/name)", id="model-path")
             yield Static(id="model-check")
+            yield Static(id="model-build")
             yield Static(id="error", classes="error")
             yield Static(id="model-detail", classes="detail")
             yield Static(id="model-family", classes="detail")
         yield from self.footer()
 
     def on_mount(self) -> None:
-        for wid in ("#error", "#model-check"):
+        for wid in ("#error", "#model-check", "#model-build"):
             self.query_one(wid).display = False
         table = self.query_one(DataTable)
         self._columns()
@@ -178,6 +182,7 @@ class ModelScreen(WizardScreen):
     def _detail(self) -> None:
         e = self.chosen
         w = self.query_one("#model-detail", Static)
+        self._maybe_build(e)
         self.validity_changed()
         self._family(e)
         if e is None:
@@ -237,6 +242,51 @@ class ModelScreen(WizardScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self._highlight()
         self.action_next()
+
+    # ---- tiny-demo, built on first use (about a minute on a small CPU) -------------------
+    def _maybe_build(self, e) -> None:
+        """Build tiny-demo in a worker the first time it is chosen; the screen keeps answering."""
+        if e is None or e.id != TINY_NAME or self.building:
+            return
+        from sage_ft_tui.engine.models.tiny import is_built
+
+        if is_built():
+            return
+        from sage_ft_tui.engine.models.tiny import ensure_tiny_model
+
+        self.building = True
+        self._build_status(0.0, "starting")
+
+        def progress(share: float, what: str) -> None:
+            self.post_message(BuildProgress("model.tiny", share, what))
+
+        self.app.background(self, "model.tiny", lambda: ensure_tiny_model(progress=progress), self._built)
+
+    def _build_status(self, share: float, what: str) -> None:
+        w = self.query_one("#model-build", Static)
+        w.display = True
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"building {TINY_NAME}… {share:.0%}", style=S("$warning"))
+        t.append(f"  {what} · first use only, about a minute; Next once it is built", style="dim")
+        w.update(t)
+
+    def on_build_progress(self, message: BuildProgress) -> None:
+        if self.building and message.name == "model.tiny" and self.is_attached:
+            self._build_status(message.share, message.what)
+
+    def _built(self, path, err: Optional[SageError]) -> None:
+        self.building = False
+        if not self.is_attached:
+            return
+        self.query_one("#model-build").display = False
+        if err is not None:
+            self.say_error(err)
+            self.validity_changed()
+            return
+        from sage_ft_tui.engine.models.catalog import tiny_entry
+
+        self.entries[TINY_NAME] = tiny_entry()
+        self._fill(prefer=self.chosen.id if self.chosen else None)
 
     # ---- search, and a typed folder or hub id --------------------------------------------
     def action_focus_path(self) -> None:
@@ -324,6 +374,8 @@ class ModelScreen(WizardScreen):
 
     # ---- next ------------------------------------------------------------------------------
     def valid(self) -> bool:
+        if self.chosen is not None and self.chosen.id == TINY_NAME and self.building:
+            return False  # Next once it is built
         return self.chosen is not None and not unavailable(self.chosen, self.offline)
 
     def action_next(self) -> None:
