@@ -80,6 +80,7 @@ class RunModel:
         self.checkpoints: deque = deque(maxlen=20)
         self.state = "unknown"
         self.error: Optional[dict] = None
+        self.guard: Optional[dict] = None  # the last guardrail event (NaN stop, spike rollback, early stop)
         self.t_first: Optional[float] = None
         self.t_last: Optional[float] = None
         self.t_end: Optional[float] = None
@@ -159,6 +160,8 @@ class RunModel:
             self.checkpoints.append(ev)
         elif kind == "error":
             self.error = ev
+        elif kind == "guard":
+            self.guard = ev
         # unknown kinds: ignored (schema rule)
 
     def _tokens(self, tokens: Any) -> None:
@@ -251,6 +254,23 @@ class RunModel:
     @property
     def finished(self) -> bool:
         return self.state in FINAL_STATES
+
+
+GUARD_LABELS = {"nonfinite": "NaN/inf loss", "spike": "loss spike", "early_stop": "early stop"}
+
+
+def guard_banner(ev: Optional[dict]) -> Optional[dict]:
+    """A guard event as the Monitor's banner line (None: nothing to show)."""
+    if not ev or not ev.get("message"):
+        return None
+    rule = str(ev.get("rule") or "guard")
+    return {
+        "error_kind": GUARD_LABELS.get(rule, rule),
+        "message": ev["message"],
+        "hint": ev.get("hint", ""),
+        "recovering": ev.get("action") == "rollback",
+        "guard": True,
+    }
 
 
 def fmt_num(v: Any, spec: str = ".4f") -> str:

@@ -131,6 +131,30 @@ class LoRASection(_Strict):
         return v
 
 
+class GuardSection(_Strict):
+    stop_on_nonfinite: bool = Field(
+        True,
+        description="stop at a step whose gradients are NaN/inf, before they reach the weights, with a checkpoint "
+        "of the step before (fp16 on GPU: the loss scaler skips such steps itself)",
+    )
+    spike_factor: Optional[float] = Field(
+        None,
+        gt=1,
+        description="a logged loss above this × the median of the recent ones rolls back to the newest checkpoint "
+        "before it with half the learning rate, once; a second spike stops the run (null: off; e.g. 3)",
+    )
+    spike_window: int = Field(10, ge=3, le=1000, description="how many recent logged losses the spike median covers")
+    early_stop_patience: Optional[int] = Field(
+        None,
+        gt=0,
+        description="stop when the eval loss has not improved for this many evaluations in a row (needs evaluation "
+        "data; null: off)",
+    )
+    early_stop_threshold: float = Field(
+        0.0, ge=0, description="how much the eval loss must fall to count as an improvement (early stopping)"
+    )
+
+
 class TrainSection(_Strict):
     epochs: float = Field(3.0, ge=0, description="passes over the training data")
     max_steps: int = Field(-1, ge=-1, description="stop after this many optimizer steps; -1: run `epochs` epochs")
@@ -168,6 +192,9 @@ class TrainSection(_Strict):
     )
     oom_retries: int = Field(
         3, ge=0, le=8, description="on out-of-memory, halve the micro-batch and retry this many times"
+    )
+    guard: GuardSection = Field(
+        default_factory=GuardSection, description="guardrails: NaN/inf steps, loss spikes, early stopping on eval loss"
     )
 
     @field_validator("gpus")
@@ -249,6 +276,11 @@ class RunConfig(_Strict):
         if t.eval_steps and not (d.validation_split > 0 or d.eval_paths):
             raise ValueError(
                 "training.eval_steps: set without evaluation data; add data.validation_split or data.eval_paths"
+            )
+        if t.guard.early_stop_patience and not (d.validation_split > 0 or d.eval_paths):
+            raise ValueError(
+                "training.guard.early_stop_patience: early stopping watches the eval loss; add data.validation_split "
+                "or data.eval_paths"
             )
         if self.task == "text" and d.format not in ("auto", "text"):
             raise ValueError(f"task / data.format: the text task trains on plain text, not {d.format!r}")

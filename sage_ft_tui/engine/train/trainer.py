@@ -51,8 +51,62 @@ def _cuda():
     return torch.cuda.is_available()
 
 
+# A fault the tests inject (tests/unit/test_guard.py): the step whose loss is made NaN, through the
+# real forward and backward. Never set outside tests.
+NAN_STEP_ENV = "SAGE_FT_TEST_NAN_STEP"
+
+
+def _inject_nan(model, callback) -> None:
+    step = int(os.environ.get(NAN_STEP_ENV, "0") or 0)
+    emb = model.get_input_embeddings() if step > 0 else None
+    if emb is None:
+        return
+
+    def poison(module, args, output):
+        state = getattr(callback, "state", None)
+        return output * float("nan") if state is not None and state.global_step + 1 == step else output
+
+    emb.register_forward_hook(poison)
+
+
+def _follow_config_lr(args, optimizer, scheduler) -> Optional[float]:
+    """A resumed run takes training.learning_rate from its config, not from the checkpoint's
+    scheduler (the spike rollback halves it): every group's rate is scaled by the ratio.
+    Returns the ratio when it was not 1."""
+    base = list(getattr(scheduler, "base_lrs", None) or [])
+    if not base or not base[0] or optimizer is None:
+        return None
+    ratio = args.learning_rate / base[0]
+    if abs(ratio - 1) < 1e-9:
+        return None
+    scheduler.base_lrs = [b * ratio for b in base]
+    for group in optimizer.param_groups:
+        group["lr"] *= ratio
+        if "initial_lr" in group:
+            group["initial_lr"] *= ratio
+    if hasattr(scheduler, "_last_lr"):  # what the log reports for this step
+        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+    return ratio
+
+
+def _all_finite(model) -> bool:
+    import torch
+
+    grads = []
+    for p in model.parameters():
+        if p.requires_grad and p.grad is not None:
+            g = p.grad
+            grads.append(torch.isfinite(g.to_local() if hasattr(g, "to_local") else g).all())
+    return bool(torch.stack(grads).all()) if grads else True
+
+
 def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFlags, status_cb=None, extra_start=None):
+    from collections import deque
+    from statistics import median
+
     from transformers import TrainerCallback
+
+    guard_cfg = cfg.training.guard
 
     class EventCallback(TrainerCallback):
         def __init__(self):
@@ -65,12 +119,18 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
             # resumed run adds what its checkpoint recorded (sage_complete.json "tokens").
             self.tokens0 = 0
             self.trainer = None  # set by run_training: its session count is read at each save
+            self.state = None
+            # What a guardrail did in this session: {"rule": nonfinite | spike, "step": ..., ...}
+            self.guard: Optional[dict] = None
+            self.recent: deque = deque(maxlen=guard_cfg.spike_window)
+            self.lr_checked = False
 
         def _emit(self, kind, **fields):
             if events is not None:
                 events.emit(kind, **fields)
 
         def on_train_begin(self, args, state, control, **kw):
+            self.state = state
             self.t0 = self.last_t = time.time()
             self.step0 = self.last_step = state.global_step
             if state.global_step:
@@ -94,7 +154,38 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
             if status_cb:
                 status_cb(state="running", total_steps=state.max_steps, step=state.global_step)
 
+        def on_step_begin(self, args, state, control, **kw):
+            if not self.lr_checked:  # the checkpoint's optimizer and scheduler are loaded by now
+                self.lr_checked = True
+                ratio = _follow_config_lr(args, kw.get("optimizer"), kw.get("lr_scheduler"))
+                if ratio is not None and state.is_world_process_zero:
+                    print(
+                        f"[sage-ft-tui] learning rate × {ratio:g} from the config: {args.learning_rate:g}", flush=True
+                    )
+
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            model = kw.get("model")
+            if not guard_cfg.stop_on_nonfinite or args.fp16 or self.guard or model is None or _all_finite(model):
+                return
+            # NaN/inf gradients: none of them reaches the weights (the optimizer skips a parameter
+            # without a gradient), and the state after the previous step is saved as it is.
+            for p in model.parameters():
+                if p.requires_grad:
+                    p.grad = None
+            ckpt = None
+            if state.global_step > 0:
+                ckpt = checkpoint_dir(args.output_dir, state.global_step)
+                if not checkpoint_complete(ckpt).exists() and self.trainer is not None:
+                    self.trainer._save_checkpoint(self.trainer.model_wrapped, None)
+                    self.on_save(args, state, control)
+            self.guard = {"rule": "nonfinite", "step": state.global_step + 1, "checkpoint": str(ckpt) if ckpt else None}
+            control.should_training_stop = True
+
         def on_step_end(self, args, state, control, **kw):
+            if self.guard:  # nothing more from this session: no save, no eval of a stopped run
+                control.should_save = control.should_evaluate = False
+                control.should_training_stop = True
+                return control
             if flags.cancel:
                 control.should_save = True
                 control.should_training_stop = True
@@ -112,6 +203,18 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
                 return
             if "loss" not in logs:
                 return
+            if guard_cfg.spike_factor and not self.guard:
+                loss = float(logs["loss"])
+                if len(self.recent) >= 3 and loss > guard_cfg.spike_factor * median(self.recent):
+                    self.guard = {
+                        "rule": "spike",
+                        "step": state.global_step,
+                        "loss": loss,
+                        "median": median(self.recent),
+                    }
+                    control.should_save = control.should_evaluate = False  # the spiked state is not kept
+                    control.should_training_stop = True
+                self.recent.append(loss)
             tokens = self.tokens0 + int(logs.get("num_tokens", 0) or 0)
             dt = max(now - (self.last_t or now), 1e-6)
             dsteps = state.global_step - self.last_step
@@ -443,6 +546,8 @@ def base_args(cfg: RunConfig, out_dir: Path, has_eval: bool, cls) -> dict:
         logging_first_step=True,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=(t.eval_steps or t.save_steps) if has_eval else None,
+        # early stopping (transformers' EarlyStoppingCallback) reads the best eval loss from the state
+        **({"metric_for_best_model": "eval_loss", "greater_is_better": False} if t.guard.early_stop_patience else {}),
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
@@ -521,11 +626,33 @@ def build_trainer(cfg: RunConfig, run_dir: Path, train_ds, eval_ds, *, model, to
 
 @dataclass
 class TrainResult:
-    state: str  # completed | cancelled
+    state: str  # completed | cancelled | spike (the worker rolls back once, then stops)
     global_step: int
     total_steps: int
     train_loss: Optional[float]
     adapter_dir: Optional[Path]
+    guard: Optional[dict] = None  # what a guardrail did: rule (nonfinite, spike, early_stop), step, ...
+
+
+def nonfinite_error(cfg: RunConfig, guard: dict) -> SageError:
+    """The one line for a run stopped at a NaN/inf step."""
+    step, ckpt = guard["step"], guard.get("checkpoint")
+    kept = f"stopped with {Path(ckpt).name}, the state before it" if ckpt else "stopped before any step was kept"
+    t = cfg.training
+    precision = (
+        "training.precision bf16 or fp32 instead of fp16"
+        if t.precision == "fp16"
+        else "training.precision fp32"
+        if t.precision != "fp32"
+        else "a smaller training.max_grad_norm"
+    )
+    return SageError(
+        f"the loss became NaN/inf at step {step}; {kept} (no NaN weights saved)",
+        kind="diverged",
+        hint=f"lower training.learning_rate (now {t.learning_rate:g}), check the data of step {step} "
+        f"(batches of {t.micro_batch_size} × {t.grad_accumulation}), or try {precision}; then `sage-ft-tui resume`"
+        + (f" continues from {Path(ckpt).name}" if ckpt else ""),
+    )
 
 
 def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str], state_dict=None) -> None:
@@ -588,8 +715,16 @@ def run_training(
     model, peft_cfg = policy_model(cfg, mdir, attention)
     extra: dict[str, Any] = {"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0}
     cb = event_callback(cfg, events, flags, status_cb, extra_start=extra)
+    callbacks: list[Any] = [cb]
+    g = cfg.training.guard
+    early = None
+    if g.early_stop_patience and eval_ds is not None:
+        from transformers import EarlyStoppingCallback
+
+        early = EarlyStoppingCallback(g.early_stop_patience, g.early_stop_threshold)
+        callbacks.append(early)
     trainer = build_trainer(
-        cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=[cb]
+        cfg, run_dir, train_ds, eval_ds, model=model, tokenizer=tokenizer, peft_cfg=peft_cfg, callbacks=callbacks
     )
     cb.trainer = trainer  # the callback reads the session's token count at each save
     fsdp_on_cpu(trainer)  # a several-process CPU run shards as a GPU run does
@@ -605,9 +740,35 @@ def run_training(
     # CPU: the fused LoRA linear (engine/train/fast_lora.py); sharded parameters keep peft's forward.
     fused = not _cuda() and not sharded(trainer) and fast_lora.enabled()
     extra["fused_lora_layers"] = fast_lora.apply(trainer.model) if fused else 0
+    _inject_nan(trainer.model, cb)
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = trainer.state
     adapter = None
+    guard = cb.guard
+    if guard and guard["rule"] == "nonfinite":
+        err = nonfinite_error(cfg, guard)
+        if events is not None:
+            events.emit("guard", action="stopped", message=err.message, hint=err.hint, **guard)
+        raise err
+    if guard and guard["rule"] == "spike" and not flags.cancel:
+        return TrainResult("spike", state.global_step, state.max_steps, None, None, guard)
+    if early is not None and early.early_stopping_patience_counter >= (g.early_stop_patience or 0):
+        if state.global_step < state.max_steps:
+            guard = {
+                "rule": "early_stop",
+                "step": state.global_step,
+                "best_eval_loss": state.best_metric,
+                "best_step": getattr(state, "best_global_step", None),
+                "patience": g.early_stop_patience,
+            }
+            if events is not None:
+                msg = (
+                    f"early stop at step {state.global_step}: the eval loss has not improved for "
+                    f"{g.early_stop_patience} evaluations"
+                    + (f" by more than {g.early_stop_threshold:g}" if g.early_stop_threshold else "")
+                    + f" (best {state.best_metric:.4g} at step {guard['best_step']})"
+                )
+                events.emit("guard", action="stopped", message=msg, **guard)
     if flags.cancel:
         result_state = "cancelled"
     else:
@@ -616,7 +777,9 @@ def run_training(
         if trainer.is_world_process_zero():
             adapter = RunLayout(run_dir).adapter
             save_adapter(trainer, mdir, adapter, ctok.serving_template, full)
-    return TrainResult(result_state, state.global_step, state.max_steps, getattr(out, "training_loss", None), adapter)
+    return TrainResult(
+        result_state, state.global_step, state.max_steps, getattr(out, "training_loss", None), adapter, guard
+    )
 
 
 class LoRATrainer:
@@ -666,6 +829,12 @@ class LoRATrainer:
         events = EventWriter(RunLayout(run).events)
         try:
             self.result = run_training(cfg, run, train_ds, eval_ds, events=events)
+            if self.result.state == "spike":
+                raise SageError(
+                    f"the loss spiked at step {self.result.guard and self.result.guard['step']}",
+                    kind="diverged",
+                    hint="lower training.learning_rate, or run it through `sage-ft-tui run`, which rolls back once",
+                )
             events.emit("status", state=self.result.state)
         finally:
             events.close()

@@ -221,11 +221,18 @@ def _train_with_oom_retries(cfg, run: Path, train_ds, eval_ds, *, events, flags,
     """run_training; on CUDA OOM halve the micro-batch, double accumulation (same effective
     batch), resume from the newest complete checkpoint, up to training.oom_retries times."""
     tries = 0
+    spikes = 0
     while True:
         try:
-            return run_training(
+            result = run_training(
                 cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=resume_from, status_cb=status_cb
             )
+            if result.state != "spike":
+                return result
+            cfg, resume_from = _spike_rollback(cfg, run, result.guard or {}, events, spikes)
+            spikes += 1
+            _free_accelerator_memory()
+            continue
         except BaseException as exc:
             err = classify(exc, run)
             if err.kind != "oom":
@@ -276,6 +283,43 @@ def _train_with_oom_retries(cfg, run: Path, train_ds, eval_ds, *, events, flags,
             grad_accumulation=cfg.training.grad_accumulation,
         )
         status_cb(oom_retries=tries, micro_batch_size=cfg.training.micro_batch_size)
+
+
+def _spike_rollback(cfg, run: Path, guard: dict, events, spikes: int):
+    """The loss-spike rule: the first spike rolls back to the newest complete checkpoint before
+    it with half the learning rate (saved in config.yaml, so a later resume keeps it); a second
+    one stops the run. Returns (config, checkpoint to resume from)."""
+    step, loss, med = guard.get("step"), guard.get("loss") or 0.0, guard.get("median") or 0.0
+    what = f"the loss spiked at step {step}: {loss:.4g}, over {cfg.training.guard.spike_factor:g} × the recent median {med:.4g}"
+    if spikes >= 1:
+        err = SageError(
+            f"{what}, again after a rollback with a lower learning rate",
+            kind="diverged",
+            hint=f"lower training.learning_rate further (now {cfg.training.learning_rate:g}), raise warmup_ratio, "
+            f"or check the data around step {step}",
+        )
+        events.emit("guard", action="stopped", message=err.message, hint=err.hint, **guard)
+        raise err
+    before = [c for c in checkpoints(run) if int(c.name.rsplit("-", 1)[1]) < int(step or 0)]
+    resume_from = before[-1] if before else None
+    raw = cfg.model_dump(mode="json")
+    raw["training"]["learning_rate"] = cfg.training.learning_rate / 2
+    new = type(cfg).from_dict(raw, source="loss-spike rollback")
+    new.save(RunLayout(run).config)
+    msg = (
+        f"{what}; rolling back to {resume_from.name if resume_from else 'step 0'} with learning rate "
+        f"{new.training.learning_rate:g} (was {cfg.training.learning_rate:g}); a second spike stops the run"
+    )
+    log(msg)
+    events.emit(
+        "guard",
+        action="rollback",
+        message=msg,
+        checkpoint=str(resume_from) if resume_from else None,
+        learning_rate=new.training.learning_rate,
+        **guard,
+    )
+    return new, resume_from
 
 
 def main(argv: list[str]) -> int:
@@ -381,9 +425,18 @@ def _finished(result, events, status) -> None:
         ended=time.time(),
         step=result.global_step,
         total_steps=result.total_steps,
-        exit_reason="cancelled by user" if result.state == "cancelled" else "",
+        exit_reason="cancelled by user"
+        if result.state == "cancelled"
+        else f"early stop at step {result.global_step}"
+        if result.guard and result.guard.get("rule") == "early_stop"
+        else "",
     )
     events.emit("status", state=result.state, step=result.global_step)
+    if result.guard and result.guard.get("rule") == "early_stop":
+        g = result.guard
+        log(
+            f"early stop: the eval loss has not improved for {g['patience']} evaluations (best {g['best_eval_loss']:.4g} at step {g['best_step']})"
+        )
     log(
         f"{result.state} at step {result.global_step}/{result.total_steps}"
         + (f"; adapter in {result.adapter_dir}" if result.adapter_dir else "")

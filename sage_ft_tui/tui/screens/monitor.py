@@ -29,7 +29,7 @@ from sage_ft_tui.engine.runs.layout import ACTIVE_STATES as ACTIVE
 from sage_ft_tui.engine.runs.layout import FINAL_STATES, RunLayout
 from sage_ft_tui.tui.follow import LOG_TAIL_BYTES, RunFollower, tail_lines
 from sage_ft_tui.tui.messages import EventsArrived, HardwareRead, LogTail, RunState
-from sage_ft_tui.tui.run_model import RunModel
+from sage_ft_tui.tui.run_model import RunModel, guard_banner
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.runs import RESUMABLE, state_text
 from sage_ft_tui.tui.widgets.charts import S, bar, line_chart
@@ -241,7 +241,7 @@ class MonitorScreen(BaseScreen):
             host.display = bool(m.host)
             if m.host:
                 host.update(host_text(m, host.size.width or self.app.size.width))
-        err = m.error
+        err = m.error or guard_banner(m.guard)
         if err is None and state == "failed" and detail:
             err = {
                 "error_kind": "internal",
@@ -300,6 +300,8 @@ class MonitorScreen(BaseScreen):
         kind = str(err.get("error_kind") or err.get("kind") or "error")
         if err.get("recovering"):
             t.append(f" ⟳ {kind.upper()} ", style=S("bold reverse $warning"))
+        elif err.get("guard"):
+            t.append(f" ■ {kind.upper()} ", style=S("bold reverse $accent"))
         else:
             t.append(f" ✗ {kind.upper()} ", style="bold reverse")
         t.append(f" {err.get('message', '')}", style="bold")

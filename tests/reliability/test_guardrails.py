@@ -1,0 +1,156 @@
+"""Guardrails (issue 24 item 4), through the real detached worker on the tiny model: a NaN made
+in the real forward pass at step 5 stops the run `failed` with checkpoint-4 (finite weights, the
+state before the bad step) and one line naming the step and what to try; early stopping on eval
+loss ends the run `completed` long before max_steps; the loss-spike rule rolls back once with
+half the learning rate. The runs start together (module fixture) to keep the suite's time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.runs.manage import checkpoints, create_run, derive_state, launch, read_status
+from sage_ft_tui.engine.train.trainer import NAN_STEP_ENV
+
+from .conftest import events_of, log_tail, short_config, wait_until
+
+pytestmark = pytest.mark.slow
+
+NAN_AT = 5
+
+
+def _cfg(name: str, steps: int, save_steps: int, guard: dict, **data):
+    cfg = short_config(name, steps=steps, save_steps=save_steps)
+    raw = cfg.model_dump(mode="json")
+    raw["training"]["guard"].update(guard)
+    raw["data"].update(data)
+    if data.get("validation_split"):
+        raw["training"]["eval_steps"] = 1
+    return type(cfg).from_dict(raw)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_model) -> dict[str, Path]:
+    home = tmp_path_factory.mktemp("guard") / "runs"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SAGE_FT_HOME", str(home))
+        out = {
+            "nan": create_run(_cfg("nan", 12, 3, {})),
+            # threshold 10: no evaluation after the first counts as better, so patience 1 stops at step 2
+            "early": create_run(
+                _cfg("early", 40, 50, {"early_stop_patience": 1, "early_stop_threshold": 10.0}, validation_split=0.1)
+            ),
+            # any logged loss 1% over the median of the last 3 is a spike: the first one rolls back
+            "spike": create_run(_cfg("spike", 16, 2, {"spike_factor": 1.01, "spike_window": 3})),
+        }
+        mp.setenv(NAN_STEP_ENV, str(NAN_AT))
+        launch(out["nan"])
+        mp.delenv(NAN_STEP_ENV)
+        launch(out["early"])
+        launch(out["spike"])
+        try:
+            for run in out.values():
+                wait_until(
+                    lambda run=run: derive_state(run)[0] in ("completed", "failed"), 240, f"{run.name}\n{log_tail(run)}"
+                )
+        finally:
+            from tests.cleanup import stop_leftovers
+
+            stop_leftovers([home])
+    return out
+
+
+def _guards(run: Path) -> list[dict]:
+    return [e for e in events_of(run) if e["kind"] == "guard"]
+
+
+def test_nan_stops_with_the_checkpoint_before_the_bad_step(runs):
+    import torch
+    from safetensors.torch import load_file
+
+    run = runs["nan"]
+    assert derive_state(run)[0] == "failed", log_tail(run)
+    (guard,) = _guards(run)
+    assert guard["rule"] == "nonfinite" and guard["step"] == NAN_AT and guard["action"] == "stopped"
+    # checkpoint-3 (save_steps) and checkpoint-4, saved by the guard before step 5's update
+    done = checkpoints(run)
+    assert [c.name for c in done] == ["checkpoint-3", f"checkpoint-{NAN_AT - 1}"], done
+    assert guard["checkpoint"] == str(done[-1])
+    state = json.loads((done[-1] / "trainer_state.json").read_text())
+    assert state["global_step"] == NAN_AT - 1
+    weights = load_file(str(done[-1] / "adapter_model.safetensors"))
+    assert weights and all(torch.isfinite(w).all() for w in weights.values())
+    # the logged losses before the bad step are finite and nothing was logged after it
+    logs = [e for e in events_of(run) if e["kind"] == "log"]
+    assert all(e["step"] <= NAN_AT for e in logs)
+    assert not RunLayout(run).adapter.exists()
+    err = read_status(run)["error"]
+    assert err["error_kind"] == "diverged"
+    assert f"step {NAN_AT}" in err["message"] and f"checkpoint-{NAN_AT - 1}" in err["message"]
+    assert "learning_rate" in err["hint"] and "precision" in err["hint"] and f"step {NAN_AT}" in err["hint"]
+    lines = [ln for ln in (run / "train.log").read_text().splitlines() if "NaN/inf at step" in ln]
+    assert len(lines) == 1 and "Traceback" not in (run / "train.log").read_text(), log_tail(run)
+
+
+def test_early_stopping_ends_before_max_steps(runs):
+    run = runs["early"]
+    assert derive_state(run)[0] == "completed", log_tail(run)
+    (guard,) = _guards(run)
+    assert guard["rule"] == "early_stop" and guard["step"] == 2 and guard["action"] == "stopped"
+    evals = [e for e in events_of(run) if e["kind"] == "eval"]
+    best = min(evals, key=lambda e: e["eval_loss"])
+    assert len(evals) == 2 and guard["best_eval_loss"] == pytest.approx(best["eval_loss"])
+    assert guard["best_step"] == best["step"] and "early stop at step 2" in guard["message"]
+    assert read_status(run)["step"] == 2 and read_status(run)["exit_reason"] == "early stop at step 2"
+    assert (RunLayout(run).adapter / "adapter_config.json").exists()
+
+
+def test_loss_spike_rolls_back_once_with_half_the_learning_rate(runs):
+    from sage_ft_tui.engine.config.schema import RunConfig
+
+    run = runs["spike"]
+    guards = _guards(run)
+    first = guards[0]
+    assert first["rule"] == "spike" and first["action"] == "rollback", guards
+    assert first["loss"] > 1.01 * first["median"]
+    assert first["learning_rate"] == pytest.approx(5e-4)
+    assert RunConfig.load(RunLayout(run).config).training.learning_rate == pytest.approx(5e-4)
+    starts = [e for e in events_of(run) if e["kind"] == "start"]
+    back_to = int(Path(first["checkpoint"]).name.split("-")[1]) if first["checkpoint"] else 0
+    assert len(starts) == 2 and starts[1]["resumed_from_step"] == back_to < first["step"]
+    # after the rollback the learning rate really is half (the scheduler's rates, not only the config)
+    logs = [e for e in events_of(run) if e["kind"] == "log"]
+    before = {e["step"]: e["learning_rate"] for e in logs[: len(logs)] if e["t"] < starts[1]["t"]}
+    after = {e["step"]: e["learning_rate"] for e in logs if e["t"] >= starts[1]["t"]}
+    common = sorted(set(before) & set(after))
+    assert common and all(after[s] == pytest.approx(before[s] / 2) for s in common), (before, after)
+    if len(guards) > 1:  # a second spike stops the run
+        assert guards[1]["action"] == "stopped" and derive_state(run)[0] == "failed"
+        assert read_status(run)["error"]["error_kind"] == "diverged"
+    else:
+        assert derive_state(run)[0] == "completed", log_tail(run)
+
+
+async def test_monitor_shows_each_guard_as_a_line(runs):
+    from sage_ft_tui.tui.app import SageApp
+    from sage_ft_tui.tui.screens.monitor import MonitorScreen
+    from tests.tui.conftest import wait_for
+
+    expect = {
+        "nan": ["DIVERGED", f"NaN/inf at step {NAN_AT}", "learning_rate"],
+        "early": ["EARLY STOP", "early stop at step 2"],
+        "spike": ["LOSS SPIKE", "rolling back to"] if len(_guards(runs["spike"])) == 1 else ["DIVERGED", "spiked"],
+    }
+    for name, words in expect.items():
+        app = SageApp(initial=lambda app, name=name: [MonitorScreen(str(runs[name]))])
+        async with app.run_test(size=(120, 32)) as pilot:
+            screen = app.screen
+
+            def banner(screen=screen) -> str:
+                w = screen.query_one("#mon-banner")
+                return str(w.render()) if w.display else ""
+
+            await wait_for(pilot, lambda words=words: all(w in banner() for w in words), timeout=20)
