@@ -227,7 +227,7 @@ def _train_with_oom_retries(cfg, run: Path, train_ds, eval_ds, *, events, flags,
             result = run_training(
                 cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=resume_from, status_cb=status_cb
             )
-            if result.state != "spike":
+            if getattr(result, "state", None) != "spike":
                 return result
             cfg, resume_from = _spike_rollback(cfg, run, result.guard or {}, events, spikes)
             spikes += 1
