@@ -198,3 +198,35 @@ def test_chat_with_a_system_message(served, flow, name):
         stream=True,
     )
     assert sum(1 for _ in stream) >= 1, name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_export_gguf_checked_by_llama_cpp(flow, zoo, name):
+    """`export` of the trained run: f16, q8_0 and q4_k_m, each loaded by llama.cpp itself with
+    identical tokenization (and a Modelfile that renders like the template) — or refused in one
+    line naming what of the tokenizer a GGUF cannot carry, with nothing written."""
+    from sage_ft_tui.engine.errors import SageError
+    from sage_ft_tui.engine.export import llama
+    from sage_ft_tui.engine.export.check import unrepresentable
+    from sage_ft_tui.engine.export.run import export_run
+    from sage_ft_tui.engine.runs.layout import RunLayout
+
+    run = flow["runs"][name]
+    lay = RunLayout(run)
+    causes = unrepresentable(zoo[name])
+    quants = ("f16", "q8_0", "q4_k_m") if llama.available() else ("f16", "q8_0")
+    for q in quants:
+        t = time.time()
+        try:
+            entry = export_run(run, fmt="gguf", quant=q)
+        except SageError as e:
+            assert causes, f"{name}/{q}: refused without a tokenizer cause: {e.oneline()}"
+            assert "tokenizes the exported file differently" in e.oneline() and all(c in e.oneline() for c in causes)
+            assert not lay.export_gguf(q).exists()
+            continue
+        finally:
+            flow["times"].setdefault("export", {})[f"{name}/{q}"] = round(time.time() - t, 1)
+        assert lay.export_gguf(q).is_file() and lay.modelfile.is_file(), name
+        if llama.available():
+            chk = entry["check"]
+            assert chk["by"] and chk["tokenization"]["identical"], (name, q, chk)

@@ -48,12 +48,8 @@ def zoo_ggufs(zoo, tmp_path_factory):
     return out, done
 
 
-# The zoo's Gemma-3 folder mixes a sliding and a full-attention layer in 2 layers
-# (layer_types); llama.cpp reads no per-layer pattern for Gemma-3 and uses the released
-# models' (5 sliding : 1 full), so its second layer gets the local RoPE base: the logits
-# check refuses it, the K-quant too (through the 16-bit file it is made from);
-# test_gemma3_layer_pattern shows the same folder with the released pattern passes.
-LOGITS_REFUSED = {"gemma-3-it"}
+# No zoo family is refused by the logits check (test_gemma3_layer_pattern shows one that is).
+LOGITS_REFUSED: set[str] = set()
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
@@ -89,19 +85,24 @@ def test_family_gguf_checked_by_llama_cpp(name, zoo, zoo_ggufs):
 
 
 def test_gemma3_layer_pattern(zoo, tmp_path):
-    """The same Gemma-3 weights with the released models' layer pattern: llama.cpp matches."""
+    """A Gemma-3 folder whose layer pattern llama.cpp cannot represent (it assumes the
+    released 5 local : 1 global) is refused by the logits check, with nothing written."""
     import json
     import shutil
 
+    from sage_ft_tui.engine.errors import SageError
     from sage_ft_tui.engine.export.run import export_gguf
 
     g = tmp_path / "gemma-3"
     shutil.copytree(zoo["gemma-3-it"], g)
     cfg = json.loads((g / "config.json").read_text())
-    cfg.update(layer_types=["sliding_attention"] * cfg["num_hidden_layers"], sliding_window_pattern=6)
+    n = cfg["num_hidden_layers"]
+    cfg.update(layer_types=["sliding_attention", "full_attention"] * (n // 2), sliding_window_pattern=2)
     (g / "config.json").write_text(json.dumps(cfg))
-    e = export_gguf(g, tmp_path / "g-f16.gguf", "f16")
-    assert e["check"]["tokenization"]["identical"] and e["check"]["logits"]["greedy_agreement"] >= 0.95
+    with pytest.raises(SageError) as e:
+        export_gguf(g, tmp_path / "g-f16.gguf", "f16")
+    assert "differ from the merged model's" in e.value.oneline()
+    assert not (tmp_path / "g-f16.gguf").exists()
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

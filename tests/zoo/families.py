@@ -549,8 +549,11 @@ _add(
             tie_word_embeddings=True,
             query_pre_attn_scalar=64,
             sliding_window=512,
-            sliding_window_pattern=2,
-            layer_types=["sliding_attention", "full_attention"],
+            # the released models' pattern (5 local layers, then a global one), which llama.cpp
+            # assumes for Gemma 3: with fewer layers its GGUF would not match the folder
+            num_hidden_layers=6,
+            sliding_window_pattern=6,
+            layer_types=["sliding_attention"] * 5 + ["full_attention"],
             hidden_activation="gelu_pytorch_tanh",
             rope_theta=1000000.0,
             rope_local_base_freq=10000.0,

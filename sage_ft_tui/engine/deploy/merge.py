@@ -439,6 +439,7 @@ def _do_merge(
     say("save", {"tmp": str(tmp), "params": n_params})
     merged.save_pretrained(str(tmp), safe_serialization=True, max_shard_size=shard)
     tok.save_pretrained(str(tmp))
+    _copy_tokenizer_files(Path(tok_src), tmp)
     if chat_template and not (tmp / "chat_template.jinja").exists():
         (tmp / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
     gen.save_pretrained(str(tmp))
@@ -489,6 +490,17 @@ def _load_tokenizer(base: Path, tok_dirs: tuple[Path, ...], trust: bool):
         chat_template = chat_tokenizer(str(base)).template  # what training used (fallback if none)
         tok.chat_template = chat_template
     return tok, tok_src, chat_template
+
+
+def _copy_tokenizer_files(src: Path, dest: Path) -> None:
+    """The tokenizer as training had it, verbatim (tokenizer.model included)."""
+    import shutil
+
+    from sage_ft_tui.engine.models.resolve import TOKENIZER_FILES
+
+    for name in TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dest / name)
 
 
 def _load_model(folder: Path, torch_dtype, trust: bool, dev: str):

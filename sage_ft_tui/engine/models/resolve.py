@@ -12,6 +12,19 @@ from sage_ft_tui.engine.models.tiny import TINY_NAME, ensure_tiny_model, is_tiny
 _META = ["*.json", "*.jinja", "tokenizer.model", "*.txt", "*.tiktoken"]
 _TRUE = ("1", "true", "yes", "on")  # what huggingface_hub reads as set
 _SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+# A model folder's tokenizer, as files: copied verbatim with an adapter and into a merged
+# folder (re-saving through transformers drops tokenizer.model, which llama.cpp needs for
+# SentencePiece vocabularies, and rewrites the configs in its own format).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+)
 PROBE_TIMEOUT = 1.5  # seconds the one reachability check may take
 PROBE_TTL = 60.0  # how long its answer is kept
 _probed: dict[str, tuple[float, str]] = {}

@@ -669,16 +669,9 @@ def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str]
     if state_dict is not None:
         extra["state_dict"] = state_dict
     trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(tmp), **extra)
-    for name in (
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "chat_template.jinja",
-        "generation_config.json",
-        "tokenizer.model",
-        "vocab.json",
-        "merges.txt",
-    ):
+    from sage_ft_tui.engine.models.resolve import TOKENIZER_FILES
+
+    for name in (*TOKENIZER_FILES, "generation_config.json"):
         src = tok_dir / name
         if src.exists():
             shutil.copy2(src, tmp / name)
