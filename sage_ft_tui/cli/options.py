@@ -34,3 +34,9 @@ GpusOpt = typer.Option(
     "FSDP sharding when it does not.",
 )
 PrecisionOpt = typer.Option(None, "--precision", help="auto | bf16 | fp16 | fp32")
+NotifyOpt = typer.Option(
+    None,
+    "--notify",
+    help="Tell this apprise URL when the run completes or fails (repeatable): ntfy://TOPIC, "
+    "json://HOST:PORT/PATH, slack://..., mailto://... (needs the notify extra; also SAGE_FT_NOTIFY).",
+)

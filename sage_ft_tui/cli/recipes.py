@@ -11,7 +11,7 @@ import typer
 from sage_ft_tui.cli import options as opt
 from sage_ft_tui.cli.base import fail, headless, open_tui, out
 from sage_ft_tui.cli.planning import Target
-from sage_ft_tui.cli.runs import chain_flags, origin_lines, print_data_block, train_run
+from sage_ft_tui.cli.runs import chain_flags, notify_for_worker, origin_lines, print_data_block, train_run
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -87,10 +87,12 @@ def quickstart(
     vram: Optional[float] = opt.VramOpt,
     gpus: Optional[int] = opt.GpusOpt,
     precision: Optional[str] = opt.PrecisionOpt,
+    notify: Optional[List[str]] = opt.NotifyOpt,
     no_tui: bool = opt.NoTui,
 ):
     """Data → settings for this hardware (or the --gpu/--vram target) → a run that starts training at once."""
     try:
+        notify_for_worker(notify)
         from sage_ft_tui.engine.config.build import given
         from sage_ft_tui.engine.paths import validate_run_name
         from sage_ft_tui.engine.recipes.quickstart import quickstart_build

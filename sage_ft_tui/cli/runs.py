@@ -20,6 +20,7 @@ from sage_ft_tui.cli.options import (
     LrOpt,
     ModelOpt,
     NameOpt,
+    NotifyOpt,
     NoTui,
     PrecisionOpt,
     PresetOpt,
@@ -106,6 +107,26 @@ def chain_flags(from_run: Optional[str], rewards: Optional[List[str]], model: Op
     return out
 
 
+def _notify_check(urls: Optional[List[str]]) -> Optional[str]:
+    """--notify URLs checked (an unreadable one is a SageError); the warning when apprise is missing."""
+    from sage_ft_tui.engine.runs.notify import check_urls
+
+    return check_urls(list(urls or []))
+
+
+def notify_for_worker(urls: Optional[List[str]]) -> None:
+    """run/resume/quickstart --notify: the worker launched next is told the URLs (not written
+    to config.yaml: a webhook URL is a secret); a missing apprise is one warning."""
+    if not urls:
+        return
+    from sage_ft_tui.engine.runs.notify import pass_to_worker
+
+    warning = _notify_check(urls)
+    if warning:
+        typer.echo(warning, err=True)
+    pass_to_worker(list(urls))
+
+
 def origin_lines(built) -> list[str]:
     """Where each non-default setting came from: one line per source, in the builder's order."""
     return [f"  from     {where}: {', '.join(items)}" for where, items in built.origin_groups()]
@@ -130,6 +151,7 @@ def start(
     vram: Optional[float] = VramOpt,
     gpus: Optional[int] = GpusOpt,
     precision: Optional[str] = PrecisionOpt,
+    notify: Optional[List[str]] = NotifyOpt,
     no_tui: bool = NoTui,
 ):
     """Create a run folder: config.yaml and the prepared data (does not train; see `run`)."""
@@ -143,10 +165,13 @@ def start(
         cfg = built.config
         if not cfg.data.paths and cfg.task != "code":
             raise SageError("no training data given", hint="pass --data FILE (or a folder of files)")
+        notify_warning = _notify_check(notify)
+        if notify:  # kept in config.yaml: the run made here is launched later
+            cfg.notify.urls = list(dict.fromkeys([*cfg.notify.urls, *notify]))
         started = start_run(cfg, launch=False, here=not target.plans)
     except SageError as e:
         fail(e)
-    for warning in [*built.warnings, *started.warnings]:
+    for warning in [*built.warnings, *started.warnings, *([notify_warning] if notify_warning else [])]:
         typer.echo(warning, err=True)
     _print_created(started.run, json_out, built)
     if target.plans and not json_out:
@@ -219,9 +244,11 @@ def run(
     vram: Optional[float] = VramOpt,
     gpus: Optional[int] = GpusOpt,
     precision: Optional[str] = PrecisionOpt,
+    notify: Optional[List[str]] = NotifyOpt,
 ):
     """Train a run (or a config.yaml, which first becomes a run)."""
     try:
+        notify_for_worker(notify)
         plan = Target(gpu, vram, gpus, precision)
         run_dir, created = _run_or_config(target, plan, preset)
         if slurm is not None:
@@ -354,12 +381,14 @@ def resume(
     detach: bool = typer.Option(False, "--detach", help="Resume in the background."),
     json_lines: bool = typer.Option(False, "--json", help="Print events as JSON lines."),
     force: bool = ForceOpt,
+    notify: Optional[List[str]] = NotifyOpt,
     no_tui: bool = NoTui,
 ):
     """Continue a stopped or failed run from its newest complete checkpoint."""
     try:
         from sage_ft_tui.engine.paths import resolve_run
 
+        notify_for_worker(notify)
         train_run(resolve_run(target, "resume it"), detach=detach, json_lines=json_lines, resume=True, force=force)
     except SageError as e:
         fail(e)

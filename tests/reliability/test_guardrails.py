@@ -2,11 +2,17 @@
 in the real forward pass at step 5 stops the run `failed` with checkpoint-4 (finite weights, the
 state before the bad step) and one line naming the step and what to try; early stopping on eval
 loss ends the run `completed` long before max_steps; the loss-spike rule rolls back once with
-half the learning rate. The runs start together (module fixture) to keep the suite's time."""
+half the learning rate. The runs start together (module fixture) to keep the suite's time.
+
+The same runs carry the notifications (issue 24 item 3): a local HTTP receiver gets apprise's
+json:// posts for the completed run and the failed one (the spike run is launched with
+`run --notify`), and a URL nobody answers beside them harms nothing."""
 
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,7 +21,7 @@ from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.engine.runs.manage import checkpoints, create_run, derive_state, launch, read_status
 from sage_ft_tui.engine.train.trainer import NAN_STEP_ENV
 
-from .conftest import events_of, log_tail, short_config, wait_until
+from .conftest import cli, events_of, log_tail, short_config, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +39,35 @@ def _cfg(name: str, steps: int, save_steps: int, guard: dict, **data):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_model) -> dict[str, Path]:
+def receiver():
+    """A local HTTP server on a free port that keeps every JSON body posted to it, by path."""
+    from sage_ft_tui.engine.deploy.serve import free_port
+
+    got: dict[str, list[dict]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            got.setdefault(self.path, []).append(json.loads(body or b"{}"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield port, got
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_model, receiver) -> dict[str, Path]:
+    from sage_ft_tui.engine.deploy.serve import free_port
+    from sage_ft_tui.engine.runs.notify import NOTIFY_ENV
+
+    port, _ = receiver
     home = tmp_path_factory.mktemp("guard") / "runs"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SAGE_FT_HOME", str(home))
@@ -47,15 +81,23 @@ def runs(tmp_path_factory, tiny_model) -> dict[str, Path]:
             "spike": create_run(_cfg("spike", 16, 2, {"spike_factor": 1.01, "spike_window": 3})),
         }
         mp.setenv(NAN_STEP_ENV, str(NAN_AT))
+        mp.setenv(NOTIFY_ENV, f"json://127.0.0.1:{port}/nan")
         launch(out["nan"])
         mp.delenv(NAN_STEP_ENV)
+        # beside the receiver, a port nobody listens on: that notifier fails, the run does not
+        mp.setenv(NOTIFY_ENV, f"json://127.0.0.1:{free_port()}/nobody json://127.0.0.1:{port}/early")
         launch(out["early"])
-        launch(out["spike"])
+        mp.delenv(NOTIFY_ENV)
+        r = cli("run", out["spike"], "--detach", "--notify", f"json://127.0.0.1:{port}/spike", timeout=120)
+        assert r.returncode == 0, r.stderr
         try:
             for run in out.values():
                 wait_until(
                     lambda run=run: derive_state(run)[0] in ("completed", "failed"), 240, f"{run.name}\n{log_tail(run)}"
                 )
+            # the workers notify after their final status: let them finish before the sweep below
+            got = receiver[1]
+            wait_until(lambda: {"/nan", "/early", "/spike"} <= set(got), 60, f"the notifications: {got}")
         finally:
             from tests.cleanup import stop_leftovers
 
@@ -154,3 +196,39 @@ async def test_monitor_shows_each_guard_as_a_line(runs):
                 return str(w.render()) if w.display else ""
 
             await wait_for(pilot, lambda words=words: all(w in banner() for w in words), timeout=20)
+
+
+def test_notifications_reach_a_local_receiver(runs, receiver):
+    _, got = receiver
+    wait_until(lambda: {"/nan", "/early", "/spike"} <= set(got), 30, f"the notifications: {got}")
+    (done,) = got["/early"]
+    assert done["title"] == "sage-ft-tui: early completed"
+    body = done["message"]
+    assert "run early: completed at step 2/40" in body and "final loss" in body and "best eval loss" in body
+    assert "took " in body and "guardrail: early stop at step 2" in body
+    (failed,) = got["/nan"]
+    assert failed["title"] == "sage-ft-tui: nan failed"
+    assert f"error: diverged: the loss became NaN/inf at step {NAN_AT}" in failed["message"]
+    assert "hint: lower training.learning_rate" in failed["message"]
+    (spike,) = got["/spike"]  # --notify on `run`: the worker it launched was told
+    assert spike["title"] in ("sage-ft-tui: spike completed", "sage-ft-tui: spike failed")
+    # the notifier that failed is one line in train.log, with the run completed all the same
+    log = (runs["early"] / "train.log").read_text()
+    assert "notify: failed to reach json://127.0.0.1" in log and "notify: sent to json://127.0.0.1" in log
+    assert derive_state(runs["early"])[0] == "completed"
+    # the URL given to `run --notify` was not written into the run's config (it may hold a secret)
+    assert "json://" not in (runs["spike"] / "config.yaml").read_text()
+
+
+def test_start_notify_is_kept_in_the_config_and_a_bad_url_is_one_line(sage_home, tiny_model):
+    from sage_ft_tui.engine.config.schema import RunConfig
+
+    from .conftest import SAMPLES, one_error_line
+
+    r = cli("resume", "no-such-run", "--notify", "nonsense-url", timeout=60)
+    line = one_error_line(r)
+    assert "--notify" in line and "apprise cannot read" in line
+    url = "ntfy://my-topic"
+    r = cli("start", "--data", SAMPLES / "qa.jsonl", "--model", "tiny-demo", "--name", "kept", "--notify", url)
+    assert r.returncode == 0, r.stderr
+    assert RunConfig.load(RunLayout(sage_home / "kept").config).notify.urls == [url]  # `run` later: still told

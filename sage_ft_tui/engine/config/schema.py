@@ -249,6 +249,14 @@ class GRPOSection(_Strict):
     )
 
 
+class NotifySection(_Strict):
+    urls: list[str] = Field(
+        default_factory=list,
+        description="apprise URLs told when the run completes or fails (ntfy://TOPIC, json://HOST:PORT/PATH, "
+        "slack://..., mailto://...); needs the notify extra. Also SAGE_FT_NOTIFY and --notify",
+    )
+
+
 class RunConfig(_Strict):
     version: Literal[1] = Field(1, description="config schema version")
     name: Optional[str] = Field(None, description="run folder name (default: task-model-timestamp)")
@@ -265,6 +273,7 @@ class RunConfig(_Strict):
         default_factory=PreferenceSection, description="preference task: method and its settings"
     )
     grpo: GRPOSection = Field(default_factory=GRPOSection, description="grpo task: rewards and generation")
+    notify: NotifySection = Field(default_factory=NotifySection, description="notifications when the run ends")
 
     @model_validator(mode="after")
     def _combinations(self) -> RunConfig:

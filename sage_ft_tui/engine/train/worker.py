@@ -26,6 +26,7 @@ from sage_ft_tui.engine.models.resolve import model_dir
 from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.engine.runs.manage import checkpoints, load_config, run_lock, write_status
+from sage_ft_tui.engine.runs.notify import MISSING, have_apprise, run_urls, send
 from sage_ft_tui.engine.train.trainer import StopFlags, run_training
 
 HW_INTERVAL_S = 2.0
@@ -341,6 +342,7 @@ def main(argv: list[str]) -> int:
     status = (lambda **kw: write_status(run, **kw)) if rank0 else (lambda **kw: None)
     stop_hw = threading.Event()
     code = 0
+    urls = run_urls() if rank0 else []  # the config's are added once it is read
     try:
         status(
             state="preparing",
@@ -353,6 +355,10 @@ def main(argv: list[str]) -> int:
         events.emit("status", state="preparing", resume=resume)
         log(f"run {run.name}: preparing ({'resume' if resume else 'fresh start'})")
         cfg = load_config(run)
+        if rank0:
+            urls = run_urls(cfg)
+            if urls and not have_apprise():
+                log(MISSING)
         from sage_ft_tui.engine.offline import apply_offline_env
 
         apply_offline_env(cfg)  # before the hub, datasets and transformers are imported here
@@ -364,6 +370,8 @@ def main(argv: list[str]) -> int:
             cfg, run, train_ds, eval_ds, events=events, flags=flags, resume_from=ckpt, status_cb=status
         )
         _finished(result, events, status)
+        if result.state != "cancelled":
+            send(run, urls, log)
     except KeyboardInterrupt:
         status(state="cancelled", ended=time.time(), exit_reason="cancelled while preparing")
         _safe_emit(events, "status", state="cancelled")
@@ -372,6 +380,7 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # every failure becomes an honest status
         _failed(exc, run, events, status)
         code = 1
+        send(run, urls, log)
     finally:
         stop_hw.set()
         events.close()
