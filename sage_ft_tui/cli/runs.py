@@ -222,6 +222,8 @@ def _print_created(run: Path, json_out: bool, built=None) -> None:
     out(
         f"  data     {c.get('train', 0)} train / {c.get('eval', 0)} eval samples, {c.get('skipped', 0)} bad row{'' if c.get('skipped', 0) == 1 else 's'} skipped"
     )
+    if report.get("split_note"):
+        out(f"  eval     {report['split_note']}")
     print_data_block(run)
     out(f"  plan     {plan_run(run).summary()}")
     for line in origin_lines(built) if built is not None else []:

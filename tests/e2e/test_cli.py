@@ -74,8 +74,9 @@ def test_start_writes_config_and_report_then_run_config_reproduces(sample_data, 
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     run = sage_home / "s1"
-    assert out["name"] == "s1" and out["data"]["train"] == 80
-    assert out["plan"]["train_rows"] == 80 and out["plan"]["total_steps"] >= 1  # engine/runs/plan.py, as in Review
+    # 80 rows: the default holds out 5% (4 rows) for Evaluate
+    assert out["name"] == "s1" and (out["data"]["train"], out["data"]["eval"]) == (76, 4)
+    assert out["plan"]["train_rows"] == 76 and out["plan"]["total_steps"] >= 1  # engine/runs/plan.py, as in Review
     cfg = RunConfig.load(run / "config.yaml")
     assert cfg.lora.r == 4 and cfg.training.max_length == 96 and cfg.task == "chat"
     rep = json.loads((run / "data" / "data_report.json").read_text())
@@ -91,5 +92,6 @@ def test_list_json_is_empty_then_names_runs(sample_data, sage_home):
     assert json.loads(cli("list", "--json").stdout) == []
     made = cli("start", "--model", "tiny-demo", "--data", str(sample_data["qa"]), "--name", "l1")
     assert "optimizer steps" in made.stdout and "tokens/step" in made.stdout, made.stdout
+    assert made.stdout.count("6 of 120 rows held out for evaluation (the default 5%") == 1, made.stdout  # said once
     runs = json.loads(cli("list", "--json").stdout)
     assert [r["name"] for r in runs] == ["l1"] and runs[0]["state"] == "created"

@@ -62,8 +62,12 @@ async def test_monitor_says_the_final_step_as_soon_as_the_log_does(sample_home_r
         def footer() -> list[str]:
             return [k.description for k in screen.query("FooterKey")]
 
-        await wait_for(pilot, lambda: footer()[:3] == ["Merge", "Serve", "Chat"], timeout=5)
-        assert "Cancel" not in footer() and all(k.region.right <= 80 for k in screen.query("FooterKey"))
+        await wait_for(pilot, lambda: footer()[:5] == ["Back", "Merge", "Serve", "Chat", "Evaluate"], timeout=5)
+        assert (
+            "Cancel" not in footer()
+            and "Detach" not in footer()
+            and all(k.region.right <= 80 for k in screen.query("FooterKey"))
+        )
 
 
 @pytest.fixture

@@ -76,7 +76,13 @@ class DataSection(_Strict):
     field_map: dict[str, str] = Field(
         default_factory=dict, description="rename columns: our field -> the file's column (e.g. question: q)"
     )
-    validation_split: float = Field(0.0, ge=0.0, lt=0.5, description="share of rows held out for evaluation (0 = none)")
+    validation_split: Optional[float] = Field(
+        None,
+        ge=0.0,
+        lt=0.5,
+        description="share of rows held out for evaluation (0 = none; unset: 5% when that is at least 3 rows, "
+        "i.e. from 60 rows, else none)",
+    )
     eval_paths: list[str] = Field(default_factory=list, description="separate evaluation files (instead of a split)")
     max_samples: Optional[int] = Field(None, gt=0, description="use at most this many rows (for quick tries)")
     max_bad_share: float = Field(
@@ -280,9 +286,9 @@ class RunConfig(_Strict):
         t, d = self.training, self.data
         if t.max_steps == 0 or (t.max_steps < 0 and t.epochs <= 0):
             raise ValueError("training.max_steps / training.epochs: nothing to train; set epochs > 0 or max_steps > 0")
-        if d.validation_split > 0 and d.eval_paths:
+        if (d.validation_split or 0) > 0 and d.eval_paths:
             raise ValueError("data.validation_split / data.eval_paths: use one way to get evaluation data, not both")
-        if t.eval_steps and not (d.validation_split > 0 or d.eval_paths):
+        if t.eval_steps and not ((d.validation_split or 0) > 0 or d.eval_paths):
             raise ValueError(
                 "training.eval_steps: set without evaluation data; add data.validation_split or data.eval_paths"
             )

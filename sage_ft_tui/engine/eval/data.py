@@ -58,6 +58,15 @@ def _examples(records: list[dict], source: str) -> list[Example]:
     return kept
 
 
+NO_EVAL_SPLIT = "This run has nothing held out to evaluate on."
+
+
+def has_eval_split(run: Path) -> bool:
+    """Whether the run's data holds evaluation rows (Evaluate without a file of its own)."""
+    path = RunLayout(run).eval_data
+    return path.is_file() and path.stat().st_size > 0
+
+
 def load_examples(run: Path, cfg, data: Optional[str] = None) -> tuple[list[Example], str]:
     """(examples, where they came from)."""
     if data:
@@ -75,12 +84,12 @@ def load_examples(run: Path, cfg, data: Optional[str] = None) -> tuple[list[Exam
         )
         return _examples(loaded.records, str(Path(data).expanduser())), str(Path(data).expanduser())
     path = RunLayout(run).eval_data
-    if not path.is_file() or path.stat().st_size == 0:
+    if not has_eval_split(run):
         raise SageError(
-            f"run {run.name} has no eval split (the file is missing or empty)",
-            where=str(path),
+            NO_EVAL_SPLIT,
             kind="data",
-            hint="give held-out examples with --data FILE, or train with data.validation_split > 0",
+            hint="evaluate on a file of held-out examples with --data FILE, or train a new run with "
+            "data.validation_split above 0 (by default 5% is held out from 60 rows on)",
         )
     records = []
     with open(path, encoding="utf-8") as fh:

@@ -47,7 +47,9 @@ class TrainPlan:
 def plan(cfg: Any, inspection: Any = None) -> TrainPlan:
     """The plan from the Data step's inspection (usable rows, token lengths), before the split."""
     rows = int(getattr(inspection, "usable", 0) or 0)
-    train_rows = rows - int(rows * cfg.data.validation_split) if rows else 0
+    from sage_ft_tui.engine.data.prepare import eval_share, held_out
+
+    train_rows = rows - held_out(rows, eval_share(cfg.data.validation_split, rows)) if rows else 0
     if cfg.data.max_samples and train_rows:
         train_rows = min(train_rows, cfg.data.max_samples)
     lengths = list(getattr(inspection, "token_lengths", []) or [])

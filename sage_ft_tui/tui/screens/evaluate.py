@@ -86,6 +86,18 @@ def samples_text(rep: dict, n: int = 6) -> Text:
     return t
 
 
+def no_split_error() -> SageError:
+    """Nothing held out: said in the app's words (the CLI's hint names its flags)."""
+    from sage_ft_tui.engine.eval.data import NO_EVAL_SPLIT
+
+    return SageError(
+        NO_EVAL_SPLIT,
+        hint="Start a new fine-tune with an Eval share above 0 (Hardware step); data of 60 rows or more "
+        "holds out 5% by default.",
+        kind="data",
+    )
+
+
 class EvaluateScreen(BaseScreen):
     WHERE = "Evaluate"
     DEFAULT_CSS = """
@@ -138,7 +150,11 @@ class EvaluateScreen(BaseScreen):
         # the button, not the prompts field, has the focus: a text field takes "e" as typing,
         # so the footer's "e Evaluate" would neither show nor work
         self.query_one("#eval-go", Button).focus()
+        from sage_ft_tui.engine.eval.data import has_eval_split
         from sage_ft_tui.engine.eval.report import read_report
+
+        if not has_eval_split(self.run_dir):
+            self.say_error(no_split_error())
 
         rep = read_report(self.run_dir)
         if rep:
@@ -208,8 +224,10 @@ class EvaluateScreen(BaseScreen):
         self.proc = None
         self._set_busy(False)
         if message.error is not None:
+            from sage_ft_tui.engine.eval.data import NO_EVAL_SPLIT
+
             self.query_one("#eval-stage", Static).update("")
-            self.say_error(message.error)
+            self.say_error(no_split_error() if message.error.message == NO_EVAL_SPLIT else message.error)
             return
         self._show(message.report or {}, note="done")
 

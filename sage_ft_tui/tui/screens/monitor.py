@@ -47,11 +47,13 @@ class MonitorScreen(BaseScreen):
         Binding("m", "after('merge')", "Merge", id="monitor.merge"),
         Binding("v", "after('serve')", "Serve", id="monitor.serve"),
         Binding("t", "after('chat')", "Chat", id="monitor.chat"),
+        Binding("e", "after('eval')", "Evaluate", id="monitor.eval", tooltip="Base vs tuned on the held-out rows"),
         Binding("r", "resume", "Resume", id="monitor.resume"),
         Binding("c", "cancel_run", "Cancel", id="monitor.cancel", tooltip="Cancel the run (saves a checkpoint)"),
         Binding("s", "save_now", "Save now", id="monitor.save", tooltip="Save a checkpoint now"),
         Binding("l", "toggle_log", "Log", id="monitor.log", tooltip="Show or hide train.log"),
         Binding("d", "detach", "Detach", id="monitor.detach"),
+        Binding("escape", "back", "Back", id="monitor.back"),  # a finished run: nothing to detach from
         Binding("escape", "detach", "Back", id="nav.back", show=False),
     ]
 
@@ -315,8 +317,16 @@ class MonitorScreen(BaseScreen):
         state = self._state()[0]
         if action in ("cancel_run", "save_now"):
             return state in ACTIVE  # hidden when there is nothing to stop
-        if action == "after":  # merge / serve / chat need the finished adapter
+        if action == "after":  # merge / serve / chat / evaluate need the finished adapter
+            if parameters and parameters[0] == "eval" and state == "completed":
+                from sage_ft_tui.engine.eval.data import has_eval_split
+
+                return has_eval_split(self.run)  # and evaluate, held-out rows
             return state == "completed"  # hidden until there is an adapter
+        if action == "detach":  # hidden once the run has finished (escape goes back)
+            return state not in FINAL_STATES
+        if action == "back":
+            return state in FINAL_STATES
         if action == "resume":
             return state in RESUMABLE
         return True
@@ -332,6 +342,9 @@ class MonitorScreen(BaseScreen):
     def action_toggle_log(self) -> None:
         log = self.query_one(RichLog)
         log.display = not log.display
+
+    def action_back(self) -> None:
+        self.action_detach()
 
     def action_detach(self) -> None:
         if len(self.app.screen_stack) > 1:

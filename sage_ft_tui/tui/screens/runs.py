@@ -128,6 +128,7 @@ class RunsScreen(BaseScreen):
         Binding("m", "open('merge')", "Merge", id="runs.merge"),
         Binding("v", "open('serve')", "Serve", id="runs.serve"),
         Binding("t", "open('chat')", "Chat", id="runs.chat"),
+        Binding("e", "open('eval')", "Evaluate", id="runs.eval", tooltip="Base vs tuned on the held-out rows"),
         Binding("r", "resume", "Resume", id="runs.resume"),
         Binding("c", "cancel_run", "Cancel", id="runs.cancel"),
         Binding("s", "save_now", "Save now", id="runs.save"),
@@ -215,6 +216,10 @@ class RunsScreen(BaseScreen):
             return False
         if action == "open" and parameters and parameters[0] in ("merge", "serve", "chat"):
             return state == "completed"
+        if action == "open" and parameters and parameters[0] == "eval":
+            from sage_ft_tui.engine.eval.data import has_eval_split
+
+            return state == "completed" and row is not None and has_eval_split(Path(row.info.path))
         if action in ("cancel_run", "save_now"):
             return state in ACTIVE_STATES
         if action == "resume":

@@ -19,6 +19,8 @@ from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.state import CHOICES, EDITABLE
 from sage_ft_tui.tui.widgets.charts import S, bar, level_style
 
+UNSET = {"data.validation_split": "auto (5%)"}  # keys whose empty field means their default
+
 HERE = "this machine"
 
 
@@ -115,7 +117,12 @@ class HardwareScreen(WizardScreen):
                 for fid, (_key, typ, label) in EDITABLE.items():
                     with Horizontal(classes="field"):
                         yield Label(label, classes="flabel")
-                        yield Input(compact=True, id=f"f-{fid}", type="number" if typ is float else "integer")
+                        yield Input(
+                            compact=True,
+                            id=f"f-{fid}",
+                            type="number" if typ is float else "integer",
+                            placeholder=UNSET.get(_key, ""),
+                        )
         yield Static(id="error", classes="error")
         yield from self.footer()
 
@@ -218,6 +225,10 @@ class HardwareScreen(WizardScreen):
         for fid, (key, typ, label) in EDITABLE.items():
             w = self.query_one(f"#f-{fid}", Input)
             text = w.value.strip()
+            if not text and key in UNSET:
+                out[key] = None  # the default (said by the placeholder)
+                w.remove_class("-invalid")
+                continue
             try:
                 out[key] = typ(text)
                 w.remove_class("-invalid")
@@ -283,6 +294,8 @@ def _grid_lines(est) -> list[Text]:
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
