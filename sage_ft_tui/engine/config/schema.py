@@ -292,7 +292,7 @@ class RunConfig(_Strict):
             raise ValueError(
                 "training.eval_steps: set without evaluation data; add data.validation_split or data.eval_paths"
             )
-        if t.guard.early_stop_patience and not (d.validation_split > 0 or d.eval_paths):
+        if t.guard.early_stop_patience and not ((d.validation_split or 0) > 0 or d.eval_paths):
             raise ValueError(
                 "training.guard.early_stop_patience: early stopping watches the eval loss; add data.validation_split "
                 "or data.eval_paths"
