@@ -31,7 +31,7 @@ def long_config(sample_data, name, steps=300) -> RunConfig:
             "name": name,
             "task": "instruction",
             "model": {"name": "tiny-demo"},
-            "data": {"paths": [str(sample_data["instruction"])]},
+            "data": {"paths": [str(sample_data["instruction"])], "validation_split": 0},  # no eval passes
             "training": {
                 "max_steps": steps,
                 "micro_batch_size": 4,

@@ -76,7 +76,7 @@ def short_config(
             "name": name,
             "task": task,
             "model": {"name": "tiny-demo", "dtype": "float32"},
-            "data": {"paths": [str(data or SAMPLES / "instruction_alpaca.jsonl")]},
+            "data": {"paths": [str(data or SAMPLES / "instruction_alpaca.jsonl")], "validation_split": 0},
             "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
             "training": {
                 "max_steps": steps,
