@@ -56,15 +56,17 @@ def test_killed_and_resumed_matches_straight(sage_home, tiny_model):
     launch(killed)
     first_lives: list[dict] = []
 
-    def ckpt_6():
-        return any(e["kind"] == "checkpoint" and e["step"] == SAVE for e in events_of(killed))
+    def past_checkpoint():  # a step trained after the checkpoint, so the resume repeats it
+        evs = events_of(killed)
+        saved = any(e["kind"] == "checkpoint" and e["step"] == SAVE for e in evs)
+        return saved and any(e["kind"] == "log" and e["step"] > SAVE for e in evs)
 
-    wait_until(ckpt_6, 180, f"the step-{SAVE} checkpoint\n{log_tail(killed)}", poll=0.005)
+    wait_until(past_checkpoint, 180, f"step {SAVE + 1}\n{log_tail(killed)}", poll=0.005)
     os.killpg(int(read_status(killed)["pid"]), signal.SIGKILL)
     wait_until(lambda: derive_state(killed)[0] == "failed", 30, "the killed run to read as failed")
     first_lives = [e for e in events_of(killed) if e["kind"] == "log"]
     killed_at = first_lives[-1]["step"]
-    assert killed_at < TOTAL, "the run finished before the kill"
+    assert SAVE < killed_at < TOTAL, "the kill missed the steps between the checkpoint and the end"
     t0 = time.time()
     r = cli("resume", killed.name, "--no-tui", "--json", timeout=240)
     assert r.returncode == 0, r.stderr[-2000:] + log_tail(killed)
