@@ -8,12 +8,13 @@ from __future__ import annotations
 
 
 class SageError(Exception):
-    def __init__(self, message: str, *, hint: str = "", kind: str = "config", where: str | None = None):
+    def __init__(self, message: str, *, hint: str = "", kind: str = "config", where: str | None = None, code: str = ""):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.kind = kind
         self.where = where
+        self.code = code  # a stable name for this case, so the TUI can word the way forward as keys
 
     def oneline(self) -> str:
         head = f"{self.where}: {self.message}" if self.where else self.message

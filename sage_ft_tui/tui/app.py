@@ -58,7 +58,10 @@ class SageApp(App):
     COMMANDS = App.COMMANDS | {RunCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit (runs keep going)"),
-        Binding("f1", "show_help_panel", "Keys", id="app.keys", show=False),
+        Binding("f1", "toggle_keys", "Keys", id="app.keys", show=False, priority=True),
+        Binding("question_mark", "toggle_keys", "Keys", id="app.keys_help", show=False),
+        # closes the key panel first; when it is not shown escape goes on to the screen's own (Back)
+        Binding("escape", "hide_keys", "Close keys", id="app.keys_close", show=False, priority=True),
     ]
 
     def __init__(
@@ -78,6 +81,26 @@ class SageApp(App):
         self.state = WizardState()
         self.flow = WizardFlow()
         self._initial = initial
+
+    # ---- the key panel (F1 or ?; F1 or escape closes it) ------------------------------
+    def keys_shown(self) -> bool:
+        from textual.widgets import HelpPanel
+
+        return bool(self.screen.query(HelpPanel))
+
+    def action_toggle_keys(self) -> None:
+        if self.keys_shown():
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_hide_keys(self) -> None:
+        self.action_hide_help_panel()
+
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        if action == "hide_keys":
+            return self.keys_shown()  # else escape is the screen's
+        return True
 
     # ---- screens -------------------------------------------------------------------
     def get_default_screen(self) -> Screen:

@@ -110,6 +110,8 @@ async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
         err = screen.query_one("#error")
         await wait_for(pilot, lambda: err.display, timeout=15)
         assert "is not being served" in str(err.render())
+        # the way forward is this app's key, not the command line's `sage-ft-tui serve` / --serve
+        assert "ctrl+s opens the Serve screen" in str(err.render()) and "--serve" not in str(err.render())
         await pilot.press(*"hi")
         await pilot.press("enter")
         await pilot.pause(0.1)

@@ -48,3 +48,32 @@ def test_no_binding_on_a_key_terminals_cannot_send():
             seen += 1
             assert key.strip().lower() not in UNSENDABLE, f"{cls.__name__}: {key!r} ({binding.description})"
     assert seen > 30  # the walk found the screens
+
+
+async def test_key_panel_opens_with_f1_or_question_mark_and_closes_with_f1_or_escape(world):
+    """F1 toggles the key panel, ? opens it; escape closes it without leaving the screen
+    (and goes back as before once the panel is closed). ? typed into a field stays text."""
+    from . import factory
+
+    app = factory.make_app("model", world)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+
+        def panel() -> bool:
+            return bool(screen.query("HelpPanel"))
+
+        await pilot.press("f1")
+        assert panel()
+        await pilot.press("f1")
+        assert not panel()
+        await pilot.press("question_mark")
+        assert panel()
+        await pilot.press("escape")
+        assert not panel() and app.screen is screen  # closed, still on the Model step
+        await pilot.press("ctrl+l", "question_mark")  # in the search field: a character
+        assert screen.query_one("#model-path").value == "?" and not panel()
+        await pilot.press("f1", "escape")
+        assert not panel() and app.screen is screen
+        await pilot.press("escape")
+        assert app.screen is not screen  # escape is Back again

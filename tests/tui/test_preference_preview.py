@@ -40,3 +40,19 @@ def _plain(widget, width: int) -> str:
     console = Console(width=width, color_system=None, record=True)
     console.print(widget.content)  # what the screen put in the Static (a Rich renderable)
     return console.export_text()
+
+
+async def test_pairs_under_the_instruction_task_name_the_task_step_not_a_flag(world):
+    """Preference rows chosen on an instruction run: the Data step's way forward names the
+    Task step and its key, never the CLI's `--task preference`."""
+    from sage_ft_tui.tui.screens.wizard.data import DataScreen
+
+    shutil.copy(FIX / "dpo_sharegpt.json", world / "project" / "pairs.json")
+    app = SageApp(cwd=str(world / "project"), initial=lambda app: [DataScreen()])
+    app.state.task, app.state.model = "instruction", "tiny-demo"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+l", *"pairs.json", "enter")
+        await wait_for(pilot, lambda: app.state.inspection is not None)
+        err = app.screen.query_one("#error").render().plain
+        assert "preference rows" in err and "Preference task on the Task step" in err, err
+        assert "--task" not in err and "sage-ft-tui" not in err, err

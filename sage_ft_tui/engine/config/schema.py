@@ -447,6 +447,42 @@ def preset_names() -> tuple[str, ...]:
     return PRESET_NAMES
 
 
+_PROBLEMS = {
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list, e.g. [a, b]",
+    "missing": "is needed",
+}
+_BOUNDS = {
+    "greater_than": ("gt", "must be greater than"),
+    "greater_than_equal": ("ge", "must be at least"),
+    "less_than": ("lt", "must be less than"),
+    "less_than_equal": ("le", "must be at most"),
+}
+
+
+def field_problem(err: Any) -> str:
+    """One short phrase for one pydantic error, in the user's words ("must be a number",
+    "must be at least 0"), without pydantic's input echo or its documentation link."""
+    kind, ctx = str(err.get("type", "")), err.get("ctx") or {}
+    if kind in _PROBLEMS:
+        return _PROBLEMS[kind]
+    if kind in _BOUNDS:
+        name, phrase = _BOUNDS[kind]
+        bound = ctx.get(name)
+        return f"{phrase} {bound:g}" if isinstance(bound, float) else f"{phrase} {bound}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}".replace("'", "")
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    return msg.split(", got ")[0].rstrip(".")
+
+
 def config_error(e: ValidationError, source: str) -> SageError:
     err = e.errors()[0]
     # a union's branch names (literal['all-linear'], list[str]) are pydantic's, not the user's keys
@@ -472,7 +508,10 @@ def config_error(e: ValidationError, source: str) -> SageError:
             hint=f"see `sage-ft-tui examples` for {key}",
         )
     more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-    return SageError(f"{source}: {key}: {msg}{got_s}{more}", hint=f"fix {key}")
+    out = SageError(f"{source}: {key}: {msg}{got_s}{more}", hint=f"fix {key}")
+    out.field = key  # type: ignore[attr-defined]  # the wizard says it in one line per field
+    out.problem = field_problem(err)  # type: ignore[attr-defined]
+    return out
 
 
 _ALIASES = {

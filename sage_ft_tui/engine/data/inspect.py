@@ -63,7 +63,7 @@ class Finding:
 
 def refuse(finding: Finding) -> SageError:
     """A SageError for an error finding; `.finding` keeps it for the wizard."""
-    e = SageError(finding.message, hint=finding.hint, kind="data", where=finding.where or None)
+    e = SageError(finding.message, hint=finding.hint, kind="data", where=finding.where or None, code=finding.kind)
     e.finding = finding  # type: ignore[attr-defined]
     return e
 

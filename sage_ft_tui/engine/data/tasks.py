@@ -99,6 +99,7 @@ def check_task_format(task: str, fmt: str) -> None:
                 f"which the {task} task would train on as plain answers",
                 hint="use the preference task (--task preference), or give one answer per row",
                 kind="data",
+                code="preference",
             )
         if task == "preference":
             raise SageError(

@@ -55,18 +55,21 @@ def endpoint_for_run(run: Path | str) -> Endpoint:
             f"run {run.name} is not being served",
             kind="serve",
             hint=f"start it with `sage-ft-tui serve {run.name}`, or pass --serve to `chat`",
+            code="not_served",
         )
     if not server_alive(info):
         raise SageError(
             f"the server of run {run.name} is gone (pid {info.get('pid')} is not running)",
             kind="serve",
             hint=f"start it again: `sage-ft-tui serve {run.name}` (see {info.get('log')})",
+            code="server_gone",
         )
     if info.get("state") != "ready":
         raise SageError(
             f"the server of run {run.name} is still starting",
             kind="serve",
             hint="wait for `sage-ft-tui serve --status` to say ready",
+            code="server_starting",
         )
     return Endpoint(
         base_url=info["base_url"],

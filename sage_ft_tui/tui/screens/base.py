@@ -11,6 +11,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
+from sage_ft_tui.tui.hints import app_hint
 from sage_ft_tui.tui.messages import StepDone
 
 
@@ -89,7 +90,7 @@ class BaseScreen(Screen):
         t = Text()
         t.append("✗ ", style="bold")
         t.append(getattr(err, "message", str(err)).replace(f"{self.app.cwd}/", ""))
-        hint = getattr(err, "hint", "")
+        hint = app_hint(err)  # the app's keys, not command-line flags, where they differ
         if hint:
             t.append(f"\n  → {hint}", style="italic")
         w.update(t)

@@ -90,12 +90,7 @@ def no_split_error() -> SageError:
     """Nothing held out: said in the app's words (the CLI's hint names its flags)."""
     from sage_ft_tui.engine.eval.data import NO_EVAL_SPLIT
 
-    return SageError(
-        NO_EVAL_SPLIT,
-        hint="Start a new fine-tune with an Eval share above 0 (Hardware step); data of 60 rows or more "
-        "holds out 5% by default.",
-        kind="data",
-    )
+    return SageError(NO_EVAL_SPLIT, kind="data", code="no_eval_split")
 
 
 class EvaluateScreen(BaseScreen):

@@ -60,6 +60,17 @@ def choices(key: str) -> tuple[str, ...]:
     return ()
 
 
+def bad_line(key: str, typed: str, e: SageError) -> str:
+    """One short line for a refused field: its key (section.key, as Review groups it), what
+    the value must be, what was typed ("training.learning_rate must be a number, not 'abc'")."""
+    where = key
+    problem = getattr(e, "problem", None)
+    if problem and getattr(e, "field", key) == key:
+        return f"{where} {problem}, not {typed.strip()!r}" if typed.strip() else f"{where} {problem}"
+    msg = e.message.split(": ", 1)[-1] if e.message.startswith(("settings: ", "edited: ")) else e.message
+    return f"{where}: {msg}"
+
+
 def show_value(v: Any) -> str:
     if v is None:
         return "null"
@@ -186,7 +197,7 @@ class ReviewScreen(WizardScreen):
         try:
             s.build_config({key: value})
         except SageError as e:
-            self.bad[key] = e.message
+            self.bad[key] = bad_line(key, w.value, e)
             w.add_class("-invalid")
             return
         self.bad.pop(key, None)
@@ -205,9 +216,8 @@ class ReviewScreen(WizardScreen):
         except SageError as e:
             self.cfg, self.error = None, e
         self._origins(built)
-        if self.bad and self.error is None:
-            key, why = next(iter(self.bad.items()))
-            self.error = SageError(f"{key}: {why}", hint="fix the marked field (the last valid value is kept)")
+        if self.bad and self.error is None:  # one short line per marked field
+            self.error = SageError("\n  ".join(self.bad.values()))
         self.say_error(self.error)
         self._figures()
         self.validity_changed()
