@@ -83,6 +83,9 @@ def ensure_tiny_model(target: Path | None = None, progress: Optional[Progress] =
     with open(target.parent / f".{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent first uses build it once
         if not (target / "config.json").exists():
+            for stale in target.parent.glob(f".{target.name}.*"):  # a build killed half-way (we hold the lock)
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
             try:
                 build_tiny_model(tmp, progress=progress)
@@ -95,7 +98,8 @@ def ensure_tiny_model(target: Path | None = None, progress: Optional[Progress] =
 
 
 def _build_in_child(target: Path, progress: Optional[Progress] = None) -> None:
-    """The build in a child process; its progress comes back as tagged stdout lines."""
+    """The build in a child process; its progress comes back as tagged stdout lines. When
+    `progress` raises (the caller gave up, e.g. the app quit) the child is killed."""
     from sage_ft_tui.engine.errors import SageError
 
     code = "import sys; from pathlib import Path; from sage_ft_tui.engine.models.tiny import _force; _force(Path(sys.argv[1]))"

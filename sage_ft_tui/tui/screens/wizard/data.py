@@ -260,6 +260,8 @@ class DataScreen(WizardScreen):
         task, model, max_len, bad = s.task or "instruction", s.model or "tiny-demo", s.max_length, s.max_bad_share
 
         def progress(share: float, what: str) -> None:  # tiny-demo built first (first use only)
+            if not self.app.is_running:  # the app quit: the engine stops the build's child
+                raise SageError("the app closed while tiny-demo was being built", kind="model")
             self.post_message(BuildProgress("data.tiny", share, what))
 
         self.app.background(

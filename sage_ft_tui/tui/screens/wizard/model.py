@@ -258,6 +258,8 @@ class ModelScreen(WizardScreen):
         self._build_status(0.0, "starting")
 
         def progress(share: float, what: str) -> None:
+            if not self.app.is_running:  # the app quit: the engine stops the build's child
+                raise SageError("the app closed while tiny-demo was being built", kind="model")
             self.post_message(BuildProgress("model.tiny", share, what))
 
         self.app.background(self, "model.tiny", lambda: ensure_tiny_model(progress=progress), self._built)
