@@ -330,8 +330,10 @@ class ChatTokenizer:
         return out
 
     # ---- rendering ------------------------------------------------------------------
-    def render(self, messages: list[dict], add_generation_prompt: bool = False, tools=None) -> str:
+    def render(self, messages: list[dict], add_generation_prompt: bool = False, tools=None, clock=None) -> str:
+        """`clock`: stands in for the template's strftime_now (e.g. to find where it writes the date)."""
         messages = _plain(messages)
+        extra = {"strftime_now": clock} if clock else {}
         if self.tool_format != "template":
             sup = self.support if self.tool_format == "auto" else TemplateSupport(False, False, False, False)
             messages, tools = as_text(messages, tools, sup)
@@ -342,6 +344,7 @@ class ChatTokenizer:
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token or "",
                 eos_token=self.eos_token or "",
+                **extra,
             )
         except Exception as e:  # jinja errors, raise_exception() in templates
             raise SageError(

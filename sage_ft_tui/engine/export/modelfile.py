@@ -58,17 +58,9 @@ class _Renderer:
 
     def _find_clock(self) -> None:
         try:
-            from sage_ft_tui.engine.data.template import _compile
-
             msgs = _msgs(("user", _U1))
             real = self.chat.render(msgs, add_generation_prompt=True)
-            marked = _compile(self.chat.template).render(
-                messages=msgs,
-                add_generation_prompt=True,
-                bos_token=self.chat.bos_token or "",
-                eos_token=self.chat.eos_token or "",
-                strftime_now=lambda fmt: _CLOCK,
-            )
+            marked = self.chat.render(msgs, add_generation_prompt=True, clock=lambda fmt: _CLOCK)
         except Exception:
             return
         if _CLOCK not in marked or marked == real:
