@@ -533,10 +533,10 @@ def run_tokenizer(cfg, model_dir: str):
 def template_warnings(tok, records: list[dict], model: str) -> list[str]:
     """One line for each way the chat template changes what the data says: content it
     cannot render itself, a system prompt folded or moved, answers split into examples."""
-    from sage_ft_tui.engine.data.turns import split_note
+    from sage_ft_tui.engine.data.turns import per_answer_note
 
     missing: dict[str, int] = {}
-    with_system = split = convs = 0
+    with_system = n_split = convs = 0
     facts = tok.facts
     for rec in records:
         tools = json.loads(rec["tools"]) if rec.get("tools") else None
@@ -547,7 +547,7 @@ def template_warnings(tok, records: list[dict], model: str) -> list[str]:
         if "messages" in rec and (facts.history or facts.system != "native"):
             convs += 1
             try:
-                split += len(tok.examples(msgs, tools)) > 1
+                n_split += len(tok.examples(msgs, tools)) > 1
             except SageError:
                 pass
     out = []
@@ -564,11 +564,11 @@ def template_warnings(tok, records: list[dict], model: str) -> list[str]:
             "into the first user turn (system, a blank line, then the user text), and the saved adapter and merged "
             "model fold it the same way when served"
         )
-    if split:
+    if n_split:
         reason = facts.history
         if facts.system == "placed in the last user turn" and with_system:
             reason = "the template puts the system prompt only in the last user turn"
-        out.append(split_note(convs, split, reason))
+        out.append(per_answer_note(convs, n_split, reason))
     return out
 
 

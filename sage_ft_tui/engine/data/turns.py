@@ -130,7 +130,7 @@ def examples(tok: ChatTokenizer, messages: list[dict], tools=None, mask_reasonin
     return out
 
 
-def split_note(n_rows: int, n_split: int, reason: Optional[str]) -> str:
+def per_answer_note(n_rows: int, n_split: int, reason: Optional[str]) -> str:
     why = reason or "the template renders earlier turns differently from the live one"
     return (
         f"{n_split} of {n_rows} conversations are trained as one example per answer: {why}, "
@@ -138,4 +138,4 @@ def split_note(n_rows: int, n_split: int, reason: Optional[str]) -> str:
     )
 
 
-__all__ = ["Turn", "Example", "turn", "examples", "split_note", "SENTINEL"]
+__all__ = ["Turn", "Example", "turn", "examples", "per_answer_note", "SENTINEL"]
