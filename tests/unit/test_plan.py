@@ -42,7 +42,12 @@ def test_packing_counts_bfd_rows_not_the_mean():
     assert mean_only.approx and mean_only.steps_per_epoch == 8  # ceil(90·40/64)=57 → a lower bound
     assert mean_only.summary().startswith("≥ 24 optimizer steps")
     short = SimpleNamespace(usable=100, token_lengths=[10] * 100)
-    assert plan(_cfg(packing=True), short).steps_per_epoch == 2  # 6 rows of 10 share one: 15 rows
+    packed = plan(_cfg(packing=True), short)
+    assert packed.steps_per_epoch == 2  # 6 rows of 10 share one: 90 rows → 16 packed
+    lines = dict(plan_lines(packed))  # the Review step and `start` say packing, not a bare "per epoch 2"
+    assert lines["  per epoch"] == "2 (packed)" and lines["  packed into"] == "16 rows of 64 tok"
+    assert lines["samples/step"] == "8 packed rows"
+    assert "  packed into" not in dict(plan_lines(plan(_cfg(), short)))
     assert plan(_cfg("preference", packing=True), short).steps_per_epoch == 12  # pairs are never packed
 
 

@@ -30,6 +30,8 @@ class TrainPlan:
     basis: str = ""  # where the duration comes from
     approx: bool = False  # packed rows estimated from a mean length (a lower bound on the steps)
     real_tokens: Optional[int] = None  # the data's own tokens the run trains on (no padding), when known
+    packed_rows: Optional[int] = None  # with packing: the max-length rows the train rows pack into (per epoch)
+    max_length: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,12 +99,14 @@ def plan_rows(
     packing = t.packing and cfg.task not in TRAINER_TASKS  # only the SFT trainer packs
     steps_per_epoch: Optional[int] = None
     approx = False
+    packed_into: Optional[int] = None
     if train_rows:
         samples = train_rows
         if packing and packed:
-            samples = packed
+            samples = packed_into = packed
         elif packing and mean_length:
             samples, approx = math.ceil(train_rows * min(mean_length, t.max_length) / t.max_length), True
+            packed_into = samples
         # = the Trainer's ceil(ceil(samples / (micro-batch × GPUs)) / accumulation)
         steps_per_epoch = max(1, math.ceil(samples / per_step))
     if t.max_steps > 0:
@@ -112,7 +116,16 @@ def plan_rows(
         total = max(1, math.ceil(t.epochs * steps_per_epoch))
     else:
         total = None
-    return TrainPlan(train_rows, per_step, per_step * t.max_length, steps_per_epoch, total, approx=approx)
+    return TrainPlan(
+        train_rows,
+        per_step,
+        per_step * t.max_length,
+        steps_per_epoch,
+        total,
+        approx=approx,
+        packed_rows=packed_into,
+        max_length=t.max_length,
+    )
 
 
 def plan_run(run: Path) -> TrainPlan:
@@ -242,10 +255,14 @@ def plan_lines(p: TrainPlan) -> list[tuple[str, str]]:
     """(label, value) rows, the same in the Review step and the CLI."""
     rows = [("total steps", f"{'≥ ' if p.approx else ''}{p.total_steps}" if p.total_steps else "?")]
     if p.steps_per_epoch:
-        rows.append(("  per epoch", str(p.steps_per_epoch)))
+        rows.append(("  per epoch", f"{p.steps_per_epoch}{' (packed)' if p.packed_rows else ''}"))
+    rows.append(("train rows", str(p.train_rows) if p.train_rows else "?"))
+    if p.packed_rows:  # steps count packed rows, not samples: say so, or "40 rows, 16 a step, 1 per epoch" reads wrong
+        about = "≈ " if p.approx else ""
+        n = p.packed_rows
+        rows.append(("  packed into", f"{about}{n} row{'' if n == 1 else 's'} of {p.max_length} tok"))
     rows += [
-        ("train rows", str(p.train_rows) if p.train_rows else "?"),
-        ("samples/step", str(p.samples_per_step)),
+        ("samples/step", f"{p.samples_per_step}{' packed rows' if p.packed_rows else ''}"),
         ("tokens/step", f"≤ {p.tokens_per_step:,}"),
         ("duration", f"≈ {fmt_duration(p.seconds)}" if p.seconds is not None else "?"),
     ]
