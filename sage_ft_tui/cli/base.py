@@ -5,8 +5,21 @@ from __future__ import annotations
 import os
 
 import typer
+from typer.core import TyperOption
 
 from sage_ft_tui.engine.errors import SageError
+
+# Typer's rich help prints a type beside every option, flags too ("--no-tui <bool>"), though a
+# flag takes no value and `--no-tui true` is refused. One rule for every boolean flag: it is a
+# plain switch, and the help shows it as one (no type column for flags, --help included).
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self, ctx):
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_shows_no_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="sage-ft-tui",

@@ -17,6 +17,19 @@ def _console():
     return Console(highlight=False)
 
 
+def _wide_when_piped():
+    """A terminal's width on a terminal; piped, as wide as the table (nothing cut or wrapped)."""
+    from rich.console import Console
+
+    return Console(highlight=False) if sys.stdout.isatty() else Console(highlight=False, width=100_000)
+
+
+# `list`'s columns, and the order they are dropped in when the terminal is too narrow for all
+# of them beside the full run names (a name is what every other command needs: never cut)
+LIST_COLUMNS = ("name", "state", "step", "loss", "task", "model", "age")
+LIST_DROP = ("task", "age", "model", "loss")
+
+
 def _age(t) -> str:
     if not t:
         return "-"
@@ -32,24 +45,46 @@ def runs_table(runs: list[RunInfo]) -> None:
 
     from sage_ft_tui.engine.paths import runs_home
 
-    con = _console()
+    con = _wide_when_piped()
     if not runs:
         con.print(f"no runs yet in {runs_home()} — try `sage-ft-tui demo`")
         return
-    t = Table(title=f"runs in {runs_home()}", title_justify="left")
-    for col in ("name", "state", "step", "loss", "task", "model", "age"):
-        t.add_column(col, justify="right" if col in ("step", "loss") else "left")
+    rows = []
     for r in runs:
         color = {"completed": "green", "failed": "red", "running": "cyan", "cancelled": "yellow"}.get(r.state, "")
-        t.add_row(
-            r.name,
-            f"[{color}]{r.label}[/]" if color else r.label,
-            f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step or "-"),
-            f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "-",
-            r.task,
-            r.model,
-            _age(r.created),
+        rows.append(
+            {
+                "name": r.name,
+                "state": f"[{color}]{r.label}[/]" if color else r.label,
+                "step": f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step or "-"),
+                "loss": f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "-",
+                "task": r.task,
+                "model": r.model,
+                "age": _age(r.created),
+            }
         )
+    cols = list(LIST_COLUMNS)
+    name_w = max(len(r.name) for r in runs)
+
+    def need(cols: list[str]) -> int:  # the narrowest the table gets with these columns (3 per column: borders)
+        fixed = {"name": name_w, "state": 9, "step": 7, "loss": 6, "task": 5, "model": 8, "age": 7}
+        return sum(fixed[c] + 3 for c in cols) + 1
+
+    for col in LIST_DROP:
+        if need(cols) <= con.width:
+            break
+        cols.remove(col)
+    t = Table(title=f"runs in {runs_home()}", title_justify="left")
+    for col in cols:
+        t.add_column(
+            col,
+            justify="right" if col in ("step", "loss") else "left",
+            no_wrap=col == "name",
+            min_width=name_w if col == "name" else None,
+            overflow="fold",
+        )
+    for row in rows:
+        t.add_row(*(row[c] for c in cols))
     con.print(t)
 
 
@@ -155,11 +190,12 @@ def print_examples() -> None:
     from sage_ft_tui.engine.config.schema import commented_yaml
     from sage_ft_tui.engine.data.tasks import TASKS
 
-    con = _console()
+    con = _wide_when_piped()
     con.print("[bold]Data, one example row per task[/]")
     for t in TASKS.values():
         con.print(f"  [cyan]{t.name:<12}[/] {t.description}")
-        con.print(f"               {json.dumps(t.example, ensure_ascii=False)}")
+        # one row on one line at any width (the terminal may fold it, never a newline inside JSON)
+        con.print(f"               {json.dumps(t.example, ensure_ascii=False)}", soft_wrap=True, markup=False)
     con.print(
         "\nOther formats are detected too: ShareGPT (conversations/from/value), OpenAI messages,"
         " prompt/completion, plain text (.txt)."
@@ -172,7 +208,7 @@ def print_examples() -> None:
         "sage-ft-tui run RUN --detach && sage-ft-tui attach RUN",
         "sage-ft-tui start --data d.jsonl --set training.micro_batch_size=2 --set lora.r=32",
     ):
-        con.print(f"  {line}")
+        con.print(f"  {line}", soft_wrap=True, markup=False)  # a command is copied whole
     con.print("\n[bold]config.yaml with every key (defaults)[/]")
     sys.stdout.write(commented_yaml())
 

@@ -13,7 +13,7 @@ from sage_ft_tui.cli.base import fail, headless, open_tui, out
 from sage_ft_tui.cli.planning import Target
 from sage_ft_tui.cli.runs import chain_flags, notify_for_worker, origin_lines, print_data_block, train_run
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
 
 
 def demo(
@@ -30,8 +30,13 @@ def demo(
         cfg = demo_config(max_steps=max_steps)
         run_dir = start_run(cfg, launch=False).run
         out(f"created run {run_dir.name} (tiny-demo model, bundled sample data)")
-        if _train_and_watch(run_dir, no_tui=no_tui, detach=detach, json_lines=json_lines) and not detach:
+        headless_here = _train_and_watch(run_dir, no_tui=no_tui, detach=detach, json_lines=json_lines)
+        if detach:
+            return
+        if headless_here:
             _show_demo_answers(run_dir, json_lines=json_lines)
+        else:  # the Monitor closed (ctrl+q): the answers the README promises, once the run is done
+            _answers_after_monitor(run_dir)
     except SageError as e:
         fail(e)
 
@@ -51,6 +56,20 @@ def _show_demo_answers(run_dir: Path, *, json_lines: bool) -> None:
     out(f"base>  {a['base']}")
     out(f"tuned> {a['tuned']}")
     out(f"next: sage-ft-tui eval {run_dir.name}   (base vs tuned on the held-out answers)")
+
+
+def _answers_after_monitor(run_dir: Path) -> None:
+    from sage_ft_tui.cli.runs import follow_headless
+    from sage_ft_tui.engine.runs.manage import derive_state
+
+    state = derive_state(run_dir)[0]
+    if state in ACTIVE_STATES:  # closed early: the demo is short, wait for it here (ctrl+c stops waiting)
+        out(f"{run_dir.name} is still training; its answers follow when it ends (ctrl+c: stop waiting, it goes on).")
+        state = follow_headless(run_dir, json_lines=False)
+    if state == "completed":
+        _show_demo_answers(run_dir, json_lines=False)
+    else:
+        out(f"{run_dir.name} ended {state}: no answers to show (`sage-ft-tui resume {run_dir.name}` continues it).")
 
 
 def _train_and_watch(run_dir: Path, *, no_tui: bool, detach: bool, json_lines: bool) -> bool:

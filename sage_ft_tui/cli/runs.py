@@ -310,12 +310,12 @@ def train_run(
         out(f"started {run_dir.name} in the background (pid {pid}); log: {RunLayout(run_dir).train_log}")
         out(f"  watch it: sage-ft-tui attach {run_dir.name}")
         return
-    state = _follow(run_dir, json_lines=json_lines)
+    state = follow_headless(run_dir, json_lines=json_lines)
     if state != "completed":
         raise typer.Exit(1)
 
 
-def _follow(run_dir: Path, *, json_lines: bool) -> str:
+def follow_headless(run_dir: Path, *, json_lines: bool) -> str:
     from sage_ft_tui.cli.output import follow_run
 
     try:
@@ -356,7 +356,7 @@ def attach(
     if not headless(no_tui) and sys.stdout.isatty():
         open_tui(attach=str(run_dir))
         return
-    state = _follow(run_dir, json_lines=json_lines)
+    state = follow_headless(run_dir, json_lines=json_lines)
     raise typer.Exit(0 if state == "completed" else 1)
 
 
