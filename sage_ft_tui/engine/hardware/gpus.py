@@ -3,12 +3,14 @@
 `estimate --gpu "RTX 4090"` / `--vram 24` and `plan_auto(..., hardware=target_snapshot(...))`
 size a run for the target from anywhere (a laptop, a CPU box): the plan is the bf16 (or
 fp16) GPU plan the target would make, not this machine's fp32 CPU one. Memory is the
-card's total as NVML reports it; dense bf16/fp16 tensor TFLOP/s (no sparsity) are the
-vendors' data-sheet figures, used for MFU (bench/gpu_check.py). Never imports torch.
+card's total as NVML reports it; dense bf16/fp16/tf32/fp32 TFLOP/s (no sparsity) are the
+vendors' data-sheet figures, the peaks MFU is measured against (engine/hardware/flops.py,
+the Monitor, `estimate --gpu`, bench/gpu_check.py). Never imports torch.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from dataclasses import dataclass
@@ -24,31 +26,48 @@ class GPUSpec:
     name: str
     vram_gib: float
     compute_capability: tuple[int, int]
-    bf16_tflops: float  # dense, tensor cores
+    bf16_tflops: Optional[float]  # dense tensor-core peaks (no sparsity), FP32 accumulate; None: no such unit
     aliases: tuple[str, ...] = ()
+    fp16_tflops: Optional[float] = None  # None: as bf16
+    tf32_tflops: Optional[float] = None
+    fp32_tflops: Optional[float] = None  # plain CUDA cores
 
     @property
     def bf16(self) -> bool:
         return self.compute_capability >= (8, 0)
 
+    def peak(self, dtype: str = "bfloat16") -> Optional[float]:
+        """Dense peak TFLOP/s for matmuls in `dtype` (bfloat16, float16, tf32, float32)."""
+        return {
+            "bfloat16": self.bf16_tflops,
+            "float16": self.fp16_tflops or self.bf16_tflops,
+            "tf32": self.tf32_tflops,
+            "float32": self.fp32_tflops,
+        }.get(dtype)
 
+
+# Data-sheet dense peaks (TFLOP/s; sparsity figures halved). GeForce cards: tensor cores at
+# FP32 accumulate (what training uses), half their FP16-accumulate figure. No bf16 before
+# Ampere (T4, V100: fp16 only); MI300X (AMD, planning only: NVML never reports it).
 GPUS: tuple[GPUSpec, ...] = (
-    GPUSpec("RTX 3060", 12, (8, 6), 51, ("3060",)),
-    GPUSpec("RTX 3090", 24, (8, 6), 142, ("3090",)),
-    GPUSpec("RTX 4090", 24, (8, 9), 165, ("4090",)),
-    GPUSpec("RTX 5090", 32, (12, 0), 210, ("5090",)),
-    GPUSpec("T4", 16, (7, 5), 65, ("tesla t4",)),
-    GPUSpec("V100 32GB", 32, (7, 0), 125, ("v100",)),
-    GPUSpec("A10", 24, (8, 6), 125, ("a10g",)),
-    GPUSpec("L4", 24, (8, 9), 121),
-    GPUSpec("L40S", 48, (8, 9), 362, ("l40",)),
-    GPUSpec("A100 40GB", 40, (8, 0), 312, ("a100-40", "a100 40")),
-    GPUSpec("A100 80GB", 80, (8, 0), 312, ("a100-80", "a100 80")),
-    GPUSpec("H100 PCIe", 80, (9, 0), 756),
-    GPUSpec("H100 80GB", 80, (9, 0), 989, ("h100", "h100 sxm", "h100-80")),
-    GPUSpec("H100 NVL", 94, (9, 0), 835),
-    GPUSpec("H200", 141, (9, 0), 989, ("h200 sxm",)),
-    GPUSpec("B200", 180, (10, 0), 2250),
+    GPUSpec("RTX 3060", 12, (8, 6), 25.6, ("3060",), tf32_tflops=12.7, fp32_tflops=12.7),
+    GPUSpec("RTX 3090", 24, (8, 6), 71, ("3090",), tf32_tflops=35.6, fp32_tflops=35.6),
+    GPUSpec("RTX 4090", 24, (8, 9), 165, ("4090",), tf32_tflops=82.6, fp32_tflops=82.6),
+    GPUSpec("RTX 5090", 32, (12, 0), 210, ("5090",), tf32_tflops=105, fp32_tflops=105),
+    GPUSpec("T4", 16, (7, 5), None, ("tesla t4",), fp16_tflops=65, fp32_tflops=8.1),
+    GPUSpec("V100 32GB", 32, (7, 0), None, ("v100",), fp16_tflops=125, fp32_tflops=15.7),
+    GPUSpec("A10", 24, (8, 6), 125, tf32_tflops=62.5, fp32_tflops=31.2),
+    GPUSpec("A10G", 24, (8, 6), 70, tf32_tflops=35, fp32_tflops=35),  # AWS's A10 variant
+    GPUSpec("L4", 24, (8, 9), 121, tf32_tflops=60, fp32_tflops=30.3),
+    GPUSpec("L40S", 48, (8, 9), 362, ("l40",), tf32_tflops=183, fp32_tflops=91.6),
+    GPUSpec("A100 40GB", 40, (8, 0), 312, ("a100-40", "a100 40"), tf32_tflops=156, fp32_tflops=19.5),
+    GPUSpec("A100 80GB", 80, (8, 0), 312, ("a100-80", "a100 80"), tf32_tflops=156, fp32_tflops=19.5),
+    GPUSpec("H100 PCIe", 80, (9, 0), 756, tf32_tflops=378, fp32_tflops=51),
+    GPUSpec("H100 80GB", 80, (9, 0), 989, ("h100", "h100 sxm", "h100-80"), tf32_tflops=494, fp32_tflops=67),
+    GPUSpec("H100 NVL", 94, (9, 0), 835, tf32_tflops=418, fp32_tflops=60),
+    GPUSpec("H200", 141, (9, 0), 989, ("h200 sxm",), tf32_tflops=494, fp32_tflops=67),
+    GPUSpec("B200", 180, (10, 0), 2250, tf32_tflops=1100, fp32_tflops=80),
+    GPUSpec("MI300X", 192, (9, 4), 1307, ("instinct mi300x", "amd mi300x"), tf32_tflops=654, fp32_tflops=163),
 )
 
 
@@ -85,16 +104,28 @@ def find_gpu(name: str) -> GPUSpec:
             hint=f'name one of them, e.g. --gpu "{family[-1].name}", or give the memory with --vram GIB',
             kind="config",
         )
+    close = close_names(k)
     raise SageError(
-        f"unknown GPU {name!r}",
+        f"unknown GPU {name!r}" + (f" (close: {', '.join(close)})" if close else ""),
         hint=f"one of: {', '.join(g.name for g in GPUS)} — or give its memory with --vram GIB",
         kind="config",
     )
 
 
-def peak_tflops(name: str) -> Optional[float]:
+def close_names(name: str) -> list[str]:
+    """Table cards whose name looks like `name` (a typo, a missing space), closest first."""
+    k = _key(name)
+    keys = {_key(g.name): g.name for g in GPUS}
+    keys.update({_key(a): g.name for g in GPUS for a in g.aliases})
+    near = difflib.get_close_matches(k, list(keys), n=6, cutoff=0.6)
+    near += [key for key in keys if k and (k.replace(" ", "") in key.replace(" ", ""))]
+    return list(dict.fromkeys(keys[n] for n in near))[:4]
+
+
+def peak_tflops(name: str, dtype: str = "bfloat16") -> Optional[float]:
+    """The card's dense peak for `dtype`; None for a card not in the table (or no such unit)."""
     try:
-        return find_gpu(name).bf16_tflops
+        return find_gpu(name).peak(dtype)
     except SageError:
         return None
 
@@ -144,4 +175,4 @@ def planning_snapshot(gpu: Optional[str], vram_gib: Optional[float], count: Opti
     return target_snapshot(gpu, vram_gib, count or 1)
 
 
-__all__ = ["GPUSpec", "GPUS", "find_gpu", "peak_tflops", "target_snapshot", "planning_snapshot"]
+__all__ = ["GPUSpec", "GPUS", "find_gpu", "close_names", "peak_tflops", "target_snapshot", "planning_snapshot"]
