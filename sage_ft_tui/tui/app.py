@@ -268,6 +268,9 @@ def _call(fn: Callable[[], Any]) -> tuple[Any, Optional[SageError]]:
 
 def run_app(attach: Optional[str] = None) -> None:
     """Entry point for the CLI: the wizard, or the monitor of `attach` (a run folder)."""
+    from sage_ft_tui.tui.widgets.image import prime
+
+    prime()  # the terminal is asked what pictures it draws before Textual takes it over
     SageApp(attach=attach).run()
 
 

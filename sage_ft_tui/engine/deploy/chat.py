@@ -3,10 +3,17 @@
 `ChatSession` keeps the conversation (system prompt, temperature, max tokens) and
 streams one reply at a time; the terminal REPL and the TUI Chat screen both use it.
 No torch, no transformers here: the model lives in the server process.
+
+`/image PATH` attaches a picture to the next message: it goes out as an OpenAI content
+part (`image_url` with a data URL) before the text, the way vLLM and `transformers serve`
+take images. A served model whose config.json has no vision part is refused at once.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +21,9 @@ from typing import IO, Any, Iterator, Optional
 
 from sage_ft_tui.engine.errors import SageError, clip
 
-HELP = "commands: /reset (forget the conversation), /system TEXT, /temp F, /max N, /exit"
+HELP = "commands: /image PATH (attach to the next message), /reset (forget the conversation), /system TEXT, /temp F, /max N, /exit"
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # a photo, not a film: a data URL this size already weighs 27 MB
+SENT_AS_IS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
 @dataclass
@@ -41,6 +50,78 @@ class Endpoint:
     api_key: Optional[str] = None
     backend: str = ""
     run: str = ""
+    model_path: str = ""  # the served folder (merged, or the base under an adapter): its config.json
+
+
+@dataclass
+class ChatImage:
+    """A picture attached to a message: where it came from, its size, and the content part sent."""
+
+    path: str
+    width: int
+    height: int
+    part: dict
+
+
+def load_image(path: Path | str) -> ChatImage:
+    """The picture at `path` as an OpenAI `image_url` part (a data URL); one line when it is
+    missing, unreadable, too large or not a picture. PNG, JPEG, WebP and GIF go as they are,
+    any other format PIL reads is sent as PNG."""
+    p = Path(path).expanduser()
+    hint = "give the path of a PNG, JPEG or WebP picture: /image PATH"
+    if not p.is_file():
+        what = "is a folder" if p.is_dir() else "does not exist"
+        raise SageError(f"image {p} {what}", hint=hint, code="image_missing")
+    try:
+        data = p.read_bytes() if p.stat().st_size <= MAX_IMAGE_BYTES else None
+    except OSError as e:
+        raise SageError(f"cannot read image {p}: {e.strerror}", hint="check its permissions") from None
+    if data is None:
+        raise SageError(
+            f"image {p} is larger than {MAX_IMAGE_BYTES // 1024 // 1024} MiB",
+            hint="send a smaller copy (a few megapixels is what a vision model sees anyway)",
+        )
+    try:
+        from PIL import Image, UnidentifiedImageError
+
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()  # a cut file fails here, not on the server
+            fmt, size = im.format or "", im.size
+            mime = SENT_AS_IS.get(fmt)
+            if mime is None:
+                out = io.BytesIO()
+                im.convert("RGBA" if "A" in im.getbands() else "RGB").save(out, "PNG")
+                data, mime = out.getvalue(), "image/png"
+    except ImportError:
+        raise SageError("Pillow is not installed, which reads images", hint="pip install pillow") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise SageError(
+            f"{p} is not a picture Pillow can read ({clip(str(e), 80)})", hint=hint, code="not_image"
+        ) from None
+    url = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+    return ChatImage(str(p), size[0], size[1], {"type": "image_url", "image_url": {"url": url}})
+
+
+def sees_images(ep: Endpoint) -> Optional[bool]:
+    """Whether the served model takes pictures: its config.json names a vision part
+    (`vision_config`, as Qwen2-VL, LLaVA, Idefics3/SmolVLM and Gemma-3 do). None: unknown
+    (no folder to look at, e.g. a server we did not start)."""
+    if not ep.model_path:
+        return None
+    try:
+        cfg = json.loads((Path(ep.model_path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return isinstance(cfg, dict) and bool(cfg.get("vision_config"))
+
+
+def refuse_if_text_only(ep: Endpoint) -> None:
+    if sees_images(ep) is False:
+        raise SageError(
+            f"the model {ep.run or ep.model} serves is text-only: it cannot see images",
+            hint="chat about images with a run trained on a vision-language model",
+            code="text_only",
+        )
 
 
 def endpoint_for_run(run: Path | str) -> Endpoint:
@@ -77,6 +158,7 @@ def endpoint_for_run(run: Path | str) -> Endpoint:
         api_key=info.get("api_key"),
         backend=info.get("backend", ""),
         run=run.name,
+        model_path=info.get("model_path") or "",
     )
 
 
@@ -127,6 +209,7 @@ class ChatSession:
     history: list = field(default_factory=list)  # user/assistant turns, no system message
     client: Any = None  # openai.OpenAI, made on first use
     last_stats: dict = field(default_factory=dict)
+    images: list[ChatImage] = field(default_factory=list)  # attached to the next message
 
     def __post_init__(self):
         self.settings.validate()
@@ -137,11 +220,25 @@ class ChatSession:
         msgs = [{"role": "system", "content": self.settings.system}] if self.settings.system else []
         msgs += self.history
         if user is not None:
-            msgs.append({"role": "user", "content": user})
+            msgs.append({"role": "user", "content": self._content(user)})
         return msgs
+
+    def _content(self, user: str):
+        """The text alone, or the attached pictures' parts followed by the text's."""
+        if not self.images:
+            return user
+        return [im.part for im in self.images] + [{"type": "text", "text": user}]
+
+    def attach(self, path: Path | str) -> ChatImage:
+        """Attach a picture to the next message (refused at once when the model is text-only)."""
+        refuse_if_text_only(self.endpoint)
+        image = load_image(path)
+        self.images.append(image)
+        return image
 
     def reset(self) -> None:
         self.history.clear()
+        self.images.clear()
 
     def _kwargs(self, user: str) -> dict:
         kw = dict(
@@ -185,7 +282,8 @@ class ChatSession:
         except openai.OpenAIError as e:
             raise _api_error(e, self.endpoint) from None
         reply = "".join(parts)
-        self.history += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
+        self.history += [{"role": "user", "content": self._content(user)}, {"role": "assistant", "content": reply}]
+        self.images.clear()  # sent (a failed request keeps them for the next try)
         self.last_stats = {
             "first_token_s": first,
             "total_s": time.perf_counter() - t0,
@@ -209,6 +307,12 @@ def _apply_command(line: str, session: ChatSession, out: IO[str]) -> Optional[bo
     if cmd == "/reset":
         session.reset()
         out.write("(conversation reset)\n")
+    elif cmd == "/image":
+        try:
+            im = session.attach(arg)
+            out.write(f"(image {im.width}×{im.height} {Path(im.path).name} goes with your next message)\n")
+        except SageError as e:
+            out.write(e.oneline() + "\n")
     elif cmd == "/help":
         out.write(HELP + "\n")
     elif cmd == "/system":
@@ -271,4 +375,16 @@ def repl(session: ChatSession, inp: IO[str], out: IO[str], *, prompt: str = "you
     return replies
 
 
-__all__ = ["ChatSettings", "ChatSession", "Endpoint", "endpoint_for_run", "make_client", "repl", "HELP"]
+__all__ = [
+    "ChatImage",
+    "ChatSettings",
+    "ChatSession",
+    "Endpoint",
+    "endpoint_for_run",
+    "load_image",
+    "make_client",
+    "refuse_if_text_only",
+    "repl",
+    "sees_images",
+    "HELP",
+]

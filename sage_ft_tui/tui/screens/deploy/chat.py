@@ -4,7 +4,8 @@ The `openai` client runs in a thread worker (engine.chat.ChatSession); each chun
 back as a ChatToken message. Settings (system prompt, temperature, max tokens) apply to
 the next message; /reset or ctrl+r forgets the conversation. A message entered while the
 screen is still connecting (the openai client takes a moment to import) stays in the box
-and goes out as soon as the connection is made.
+and goes out as soon as the connection is made. `/image PATH` attaches a picture to the
+next message (shown in the conversation as the picture itself, widgets/image.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from textual.widgets import Input, Label, Static
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run, served_name
+from sage_ft_tui.tui.widgets.image import ImageView
 
 
 class ChatConnected(Message):
@@ -76,6 +78,7 @@ class ChatScreen(BaseScreen):
     ChatScreen #chat-log { height: 1fr; }
     ChatScreen .bubble { height: auto; margin: 0 0 1 0; }
     ChatScreen .bubble.note { color: $text-muted; }
+    ChatScreen #chat-log ImageView { margin: 0 0 1 5; }
     ChatScreen #chat-status { height: auto; color: $text-muted; padding: 0 1; }
     """
     BINDINGS = [
@@ -111,7 +114,8 @@ class ChatScreen(BaseScreen):
             yield Static("", id="error", classes="error")
         yield Static("connecting…", id="chat-status")
         yield Input(
-            placeholder="type a message · enter sends · /compare TEXT: base vs tuned · /reset · /exit", id="chat-input"
+            placeholder="type a message · enter sends · /image PATH · /compare TEXT: base vs tuned · /reset · /exit",
+            id="chat-input",
         )
         yield from self.footer()
 
@@ -184,6 +188,10 @@ class ChatScreen(BaseScreen):
             box.value = ""
             self.compare_base_tuned(text[len("/compare ") :].strip())
             return
+        if text == "/image" or text.startswith("/image "):
+            if self.attach_image(text[len("/image") :].strip()):
+                box.value = ""  # on an error the path stays, to be corrected
+            return
         if self.streaming:
             self.app.bell()
             return
@@ -207,7 +215,9 @@ class ChatScreen(BaseScreen):
             self.session = ChatSession(self.endpoint, settings)
         else:
             if settings.system != self.session.settings.system:
-                self.session.reset()  # a new system prompt starts a new conversation
+                attached = list(self.session.images)
+                self.session.reset()  # a new system prompt starts a new conversation …
+                self.session.images = attached  # … and the pictures just attached still go with this message
                 self._note("system prompt changed: new conversation")
             self.session.settings = settings
         log = self.query_one("#chat-log", VerticalScroll)
@@ -230,6 +240,33 @@ class ChatScreen(BaseScreen):
                 self.post_message(ChatReplyDone({}, SageError(f"{type(e).__name__}: {e}", kind="internal")))
 
         self.run_worker(job, thread=True, name="chat-stream", exclusive=True, exit_on_error=False)
+
+    def attach_image(self, arg: str) -> bool:
+        """`/image PATH`: the picture goes with the next message; one line when it cannot."""
+        if not arg:
+            self.say_error(SageError("/image needs the path of a picture", hint="e.g. /image receipt.png"))
+            return False
+        if self.endpoint is None:
+            self.say_error(SageError("not connected to a server", hint="ctrl+s opens the Serve screen; start it there"))
+            return False
+        path = Path(arg).expanduser()
+        path = path if path.is_absolute() else self.app.cwd / path
+        try:
+            if self.session is None:
+                from sage_ft_tui.engine.deploy.chat import ChatSession
+
+                self.session = ChatSession(self.endpoint, self._settings())
+            image = self.session.attach(path)
+        except SageError as e:
+            self.say_error(e)
+            return False
+        self.say_error(None)
+        log = self.query_one("#chat-log", VerticalScroll)
+        log.mount(ImageView(image.path))
+        log.scroll_end(animate=False)
+        n = len(self.session.images)
+        self._status(f"{n} image{'s' if n > 1 else ''} attached: sent with your next message")
+        return True
 
     def on_chat_token(self, message: ChatToken) -> None:
         if self._bubble is not None:
