@@ -64,7 +64,8 @@ async def test_image_is_shown_and_sent_with_the_next_message(sage_home, tmp_path
             await _say(pilot, box, "/image red.png")  # relative to the folder the app was started in
             assert not err.display and box.value == ""
             (view,) = screen.query(ImageView)
-            assert view.shown == "picture" and "[image 120×60 red.png]" in str(view.query_one(".image-caption").render())
+            assert view.shown == "picture"
+            assert "[image 120×60 red.png]" in str(view.query_one(".image-caption").render())
             assert "1 image attached" in str(screen.query_one("#chat-status").render())
             assert server["requests"]() == []  # attached, not sent yet
             await _say(pilot, box, "What colour?")
@@ -81,4 +82,3 @@ async def test_image_is_shown_and_sent_with_the_next_message(sage_home, tmp_path
             await _say(pilot, box, "/image red.png")
             assert "vlm-chat serves is text-only: it cannot see images" in str(err.render())
             assert len(screen.query(ImageView)) == 1 and len(server["requests"]()) == 1
-
