@@ -79,7 +79,7 @@ class SageApp(App):
         self.clock = clock
         self.cwd = Path(cwd or Path.cwd())
         self.state = WizardState()
-        self.flow = WizardFlow()
+        self.flow = WizardFlow(task=lambda: self.state.task)
         self._initial = initial
 
     # ---- the key panel (F1 or ?; F1 or escape closes it) ------------------------------

@@ -23,7 +23,14 @@ from typing import Any, Callable, Optional
 from sage_ft_tui.engine.data.readers import shown
 from sage_ft_tui.engine.errors import SageError, clip
 
-BUILTIN_REWARDS = ("exact_match", "number_match", "format", "length")
+# The built-in rewards and what each scores, in one line (the wizard's Method step shows it).
+REWARD_HELP: dict[str, str] = {
+    "exact_match": "1 when the final answer (<answer>, \\boxed{}, after ####) equals the reference, else 0",
+    "number_match": "1 when the last number of the final answer equals the reference's number, else 0",
+    "format": "1 when the whole completion matches grpo.format_regex, else 0",
+    "length": "0 up to grpo.target_length characters, down to -1 at twice that length",
+}
+BUILTIN_REWARDS: tuple[str, ...] = tuple(REWARD_HELP)
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")

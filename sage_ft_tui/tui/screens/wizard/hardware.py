@@ -250,7 +250,12 @@ class HardwareScreen(WizardScreen):
         else:
             self.error = None
             base = self.app.state.base_config().model_dump(mode="json")
-            self.app.state.overrides = {k: v for k, v in values.items() if get_dotted(base, k) != v}
+            edits = self.app.state.overrides  # only this step's keys: the Data and Method steps' edits stay
+            for k, v in values.items():
+                if get_dotted(base, k) != v:
+                    edits[k] = v
+                else:
+                    edits.pop(k, None)
         self.say_error(self.error)
         self.validity_changed()
         self._estimate()
