@@ -33,7 +33,13 @@ def test_demo_run_completes_with_the_full_event_story(demo_run):
     evs = read_events(run / "events.jsonl").events
     assert evs[-1] == {**evs[-1], "kind": "status", "state": "completed"}
     logs = [e for e in evs if e["kind"] == "log"]
-    assert logs[-1]["step"] == [e for e in evs if e["kind"] == "start"][0]["total_steps"]
+    start = [e for e in evs if e["kind"] == "start"][0]
+    assert logs[-1]["step"] == start["total_steps"]
+    # how it really computed: the tiny demo (hidden 64) stays fp32 on CPU, with the CPU kernels
+    assert start["precision"] == "fp32" and {"fused_lora", "compact_lm_head"} <= set(start["kernels"])
+    assert {k: read_status(run)[k] for k in ("precision", "attention", "kernels")} == {
+        k: start[k] for k in ("precision", "attention", "kernels")
+    }
     assert logs[-1]["loss"] < logs[0]["loss"]
     assert all(e["tokens"] > 0 for e in logs) and logs[-1]["tokens"] > logs[0]["tokens"]
     assert read_status(run)["state"] == "completed" and derive_state(run)[0] == "completed"

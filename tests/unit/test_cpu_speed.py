@@ -6,6 +6,7 @@ an adapter that plain peft loads and generates with."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -68,6 +69,34 @@ def test_bf16_autocast_only_where_it_pays(monkeypatch, tiny_model, tmp_path):
     assert not flags(wide, precision="fp32")["bf16"]
     monkeypatch.setattr(trainer, "cpu_bf16_fast", lambda: False)
     assert not flags(wide)["bf16"]
+
+
+def test_precision_used_is_recorded_and_hashed(monkeypatch, tmp_path):
+    """The label the start event and status.json carry, and the config hash it changes:
+    SAGE_FT_CPU_BF16=0 makes another run of the same config.yaml (an AMX CPU stood in)."""
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForCausalLM
+
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.models.tiny import build_tiny_model
+    from sage_ft_tui.engine.train import trainer
+
+    wide = tmp_path / "wide"
+    build_tiny_model(wide, seed=0, hidden_size=256, intermediate_size=512, num_hidden_layers=1)
+    monkeypatch.setattr(trainer, "_cuda", lambda: False)
+    monkeypatch.setattr(trainer, "cpu_bf16_fast", lambda: os.environ.get("SAGE_FT_CPU_BF16", "1") != "0")
+    cfg = RunConfig.from_dict({"model": {"name": str(wide)}})
+    model = AutoModelForCausalLM.from_pretrained(str(wide), dtype=torch.float32)
+    labels = {}
+    for env in ("1", "0"):
+        monkeypatch.setenv("SAGE_FT_CPU_BF16", env)
+        labels[env] = trainer.precision_used(SimpleNamespace(**trainer.precision_flags(cfg)), model, "none")
+    assert labels == {"1": "bf16 autocast (fp32 weights)", "0": "fp32"}
+    assert cfg.hash(precision=labels["1"]) != cfg.hash(precision=labels["0"])
+    half = SimpleNamespace(bf16=True, fp16=False)
+    assert trainer.precision_used(half, model.to(torch.bfloat16), "none") == "bf16"
+    assert trainer.precision_used(half, model, "4bit") == "4-bit nf4, bf16 compute"
 
 
 def test_bf16_autocast_loss_follows_fp32(tiny_model):

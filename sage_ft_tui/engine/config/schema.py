@@ -335,8 +335,13 @@ class RunConfig(_Strict):
 
         atomic_write_text(Path(path), self.to_yaml())
 
-    def hash(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json", exclude={"name"}), sort_keys=True)
+    def hash(self, precision: Optional[str] = None) -> str:
+        """The settings' hash; `precision` (what the run really computes in, which the
+        environment can change: SAGE_FT_CPU_BF16=0) is folded in when given."""
+        dump = self.model_dump(mode="json", exclude={"name"})
+        if precision is not None:
+            dump["precision_used"] = precision
+        blob = json.dumps(dump, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @classmethod

@@ -138,9 +138,11 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
                 self.tokens0 = max(0, int(done.get("tokens") or 0) - int(state.num_input_tokens_seen or 0))
                 self.last_tokens = self.tokens0
             spread = placement(kw.get("model"))  # every rank (a collective): how the model really lies
+            used = extra_start or {}
             self._emit(
                 "start",
-                config_hash=cfg.hash(),
+                # the precision the run computes in is folded in: SAGE_FT_CPU_BF16=0 is another run
+                config_hash=cfg.hash(precision=used.get("precision")),
                 total_steps=state.max_steps,
                 num_epochs=args.num_train_epochs,
                 world_size=args.world_size,
@@ -152,7 +154,8 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
             )
             self._emit("status", state="running")
             if status_cb:
-                status_cb(state="running", total_steps=state.max_steps, step=state.global_step)
+                paths = {k: used[k] for k in RECORDED_PATHS if k in used}
+                status_cb(state="running", total_steps=state.max_steps, step=state.global_step, **paths)
 
         def on_step_begin(self, args, state, control, **kw):
             if not self.lr_checked:  # the checkpoint's optimizer and scheduler are loaded by now
@@ -316,6 +319,26 @@ def precision_flags(cfg: RunConfig) -> dict:
     if p == "auto":
         return {"bf16": bf16_ok, "fp16": not bf16_ok}
     return {"bf16": p == "bf16", "fp16": p == "fp16"}
+
+
+# What status.json keeps of the start event: how the run really computes.
+RECORDED_PATHS = ("precision", "attention", "kernels")
+
+
+def precision_used(args, model, quantization: str) -> str:
+    """The precision the run computes in, as the start event, status.json and the config hash
+    say it: "fp32", "bf16", "fp16", "bf16 autocast (fp32 weights)", "4-bit nf4, bf16 compute"."""
+    amp = "bf16" if getattr(args, "bf16", False) else "fp16" if getattr(args, "fp16", False) else None
+    if quantization != "none":
+        return f"{'4-bit nf4' if quantization == '4bit' else '8-bit'}, {amp or 'bf16'} compute"
+    names = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+    floats = [p for p in model.parameters() if p.is_floating_point()]
+    frozen = next((p for p in floats if not p.requires_grad), floats[0] if floats else None)  # the base's
+    dtype = frozen.dtype if frozen is not None else None
+    weights = names.get(str(dtype).removeprefix("torch."), str(dtype)) if dtype is not None else "fp32"
+    if amp and amp != weights:
+        return f"{amp} autocast ({weights} weights)"
+    return weights
 
 
 def _from_pretrained(cfg: RunConfig, mdir: Path, kw: dict, choice: AttentionChoice, *, cuda: bool, dtype: str):
@@ -726,13 +749,19 @@ def run_training(
     extra.update(attention)
     extra["attention"] = getattr(getattr(model, "config", None), "_attn_implementation", None)
     extra["liger"] = bool(getattr(trainer.args, "use_liger_kernel", False))
+    extra["precision"] = precision_used(trainer.args, trainer.model, cfg.model.quantization)
+    kernels = ["liger"] if extra["liger"] else []
     if not _cuda() and type(trainer).__name__ == "SFTTrainer":  # the other trainers ask the head for more
-        compact_lm_head(trainer.model)
+        if compact_lm_head(trainer.model):
+            kernels.append("compact_lm_head")
     from sage_ft_tui.engine.train import fast_lora
 
     # CPU: the fused LoRA linear (engine/train/fast_lora.py); sharded parameters keep peft's forward.
     fused = not _cuda() and not sharded(trainer) and fast_lora.enabled()
     extra["fused_lora_layers"] = fast_lora.apply(trainer.model) if fused else 0
+    if extra["fused_lora_layers"]:
+        kernels.append("fused_lora")
+    extra["kernels"] = kernels
     _inject_nan(trainer.model, cb)
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = trainer.state
