@@ -51,6 +51,15 @@ def zoo() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def vlm_zoo() -> dict[str, Path]:
+    """The zoo's vision-language models (tests/zoo/vlm.py): name -> folder, built once per
+    machine and zoo version beside the text zoo."""
+    from tests.zoo.cache import ensure_vlm_zoo
+
+    return ensure_vlm_zoo()
+
+
+@pytest.fixture(scope="session")
 def zoo_family(zoo):
     """`zoo_family(name)` → ZooModel(name, family spec, folder): the spec holds the facts to
     assert (end_of_turn, system, drops_reasoning, gguf_arch, gen_eos, ...)."""

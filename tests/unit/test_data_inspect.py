@@ -44,21 +44,21 @@ def cfg_for(path, **data) -> RunConfig:
 @pytest.mark.parametrize(
     "row,named",
     [
-        ({"instruction": "describe", "output": "a cat", "images": ["cat.png"]}, "field 'images'"),
-        ({"instruction": "<image>describe", "output": "a cat"}, "<image> token in 'instruction'"),
+        ({"instruction": "hear", "output": "a bird", "audios": ["a.wav"]}, "field 'audios'"),
+        ({"instruction": "<|video_pad|>describe", "output": "a cat"}, "<|video_pad|> token in 'instruction'"),
         (
             {
                 "messages": [
-                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]},
+                    {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "x"}}]},
                     {"role": "assistant", "content": "a cat"},
                 ]
             },
-            "image_url content part",
+            "input_audio content part",
         ),
-        ({"instruction": "hear", "output": "a bird", "audios": ["a.wav"]}, "field 'audios'"),
     ],
 )
-def test_multimodal_rows_are_refused_naming_the_field(tmp_path, row, named):
+def test_audio_and_video_rows_are_refused_naming_the_field(tmp_path, row, named):
+    # (image rows are trained: tests/unit/test_image_data.py)
     p = write(tmp_path, ROWS + [row])
     with pytest.raises(SageError) as e:
         load_training_data(p, task="chat")

@@ -63,7 +63,7 @@ def test_one_odd_row_in_a_big_batch_is_found_where_it_is(tmp_path):
 
 @pytest.mark.parametrize(
     "odd, what",
-    [({"images": ["a.png"]}, "field 'images'"), ({"chosen": "a", "rejected": "b"}, "preference data")],
+    [({"videos": ["a.mp4"]}, "field 'videos'"), ({"chosen": "a", "rejected": "b"}, "preference data")],
 )
 def test_a_media_or_preference_row_deep_in_the_data_is_refused(tmp_path, odd, what):
     rows = [dict(r) for r in ROWS]

@@ -54,24 +54,38 @@ def zoo_root() -> Path:
 
 def ensure_zoo() -> dict[str, Path]:
     """Every family's folder, built on first use (about 10 s on 2 cores)."""
+    from tests.zoo.build import build_zoo
+
     root = zoo_root()
+    _ensure(root, build_zoo, list(FAMILIES))
+    return {name: root / name for name in FAMILIES}
+
+
+def ensure_vlm_zoo() -> dict[str, Path]:
+    """Every vision-language family's folder (tests/zoo/vlm.py), built on first use beside the
+    text zoo, in `vlm-<key>` (a few seconds)."""
+    from tests.zoo.vlm import VISION_FAMILIES, build_vlm_zoo
+
+    root = zoo_root().with_name("vlm-" + zoo_key())
+    _ensure(root, build_vlm_zoo, list(VISION_FAMILIES))
+    return {name: root / name for name in VISION_FAMILIES}
+
+
+def _ensure(root: Path, build, names: list[str]) -> None:
     if not (root / DONE).exists():
         root.parent.mkdir(parents=True, exist_ok=True)
         with open(root.parent / f".{root.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits, then finds it built
             if not (root / DONE).exists():
-                _build_into(root)
-    return {name: root / name for name in FAMILIES}
+                _build_into(root, build, names)
 
 
-def _build_into(root: Path) -> None:
-    from tests.zoo.build import build_zoo
-
+def _build_into(root: Path, build, names: list[str]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     tmp.chmod(0o755)  # mkdtemp's 0700 would hide a shared cache from other users
     try:
-        build_zoo(tmp)
-        (tmp / DONE).write_text("\n".join(FAMILIES) + "\n", encoding="utf-8")
+        build(tmp)
+        (tmp / DONE).write_text("\n".join(names) + "\n", encoding="utf-8")
         if root.exists():  # a stale half-made folder from a killed build without the lock
             shutil.rmtree(root)
         os.replace(tmp, root)

@@ -7,7 +7,10 @@ of the rows; `field_map` renames the file's columns to ours first.
 
 A normalised message is {"role", "content"} plus, when present, "tool_calls" (a JSON
 string: Arrow cannot hold arguments of varying shape), "reasoning_content", "name",
-"tool_call_id", and "train": false for a turn whose `loss_weight` is 0.
+"tool_call_id", and "train": false for a turn whose `loss_weight` is 0. A row with images
+keeps `images` (its references as given, in order; images.resolve_row_images makes them
+absolute paths and checks them) and one "<image>" in the text per image: LLaMA-Factory's
+placeholders are kept, an OpenAI image part becomes one where it stood.
 Reading files into rows is readers.py's business.
 """
 
@@ -17,6 +20,7 @@ import json
 import math
 from typing import Any, Optional
 
+from sage_ft_tui.engine.data.images import IMAGE_PART_TYPES, IMAGE_PLACEHOLDER, raw_images
 from sage_ft_tui.engine.data.readers import Row, shown
 
 SFT_FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text")
@@ -119,9 +123,23 @@ def _need(d: dict, *keys: str) -> None:
 
 
 def normalize(d: Any, fmt: str, system_prompt: Optional[str] = None) -> dict:
-    """One row → {"messages": [...], "tools": ...} or {"text": ...}. Raises RowError."""
+    """One row → {"messages": [...], "tools": ..., "images": [...]} or {"text": ...}. Raises RowError."""
     if not isinstance(d, dict):
         raise RowError(f"a {type(d).__name__}, expected an object with fields")
+    parts: list = []  # images given as content parts, in order
+    rec = _normalize(d, fmt, system_prompt, parts)
+    listed = raw_images(d)
+    if listed and parts:
+        raise RowError("images are given both as content parts and in 'images'; give each image once")
+    images = parts or listed
+    if images:
+        if "messages" not in rec:
+            raise RowError(f"images need a conversation; a {fmt} row is plain text")
+        rec["images"] = images
+    return rec
+
+
+def _normalize(d: dict, fmt: str, system_prompt: Optional[str], images: list) -> dict:
     if fmt == "text":
         key = "text" if "text" in d else "content"
         return {"text": _text(d.get(key), key)}
@@ -196,15 +214,16 @@ def normalize(d: Any, fmt: str, system_prompt: Optional[str] = None) -> dict:
                 role = "system"
             if role not in MESSAGE_ROLES:
                 raise RowError(f"messages[{i}]: unknown role {shown(m['role'])!r}")
-            msgs.append(_message(m, role, i))
+            msgs.append(_message(m, role, i, images))
         if system_prompt and msgs[0]["role"] != "system":
             msgs.insert(0, {"role": "system", "content": system_prompt})
         return _checked({"messages": msgs, **_tools(d)})
     raise RowError(f"unknown format {fmt!r}")
 
 
-def _message(m: dict, role: str, i: int) -> dict:
-    """One OpenAI / LLaMA-Factory v1 message: text, reasoning and tool-call parts kept apart."""
+def _message(m: dict, role: str, i: int, images: list) -> dict:
+    """One OpenAI / LLaMA-Factory v1 message: text, reasoning and tool-call parts kept apart;
+    an image part becomes IMAGE_PLACEHOLDER in the text and its reference goes to `images`."""
     where = f"messages[{i}]"
     calls: list[dict] = []
     reasoning: list[str] = []
@@ -221,10 +240,16 @@ def _message(m: dict, role: str, i: int) -> dict:
                 reasoning.append(_text(p.get("value", p.get("text")), f"{where}.content[{j}]", required=False))
             elif kind in TOOL_CALL_PART_TYPES:
                 calls.append(_tool_call(p.get("value", p.get("function")), f"{where}.content[{j}]"))
+            elif kind in IMAGE_PART_TYPES:
+                ref = p.get("image_url", p.get("image", p.get("url", p.get("path", p.get("value")))))
+                if ref is None:
+                    raise RowError(f"{where}.content[{j}]: an image part with no image_url")
+                text.append(IMAGE_PLACEHOLDER)
+                images.append(ref)
             else:
                 kind = kind if isinstance(p, dict) else type(p).__name__
                 raise RowError(
-                    f"{where}: content part of type {shown(kind)!r} is not supported (text, reasoning and tool_call only)"
+                    f"{where}: content part of type {shown(kind)!r} is not supported (text, image, reasoning and tool_call only)"
                 )
         content = "".join(text)
     elif isinstance(c, str):

@@ -3,8 +3,9 @@
 Two halves, both run by `prepare_run_data` (so by every `create_run`: CLI `start`,
 `quickstart`, `run CONFIG`, the wizard) and by the wizard's `inspect_data`:
 
-- on the raw rows (`check_rows`): multimodal rows and preference data are refused (text
-  SFT would train them wrong), rows holding a secret are skipped as bad rows (kind and
+- on the raw rows (`check_rows`): video and audio rows are refused, and so are image rows
+  outside the conversation tasks (images.py checks the images of the others, row by row);
+  preference data given to SFT is refused, rows holding a secret are skipped as bad rows (kind and
   file:line only; the text never reaches the run folder), `{{placeholders}}` are filled from
   `data.replace` or warned about;
 - on the tokenized samples (`truncation`): the share cut at the run's max length, the
@@ -24,6 +25,7 @@ from functools import lru_cache
 from typing import Any, Optional
 
 from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS, PREFERENCE_KEYS, row_format
+from sage_ft_tui.engine.data.images import IMAGE_FIELDS, IMAGE_PART_TYPES, IMAGE_PLACEHOLDER, ImageRef, row_image_refs
 from sage_ft_tui.engine.data.literals import LiteralScan
 from sage_ft_tui.engine.data.readers import BadRow, Row, shown
 from sage_ft_tui.engine.data.secrets import find_data_secret, may_hold_secret, row_strings
@@ -88,11 +90,18 @@ def _media_words() -> LiteralScan:
     return LiteralScan(MULTIMODAL_WORDS)
 
 
-def _multimodal(d: Any, text: str) -> Optional[str]:
-    """The field that makes a row multimodal, or None (`text`: the row's strings joined)."""
+# Tasks whose rows may hold images (conversations trained by SFT on a vision-language model).
+IMAGE_TASKS = ("instruction", "chat", "qa")
+
+
+def _multimodal(d: Any, text: str, images_ok: bool = False) -> Optional[str]:
+    """The field that makes a row multimodal, or None (`text`: the row's strings joined).
+    With `images_ok`, images (their fields, parts and <image> placeholders) do not count."""
     if not isinstance(d, dict):
         return None
     for k in MULTIMODAL_FIELDS:
+        if images_ok and k in IMAGE_FIELDS:
+            continue
         v = d.get(k)
         if v not in (None, "", [], {}):
             return f"field {k!r}"
@@ -102,11 +111,11 @@ def _multimodal(d: Any, text: str) -> Optional[str]:
     while stack:
         path, v = stack.pop()
         if isinstance(v, str):
-            m = MULTIMODAL_TOKENS.search(v)
-            if m:
-                return f"{m.group(0)} token in {path!r}"
+            for m in MULTIMODAL_TOKENS.finditer(v):
+                if not (images_ok and m.group(0) == IMAGE_PLACEHOLDER):
+                    return f"{m.group(0)} token in {path!r}"
         elif isinstance(v, dict):
-            if v.get("type") in MULTIMODAL_PART_TYPES:
+            if v.get("type") in MULTIMODAL_PART_TYPES and not (images_ok and v["type"] in IMAGE_PART_TYPES):
                 return f"{v['type']} content part in {path!r}"
             stack.extend((f"{path}.{k}", x) for k, x in v.items())
         elif isinstance(v, list):
@@ -145,9 +154,15 @@ def _placeholders(obj: Any, out: set[str]) -> None:
 
 
 def check_rows(
-    rows: list[Row], task: str, *, replace: Optional[dict[str, str]] = None, allow_secrets: bool = False
+    rows: list[Row],
+    task: str,
+    *,
+    replace: Optional[dict[str, str]] = None,
+    allow_secrets: bool = False,
+    text_model: str = "",
 ) -> RowChecks:
-    """Refuse multimodal and preference data, skip rows with secrets, fill placeholders."""
+    """Refuse multimodal and preference data, skip rows with secrets, fill placeholders.
+    `text_model`: the name of the run's model when it reads text only (image rows refused)."""
     out = RowChecks()
     repl = {k.strip().strip("{}").strip(): v for k, v in (replace or {}).items()}
     used: set[str] = set()  # data.replace keys some row holds
@@ -176,17 +191,26 @@ def check_rows(
         texts = ["\n".join(row_strings(r.data)) for r in batch]
         for r, text in zip(batch, texts):
             named = maybe_mm and any(w in text.lower() for w in MULTIMODAL_WORDS)
-            mm = _multimodal(r.data, text if named else "")
+            mm = _multimodal(r.data, text if named else "", task in IMAGE_TASKS and not text_model)
             if mm:
-                raise refuse(
-                    Finding(
-                        "multimodal",
-                        "error",
-                        f"rows with images, audio or video ({mm}): this tool trains text only",
-                        r.where,
-                        "remove that field (and its tokens) from the rows, or give text-only data",
+                images_only = _multimodal(r.data, text if named else "", True) is None
+                if not images_only:
+                    msg, hint = (
+                        f"rows with audio or video ({mm}): this tool trains text and images only",
+                        "remove that field (and its tokens) from the rows",
                     )
-                )
+                elif task not in IMAGE_TASKS:
+                    msg, hint = (
+                        f"rows with images ({mm}): the {task} task trains text only",
+                        f"use the {'/'.join(IMAGE_TASKS)} task for image rows, with a vision-language model",
+                    )
+                else:
+                    msg, hint = (
+                        f"rows with images ({mm}): model {text_model} reads text only",
+                        "pick a vision-language model (Qwen2-VL, LLaVA, SmolVLM, Gemma 3; docs/MODELS.md), "
+                        "or give text-only data",
+                    )
+                raise refuse(Finding("multimodal", "error", msg, r.where, hint))
             if task not in TRAINER_TASKS:
                 pref = _preference(r.data)
                 if pref:
@@ -467,6 +491,8 @@ class DataInspection:
     token_lengths: list[int] = field(default_factory=list)
     share_truncated: float = 0.0
     preview: list[list[tuple[str, bool]]] = field(default_factory=list)
+    # per previewed row (same order as preview): its images, checked, with their sizes
+    images: list[list[ImageRef]] = field(default_factory=list)
     # preference/GRPO rows: {"prompt", "chosen", "rejected"} or {"prompt", "completion", "label"} or {"prompt", "answer"}
     pairs: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -485,6 +511,18 @@ class DataInspection:
 def _error_finding(e: SageError) -> Finding:
     f = getattr(e, "finding", None)
     return f if isinstance(f, Finding) else Finding(e.kind, "error", e.message, e.where or "", e.hint)
+
+
+def _text_model(model: str) -> str:
+    """`model` when it reads text only (image rows are refused naming it); '' for a VLM or
+    a model not found here (its own error comes later)."""
+    from sage_ft_tui.engine.models.family import is_vision
+    from sage_ft_tui.engine.models.resolve import model_dir
+
+    try:
+        return "" if is_vision(model_dir(model)) else model
+    except SageError:
+        return ""
 
 
 def inspect_data(
@@ -513,7 +551,14 @@ def inspect_data(
     )
 
     out = DataInspection()
-    kw: dict[str, Any] = dict(task=task, fmt=fmt, field_map=field_map, replace=replace, allow_secrets=allow_secrets)
+    kw: dict[str, Any] = dict(
+        task=task,
+        fmt=fmt,
+        field_map=field_map,
+        replace=replace,
+        allow_secrets=allow_secrets,
+        text_model=_text_model(model),
+    )
     try:
         loaded = load_training_data(paths, max_bad_share=max_bad_share, **kw)
     except SageError as e:
@@ -559,6 +604,7 @@ def inspect_data(
                 out.pairs.append(pair)
                 answer = pair.get("chosen", pair.get("completion", pair.get("answer", "")))
                 out.preview.append([(pair["prompt"], False), (answer, task != "grpo")])
+                out.images.append([])
             return out
         encoded = [(e.input_ids, e.completion_mask) for e in (encode_record(tok, r) for r in sample)]
         t = truncation(encoded, max_length, is_text=bool(sample) and "text" in sample[0])
@@ -578,6 +624,7 @@ def inspect_data(
             else:
                 tools = json.loads(rec["tools"]) if rec.get("tools") else None
                 out.preview.append(tok.segments(rec["messages"], tools))
+            out.images.append(row_image_refs(rec))
     except SageError as e:
         out.error = e
         out.findings.append(_error_finding(e))

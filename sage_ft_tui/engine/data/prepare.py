@@ -22,6 +22,7 @@ from sage_ft_tui.engine.data.formats import (
     detect_format,
     normalize,
 )
+from sage_ft_tui.engine.data.images import ImageError, resolve_row_images
 from sage_ft_tui.engine.data.inspect import (
     Finding,
     check_rows,
@@ -227,6 +228,7 @@ def load_training_data(
     answer_field: str = "answer",
     replace: Optional[dict] = None,
     allow_secrets: bool = False,
+    text_model: str = "",
 ) -> LoadedData:
     """Read, inspect, detect (each file on its own), normalise. Bad rows are kept with
     file:line and reason; too many stop it, and so does a file with no usable row.
@@ -235,7 +237,9 @@ def load_training_data(
     data is refused, rows with secrets are bad rows, placeholders are filled or warned.
     With `max_length` (tokens), a conversation row so long that truncation would keep only
     a sliver of it (over ROW_CHARS_PER_TOKEN characters a token) is a bad row: tokenizing a
-    multi-megabyte row takes minutes and trains on almost none of it."""
+    multi-megabyte row takes minutes and trains on almost none of it. `text_model` names the
+    run's model when it reads text only: image rows are then refused (images.py checks the
+    images of the others)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [str(paths)]
     if not paths:
@@ -258,9 +262,9 @@ def load_training_data(
                 heads[r.file].append(r)
         for f, head in heads.items():
             if detect_format(head)[0] is None:
-                check_rows(head, task, replace=replace, allow_secrets=allow_secrets)
+                check_rows(head, task, replace=replace, allow_secrets=allow_secrets, text_model=text_model)
                 _detect(f if len(res.files) > 1 else where, head)
-    checks = check_rows(rows, task, replace=replace, allow_secrets=allow_secrets)
+    checks = check_rows(rows, task, replace=replace, allow_secrets=allow_secrets, text_model=text_model)
     findings = list(checks.findings)
     if res.same_file_twice:
         findings.append(
@@ -300,7 +304,9 @@ def load_training_data(
                     rec = normalize_for(task, ffmt, r.data, system_prompt, answer_field)
                 else:
                     rec = normalize(r.data, ffmt, system_prompt)
-            except RowError as e:
+                    if "messages" in rec:
+                        resolve_row_images(rec, r.file)  # absolute paths, each image opened and checked
+            except (RowError, ImageError) as e:
                 bad.append(BadRow(r.where, str(e), r.file))
                 continue
             if "chosen" in rec and _squashed(rec["chosen"]) == _squashed(rec["rejected"]):
@@ -572,9 +578,12 @@ def template_warnings(tok, records: list[dict], model: str) -> list[str]:
     return out
 
 
-def _load_kwargs(cfg) -> dict:
+def _load_kwargs(cfg, mdir=None) -> dict:
+    from sage_ft_tui.engine.models.family import is_vision
+
     d = cfg.data
     return dict(
+        text_model="" if mdir is None or is_vision(mdir) else cfg.model.name,
         task=cfg.task,
         field_map=d.field_map,
         system_prompt=d.system_prompt,
@@ -610,7 +619,7 @@ def prepare_run_data(cfg, run: Path) -> dict:
         loaded, extra = build_code_records(cfg, tok)
     else:
         loaded = load_training_data(
-            cfg.data.paths, fmt=cfg.data.format, max_samples=cfg.data.max_samples, **_load_kwargs(cfg)
+            cfg.data.paths, fmt=cfg.data.format, max_samples=cfg.data.max_samples, **_load_kwargs(cfg, mdir)
         )
         extra = {}
         loaded = template_refusals(tok, loaded, cfg.data.max_bad_share)
@@ -633,7 +642,7 @@ def prepare_run_data(cfg, run: Path) -> dict:
     units = len(dict.fromkeys(groups)) if groups is not None else len(loaded.records)
     note = split_note(cfg.data.validation_split, units, len(evald), bool(cfg.data.eval_paths))
     if cfg.data.eval_paths:
-        ev = load_training_data(cfg.data.eval_paths, fmt=cfg.data.format, **_load_kwargs(cfg))
+        ev = load_training_data(cfg.data.eval_paths, fmt=cfg.data.format, **_load_kwargs(cfg, mdir))
         evald = ev.records
         findings += ev.findings
     max_len = cfg.training.max_length

@@ -29,6 +29,7 @@ from sage_ft_tui.engine.data.chat_facts import (
     stop_token_strings,
     system_place,
 )
+from sage_ft_tui.engine.data.images import content_parts
 from sage_ft_tui.engine.errors import SageError
 
 # Used when a model has no chat template: alpaca-style prompts, so qa/instruction data
@@ -141,6 +142,21 @@ def template_support(template: str, bos: str = "", eos: str = "") -> TemplateSup
     )
 
 
+def _reads_parts(template: str) -> bool:
+    """True when the template drops string content but renders it given as a text part."""
+    conv = [{"role": "user", "content": SENTINEL}]
+    try:
+        as_string = _compile(template).render(messages=conv, add_generation_prompt=True, bos_token="", eos_token="")
+        if SENTINEL in as_string:
+            return False
+        as_parts = _compile(template).render(
+            messages=content_parts(conv), add_generation_prompt=True, bos_token="", eos_token=""
+        )
+    except Exception:  # a template that refuses the probe renders strings as it will
+        return False
+    return SENTINEL in as_parts
+
+
 def _plain(messages: list[dict]) -> list[dict]:
     """Messages as templates expect them: no null fields (Arrow fills absent keys with
     None), tool calls decoded from their JSON string into OpenAI's shape."""
@@ -241,6 +257,9 @@ class ChatTokenizer:
         self.gen_eos_ids = json.loads(gen.read_text()).get("eos_token_id") if gen.exists() else None
         self.fim_tokens = {k: self.tok.token_to_id(k) for k in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")}
         self.tool_format = "auto"
+        # Vision templates (LLaVA, Idefics3, ...) read content only as a list of parts: a plain
+        # string renders as nothing. Such a template gets parts (images.content_parts) always.
+        self.parts = _reads_parts(self.template)
         if FOLD_MARK not in self.template and lacks_system(self._render_raw):
             self.template = SYSTEM_FOLD + self.template
         self.support = template_support(self.template, self.bos_token or "", self.eos_token or "")
@@ -248,7 +267,7 @@ class ChatTokenizer:
 
     def _render_raw(self, messages: list[dict], add_generation_prompt: bool = False) -> str:
         return _compile(self.template).render(
-            messages=messages,
+            messages=content_parts(messages) if self.parts else messages,
             tools=None,
             add_generation_prompt=add_generation_prompt,
             bos_token=self.bos_token or "",
@@ -337,6 +356,8 @@ class ChatTokenizer:
         if self.tool_format != "template":
             sup = self.support if self.tool_format == "auto" else TemplateSupport(False, False, False, False)
             messages, tools = as_text(messages, tools, sup)
+        if self.parts:
+            messages = content_parts(messages)
         try:
             return _compile(self.template).render(
                 messages=messages,

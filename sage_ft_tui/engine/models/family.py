@@ -74,6 +74,16 @@ def family_of(model_dir: Path) -> Optional[ModelFamily]:
     return ModelFamily(model_type, arch, _spell(model_type))
 
 
+def is_vision(model_dir: Path) -> bool:
+    """Whether the model reads images: its config.json has a vision tower (`vision_config`),
+    as every vision-language family transformers knows has (Qwen2-VL, LLaVA, Idefics3, Gemma 3)."""
+    try:
+        conf = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(conf, dict) and isinstance(conf.get("vision_config"), dict)
+
+
 def family_facts(model_dir: Path) -> dict:
     """The family and its template's facts as plain values (doctor --json, the Model step)."""
     from sage_ft_tui.engine.data.template import chat_tokenizer
@@ -107,4 +117,4 @@ def family_summary(model_dir: Path) -> str:
     return f"{head} · chat template unknown ({f.get('template_problem') or 'no tokenizer'})"
 
 
-__all__ = ["ModelFamily", "family_of", "family_facts", "family_summary"]
+__all__ = ["ModelFamily", "family_of", "is_vision", "family_facts", "family_summary"]
