@@ -88,6 +88,36 @@ def runs_table(runs: list[RunInfo]) -> None:
     con.print(t)
 
 
+def queue_table(items, scheduler_pid) -> None:
+    """`sage-ft-tui queue`: the entries in order (engine.queue.QueueEntry), and whether a scheduler runs."""
+    from rich.table import Table
+
+    from sage_ft_tui.engine.paths import runs_home
+
+    con = _wide_when_piped()
+    sched = f"scheduler pid {scheduler_pid}" if scheduler_pid else "no scheduler running (`sage-ft-tui queue start`)"
+    if not items:
+        con.print(f"the queue of {runs_home()} is empty — add runs with `sage-ft-tui queue add RUN` ({sched})")
+        return
+    t = Table(title=f"queue of {runs_home()} — {sched}", title_justify="left")
+    for col in ("#", "name", "state", "tag", "gpus", "note"):
+        t.add_column(col, no_wrap=col in ("#", "name"), justify="right" if col == "#" else "left")
+    n = 0
+    for e in items:
+        color = {"done": "green", "failed": "red", "started": "cyan", "removed": "dim"}.get(e.state, "")
+        n += e.state == "queued"
+        state = e.state + (f" ({e.result})" if e.result and e.result != "completed" else "")
+        t.add_row(
+            str(n) if e.state == "queued" else "",
+            e.name,
+            f"[{color}]{state}[/]" if color else state,
+            e.tag or "",
+            ",".join(map(str, e.gpus)) if e.gpus else "",
+            e.note,
+        )
+    con.print(t)
+
+
 def skipped_notice(run_dir: Path, skipped) -> str:
     """One line naming the events.jsonl lines that could not be read ('' when none)."""
     if not skipped:

@@ -152,9 +152,12 @@ def start(
     gpus: Optional[int] = GpusOpt,
     precision: Optional[str] = PrecisionOpt,
     notify: Optional[List[str]] = NotifyOpt,
+    queue: bool = typer.Option(
+        False, "--queue", help="Queue the run (it trains when its turn and GPUs come; see `sage-ft-tui queue`)."
+    ),
     no_tui: bool = NoTui,
 ):
-    """Create a run folder: config.yaml and the prepared data (does not train; see `run`)."""
+    """Create a run folder: config.yaml and the prepared data (does not train; see `run`, or add --queue)."""
     try:
         from sage_ft_tui.engine.runs.start import start_run
 
@@ -163,6 +166,11 @@ def start(
             config, task, model, data, name, preset, epochs, max_steps, max_length, lr, sets, target, from_run, rewards
         )
         cfg = built.config
+        if queue and target.plans:
+            raise SageError(
+                "--queue trains the run on this machine, and --gpu/--vram/--gpus plan it for another one",
+                hint="leave out --queue and `sage-ft-tui run` it there, or leave out the planning flags",
+            )
         if not cfg.data.paths and cfg.task != "code":
             raise SageError("no training data given", hint="pass --data FILE (or a folder of files)")
         notify_warning = _notify_check(notify)
@@ -173,7 +181,14 @@ def start(
         fail(e)
     for warning in [*built.warnings, *started.warnings, *([notify_warning] if notify_warning else [])]:
         typer.echo(warning, err=True)
-    _print_created(started.run, json_out, built)
+    _print_created(started.run, json_out, built, queued=queue)
+    if queue:
+        try:
+            from sage_ft_tui.cli.queue import queue_run
+
+            queue_run(started.run, quiet=json_out)
+        except SageError as e:
+            fail(e)
     if target.plans and not json_out:
         out(f"  planned  for {target.describe()}: copy {started.run} to that machine and `sage-ft-tui run` it there")
 
@@ -196,7 +211,7 @@ def print_data_block(run: Path, file=None, *, warnings_only: bool = False) -> No
             out(line)
 
 
-def _print_created(run: Path, json_out: bool, built=None) -> None:
+def _print_created(run: Path, json_out: bool, built=None, *, queued: bool = False) -> None:
     from sage_ft_tui.engine.fsutil import read_json
     from sage_ft_tui.engine.runs.plan import plan_run
 
@@ -212,6 +227,7 @@ def _print_created(run: Path, json_out: bool, built=None) -> None:
                     "inspection": report.get("inspection", {}),
                     "plan": plan_run(run).to_dict(),
                     "origins": built.origins if built is not None else {},
+                    "queued": queued,
                 }
             )
         )
@@ -228,7 +244,8 @@ def _print_created(run: Path, json_out: bool, built=None) -> None:
     out(f"  plan     {plan_run(run).summary()}")
     for line in origin_lines(built) if built is not None else []:
         out(line)
-    out(f"  train it `sage-ft-tui run {run.name}` (add --detach to run in the background)")
+    if not queued:
+        out(f"  train it `sage-ft-tui run {run.name}` (add --detach to run in the background)")
 
 
 def run(
@@ -238,7 +255,10 @@ def run(
     force: bool = ForceOpt,
     no_tui: bool = NoTui,
     slurm: Optional[int] = typer.Option(
-        None, "--slurm", help="Write an sbatch script for this many nodes into the run (not submitted) and stop."
+        None,
+        "--slurm",
+        help="Hand the run to Slurm on this many nodes: write its sbatch script into the run and submit it "
+        "with sbatch when installed (else print how).",
     ),
     gpus_per_node: int = typer.Option(8, "--gpus-per-node", help="With --slurm: GPUs on each node."),
     preset: Optional[str] = PresetOpt,
@@ -254,12 +274,19 @@ def run(
         plan = Target(gpu, vram, gpus, precision)
         run_dir, created = _run_or_config(target, plan, preset)
         if slurm is not None:
-            from sage_ft_tui.engine.runs.layout import RunLayout
-            from sage_ft_tui.engine.train.distributed import slurm_script
+            from sage_ft_tui.engine.runs.slurm import submit_slurm
 
-            path = RunLayout(run_dir).slurm_script
-            path.write_text(slurm_script(run_dir, slurm, gpus_per_node), encoding="utf-8")
-            out(f"wrote {path} ({slurm} nodes × {gpus_per_node} GPUs): submit it with `sbatch {path}`")
+            job = submit_slurm(run_dir, slurm, gpus_per_node)
+            shape = f"{slurm} node{'s' if slurm != 1 else ''} × {gpus_per_node} GPUs"
+            if job.submitted:
+                out(f"submitted {run_dir.name} to Slurm ({shape}): {job.answer}")
+                out(
+                    f"  script   {job.script}; watch it: squeue -j {job.job_id or '<job>'}, sage-ft-tui attach {run_dir.name}"
+                )
+            else:
+                out(
+                    f"wrote {job.script} ({shape}); sbatch is not on PATH here: submit it on the cluster's login node with `sbatch {job.script}`"
+                )
             return
         # A run made earlier (by `start`) gets the inspector's warnings again as it starts
         # (a run just created from a config printed its whole block).

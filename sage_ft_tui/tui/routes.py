@@ -64,10 +64,17 @@ def _export(run: Optional[str]) -> Screen:
     return ExportScreen(run)
 
 
+def _queue(run: Optional[str]) -> Screen:
+    from sage_ft_tui.tui.screens.queue import QueueScreen
+
+    return QueueScreen(selected=run)
+
+
 # route -> (factory, title, one-line description for menus and the command palette)
 ROUTES: dict[str, tuple[RouteFactory, str, str]] = {
     "monitor": (_monitor, "Attach", "live progress of a run"),
     "runs": (_runs, "Runs", "all runs; act on any"),
+    "queue": (_queue, "Queue", "runs waiting their turn for a GPU"),
     "merge": (_merge, "Merge", "adapter into base model"),
     "serve": (_serve, "Serve", "OpenAI API on 127.0.0.1"),
     "chat": (_chat, "Chat", "talk to a served model"),

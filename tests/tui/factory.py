@@ -28,6 +28,7 @@ SCREENS = (
     "monitor",
     "monitor_failed",
     "runs",
+    "queue",
     "merge",
     "serve",
     "chat",
@@ -36,6 +37,38 @@ SCREENS = (
 RUNNING = "instruction-qwen2.5-coder-7b-instruct-20260101-090000"
 FAILED = "chat-qwen2.5-7b-instruct-20251231-120000"
 DONE = "qa-tiny-demo-20251231-170200"
+QUEUED = ("qa-llama-3.2-1b-instruct-20260101-093000", "qa-llama-3.2-1b-instruct-20260101-093100")
+
+
+def _queue(home: Path) -> None:
+    """A queue overnight: one done, one training, one failed, two waiting for a GPU."""
+    from sage_ft_tui.engine.fsutil import GiB, atomic_write_json
+    from sage_ft_tui.engine.hardware.probe import RecordedBackend
+    from sage_ft_tui.engine.queue.fit import Active, place
+    from sage_ft_tui.engine.queue.state import QueueEntry, QueueFiles
+
+    snap = RecordedBackend(FIXTURES / "hw_2xh100.json").snapshot()
+    waiting = place(snap, [Active(RUNNING, {0, 1})], need_bytes=int(18.2 * GiB)).wait
+    e = [
+        QueueEntry(
+            home / DONE, "done", "overnight", [0], T0 - 4000, started=T0 - 3900, ended=T0 - 1200, result="completed"
+        ),
+        QueueEntry(home / RUNNING, "started", "overnight", [0, 1], T0 - 3990, started=T0),
+        QueueEntry(
+            home / FAILED,
+            "failed",
+            None,
+            None,
+            T0 - 3000,
+            started=T0 - 1200,
+            ended=T0 - 60,
+            result="failed",
+            note="CUDA out of memory at step 35 (micro batch 8)",
+        ),
+        QueueEntry(home / QUEUED[0], "queued", "sweep-lr", None, T0 + 100, note=waiting),
+        QueueEntry(home / QUEUED[1], "queued", "sweep-lr", [1], T0 + 101),
+    ]
+    atomic_write_json(QueueFiles(home).state, {"v": 1, "entries": [x.to_dict() for x in e]})
 
 
 def _fake_model(cache: Path, repo: str, cfg: dict, shapes: dict[str, list[int]], size: int) -> None:
@@ -59,6 +92,7 @@ def prepare(root: Path) -> dict[str, str]:
     home, project, hf = root / "runs", root / "project", root / "hf"
     if not home.exists():
         shutil.copytree(FIXTURES / "runs", home)
+        _queue(home)
         shutil.copytree(FIXTURES / "data", project)
         hf.mkdir(parents=True)
         _fake_model(
@@ -97,6 +131,10 @@ def make_app(name: str, root: Path):
             from sage_ft_tui.tui.screens.runs import RunsScreen
 
             return [RunsScreen()]
+        if name == "queue":
+            from sage_ft_tui.tui.screens.queue import QueueScreen
+
+            return [QueueScreen()]
         if name in ("merge", "serve", "chat"):
             from sage_ft_tui.tui.routes import ROUTES
 

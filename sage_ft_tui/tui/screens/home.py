@@ -39,6 +39,7 @@ class HomeScreen(BaseScreen):
         Binding("d", "demo", "Demo run", id="home.demo"),
         Binding("r", "runs", "All runs", id="home.runs"),
         Binding("a", "attach", "Attach", id="home.attach"),
+        Binding("q", "open_queue", "Queue", id="home.queue", show=False),
         Binding("tab", "focus_next", "Switch panel", id="home.switch", show=False),
     ]
 
@@ -117,6 +118,9 @@ class HomeScreen(BaseScreen):
 
     def action_runs(self) -> None:
         self.app.open("runs", self._selected_run())
+
+    def action_open_queue(self) -> None:
+        self.app.open("queue")
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         if action == "attach":  # hidden while there is no run to attach to

@@ -134,6 +134,8 @@ class RunsScreen(BaseScreen):
         Binding("s", "save_now", "Save now", id="runs.save"),
         Binding("p", "open('compare')", "Compare", id="runs.compare"),
         Binding("x", "delete", "Delete", id="runs.delete"),
+        Binding("a", "enqueue", "Queue it", id="runs.enqueue", tooltip="Train it when its turn and a GPU come"),
+        Binding("q", "open_queue", "Queue", id="runs.queue", show=False),
     ]
 
     def __init__(self, selected: Optional[str] = None):
@@ -226,6 +228,8 @@ class RunsScreen(BaseScreen):
             return state in RESUMABLE
         if action == "delete":
             return state not in ACTIVE_STATES
+        if action == "enqueue":
+            return state == "created"
         return True
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -257,6 +261,23 @@ class RunsScreen(BaseScreen):
             self.app.open("monitor", path)
 
         return done
+
+    def action_open_queue(self) -> None:
+        self.app.open("queue")
+
+    def action_enqueue(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        path = Path(row.info.path)
+
+        def queue_it():
+            from sage_ft_tui.engine.queue import enqueue, ensure_scheduler
+
+            enqueue(path)
+            return ensure_scheduler()
+
+        self.app.background(self, "runs.enqueue", queue_it, self._acted(f"Queued {path.name}"))
 
     def action_cancel_run(self) -> None:
         row = self.current()
