@@ -121,6 +121,12 @@ class LoRASection(_Strict):
     )
     use_dora: bool = Field(False, description="DoRA: weight-decomposed LoRA (a little slower, sometimes better)")
     bias: Literal["none", "all", "lora_only"] = Field("none", description="which biases are trained")
+    vision: Literal["frozen", "projector", "tower"] = Field(
+        "frozen",
+        description="vision-language models: frozen = adapters on the language model only, the vision tower and "
+        "projector untouched; projector = also train the image projector (fully); tower = also adapters on the "
+        "vision tower (and the projector trained)",
+    )
 
     @field_validator("target_modules", mode="before")
     @classmethod

@@ -173,6 +173,29 @@ def content_parts(messages: list[dict]) -> list[dict]:
     return out
 
 
+def vision_examples(rec: dict) -> list[dict]:
+    """A normalised image row as TRL's vision prompt-completion examples, one per trained
+    answer: the conversation before it as the prompt (parts, with the images its placeholders
+    name, in order), the answer as the completion. So every answer is trained exactly as
+    inference renders it (the processor's template with the generation prompt), and the
+    prompt and image tokens are not."""
+    msgs = [{k: v for k, v in m.items() if k in ("role", "content")} for m in rec["messages"]]
+    images = list(rec.get("images") or [])
+    out = []
+    for k, m in enumerate(rec["messages"]):
+        if m["role"] != "assistant" or m.get("train") is False or not str(m.get("content") or "").strip():
+            continue
+        n = placeholder_count(msgs[:k])
+        out.append(
+            {
+                "prompt": content_parts(msgs[:k]),
+                "completion": content_parts([msgs[k]]),
+                "images": images[:n],
+            }
+        )
+    return out
+
+
 def placeholder_count(messages: list[dict]) -> int:
     return sum(str(m.get("content") or "").count(IMAGE_PLACEHOLDER) for m in messages)
 

@@ -819,7 +819,11 @@ def tokenized_datasets(cfg, run: Path, model_dir: str):
 
     import datasets
 
+    from sage_ft_tui.engine.models.family import is_vision
+
     datasets.disable_progress_bars()
+    if is_vision(Path(model_dir)) and cfg.task not in TRAINER_TASKS:
+        return vision_datasets(run)
     data_dir = RunLayout(run).data
     key = _cache_key(cfg, data_dir, model_dir)
     cache = RunLayout(run).tokenized / key
@@ -874,6 +878,31 @@ def tokenized_datasets(cfg, run: Path, model_dir: str):
             ds.save_to_disk(str(tmp))
             os.replace(tmp, target)
             out.append(datasets.load_from_disk(str(target)))
+    return out[0], out[1]
+
+
+def vision_datasets(run: Path):
+    """(train, eval or None) for a vision-language model: TRL's prompt/completion/images rows
+    (images.vision_examples), images decoded by `datasets` when the trainer reads a row; the
+    processor tokenizes each batch itself (TRL's vision collator), so there is no token cache."""
+    import datasets
+
+    from sage_ft_tui.engine.data.images import vision_examples
+
+    lay = RunLayout(run)
+    out: list[Any] = []
+    for src in (lay.train_data, lay.eval_data):
+        rows: list[dict] = []
+        if src.exists():
+            with open(src, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        rows += vision_examples(json.loads(line))
+        if not rows:
+            out.append(None)
+            continue
+        ds = datasets.Dataset.from_list(rows)
+        out.append(ds.cast_column("images", datasets.List(datasets.Image())))
     return out[0], out[1]
 
 

@@ -504,11 +504,15 @@ def _copy_tokenizer_files(src: Path, dest: Path) -> None:
 
 
 def _load_model(folder: Path, torch_dtype, trust: bool, dev: str):
-    from transformers import AutoModelForCausalLM
+    from sage_ft_tui.engine.models.vision import auto_class
 
-    model = AutoModelForCausalLM.from_pretrained(
-        str(folder), dtype=torch_dtype, trust_remote_code=trust, low_cpu_mem_usage=True
-    ).to(dev)
+    model = (
+        auto_class(folder)
+        .from_pretrained(  # a VLM merges whole: tower and projector kept
+            str(folder), dtype=torch_dtype, trust_remote_code=trust, low_cpu_mem_usage=True
+        )
+        .to(dev)
+    )
     model.eval()
     return model
 

@@ -24,6 +24,10 @@ TOKENIZER_FILES = (
     "tokenizer.model",
     "vocab.json",
     "merges.txt",
+    # a vision-language model's processor: how images become pixels and tokens
+    "preprocessor_config.json",
+    "processor_config.json",
+    "chat_template.json",
 )
 PROBE_TIMEOUT = 1.5  # seconds the one reachability check may take
 PROBE_TTL = 60.0  # how long its answer is kept

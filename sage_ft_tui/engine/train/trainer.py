@@ -345,18 +345,17 @@ def _from_pretrained(cfg: RunConfig, mdir: Path, kw: dict, choice: AttentionChoi
     """from_pretrained in `choice`'s attention; when the model refuses that attention, once more
     in one it supports (the auto choice for this model, else eager), with a one-line note in
     train.log. Every other failure is one SageError whose hint matches its cause."""
-    from transformers import AutoModelForCausalLM
-
     from sage_ft_tui.engine.models.failures import attention_refusal, load_error, model_load_error
+    from sage_ft_tui.engine.models.vision import auto_class
+
+    auto = auto_class(mdir)  # a vision-language model loads whole: tower, projector, language model
 
     note = None
     tried: list[str] = []
     while True:
         tried.append(choice.name)
         try:
-            model = AutoModelForCausalLM.from_pretrained(
-                str(mdir), **kw, attn_implementation=register_attention(choice.name)
-            )
+            model = auto.from_pretrained(str(mdir), **kw, attn_implementation=register_attention(choice.name))
             return model, choice, note
         except Exception as e:  # noqa: BLE001 - every loader failure becomes one SageError
             reason = attention_refusal(f"{type(e).__name__}: {e}")
@@ -443,15 +442,21 @@ def load_model(cfg: RunConfig, mdir: Path, attention: Optional[dict] = None):
     return model
 
 
-def peft_config(cfg: RunConfig):
+def peft_config(cfg: RunConfig, model=None):
+    """`model`: a vision-language model, whose adapters go where lora.vision says (train/vision.py)."""
     from peft import LoraConfig
 
     lc = cfg.lora
+    extra: dict[str, Any] = {"target_modules": lc.target_modules}
+    if model is not None:
+        from sage_ft_tui.engine.train.vision import vision_targets
+
+        extra = vision_targets(model, lc.target_modules, lc.vision)
     return LoraConfig(
         r=lc.r,
         lora_alpha=lc.alpha,
         lora_dropout=lc.dropout,
-        target_modules=lc.target_modules,
+        **extra,
         use_dora=lc.use_dora,
         bias=lc.bias,
         task_type="CAUSAL_LM",
@@ -583,17 +588,20 @@ def base_args(cfg: RunConfig, out_dir: Path, has_eval: bool, cls) -> dict:
     )
 
 
-def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool):
+def sft_args(cfg: RunConfig, out_dir: Path, has_eval: bool, vision: bool = False):
+    """`vision`: image rows, which TRL neither packs nor pads free; its collator keeps the
+    dataset's prompt/completion/images columns and processes each batch."""
     from trl import SFTConfig
 
     t = cfg.training
     return SFTConfig(
         **base_args(cfg, out_dir, has_eval, SFTConfig),
         max_length=t.max_length,
-        packing=t.packing,
+        packing=t.packing and not vision,
         packing_strategy="bfd",
         completion_only_loss=True,
-        use_liger_kernel=use_liger(),
+        use_liger_kernel=use_liger() and not vision,
+        **({"remove_unused_columns": False} if vision else {}),
     )
 
 
@@ -602,7 +610,9 @@ def policy_model(cfg: RunConfig, mdir: Path, attention: Optional[dict] = None):
     of model.init_adapter loaded trainable (peft_config None: the trainer keeps it)."""
     model = load_model(cfg, mdir, attention)
     if not cfg.model.init_adapter:
-        return model, peft_config(cfg)
+        from sage_ft_tui.engine.models.vision import is_vision
+
+        return model, peft_config(cfg, model if is_vision(mdir) else None)
     from peft import PeftModel
 
     from sage_ft_tui.engine.runs.chain import adapter_dir
@@ -644,7 +654,8 @@ def build_trainer(cfg: RunConfig, run_dir: Path, train_ds, eval_ds, *, model, to
         return grpo_trainer(cfg, base_args(cfg, out, eval_ds is not None, GRPOConfig), kw)
     from trl import SFTTrainer
 
-    return SFTTrainer(args=sft_args(cfg, out, eval_ds is not None), **kw)
+    vision = "images" in (train_ds.column_names or [])
+    return SFTTrainer(args=sft_args(cfg, out, eval_ds is not None, vision), **kw)
 
 
 @dataclass
@@ -722,11 +733,19 @@ def run_training(
     flags = flags or StopFlags(run_dir)
     mdir = model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False)
     ctok = chat_tokenizer(str(mdir))
-    from transformers import AutoTokenizer
+    from sage_ft_tui.engine.models.vision import is_vision
 
-    tokenizer = AutoTokenizer.from_pretrained(str(mdir), trust_remote_code=cfg.model.trust_remote_code)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    vision = is_vision(mdir) and cfg.task not in ("preference", "grpo")
+    if vision:  # the processor: TRL's vision collator renders, tokenizes and reads the images
+        from sage_ft_tui.engine.train.vision import load_processor
+
+        tokenizer = load_processor(cfg, mdir)
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(mdir), trust_remote_code=cfg.model.trust_remote_code)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
     attention: dict[str, Any] = {}
     model, peft_cfg = policy_model(cfg, mdir, attention)
     extra: dict[str, Any] = {"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0}
@@ -751,13 +770,14 @@ def run_training(
     extra["liger"] = bool(getattr(trainer.args, "use_liger_kernel", False))
     extra["precision"] = precision_used(trainer.args, trainer.model, cfg.model.quantization)
     kernels = ["liger"] if extra["liger"] else []
-    if not _cuda() and type(trainer).__name__ == "SFTTrainer":  # the other trainers ask the head for more
+    # the other trainers ask the head for more; a VLM's forward is its own
+    if not _cuda() and type(trainer).__name__ == "SFTTrainer" and not vision:
         if compact_lm_head(trainer.model):
             kernels.append("compact_lm_head")
     from sage_ft_tui.engine.train import fast_lora
 
     # CPU: the fused LoRA linear (engine/train/fast_lora.py); sharded parameters keep peft's forward.
-    fused = not _cuda() and not sharded(trainer) and fast_lora.enabled()
+    fused = not _cuda() and not sharded(trainer) and fast_lora.enabled() and not vision
     extra["fused_lora_layers"] = fast_lora.apply(trainer.model) if fused else 0
     if extra["fused_lora_layers"]:
         kernels.append("fused_lora")
