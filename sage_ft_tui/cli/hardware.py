@@ -79,10 +79,51 @@ def build_estimate(
     lines: list[str] = list(built.plan.lines) if built.plan is not None else []
     if lines and any(v is not None for v in (batch, quantization, gradient_checkpointing, lora_r)):
         lines.append("(the flags given override these choices in the estimate above)")
-    return estimate_for_config(built.config, snap), snap, lines
+    return estimate_for_config(built.config, snap), snap, lines, built.config
 
 
-def print_estimate(est, snap, lines) -> None:
+def parse_tokens(text: Optional[str]) -> Optional[int]:
+    """--tokens as people write it: 20000000, 2e7, 20M, 1.5B, 500k."""
+    if text is None:
+        return None
+    t = text.strip().lower().replace(",", "").replace("_", "")
+    scale = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}.get(t[-1:], 1)
+    try:
+        n = float(t[:-1] if scale != 1 else t) * scale
+    except ValueError:
+        n = -1
+    if not n >= 1:
+        raise SageError(f"--tokens {text!r}: not a positive number of tokens", hint="e.g. --tokens 20M or 2e7")
+    return int(n)
+
+
+def build_cost(
+    config,
+    snap,
+    gpu: Optional[str],
+    gpus: Optional[int],
+    tokens: Optional[int],
+    price: Optional[float],
+    vram: Optional[float] = None,
+):
+    """The time and cost plan (engine/runs/cost.py) for the card planned for, or this machine's
+    GPU; None when neither --gpu, --price-per-hour nor --tokens asks for one."""
+    from sage_ft_tui.engine.runs.cost import cost_plan
+
+    if gpu is None and price is None and tokens is None:
+        return None
+    if gpu is None and (vram is not None or not snap.gpus):
+        why = "--vram names no card" if vram is not None else "this machine has none"
+        raise SageError(
+            f"time and cost need a GPU card's peak: {why}",
+            hint='name the card with --gpu, e.g. --gpu "H100 80GB"',
+            kind="config",
+        )
+    card = gpu or snap.gpus[0].name
+    return cost_plan(config, card, gpus=gpus, tokens=tokens, tokens_basis="--tokens", price_per_hour=price)
+
+
+def print_estimate(est, snap, lines, cost=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -117,6 +158,12 @@ def print_estimate(est, snap, lines) -> None:
         console.print(
             "[yellow]try[/]: --quantization 4bit, a smaller --batch or --max-length, or --gradient-checkpointing"
         )
+    if cost is not None:
+        console.print("time and cost:")
+        for label, value in cost.lines():
+            console.print(f"  {label:<12} {value}", highlight=False)
+        if cost.tokens is None:
+            console.print("  (give --tokens N, e.g. --tokens 20M, for the whole run)", style="dim")
 
 
 def register(app: typer.Typer) -> None:
@@ -139,12 +186,19 @@ def register(app: typer.Typer) -> None:
         vram: Optional[float] = VramOpt,
         gpus: Optional[int] = GpusOpt,
         precision: Optional[str] = PrecisionOpt,
+        price: Optional[float] = typer.Option(
+            None, "--price-per-hour", help="Price of one GPU-hour: adds the run's cost to the time plan."
+        ),
+        tokens: Optional[str] = typer.Option(
+            None, "--tokens", help="Tokens the run trains on (20M, 2e7): the time plan covers the whole run."
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print the estimate as JSON."),
         no_tui: bool = typer.Option(False, "--no-tui", help="Headless (this command always is)."),
     ):
         """Peak training memory from config.json alone, compared with free VRAM (nothing downloaded)."""
         try:
-            est, snap, lines = build_estimate(
+            n_tokens = parse_tokens(tokens)
+            est, snap, lines, config = build_estimate(
                 model,
                 preset,
                 max_length,
@@ -157,6 +211,7 @@ def register(app: typer.Typer) -> None:
                 precision=precision,
                 gpus=gpus,
             )
+            cost = build_cost(config, snap, gpu, gpus, n_tokens, price, vram)
         except SageError as e:
             _fail(e)
         if json_out:
@@ -164,6 +219,8 @@ def register(app: typer.Typer) -> None:
             d["hardware"] = snap.summary()
             if lines:
                 d["auto"] = lines
+            if cost is not None:
+                d["time"] = cost.to_dict()
             typer.echo(json.dumps(d))
             return
-        print_estimate(est, snap, lines)
+        print_estimate(est, snap, lines, cost)

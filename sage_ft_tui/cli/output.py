@@ -186,12 +186,13 @@ def _follow_rich(run_dir: Path, follower=None) -> str:
             if k == "start":
                 prog.update(task, total=ev.get("total_steps"), completed=ev.get("resumed_from_step", 0), info="running")
             elif k == "log":
-                tps = ev.get("tokens_per_s")
+                tps, mfu = ev.get("tokens_per_s"), ev.get("mfu")  # mfu: GPU runs only
                 prog.update(
                     task,
                     completed=ev.get("step", 0),
                     info=f"loss {ev.get('loss', 0):.4f}  lr {ev.get('learning_rate') or 0:.2e}"
-                    + (f"  {tps:,.0f} tok/s" if tps else ""),
+                    + (f"  {tps:,.0f} tok/s" if tps else "")
+                    + (f" · MFU {mfu:.0%}" if isinstance(mfu, (int, float)) else ""),
                 )
             elif k == "eval":
                 prog.console.print(f"  step {ev.get('step')}: eval loss {ev.get('eval_loss'):.4f}")

@@ -26,3 +26,7 @@ async def test_plan_for_another_machine(world):
         await wait_for(pilot, lambda: "Recommended for H100 80GB" in why())
         assert "bf16" in why() and "H100 80GB" in why()
         assert screen.snap.gpus == [] or screen.snap.gpus[0].name != "H100 80GB"  # the run still uses this machine
+        # and the time plan on that card (engine/runs/cost.py): tokens/s, the MFU it assumed, the wall time
+        text = " ".join(why().split())
+        assert "tokens/s on H100 80GB" in text and "assumed MFU 35% (default for LoRA bf16)" in text
+        assert "wall time" in text

@@ -133,7 +133,56 @@ def mfu(tokens_per_s: Optional[float], flops: float, peak_tflops: Optional[float
     return tokens_per_s * flops / (peak_tflops * 1e12 * max(1, gpus))
 
 
+@dataclass(frozen=True)
+class MfuBasis:
+    """What a run's MFU is measured against: its FLOPs per token and the peak of the cards it
+    trains on at its compute dtype (written into the run's `start` event)."""
+
+    gpu: str  # the table's name for the card
+    gpus: int  # cards the run trains on (tokens/s counts all of them)
+    dtype: str
+    peak_tflops: float  # one card's
+    flops_per_token: float
+
+    def mfu(self, tokens_per_s: Optional[float]) -> Optional[float]:
+        return mfu(tokens_per_s, self.flops_per_token, self.peak_tflops, self.gpus)
+
+    def to_event(self) -> dict:
+        return {
+            "gpu": self.gpu,
+            "gpus": self.gpus,
+            "dtype": self.dtype,
+            "peak_tflops": self.peak_tflops,
+            "flops_per_token": self.flops_per_token,
+        }
+
+
+def mfu_basis(rc: Any, snapshot: Any) -> Optional[MfuBasis]:
+    """The MFU basis for a RunConfig on the GPUs of a hardware snapshot (the probe's: NVML or
+    a recording); None on CPU or a card without a known peak (then tokens/s only)."""
+    from sage_ft_tui.engine.hardware.estimate import compute_dtype
+    from sage_ft_tui.engine.hardware.gpus import find_gpu
+
+    gpus = list(snapshot.gpus)
+    if rc.training.gpus:
+        gpus = [g for g in gpus if g.index in set(rc.training.gpus)] or gpus
+    if not gpus:
+        return None
+    try:
+        spec = find_gpu(gpus[0].name)
+    except SageError:
+        return None
+    dtype = compute_dtype(rc.training.precision, rc.model.dtype, gpu=True, bf16_ok=all(g.bf16 for g in gpus))
+    peak = spec.peak(dtype)
+    if not peak:
+        return None
+    count = len(rc.training.gpus) if rc.training.gpus else 1
+    return MfuBasis(spec.name, count, dtype, peak, flops_for_config(rc).total)
+
+
 __all__ = [
+    "MfuBasis",
+    "mfu_basis",
     "FlopCount",
     "flops_per_token",
     "flops_for_config",

@@ -174,39 +174,51 @@ class Measured:
 
 def measured_pace(model: str, task: Optional[str] = None) -> Optional[Measured]:
     """The pace of the newest completed run of `model` (and of the same trainer: SFT, preference
-    or GRPO) here, from its events: the seconds between its first and last `log` over the real
-    tokens between them; the rest of its wall time is start-up, paid once whatever the length."""
-    from sage_ft_tui.engine.runs.events import read_events
-    from sage_ft_tui.engine.runs.layout import RunLayout
+    or GRPO) here, from its events (`run_pace`)."""
     from sage_ft_tui.engine.runs.manage import list_runs
 
     kind = _trainer(task) if task else None
     for r in list_runs():
-        if r.model != model or r.state != "completed" or not (r.started and r.ended):
+        if r.model != model:
             continue
         if kind is not None and _trainer(r.task) != kind:
             continue
+        pace = run_pace(r)
+        if pace is not None:
+            return pace
+    return None
+
+
+def run_pace(r: Any, evs: Optional[list[dict]] = None) -> Optional[Measured]:
+    """A completed run's pace (`r`: a manage.RunInfo), from its events (read here unless given):
+    the seconds between its first and last `log` over the real tokens between them; the rest of
+    its wall time is start-up, paid once whatever the length. None for a run without two logs."""
+    if r.state != "completed" or not (r.started and r.ended):
+        return None
+    if evs is None:
+        from sage_ft_tui.engine.runs.events import read_events
+        from sage_ft_tui.engine.runs.layout import RunLayout
+
         try:
             evs = read_events(RunLayout(Path(r.path)).events).events
         except OSError:
-            continue
-        starts = [i for i, e in enumerate(evs) if e.get("kind") == "start"]
-        logs = [e for e in evs[(starts[-1] if starts else 0) :] if e.get("kind") == "log"]
-        logs = [e for e in logs if isinstance(e.get("tokens"), (int, float)) and isinstance(e.get("t"), (int, float))]
-        if len(logs) < 2:
-            continue
-        first, last = logs[0], logs[-1]
-        d_tok, d_t = last["tokens"] - first["tokens"], last["t"] - first["t"]
-        d_step = (last.get("step") or 0) - (first.get("step") or 0)
-        if d_tok <= 0 or d_t <= 0 or d_step <= 0:
-            continue
-        rate = d_t / d_tok
-        start_ev = evs[starts[-1]] if starts else {}
-        steps = (last.get("step") or 0) - int(start_ev.get("resumed_from_step") or 0)
-        trained = d_tok * steps / d_step  # the first logged step's tokens too
-        setup = max(0.0, (r.ended - r.started) - trained * rate)
-        return Measured(setup, rate, r.name)
-    return None
+            return None
+    starts = [i for i, e in enumerate(evs) if e.get("kind") == "start"]
+    logs = [e for e in evs[(starts[-1] if starts else 0) :] if e.get("kind") == "log"]
+    logs = [e for e in logs if isinstance(e.get("tokens"), (int, float)) and isinstance(e.get("t"), (int, float))]
+    if len(logs) < 2:
+        return None
+    first, last = logs[0], logs[-1]
+    d_tok, d_t = last["tokens"] - first["tokens"], last["t"] - first["t"]
+    d_step = (last.get("step") or 0) - (first.get("step") or 0)
+    if d_tok <= 0 or d_t <= 0 or d_step <= 0:
+        return None
+    rate = d_t / d_tok
+    start_ev = evs[starts[-1]] if starts else {}
+    steps = (last.get("step") or 0) - int(start_ev.get("resumed_from_step") or 0)
+    trained = d_tok * steps / d_step  # the first logged step's tokens too
+    setup = max(0.0, (r.ended - r.started) - trained * rate)
+    return Measured(setup, rate, r.name)
 
 
 def _trainer(task: Optional[str]) -> str:
@@ -279,6 +291,7 @@ __all__ = [
     "with_duration",
     "measured_seconds_per_token",
     "measured_pace",
+    "run_pace",
     "Measured",
     "length_cost",
     "plan_lines",

@@ -100,7 +100,10 @@ def _all_finite(model) -> bool:
     return bool(torch.stack(grads).all()) if grads else True
 
 
-def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFlags, status_cb=None, extra_start=None):
+def event_callback(
+    cfg: RunConfig, events: Optional[EventWriter], flags: StopFlags, status_cb=None, extra_start=None, basis=None
+):
+    """The callback that writes the run's events; `basis` (flops.MfuBasis, GPU runs): MFU in each log."""
     from collections import deque
     from statistics import median
 
@@ -230,6 +233,8 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
                 import torch
 
                 vram = {"vram_allocated": torch.cuda.memory_allocated(), "vram_peak": torch.cuda.max_memory_allocated()}
+            tps = round((tokens - self.last_tokens) / dt, 1) if self.last_tokens or dsteps else None
+            util = basis.mfu(tps) if basis is not None else None
             self._emit(
                 "log",
                 step=state.global_step,
@@ -238,7 +243,8 @@ def event_callback(cfg: RunConfig, events: Optional[EventWriter], flags: StopFla
                 learning_rate=logs.get("learning_rate"),
                 grad_norm=logs.get("grad_norm"),
                 tokens=tokens,
-                tokens_per_s=round((tokens - self.last_tokens) / dt, 1) if self.last_tokens or dsteps else None,
+                tokens_per_s=tps,
+                **({"mfu": float(f"{util:.4g}")} if util is not None else {}),  # 4 digits, not places
                 samples_per_s=round(dsteps * eff_batch / dt, 2),
                 eta_s=round(eta, 1) if eta is not None else None,
                 **vram,
@@ -716,6 +722,19 @@ def save_adapter(trainer, tok_dir: Path, out: Path, chat_template: Optional[str]
     os.replace(tmp, out)
 
 
+def _mfu_basis(cfg: RunConfig):
+    """What MFU is measured against on this machine's GPUs (through the hardware probe, the one
+    interface to NVML); None on CPU. A probe failure only costs the MFU figure."""
+    from sage_ft_tui.engine.hardware.flops import mfu_basis
+    from sage_ft_tui.engine.hardware.probe import snapshot
+
+    try:
+        return mfu_basis(cfg, snapshot())
+    except Exception as e:  # never stops training
+        print(f"[sage-ft-tui] MFU off: {e}", flush=True)
+        return None
+
+
 def run_training(
     cfg: RunConfig,
     run_dir: Path,
@@ -749,7 +768,10 @@ def run_training(
     attention: dict[str, Any] = {}
     model, peft_cfg = policy_model(cfg, mdir, attention)
     extra: dict[str, Any] = {"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0}
-    cb = event_callback(cfg, events, flags, status_cb, extra_start=extra)
+    basis = _mfu_basis(cfg)
+    if basis is not None:
+        extra["mfu_basis"] = basis.to_event()
+    cb = event_callback(cfg, events, flags, status_cb, extra_start=extra, basis=basis)
     callbacks: list[Any] = [cb]
     g = cfg.training.guard
     early = None

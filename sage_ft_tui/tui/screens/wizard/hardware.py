@@ -184,20 +184,30 @@ class HardwareScreen(WizardScreen):
 
     def _plan_for(self, target: str) -> None:
         model = self.app.state.model or "tiny-demo"
+        card = target if target != HERE else (self.snap.gpus[0].name if self.snap and self.snap.gpus else None)
+        state = self.app.state
+        try:
+            cfg = state.build_config() if card else None
+        except SageError:
+            cfg = None
 
         def work():
             try:
-                return recommend(model, target_snapshot(target) if target != HERE else self.snap)
+                rec = recommend(model, target_snapshot(target) if target != HERE else self.snap)
             except SageError as e:
-                return None, f"{e.message} ({e.hint})"
+                rec = None, f"{e.message} ({e.hint})"
+            return (*rec, _time_lines(cfg, card, state.inspection) if cfg is not None else [])
 
         def done(result, err: Optional[SageError]) -> None:
             if self.is_attached and result is not None:
-                name, why = result
+                name, why, timing = result
                 t = Text()
                 t.append(f"Recommended for {target}\n", style="bold")
                 t.append(f"{name or '—'}\n", style="bold #61afef")
                 t.append(why or "", style="italic")
+                for label, value in timing:  # the time plan on that card (engine/runs/cost.py)
+                    t.append(f"\n{label:<12}", style="dim")
+                    t.append(value)
                 self.query_one("#hw-why", Static).update(t)
 
         self.app.background(self, "hw.plan", work, done)
@@ -289,6 +299,19 @@ class HardwareScreen(WizardScreen):
 
     def commit(self) -> None:
         self._validate()
+
+
+def _time_lines(cfg, card: str, inspection) -> list[tuple[str, str]]:
+    """Tokens/s, wall time and the MFU assumed or measured, for the settings on `card`; the
+    run's tokens from the Data step's inspection (engine/runs/plan.py)."""
+    from sage_ft_tui.engine.runs.cost import cost_plan, plan_tokens
+    from sage_ft_tui.engine.runs.plan import plan
+
+    try:
+        tokens, basis = plan_tokens(plan(cfg, inspection)) if inspection is not None else (None, "")
+        return cost_plan(cfg, card, tokens=tokens, tokens_basis=basis).lines()
+    except SageError as e:
+        return [("time", f"unknown: {e.message}")]
 
 
 def _grid_lines(est) -> list[Text]:
