@@ -22,6 +22,7 @@ from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S, histogram
 from sage_ft_tui.tui.widgets.pairs import pairs_preview, segments_text
 from sage_ft_tui.tui.widgets.plot import Plot
+from sage_ft_tui.tui.widgets.sample_images import SampleImages
 
 MAX_BAD_SHOWN = 8
 
@@ -75,6 +76,16 @@ def percentile(values: list[int], q: float) -> int:
 def fit_length(lengths: list[int]) -> int:
     """p99 of the token lengths, rounded up to a multiple of 64 (what "fit max length" sets)."""
     return max(64, -(-percentile(lengths, 0.99) // 64) * 64)
+
+
+def sample_text(i: int, sample) -> Text:
+    """One previewed sample: its header line, then its text (the masked prompt set apart)."""
+    t = Text()
+    t.append(f"── sample {i + 1} " + "─" * 30 + "\n", style="dim")
+    t.append_text(segments_text(sample))  # tool calls and reasoning marked apart
+    if not t.plain.endswith("\n"):
+        t.append("\n")
+    return t
 
 
 class PathInput(Input):
@@ -134,6 +145,7 @@ class DataScreen(WizardScreen):
                 yield Plot(id="data-hist")
                 yield Static(id="data-legend", classes="legend")
                 yield Static(id="data-preview")
+                yield SampleImages(id="data-images")  # instead of the block above when rows have images
         yield from self.footer()
 
     def on_mount(self) -> None:
@@ -333,6 +345,9 @@ class DataScreen(WizardScreen):
             )
         )
         self.query_one("#data-preview", Static).update(self._preview(ins))
+        rows_images = [] if ins.pairs else getattr(ins, "images", [])  # per sample, its ImageRefs
+        pictured = self.query_one(SampleImages).show(ins.preview, rows_images, sample_text)
+        self.query_one("#data-preview").display = not pictured
         self.validity_changed()
 
     # ---- what "fit max length" (ctrl+f) costs in memory, against the max length now ------
@@ -399,10 +414,7 @@ class DataScreen(WizardScreen):
             return pairs_preview(ins.pairs)
         t = Text()
         for i, sample in enumerate(ins.preview):
-            t.append(f"── sample {i + 1} " + "─" * 30 + "\n", style="dim")
-            t.append_text(segments_text(sample))  # tool calls and reasoning marked apart
-            if not t.plain.endswith("\n"):
-                t.append("\n")
+            t.append_text(sample_text(i, sample))
         return t
 
     # ---- the code task: a repository, scanned (files, skips, secrets) -----------------
