@@ -23,6 +23,7 @@ SCREENS = (
     "model",
     "data",
     "data_bad",
+    "data_images",
     "hardware",
     "review",
     "monitor",
@@ -87,6 +88,50 @@ def _fake_model(cache: Path, repo: str, cfg: dict, shapes: dict[str, list[int]],
     (snap / "model.safetensors").symlink_to(blob)
 
 
+VLM_REPO = "llava-hf/llava-interleave-qwen-0.5b-hf"  # the zoo's tiny LLaVA stands in for it
+
+
+def _vision_world(root: Path) -> Path:
+    """Receipts with their pictures (drawn by PIL, the same pixels every time) and a
+    vision-language model in the world's HF cache (the zoo's tiny LLaVA, linked in)."""
+    from PIL import Image, ImageDraw
+
+    from tests.zoo.cache import ensure_vlm_zoo
+
+    folder = root / "vision"
+    if folder.exists():
+        return folder
+    (folder / "images").mkdir(parents=True)
+    for name, (w, h), ink in (("receipt.png", (240, 320), (40, 90, 200)), ("chart.png", (320, 160), (200, 90, 40))):
+        im = Image.new("RGB", (w, h), (250, 250, 245))
+        draw = ImageDraw.Draw(im)
+        draw.rectangle((10, 10, w - 10, 50), fill=ink)
+        for i, y in enumerate(range(70, h - 20, 30)):
+            draw.rectangle((20, y, 20 + (w - 60) * (3 + i % 3) // 5, y + 12), fill=(70, 70, 70))
+        im.save(folder / "images" / name)
+    rows = [
+        ("<image>What is the total on this receipt?", "The total is 42.50.", ["images/receipt.png"]),
+        (
+            "<image><image>Does the chart match the receipt?",
+            "Yes: both say 42.50.",
+            ["images/chart.png", "images/receipt.png"],
+        ),
+    ]
+    with open(folder / "receipts.jsonl", "w") as fh:
+        for q, a, images in rows:
+            msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+            fh.write(json.dumps({"messages": msgs, "images": images}) + "\n")
+    src = ensure_vlm_zoo()["llava-interleave-qwen"]
+    d = root / "hf" / f"models--{VLM_REPO.replace('/', '--')}"
+    snap = d / "snapshots" / "0123456789abcdef"
+    snap.mkdir(parents=True)
+    (d / "refs").mkdir()
+    (d / "refs" / "main").write_text("0123456789abcdef")
+    for f in src.iterdir():
+        (snap / f.name).symlink_to(f)
+    return folder
+
+
 def prepare(root: Path) -> dict[str, str]:
     root = Path(root)
     home, project, hf = root / "runs", root / "project", root / "hf"
@@ -114,6 +159,7 @@ def prepare(root: Path) -> dict[str, str]:
         "SAGE_FT_HW_RECORDED": str(FIXTURES / "hw_2xh100.json"),
         "HF_HUB_CACHE": str(hf),
         "HF_HUB_OFFLINE": "1",
+        "SAGE_FT_IMAGES": "halfcell",  # pictures as half blocks: the same frame on every terminal
     }
 
 
@@ -156,6 +202,14 @@ def make_app(name: str, root: Path):
             return [ModelScreen()]
         from sage_ft_tui.tui.screens.wizard.data import inspect
 
+        if name == "data_images":  # a vision-language model's Data step: rows with their pictures
+            from sage_ft_tui.tui.screens.wizard.data import DataScreen
+
+            data_file = root / "vision" / "receipts.jsonl"
+            s.task, s.model, s.data_paths = "chat", VLM_REPO, [str(data_file)]
+            s.overrides["training.max_length"] = 512
+            s.inspection = inspect([str(data_file)], s.task, s.model, 512)
+            return [DataScreen()]
         data_file = project / ("broken.jsonl" if name == "data_bad" else "instructions.jsonl")
         s.data_paths = [str(data_file)]
         s.inspection = inspect([str(data_file)], "instruction", "tiny-demo", 64 if name.startswith("data") else 2048)
@@ -174,4 +228,5 @@ def make_app(name: str, root: Path):
         s.overrides["training.max_steps"] = 60
         return [ReviewScreen()]
 
-    return SageApp(live=False, clock=lambda: NOW, cwd=str(project), initial=initial)
+    cwd = _vision_world(root) if name == "data_images" else project
+    return SageApp(live=False, clock=lambda: NOW, cwd=str(cwd), initial=initial)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,13 +105,11 @@ def sees_images(ep: Endpoint) -> Optional[bool]:
     """Whether the served model takes pictures: its config.json names a vision part
     (`vision_config`, as Qwen2-VL, LLaVA, Idefics3/SmolVLM and Gemma-3 do). None: unknown
     (no folder to look at, e.g. a server we did not start)."""
-    if not ep.model_path:
+    from sage_ft_tui.engine.models.family import is_vision
+
+    if not ep.model_path or not (Path(ep.model_path) / "config.json").is_file():
         return None
-    try:
-        cfg = json.loads((Path(ep.model_path) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return isinstance(cfg, dict) and bool(cfg.get("vision_config"))
+    return is_vision(Path(ep.model_path))
 
 
 def refuse_if_text_only(ep: Endpoint) -> None:

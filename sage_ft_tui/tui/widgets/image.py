@@ -23,6 +23,8 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Static
 
+from sage_ft_tui.engine.data.images import ImageRef
+
 RENDERER_ENV = "SAGE_FT_IMAGES"  # auto (default) | halfcell | text
 RENDERERS = ("auto", "halfcell", "text")
 MAX_COLS = 48  # a preview, not a viewer: at most this many cells wide …
@@ -62,10 +64,9 @@ def prime() -> None:
     _picture_base(renderer())
 
 
-def caption(path: str, width: Optional[int] = None, height: Optional[int] = None) -> str:
-    """ "[image 640×480 receipt.png]" (the size when known)."""
-    size = f"{width}×{height} " if width and height else ""
-    return f"[image {size}{Path(path).name}]"
+def caption(path: str, width: int, height: int) -> str:
+    """ "[image 640×480 receipt.png]": the engine's own label of an image (ImageRef.label)."""
+    return ImageRef(str(path), width, height).label()
 
 
 def missing(path: str) -> str:
