@@ -345,7 +345,7 @@ class DataScreen(WizardScreen):
             )
         )
         self.query_one("#data-preview", Static).update(self._preview(ins))
-        rows_images = [] if ins.pairs else getattr(ins, "images", [])  # per sample, its ImageRefs
+        rows_images = [] if ins.pairs else ins.images  # per sample, its ImageRefs
         pictured = self.query_one(SampleImages).show(ins.preview, rows_images, sample_text)
         self.query_one("#data-preview").display = not pictured
         self.validity_changed()
