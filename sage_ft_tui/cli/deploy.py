@@ -226,7 +226,7 @@ def chat_cmd(
     port: int = typer.Option(0, "--port", help="With --serve: port (0: any free port)."),
     no_tui: bool = NoTui,
 ):
-    """Streaming terminal chat with a served run (/reset, /system, /temp, /max, /exit)."""
+    """Streaming terminal chat with a served run (/image PATH, /reset, /system, /temp, /max, /exit)."""
     from sage_ft_tui.engine.deploy import serve as sv
     from sage_ft_tui.engine.deploy.chat import ChatSession, ChatSettings, endpoint_for_run, repl
     from sage_ft_tui.engine.paths import resolve_run
