@@ -13,6 +13,7 @@ works before Textual owns the terminal: `prime()` runs before the app starts.
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import cache
 from pathlib import Path
@@ -45,6 +46,9 @@ def _picture_base(kind: str) -> Optional[type]:
     """textual-image's widget class for `kind`, or None when nothing would draw a picture."""
     if kind == "text":
         return None
+    # a terminal that does not answer its questions is logged as a warning with a traceback,
+    # which Python would print on the user's screen: not an error here (half blocks follow)
+    logging.getLogger("textual_image").addHandler(logging.NullHandler())
     try:
         from textual_image import renderable
         from textual_image.widget import HalfcellImage
