@@ -37,6 +37,8 @@ class VisionFamily:
     image_tokens: int  # image tokens per image at IMAGE_SIDE
     extra_tokens: tuple[str, ...] = ()  # added to the text family's tokenizer
     end_of_turn: str = ""
+    completion_suffix: str = ""  # what is trained after the answer (its end of turn, as rendered)
+    image_extra: int = 0  # tokens an image adds beyond its image-token ids (begin/end markers)
     notes: str = ""
     build: Callable[[VisionFamily, Path, dict[str, int], Family], None] = field(default=None, repr=False)  # type: ignore[assignment]
 
@@ -117,6 +119,7 @@ _add(
         image_tokens=(IMAGE_SIDE // 14) ** 2,
         extra_tokens=("<image>",),
         end_of_turn="<|im_end|>",
+        completion_suffix="<|im_end|>\n",
         notes="ChatML; each image renders as <image>\\n before the turn's text (images first, then text).",
         build=_build_llava,
     )

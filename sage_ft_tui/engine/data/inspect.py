@@ -548,6 +548,7 @@ def inspect_data(
         load_training_data,
         template_refusals,
         template_warnings,
+        with_image_tokens,
     )
 
     out = DataInspection()
@@ -606,7 +607,11 @@ def inspect_data(
                 out.preview.append([(pair["prompt"], False), (answer, task != "grpo")])
                 out.images.append([])
             return out
-        encoded = [(e.input_ids, e.completion_mask) for e in (encode_record(tok, r) for r in sample)]
+        mdir = model_dir(model)
+        encoded = []
+        for r in sample:
+            e = encode_record(tok, r)
+            encoded.append(with_image_tokens(e.input_ids, e.completion_mask, r, mdir))
         t = truncation(encoded, max_length, is_text=bool(sample) and "text" in sample[0])
         out.token_lengths = t.lengths
         out.share_truncated = round(sum(1 for n in t.lengths if n > max_length) / max(1, len(t.lengths)), 4)

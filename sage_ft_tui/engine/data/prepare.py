@@ -456,6 +456,19 @@ def token_stats(lengths: list[int], max_length: int) -> dict:
     }
 
 
+def with_image_tokens(ids: list[int], mask: list[int], rec: dict, model_dir) -> tuple[list[int], list[int]]:
+    """(ids, mask) counted as the model sees them: each image is as many tokens as its processor
+    makes of it, not the one placeholder the text renderer writes (they lead, untrained; only
+    lengths and the answers' positions are read from the result)."""
+    if not rec.get("images"):
+        return ids, mask
+    from sage_ft_tui.engine.data.images import row_image_refs
+    from sage_ft_tui.engine.models.vision import extra_image_tokens
+
+    extra = extra_image_tokens(model_dir, [(r.width, r.height) for r in row_image_refs(rec)])
+    return [-1] * extra + list(ids), [0] * extra + list(mask)
+
+
 def encode_record(tok, rec: dict, mask_reasoning: bool = False):
     """One sequence for a record (previews, lengths): its last training example."""
     return encode_examples(tok, rec, mask_reasoning)[-1]
@@ -658,7 +671,9 @@ def prepare_run_data(cfg, run: Path) -> dict:
     else:
         for rec in sampled:
             enc = encode_record(tok, rec, cfg.data.reasoning == "mask")
-            encoded.append((enc.input_ids, enc.completion_mask))  # the longest example: what max_length cuts
+            encoded.append(
+                with_image_tokens(enc.input_ids, enc.completion_mask, rec, mdir)
+            )  # the longest example: what max_length cuts
         trunc = truncation(encoded, max_len, is_text=is_text)
         trained = sum(sum(m[:max_len]) if not is_text else sum(m) for _, m in encoded)
     lengths = trunc.lengths

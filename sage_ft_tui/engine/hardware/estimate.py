@@ -83,6 +83,7 @@ class ModelShape:
     source: str = ""  # where the shape came from
     fused: tuple[str, ...] = ()  # "qkv", "gate_up": one linear where others have several (Phi-3)
     attn_softcap: Optional[float] = None  # attention logit softcapping (Gemma-2): no SDPA
+    vision_params: int = 0  # a vision-language model's tower and projector (frozen, loaded with it)
 
     # linear layers of one decoder block: name -> (in, out, copies)
     def linears(self) -> dict[str, tuple[int, int, int]]:
@@ -115,9 +116,10 @@ class ModelShape:
 
     @property
     def other_params(self) -> int:
-        """Norms and biases: two norms a layer plus the final one; q/k/v biases."""
+        """Norms and biases: two norms a layer plus the final one; q/k/v biases; a VLM's vision
+        tower and projector (kept unquantized and frozen: weights only)."""
         bias = (self.heads + 2 * self.kv_heads) * self.head_dim if self.attn_bias else 0
-        return self.layers * (2 * self.hidden + bias) + self.hidden
+        return self.layers * (2 * self.hidden + bias) + self.hidden + self.vision_params
 
     @property
     def total_params(self) -> int:
@@ -145,6 +147,8 @@ FUSED_PROJECTIONS = {"phi3": ("qkv", "gate_up")}
 
 
 def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json") -> ModelShape:
+    from sage_ft_tui.engine.models.vision import vision_params
+
     """A ModelShape from a Hugging Face config.json mapping (decoder-only causal LMs)."""
     if not isinstance(cfg, dict):
         raise SageError(
@@ -210,6 +214,7 @@ def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json
         source=source,
         fused=FUSED_PROJECTIONS.get(model_type, ()),
         attn_softcap=float(cap) if isinstance(cap := c.get("attn_logit_softcapping"), (int, float)) and cap else None,
+        vision_params=vision_params(cfg, int(h)),
     )
 
 

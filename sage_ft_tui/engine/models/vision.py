@@ -97,14 +97,20 @@ def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pix
     return h, w
 
 
-def tower_params(model_dir: str | Path) -> int:
-    """Rough parameter count of the vision tower from its config (for the memory estimate)."""
-    conf, _, _ = _configs(str(model_dir))
-    vc = conf.get("vision_config") or {}
+def vision_params(conf: dict, text_hidden: int) -> int:
+    """Parameters of a VLM's vision tower and projector from config.json (0 for a text model):
+    attention and MLP per layer, the patch embedding, a two-layer projector to the text width."""
+    vc = conf.get("vision_config")
+    if not isinstance(vc, dict):
+        return 0
     hidden = int(vc.get("hidden_size") or vc.get("embed_dim") or 0)
+    if conf.get("model_type") in ("qwen2_vl",):  # hidden_size is the merger's output there
+        hidden = int(vc.get("embed_dim") or hidden)
     layers = int(vc.get("num_hidden_layers") or vc.get("depth") or 0)
     inter = int(vc.get("intermediate_size") or hidden * float(vc.get("mlp_ratio") or 4))
-    return layers * (4 * hidden * hidden + 2 * hidden * inter)
+    patch = int(vc.get("patch_size") or 14)
+    tower = layers * (4 * hidden * hidden + 2 * hidden * inter) + 3 * patch * patch * hidden
+    return tower + hidden * text_hidden + text_hidden * text_hidden
 
 
 def part_of(module_name: str) -> str:
@@ -131,4 +137,10 @@ def auto_class(model_dir: str | Path):
     return AutoModelForCausalLM
 
 
-__all__ = ["is_vision", "image_tokens", "tower_params", "part_of", "auto_class"]
+def extra_image_tokens(model_dir: str | Path, sizes: list[tuple[int, int]]) -> int:
+    """Tokens a row's images add beyond the one placeholder token each that the text renderer
+    counts (0 where the family's arithmetic is not known here)."""
+    return sum(max(0, (image_tokens(model_dir, w, h) or 1) - 1) for w, h in sizes)
+
+
+__all__ = ["is_vision", "image_tokens", "vision_params", "extra_image_tokens", "part_of", "auto_class"]
