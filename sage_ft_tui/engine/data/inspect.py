@@ -610,8 +610,8 @@ def inspect_data(
         mdir = model_dir(model)
         encoded = []
         for r in sample:
-            e = encode_record(tok, r)
-            encoded.append(with_image_tokens(e.input_ids, e.completion_mask, r, mdir))
+            enc = encode_record(tok, r)
+            encoded.append(with_image_tokens(enc.input_ids, enc.completion_mask, r, mdir))
         t = truncation(encoded, max_length, is_text=bool(sample) and "text" in sample[0])
         out.token_lengths = t.lengths
         out.share_truncated = round(sum(1 for n in t.lengths if n > max_length) / max(1, len(t.lengths)), 4)
