@@ -47,3 +47,39 @@ async def test_home_and_runs_open_the_queue(world):
         await pilot.press("q")
         await pilot.pause()
         assert app.screen.WHERE == "Queue"
+
+
+async def test_runs_queues_a_created_run_and_the_real_scheduler_takes_it(world):
+    """`a` on a created run in Runs queues it and starts the scheduler (a real process, on the
+    recorded 2×H100); the run is pinned to a GPU that machine lacks, so the scheduler fails it
+    with one line instead of waiting forever, and exits with nothing left to do."""
+    import time
+
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.queue.state import queue_files
+    from sage_ft_tui.engine.runs.manage import create_run
+
+    cfg = RunConfig.from_dict(
+        {
+            "name": "pinned-to-gpu-5",
+            "task": "instruction",
+            "model": {"name": "tiny-demo"},
+            "data": {"paths": [str(world / "project" / "instructions.jsonl")]},
+            "training": {"gpus": [5]},
+        }
+    )
+    run = create_run(cfg, prepare=False, here=False)  # planned for another machine's GPUs
+    queue_files().state.unlink()  # not the fixture's overnight queue (its running run is on another host)
+    app = factory.make_app("runs", world)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        assert app.screen.current().info.name == run.name  # the newest run is first
+        await pilot.press("a")
+        await pilot.pause()
+    deadline = time.time() + 60
+    while time.time() < deadline and (Q.scheduler_pid() or Q.entries()[-1].state == "queued"):
+        time.sleep(0.1)
+    assert [e.name for e in Q.entries()] == [run.name]
+    last = Q.entries()[-1]
+    assert (last.name, last.state) == (run.name, "failed") and "GPU 5 is not on this machine" in last.note
+    assert Q.scheduler_pid() is None
