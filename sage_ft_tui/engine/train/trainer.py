@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -127,6 +127,7 @@ def event_callback(
             self.guard: Optional[dict] = None
             self.recent: deque = deque(maxlen=guard_cfg.spike_window)
             self.lr_checked = False
+            self.basis = basis  # what MFU is measured against (None on CPU)
 
         def _emit(self, kind, **fields):
             if events is not None:
@@ -140,6 +141,8 @@ def event_callback(
                 done = read_json(checkpoint_complete(checkpoint_dir(args.output_dir, state.global_step)), {}) or {}
                 self.tokens0 = max(0, int(done.get("tokens") or 0) - int(state.num_input_tokens_seen or 0))
                 self.last_tokens = self.tokens0
+            if self.basis is not None and args.world_size != self.basis.gpus:
+                self.basis = replace(self.basis, gpus=args.world_size)  # tokens/s counts every rank
             spread = placement(kw.get("model"))  # every rank (a collective): how the model really lies
             used = extra_start or {}
             self._emit(
@@ -154,6 +157,7 @@ def event_callback(
                 resumed_from_step=state.global_step,
                 **spread,
                 **(extra_start or {}),
+                **({"mfu_basis": self.basis.to_event()} if self.basis is not None else {}),
             )
             self._emit("status", state="running")
             if status_cb:
@@ -234,7 +238,7 @@ def event_callback(
 
                 vram = {"vram_allocated": torch.cuda.memory_allocated(), "vram_peak": torch.cuda.max_memory_allocated()}
             tps = round((tokens - self.last_tokens) / dt, 1) if self.last_tokens or dsteps else None
-            util = basis.mfu(tps) if basis is not None else None
+            util = self.basis.mfu(tps) if self.basis is not None else None
             self._emit(
                 "log",
                 step=state.global_step,
@@ -768,10 +772,7 @@ def run_training(
     attention: dict[str, Any] = {}
     model, peft_cfg = policy_model(cfg, mdir, attention)
     extra: dict[str, Any] = {"train_samples": len(train_ds), "eval_samples": len(eval_ds) if eval_ds else 0}
-    basis = _mfu_basis(cfg)
-    if basis is not None:
-        extra["mfu_basis"] = basis.to_event()
-    cb = event_callback(cfg, events, flags, status_cb, extra_start=extra, basis=basis)
+    cb = event_callback(cfg, events, flags, status_cb, extra_start=extra, basis=_mfu_basis(cfg))
     callbacks: list[Any] = [cb]
     g = cfg.training.guard
     early = None
