@@ -50,3 +50,14 @@ def clip(text: str, limit: int = 240) -> str:
     if " " in cut:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,;:([{-") + "…"
+
+
+def cut_middle(name: str, width: int) -> str:
+    """A name (run, file, path) shortened to `width` by cutting its middle: the start (task,
+    model) and the end (date, file name) that tell names apart both stay."""
+    if len(name) <= width:
+        return name
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1 + 1) // 2
+    return name[:head] + "…" + name[len(name) - (width - 1 - head) :]

@@ -48,8 +48,20 @@ async def test_review_edits_every_key_validated_as_you_type(world):
         await pilot.pause()
         assert not w.has_class("-invalid") and app.state.overrides["lora.dropout"] == 0.1
         assert screen.check_action("next", ()) is True
-        assert "total steps" in str(screen.query_one("#review-figures").render())
+        assert "total steps" in _plain(screen.query_one("#review-figures"))
         assert app.state.name == "my-first-run"
+
+        # sections by the config's own (collapsible; Training and LoRA open, the rest closed), and
+        # ctrl+f finds a setting: max_steps in a handful of keys, not ~30 tabs
+        titles = [(c.title, c.collapsed) for c in screen.query("Collapsible")]
+        assert titles[:2] == [("Training", False), ("LoRA", False)] and ("Data", True) in titles
+        assert "Preference" not in dict(titles)  # an instruction run does not read that section
+        await pilot.press("ctrl+f", *"max st", "enter")
+        assert screen.focused.id == "cfg-training-max-steps" and screen.focused.value == "60"
+        assert not screen.query_one("#row-cfg-lora-r").display  # filtered out while the find box holds text
+        await pilot.press("ctrl+f", "ctrl+u", *"quanti", "enter")  # in a closed section: opened to show it
+        assert screen.focused.id == "cfg-model-quantization"
+        assert not screen.query_one("#sec-model").collapsed and screen.focused.region.height == 1
 
 
 async def test_runs_screen_acts_on_the_selected_run(world):
@@ -118,3 +130,11 @@ def test_monitor_model_is_exact_across_resumes():
     )
     assert m.tokens == 700 and m.elapsed(999) == 50 and m.step == 9
     assert list(m.extra["rewards_margin"]) == [0.5]
+
+
+def _plain(widget, width: int = 80) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, color_system=None, record=True)
+    console.print(widget.content)  # what the screen put in the Static (a Rich renderable)
+    return console.export_text()

@@ -39,7 +39,7 @@ from sage_ft_tui.engine.config.schema import (
     parse_set,
     set_dotted,
 )
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, cut_middle
 
 # The order, written once: each later layer wins over the earlier ones.
 ORDER: tuple[str, ...] = ("default", "preset", "file", "plan", "flag", "--set")
@@ -71,14 +71,13 @@ class Built:
 
     def origin_groups(self, width: int = 48) -> list[tuple[str, list[str]]]:
         """(source, ["key=value", ...]) per source in ORDER: what `start` and Review show. Long
-        values (paths) are cut to `width` characters."""
+        values (paths) are cut in the middle to `width` characters (both ends tell paths apart)."""
         groups: dict[str, list[str]] = {}
         for key, value, where in self.origin_rows():
             if key in ("version", "preset"):  # the preset names its own group
                 continue
             text = _show(value)
-            if len(text) > width:
-                text = "…" + text[-(width - 1) :]
+            text = cut_middle(text, width)
             groups.setdefault(where, []).append(f"{key}={text}")
         rank = {label: ORDER.index(self.layers.get(k, "flag")) for k, label in self.origins.items()}
         return sorted(groups.items(), key=lambda g: rank.get(g[0], 0))

@@ -145,7 +145,9 @@ class WizardScreen(BaseScreen):
 def _short(model: Optional[str]) -> str:
     if not model:
         return ""
-    return model if len(model) <= 40 else "…" + model[-39:]
+    from sage_ft_tui.engine.errors import cut_middle
+
+    return cut_middle(model, 40)  # org and model name both stay
 
 
 class TooSmall(ModalScreen[None]):

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Input, Label, Static
+from textual.widgets import Collapsible, Input, Label, Static
 
 from sage_ft_tui.engine.config.schema import RunConfig, field_help, get_dotted
 from sage_ft_tui.engine.errors import SageError
@@ -23,7 +23,7 @@ from sage_ft_tui.engine.runs.plan import plan, plan_lines, with_duration
 from sage_ft_tui.tui.messages import RunStarted
 from sage_ft_tui.tui.screens.base import WizardScreen
 
-# Keys the Output group holds (the rest go by their section); `version` is fixed.
+# Keys the Output section holds (the rest go by their config section); `version` is fixed.
 OUTPUT_KEYS = (
     "preset",
     "training.logging_steps",
@@ -34,17 +34,77 @@ OUTPUT_KEYS = (
 )
 PATH_KEYS = ("data.paths", "data.eval_paths", "data.repo")  # shown relative to the folder the app started in
 SKIP = ("version", "name")  # name has its own row at the top
-GROUPS = (("Model", ("task", "model.")), ("Data", ("data.",)), ("LoRA", ("lora.",)), ("Training", ("training.",)))
+# The config's sections as collapsible groups: (title, key prefixes, open at first, only for these tasks).
+# The ones people change most come first and open; the rest are a key or a search away.
+SECTIONS: tuple[tuple[str, tuple[str, ...], bool, tuple[str, ...]], ...] = (
+    ("Training", ("training.",), True, ()),
+    ("LoRA", ("lora.",), True, ()),
+    ("Preference", ("preference.",), True, ("preference",)),
+    ("GRPO", ("grpo.",), True, ("grpo",)),
+    ("Data", ("data.",), False, ()),
+    ("Model", ("task", "model."), False, ()),
+    ("Guardrails", ("training.guard.",), False, ()),
+    ("Output", (), False, ()),
+    ("Notify", ("notify.",), False, ()),
+)
+# Commonly changed keys: first in their section, in this order.
+COMMON = (
+    "training.epochs",
+    "training.max_steps",
+    "training.learning_rate",
+    "training.max_length",
+    "training.micro_batch_size",
+    "training.grad_accumulation",
+    "training.packing",
+    "lora.r",
+    "lora.alpha",
+    "lora.dropout",
+    "preference.method",
+    "preference.beta",
+    "preference.loss_type",
+    "grpo.rewards",
+    "grpo.num_generations",
+    "data.paths",
+    "data.validation_split",
+    "model.name",
+    "model.quantization",
+)
 
 
-def grouped_keys() -> list[tuple[str, list[str]]]:
-    """(group title, dotted keys) in the config's own order: model, data, LoRA, training, output."""
+def _section_of(key: str) -> str:
+    if key in OUTPUT_KEYS:
+        return "Output"
+    best = ("", "")  # the longest matching prefix wins (training.guard. before training.)
+    for title, prefixes, _open, _tasks in SECTIONS:
+        for pre in prefixes:
+            if (key == pre or key.startswith(pre)) and len(pre) > len(best[1]):
+                best = (title, pre)
+    return best[0]
+
+
+def grouped_keys(task: Optional[str] = None) -> list[tuple[str, list[str]]]:
+    """(section title, dotted keys) in SECTIONS' order, common keys first; the sections of
+    another task's method (preference, GRPO) left out when `task` is given."""
     keys = [k for k in field_help() if k not in SKIP]
     out = []
-    for title, prefixes in GROUPS:
-        out.append((title, [k for k in keys if k not in OUTPUT_KEYS and k.startswith(prefixes)]))
-    out.append(("Output", [k for k in OUTPUT_KEYS if k in keys]))
+    for title, _prefixes, _open, tasks in SECTIONS:
+        if tasks and task is not None and task not in tasks:
+            continue
+        mine = [k for k in keys if _section_of(k) == title]
+        mine.sort(key=lambda k: COMMON.index(k) if k in COMMON else len(COMMON))
+        out.append((title, mine))
     return out
+
+
+def is_open(title: str) -> bool:
+    return next(o for t, _p, o, _t in SECTIONS if t == title)
+
+
+def matches(key: str, query: str) -> bool:
+    """The find box: every word of `query` in the key ("max st" finds training.max_steps)."""
+    words = query.lower().replace(".", " ").replace("_", " ").split()
+    k = key.lower().replace("_", " ")
+    return all(w in k for w in words)
 
 
 def choices(key: str) -> tuple[str, ...]:
@@ -101,6 +161,8 @@ class ReviewScreen(WizardScreen):
     BINDINGS = [
         Binding("ctrl+n", "next", "Start training", id="wizard.next", priority=True),
         Binding("ctrl+s", "save", "Save config", id="review.save", priority=True),
+        Binding("ctrl+f", "find", "Find", id="review.find", priority=True, tooltip="Find a setting by name"),
+        Binding("slash", "find", "Find", id="review.find_slash", show=False),
         Binding("escape", "back", "Back", id="nav.back"),
     ]
 
@@ -118,20 +180,23 @@ class ReviewScreen(WizardScreen):
             with Horizontal(classes="field", id="review-name-row"):
                 yield Label("Run name", classes="flabel")
                 yield Input(placeholder="(automatic: task-model-date)", compact=True, id="review-name")
+                yield Label(" Find", classes="flabel", id="review-find-label")
+                yield Input(placeholder="ctrl+f: a setting's name", compact=True, id="review-find")
             with Horizontal(id="review-cols"):
                 with VerticalScroll(id="review-form", classes="panel") as v:
                     v.border_title = "Settings (tab: next field)"
-                    for title, keys in grouped_keys():
-                        yield Static(title, classes="subhead")
-                        for key in keys:
-                            with Horizontal(classes="field"):
-                                yield Label(key.split(".", 1)[-1], classes="ckey")  # the group names the section
-                                yield Input(compact=True, id=field_id(key))
-                            hint = helps.get(key, "")
-                            opts = choices(key)
-                            if opts:
-                                hint += f" [{' | '.join(opts)}]"
-                            yield Static(hint, classes="chelp", markup=False)
+                    v.border_subtitle = "enter on a ▶ title opens it"
+                    for title, keys in grouped_keys(self.app.state.task):
+                        with Collapsible(title=title, collapsed=not is_open(title), id=f"sec-{title.lower()}"):
+                            for key in keys:
+                                with Horizontal(classes="field", id=f"row-{field_id(key)}"):
+                                    yield Label(key.split(".", 1)[-1], classes="ckey")  # the title names the section
+                                    yield Input(compact=True, id=field_id(key))
+                                hint = helps.get(key, "")
+                                opts = choices(key)
+                                if opts:
+                                    hint += f" [{' | '.join(opts)}]"
+                                yield Static(hint, classes="chelp", markup=False, id=f"help-{field_id(key)}")
                 with VerticalScroll(id="review-plan", classes="panel") as v:
                     v.border_title = "What it means"
                     yield Static(id="review-figures")
@@ -142,19 +207,63 @@ class ReviewScreen(WizardScreen):
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False
-        self.keys = [k for _t, keys in grouped_keys() for k in keys]
+        self.keys = [k for _t, keys in grouped_keys(self.app.state.task) for k in keys]
         self._filling = True
+        self._initial: dict[str, str] = {}  # field id -> the value put there, until its Changed arrives
         if self.app.state.name:
-            self.query_one("#review-name", Input).value = self.app.state.name
+            self.query_one("#review-name", Input).value = self._initial["review-name"] = self.app.state.name
         self._show_config()
         if self.cfg is not None:
             raw = self.cfg.model_dump(mode="json")
             for key in self.keys:
-                self.query_one(f"#{field_id(key)}", Input).value = self._shown(key, get_dotted(raw, key))
+                value = self._initial[field_id(key)] = self._shown(key, get_dotted(raw, key))
+                self.query_one(f"#{field_id(key)}", Input).value = value
         self.call_after_refresh(self._filled)
         name = self.query_one("#review-name", Input)
         name.cursor_blink = self.app.live  # static frames (snapshots) must not depend on the blink
         name.focus()  # a typed name is the first thing to set
+
+    # ---- find a setting: filter the sections, enter jumps to the first match -------------
+    def action_find(self) -> None:
+        self.query_one("#review-find", Input).focus()
+
+    def _found(self, query: str) -> list[str]:
+        hits = [k for k in self.keys if matches(k, query)]
+        leaf = query.strip().lower().replace(" ", "_")
+        hits.sort(key=lambda k: not k.rsplit(".", 1)[-1].startswith(leaf))  # a name that starts so, first
+        return hits
+
+    def _filter(self, query: str) -> None:
+        """Only the settings whose name holds every typed word; their sections opened."""
+        query = query.strip()
+        if query == getattr(self, "_filtered", ""):
+            return
+        self._filtered = query
+        hits = set(self._found(query)) if query else None
+        with self.app.batch_update():
+            for title, keys in grouped_keys(self.app.state.task):
+                sec = self.query_one(f"#sec-{title.lower()}", Collapsible)
+                shown = [k for k in keys if hits is None or k in hits]
+                for key in keys:
+                    shown_here = hits is None or key in hits
+                    self.query_one(f"#row-{field_id(key)}").display = shown_here
+                    self.query_one(f"#help-{field_id(key)}").display = shown_here
+                sec.display = bool(shown)
+                sec.collapsed = not is_open(title) if hits is None else not shown
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "review-find":
+            return
+        if getattr(self, "_find_timer", None) is not None:
+            self._find_timer.stop()
+        self._filter(event.value)
+        hits = self._found(event.value) if event.value.strip() else []
+        if not hits:
+            self.app.bell()
+            return
+        w = self.query_one(f"#{field_id(hits[0])}", Input)
+        w.focus()
+        self.call_after_refresh(lambda: w.scroll_visible(animate=False))
 
     def _shown(self, key: str, value: Any) -> str:
         if key in PATH_KEYS:
@@ -180,7 +289,15 @@ class ReviewScreen(WizardScreen):
         self._filling = False
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if self._filling:
+        if self._filling or self._initial.pop(event.input.id or "", None) == event.value:
+            return  # the fill's own echo, not an edit: ~70 of them would each rebuild the config
+        if event.input.id == "review-find":  # filtered once typing pauses: each pass lays out every field
+            if getattr(self, "_find_timer", None) is not None:
+                self._find_timer.stop()
+            if self.app.live:
+                self._find_timer = self.set_timer(0.25, lambda: self._filter(event.value))
+            else:
+                self._filter(event.value)
             return
         if event.input.id == "review-name":
             self.app.state.name = event.value.strip() or None
@@ -233,9 +350,10 @@ class ReviewScreen(WizardScreen):
 
         t = Text()
         t.append("where the settings come from\n", style="dim")
-        for where, items in built.origin_groups(width=24):
+        for where, items in built.origin_groups(width=200):
             t.append(f"{where}: ", style="bold")
-            t.append(", ".join(i.split(".", 1)[-1] for i in items) + "\n")
+            here = f"{self.app.cwd}/"  # paths as the fields show them: relative to where the app started
+            t.append(", ".join(i.split(".", 1)[-1].replace(here, "") for i in items) + "\n")
         for line in [*built.warnings, *ignored_settings(built.config)]:
             t.append(line + "\n", style="italic")
         w.update(t)
@@ -258,12 +376,15 @@ class ReviewScreen(WizardScreen):
     def _show_plan(self, p, err: Optional[SageError]) -> None:
         if not self.is_attached or p is None:
             return
-        t = Text()
+        from rich.console import Group
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 1))  # a value that wraps stays in its column
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column()
         for label, value in plan_lines(p):
-            t.append(f"{label:<14}", style="dim")
-            t.append(f"{value}\n", style="bold" if label in ("total steps", "duration") else "")
-        t.append(f"{p.basis}\n", style="italic dim")
-        self.query_one("#review-figures", Static).update(t)
+            grid.add_row(label, Text(value, style="bold" if label in ("total steps", "duration") else ""))
+        self.query_one("#review-figures", Static).update(Group(grid, Text(p.basis, style="italic dim")))
 
     def _show_mem(self, est, err: Optional[SageError]) -> None:
         if not self.is_attached:
