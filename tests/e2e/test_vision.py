@@ -142,3 +142,28 @@ def test_served_model_answers_an_openai_request_carrying_an_image(flow):
         assert with_image.usage.prompt_tokens - text_only.usage.prompt_tokens == n + 1
     finally:
         sv.stop(run)
+
+
+def test_eval_on_image_rows_and_export(flow):
+    from sage_ft_tui.engine.errors import SageError
+    from sage_ft_tui.engine.eval.report import evaluate_run
+    from sage_ft_tui.engine.export.run import export_run
+
+    run, data = flow["run"], flow["data"]
+    held = data / "held.jsonl"
+    held.write_text(json.dumps(_row("imgs/green.png", "green")) + "\n", encoding="utf-8")
+    t = time.time()
+    rep = evaluate_run(run, data=str(held), sample=False, max_new_tokens=3, batch_size=2)
+    flow["times"]["eval"] = round(time.time() - t, 1)
+    # scored on the answer tokens only ("It is green." and its end of turn), images read
+    assert rep["loss"]["tuned"]["examples"] == 1 and 0 < rep["loss"]["tuned"]["answer_tokens"] < 10
+    assert rep["loss"]["tuned"]["loss"] != rep["loss"]["base"]["loss"]
+    assert len(rep["samples"]) == 1 and isinstance(rep["samples"][0]["tuned"], str)
+    t = time.time()
+    hf = export_run(run, fmt="hf")
+    flow["times"]["export_hf"] = round(time.time() - t, 1)
+    assert (Path(hf["path"]) / "preprocessor_config.json").is_file() and hf["shards"]
+    with pytest.raises(SageError) as e:  # GGUF + mmproj is not built: one clear line, nothing written
+        export_run(run, fmt="gguf", quant="f16")
+    assert "vision-language model" in e.value.message and "--format hf" in e.value.hint
+    assert not list((run / "export").glob("*.gguf"))

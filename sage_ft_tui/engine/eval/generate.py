@@ -27,9 +27,11 @@ def generate(
     sample: bool = False,
     seed: int = 0,
     progress: Optional[Callable[[int], None]] = None,
+    images: Optional[list[list[str]]] = None,
 ) -> list[str]:
     """One answer per prompt from the base or the tuned model: greedy, or sampled with a
-    fixed seed (the same seed gives the same texts on the same machine)."""
+    fixed seed (the same seed gives the same texts on the same machine). `images`: per
+    prompt, the image paths its <image> placeholders name (a vision-language model)."""
     import torch
 
     texts = [pair.chat.render(p, add_generation_prompt=True) for p in prompts]
@@ -40,7 +42,20 @@ def generate(
     with pair.side(which), torch.no_grad():
         for i in range(0, len(texts), max(1, batch_size)):
             chunk = texts[i : i + max(1, batch_size)]
-            enc = pair.tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(pair.device)
+            if pair.proc is not None:
+                from PIL import Image
+
+                pics = [Image.open(p).convert("RGB") for ps in (images or [])[i : i + len(chunk)] for p in ps]
+                enc = pair.proc(
+                    text=chunk,
+                    images=pics or None,
+                    return_tensors="pt",
+                    padding=True,
+                    padding_side="left",
+                    add_special_tokens=False,
+                ).to(pair.device)
+            else:
+                enc = pair.tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(pair.device)
             if sample:
                 torch.manual_seed(seed + i)
             gen = pair.model.generate(**enc, **kw)

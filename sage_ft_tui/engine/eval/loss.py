@@ -21,6 +21,8 @@ def answer_loss(
 
     from sage_ft_tui.engine.data.prepare import encode_examples
 
+    if pair.proc is not None:
+        return _vision_loss(pair, records, which, batch_size, progress)
     encs = [e for r in records for e in encode_examples(pair.chat, r)]
     encs = [e for e in encs if any(e.completion_mask)]
     total, count = 0.0, 0
@@ -53,4 +55,39 @@ def answer_loss(
         "perplexity": round(math.exp(min(mean, 50.0)), 4) if count else None,
         "answer_tokens": count,
         "examples": len(encs),
+    }
+
+
+def _vision_loss(pair, records: list[dict], which: str, batch_size: int, progress) -> dict:
+    """The same figure for a vision-language model, batches made as training made them (TRL's
+    vision collator on images.vision_examples: prompt and image tokens not scored)."""
+    import torch
+    from PIL import Image
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    from sage_ft_tui.engine.data.images import vision_examples
+
+    examples = [e for r in records if "messages" in r for e in vision_examples(r)]
+    collate = DataCollatorForVisionLanguageModeling(processor=pair.proc, completion_only_loss=True)
+    total, count = 0.0, 0
+    with pair.side(which), torch.no_grad():
+        for i in range(0, len(examples), max(1, batch_size)):
+            chunk = examples[i : i + max(1, batch_size)]
+            batch = collate([dict(e, images=[Image.open(p).convert("RGB") for p in e["images"]]) for e in chunk])
+            lab = batch.pop("labels")
+            logits = pair.model(**{k: v.to(pair.device) for k, v in batch.items()}).logits.float()
+            shift_logits, shift_labels = logits[:, :-1].reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1)
+            loss = torch.nn.functional.cross_entropy(
+                shift_logits, shift_labels.to(pair.device), ignore_index=-100, reduction="sum"
+            )
+            total += float(loss)
+            count += int((shift_labels != -100).sum())
+            if progress:
+                progress(len(chunk))
+    mean = total / count if count else float("nan")
+    return {
+        "loss": round(mean, 6),
+        "perplexity": round(math.exp(min(mean, 50.0)), 4) if count else None,
+        "answer_tokens": count,
+        "examples": len(examples),
     }

@@ -18,6 +18,7 @@ class Pair:
     adapter_label: str
     base_path: Path
     device: str
+    proc: Any = None  # a vision-language model's processor (images → pixels and tokens), else None
 
     def side(self, which: str):
         """A context in which `self.model` is the base ("base") or the tuned model ("tuned")."""
@@ -37,7 +38,7 @@ def pick_device(want: str = "auto") -> str:
 def load_pair(run: Path, cfg, *, device: str = "auto", checkpoint=None) -> Pair:
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from sage_ft_tui.engine.data.template import chat_tokenizer
@@ -54,16 +55,27 @@ def load_pair(run: Path, cfg, *, device: str = "auto", checkpoint=None) -> Pair:
         dt = "float32"  # half-precision matmuls on CPU are slow or missing
     trust = cfg.model.trust_remote_code
     tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else base
-    tok = AutoTokenizer.from_pretrained(str(tok_src), trust_remote_code=trust)
+    from sage_ft_tui.engine.models.vision import auto_class, is_vision
+
+    proc = None
+    if is_vision(base):
+        from sage_ft_tui.engine.train.vision import load_processor
+
+        proc = load_processor(cfg, tok_src if (tok_src / "preprocessor_config.json").is_file() else base)
+        tok = proc.tokenizer
+    else:
+        tok = AutoTokenizer.from_pretrained(str(tok_src), trust_remote_code=trust)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     chat = chat_tokenizer(str(tok_src if (tok_src / "tokenizer.json").is_file() else base))
-    model = AutoModelForCausalLM.from_pretrained(
-        str(base), dtype=getattr(torch, dt), trust_remote_code=trust, low_cpu_mem_usage=True
-    ).to(dev)
+    model = (
+        auto_class(base)
+        .from_pretrained(str(base), dtype=getattr(torch, dt), trust_remote_code=trust, low_cpu_mem_usage=True)
+        .to(dev)
+    )
     if len(tok) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tok))
     model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
     model.eval()
-    return Pair(model, tok, chat, adapter, label, base, dev)
+    return Pair(model, tok, chat, adapter, label, base, dev, proc)

@@ -109,6 +109,7 @@ def evaluate_run(
                 sample=mode == "sampled",
                 seed=seed,
                 progress=tick,
+                images=[prompt_images(e) for e in prompted],
             )
             dt = time.perf_counter() - t
             m = score(gens[mode][w], refs) if prompted else {}
@@ -140,6 +141,13 @@ def evaluate_run(
     atomic_write_json(lay.eval_report, report)
     say("done", {"report": str(lay.eval_report)})
     return report
+
+
+def prompt_images(e) -> list[str]:
+    """The images an example's prompt shows (its first N, N = the prompt's placeholders)."""
+    from sage_ft_tui.engine.data.images import placeholder_count
+
+    return list(e.record.get("images") or [])[: placeholder_count(e.prompt or [])]
 
 
 def _loss(pair, records, which, batch_size, max_length, tick) -> dict:

@@ -183,6 +183,17 @@ def export_gguf(
     merged, target = Path(merged), Path(target)
     if not (merged / "config.json").is_file():
         raise SageError(f"{merged} is not a model folder (no config.json)", where=str(merged), kind="model")
+    from sage_ft_tui.engine.models.vision import is_vision
+
+    if is_vision(merged):
+        # llama.cpp runs VLMs as a text GGUF plus an `mmproj` GGUF of the vision tower; writing
+        # and checking that pair is not built here yet, and a text-only GGUF would drop the images.
+        raise SageError(
+            "GGUF export of a vision-language model (its text model + mmproj vision file) is not supported yet",
+            where=str(merged),
+            kind="model",
+            hint="export --format hf, and convert with llama.cpp's convert_hf_to_gguf.py (--mmproj) yourself",
+        )
     need, free = _need_bytes(merged, quant), free_bytes(target.parent)
     if free < need:
         raise SageError(
@@ -236,7 +247,10 @@ def export_gguf(
 
 def _export_hf(lay: RunLayout, merged: Path, shard: int, say: Progress) -> dict:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from sage_ft_tui.engine.models.resolve import TOKENIZER_FILES
+    from sage_ft_tui.engine.models.vision import auto_class
 
     need = sum(f.stat().st_size for f in merged.glob("*.safetensors")) + 16 * MiB
     if free_bytes(lay.export_dir) < need:
@@ -250,11 +264,11 @@ def _export_hf(lay: RunLayout, merged: Path, shard: int, say: Progress) -> dict:
     say("load", {"model": str(merged)})
     tmp = Path(tempfile.mkdtemp(prefix=".hf.tmp-", dir=lay.export_dir))
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(merged), dtype="auto")
+        model = auto_class(merged).from_pretrained(str(merged), dtype="auto")
         say("save", {"max_shard_size": fmt_bytes(shard)})
         model.save_pretrained(str(tmp), safe_serialization=True, max_shard_size=shard)
         AutoTokenizer.from_pretrained(str(merged)).save_pretrained(str(tmp))
-        for extra in ("chat_template.jinja", "generation_config.json"):
+        for extra in (*TOKENIZER_FILES, "generation_config.json"):  # a VLM's processor files too
             if (merged / extra).is_file() and not (tmp / extra).exists():
                 shutil.copy2(merged / extra, tmp / extra)
         del model, torch
