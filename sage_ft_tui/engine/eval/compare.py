@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, cut_middle
 from sage_ft_tui.engine.fsutil import read_json
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -128,6 +128,42 @@ def config_differences(summaries: list[RunSummary]) -> dict[str, list[Any]]:
         if any(v != vals[0] for v in vals[1:]):
             diffs[k] = vals
     return diffs
+
+
+# Keys that name a run best, first in its label when they differ (then the rest, by key).
+LABEL_FIRST = ("task", "model.name")
+LABEL_KEYS = 3  # differing keys a label names before "+N more"
+
+
+def _label_value(key: str, v: Any) -> str:
+    if key == "model.name" and isinstance(v, str):
+        return v.rstrip("/").rsplit("/", 1)[-1]  # the model, not its org or folder
+    if key == "task":
+        return str(v)
+    return f"{key.rsplit('.', 1)[-1]}={cut_middle(fmt(v), 24)}"
+
+
+def run_labels(result: dict) -> list[str]:
+    """A column label per run from what differs between the runs' configs (task, model, then
+    the changed keys: "qa · tiny-demo · r=8"), never a cut run name. Runs whose configs
+    are the same are told apart by their number and the end of their name (the date)."""
+    diffs = result["config_differences"]
+    keys = [k for k in LABEL_FIRST if k in diffs] + sorted(k for k in diffs if k not in LABEL_FIRST)
+    labels = []
+    for i, run in enumerate(result["runs"]):
+        parts = [_label_value(k, diffs[k][i]) for k in keys[:LABEL_KEYS]]
+        if len(keys) > LABEL_KEYS:
+            parts.append(f"+{len(keys) - LABEL_KEYS} more")
+        labels.append(" · ".join(parts) if keys else f"#{i + 1} {_when(run['name'])}")
+    return labels
+
+
+def _when(name: str) -> str:
+    """A run name's date (names end in -YYYYMMDD-HHMMSS), else the whole name."""
+    import re
+
+    m = re.search(r"(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})\d{2}$", name)
+    return f"{m[1]}-{m[2]}-{m[3]} {m[4]}:{m[5]}" if m else name
 
 
 def compare_runs(refs: list[str]) -> dict:
