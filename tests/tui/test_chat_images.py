@@ -82,3 +82,10 @@ async def test_image_is_shown_and_sent_with_the_next_message(sage_home, tmp_path
             await _say(pilot, box, "/image red.png")
             assert "vlm-chat serves is text-only: it cannot see images" in str(err.render())
             assert len(screen.query(ImageView)) == 1 and len(server["requests"]()) == 1
+            # an attached picture, then /reset: it is forgotten with the conversation, and so said
+            (model / "config.json").write_text(json.dumps({"model_type": "qwen2_vl", "vision_config": {}}))
+            await _say(pilot, box, "/image red.png")
+            assert screen.session.images and "1 image attached" in str(screen.query_one("#chat-status").render())
+            await _say(pilot, box, "/reset")
+            assert screen.session.images == [] and not screen.query(ImageView)
+            assert "attached" not in str(screen.query_one("#chat-status").render())

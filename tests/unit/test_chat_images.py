@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from sage_ft_tui.engine.deploy.chat import ChatSession, ChatSettings, Endpoint, load_image, repl
+from sage_ft_tui.engine.deploy.serve import free_port
 from sage_ft_tui.engine.errors import SageError
 from tests.chat_recorder import REPLY, recorder
 
@@ -69,6 +70,22 @@ def test_an_attached_picture_goes_out_as_an_image_url_part(server, pictures, tmp
     last = server["requests"]()[-1]["messages"]
     assert last[-1] == {"role": "user", "content": "And now?"}
     assert last[0]["content"][0] == image_part and last[1] == {"role": "assistant", "content": "".join(REPLY)}
+
+
+def test_a_picture_attached_while_a_reply_streams_waits_and_a_failed_request_keeps_it(server, pictures, tmp_path):
+    s = _session(server, _model_dir(tmp_path, vision=True))
+    s.attach(pictures["red"])
+    reply = s.stream("first")
+    assert next(reply) == REPLY[0]  # the request has gone out with red.png
+    later = s.attach(pictures["bmp"])
+    assert "".join(reply) == "".join(REPLY[1:])
+    assert [p["type"] for p in server["requests"]()[-1]["messages"][-1]["content"]] == ["image_url", "text"]
+    assert s.images == [later]  # for the next message, not lost with the one sent
+    dead = ChatSession(Endpoint(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m"), ChatSettings())
+    dead.attach(pictures["red"])
+    with pytest.raises(SageError, match="cannot reach the server"):
+        dead.ask("hello?")
+    assert len(dead.images) == 1 and dead.history == []  # the next try sends it again
 
 
 def test_a_format_servers_may_not_take_is_sent_as_png(pictures):

@@ -258,6 +258,8 @@ class ChatSession:
         first = None
         parts: list[str] = []
         finish = None
+        attached = list(self.images)  # sent with this message; one attached while it streams waits
+        content = self._content(user)
         try:
             stream = self.client.chat.completions.create(stream=True, **self._kwargs(user))
             try:
@@ -279,8 +281,8 @@ class ChatSession:
         except openai.OpenAIError as e:
             raise _api_error(e, self.endpoint) from None
         reply = "".join(parts)
-        self.history += [{"role": "user", "content": self._content(user)}, {"role": "assistant", "content": reply}]
-        self.images.clear()  # sent (a failed request keeps them for the next try)
+        self.history += [{"role": "user", "content": content}, {"role": "assistant", "content": reply}]
+        self.images = [im for im in self.images if all(im is not a for a in attached)]  # failed: all kept
         self.last_stats = {
             "first_token_s": first,
             "total_s": time.perf_counter() - t0,

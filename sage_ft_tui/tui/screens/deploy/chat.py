@@ -152,7 +152,7 @@ class ChatScreen(BaseScreen):
             return
         self.say_error(None)
         self.endpoint = message.endpoint
-        self._status(f"{self.endpoint.backend} · {self.endpoint.base_url} · model {self._model_label()}")
+        self._status(self._server_line())
         if pending:
             self.send(self.query_one("#chat-input", Input))
 
@@ -296,6 +296,9 @@ class ChatScreen(BaseScreen):
             else f"finished: {s.get('finish_reason')} · {self._model_label()}"
         )
 
+    def _server_line(self) -> str:
+        return f"{self.endpoint.backend} · {self.endpoint.base_url} · model {self._model_label()}"
+
     def _model_label(self) -> str:
         return served_name(str(self.endpoint.model) if self.endpoint is not None else "", self.run_dir)
 
@@ -306,6 +309,7 @@ class ChatScreen(BaseScreen):
             return
         if self.session is not None:
             self.session.reset()
+            self._status(self._server_line())  # no "image attached" left over
         self.query_one("#chat-log", VerticalScroll).remove_children()
         self._note("conversation reset")
 
