@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from sage_ft_tui.cli import deploy, evaluate, export, hardware, info, queue, recipes, runs
+from sage_ft_tui.cli import deploy, evaluate, export, hardware, info, queue, recipes, runs, sweep
 from sage_ft_tui.cli.base import _State, app, headless, open_tui, out
 from sage_ft_tui.engine.errors import SageError
 
@@ -39,7 +39,7 @@ def root(
         open_tui()
 
 
-for _family in (runs, queue, info, recipes, hardware, deploy, evaluate, export):
+for _family in (runs, queue, sweep, info, recipes, hardware, deploy, evaluate, export):
     _family.register(app)
 
 

@@ -67,6 +67,11 @@ class RunLayout:
         return self.root / ".save_now"
 
     @property
+    def sweep_tag(self) -> Path:
+        """A sweep's trial: which sweep and trial number made this run (engine.sweep)."""
+        return self.root / "sweep_trial.json"
+
+    @property
     def slurm_script(self) -> Path:
         """`run RUN --slurm NODES` writes the sbatch script here (never submits it)."""
         return self.root / "slurm.sbatch"
