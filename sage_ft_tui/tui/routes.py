@@ -70,6 +70,13 @@ def _queue(run: Optional[str]) -> Screen:
     return QueueScreen(selected=run)
 
 
+def _sweep(ref: Optional[str]) -> Screen:
+    """`ref`: a sweep trial's run folder, a sweep's name, or None (the newest sweep)."""
+    from sage_ft_tui.tui.screens.sweep import SweepScreen
+
+    return SweepScreen(ref)
+
+
 # route -> (factory, title, one-line description for menus and the command palette)
 ROUTES: dict[str, tuple[RouteFactory, str, str]] = {
     "monitor": (_monitor, "Attach", "live progress of a run"),
@@ -81,6 +88,7 @@ ROUTES: dict[str, tuple[RouteFactory, str, str]] = {
     "eval": (_eval, "Evaluate", "base vs tuned on held-out answers"),
     "compare": (_compare, "Compare", "runs' curves and scores side by side"),
     "export": (_export, "Export", "GGUF for llama.cpp / Ollama, or HF"),
+    "sweep": (_sweep, "Sweep", "a hyperparameter search's trials, ranked"),
 }
 # The after-training routes, in the order menus show them.
 AFTER_TRAINING: tuple[str, ...] = ("merge", "serve", "chat", "eval", "export")

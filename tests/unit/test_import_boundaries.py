@@ -12,7 +12,7 @@ import pytest
 import sage_ft_tui.engine as engine
 import sage_ft_tui.tui as tui
 
-HEAVY = ("torch", "transformers", "peft", "trl", "accelerate", "datasets")
+HEAVY = ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "optuna")  # optuna: the sweep driver's
 
 
 def _walk(pkg) -> list[str]:
@@ -57,4 +57,4 @@ def test_package_import_is_light():
 
 def test_cli_import_is_light():
     mods = _modules_after("import sage_ft_tui.cli.app")
-    assert "torch" not in mods and "transformers" not in mods and "datasets" not in mods
+    assert "torch" not in mods and "transformers" not in mods and "datasets" not in mods and "optuna" not in mods

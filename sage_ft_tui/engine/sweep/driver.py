@@ -72,6 +72,7 @@ class Driver:
         self.study = open_study(lay, self.spec)
         self.dists = {p.key: p.optuna_distribution() for p in self.spec.params}
         self.active: dict[int, Active] = {}
+        self.ending: list[Path] = []  # pruned trials' runs still saving and stopping after the cancel
         self.stop = False
         self.create_failures = 0
         self.error = ""
@@ -171,6 +172,7 @@ class Driver:
             step = max(act.reported)
             try:
                 cancel(act.run)
+                self.ending.append(act.run)
             except SageError:
                 pass  # it ended on its own meanwhile: the decision stands
             self._tell(
@@ -199,6 +201,8 @@ class Driver:
 
     # ---- the loop ----------------------------------------------------------------
     def run(self) -> None:
+        from sage_ft_tui.engine.runs.manage import derive_state
+
         self.adopt()
         write_summary(self.lay, self.study, self.spec, self.active)
         last_write = 0.0
@@ -211,7 +215,8 @@ class Driver:
                 and self.finished() + len(self.active) < self.spec.trials
             ):
                 self.new_trial()
-            if not self.active:
+            self.ending = [r for r in self.ending if derive_state(r)[0] not in FINAL_STATES]
+            if not self.active and not self.ending:  # done once the last cancelled trial has stopped too
                 break
             if time.time() - last_write > 2.0:
                 write_summary(self.lay, self.study, self.spec, self.active)

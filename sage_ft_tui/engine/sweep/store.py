@@ -99,6 +99,24 @@ def find_sweep(ref: str, home: Optional[Path] = None) -> SweepLayout:
     return lay
 
 
+def sweep_of(ref: Optional[str], home: Optional[Path] = None) -> SweepLayout:
+    """The sweep a screen opens: a trial's run folder (its sweep tag), a sweep's name or folder,
+    or None for the newest sweep."""
+    from sage_ft_tui.engine.runs.layout import RunLayout
+
+    if ref is None:
+        found = list_sweeps(home)
+        if not found:
+            raise SageError(
+                "there are no sweeps yet", hint="start one: sage-ft-tui sweep CONFIG --param KEY=DIST:ARGS --trials N"
+            )
+        return found[0]
+    tag = read_json(RunLayout(ref).sweep_tag) if Path(ref).is_dir() else None
+    if isinstance(tag, dict) and isinstance(tag.get("sweep"), str):
+        return find_sweep(tag["sweep"], Path(ref).parent)
+    return find_sweep(ref, home)
+
+
 def list_sweeps(home: Optional[Path] = None) -> list[SweepLayout]:
     root = sweeps_home(home)
     if not root.is_dir():
@@ -137,7 +155,8 @@ def require_optuna() -> None:
 
     if importlib.util.find_spec("optuna") is None:
         raise SageError(
-            "sweep needs Optuna, which is not installed", hint="pip install 'sage-ft-tui[sweep]' (or: pip install optuna)"
+            "sweep needs Optuna, which is not installed",
+            hint="pip install 'sage-ft-tui[sweep]' (or: pip install optuna)",
         )
 
 
@@ -155,14 +174,22 @@ def open_study(lay: SweepLayout, spec: SweepSpec) -> Any:
         if spec.prune
         else optuna.pruners.NopPruner()
     )
-    return optuna.create_study(
-        study_name=spec.name,
-        storage=storage,
-        load_if_exists=True,
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=spec.seed),
-        pruner=pruner,
+    study = optuna.create_study(
+        study_name=spec.name, storage=storage, load_if_exists=True, direction="minimize", pruner=pruner
     )
+    # A driver that continues a sweep must not draw the first trials' values again: the
+    # sampler's seed moves on with the trials already asked (deterministic for one history).
+    study.sampler = optuna.samplers.TPESampler(seed=spec.seed + len(study.get_trials(deepcopy=False)))
+    return study
 
 
-__all__ = ["require_optuna", "SweepSpec", "sweep_dir", "find_sweep", "list_sweeps", "save_spec", "load_spec", "open_study"]
+__all__ = [
+    "require_optuna",
+    "SweepSpec",
+    "sweep_dir",
+    "find_sweep",
+    "list_sweeps",
+    "save_spec",
+    "load_spec",
+    "open_study",
+]

@@ -133,6 +133,7 @@ class RunsScreen(BaseScreen):
         Binding("c", "cancel_run", "Cancel", id="runs.cancel"),
         Binding("s", "save_now", "Save now", id="runs.save"),
         Binding("p", "open('compare')", "Compare", id="runs.compare"),
+        Binding("w", "open('sweep')", "Sweep", id="runs.sweep", tooltip="The sweep this trial belongs to"),
         Binding("x", "delete", "Delete", id="runs.delete"),
         Binding("a", "enqueue", "Queue it", id="runs.enqueue", tooltip="Train it when its turn and a GPU come"),
         Binding("q", "open_queue", "Queue", id="runs.queue", show=False),
@@ -218,6 +219,8 @@ class RunsScreen(BaseScreen):
             return False
         if action == "open" and parameters and parameters[0] in ("merge", "serve", "chat"):
             return state == "completed"
+        if action == "open" and parameters and parameters[0] == "sweep":  # shown for a sweep's trials only
+            return row is not None and RunLayout(row.info.path).sweep_tag.is_file()
         if action == "open" and parameters and parameters[0] == "eval":
             from sage_ft_tui.engine.eval.data import has_eval_split
 
