@@ -82,7 +82,17 @@ def sweep(tmp_path_factory, tiny_model, sample_data):
     stop_leftovers([home], tmp)
 
 
-def test_four_trials_complete_and_the_best_is_named(sweep):
+def _cli(sweep, monkeypatch, *args):
+    """A quick command in-process (the sweep's runs home); the real console script runs the sweep itself."""
+    from typer.testing import CliRunner
+
+    from sage_ft_tui.cli.app import app
+
+    monkeypatch.setenv("SAGE_FT_HOME", str(sweep["home"]))
+    return CliRunner().invoke(app, list(args))
+
+
+def test_four_trials_complete_and_the_best_is_named(sweep, monkeypatch):
     res = sweep["result"]
     assert res["trials_done"] == 4 and res["driver"] == "completed", res
     assert res["objective"] == "eval loss"
@@ -90,9 +100,9 @@ def test_four_trials_complete_and_the_best_is_named(sweep):
     assert best["state"] == "complete" and best["value"] == min(
         t["value"] for t in res["trials"] if t["state"] == "complete"
     )
-    r = cli("sweep", NAME, env=sweep["env"])
-    assert r.returncode == 0 and f"best: trial #{best['number']} ({best['run_name']})" in r.stdout, r.stdout
-    assert "ranked by eval loss" in r.stdout
+    r = _cli(sweep, monkeypatch, "sweep", NAME)
+    assert r.exit_code == 0 and f"best: trial #{best['number']} ({best['run_name']})" in r.output, r.output
+    assert "ranked by eval loss" in r.output
 
 
 def test_each_trial_is_a_normal_tagged_run_and_pruning_cancels(sweep):
@@ -123,18 +133,18 @@ def test_resume_after_a_killed_driver_reruns_nothing(sweep):
     assert "following" in log or "queued again" in log, log  # the trial under way when it was killed was adopted
 
 
-def test_best_config_as_a_full_run(sweep):
+def test_best_config_as_a_full_run(sweep, monkeypatch):
     from sage_ft_tui.engine.config.schema import RunConfig
 
-    r = cli("sweep", NAME, "--best", env=sweep["env"])
-    assert r.returncode == 0, r.stderr
+    r = _cli(sweep, monkeypatch, "sweep", NAME, "--best")
+    assert r.exit_code == 0, r.output
     cfg = RunConfig.load(sweep["lay"].best_config)
     best = sweep["result"]["best"]
     assert cfg.name is None and cfg.lora.r == best["params"]["lora.r"]
     assert cfg.training.learning_rate == pytest.approx(best["params"]["training.learning_rate"])
-    assert f"sage-ft-tui run {sweep['lay'].best_config}" in r.stdout
-    r = cli("sweep", "--list", env=sweep["env"])
-    assert r.stdout.startswith(f"{NAME}  4/4 trials  driver completed  best #{best['number']}")
+    assert f"sage-ft-tui run {sweep['lay'].best_config}" in r.output
+    r = _cli(sweep, monkeypatch, "sweep", "--list")
+    assert r.output.startswith(f"{NAME}  4/4 trials  driver completed  best #{best['number']}")
     print(f"sweep of 4 trials, killed and resumed: {sweep['seconds']:.1f}s")
 
 

@@ -145,7 +145,7 @@ def stop_sweep(lay: SweepLayout, *, cancel_trials: bool = True) -> list[str]:
         from sage_ft_tui.engine.queue import entries, remove
         from sage_ft_tui.engine.runs.manage import cancel, derive_state
 
-        queued = {Path(e.run).resolve() for e in entries(home=lay.runs_home)}
+        queued = {Path(e.run).resolve() for e in entries(home=lay.runs_home) if e.state == "queued"}
         for t in sweep_results(lay).trials:
             if not t.run or t.state not in ("running", "queued"):
                 continue

@@ -30,6 +30,7 @@ from sage_ft_tui.engine.sweep.layout import SweepLayout, trial_run_name
 from sage_ft_tui.engine.sweep.store import SweepSpec, load_spec, open_study
 
 POLL_S = 0.3
+QUEUE_CHECK_S = 5.0  # how often a trial still waiting is looked for in the queue
 MAX_CREATE_FAILURES = 3  # trials in a row that could not even be created: the sweep stops, saying why
 
 
@@ -48,11 +49,12 @@ def enqueue_trial(run: Path, home: Path, tag: str) -> None:
     ensure_scheduler(home=home)
 
 
-def in_queue(run: Path, home: Path) -> bool:
+def queue_entry(run: Path, home: Path) -> Any:
+    """The run's entry in the queue (any state), None when it has none."""
     from sage_ft_tui.engine.queue import entries
 
     me = Path(run).resolve()
-    return any(Path(e.run).resolve() == me for e in entries(home=home))
+    return next((e for e in entries(home=home) if Path(e.run).resolve() == me), None)
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Active:
     follower: EventFollower
     events: list[dict] = field(default_factory=list)
     reported: set[int] = field(default_factory=set)
+    queue_checked: float = 0.0
 
 
 class Driver:
@@ -148,7 +151,8 @@ class Driver:
             self.active[ft.number] = act
             from sage_ft_tui.engine.runs.manage import derive_state
 
-            if derive_state(run_path)[0] == "created" and not in_queue(run_path, self.home):
+            if derive_state(run_path)[0] == "created" and queue_entry(run_path, self.home) is None:
+                # the driver stopped between making the run and queueing it
                 enqueue_trial(run_path, self.home, _queue_tag(self.spec, ft.number))
                 log(f"trial {ft.number}: {run_path.name} queued again")
             else:
@@ -178,6 +182,14 @@ class Driver:
             self._tell(
                 number, "pruned", note=f"pruned at step {step}: its {self._objective_text(act)} was above the median"
             )
+            return
+        if state == "created" and time.time() - act.queue_checked > QUEUE_CHECK_S:
+            act.queue_checked = time.time()
+            entry = queue_entry(act.run, self.home)
+            if entry is None or entry.state not in ("queued", "started"):
+                # the scheduler could not launch it, or someone took it out of the queue
+                why = (entry.note if entry is not None and entry.note else "") or "it was taken out of the queue"
+                self._tell(number, "fail", note=f"never started: {clip(why, 200)}")
             return
         if state not in FINAL_STATES:
             return
