@@ -81,13 +81,14 @@ def test_sharding_args_only_with_several_processes(monkeypatch):
     assert trainer_args(RunConfig.from_dict({"training": {"sharding": "ddp"}})) == {}
 
 
-def test_run_slurm_writes_sbatch_not_submitted(tmp_path, monkeypatch):
+def test_run_slurm_writes_sbatch_not_submitted_without_sbatch(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from sage_ft_tui.cli.app import app
     from sage_ft_tui.engine.runs.layout import RunLayout
 
     monkeypatch.setenv("SAGE_FT_HOME", str(tmp_path / "runs"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch: on a cluster login node it would really submit
     raw = demo_config(max_steps=1).model_dump(mode="json")
     raw["name"] = "multi"
     run = create_run(RunConfig.from_dict(raw))
