@@ -155,3 +155,40 @@ def test_the_scheduler_waits_for_a_gpu_another_user_fills(three, sage_home, tmp_
     (e,) = items
     assert e.state == "queued" and "GPU 0 has 100.0 MiB free, the run needs" in e.note
     assert not poll_once(files, items)  # nothing changed: nothing written again
+
+
+def test_a_failed_run_does_not_stop_the_queue(sage_home):
+    """One pass: a started run that failed is marked failed (its result kept), and the queue goes
+    on to the next, whose launch is refused here (pinned to a GPU this CPU machine lacks): failed
+    with that one line, not retried, nothing left waiting."""
+    from sage_ft_tui.engine.queue.scheduler import poll_once
+    from sage_ft_tui.engine.queue.state import _read
+
+    done = _created("went-wrong", sage_home)
+    pinned = create_run(
+        RunConfig.from_dict(
+            {
+                "name": "pinned",
+                "task": "instruction",
+                "model": {"name": "tiny-demo"},
+                "data": {"paths": [str(SAMPLE)]},
+                "training": {"gpus": [5]},
+            }
+        ),
+        sage_home,
+        prepare=False,
+        here=False,
+    )
+    Q.enqueue(done)
+    Q.enqueue(pinned)
+    files = queue_files()
+    items = _read(files)
+    items[0].state = "started"
+    write_status(done, state="failed", exit_reason="data: no usable rows", ended=123.0)
+    assert poll_once(files, items)
+    assert [(e.name, e.state, e.result) for e in items] == [
+        ("went-wrong", "failed", "failed"),
+        ("pinned", "failed", ""),
+    ]
+    assert items[0].note == "data: no usable rows" and items[0].ended == 123.0
+    assert "GPU 5 does not exist here" in items[1].note
