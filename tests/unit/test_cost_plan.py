@@ -94,16 +94,18 @@ def test_bad_inputs_are_one_line(args, line):
 
 def test_mfu_is_calibrated_from_finished_runs_on_that_card(sage_home, tiny_model):
     # three H100 runs at 0.40, 0.45, 0.50 MFU (by their recorded count and peak): the median
-    mfus = (0.40, 0.45, 0.50)
-    for i, m in enumerate(mfus):
-        _finished_run(sage_home, f"h100-{i}", tokens_per_s=m * 989e12 / 4e9, age=i)
-    _finished_run(sage_home, "a100", tokens_per_s=0.9 * 312e12 / 4e9, gpu="A100 80GB", peak=312)  # another card
-    _finished_run(sage_home, "qlora", tokens_per_s=0.05 * 989e12 / 4e9, quantization="4bit")  # another method
-    got = measured_mfu("H100 80GB", "none")
+    f = 2.5e10  # FLOPs/token of a ~6B model: the same size class as the 7B planned below
+    for i, m in enumerate((0.40, 0.45, 0.50)):
+        _finished_run(sage_home, f"h100-{i}", tokens_per_s=m * 989e12 / f, flops=f, age=i)
+    _finished_run(sage_home, "a100", tokens_per_s=0.9 * 312e12 / f, gpu="A100 80GB", peak=312, flops=f)  # another card
+    _finished_run(sage_home, "qlora", tokens_per_s=0.05 * 989e12 / f, quantization="4bit", flops=f)  # another method
+    _finished_run(sage_home, "tiny", tokens_per_s=0.01 * 989e12 / 1e7, flops=1e7)  # a tiny model: not this size
+    assert measured_mfu("H100 80GB", "none", flops_per_token=1e7).runs == ["tiny"]  # type: ignore[union-attr]
+    got = measured_mfu("H100 80GB", "none", flops_per_token=3e10)
     assert got is not None and got.value == pytest.approx(0.45, rel=1e-3)
     assert got.basis == "MFU 45% measured from 3 runs on H100 80GB"
     assert sorted(got.runs) == ["h100-0", "h100-1", "h100-2"]
-    assert measured_mfu("H100 80GB", "4bit").value == pytest.approx(0.05, rel=1e-3)  # type: ignore[union-attr]
+    assert measured_mfu("H100 80GB", "4bit", flops_per_token=3e10).value == pytest.approx(0.05, rel=1e-3)  # type: ignore[union-attr]
     assert measured_mfu("L40S", "none") is None
     r = _estimate("--gpu", "NVIDIA H100 80GB HBM3", "--tokens", "20M", "--json")
     assert r.exit_code == 0, r.output

@@ -23,6 +23,9 @@ from sage_ft_tui.engine.fsutil import fmt_duration
 # LoRA's pace, 8-bit (LLM.int8's outlier path) slower still; fp32 runs without tensor cores.
 DEFAULT_MFU = {"none": 0.35, "4bit": 0.22, "8bit": 0.15}
 CALIBRATION_RUNS = 5  # the newest finished runs on the card that the measured MFU is the median of
+# MFU grows with the model (bigger matmuls, less overhead per FLOP): a run calibrates a plan
+# only when its FLOPs/token is within this factor of the plan's (tiny-demo never speaks for a 7B).
+SIMILAR_SIZE = 4.0
 
 
 @dataclass
@@ -93,11 +96,14 @@ def method_label(quantization: str, dtype: str) -> str:
     return "LoRA " + {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(dtype, dtype)
 
 
-def measured_mfu(gpu: str, quantization: str = "none", home: Optional[Path] = None) -> Optional[MfuChoice]:
+def measured_mfu(
+    gpu: str, quantization: str = "none", home: Optional[Path] = None, flops_per_token: Optional[float] = None
+) -> Optional[MfuChoice]:
     """The median MFU of the newest finished runs on the card `gpu` (the table's name) with the
-    same quantization, from their events: the pace between first and last log (plan.run_pace)
-    against the FLOPs/token and peak their `start` event recorded (or, for a run from before
-    that, its config's count and the card named by its `hw` events)."""
+    same quantization (and, given `flops_per_token`, a model of similar size), from their
+    events: the pace between first and last log (plan.run_pace) against the FLOPs/token and
+    peak their `start` event recorded (or, for a run from before that, its config's count and
+    the card named by its `hw` events)."""
     from sage_ft_tui.engine.runs.events import read_events
     from sage_ft_tui.engine.runs.layout import RunLayout
     from sage_ft_tui.engine.runs.manage import list_runs
@@ -113,6 +119,8 @@ def measured_mfu(gpu: str, quantization: str = "none", home: Optional[Path] = No
             continue
         basis = _recorded_basis(Path(r.path), evs, quantization)
         if basis is None or basis["gpu"] != gpu:
+            continue
+        if flops_per_token and not (1 / SIMILAR_SIZE <= basis["flops_per_token"] / flops_per_token <= SIMILAR_SIZE):
             continue
         pace = run_pace(r, evs)
         if pace is None:
@@ -160,8 +168,10 @@ def _recorded_basis(run: Path, evs: list[dict], quantization: str) -> Optional[d
     return basis.to_event() if basis is not None else None
 
 
-def choose_mfu(gpu: str, quantization: str, dtype: str, home: Optional[Path] = None) -> MfuChoice:
-    measured = measured_mfu(gpu, quantization, home)
+def choose_mfu(
+    gpu: str, quantization: str, dtype: str, home: Optional[Path] = None, flops_per_token: Optional[float] = None
+) -> MfuChoice:
+    measured = measured_mfu(gpu, quantization, home, flops_per_token)
     if measured is not None:
         return measured
     value = DEFAULT_MFU.get(quantization, DEFAULT_MFU["none"])
@@ -200,13 +210,14 @@ def cost_plan(
             kind="config",
         )
     count = gpus or (len(rc.training.gpus) if rc.training.gpus else 1)
+    flops = flops_for_config(rc).total
     return CostPlan(
         gpu=spec.name,
         gpus=count,
         dtype=dtype,
         peak_tflops=peak,
-        flops_per_token=flops_for_config(rc).total,
-        mfu=choose_mfu(spec.name, rc.model.quantization, dtype, home),
+        flops_per_token=flops,
+        mfu=choose_mfu(spec.name, rc.model.quantization, dtype, home, flops),
         tokens=tokens,
         tokens_basis=tokens_basis,
         price_per_hour=price_per_hour,

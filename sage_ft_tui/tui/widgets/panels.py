@@ -107,9 +107,10 @@ def stats_text(m: RunModel) -> Text:
 
     row("lr", fmt_num(log.get("learning_rate"), ".2e"), "")
     trend(" lr trend", [y for _, y in m.lr.points])
-    mfu = log.get("mfu")  # GPU runs only (engine/hardware/flops.py): none on CPU
-    util = f" · MFU {mfu:.0%}" if isinstance(mfu, (int, float)) else ""
-    row("tokens/s", fmt_rate(log.get("tokens_per_s")) + util, "")
+    row("tokens/s", fmt_rate(log.get("tokens_per_s")), "")
+    mfu = log.get("mfu")  # GPU runs only (engine/hardware/flops.py); its own row: 80 columns cut a longer line
+    if isinstance(mfu, (int, float)):
+        row("MFU", f"{mfu:.0%}", "")
     trend(" tok/s trend", m.tps)
     row("grad norm", fmt_num(log.get("grad_norm"), ".3f"), "")
     row("samples/s", fmt_num(log.get("samples_per_s"), ".2f"), "")
