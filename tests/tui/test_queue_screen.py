@@ -12,12 +12,15 @@ def _order() -> list[tuple[str, str]]:
     return [(e.name, e.state) for e in Q.entries() if e.state in ("queued", "removed")]
 
 
-async def test_reorder_and_remove_queued_runs(world):
+async def test_reorder_and_remove_queued_runs_reached_from_home_and_runs(world):
     first, second = factory.QUEUED
-    app = factory.make_app("queue", world)
+    app = factory.make_app("home", world)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
         screen = app.screen
+        assert screen.WHERE == "Queue"
         assert screen.current().name == first  # the cursor starts on the run that starts next
         await pilot.press("u")  # already first: nothing moves
         assert _order() == [(first, "queued"), (second, "queued")]
@@ -32,15 +35,6 @@ async def test_reorder_and_remove_queued_runs(world):
         await pilot.press("up", "up", "up")
         assert screen.current().state == "started"
         assert not screen.check_action("remove", ())  # a started run is cancelled, not removed
-
-
-async def test_home_and_runs_open_the_queue(world):
-    app = factory.make_app("home", world)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        await pilot.press("q")
-        await pilot.pause()
-        assert app.screen.WHERE == "Queue"
         await pilot.press("escape", "r")
         await pilot.pause()
         assert app.screen.WHERE == "Runs"
