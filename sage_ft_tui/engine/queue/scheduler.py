@@ -298,8 +298,12 @@ def serve_queue(home: Path, poll: float = POLL_S) -> int:
             except SageError as err:  # set aside by _read; nothing left to run
                 _log(err.oneline())
                 items = []
-            if not stop["asked"] and poll_once(files, items):
-                _write(files, items)
+            try:
+                if not stop["asked"] and poll_once(files, items):
+                    _write(files, items)
+            except Exception:  # overnight, one bad pass (a probe error, a full disk) must not end the queue
+                traceback.print_exc()
+                items = _read(files)
             if stop["asked"] or not any(e.state in (QUEUED, STARTED) for e in items):
                 os.close(fd)  # released under the state lock: a new enqueue + ensure starts a new one
                 _log("stopped (queue stop)" if stop["asked"] else "queue empty; exiting")
