@@ -258,8 +258,11 @@ class ChatTokenizer:
         self.fim_tokens = {k: self.tok.token_to_id(k) for k in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")}
         self.tool_format = "auto"
         # Vision templates (LLaVA, Idefics3, ...) read content only as a list of parts: a plain
-        # string renders as nothing. Such a template gets parts (images.content_parts) always.
-        self.parts = _reads_parts(self.template)
+        # string renders as nothing. Such a template, and any vision-language model's (whose
+        # images are parts: Gemma 3's template reads both), gets parts (images.content_parts).
+        from sage_ft_tui.engine.models.family import is_vision
+
+        self.parts = is_vision(d) or _reads_parts(self.template)
         if FOLD_MARK not in self.template and lacks_system(self._render_raw):
             self.template = SYSTEM_FOLD + self.template
         self.support = template_support(self.template, self.bos_token or "", self.eos_token or "")

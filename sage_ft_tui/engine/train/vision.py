@@ -30,12 +30,14 @@ def load_processor(cfg, mdir: Path):
     try:
         proc = AutoProcessor.from_pretrained(str(mdir), trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError, ImportError, AttributeError, TypeError) as e:
-        text = f"{type(e).__name__}: {e}"
-        needs = "torchvision" if "torchvision" in text or "VIDEO_PROCESSOR" in text else ""
+        text = str(e).strip() or "a library its processor needs is missing"
+        # Qwen2-VL's and Qwen2.5-VL's processors build a video processor, which transformers
+        # makes only with torchvision installed (an ImportError, often with no message)
+        needs = isinstance(e, ImportError) or "torchvision" in text or "VIDEO_PROCESSOR" in text
         raise SageError(
-            f"cannot load the processor of {cfg.model.name}: {clip(text)}",
+            f"cannot load the processor of {cfg.model.name}: {type(e).__name__}: {clip(text)}",
             kind="model",
-            hint="install torchvision (this model's processor needs it)"
+            hint="install torchvision (pip install torchvision), which this model's processor needs"
             if needs
             else "the model folder needs its preprocessor_config.json and tokenizer files",
         ) from None
