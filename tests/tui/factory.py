@@ -4,6 +4,8 @@
 Hugging Face cache with two fake models) and returns the environment to use;
 `make_app(name, root)` builds a static (`live=False`) app showing that screen. Static
 means engine calls run inline and nothing polls, so frames do not depend on timing.
+`data_images` adds rows with PIL-drawn pictures and the zoo's tiny LLaVA under a hub name
+(`_vision_world`); pictures are half blocks there (SAGE_FT_IMAGES=halfcell).
 """
 
 from __future__ import annotations
