@@ -32,6 +32,7 @@ SCREENS = (
     "monitor_failed",
     "runs",
     "queue",
+    "sweep",
     "merge",
     "serve",
     "chat",
@@ -40,6 +41,8 @@ SCREENS = (
 RUNNING = "instruction-qwen2.5-coder-7b-instruct-20260101-090000"
 FAILED = "chat-qwen2.5-7b-instruct-20251231-120000"
 DONE = "qa-tiny-demo-20251231-170200"
+SWEEP = "lr-r"
+OTHER = "text-qwen2.5-coder-1.5b-instruct-20251230-080000"
 QUEUED = ("qa-llama-3.2-1b-instruct-20260101-093000", "qa-llama-3.2-1b-instruct-20260101-093100")
 
 
@@ -72,6 +75,39 @@ def _queue(home: Path) -> None:
         QueueEntry(home / QUEUED[1], "queued", "sweep-lr", [1], T0 + 101),
     ]
     atomic_write_json(QueueFiles(home).state, {"v": 1, "entries": [x.to_dict() for x in e]})
+
+
+def _sweep(home: Path) -> None:
+    """A sweep overnight over the fixture runs: one complete, one pruned, one failed, one training."""
+    from sage_ft_tui.engine.config.schema import RunConfig
+    from sage_ft_tui.engine.fsutil import atomic_write_json
+    from sage_ft_tui.engine.sweep.params import parse_param
+    from sage_ft_tui.engine.sweep.store import SweepSpec, save_spec, sweep_dir
+
+    lay = sweep_dir(SWEEP, home)
+    params = [parse_param("training.learning_rate=loguniform:1e-5,1e-3"), parse_param("lora.r=choice:8,16,32")]
+    save_spec(lay, SweepSpec(SWEEP, RunConfig().model_dump(mode="json"), params, trials=6, created=T0 - 5000))
+    rows = [
+        (DONE, "complete", 2.4e-4, 16, 1.183, 30, "eval_loss", ""),
+        (OTHER, "pruned", 1.1e-5, 8, 2.07, 10, "eval_loss", "pruned at step 10: its eval loss was above the median"),
+        (FAILED, "failed", 9.0e-4, 32, None, None, None, "the run failed: CUDA out of memory at step 35"),
+        (RUNNING, "running", 1.6e-4, 32, None, None, None, ""),
+    ]
+    trials = [
+        {
+            "number": i,
+            "run": str(home / run),
+            "params": {"training.learning_rate": lr, "lora.r": r},
+            "state": state,
+            "value": value,
+            "step": step,
+            "objective": objective,
+            "note": note,
+        }
+        for i, (run, state, lr, r, value, step, objective, note) in enumerate(rows)
+    ]
+    atomic_write_json(lay.trials, {"sweep": SWEEP, "updated": T0, "trials": trials})
+    atomic_write_json(lay.driver, {"pid": 1, "host": "fixture", "started": T0 - 5000, "state": "stopped"})
 
 
 def _fake_model(cache: Path, repo: str, cfg: dict, shapes: dict[str, list[int]], size: int) -> None:
@@ -140,6 +176,7 @@ def prepare(root: Path) -> dict[str, str]:
     if not home.exists():
         shutil.copytree(FIXTURES / "runs", home)
         _queue(home)
+        _sweep(home)
         shutil.copytree(FIXTURES / "data", project)
         hf.mkdir(parents=True)
         _fake_model(
@@ -179,6 +216,10 @@ def make_app(name: str, root: Path):
             from sage_ft_tui.tui.screens.runs import RunsScreen
 
             return [RunsScreen()]
+        if name == "sweep":
+            from sage_ft_tui.tui.screens.sweep import SweepScreen
+
+            return [SweepScreen(SWEEP)]
         if name == "queue":
             from sage_ft_tui.tui.screens.queue import QueueScreen
 

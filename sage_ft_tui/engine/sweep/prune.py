@@ -16,11 +16,14 @@ OBJECTIVE_TEXT = {EVAL: "eval loss", TRAIN: "final train loss (no held-out split
 
 
 def objective_of(events: Iterable[dict]) -> Optional[str]:
-    """eval_loss when the run evaluates (held-out rows), train_loss when not; None before its start event."""
+    """eval_loss when the run evaluates (held-out rows in its start event, or any eval event),
+    train_loss when not; None before its start event."""
     found = None
     for ev in events:
-        if ev.get("kind") == "start":
+        if ev.get("kind") == "start" and found != EVAL:
             found = EVAL if (ev.get("eval_samples") or 0) > 0 else TRAIN
+        elif ev.get("kind") == "eval":
+            found = EVAL
     return found
 
 

@@ -58,7 +58,7 @@ class SweepResults:
 
     @property
     def objective_text(self) -> str:
-        kinds = {t.objective for t in self.trials if t.objective}
+        kinds = {t.objective for t in self.trials if t.objective and t.value is not None}  # what is ranked
         if kinds == {prune.TRAIN}:
             return prune.OBJECTIVE_TEXT[prune.TRAIN]
         if kinds == {prune.EVAL} or not kinds:

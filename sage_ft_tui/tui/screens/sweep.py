@@ -40,7 +40,8 @@ def read_sweep(ref: Optional[str]) -> dict:
     curves = []
     for t in drawn:
         s = summarize(Path(t.run))
-        curves.append({"name": f"#{t.number}", "loss_curve": s.loss_curve, "eval_curve": s.eval_curve})
+        label = f"#{t.number} " + " ".join(f"{k.rsplit('.', 1)[-1]}={_fmt(v)}" for k, v in t.params.items())
+        curves.append({"name": label, "loss_curve": s.loss_curve, "eval_curve": s.eval_curve})
     return {"res": res, "curves": curves}
 
 
@@ -51,7 +52,7 @@ def _fmt(v) -> str:
 class SweepScreen(BaseScreen):
     WHERE = "Sweep"
     DEFAULT_CSS = """
-    SweepScreen #sweep-chart-box { height: 14; }
+    SweepScreen #sweep-chart-box { height: 45%; min-height: 8; }
     SweepScreen #sweep-chart { height: 1fr; }
     SweepScreen #sweep-legend { height: auto; }
     SweepScreen #sweep-box { height: 1fr; }
@@ -107,7 +108,7 @@ class SweepScreen(BaseScreen):
         self.query_one("#sweep-head", Static).update(head)
         self._fill(res)
         self.query_one("#sweep-chart", Plot).paint(chart_painter(data["curves"]))
-        self.query_one("#sweep-legend", Static).update(legend(data["curves"]))
+        self.query_one("#sweep-legend", Static).update(legend([c["name"] for c in data["curves"]]))
         self.refresh_bindings()
 
     def _fill(self, res) -> None:
