@@ -36,6 +36,7 @@ SCREENS = (
     "merge",
     "serve",
     "chat",
+    "compare",
 )
 
 RUNNING = "instruction-qwen2.5-coder-7b-instruct-20260101-090000"
@@ -228,6 +229,10 @@ def make_app(name: str, root: Path):
             from sage_ft_tui.tui.routes import ROUTES
 
             return [ROUTES[name][0](str(home / DONE))]
+        if name == "compare":
+            from sage_ft_tui.tui.screens.compare import CompareScreen, join_runs
+
+            return [CompareScreen(join_runs([str(home / DONE), str(home / RUNNING)]))]
         if name.startswith("monitor"):
             from sage_ft_tui.tui.screens.monitor import MonitorScreen
 

@@ -4,11 +4,11 @@ minute on a 2-core CPU while still showing a falling loss, an eval and checkpoin
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.data.samples import sample_path
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 # How many steps the demo trains when not told (the wizard's "d" included); tests and slow
@@ -19,10 +19,6 @@ DEMO_STEPS_ENV = "SAGE_FT_DEMO_STEPS"
 DEMO_DATA = "demo_sage.jsonl"
 DEMO_QUESTION = "What is sage-ft-tui?"
 DEMO_PHRASE = "fine-tunes language models"
-
-
-def sample_path(name: str) -> Path:
-    return Path(str(resources.files("sage_ft_tui") / "samples" / name))
 
 
 def demo_config(max_steps: Optional[int] = None, name: Optional[str] = None) -> RunConfig:

@@ -30,8 +30,23 @@ STYLES = {
 }
 
 
+# Under NO_COLOR the colours go and only the attributes stay: where two styles would then
+# differ by little (bold vs dim italic, in the same grey), one of them gains a mark of its own.
+NO_COLOR_STYLES = {
+    "trained": "bold underline",  # the trained answer underlined, the masked prompt dim italic
+}
+
+
+def no_color() -> bool:
+    import os
+
+    return bool(os.environ.get("NO_COLOR"))
+
+
 def S(name: str) -> str:
     """A named style (or any Rich style) with `$variables` taken from the app's theme."""
+    if name in NO_COLOR_STYLES and no_color():
+        return NO_COLOR_STYLES[name]
     return themed(STYLES.get(name, name))
 
 

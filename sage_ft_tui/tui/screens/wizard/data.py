@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DirectoryTree, Input, Label, Static
+from textual.widgets import DirectoryTree, Input, Label, Select, Static
 
 from sage_ft_tui.engine.data.readers import is_data_name
+from sage_ft_tui.engine.data.samples import samples_for
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import fmt_bytes
 from sage_ft_tui.tui.messages import BuildProgress
 from sage_ft_tui.tui.screens.base import WizardScreen
-from sage_ft_tui.tui.widgets.charts import S, histogram
+from sage_ft_tui.tui.screens.wizard.words import in_words, unreadable
+from sage_ft_tui.tui.widgets.charts import S, histogram, no_color
 from sage_ft_tui.tui.widgets.pairs import pairs_preview, segments_text
 from sage_ft_tui.tui.widgets.plot import Plot
 from sage_ft_tui.tui.widgets.sample_images import SampleImages
@@ -27,11 +29,28 @@ from sage_ft_tui.tui.widgets.sample_images import SampleImages
 MAX_BAD_SHOWN = 8
 
 
+UP = ".."  # the tree's first entry: the folder above (enter), as Backspace and Left do
+
+
 class DataTree(DirectoryTree):
-    """Folders and data files only; hidden entries left out."""
+    """Folders and data files only; hidden entries left out; ".." first, the way up."""
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or is_data_name(p.name))]
+        return [
+            p for p in paths if p.name == UP or (not p.name.startswith(".") and (p.is_dir() or is_data_name(p.name)))
+        ]
+
+    def _directory_content(self, location: Path, worker) -> Iterator[Path]:
+        if location == Path(self.path).expanduser().resolve() and location.parent != location:
+            yield location / UP  # only in the folder shown, not in the folders opened under it
+        yield from super()._directory_content(location, worker)
+
+    def _populate_node(self, node, content) -> None:
+        super()._populate_node(node, content)
+        for child in node.children:
+            if child.data is not None and child.data.path.name == UP:
+                child.allow_expand = False  # enter goes up instead of listing the parent inside
+                child.set_label(f"{UP}  (up)")
 
 
 def ensure_tiny_off_process(progress=None) -> None:
@@ -115,6 +134,7 @@ class DataScreen(WizardScreen):
             "ctrl+u", "use_folder", "Folder", id="data.folder", tooltip="Use the whole folder as data"
         ),  # in a field ctrl+u clears it
         Binding("backspace", "folder_up", "Up a folder", id="data.up", show=False),
+        Binding("left", "tree_left", "Up a folder", id="data.left", show=False),
     ]
 
     def __init__(self):
@@ -129,6 +149,14 @@ class DataScreen(WizardScreen):
                 v.border_title = "Training data"
                 yield DataTree(str(self.app.cwd), id="data-tree")
                 yield PathInput(placeholder="file or folder, tab completes", compact=True, id="data-path")
+                self.samples = samples_for(self.app.state.task or "instruction")  # bundled files that fit
+                yield Select(
+                    [(f"{x.name} · {x.rows} rows", str(x.path)) for x in self.samples],
+                    prompt="Use a sample…" if self.samples else "(no sample for this task)",
+                    compact=True,
+                    disabled=not self.samples,
+                    id="data-sample",
+                )
             with VerticalScroll(id="data-result", classes="panel") as v:
                 v.border_title = "What the model will see"
                 yield Static("Choose a file on the left (enter), or type its path.", id="data-summary")
@@ -137,6 +165,7 @@ class DataScreen(WizardScreen):
                     yield Input(compact=True, id="data-maxlen", type="integer")
                     yield Label(" Bad-row share", classes="dlabel")
                     yield Input(compact=True, id="data-badshare", type="number")
+                yield Static(id="data-knob-error", classes="error")
                 yield Static(id="data-warn", classes="warn")
                 yield Static(id="error", classes="error")
                 yield Static(id="data-bad", classes="bad")
@@ -149,7 +178,16 @@ class DataScreen(WizardScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        for wid in ("#error", "#data-bad", "#hist-head", "#data-fit", "#data-hist", "#data-legend", "#data-warn"):
+        for wid in (
+            "#error",
+            "#data-bad",
+            "#hist-head",
+            "#data-fit",
+            "#data-hist",
+            "#data-legend",
+            "#data-warn",
+            "#data-knob-error",
+        ):
             self.query_one(wid).display = False
         self.folder = self.app.cwd
         tree = self.query_one(DataTree)
@@ -172,6 +210,9 @@ class DataScreen(WizardScreen):
         self.choose(str(event.path))
 
     def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
+        if event.path.name == UP:
+            self.action_folder_up()
+            return
         if self.app.state.task == "code":
             self.query_one("#data-path", Input).value = self._rel(str(event.path))
             self.choose(str(event.path))
@@ -196,6 +237,28 @@ class DataScreen(WizardScreen):
     def action_folder_up(self) -> None:
         if self.focused is self.query_one(DataTree) and self.folder is not None and self.folder.parent != self.folder:
             self.browse(self.folder.parent)
+
+    def action_tree_left(self) -> None:
+        """Left in the tree: close the open folder under the cursor, else step to its parent
+        entry, else go up a folder (as Backspace and the ".." entry do)."""
+        tree = self.query_one(DataTree)
+        node = tree.cursor_node
+        if node is not None and node.allow_expand and node.is_expanded and node is not tree.root:
+            node.collapse()
+        elif node is not None and node.parent is not None and node.parent is not tree.root:
+            tree.move_cursor(node.parent)
+        else:
+            self.action_folder_up()
+
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        if action == "tree_left":
+            return self.focused is self.query_one(DataTree)  # elsewhere Left moves the cursor in a field
+        return super().check_action(action, parameters)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "data-sample" and event.value is not Select.BLANK:
+            self.query_one("#data-path", Input).value = self._rel(str(event.value))
+            self.choose(str(event.value))
 
     def action_use_folder(self) -> None:
         """Every data file in the folder under the cursor (or the folder shown) as the data."""
@@ -225,14 +288,26 @@ class DataScreen(WizardScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if getattr(self, "_filling", False) or event.input.id not in ("data-maxlen", "data-badshare"):
             return
-        key = "training.max_length" if event.input.id == "data-maxlen" else "data.max_bad_share"
+        key, typ, label, example = (
+            ("training.max_length", int, "Max length", 2048)
+            if event.input.id == "data-maxlen"
+            else ("data.max_bad_share", float, "Bad-row share", 0.05)
+        )
+        said = self.query_one("#data-knob-error", Static)
         try:
-            value = int(event.value) if key == "training.max_length" else float(event.value)
+            value = typ(event.value)
             self.app.state.build_config({key: value})
-        except (ValueError, SageError):
-            event.input.add_class("-invalid")
+        except ValueError:
+            line = unreadable(label, event.value, typ, example)
+        except SageError as e:
+            line = in_words(e, {key: label}, {key: event.value}).message
+        else:
+            line = ""
+        event.input.set_class(bool(line), "-invalid")
+        said.update(Text(f"✗ {line}" + ("  (0.05 = up to 5% of rows skipped)" if line and typ is float else "")))
+        said.display = bool(line)
+        if line:
             return
-        event.input.remove_class("-invalid")
         self.app.state.overrides[key] = value
         self._reinspect()
 
@@ -341,7 +416,7 @@ class DataScreen(WizardScreen):
                 ("Preview  ", "bold"),
                 ("prompt (masked, not trained)", S("masked")),
                 ("   ", ""),
-                ("answer (trained)", S("trained")),
+                ("answer (trained, underlined)" if no_color() else "answer (trained)", S("trained")),
             )
         )
         self.query_one("#data-preview", Static).update(self._preview(ins))

@@ -16,12 +16,15 @@ from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.engine.hardware.gpus import GPUS, target_snapshot
 from sage_ft_tui.tui.screens.base import WizardScreen
+from sage_ft_tui.tui.screens.wizard.words import in_words, unreadable
 from sage_ft_tui.tui.state import CHOICES, EDITABLE
 from sage_ft_tui.tui.widgets.charts import S, bar, level_style
 
 UNSET = {"data.validation_split": "auto (5%)"}  # keys whose empty field means their default
 
 HERE = "this machine"
+# config key -> the label this screen shows for it (errors name the label, never the key)
+LABELS = {key: label for key, _t, label in EDITABLE.values()} | {key: label for key, _c, label in CHOICES.values()}
 
 
 def recommend(model: str, snap) -> tuple[str, str]:
@@ -244,9 +247,8 @@ class HardwareScreen(WizardScreen):
                 w.remove_class("-invalid")
             except ValueError:
                 w.add_class("-invalid")
-                raise SageError(
-                    f"{label}: {text!r} is not a number", hint=f"type a{'n integer' if typ is int else ' number'}"
-                ) from None
+                example = get_dotted(self.app.state.base_config().model_dump(mode="json"), key)
+                raise SageError(unreadable(label, text, typ, example)) from None
         for fid, (key, _c, _l) in CHOICES.items():
             out[key] = self.query_one(f"#f-{fid}", Select).value
         return out
@@ -256,7 +258,8 @@ class HardwareScreen(WizardScreen):
             values = self._values()
             self.app.state.build_config(values)
         except SageError as e:
-            self.error = e
+            self.error = in_words(e, LABELS, self._typed())
+            self._mark(getattr(e, "field", None))
         else:
             self.error = None
             base = self.app.state.base_config().model_dump(mode="json")
@@ -293,6 +296,15 @@ class HardwareScreen(WizardScreen):
         for note in est.notes:
             t.append(f"\n{note}", style=S("italic $warning"))
         w.update(Text.assemble(t, "\n", *_grid_lines(est)))
+
+    def _typed(self) -> dict[str, str]:
+        return {key: self.query_one(f"#f-{fid}", Input).value for fid, (key, _t, _l) in EDITABLE.items()}
+
+    def _mark(self, key: Optional[str]) -> None:
+        """The refused field marked (the others were read fine)."""
+        for fid, (k, _t, _l) in EDITABLE.items():
+            if k == key:
+                self.query_one(f"#f-{fid}", Input).add_class("-invalid")
 
     def valid(self) -> bool:
         return self.error is None
