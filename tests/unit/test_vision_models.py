@@ -116,3 +116,20 @@ def test_qwen2_vl_without_torchvision_renders_counts_and_refuses_in_one_line(vlm
     with pytest.raises(SageError) as e:
         load_processor(cfg, mdir)
     assert "torchvision" in e.value.hint and "\n" not in e.value.message
+
+
+def test_memory_estimate_counts_the_vision_tower(vlm_zoo):
+    """The estimate's parameter count (text model + tower + projector, from config.json) is the
+    loaded model's within 3% for every zoo VLM; without the tower it would not be for LLaVA."""
+    import json
+
+    from transformers import AutoModelForImageTextToText
+
+    from sage_ft_tui.engine.hardware.estimate import shape_from_config
+
+    for name, mdir in vlm_zoo.items():
+        shape = shape_from_config(json.loads((mdir / "config.json").read_text()))
+        real = sum(p.numel() for p in AutoModelForImageTextToText.from_pretrained(str(mdir)).parameters())
+        assert shape.vision_params > 0 and abs(shape.total_params - real) <= 0.03 * real, name
+        if name == "llava-interleave-qwen":
+            assert abs(shape.total_params - shape.vision_params - real) > 0.03 * real
