@@ -147,7 +147,7 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
         pane.wait("m Merge", timeout=30)  # its footer shows the key
         pane.keys("m")
         pane.wait("self-check passed", timeout=300)
-        pane.keys("s")  # → Serve
+        pane.keys("v")  # → Serve
         pane.wait("Start server", timeout=30)
         pane.keys("C-s")
         pane.wait("ready", timeout=300)

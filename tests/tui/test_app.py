@@ -103,7 +103,7 @@ async def test_bindings_palette_and_quit(world):
         await pilot.press("r")  # not a Task binding: nothing happens
         await pilot.press("escape")
         assert type(app.screen).__name__ == "HomeScreen"
-        await pilot.press("r")
+        await pilot.press("l")
         assert type(app.screen).__name__ == "RunsScreen"
         await wait_for(pilot, lambda: app.screen.query_one("#runs-table").row_count == 4)
         await pilot.press("ctrl+q")

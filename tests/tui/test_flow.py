@@ -75,7 +75,7 @@ async def test_runs_screen_acts_on_the_selected_run(world):
         table.move_cursor(row=done)
         await pilot.pause()
         assert screen.check_action("open", ("merge",)) is True and screen.check_action("resume", ()) is False
-        await pilot.press("x")
+        await pilot.press("delete")
         assert type(app.screen).__name__ == "Confirm"
         assert factory.DONE in str(app.screen.query_one("#confirm-q").render())
         assert "config, events and logs" in str(app.screen.query_one("#confirm-detail").render())

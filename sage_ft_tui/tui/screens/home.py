@@ -37,7 +37,7 @@ class HomeScreen(BaseScreen):
         Binding("escape", "back", "Back", id="nav.back", show=False),
         Binding("n", "new", "New fine-tune", id="home.new"),
         Binding("d", "demo", "Demo run", id="home.demo"),
-        Binding("r", "runs", "All runs", id="home.runs"),
+        Binding("l", "runs", "All runs", id="home.runs"),  # r is Resume wherever a run can be resumed
         Binding("a", "attach", "Attach", id="home.attach"),
         Binding("q", "open_queue", "Queue", id="home.queue", show=False),
         Binding("tab", "focus_next", "Switch panel", id="home.switch", show=False),

@@ -51,10 +51,10 @@ class MonitorScreen(BaseScreen):
         Binding("r", "resume", "Resume", id="monitor.resume"),
         Binding("c", "cancel_run", "Cancel", id="monitor.cancel", tooltip="Cancel the run (saves a checkpoint)"),
         Binding("s", "save_now", "Save now", id="monitor.save", tooltip="Save a checkpoint now"),
-        Binding("l", "toggle_log", "Log", id="monitor.log", tooltip="Show or hide train.log"),
-        Binding("d", "detach", "Detach", id="monitor.detach"),
-        Binding("escape", "back", "Back", id="monitor.back"),  # a finished run: nothing to detach from
-        Binding("escape", "detach", "Back", id="nav.back", show=False),
+        Binding("o", "toggle_log", "Log", id="monitor.log", tooltip="Show or hide train.log (its output)"),
+        # escape leaves: "Detach" while the run goes on, "Back" once it has finished (d is Home's Demo)
+        Binding("escape", "detach", "Detach", id="monitor.detach"),
+        Binding("escape", "back", "Back", id="monitor.back"),
     ]
 
     def __init__(self, run: str):
@@ -248,7 +248,7 @@ class MonitorScreen(BaseScreen):
             err = {
                 "error_kind": "internal",
                 "message": f"the run failed: {detail}",
-                "hint": "see train.log below (l toggles it)",
+                "hint": "see train.log below (o toggles it)",
             }
         self._banner(err)
         self.refresh_bindings()

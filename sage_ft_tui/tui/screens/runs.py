@@ -120,6 +120,12 @@ def fill_runs_table(table: DataTable, runs: list, now: float, compact: bool = Fa
         table.move_cursor(row=keys.index(key) if key in keys else 0)
 
 
+class RunsTable(DataTable):
+    """The runs table: Enter attaches, and the footer says so (DataTable's own Enter is unnamed)."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Attach", id="runs.enter")]
+
+
 class RunsScreen(BaseScreen):
     WHERE = "Runs"
     BINDINGS = [
@@ -134,8 +140,9 @@ class RunsScreen(BaseScreen):
         Binding("s", "save_now", "Save now", id="runs.save"),
         Binding("p", "open('compare')", "Compare", id="runs.compare"),
         Binding("w", "open('sweep')", "Sweep", id="runs.sweep", tooltip="The sweep this trial belongs to"),
-        Binding("x", "delete", "Delete", id="runs.delete"),
-        Binding("a", "enqueue", "Queue it", id="runs.enqueue", tooltip="Train it when its turn and a GPU come"),
+        Binding("delete", "delete", "Delete", id="runs.delete"),  # x is Export on the screens that export
+        # Q (shift): q opens the Queue; a is Attach on Home, w the Sweep
+        Binding("Q", "enqueue", "Queue it", id="runs.enqueue", tooltip="Train it when its turn and a GPU come"),
         Binding("q", "open_queue", "Queue", id="runs.queue", show=False),
     ]
 
@@ -151,7 +158,7 @@ class RunsScreen(BaseScreen):
         yield TopBar("Runs", note=where, id="topbar")
         with Vertical(id="runs-box", classes="panel") as v:
             v.border_title = "All runs (newest first)"
-            yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+            yield RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             yield Static("No runs yet.", id="runs-empty", classes="hint")
         yield Static(id="runs-detail", classes="detail")
         yield from self.footer()

@@ -70,7 +70,7 @@ class MergeScreen(BaseScreen):
         # priority: a focused Select would take the letter as type-to-search (no text field here)
         Binding("m", "merge", "Merge", id="merge.start", priority=True),
         Binding("ctrl+c", "cancel_merge", "Cancel merge", id="merge.cancel", show=False, priority=True),
-        Binding("s", "serve", "Serve it", id="merge.serve", priority=True),
+        Binding("v", "serve", "Serve it", id="merge.serve", priority=True),  # v: Serve, as on Runs and Monitor
         Binding("x", "export", "Export it", id="merge.export", priority=True),
     ]
 
@@ -233,7 +233,7 @@ class MergeScreen(BaseScreen):
             return
         self.report = message.report
         self.query_one("#merge-progress", ProgressBar).update(progress=len(STAGES))
-        self.query_one("#merge-stage", Static).update("done — s: serve it · x: export (GGUF / HF)")
+        self.query_one("#merge-stage", Static).update("done — v: serve it · x: export (GGUF / HF)")
         self.query_one("#merge-result", Static).update(self._report_text(message.report or {}))
         self.refresh_bindings()
 
