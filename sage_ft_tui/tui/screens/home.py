@@ -17,14 +17,26 @@ from sage_ft_tui.tui.routes import AFTER_TRAINING, ROUTES
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.runs import fill_runs_table, runs_columns
 
-DESC_W = 22  # what fits beside a title in the 44-column menu with its scrollbar
+TITLE_W = 15  # the title column of the Start menu; the description takes the rest of the width
 
 
-def _entry(title: str, desc: str, indent: int = 0) -> Text:
-    t = Text(no_wrap=True, overflow="ellipsis")
-    t.append(" " * indent + title.ljust(15 - indent), style="bold")
-    t.append(desc if len(desc) <= DESC_W else desc[: DESC_W - 1] + "…", style="dim")  # OptionList wraps
-    return t
+class _Entry:
+    """A menu line: a bold title, then its description cut to the width the menu has now (the
+    panel grows with the terminal; an OptionList would wrap a Text instead of cutting it)."""
+
+    def __init__(self, title: str, desc: str, indent: int = 0):
+        self.title, self.desc, self.indent = title, desc, indent
+
+    def __rich_console__(self, console, options):
+        room = max(1, options.max_width - TITLE_W)
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" " * self.indent + self.title.ljust(TITLE_W - self.indent), style="bold")
+        t.append(self.desc if len(self.desc) <= room else self.desc[: room - 1] + "…", style="dim")
+        yield t
+
+
+def _entry(title: str, desc: str, indent: int = 0) -> _Entry:
+    return _Entry(title, desc, indent)
 
 
 def _heading(title: str) -> Option:
@@ -91,9 +103,20 @@ class HomeScreen(BaseScreen):
         if not self.is_attached:
             return
         table = self.query_one("#home-runs", DataTable)
-        fill_runs_table(table, runs or [], self.app.clock(), compact=True)
+        self.runs = runs or []
+        fill_runs_table(table, self.runs, self.app.clock(), compact=True)
+        self.call_after_refresh(self._fit_names)
         self.query_one("#home-empty").display = not runs
         self.refresh_bindings()  # Attach shows once there is a run to attach to
+
+    def on_resize(self, event) -> None:
+        self.call_after_refresh(self._fit_names)
+
+    def _fit_names(self) -> None:
+        """Refill once the table has its width (names use the room a wide terminal gives)."""
+        tables = self.query("#home-runs")
+        if tables and getattr(self, "runs", None):
+            fill_runs_table(tables.first(DataTable), self.runs, self.app.clock(), compact=True)
 
     # ---- choices -----------------------------------------------------------------------
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

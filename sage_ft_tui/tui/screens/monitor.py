@@ -235,7 +235,9 @@ class MonitorScreen(BaseScreen):
             )
             box = self.query_one("#mon-chart-box")
             box.border_subtitle = f"── train  ◆ eval ({len(evals)})" if evals else "── train"
-        self.query_one("#mon-stats", Static).update(stats_text(m))
+        side = self.query_one("#mon-side")
+        self.query_one("#mon-stats", Static).update(stats_text(m, side.scrollable_content_region.width or 26))
+        self.call_after_refresh(self._say_more)
         if m.hw_version != self.drawn_hw:
             self.drawn_hw = m.hw_version
             self._draw_gpus()
@@ -252,6 +254,21 @@ class MonitorScreen(BaseScreen):
             }
         self._banner(err)
         self.refresh_bindings()
+
+    def _say_more(self) -> None:
+        """The Training panel scrolls when its figures outgrow it (80×24, a preference run's
+        rewards): its border says so, and how to reach them."""
+        if not self.is_attached:
+            return
+        side = self.query_one("#mon-side")
+        if side.max_scroll_y > 0:
+            side.border_subtitle = "↓ more: tab, ↑↓" if side.scroll_y < side.max_scroll_y else "↑ tab, ↑↓"
+        else:
+            side.border_subtitle = ""
+
+    def on_resize(self, event) -> None:
+        self.model.version += 1  # the figures take the width they now have
+        self.call_after_refresh(self._redraw)
 
     def _status(self, state: str, detail: str, now: float) -> Text:
         m = self.model

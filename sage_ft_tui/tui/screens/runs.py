@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import fmt_duration
@@ -20,7 +21,10 @@ from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.widgets.charts import themed
 
-NAME_W = {False: 30, True: 17}  # the Runs table / Home's compact one (the end of a name: its date)
+NAME_W = {False: 30, True: 16}  # the least the Run column gets: the Runs table / Home's compact one
+# what the other columns take beside the name (cells and their padding), to give the name the rest
+OTHER_W = {False: 76, True: 24}
+DATE_W = 15  # a run name ends with its date and time (20260101-090000): what tells runs apart
 REFRESH_S = 2.0  # the list follows the run folders by itself
 RESUMABLE = ("cancelled", "failed")  # a run the worker can continue from its last checkpoint
 # state -> (glyph, Rich style in the app's theme colours, see charts.themed)
@@ -78,8 +82,24 @@ def read_rows() -> list[RunRow]:
     return rows
 
 
-def runs_columns(table: DataTable, compact: bool = False) -> None:
-    table.add_column("Run", key="name", width=NAME_W[compact])
+def cut_middle(name: str, width: int) -> str:
+    """A run name in `width` cells: cut in the middle, keeping its start (task and model) and
+    its end (the date and time), which is what tells one run from another."""
+    if len(name) <= width:
+        return name
+    tail = min(DATE_W, max((width - 1) // 2, width - 7))  # the date first, then at least 5 of the start
+    return name[: width - 1 - tail] + "…" + name[-tail:]
+
+
+def name_width(table: DataTable, names: list[str], compact: bool) -> int:
+    """The Run column grows with the table, up to the longest name."""
+    room = table.scrollable_content_region.width - OTHER_W[compact]
+    longest = max((len(n) for n in names), default=NAME_W[compact])
+    return max(NAME_W[compact], min(longest, room))
+
+
+def runs_columns(table: DataTable, compact: bool = False, name_w: Optional[int] = None) -> None:
+    table.add_column("Run", key="name", width=name_w or NAME_W[compact])
     table.add_column("State", key="state")
     if not compact:
         table.add_column("Step", key="step")
@@ -100,19 +120,25 @@ def fill_runs_table(table: DataTable, runs: list, now: float, compact: bool = Fa
     key = None
     if table.row_count:
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    table.clear()
+    width = name_width(table, [(r if isinstance(r, RunRow) else RunRow(r)).info.name for r in runs], compact)
+    if table.columns and table.columns[ColumnKey("name")].width != width:
+        table.clear(columns=True)
+        runs_columns(table, compact, width)
+    else:
+        table.clear()
     for item in runs:
         row = item if isinstance(item, RunRow) else RunRow(item)
         r = row.info
         step = f"{r.step}/{r.total_steps}" if r.total_steps else (str(r.step) if r.step else "—")
         loss = f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "—"
         age = fmt_duration(now - r.created) if r.created else "—"
-        # long names keep their distinctive end (the date) visible
-        width = NAME_W[compact]
-        name = r.name if len(r.name) <= width else "…" + r.name[-(width - 1) :]
-        cells = [name, state_text(r.state, "" if compact else r.detail)] + ([] if compact else [step, loss]) + [age]
+        cells = (
+            [cut_middle(r.name, width), state_text(r.state, "" if compact else r.detail)]
+            + ([] if compact else [step, loss])
+            + [age]
+        )
         if not compact:
-            model = (r.model.rsplit("/", 1)[-1] if r.model else "—")[:24]
+            model = _cut(r.model.rsplit("/", 1)[-1] if r.model else "—", 26)
             cells += [model, _cut(row.data or "—", 20), Text(row.marks, style="bold")]
         table.add_row(*cells, key=r.path)
     if table.row_count:
@@ -180,12 +206,22 @@ class RunsScreen(BaseScreen):
         self.rows = {r.info.path: r for r in rows}
         table = self.query_one(DataTable)
         fill_runs_table(table, rows, self.app.clock())
+        self.call_after_refresh(self._fit_names)
         if self.selected in self.rows:
             table.move_cursor(row=list(self.rows).index(self.selected))
             self.selected = None
         self.query_one("#runs-empty").display = not rows
         self._detail()
         self.refresh_bindings()
+
+    def on_resize(self, event) -> None:
+        self.call_after_refresh(self._fit_names)
+
+    def _fit_names(self) -> None:
+        """Refill once the table has its width (names use the room a wide terminal gives)."""
+        tables = self.query(DataTable)
+        if tables and self.rows:
+            fill_runs_table(tables.first(), list(self.rows.values()), self.app.clock())
 
     # ---- the selected run ----------------------------------------------------------------
     def current(self) -> Optional[RunRow]:

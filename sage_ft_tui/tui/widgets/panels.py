@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -9,7 +11,9 @@ from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.tui.run_model import EXTRA_METRICS, GpuHistory, RunModel, fmt_num, fmt_rate
 from sage_ft_tui.tui.widgets.charts import S, bar, level_style, sparkline
 
-SPARK_W = 12  # fits the side panel at 80 columns, inside its border
+LABEL_W = (14, 16)  # a label's room: at 80 columns / from WIDE_AT on ("reward rejected" whole)
+WIDE_AT = 36
+VALUE_W = 9
 
 
 def _pct(v) -> str:
@@ -87,41 +91,40 @@ def host_text(m: RunModel, width: int) -> Text:
     return t
 
 
-def stats_text(m: RunModel) -> Text:
+def stats_text(m: RunModel, width: int = 26) -> Text:
+    """The run's figures, one line each; a figure with a history carries its sparkline on its own
+    line (as wide as the panel allows), so that at 80×24 every figure is a line away."""
     log = m.last_log
     t = Text(no_wrap=True, overflow="ellipsis")
+    label_w = LABEL_W[width >= WIDE_AT]
+    spark_w = width - label_w - VALUE_W - 1
 
-    def row(label: str, value: str, style: str = "bold") -> None:
-        t.append(f"{label:<11}", style="dim")
-        t.append(f"{value}\n", style=style)
+    def row(label: str, value: str, style: str = "", trend=None, lo: Optional[float] = 0.0) -> None:
+        t.append(f"{label[: label_w - 1]:<{label_w}}", style="dim")
+        t.append(f"{value:<{VALUE_W}}", style=style)
+        if trend is not None and spark_w >= 4:
+            t.append(" ")
+            t.append_text(sparkline(trend, spark_w, min(trend, default=0.0) if lo is None else lo, style="spark"))
+        t.append("\n")
 
     row("loss", fmt_num(m.loss), "bold " + S("train"))
     row("eval loss", fmt_num(m.last_eval), "bold " + S("eval").replace("bold ", ""))
     if m.best_eval is not None:
-        row("best eval", fmt_num(m.best_eval), "")
-
-    def trend(label: str, values) -> None:  # a labelled sparkline under its figure
-        t.append(f"{label:<11}", style="dim")
-        t.append_text(sparkline(values, SPARK_W, 0, style="spark"))
-        t.append("\n")
-
-    row("lr", fmt_num(log.get("learning_rate"), ".2e"), "")
-    trend(" lr trend", [y for _, y in m.lr.points])
-    row("tokens/s", fmt_rate(log.get("tokens_per_s")), "")
-    mfu = log.get("mfu")  # GPU runs only (engine/hardware/flops.py); its own row: 80 columns cut a longer line
+        row("best eval", fmt_num(m.best_eval))
+    row("lr", fmt_num(log.get("learning_rate"), ".2e"), trend=[y for _, y in m.lr.points])
+    row("tokens/s", fmt_rate(log.get("tokens_per_s")), trend=list(m.tps))
+    mfu = log.get("mfu")  # GPU runs only (engine/hardware/flops.py): none on CPU
     if isinstance(mfu, (int, float)):
-        row("MFU", f"{mfu:.0%}", "")
-    trend(" tok/s trend", m.tps)
-    row("grad norm", fmt_num(log.get("grad_norm"), ".3f"), "")
-    row("samples/s", fmt_num(log.get("samples_per_s"), ".2f"), "")
-    row("tokens", fmt_rate(m.tokens), "")
-    for key, values in m.extra.items():
-        label = EXTRA_METRICS.get(key) or key.replace("_", " ")
-        row(label[:10], fmt_num(values[-1], ".3f"), "")
-        trend(" trend", values)
+        row("MFU", f"{mfu:.0%}")
+    row("grad norm", fmt_num(log.get("grad_norm"), ".3f"))
+    row("samples/s", fmt_num(log.get("samples_per_s"), ".2f"))
+    row("tokens", fmt_rate(m.tokens))
+    for key, values in m.extra.items():  # preference / GRPO figures: rewards can be negative
+        row(EXTRA_METRICS.get(key) or key.replace("_", " "), fmt_num(values[-1], ".3f"), trend=list(values), lo=None)
     peak = log.get("vram_peak")
     if isinstance(peak, (int, float)):
-        row("vram peak", f"{peak / GiB:.1f} GiB", "")
+        row("vram peak", f"{peak / GiB:.1f} GiB")
     if m.checkpoints:
-        row("checkpoint", f"step {m.checkpoints[-1].get('step', '?')} ({len(m.checkpoints)})", "")
+        row("checkpoint", f"step {m.checkpoints[-1].get('step', '?')} ({len(m.checkpoints)})")
+    t.rstrip()
     return t
