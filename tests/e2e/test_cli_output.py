@@ -57,7 +57,7 @@ def test_list_never_cuts_a_run_name(tmp_path, sage_home):
 
     factory.prepare(tmp_path / "world")
     env = {"SAGE_FT_HOME": str(tmp_path / "world" / "runs")}
-    names = [p.name for p in (tmp_path / "world" / "runs").iterdir()]
+    names = [p.name for p in (tmp_path / "world" / "runs").iterdir() if p.is_dir()]
     narrow = _on_terminal("list", 80, env)
     assert all(n in narrow for n in names), narrow
     assert max(len(ln) for ln in narrow.splitlines()) <= 80, narrow
