@@ -86,6 +86,9 @@ class RunModel:
         self.t_end: Optional[float] = None
         self.segments: list[list[Optional[float]]] = []  # [begin, end] per worker life (resumes)
         self.final_step: Optional[int] = None  # the step a final status event reports
+        # the step the worker last said it is at, in the order it wrote it: a log, a checkpoint
+        # (saved on cancel after the last log), a resume's start, the final status
+        self.step_now = 0
         self.tokens_before = 0  # tokens of earlier worker lives (the counter restarts on resume)
         self._tokens_seen = 0
         self.extra: dict[str, deque] = {}  # EXTRA_METRICS (and reward_<name>) history
@@ -116,6 +119,8 @@ class RunModel:
             self._extra(ev)
             self.last_log = ev
             step = ev.get("step")
+            if isinstance(step, (int, float)):
+                self.step_now = int(step)
             loss = ev.get("loss")
             if isinstance(step, (int, float)) and isinstance(loss, (int, float)):
                 self.train.append(step, loss)
@@ -142,6 +147,9 @@ class RunModel:
         elif kind == "start":
             self.start = ev
             self.t_end = None
+            resumed = ev.get("resumed_from_step")
+            if isinstance(resumed, (int, float)):
+                self.step_now = int(resumed)  # a resume (or a rollback) goes on from its checkpoint
         elif kind == "status":
             state = ev.get("state")
             if isinstance(state, str):
@@ -152,12 +160,16 @@ class RunModel:
                         self.segments[-1][1] = self.t_end if self.t_end is not None else self.t_last
                     step = ev.get("step")
                     self.final_step = int(step) if isinstance(step, (int, float)) else self.final_step
+                    self.step_now = max(self.step_now, self.final_step or 0)
                 elif state in ("preparing", "running"):
                     if state == "preparing":
                         self.final_step = None
                     self.error = None if state == "preparing" else self.error
         elif kind == "checkpoint":
             self.checkpoints.append(ev)
+            step = ev.get("step")
+            if isinstance(step, (int, float)):
+                self.step_now = max(self.step_now, int(step))
         elif kind == "error":
             self.error = ev
         elif kind == "guard":
@@ -204,8 +216,9 @@ class RunModel:
     # ---- derived figures ---------------------------------------------------------
     @property
     def step(self) -> int:
-        logged = int(self.last_log.get("step") or 0)
-        return max(logged, self.final_step or 0) if self.state in FINAL_STATES else logged
+        """Where the run is, as the worker last said (not only its last log: logs come every
+        logging_steps, while a checkpoint, a resume or the end can come between them)."""
+        return self.step_now
 
     @property
     def tokens(self) -> Optional[int]:
@@ -220,7 +233,14 @@ class RunModel:
 
     @property
     def epoch(self) -> Optional[float]:
-        return self.last_log.get("epoch")
+        """The epoch at `step`, from the worker's own epoch/step ratio (its logs carry Trainer's
+        state.epoch = step / steps per epoch): the header never lags the log by a logging interval."""
+        epoch, logged = self.last_log.get("epoch"), self.last_log.get("step")
+        if not isinstance(epoch, (int, float)):
+            return None
+        if isinstance(logged, (int, float)) and logged > 0 and self.step:
+            return round(epoch * self.step / logged, 4)
+        return epoch
 
     @property
     def loss(self) -> Optional[float]:

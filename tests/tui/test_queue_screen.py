@@ -35,7 +35,7 @@ async def test_reorder_and_remove_queued_runs_reached_from_home_and_runs(world):
         await pilot.press("up", "up", "up")
         assert screen.current().state == "started"
         assert not screen.check_action("remove", ())  # a started run is cancelled, not removed
-        await pilot.press("escape", "r")
+        await pilot.press("escape", "l")  # l: All runs (r is Resume)
         await pilot.pause()
         assert app.screen.WHERE == "Runs"
         await pilot.press("q")
@@ -68,7 +68,7 @@ async def test_runs_queues_a_created_run_and_the_real_scheduler_takes_it(world):
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         assert app.screen.current().info.name == run.name  # the newest run is first
-        await pilot.press("a")
+        await pilot.press("Q")  # Queue it (q opens the Queue)
         await pilot.pause()
     deadline = time.time() + 60
     while time.time() < deadline and (Q.scheduler_pid() or Q.entries()[-1].state == "queued"):

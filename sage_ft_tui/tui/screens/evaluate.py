@@ -108,7 +108,7 @@ class EvaluateScreen(BaseScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="nav.back"),
         Binding("e", "evaluate", "Evaluate", id="eval.start"),
-        Binding("ctrl+c", "cancel_eval", "Cancel", id="eval.cancel", show=False, priority=True),
+        Binding("ctrl+c", "cancel_eval", "Cancel", id="eval.cancel", priority=True),  # shown while it runs
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):

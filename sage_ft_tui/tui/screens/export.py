@@ -28,6 +28,13 @@ CHOICES = [
     ("GGUF q4_k_m (gguf extra)", "gguf:q4_k_m"),
     ("HF folder (safetensors)", "hf:"),
 ]
+# what each choice writes, shown under Progress until an export says what it wrote
+NOTES = {
+    "gguf:q8_0": "q8_0: 8-bit GGUF (about half the f16 size, near-lossless) + an Ollama Modelfile.",
+    "gguf:f16": "f16: the 16-bit GGUF, the largest and exact + an Ollama Modelfile.",
+    "gguf:q4_k_m": "q4_k_m needs llama.cpp's llama-quantize (the gguf extra): f16 first, then quantized.",
+    "hf:": "HF folder: the merged model as safetensors shards, loadable by transformers and vLLM.",
+}
 
 
 class ExportProgress(Message):
@@ -74,7 +81,7 @@ class ExportScreen(BaseScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="nav.back"),
         Binding("x", "export", "Export", id="export.start"),
-        Binding("ctrl+c", "cancel_export", "Cancel", id="export.cancel", show=False, priority=True),
+        Binding("ctrl+c", "cancel_export", "Cancel", id="export.cancel", priority=True),  # shown while it runs
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):
@@ -98,10 +105,7 @@ class ExportScreen(BaseScreen):
             with Vertical(id="exp-out", classes="panel") as v:
                 v.border_title = "Progress"
                 yield Static("", id="exp-stage")
-                yield Static(
-                    Text("q4_k_m needs llama.cpp's llama-quantize: export f16, then quantize.", style="dim"),
-                    id="exp-result",
-                )
+                yield Static(Text(NOTES[CHOICES[0][1]], style="dim"), id="exp-result")
                 yield Static("", id="error", classes="error")
         yield from self.footer()
 
@@ -109,6 +113,11 @@ class ExportScreen(BaseScreen):
         if self.run_dir is None:
             self.say_error(no_run_error("export"))
             self.query_one("#exp-go", Button).disabled = True
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """The note follows the choice (q8_0 chosen: q8_0's note, not q4_k_m's)."""
+        if event.select.id == "exp-choice" and not self.running:
+            self.query_one("#exp-result", Static).update(Text(NOTES.get(str(event.value), ""), style="dim"))
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         # an action that does not apply now is hidden (False), not dimmed: the footer shows what works
@@ -159,7 +168,10 @@ class ExportScreen(BaseScreen):
             self.query_one("#exp-stage", Static).update("cancelling…")
 
     def on_export_progress(self, message: ExportProgress) -> None:
-        text = STAGES[message.stage](message.info) if message.stage in STAGES else message.stage
+        if message.stage == "done":  # written; "done" is said with its details, once the job has ended
+            text = f"written {Path(str(message.info.get('path', ''))).name}; finishing…"
+        else:
+            text = STAGES[message.stage](message.info) if message.stage in STAGES else message.stage
         self.query_one("#exp-stage", Static).update(text)
 
     def on_export_finished(self, message: ExportFinished) -> None:
@@ -170,8 +182,11 @@ class ExportScreen(BaseScreen):
             self.query_one("#exp-stage", Static).update("")
             self.say_error(message.error)
             return
+        if not message.entry:  # nothing to show: say so rather than "done"
+            self.query_one("#exp-stage", Static).update("ended without a report (see the export folder)")
+            return
         self.query_one("#exp-stage", Static).update("done")
-        self.query_one("#exp-result", Static).update(entry_text(message.entry or {}))
+        self.query_one("#exp-result", Static).update(entry_text(message.entry))
 
     def _set_busy(self, busy: bool) -> None:
         self.query_one("#exp-go", Button).disabled = busy

@@ -69,7 +69,7 @@ class MergeScreen(BaseScreen):
         Binding("escape", "back", "Back", id="nav.back"),
         # priority: a focused Select would take the letter as type-to-search (no text field here)
         Binding("m", "merge", "Merge", id="merge.start", priority=True),
-        Binding("ctrl+c", "cancel_merge", "Cancel merge", id="merge.cancel", show=False, priority=True),
+        Binding("ctrl+c", "cancel_merge", "Cancel merge", id="merge.cancel", priority=True),  # shown while it runs
         Binding("v", "serve", "Serve it", id="merge.serve", priority=True),  # v: Serve, as on Runs and Monitor
         Binding("x", "export", "Export it", id="merge.export", priority=True),
     ]

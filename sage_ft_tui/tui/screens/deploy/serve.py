@@ -101,6 +101,9 @@ class ServeScreen(BaseScreen):
         self._polling = False
         self._timer = None
         self.outcome: Optional[str] = None  # Stop's result ("stopped · port 8000 freed"), shown while nothing serves
+        self.starting = False  # a start is waiting for the server to answer: Stop may end it
+        self.stopped_start = False  # Stop ended that start: its "did not come up" is no error
+        self.port_shown = False  # the Port field shows the running server's own port once
 
     def compose(self) -> ComposeResult:
         name = self.run_dir.name if self.run_dir else "no run"
@@ -184,6 +187,10 @@ class ServeScreen(BaseScreen):
     def on_serve_polled(self, message: ServePolled) -> None:
         self._polling = False
         self.row = message.row
+        if not self.port_shown and message.row.get("port"):
+            # reopened on a running server: its port, not the free one a new start would take
+            self.port_shown = True
+            self.query_one("#serve-port", Input).value = str(message.row["port"])
         if not self.busy:
             self._show(message.row)
         self._set_log(message.tail)
@@ -240,8 +247,8 @@ class ServeScreen(BaseScreen):
         # an action that does not apply now is hidden (False), not dimmed: the footer shows what works
         if action == "start":
             return not (self.busy or self.run_dir is None or self._serving())
-        if action == "stop":
-            return not self.busy and self.run_dir is not None and "pid" in self.row
+        if action == "stop":  # also while starting: a server that is slow to answer can be stopped
+            return (not self.busy or self.starting) and self.run_dir is not None and "pid" in self.row
         if action == "chat":
             return self.row.get("state") == "ready"
         if action == "merge_first":
@@ -285,6 +292,8 @@ class ServeScreen(BaseScreen):
             env["SAGE_FT_API_KEY"] = key
         self.say_error(None)
         self.busy = True
+        self.starting = True
+        self.stopped_start = False
         self.outcome = None
         self._show({"state": "starting…"})
         self.query_one("#serve-go", Button).disabled = True
@@ -300,8 +309,10 @@ class ServeScreen(BaseScreen):
         self.run_worker(job, thread=True, name="serve-start", exclusive=True, exit_on_error=False)
 
     def action_stop(self) -> None:
-        if self.busy or self.run_dir is None:
+        if (self.busy and not self.starting) or self.run_dir is None:
             return
+        self.stopped_start = self.starting
+        self.starting = False
         self.busy = True
         self._show({**self.row, "state": "stopping…"})
         self.refresh_bindings()
@@ -318,6 +329,13 @@ class ServeScreen(BaseScreen):
         self.run_worker(job, thread=True, name="serve-stop", exclusive=True, exit_on_error=False)
 
     def on_serve_done(self, message: ServeDone) -> None:
+        if message.action == "start":
+            self.starting = False
+            if self.stopped_start:  # stopped while starting: Stop's own result says what happened
+                self.stopped_start = False
+                if self.busy:  # the stop itself is still under way
+                    return
+                message = ServeDone(None, None, [], "start")
         self.busy = False
         self.query_one("#serve-go", Button).disabled = False
         if message.error is not None:
