@@ -118,3 +118,28 @@ def test_the_same_search_gets_the_same_name():
     a = default_name(RunConfig(), ps, 0, "/x/my-config.yaml")
     assert a == default_name(RunConfig(name="other"), ps, 0, "/y/my-config.yaml") and a.startswith("my-config-")
     assert a != default_name(RunConfig(), ps, 1, "/x/my-config.yaml")
+
+
+def test_stop_takes_a_queued_trial_out_of_the_queue(sage_home, tiny_model, sample_data):
+    """`sweep NAME --stop` with no driver alive: the trial waiting in the queue is taken out (a real
+    created run, a real queue entry; nothing trains)."""
+    from sage_ft_tui.engine.fsutil import atomic_write_json
+    from sage_ft_tui.engine.queue import enqueue, entries
+    from sage_ft_tui.engine.runs.start import start_run
+    from sage_ft_tui.engine.sweep.store import SweepSpec, save_spec, sweep_dir
+
+    base = RunConfig.from_dict(
+        {"model": {"name": "tiny-demo"}, "data": {"paths": [str(sample_data["instruction"])], "max_samples": 20}}
+    )
+    lay = sweep_dir("s", sage_home)
+    save_spec(lay, SweepSpec("s", base.model_dump(mode="json"), [parse_param("lora.r=choice:4,8")], trials=2))
+    run = start_run(trial_config(base, {"lora.r": 4}, "s-t000"), launch=False).run
+    enqueue(run, tag="sweep s trial 0")
+    atomic_write_json(
+        lay.trials, {"trials": [{"number": 0, "run": str(run), "params": {"lora.r": 4}, "state": "running"}]}
+    )
+    r = CliRunner().invoke(app, ["sweep", "s"])
+    assert r.exit_code == 0 and "queued" in r.output and "driver not started" in r.output, r.output
+    r = CliRunner().invoke(app, ["sweep", "s", "--stop"])
+    assert r.exit_code == 0 and "s-t000 taken out of the queue" in r.output, r.output
+    assert [e.state for e in entries()] == ["removed"]
