@@ -186,3 +186,29 @@ def test_tiny_demo(tmp_path, monkeypatch):
     )
     e = mem.estimate_memory("tiny-demo", device="cpu", dtype="float32", max_length=256)
     assert e.total_params < 5_000_000 and e.total < GiB
+
+
+def test_cpu_estimate_follows_the_bench_run_and_its_autocast(tmp_path, monkeypatch):
+    """The ~18M bench model (bench/bench_vs_llamafactory.py: 8 × 512 packed tokens, LoRA r 8, no
+    dropout) on CPU: fp32 measured at a 2,100 MiB peak RSS (bench/profile_memory.py, 2026-12-06);
+    the estimate stays within ±10%. Under bf16 autocast the activations are kept as 16-bit."""
+    from sage_ft_tui.engine.models.tiny import ARCH, VOCAB
+
+    arch = dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=6)
+    conf = {**ARCH, **arch, "num_key_value_heads": 2, "head_dim": 64, "vocab_size": VOCAB}
+    (tmp_path / "config.json").write_text(json.dumps({**conf, "model_type": "llama", "tie_word_embeddings": True}))
+    kw = dict(device="cpu", dtype="float32", micro_batch=8, max_length=512, gradient_checkpointing=False)
+    kw |= dict(lora_r=8, lora_dropout=0.0, optimizer="adamw_torch")
+    fp32 = mem.estimate_memory(str(tmp_path), **kw)
+    assert fp32.total / 2**20 == pytest.approx(2100, rel=0.10)
+    bf16 = mem.estimate_memory(str(tmp_path), autocast=True, **kw)
+    assert bf16.weights == fp32.weights and bf16.activations < 0.6 * fp32.activations
+    # who autocasts: asked for, or auto on a native-bf16 CPU for a model wide enough
+    assert mem.cpu_autocasts("bf16", "auto", 64, native=False)
+    assert mem.cpu_autocasts("auto", "auto", 384, native=True) and not mem.cpu_autocasts("auto", "auto", 64, True)
+    assert not mem.cpu_autocasts("auto", "auto", 384, native=False) and not mem.cpu_autocasts("fp32", "auto", 384, True)
+    rc = RunConfig.from_dict({"model": {"name": str(tmp_path)}, "training": {"precision": "bf16"}})
+    est = mem.estimate_for_config(rc, RecordedBackend(HW / "no_gpu.json").snapshot())
+    assert any("autocast" in n for n in est.notes)
+    monkeypatch.setenv("SAGE_FT_CPU_BF16", "0")
+    assert not mem.cpu_native_bf16()

@@ -55,6 +55,36 @@ CUBLAS_WORKSPACE = 32 * MiB
 # The caching allocator keeps freed blocks; reserved exceeds allocated by some percent of
 # what is allocated and freed every step (activations and logits).
 ALLOCATOR_SLACK = 0.08
+# A CPU training process before its model loads: Python with torch, transformers, peft, TRL
+# and datasets imported, the tokenized data mapped (bench/profile_memory.py: ~490 MiB resident
+# on Linux x86-64).
+CPU_FRAMEWORK = 480 * MiB
+# CPU bf16 autocast (precision auto): below this hidden size the matmuls are too small for
+# bf16 to pay for its casts (the tiny demo, hidden 64, stays fp32; the ~18M bench model,
+# hidden 384, gains).
+CPU_BF16_MIN_HIDDEN = 256
+
+
+def cpu_native_bf16() -> bool:
+    """AMX or AVX512-BF16 in /proc/cpuinfo (read without torch): bf16 matmuls run natively.
+    SAGE_FT_CPU_BF16=0 says no."""
+    if os.environ.get("SAGE_FT_CPU_BF16", "1") == "0":
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            flags = next((set(line.split(":", 1)[1].split()) for line in fh if line.startswith("flags")), set())
+    except OSError:
+        return False
+    return bool({"amx_bf16", "avx512_bf16"} & flags)
+
+
+def cpu_autocasts(precision: str, model_dtype: str, hidden: int, native: bool) -> bool:
+    """Whether a CPU run computes under bf16 autocast: asked for (precision bf16), or precision
+    auto on a CPU with native bf16 (`native`) for a model wide enough."""
+    if precision == "bf16":
+        return True
+    return precision == "auto" and model_dtype in ("auto", "float32") and hidden >= CPU_BF16_MIN_HIDDEN and native
+
 
 ModelRef = Union[str, os.PathLike, "ModelShape"]
 
@@ -487,11 +517,13 @@ def estimate_memory(
     fused_loss: Optional[bool] = None,
     sequences: int = 1,
     shards: int = 1,
+    autocast: bool = False,
 ) -> MemoryEstimate:
     """Peak training memory of one process (one GPU: DDP keeps a full replica per GPU).
     `sequences`: sequences per sample (2 for a preference pair, run as one batch).
     `shards` > 1: FSDP/ZeRO-3 over that many GPUs — each holds 1/shards of the weights,
-    LoRA parameters, gradients and optimizer states, plus one decoder layer gathered whole."""
+    LoRA parameters, gradients and optimizer states, plus one decoder layer gathered whole.
+    `autocast`: fp32 weights computing under bf16 autocast (CPU): activations as 16-bit."""
     shape = model_shape(model)
     _check_int("shards", shards)
     _check_int("micro-batch", micro_batch)
@@ -551,7 +583,9 @@ def estimate_memory(
     tokens = micro_batch * max_length * sequences
     if sequences > 1:
         notes.append(f"{sequences} sequences per sample (chosen + rejected): activations for {sequences}× the batch")
-    ab = 4 if dtype == "float32" else 2
+    ab = 4 if dtype == "float32" and not autocast else 2
+    if autocast:
+        notes.append("bf16 autocast: fp32 weights, activations kept in bf16 (norms in fp32)")
     if fused_loss is None:
         fused_loss = trl_fused_loss_available()
     layer = activation_bytes_per_token_layer(shape, lora_dropout=lora_dropout, act_bytes=ab) * tokens
@@ -578,7 +612,7 @@ def estimate_memory(
             # bitsandbytes dequantizes one weight to 16-bit for each matmul (and its transpose in backward)
             overhead += 2 * max(i * o for i, o, _n in shape.linears().values()) * 2
     else:
-        overhead = int(ALLOCATOR_SLACK * (activations + logits)) + 256 * MiB
+        overhead = int(ALLOCATOR_SLACK * (activations + logits)) + CPU_FRAMEWORK
     if shape.max_positions and max_length > shape.max_positions:
         notes.append(f"max length {max_length} is beyond the model's {shape.max_positions} positions")
     return MemoryEstimate(
@@ -673,8 +707,13 @@ def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> Mem
     shards = n if n > 1 and strategy(rc) in ("fsdp", "deepspeed") else 1
     if free is None:
         free = min(g.mem_free for g in gpus) if gpu else _ram_available(snapshot)
+    autocast = False
+    if not gpu and rc.training.precision in ("auto", "bf16"):
+        hidden = model_shape(rc.model.name).hidden
+        autocast = cpu_autocasts(rc.training.precision, rc.model.dtype, hidden, cpu_native_bf16())
     est = estimate_memory(
         rc.model.name,
+        autocast=autocast,
         quantization=rc.model.quantization if gpu else "none",
         dtype=compute_dtype(t.precision, rc.model.dtype, gpu=gpu, bf16_ok=all(g.bf16 for g in gpus) if gpu else False),
         micro_batch=t.micro_batch_size,

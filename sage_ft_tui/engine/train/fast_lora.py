@@ -50,13 +50,17 @@ class LoraLinearFn(torch.autograd.Function):
         us = torch.mm(x2, a.t()).mul_(scale)  # (tokens, r): scaled once, reused by grad_B
         y = torch.mm(x2, w.t()) if bias is None else torch.addmm(bias.to(dtype), x2, w.t())
         y.addmm_(us, b.t())
-        ctx.save_for_backward(x2, w, a, b, us)
+        # The frozen weight itself is kept, not its cast: under autocast a saved bf16 copy of every
+        # base weight would live until the backward (half the base's size); casting it again
+        # there costs one elementwise pass and gives the same bits.
+        ctx.save_for_backward(x2, weight, a, b, us)
         ctx.scale, ctx.x_shape, ctx.dtypes = scale, shape, (x.dtype, lora_a.dtype, lora_b.dtype)
         return y.view(*shape[:-1], w.shape[0])
 
     @staticmethod
     def backward(ctx, grad_y):
-        x2, w, a, b, us = ctx.saved_tensors
+        x2, weight, a, b, us = ctx.saved_tensors
+        w = weight.to(x2.dtype)
         g = grad_y.reshape(-1, w.shape[0]).to(x2.dtype)
         x_dtype, a_dtype, b_dtype = ctx.dtypes
         need_x, _, _, need_a, need_b, _, _ = ctx.needs_input_grad

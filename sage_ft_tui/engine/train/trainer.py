@@ -280,28 +280,19 @@ def event_callback(
 def cpu_bf16_fast() -> bool:
     """Native bf16 matmuls on this CPU (AMX or AVX512-BF16, through oneDNN); SAGE_FT_CPU_BF16=0
     turns the auto choice off."""
-    if os.environ.get("SAGE_FT_CPU_BF16", "1") == "0":
-        return False
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            flags = next((set(line.split(":", 1)[1].split()) for line in fh if line.startswith("flags")), set())
-    except OSError:
-        return False
-    if not ({"amx_bf16", "avx512_bf16"} & flags):
+    from sage_ft_tui.engine.hardware.estimate import cpu_native_bf16
+
+    if not cpu_native_bf16():
         return False
     import torch
 
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-# Below this hidden size the matmuls are too small for bf16 to pay for its casts (the tiny
-# demo, hidden 64, stays fp32; the ~18M bench model, hidden 384, gains).
-CPU_BF16_MIN_HIDDEN = 256
-
-
 def cpu_autocast(cfg: RunConfig) -> bool:
-    """precision auto on CPU: bf16 autocast for models wide enough, on CPUs with native bf16."""
-    from sage_ft_tui.engine.hardware.estimate import model_shape
+    """precision auto on CPU: bf16 autocast for models wide enough, on CPUs with native bf16
+    (the rule is estimate.cpu_autocasts, which the memory estimate follows too)."""
+    from sage_ft_tui.engine.hardware.estimate import cpu_autocasts, model_shape
 
     if cfg.model.dtype not in ("auto", "float32"):
         return False
@@ -309,7 +300,7 @@ def cpu_autocast(cfg: RunConfig) -> bool:
         hidden = model_shape(cfg.model.name).hidden
     except SageError:
         return False
-    return hidden >= CPU_BF16_MIN_HIDDEN and cpu_bf16_fast()
+    return cpu_autocasts("auto", cfg.model.dtype, hidden, cpu_bf16_fast())
 
 
 def precision_flags(cfg: RunConfig) -> dict:
