@@ -133,3 +133,29 @@ def test_memory_estimate_counts_the_vision_tower(vlm_zoo):
         assert shape.vision_params > 0 and abs(shape.total_params - real) <= 0.03 * real, name
         if name == "llava-interleave-qwen":
             assert abs(shape.total_params - shape.vision_params - real) > 0.03 * real
+
+
+@pytest.mark.parametrize("name", list(VISION_FAMILIES))
+def test_lora_vision_puts_adapters_where_it_says(vlm_zoo, name):
+    """lora.vision on each family's real module tree (built on the meta device): frozen = the
+    language model's linears only; projector = + the projector trained fully; tower = + the tower."""
+    import torch
+    from transformers import AutoConfig
+
+    from sage_ft_tui.engine.errors import SageError
+    from sage_ft_tui.engine.models.vision import auto_class, part_of
+    from sage_ft_tui.engine.train.vision import vision_targets
+
+    mdir = vlm_zoo[name]
+    with torch.device("meta"):
+        model = auto_class(mdir).from_config(AutoConfig.from_pretrained(str(mdir)))
+    frozen = vision_targets(model, "all-linear", "frozen")
+    assert frozen["target_modules"] and {part_of(n) for n in frozen["target_modules"]} == {"language"}
+    assert "modules_to_save" not in frozen
+    proj = vision_targets(model, ["q_proj", "v_proj"], "projector")
+    assert {n.rsplit(".", 1)[-1] for n in proj["target_modules"]} == {"q_proj", "v_proj"}
+    assert proj["modules_to_save"], name
+    tower = vision_targets(model, "all-linear", "tower")
+    assert {part_of(n) for n in tower["target_modules"]} == {"language", "tower"}, name
+    with pytest.raises(SageError, match="no such linear layer"):
+        vision_targets(model, ["qkv_typo"], "frozen")

@@ -52,14 +52,15 @@ def module_names(model_dir: Path, trust_remote_code: bool = False) -> dict[str, 
             )
         return json.loads(r.stdout.strip().splitlines()[-1])
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
     from sage_ft_tui.engine.models.failures import model_load_error
+    from sage_ft_tui.engine.models.vision import auto_class
 
     try:
         config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+        with torch.device("meta"):  # a vision-language model is built whole (image-text-to-text)
+            model = auto_class(model_dir).from_config(config, trust_remote_code=trust_remote_code)
     except (ValueError, KeyError, OSError, ImportError) as e:
         known = model_load_error(f"{type(e).__name__}: {e}", str(model_dir))
         if known is not None:

@@ -22,7 +22,7 @@ from sage_ft_tui.engine.models.family import is_vision
 # Qwen2.5-VL, Idefics3/SmolVLM, Gemma 3, Mllama).
 TOWER_NAMES = ("vision_tower", "visual", "vision_model")
 PROJECTOR_NAMES = ("multi_modal_projector", "merger", "connector")
-LANGUAGE_NAMES = ("language_model",)
+LANGUAGE_NAMES = ("language_model", "text_model")  # Idefics3/SmolVLM: text_model
 
 
 def _json(p: Path) -> dict:
