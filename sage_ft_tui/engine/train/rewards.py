@@ -27,8 +27,8 @@ from sage_ft_tui.engine.errors import SageError, clip
 REWARD_HELP: dict[str, str] = {
     "exact_match": "1 when the final answer (<answer>, \\boxed{}, after ####) equals the reference, else 0",
     "number_match": "1 when the last number of the final answer equals the reference's number, else 0",
-    "format": "1 when the whole completion matches grpo.format_regex, else 0",
-    "length": "0 up to grpo.target_length characters, down to -1 at twice that length",
+    "format": "1 when the whole completion matches the format pattern (format_regex), else 0",
+    "length": "0 up to the target length (target_length characters), down to -1 at twice that length",
 }
 BUILTIN_REWARDS: tuple[str, ...] = tuple(REWARD_HELP)
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)

@@ -81,6 +81,7 @@ class MethodScreen(WizardScreen):
     MethodScreen #method-note { height: auto; margin-top: 1; padding: 0 1; }
     MethodScreen #reward-check { height: auto; margin-top: 1; }
     MethodScreen #reward-help { height: auto; margin-top: 1; padding: 0 1; }
+    MethodScreen #reward-chosen { height: auto; padding: 0 1; }
     """
     BINDINGS = WizardScreen.BINDINGS + [
         Binding("ctrl+k", "check_rewards", "Check rewards", id="method.check", priority=True),
@@ -108,10 +109,11 @@ class MethodScreen(WizardScreen):
                         *[Selection(n, n) for n in REWARD_HELP],
                         id="reward-list",
                     )
-                    yield Static(rewards_legend(), id="reward-help")
+                    yield Static(id="reward-chosen")  # what is on, in words: the check boxes differ by colour only
                     yield Label("Your own, from a file (file.py:function, comma between several)", classes="subhead")
                     yield Input(placeholder="e.g. my_rewards.py:score", compact=True, id="reward-files")
                     yield Static(id="reward-check")
+                    yield Static(rewards_legend(), id="reward-help")
             else:
                 with Vertical(id="method-box", classes="panel") as v:
                     v.border_title = "Preference method"
@@ -282,6 +284,13 @@ class MethodScreen(WizardScreen):
 
     def _validate(self) -> None:
         self.checked = None
+        if self.grpo:
+            on = self._rewards()
+            self.query_one("#reward-chosen", Static).update(
+                Text.assemble(
+                    ("rewards on: ", "bold"), ", ".join(r.removeprefix(f"{self.app.cwd}/") for r in on) or "none"
+                )
+            )
         check = self.query("#reward-check")
         if check:
             check.first(Static).update("")

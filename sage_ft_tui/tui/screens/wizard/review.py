@@ -33,6 +33,7 @@ OUTPUT_KEYS = (
     "training.report_to",
 )
 PATH_KEYS = ("data.paths", "data.eval_paths", "data.repo")  # shown relative to the folder the app started in
+REWARDS_KEY = "grpo.rewards"  # its file.py:function entries too
 SKIP = ("version", "name")  # name has its own row at the top
 # The config's sections as collapsible groups: (title, key prefixes, open at first, only for these tasks).
 # The ones people change most come first and open; the rest are a key or a search away.
@@ -179,8 +180,8 @@ class ReviewScreen(WizardScreen):
         with Vertical(classes="body-col"):
             with Horizontal(classes="field", id="review-name-row"):
                 yield Label("Run name", classes="flabel")
-                yield Input(placeholder="(automatic: task-model-date)", compact=True, id="review-name")
-                yield Label(" Find", classes="flabel", id="review-find-label")
+                yield Input(placeholder="(automatic)", compact=True, id="review-name")
+                yield Label("Find", classes="flabel", id="review-find-label")
                 yield Input(placeholder="ctrl+f: a setting's name", compact=True, id="review-find")
             with Horizontal(id="review-cols"):
                 with VerticalScroll(id="review-form", classes="panel") as v:
@@ -266,6 +267,8 @@ class ReviewScreen(WizardScreen):
         self.call_after_refresh(lambda: w.scroll_visible(animate=False))
 
     def _shown(self, key: str, value: Any) -> str:
+        if key == REWARDS_KEY and isinstance(value, list):  # file rewards relative, as the Method step shows them
+            value = [str(v).removeprefix(f"{self.app.cwd}/") for v in value]
         if key in PATH_KEYS:
             root = f"{self.app.cwd}/"
             if isinstance(value, list):
@@ -276,6 +279,12 @@ class ReviewScreen(WizardScreen):
 
     def _parsed(self, key: str, text: str) -> Any:
         value = parse_value(text)
+        if key == REWARDS_KEY and isinstance(value, list):  # file.py:function relative to the app's folder
+            cwd = self.app.cwd
+            value = [
+                str(cwd / v) if isinstance(v, str) and ".py:" in v and not v.startswith(("/", "~")) else v
+                for v in value
+            ]
         if key in PATH_KEYS:  # relative paths are relative to where the app started
             cwd = self.app.cwd
 
