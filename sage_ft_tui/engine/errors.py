@@ -52,12 +52,15 @@ def clip(text: str, limit: int = 240) -> str:
     return cut.rstrip(" ,;:([{-") + "…"
 
 
-def cut_middle(name: str, width: int) -> str:
+def cut_middle(name: str, width: int, tail: int = 0) -> str:
     """A name (run, file, path) shortened to `width` by cutting its middle: the start (task,
-    model) and the end (date, file name) that tell names apart both stay."""
+    model) and the end (date, file name) that tell names apart both stay. `tail`: keep up to
+    that many of the end first (a run name's date and time), and at least 5 of the start."""
     if len(name) <= width:
         return name
     if width <= 1:
         return "…"[:width]
     head = (width - 1 + 1) // 2
+    if tail:
+        head = max(width - 1 - tail, min(5, head))
     return name[:head] + "…" + name[len(name) - (width - 1 - head) :]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import shutil
 
+from sage_ft_tui.engine.runs.manage import list_runs
+
 from . import factory
 
 DPO = "preference-tiny-demo-20260101-100000"
@@ -41,7 +43,7 @@ def _dpo_run(world):
 
 
 async def test_home_start_menu_and_run_names_use_the_width(world):
-    names = sorted(p.name for p in (world / "runs").iterdir() if p.is_dir())
+    names = sorted(r.name for r in list_runs(world / "runs"))
     widths = {}
     for size in ((80, 24), (200, 60)):
         app = factory.make_app("home", world)
@@ -60,7 +62,7 @@ async def test_home_start_menu_and_run_names_use_the_width(world):
 
 
 async def test_runs_names_whole_at_200_columns_and_cut_in_the_middle_at_80(world):
-    names = [p.name for p in (world / "runs").iterdir() if p.is_dir()]
+    names = [r.name for r in list_runs(world / "runs")]
     for size in ((80, 24), (200, 60)):
         app = factory.make_app("runs", world)
         async with app.run_test(size=size) as pilot:

@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, cut_middle
 from sage_ft_tui.engine.fsutil import fmt_duration
 from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
@@ -82,15 +82,6 @@ def read_rows() -> list[RunRow]:
     return rows
 
 
-def cut_middle(name: str, width: int) -> str:
-    """A run name in `width` cells: cut in the middle, keeping its start (task and model) and
-    its end (the date and time), which is what tells one run from another."""
-    if len(name) <= width:
-        return name
-    tail = min(DATE_W, max((width - 1) // 2, width - 7))  # the date first, then at least 5 of the start
-    return name[: width - 1 - tail] + "…" + name[-tail:]
-
-
 def name_width(table: DataTable, names: list[str], compact: bool) -> int:
     """The Run column grows with the table, up to the longest name."""
     room = table.scrollable_content_region.width - OTHER_W[compact]
@@ -133,7 +124,7 @@ def fill_runs_table(table: DataTable, runs: list, now: float, compact: bool = Fa
         loss = f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "—"
         age = fmt_duration(now - r.created) if r.created else "—"
         cells = (
-            [cut_middle(r.name, width), state_text(r.state, "" if compact else r.detail)]
+            [cut_middle(r.name, width, tail=DATE_W), state_text(r.state, "" if compact else r.detail)]
             + ([] if compact else [step, loss])
             + [age]
         )
