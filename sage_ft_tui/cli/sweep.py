@@ -13,6 +13,7 @@ import typer
 from sage_ft_tui.cli.base import fail, out
 from sage_ft_tui.cli.options import PresetOpt, SetOpt
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.sweep.prune import PRUNE_AFTER
 
 DEFAULT_TRIALS = 12
 ParamOpt = typer.Option(
@@ -59,7 +60,7 @@ def print_sweep(res) -> None:
     out("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for r in rows:
         out("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
-    notes = [t for t in res.trials if t.note and t.state in ("pruned", "failed")]
+    notes = [t for t in res.trials if t.note and t.state in ("pruned", "failed", "interrupted")]
     for t in notes:
         out(f"  #{t.number}: {t.note}")
     if res.best:
@@ -77,7 +78,7 @@ def sweep(
     seed: int = typer.Option(0, "--seed", help="The TPE sampler's seed."),
     no_prune: bool = typer.Option(False, "--no-prune", help="Run every trial to its end (no median pruning)."),
     prune_after: int = typer.Option(
-        5, "--prune-after", help="Completed trials before the median rule may prune others."
+        PRUNE_AFTER, "--prune-after", help="Completed trials before the median rule may prune others."
     ),
     preset: Optional[str] = PresetOpt,
     sets: Optional[List[str]] = SetOpt,
@@ -227,7 +228,7 @@ def _wait(lay, json_out: bool) -> None:
     while True:
         res = sweep_results(lay)
         for t in sorted(res.trials, key=lambda t: t.number):
-            if t.number not in said and t.state in ("complete", "pruned", "failed"):
+            if t.number not in said and t.state in ("complete", "pruned", "failed", "interrupted"):
                 said.add(t.number)
                 if not json_out:
                     out(f"trial #{t.number} {t.state}: {_fmt(t.value)} {t.note}".rstrip())

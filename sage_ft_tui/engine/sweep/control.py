@@ -16,7 +16,8 @@ from sage_ft_tui.engine.fsutil import read_json
 from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, runs_home, safe_name, validate_run_name
 from sage_ft_tui.engine.sweep.layout import SweepLayout, sweeps_home
 from sage_ft_tui.engine.sweep.params import Param, check_params
-from sage_ft_tui.engine.sweep.store import PRUNE_AFTER, SweepSpec, load_spec, require_optuna, save_spec, sweep_dir
+from sage_ft_tui.engine.sweep.prune import PRUNE_AFTER
+from sage_ft_tui.engine.sweep.store import SweepSpec, load_spec, require_optuna, save_spec, sweep_dir
 
 DRIVER_MODULE = "sage_ft_tui.engine.sweep.driver"
 

@@ -85,7 +85,9 @@ class Driver:
         from optuna.trial import TrialState
 
         done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        return sum(1 for t in self.study.get_trials(deepcopy=False) if t.state in done)
+        # a trial whose worker died under it (a reboot) does not count: a new trial takes its place
+        trials = self.study.get_trials(deepcopy=False)
+        return sum(1 for t in trials if t.state in done and not t.user_attrs.get("interrupted"))
 
     def _tell(self, number: int, state: str, value: Optional[float] = None, note: str = "") -> None:
         from optuna.trial import TrialState
@@ -135,6 +137,8 @@ class Driver:
         import optuna
         from optuna.trial import TrialState
 
+        from sage_ft_tui.engine.runs.manage import derive_state
+
         for ft in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             run = ft.user_attrs.get("run")
             run_path = Path(run) if run else self._tagged_run(ft.number)
@@ -149,14 +153,16 @@ class Driver:
                 trial, run_path, EventFollower(RunLayout(run_path).events), reported=set(ft.intermediate_values)
             )
             self.active[ft.number] = act
-            from sage_ft_tui.engine.runs.manage import derive_state
-
             if derive_state(run_path)[0] == "created" and queue_entry(run_path, self.home) is None:
                 # the driver stopped between making the run and queueing it
                 enqueue_trial(run_path, self.home, _queue_tag(self.spec, ft.number))
                 log(f"trial {ft.number}: {run_path.name} queued again")
             else:
                 log(f"trial {ft.number}: following {run_path.name} again")
+        if any(derive_state(a.run)[0] == "created" for a in self.active.values()):
+            from sage_ft_tui.engine.queue import ensure_scheduler
+
+            ensure_scheduler(home=self.home)  # after a reboot the queue's scheduler is gone too
 
     def _tagged_run(self, number: int) -> Optional[Path]:
         from sage_ft_tui.engine.paths import list_dir
@@ -204,6 +210,9 @@ class Driver:
             else:
                 act.trial.set_user_attr("objective", objective)
                 self._tell(number, "complete", value)
+        elif state == "failed" and derive_state(act.run)[1] == "worker died":
+            act.trial.set_user_attr("interrupted", True)
+            self._tell(number, "fail", note="interrupted: its worker died (a reboot?); a new trial takes its place")
         else:
             reason = read_status(act.run).get("exit_reason") or state
             self._tell(number, "fail", note=f"the run {state}: {clip(str(reason), 200)}")
@@ -257,7 +266,7 @@ def write_summary(lay: SweepLayout, study: Any, spec: SweepSpec, active: dict[in
                 "number": t.number,
                 "run": t.user_attrs.get("run"),
                 "params": dict(t.params),
-                "state": names.get(t.state, str(t.state).lower()),
+                "state": "interrupted" if t.user_attrs.get("interrupted") else names.get(t.state, str(t.state).lower()),
                 "value": t.value if t.state == TrialState.COMPLETE else (iv[last] if last is not None else None),
                 "step": last,
                 "objective": t.user_attrs.get("objective"),

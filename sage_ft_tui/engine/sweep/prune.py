@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Optional
 
+PRUNE_AFTER = 5  # completed trials before the median pruner judges others (Optuna's own default)
 EVAL = "eval_loss"
 TRAIN = "train_loss"
 # How each objective is said to people.
@@ -66,4 +67,14 @@ def should_prune(trial: Any, events: list[dict], reported: set[int]) -> bool:
     return bool(trial.should_prune())
 
 
-__all__ = ["EVAL", "TRAIN", "OBJECTIVE_TEXT", "objective_of", "points", "final_value", "report", "should_prune"]
+__all__ = [
+    "PRUNE_AFTER",
+    "EVAL",
+    "TRAIN",
+    "OBJECTIVE_TEXT",
+    "objective_of",
+    "points",
+    "final_value",
+    "report",
+    "should_prune",
+]

@@ -18,13 +18,13 @@ from sage_ft_tui.engine.sweep.layout import SweepLayout
 from sage_ft_tui.engine.sweep.store import SweepSpec, load_spec
 
 # Ranking order: finished trials by their value, then those under way, then pruned, then failed.
-_ORDER = {"complete": 0, "running": 1, "queued": 1, "waiting": 1, "pruned": 2, "failed": 3}
+_ORDER = {"complete": 0, "running": 1, "queued": 1, "waiting": 1, "pruned": 2, "failed": 3, "interrupted": 3}
 
 
 @dataclass
 class TrialRow:
     number: int
-    state: str  # complete, running, queued (created, waiting in the queue), pruned, failed
+    state: str  # complete, running, queued (created, waiting in the queue), pruned, failed, interrupted (not counted)
     params: dict[str, Any] = field(default_factory=dict)
     value: Optional[float] = None  # the objective: final for complete, the last reported otherwise
     step: Optional[int] = None

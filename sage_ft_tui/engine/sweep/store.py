@@ -17,9 +17,9 @@ from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json, read_json
 from sage_ft_tui.engine.sweep.layout import SweepLayout, sweeps_home
 from sage_ft_tui.engine.sweep.params import Param
+from sage_ft_tui.engine.sweep.prune import PRUNE_AFTER
 
 SPEC_VERSION = 1
-PRUNE_AFTER = 5  # completed trials before the median pruner judges others (Optuna's own default)
 
 
 @dataclass

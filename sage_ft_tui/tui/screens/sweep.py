@@ -26,6 +26,7 @@ STATE_STYLE = {
     "queued": "dim",
     "pruned": "$warning",
     "failed": "bold $error",
+    "interrupted": "$warning",
 }
 
 
