@@ -77,14 +77,20 @@ def compare_table(result: dict, labels: list[str]) -> Table:
     return t
 
 
-def run_choice(r, width: int = 200) -> Text:
-    """One run in the picker: its name, cut in the middle to fit (task and model at the
-    start, the date at the end both stay), and its state."""
+def run_choice(r, width: int = 200, slot: Optional[int] = None) -> Text:
+    """One run in the picker: the glyph of its column when picked (seen without colour too),
+    its name cut in the middle to fit (task and model at the start, the date at the end
+    both stay), and its state."""
     from sage_ft_tui.engine.errors import cut_middle
 
     state = f"  {r.state}"
     t = Text(no_wrap=True)
-    t.append(cut_middle(r.name, max(8, width - len(state))))
+    if slot is None:
+        t.append("  ")
+    else:
+        colour, glyph = PALETTE[slot % len(PALETTE)]
+        t.append(f"{glyph} ", style=colour)
+    t.append(cut_middle(r.name, max(8, width - 2 - len(state))))
     t.append(state, style="dim")
     return t
 
@@ -144,6 +150,7 @@ class CompareScreen(BaseScreen):
             ]
         )
         pick.focus()
+        self._fit_names()
         self.action_reload()
 
     def on_resize(self) -> None:
@@ -152,9 +159,12 @@ class CompareScreen(BaseScreen):
     def _fit_names(self) -> None:
         pick = self.query_one("#cmp-pick", SelectionList)
         width = pick.scrollable_content_region.width - 4  # the check box and its gaps
-        if width > 0:
-            for i, r in enumerate(self.infos):
-                pick.replace_option_prompt_at_index(i, run_choice(r, width))
+        if width <= 0:
+            width = 200
+        for i, r in enumerate(self.infos):
+            path = str(Path(r.path).resolve())
+            slot = self.runs.index(path) if path in self.runs else None
+            pick.replace_option_prompt_at_index(i, run_choice(r, width, slot))
 
     def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
         chosen = set(event.selection_list.selected)
@@ -162,6 +172,7 @@ class CompareScreen(BaseScreen):
         self.runs = [r for r in self.runs if r in chosen] + [
             r for r in event.selection_list.selected if r not in self.runs
         ]
+        self._fit_names()
         self.action_reload()
 
     def action_reload(self) -> None:
