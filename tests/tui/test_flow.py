@@ -35,13 +35,13 @@ async def test_review_edits_every_key_validated_as_you_type(world):
         w.value = "2"  # dropout must be < 1
         await pilot.pause()
         assert w.has_class("-invalid") and screen.check_action("next", ()) is None
-        assert screen.query_one("#error").render().plain == "✗ lora.dropout must be less than 1, not '2'"
+        assert screen.query_one("#error").render().plain == "✗ LoRA › dropout must be less than 1, not '2'"
         lr = screen.query_one("#cfg-training-learning-rate")
         lr.value = "abc"
         await pilot.pause()
         # one short line per marked field, in words, no pydantic text and no second "fix it" line
         assert screen.query_one("#error").render().plain == (
-            "✗ lora.dropout must be less than 1, not '2'\n  training.learning_rate must be a number, not 'abc'"
+            "✗ LoRA › dropout must be less than 1, not '2'\n  Training › learning_rate must be a number, not 'abc'"
         )
         lr.value = "0.0002"
         w.value = "0.1"

@@ -121,10 +121,15 @@ def choices(key: str) -> tuple[str, ...]:
     return ()
 
 
+def shown_as(key: str) -> str:
+    """A key as Review shows it: its section's title, then its label ("LoRA › dropout")."""
+    return f"{_section_of(key)} › {key.split('.', 1)[-1] if key != 'task' else key}"
+
+
 def bad_line(key: str, typed: str, e: SageError) -> str:
-    """One short line for a refused field: its key (section.key, as Review groups it), what
-    the value must be, what was typed ("training.learning_rate must be a number, not 'abc'")."""
-    where = key
+    """One short line for a refused field, named as the screen shows it (section › label),
+    what the value must be, what was typed ("Training › learning_rate must be a number, not 'abc'")."""
+    where = shown_as(key)
     problem = getattr(e, "problem", None)
     if problem and getattr(e, "field", key) == key:
         return f"{where} {problem}, not {typed.strip()!r}" if typed.strip() else f"{where} {problem}"
