@@ -73,3 +73,25 @@ def test_samples_fit_their_task():
 
     assert [s.name for s in samples_for("preference")] == ["preference_pairs.jsonl"]
     assert [s.name for s in samples_for("text")] == ["text.txt"] and samples_for("code") == []
+
+
+async def test_bad_row_counts_are_the_engines_past_the_listed_ones(world):
+    """More bad rows than the inspection lists (200): the Data step counts them all, as the
+    engine does, and "… and N more" counts from that, not from the list."""
+    import json
+
+    from sage_ft_tui.engine.data.inspect import inspect_data
+    from sage_ft_tui.tui.screens.wizard.data import MAX_BAD_SHOWN, DataScreen
+
+    path = world / "project" / "many_bad.jsonl"
+    rows = [{"instruction": f"Say {i}."} for i in range(230)] + [{"instruction": "Hi.", "output": "Hello."}] * 20
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    engine = inspect_data([str(path)], task="instruction", model="tiny-demo", max_length=64, preview=4)
+    assert engine.bad == 230 and len(engine.bad_rows) < 230
+    app = SageApp(live=False, cwd=str(world / "project"), initial=lambda app: [DataScreen()])
+    app.state.task, app.state.model = "instruction", "tiny-demo"
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.choose(str(path))
+        await pilot.pause()
+        assert "250 rows  ·  230 bad  ·  20 usable" in app.screen.query_one("#data-summary").render().plain
+        assert f"… and {230 - MAX_BAD_SHOWN} more" in app.screen.query_one("#data-bad").render().plain

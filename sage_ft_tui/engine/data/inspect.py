@@ -590,7 +590,7 @@ def inspect_data(
                 kind="model",
             )
         loaded = template_refusals(tok, loaded, max_bad_share)  # rows the template refuses: bad rows
-        out.usable = len(loaded.records)
+        out.usable, out.bad = len(loaded.records), len(loaded.bad)  # rows = usable + bad, still
         out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
         sample = loaded.records[:STATS_SAMPLE]
         out.warnings = template_warnings(tok, sample, model)

@@ -462,7 +462,7 @@ class DataScreen(WizardScreen):
         ok = ins.ok
         t.append("✓ " if ok else "✗ ", style=S("bold $success") if ok else S("bold $error"))
         t.append(f"{ins.format or 'unknown format'}", style="bold")
-        bad = ins.rows - ins.usable if ins.rows else len(ins.bad_rows)  # one count: usable = rows − bad
+        bad = ins.bad  # the engine's own count (bad_rows lists only the first few hundred)
         t.append(f"  ·  {ins.rows} rows  ·  ")
         t.append(f"{bad} bad", style=S("bold $error") if bad else "")
         t.append(f"  ·  {ins.usable} usable")
@@ -479,7 +479,7 @@ class DataScreen(WizardScreen):
         for where, reason in ins.bad_rows[:MAX_BAD_SHOWN]:
             t.append(f"  {self._rel(where)}", style="bold")
             t.append(f"  {reason}\n")
-        more = len(ins.bad_rows) - MAX_BAD_SHOWN
+        more = ins.bad - MAX_BAD_SHOWN  # every bad row counted, not only the listed ones
         if more > 0:
             t.append(f"  … and {more} more\n", style="dim")
         return t
