@@ -24,3 +24,6 @@ async def test_hardware_errors_name_the_fields_label(world):
             shown = err.render().plain.split("\n")[0] if err.display else None
             assert shown == said, (field, typed, shown)
             assert shown is None or "training." not in err.render().plain
+        why = screen.query_one("#hw-why").render().plain  # the plan for the recorded 2×H100: no flags, no keys
+        assert "2 GPUs visible" in why and "gpus (Review › Training)" in why
+        assert "--gpus" not in why and "training.gpus" not in why

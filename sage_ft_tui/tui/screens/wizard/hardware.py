@@ -16,7 +16,7 @@ from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.engine.hardware.gpus import GPUS, target_snapshot
 from sage_ft_tui.tui.screens.base import WizardScreen
-from sage_ft_tui.tui.screens.wizard.words import in_words, unreadable
+from sage_ft_tui.tui.screens.wizard.words import app_words, in_words, unreadable
 from sage_ft_tui.tui.state import CHOICES, EDITABLE
 from sage_ft_tui.tui.widgets.charts import S, bar, level_style
 
@@ -36,7 +36,7 @@ def recommend(model: str, snap) -> tuple[str, str]:
     quant = "4-bit QLoRA" if c.load_in_4bit else "8-bit QLoRA" if c.load_in_8bit else "LoRA"
     prec = "bf16" if c.bf16 else "fp16" if c.fp16 else "fp32"
     what = f"auto → {quant}, {prec}, micro-batch {c.batch_size} × {c.max_length} tokens"
-    return what, "\n".join(f"• {line}" for line in plan.lines)
+    return what, "\n".join(f"• {app_words(line)}" for line in plan.lines)  # no flags or config keys
 
 
 def machine_text(snap) -> Text:

@@ -39,3 +39,25 @@ def in_words(err: SageError, labels: dict[str, str], typed: Optional[dict[str, s
         msg = re.sub(rf"\b{re.escape(key.rsplit('.', 1)[-1])}\b", short(labels[key]), msg)
     hint = err.hint if err.hint and not any(k in err.hint for k in labels) else ""
     return SageError(msg, hint=hint, kind=err.kind)
+
+
+SECTION_TITLES = {
+    "training": "Training",
+    "model": "Model",
+    "lora": "LoRA",
+    "data": "Data",
+    "preference": "Preference",
+    "grpo": "GRPO",
+}
+
+
+def app_words(line: str) -> str:
+    """An engine line written for the command line, in the app's words: `--gpus N` flags
+    and dotted config keys become the setting and where Review shows it."""
+    line = re.sub(r"--gpus N or ", "", line)
+    line = re.sub(r"--gpus (\d+)", r"gpus \1", line)
+    return re.sub(
+        r"\b(training|model|lora|data|preference|grpo)\.([a-z_]+)",
+        lambda m: f"{m[2]} (Review › {SECTION_TITLES[m[1]]})",
+        line,
+    )
