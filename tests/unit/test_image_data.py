@@ -152,3 +152,11 @@ def test_images_outside_conversations_and_video_are_refused(tmp_path, task, row,
     with pytest.raises(SageError, match=named) as e:
         load_training_data(p, task=task)
     assert e.value.where == f"{p}:1"
+
+
+def test_the_text_only_public_api_refuses_image_rows(folder):
+    from sage_ft_tui.engine.data.prepare import prepare_dataset
+
+    with pytest.raises(SageError, match="tokenizes text only") as e:
+        prepare_dataset([lf_row("imgs/red.png")], "tiny-demo", task="chat")
+    assert "vision-language model" in e.value.hint

@@ -971,6 +971,13 @@ def prepare_dataset(
                 raise SageError(f"row {i}: {e}", hint="fix the row", kind="data") from None
     else:
         records = load_training_data(data, task=task, fmt=fmt).records
+    if any(r.get("images") for r in records):
+        raise SageError(
+            "prepare_dataset tokenizes text only, and these rows hold images",
+            hint="train image rows as a run (`sage-ft-tui start --data FILE` with a vision-language model): "
+            "its images are checked and processed by the model's processor",
+            kind="data",
+        )
     mdir = str(model_dir(model))
     tok = chat_tokenizer(mdir)
     is_text = "text" in records[0]
