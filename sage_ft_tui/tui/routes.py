@@ -46,7 +46,7 @@ def _chat(run: Optional[str]) -> Screen:
 
 
 def _eval(run: Optional[str]) -> Screen:
-    from sage_ft_tui.tui.screens.evaluate import EvaluateScreen
+    from sage_ft_tui.tui.screens.deploy.evaluate import EvaluateScreen
 
     return EvaluateScreen(run)
 
@@ -59,7 +59,7 @@ def _compare(runs: Optional[str]) -> Screen:
 
 
 def _export(run: Optional[str]) -> Screen:
-    from sage_ft_tui.tui.screens.export import ExportScreen
+    from sage_ft_tui.tui.screens.deploy.export import ExportScreen
 
     return ExportScreen(run)
 

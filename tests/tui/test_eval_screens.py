@@ -44,7 +44,7 @@ async def test_runs_compare_overlays_two_curves(world):
 
 
 async def test_evaluate_screen_shows_the_report_side_by_side(world):
-    from sage_ft_tui.tui.screens.evaluate import EvaluateScreen
+    from sage_ft_tui.tui.screens.deploy.evaluate import EvaluateScreen
 
     run = world / "runs" / A
     lay = RunLayout(run)
@@ -73,7 +73,7 @@ async def test_evaluate_screen_shows_the_report_side_by_side(world):
 
 
 async def test_export_screen_builds_the_cli_job(world):
-    from sage_ft_tui.tui.screens.export import ExportScreen, export_command
+    from sage_ft_tui.tui.screens.deploy.export import ExportScreen, export_command
 
     run = str(world / "runs" / A)
     app = SageApp(cwd=str(world / "project"))

@@ -91,7 +91,7 @@ async def test_export_note_follows_the_choice_and_done_comes_with_details(world)
     from textual.widgets import Select
 
     from sage_ft_tui.tui.routes import ROUTES
-    from sage_ft_tui.tui.screens.export import ExportFinished, ExportProgress
+    from sage_ft_tui.tui.screens.deploy.export import ExportFinished, ExportProgress
 
     app = factory.make_app("home", world)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -112,7 +112,7 @@ async def test_export_note_follows_the_choice_and_done_comes_with_details(world)
         stage = str(screen.query_one("#exp-stage").render())
         assert "done" not in stage and "run-q8_0.gguf" in stage, stage
         entry = {"format": "gguf", "path": "/x/run-q8_0.gguf", "bytes": 1024, "quant": "q8_0", "arch": "llama"}
-        screen.post_message(ExportFinished(entry, None))
+        screen.post_message(ExportFinished({"export": entry}, None))
         await pilot.pause()
         assert str(screen.query_one("#exp-stage").render()) == "done"
         assert "Exported" in str(screen.query_one("#exp-result").render())

@@ -1,14 +1,12 @@
 """Evaluate: base vs tuned on the run's held-out answers, with the side-by-side texts.
 
 The evaluation runs as `sage-ft-tui eval RUN --json` in a subprocess (this process never
-imports torch); its job records (engine/jobs.py) come back as messages from a thread
-worker. A report already on disk is shown at once.
+imports torch), through the job screens' shared plumbing (deploy/job.py). A report already
+on disk is shown at once.
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -18,11 +16,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import Button, Input, ProgressBar, Static
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.base import TopBar
+from sage_ft_tui.tui.screens.deploy.job import JobScreen
 from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
 
 STAGE_TEXT = {
@@ -32,20 +30,6 @@ STAGE_TEXT = {
     "judge": "asking the judge",
     "done": "done",
 }
-
-
-class EvalProgress(Message):
-    def __init__(self, stage: str, info: dict):
-        super().__init__()
-        self.stage = stage
-        self.info = info
-
-
-class EvalFinished(Message):
-    def __init__(self, report: Optional[dict], error: Optional[SageError]):
-        super().__init__()
-        self.report = report
-        self.error = error
 
 
 def eval_command(run: str, max_prompts: int) -> list[str]:
@@ -93,8 +77,9 @@ def no_split_error() -> SageError:
     return SageError(NO_EVAL_SPLIT, kind="data", code="no_eval_split")
 
 
-class EvaluateScreen(BaseScreen):
+class EvaluateScreen(JobScreen):
     WHERE = "Evaluate"
+    JOB, START, CANCEL = "eval", "evaluate", "cancel_eval"
     DEFAULT_CSS = """
     EvaluateScreen #eval-body { height: 1fr; }
     EvaluateScreen #eval-left { width: 46; height: 1fr; }
@@ -112,10 +97,7 @@ class EvaluateScreen(BaseScreen):
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):
-        super().__init__(**kw)
-        self.run_dir = Path(run_dir) if run_dir else (Path(p) if (p := pick_run("adapter")) else None)
-        self.proc: Optional[subprocess.Popen] = None
-        self.running = False
+        super().__init__(Path(run_dir) if run_dir else (Path(p) if (p := pick_run("adapter")) else None), **kw)
 
     def compose(self) -> ComposeResult:
         name = self.run_dir.name if self.run_dir else "no run"
@@ -159,16 +141,6 @@ class EvaluateScreen(BaseScreen):
                 Text("No evaluation yet. e: evaluate base vs tuned (adapter, no merge needed).", style="dim")
             )
 
-    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
-        # an action that does not apply now is hidden (False), not dimmed: the footer shows what works
-        if action == "evaluate":
-            return not self.running and self.run_dir is not None
-        if action == "cancel_eval":
-            return self.running
-        if action == "back":
-            return not self.running
-        return True
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "eval-go":
             self.action_evaluate()
@@ -184,47 +156,30 @@ class EvaluateScreen(BaseScreen):
             self.say_error(SageError(f"prompts {raw!r} is not a whole number", hint="e.g. 50 (0: loss only)"))
             return
         self.say_error(None)
-        self.running = True
-        self._set_busy(True)
         self.query_one("#eval-progress", ProgressBar).update(progress=0)
-        cmd = eval_command(str(self.run_dir), n)
-        self.run_worker(lambda: self._run(cmd), thread=True, name="eval", exclusive=True, exit_on_error=False)
-
-    def _run(self, cmd: list[str]) -> None:
-        from sage_ft_tui.engine.jobs import run_job
-
-        def started(proc: subprocess.Popen) -> None:
-            self.proc = proc
-
-        out = run_job(
-            cmd, job="eval", on_start=started, on_progress=lambda p: self.post_message(EvalProgress(p.stage, p.info))
-        )
-        self.post_message(EvalFinished((out.result or {}).get("report"), out.error))
+        self.start_job(eval_command(str(self.run_dir), n))
 
     def action_cancel_eval(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.query_one("#eval-stage", Static).update("cancelling…")
+        self.cancel_job()
 
-    def on_eval_progress(self, message: EvalProgress) -> None:
-        info = message.info
-        if message.stage == "progress" and info.get("total"):
+    def cancelling(self) -> None:
+        self.query_one("#eval-stage", Static).update("cancelling…")
+
+    def job_progress(self, stage: str, info: dict) -> None:
+        if stage == "progress" and info.get("total"):
             self.query_one("#eval-progress", ProgressBar).update(total=info["total"], progress=info.get("done", 0))
             return
-        extra = f" ({info.get('mode')})" if message.stage == "generate" else ""
-        self.query_one("#eval-stage", Static).update(STAGE_TEXT.get(message.stage, message.stage) + extra)
+        extra = f" ({info.get('mode')})" if stage == "generate" else ""
+        self.query_one("#eval-stage", Static).update(STAGE_TEXT.get(stage, stage) + extra)
 
-    def on_eval_finished(self, message: EvalFinished) -> None:
-        self.running = False
-        self.proc = None
-        self._set_busy(False)
-        if message.error is not None:
+    def job_finished(self, result: Optional[dict], error: Optional[SageError]) -> None:
+        if error is not None:
             from sage_ft_tui.engine.eval.data import NO_EVAL_SPLIT
 
             self.query_one("#eval-stage", Static).update("")
-            self.say_error(no_split_error() if message.error.message == NO_EVAL_SPLIT else message.error)
+            self.say_error(no_split_error() if error.message == NO_EVAL_SPLIT else error)
             return
-        self._show(message.report or {}, note="done")
+        self._show((result or {}).get("report") or {}, note="done")
 
     def _show(self, rep: dict, note: str) -> None:
         self.query_one("#eval-stage", Static).update(
@@ -233,8 +188,7 @@ class EvaluateScreen(BaseScreen):
         self.query_one("#eval-table", Static).update(report_table(rep))
         self.query_one("#eval-samples", Static).update(samples_text(rep))
 
-    def _set_busy(self, busy: bool) -> None:
+    def set_busy(self, busy: bool) -> None:
         self.query_one("#eval-go", Button).disabled = busy
         self.query_one("#eval-cancel", Button).disabled = not busy
         self.query_one("#eval-prompts", Input).disabled = busy
-        self.refresh_bindings()

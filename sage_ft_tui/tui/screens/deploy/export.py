@@ -1,11 +1,9 @@
 """Export: the merged model as GGUF (+ Ollama Modelfile) or an HF folder, the GGUF checked
-by llama.cpp itself. Runs `sage-ft-tui export RUN --json` in a subprocess; its job records
-(engine/jobs.py) come back as messages from a thread worker."""
+by llama.cpp itself. Runs `sage-ft-tui export RUN --json` in a subprocess, through the job
+screens' shared plumbing (deploy/job.py)."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -14,12 +12,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Button, Checkbox, Select, Static
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.export.report import STAGES, summary
-from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.base import TopBar
+from sage_ft_tui.tui.screens.deploy.job import JobFinished, JobProgress, JobScreen
 from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
 
 CHOICES = [
@@ -37,18 +35,8 @@ NOTES = {
 }
 
 
-class ExportProgress(Message):
-    def __init__(self, stage: str, info: dict):
-        super().__init__()
-        self.stage = stage
-        self.info = info
-
-
-class ExportFinished(Message):
-    def __init__(self, entry: Optional[dict], error: Optional[SageError]):
-        super().__init__()
-        self.entry = entry
-        self.error = error
+# the job's records as the screen receives them (deploy/job.py)
+ExportProgress, ExportFinished = JobProgress, JobFinished
 
 
 def export_command(run: str, choice: str, force: bool) -> list[str]:
@@ -68,8 +56,9 @@ def entry_text(e: dict) -> Text:
     return t
 
 
-class ExportScreen(BaseScreen):
+class ExportScreen(JobScreen):
     WHERE = "Export"
+    JOB, START, CANCEL = "export", "export", "cancel_export"
     DEFAULT_CSS = """
     ExportScreen #exp-body { height: 1fr; }
     ExportScreen #exp-form { width: 44; height: 1fr; }
@@ -85,10 +74,7 @@ class ExportScreen(BaseScreen):
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):
-        super().__init__(**kw)
-        self.run_dir = Path(run_dir) if run_dir else (Path(p) if (p := pick_run("merged")) else None)
-        self.proc: Optional[subprocess.Popen] = None
-        self.running = False
+        super().__init__(Path(run_dir) if run_dir else (Path(p) if (p := pick_run("merged")) else None), **kw)
 
     def compose(self) -> ComposeResult:
         name = self.run_dir.name if self.run_dir else "no run"
@@ -119,16 +105,6 @@ class ExportScreen(BaseScreen):
         if event.select.id == "exp-choice" and not self.running:
             self.query_one("#exp-result", Static).update(Text(NOTES.get(str(event.value), ""), style="dim"))
 
-    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
-        # an action that does not apply now is hidden (False), not dimmed: the footer shows what works
-        if action == "export":
-            return not self.running and self.run_dir is not None
-        if action == "cancel_export":
-            return self.running
-        if action == "back":
-            return not self.running
-        return True
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "exp-go":
             self.action_export()
@@ -144,53 +120,35 @@ class ExportScreen(BaseScreen):
             self.query_one("#exp-force", Checkbox).value,
         )
         self.say_error(None)
-        self.running = True
-        self._set_busy(True)
-        self.run_worker(lambda: self._run(cmd), thread=True, name="export", exclusive=True, exit_on_error=False)
-
-    def _run(self, cmd: list[str]) -> None:
-        from sage_ft_tui.engine.jobs import run_job
-
-        def started(proc: subprocess.Popen) -> None:
-            self.proc = proc
-
-        out = run_job(
-            cmd,
-            job="export",
-            on_start=started,
-            on_progress=lambda p: self.post_message(ExportProgress(p.stage, p.info)),
-        )
-        self.post_message(ExportFinished((out.result or {}).get("export"), out.error))
+        self.start_job(cmd)
 
     def action_cancel_export(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.query_one("#exp-stage", Static).update("cancelling…")
+        self.cancel_job()
 
-    def on_export_progress(self, message: ExportProgress) -> None:
-        if message.stage == "done":  # written; "done" is said with its details, once the job has ended
-            text = f"written {Path(str(message.info.get('path', ''))).name}; finishing…"
+    def cancelling(self) -> None:
+        self.query_one("#exp-stage", Static).update("cancelling…")
+
+    def job_progress(self, stage: str, info: dict) -> None:
+        if stage == "done":  # written; "done" is said with its details, once the job has ended
+            text = f"written {Path(str(info.get('path', ''))).name}; finishing…"
         else:
-            text = STAGES[message.stage](message.info) if message.stage in STAGES else message.stage
+            text = STAGES[stage](info) if stage in STAGES else stage
         self.query_one("#exp-stage", Static).update(text)
 
-    def on_export_finished(self, message: ExportFinished) -> None:
-        self.running = False
-        self.proc = None
-        self._set_busy(False)
-        if message.error is not None:
+    def job_finished(self, result: Optional[dict], error: Optional[SageError]) -> None:
+        if error is not None:
             self.query_one("#exp-stage", Static).update("")
-            self.say_error(message.error)
+            self.say_error(error)
             return
-        if not message.entry:  # nothing to show: say so rather than "done"
+        entry = (result or {}).get("export")
+        if not entry:  # nothing to show: say so rather than "done"
             self.query_one("#exp-stage", Static).update("ended without a report (see the export folder)")
             return
         self.query_one("#exp-stage", Static).update("done")
-        self.query_one("#exp-result", Static).update(entry_text(message.entry))
+        self.query_one("#exp-result", Static).update(entry_text(entry))
 
-    def _set_busy(self, busy: bool) -> None:
+    def set_busy(self, busy: bool) -> None:
         self.query_one("#exp-go", Button).disabled = busy
         self.query_one("#exp-cancel", Button).disabled = not busy
         self.query_one("#exp-choice", Select).disabled = busy
         self.query_one("#exp-force", Checkbox).disabled = busy
-        self.refresh_bindings()
