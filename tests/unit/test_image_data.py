@@ -160,3 +160,35 @@ def test_the_text_only_public_api_refuses_image_rows(folder):
     with pytest.raises(SageError, match="tokenizes text only") as e:
         prepare_dataset([lf_row("imgs/red.png")], "tiny-demo", task="chat")
     assert "vision-language model" in e.value.hint
+
+
+def _png_claiming(w: int, h: int) -> bytes:
+    """A tiny PNG whose header claims w×h pixels (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    raw = bytearray(png_bytes(1, 1))
+    ihdr = struct.pack(">II", w, h) + bytes(raw[24:29])
+    raw[16:29] = ihdr
+    raw[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    return bytes(raw)
+
+
+def test_hostile_image_files_are_bad_rows_not_hangs(folder):
+    import os
+
+    (folder / "imgs" / "bomb.png").write_bytes(_png_claiming(60000, 60000))
+    (folder / "imgs" / "big.png").write_bytes(_png_claiming(9000, 9000))
+    (folder / "imgs" / "dir.png").mkdir()
+    os.mkfifo(folder / "imgs" / "pipe.png")
+    cases = [
+        ("imgs/bomb.png", "far too many pixels"),
+        ("imgs/big.png", "9000×9000 px is no usable picture"),
+        ("imgs/dir.png", "not a regular file"),
+        ("imgs/pipe.png", "not a regular file"),
+    ]
+    p = write(folder / "d.jsonl", [lf_row("imgs/red.png")] + [lf_row(img) for img, _ in cases])
+    got = load_training_data(p, task="chat", max_bad_share=1.0)
+    assert len(got.records) == 1
+    for b, (img, why) in zip(got.bad, cases):
+        assert img in b.reason and why in b.reason, b.reason
