@@ -1,24 +1,31 @@
 """GPU check, one command, ≤ 8 minutes on one H100/H200 (run by bench/gpu_check.sh, which
 installs the carried wheels first). Through the real detached worker, on random-weight
-Qwen2.5-shaped models built here (no hub):
+models of the families users train, at their published shapes, built here (no hub):
 
-  setup         doctor (which attention/kernel path a run takes and why), models, data
-  lora-0.5b     bf16 LoRA, packing: real tokens/s, MFU, peak memory vs `estimate`;
-                the wizard's Monitor screen is driven headlessly against this live run
-                (Textual run_test) and saved as monitor.svg, its GPU panel fed by NVML
-  lora-1.5b     the same at 1.5B
-  qlora-0.5b    4-bit NF4 QLoRA (bitsandbytes) with gradient checkpointing, paged 8-bit AdamW
-  qlora-1.5b    the same at 1.5B
-  oom-recovery  a micro-batch ~3× too big for the card: the worker must hit CUDA OOM and
-                retry with smaller ones (training.oom_retries) until it completes
+  setup                  doctor (which attention/kernel path a run takes and why), models, data
+  lora-qwen2.5-0.5b      bf16 LoRA, packing: real tokens/s, MFU, peak memory vs `estimate`;
+                         the wizard's Monitor screen is driven headlessly against this live run
+                         (Textual run_test) and saved as monitor.svg, its GPU panel fed by NVML
+  unfused-qwen2.5-0.5b   the same run without our fused paths (Liger off, plain SDPA with the
+                         packed mask; on CPU: peft's LoRA forward, TRL's head): memory and speed
+                         they save
+  lora-llama-3.2-1b      bf16 LoRA at Llama-3.2-1B's shape
+  lora-gemma-2-2b        bf16 LoRA at Gemma-2-2B's shape (attention softcap, sliding window)
+  lora-llama-3.1-8b      bf16 LoRA at Llama-3.1-8B's shape: the MFU figure
+  qlora-llama-3.2-1b     4-bit NF4 QLoRA (bitsandbytes), gradient checkpointing, paged 8-bit AdamW
+  qlora-llama-3.1-8b     the same at 8B
+  oom-recovery           a micro-batch ~3× too big for the card: the worker must hit CUDA OOM and
+                         retry with smaller ones (training.oom_retries) until it completes
 
+MFU uses the LoRA-aware FLOP count of engine/hardware/flops.py (4·N frozen + 6·n adapters +
+causal attention + the recompute under checkpointing), the textbook 6·N beside it.
 Each phase has a time budget (unused time carries over); a slow phase is cut short with a
 note and the later ones still run. A path that could not be exercised (a wheel missing,
 no GPU) is listed, never a failure. Ends with one summary table; writes gpu_check.json
 (and the table, and monitor.svg) into --out, else $OUT, else a temp folder.
 
     python bench/gpu_check.py                # on the GPU machine (via bench/gpu_check.sh)
-    python bench/gpu_check.py --cpu-smoke    # the same phases, tiny shape, on CPU, seconds
+    python bench/gpu_check.py --cpu-smoke    # the same code path, tiny shapes, on CPU
 
 Prints figures; it never fails on a timing. Exit status 0 unless a phase failed.
 """
@@ -41,15 +48,28 @@ from bench.gpu.report import CUT, FAILED, OK, SKIPPED, SUMMARY_NAME, table, writ
 from sage_ft_tui.engine.fsutil import GiB  # noqa: E402
 
 GPU_PLAN = {
-    "setup": 75,
-    "lora-0.5b": 80,
-    "lora-1.5b": 80,
-    "qlora-0.5b": 50,
-    "qlora-1.5b": 55,
-    "oom-recovery": 85,
+    "setup": 90,
+    "lora-qwen2.5-0.5b": 55,
+    "unfused-qwen2.5-0.5b": 40,
+    "lora-llama-3.2-1b": 45,
+    "lora-gemma-2-2b": 50,
+    "lora-llama-3.1-8b": 60,
+    "qlora-llama-3.2-1b": 40,
+    "qlora-llama-3.1-8b": 50,
+    "oom-recovery": 50,
 }
-SMOKE_PLAN = {"setup": 60, "lora-0.5b": 150, "lora-1.5b": 1, "qlora-0.5b": 1, "qlora-1.5b": 1, "oom-recovery": 1}
-MONITOR_S = 50  # at most, inside lora-0.5b's window
+SMOKE_PLAN = {p: 1 for p in GPU_PLAN} | {"setup": 60, "lora-qwen2.5-0.5b": 150, "unfused-qwen2.5-0.5b": 90}
+# The shape each model key trains at on CPU (--cpu-smoke): the same architecture, tiny.
+SMOKE_SHAPE = {
+    "qwen2.5-0.5b": "tiny",
+    "llama-3.2-1b": "tiny-llama",
+    "gemma-2-2b": "tiny-gemma2",
+    "llama-3.1-8b": "tiny-llama",
+}
+# Our fused paths, off: the engine's own switches (Liger and the attention on CUDA; the fused
+# LoRA linear and the compact LM head on CPU).
+UNFUSED_ENV = {"SAGE_FT_LIGER": "0", "SAGE_FT_ATTN": "sdpa", "SAGE_FT_FUSED_LORA": "0", "SAGE_FT_COMPACT_HEAD": "0"}
+MONITOR_S = 50  # at most, inside lora-qwen2.5-0.5b's window
 OOM_FACTOR = 2.5  # the OOM phase's first micro-batch: estimated at least this × the card's memory
 MIN_PHASE_S = 20  # less than this left: the phase is skipped (a worker needs ~15 s to start)
 
@@ -99,15 +119,15 @@ def oom_micro_batch(model_dir: Path, length: int, vram: int) -> int:
 
 
 def phase_spec(phase: str, models: dict[str, Path], data: Path, vram: int, *, smoke: bool = False):
-    """What a training phase trains: `models` by shape ("0.5b", "1.5b"; "tiny" for the smoke),
-    sized for a card of `vram` bytes."""
+    """What a training phase trains: `models` by key ("qwen2.5-0.5b", ...; built at the tiny
+    shapes for the smoke), sized for a card of `vram` bytes."""
     from bench.gpu.runs import Spec
 
-    kind, _, shape = phase.partition("-")
+    kind, _, key = phase.partition("-")
     if smoke:
         return Spec(
             phase,
-            models["tiny"],
+            models[key],
             data,
             steps=4,
             micro_batch=2,
@@ -115,27 +135,39 @@ def phase_spec(phase: str, models: dict[str, Path], data: Path, vram: int, *, sm
             logging_steps=1,
             optimizer="adamw_torch",
             precision="auto",
+            env=UNFUSED_ENV if kind == "unfused" else {},
         )
-    if kind == "lora":
+    if kind in ("lora", "unfused"):
+        big = key == "llama-3.1-8b"
         mb = fit_micro_batch(
-            models[shape], 16, 1024, vram, 0.5, gradient_checkpointing=False, optimizer="adamw_torch_fused"
+            models[key],
+            16,
+            1024,
+            vram,
+            0.5 if not big else 0.8,
+            gradient_checkpointing=False,
+            optimizer="adamw_torch_fused",
         )
-        return Spec(phase, models[shape], data, steps=60 if shape == "0.5b" else 40, micro_batch=mb, length=1024)
+        steps = {"qwen2.5-0.5b": 40, "llama-3.2-1b": 30, "gemma-2-2b": 25}.get(key, 20)
+        env = UNFUSED_ENV if kind == "unfused" else {}
+        return Spec(phase, models[key], data, steps=steps, micro_batch=mb, length=1024, env=env)
     if kind == "qlora":
         return Spec(
             phase,
-            models[shape],
+            models[key],
             data,
-            steps=20 if shape == "0.5b" else 15,
-            micro_batch=16,
+            steps=15 if key == "llama-3.2-1b" else 10,
+            micro_batch=16 if key == "llama-3.2-1b" else 8,
             length=1024,
             checkpointing=True,
             quantization="4bit",
             optimizer="paged_adamw_8bit",
         )
     if phase == "oom-recovery":
-        mb = oom_micro_batch(models["0.5b"], 1024, vram)
-        return Spec(phase, models["0.5b"], data, steps=2, micro_batch=mb, length=1024, oom_retries=6, logging_steps=1)
+        mb = oom_micro_batch(models["qwen2.5-0.5b"], 1024, vram)
+        return Spec(
+            phase, models["qwen2.5-0.5b"], data, steps=2, micro_batch=mb, length=1024, oom_retries=6, logging_steps=1
+        )
     raise ValueError(f"no training phase {phase!r}")
 
 
@@ -249,8 +281,9 @@ class Check:
         for k, v in (doc.get("training_paths") or {}).items():
             print(f"   doctor {k}: {v}")
         t0 = time.monotonic()
-        for key in ("tiny",) if self.smoke else ("0.5b", "1.5b"):
-            self.models[key] = build_model(self.work / f"qwen2.5-{key}-random", key)
+        for key in ("qwen2.5-0.5b", "llama-3.2-1b", "gemma-2-2b", "llama-3.1-8b"):
+            shape = SMOKE_SHAPE[key] if self.smoke else key
+            self.models[key] = build_model(self.work / f"{shape}-random", shape, "cpu" if self.smoke else "cuda")
         # ~505 tokens a row: 3,000 rows pack into ~1,480 rows of 1,024, more than any phase takes
         build_data(self.data, rows=240 if self.smoke else 3000, words=60 if self.smoke else 220)
         self._preflight_paths()
@@ -316,18 +349,40 @@ class Check:
             status, note = FAILED, "; ".join(fig["errors"]) or f"ended {fin.state}"
         return {"status": status, "note": "; ".join(x for x in (*notes, note) if x), "figures": fig}
 
-    def lora(self, shape: str, *, monitor: bool = False):
+    def lora(self, phase: str, *, monitor: bool = False):
         def run(allow: float) -> dict:
-            spec = phase_spec(f"lora-{shape}", self.models, self.data, self.vram, smoke=self.smoke)
+            spec = phase_spec(phase, self.models, self.data, self.vram, smoke=self.smoke)
             res = self._train(spec, allow, monitor=monitor)
+            if phase.startswith("unfused-"):
+                res["note"] = "; ".join(x for x in (self._against_fused(phase, res), res["note"]) if x)
             if self.smoke:
-                res["note"] = "; ".join(x for x in ("tiny Qwen2 shape (--cpu-smoke)", res["note"]) if x)
+                shape = SMOKE_SHAPE[phase.partition("-")[2]]
+                res["note"] = "; ".join(x for x in (f"{shape} shape (--cpu-smoke)", res["note"]) if x)
             return res
 
         return run
 
-    def qlora(self, shape: str):
-        return lambda allow: self._train(phase_spec(f"qlora-{shape}", self.models, self.data, self.vram), allow)
+    def _against_fused(self, phase: str, res: dict) -> str:
+        """The unfused run's peak memory and speed against the fused run of the same model."""
+        from bench.gpu.measure import gib
+
+        fused = next((p for p in self.report["phases"] if p["name"] == "lora-" + phase.partition("-")[2]), None)
+        f, u = (fused or {}).get("figures") or {}, res.get("figures") or {}
+        if not f or not u:
+            return ""
+        mf, mu = f.get("memory") or {}, u.get("memory") or {}
+        parts = [f"without our fused paths ({', '.join(f'{k}={v}' for k, v in UNFUSED_ENV.items())})"]
+        a, b = mf.get("torch_peak_allocated"), mu.get("torch_peak_allocated")
+        if a and b:
+            parts.append(f"torch peak {gib(b)} vs {gib(a)} fused ({b / a:.2f}x)")
+        ta, tb = f.get("tokens_per_s"), u.get("tokens_per_s")
+        if ta and tb:
+            parts.append(f"tokens/s {tb:,.0f} vs {ta:,.0f} fused ({ta / tb:.2f}x faster fused)")
+        res.setdefault("figures", {})["against_fused"] = {"peak": [a, b], "tokens_per_s": [ta, tb]}
+        return ": ".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+
+    def qlora(self, phase: str):
+        return lambda allow: self._train(phase_spec(phase, self.models, self.data, self.vram), allow)
 
     def oom(self, allow: float) -> dict:
         spec = phase_spec("oom-recovery", self.models, self.data, self.vram)
@@ -359,7 +414,8 @@ class Check:
             print(
                 f"   tokens/s {tps:,.0f} over {f['window_s']:.0f}s"
                 + (
-                    f"; MFU {mfu:.1%} (6·N, N {f['matmul_params'] / 1e6:.0f}M, peak {f['peak_tflops']} TFLOP/s)"
+                    f"; MFU {mfu:.1%} (LoRA-aware {f['flops_per_token'] / 1e9:.2f} GFLOP/token; "
+                    f"6·N: {f['mfu_6n']:.1%}; peak {f['peak_tflops']} TFLOP/s)"
                     if mfu
                     else ""
                 )
@@ -410,15 +466,17 @@ class Check:
         no_cuda = "needs a CUDA GPU (--cpu-smoke)" if self.smoke else ""
         qskip = no_cuda or ("" if bnb else "bitsandbytes missing")
 
+        self.budget.t0 = time.monotonic()  # the phases' clock: imports and the probe above are not a phase
         setup = self.phase("setup", self.setup)
         broken = "" if setup["status"] == OK else "setup failed"
-        self.phase("lora-0.5b", self.lora("0.5b", monitor=True), skip=broken)
+        self.phase("lora-qwen2.5-0.5b", self.lora("lora-qwen2.5-0.5b", monitor=True), skip=broken)
         self.phase_monitor(broken)
-        self.phase(
-            "lora-1.5b", self.lora("1.5b"), skip=broken or ("--cpu-smoke trains one shape" if self.smoke else "")
-        )
-        self.phase("qlora-0.5b", self.qlora("0.5b"), skip=broken or qskip)
-        self.phase("qlora-1.5b", self.qlora("1.5b"), skip=broken or qskip)
+        self.phase("unfused-qwen2.5-0.5b", self.lora("unfused-qwen2.5-0.5b"), skip=broken)
+        one = "--cpu-smoke trains one shape (the others are built)" if self.smoke else ""
+        for phase in ("lora-llama-3.2-1b", "lora-gemma-2-2b", "lora-llama-3.1-8b"):
+            self.phase(phase, self.lora(phase), skip=broken or one)
+        for phase in ("qlora-llama-3.2-1b", "qlora-llama-3.1-8b"):
+            self.phase(phase, self.qlora(phase), skip=broken or qskip)
         self.phase("oom-recovery", self.oom, skip=broken or no_cuda)
         self.report["not_exercised"] = not_exercised(self.report, self.cuda)
         failed = [p["name"] for p in self.report["phases"] if p["status"] == FAILED]
@@ -435,11 +493,11 @@ class Check:
         return 0 if not failed else 1
 
     def phase_monitor(self, broken: str) -> None:
-        """The monitor ran inside lora-0.5b; its own line in the report."""
+        """The monitor ran inside lora-qwen2.5-0.5b; its own line in the report."""
         m = self.monitor
         entry: dict = {"name": "monitor", "wall_s": m.get("seconds", 0.0), "monitor": m}
         if broken or not m:
-            entry.update(status=SKIPPED, note=broken or "lora-0.5b ended before the monitor attached")
+            entry.update(status=SKIPPED, note=broken or "lora-qwen2.5-0.5b ended before the monitor attached")
         elif m.get("error"):
             entry.update(status=FAILED, note=m["error"])
         elif self.cuda and not m.get("live_nvml_polls"):

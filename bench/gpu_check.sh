@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # GPU check, ONE command, ≤ 8 minutes on one H100/H200 (bench/gpu_check.py says what each
-# phase measures): tokens/s and MFU of bf16 LoRA on Qwen2.5-0.5B- and 1.5B-shaped random
-# models, the same with 4-bit QLoRA, peak memory against `estimate`, OOM recovery, the
-# Monitor screen driven headlessly against the live run (monitor.svg), and which attention/
-# kernel path each run took. Results: gpu_check.json, gpu_check_summary.txt, monitor.svg
+# phase measures): tokens/s, MFU (LoRA-aware FLOPs, engine/hardware/flops.py) and peak memory
+# against `estimate` of bf16 LoRA on random models at the shapes users train (Qwen2.5-0.5B,
+# Llama-3.2-1B, Gemma-2-2B, Llama-3.1-8B), 4-bit QLoRA at 1B and 8B, the 0.5B run again
+# without our fused paths (memory and speed they save), OOM recovery, the Monitor screen
+# driven headlessly against the live run (monitor.svg), and which attention/kernel path each
+# run took. Results: gpu_check.json, gpu_check_summary.txt, monitor.svg
 # and gpu_check.log in $OUT (else a temp folder).
 #
 # 1. Wheels (here, where pip reaches PyPI). The GPU image (device KINDS.md: Python 3.12,

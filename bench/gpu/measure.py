@@ -45,17 +45,26 @@ def matmul_params(model_dir) -> int:
     return s.linear_params + s.vocab * s.hidden
 
 
-def mfu(tokens_per_s: Optional[float], n_params: int, gpu_name: str) -> dict:
-    """Model FLOP utilisation, 6·N·tokens/s over the card's dense bf16 peak (gpus.py).
-    By convention 6·N: a LoRA step skips the frozen weights' gradients (≈4·N really done),
-    and attention's own FLOPs are left out, so this is conservative twice over."""
+def mfu(tokens_per_s: Optional[float], spec, gpu_name: str) -> dict:
+    """Model FLOP utilisation with the LoRA-aware count of engine/hardware/flops.py (4·N for
+    the frozen base, 6·n for the adapters, causal attention at the max length, the recompute
+    under checkpointing) over the card's dense bf16 peak (gpus.py); the textbook 6·N beside it."""
+    from sage_ft_tui.engine.hardware.flops import flops_per_token
+    from sage_ft_tui.engine.hardware.flops import mfu as utilisation
     from sage_ft_tui.engine.hardware.gpus import peak_tflops
 
+    count = flops_per_token(
+        str(spec.model_dir), lora_r=16, seq_len=spec.length, gradient_checkpointing=spec.checkpointing
+    )
     peak = peak_tflops(gpu_name) if gpu_name else None
-    out = {"flops_per_token": 6 * n_params, "peak_tflops": peak, "mfu": None}
-    if tokens_per_s and peak:
-        out["mfu"] = tokens_per_s * 6 * n_params / (peak * 1e12)
-    return out
+    n = matmul_params(spec.model_dir)
+    return {
+        "flops_per_token": count.total,
+        "flops_parts": count.to_dict(),
+        "peak_tflops": peak,
+        "mfu": utilisation(tokens_per_s, count.total, peak),
+        "mfu_6n": utilisation(tokens_per_s, 6.0 * n, peak),
+    }
 
 
 def final_config(fin: Finished):
@@ -129,6 +138,9 @@ def paths(fin: Finished) -> dict:
         "attention": att,
         "attention_path": attention_path(att) if att else "no start event",
         "liger": start.get("liger"),
+        "precision": start.get("precision"),
+        "kernels": start.get("kernels"),
+        "env": dict(fin.spec.env),
         "quantization": "bitsandbytes 4-bit NF4" if q == "4bit" else "bitsandbytes 8-bit" if q == "8bit" else "none",
         "sharding": start.get("sharding"),
         "optimizer": fin.cfg.training.optimizer,
@@ -176,7 +188,7 @@ def figures(fin: Finished, gpu_name: str) -> dict:
         "tokens": last.get("tokens"),
         **tp,
         "matmul_params": n,
-        **mfu(tp["tokens_per_s"], n, gpu_name),
+        **mfu(tp["tokens_per_s"], fin.spec, gpu_name),
         "memory": memory(fin),
         "paths": paths(fin),
         "oom_retries": oom_retries(fin),

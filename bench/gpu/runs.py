@@ -4,6 +4,7 @@ checkpoint, `cancelled`) when the budget ends, then read back from its event str
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class Spec:
     precision: str = "bf16"
     oom_retries: int = 0
     logging_steps: int = 5
+    env: dict = field(default_factory=dict)  # the engine's switches for this run only (SAGE_FT_LIGER=0, ...)
 
     def config(self) -> RunConfig:
         return RunConfig.from_dict(
@@ -98,7 +100,16 @@ def train(
     g = _gpu0(backend)
     baseline = g.mem_used if g else None
     cfg = spec.config()
-    started = start_run(cfg, home=home, unique=True)
+    saved = {k: os.environ.get(k) for k in spec.env}
+    os.environ.update(spec.env)  # the detached worker inherits them at launch
+    try:
+        started = start_run(cfg, home=home, unique=True)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     run = started.run
     pid = read_status(run).get("pid")
     dev_peak: Optional[int] = None

@@ -27,7 +27,19 @@ from sage_ft_tui.engine.train.attention import VARLEN, VARLEN_FLEX, VARLEN_SDPA
 
 REPO = Path(__file__).resolve().parents[2]
 QWEN_05B = REPO / "tests" / "unit" / "fixtures" / "hardware" / "models" / "qwen2.5-0.5b"
-PHASES = ["setup", "lora-0.5b", "monitor", "lora-1.5b", "qlora-0.5b", "qlora-1.5b", "oom-recovery"]
+PHASES = [
+    "setup",
+    "lora-qwen2.5-0.5b",
+    "monitor",
+    "unfused-qwen2.5-0.5b",
+    "lora-llama-3.2-1b",
+    "lora-gemma-2-2b",
+    "lora-llama-3.1-8b",
+    "qlora-llama-3.2-1b",
+    "qlora-llama-3.1-8b",
+    "oom-recovery",
+]
+FAMILIES = ("llama-3.2-1b", "gemma-2-2b", "llama-3.1-8b")
 
 
 def test_budget_carries_unused_time_but_keeps_what_later_phases_need():
@@ -46,8 +58,29 @@ def test_budget_carries_unused_time_but_keeps_what_later_phases_need():
 def qwen_15b(tmp_path) -> Path:
     d = tmp_path / "qwen2.5-1.5b"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps(shape_config("1.5b", 1024)))
+    (d / "config.json").write_text(json.dumps(shape_config("qwen2.5-1.5b", 1024)))
     return d
+
+
+@pytest.fixture
+def families(tmp_path) -> dict[str, Path]:
+    """config.json of each family shape the check builds (no weights: the estimate reads the shape)."""
+    out = {"qwen2.5-0.5b": QWEN_05B}
+    for key in FAMILIES:
+        d = tmp_path / key
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps(shape_config(key, 1024)))
+        out[key] = d
+    return out
+
+
+def test_family_shapes_are_the_published_ones(families):
+    from sage_ft_tui.engine.hardware.estimate import model_shape
+
+    got = {k: model_shape(str(families[k])) for k in FAMILIES}
+    assert round(got["llama-3.2-1b"].total_params / 1e9, 2) == 1.24 and got["llama-3.2-1b"].vocab == 128256
+    assert round(got["gemma-2-2b"].total_params / 1e9, 2) == 2.61 and got["gemma-2-2b"].attn_softcap == 50.0
+    assert round(got["llama-3.1-8b"].total_params / 1e9, 2) == 8.03
 
 
 def test_micro_batches_are_sized_to_the_card(qwen_15b):
@@ -59,31 +92,36 @@ def test_micro_batches_are_sized_to_the_card(qwen_15b):
     assert oom_micro_batch(QWEN_05B, 1024, 80 * GiB) == 128
 
 
-def test_every_gpu_phase_trains_a_valid_config_sized_for_the_card(qwen_15b, tmp_path):
-    models = {"0.5b": QWEN_05B, "1.5b": qwen_15b}
-    for vram, lora_15b_mb, oom_mb in ((141 * GiB, 16, 256), (80 * GiB, 8, 128)):
-        specs = {p: phase_spec(p, models, tmp_path / "x.jsonl", vram) for p in GPU_PLAN if p != "setup"}
+def test_every_gpu_phase_trains_a_valid_config_sized_for_the_card(families, tmp_path):
+    for vram, oom_mb in ((141 * GiB, 256), (80 * GiB, 128)):
+        specs = {p: phase_spec(p, families, tmp_path / "x.jsonl", vram) for p in GPU_PLAN if p != "setup"}
         cfgs = {p: s.config() for p, s in specs.items()}  # RunConfig validates each
-        assert cfgs["lora-1.5b"].training.micro_batch_size == lora_15b_mb
         assert cfgs["oom-recovery"].training.micro_batch_size == oom_mb
         assert cfgs["oom-recovery"].training.oom_retries >= 3
-        for q in ("qlora-0.5b", "qlora-1.5b"):
+        for q in ("qlora-llama-3.2-1b", "qlora-llama-3.1-8b"):
             c = cfgs[q]
             assert c.model.quantization == "4bit" and c.training.gradient_checkpointing
             assert c.training.optimizer == "paged_adamw_8bit"
         assert all(c.training.precision == "bf16" and c.training.packing for c in cfgs.values())
-        for p in ("lora-0.5b", "lora-1.5b", "qlora-0.5b", "qlora-1.5b"):  # each fits the card by the estimate
-            assert estimate_for_config(cfgs[p], target_snapshot(vram_gib=vram / GiB)).fits
+        # the unfused run is the fused one with the engine's switches off, nothing else changed
+        assert specs["unfused-qwen2.5-0.5b"].env["SAGE_FT_LIGER"] == "0" and not specs["lora-qwen2.5-0.5b"].env
+        assert cfgs["unfused-qwen2.5-0.5b"].training == cfgs["lora-qwen2.5-0.5b"].training
+        for p in [p for p in cfgs if p.startswith(("lora-", "qlora-"))]:  # each fits the card by the estimate
+            assert estimate_for_config(cfgs[p], target_snapshot(vram_gib=vram / GiB)).fits, (p, vram)
 
 
-def test_mfu_is_6n_tokens_over_the_cards_bf16_peak(qwen_15b):
+def test_mfu_counts_lora_flops_over_the_cards_bf16_peak(families, tmp_path):
+    from sage_ft_tui.engine.hardware.flops import flops_per_token
+
     n = matmul_params(QWEN_05B)
     assert 480e6 < n < 500e6  # 0.49B: decoder linears + the (tied) LM head's matmul
-    assert 1.5e9 < matmul_params(qwen_15b) < 1.6e9
-    m = mfu(100_000, n, "NVIDIA H200")
-    assert m["peak_tflops"] == 989 and m["mfu"] == pytest.approx(6 * n * 1e5 / 989e12)
-    assert mfu(100_000, n, "NVIDIA H100 80GB HBM3")["peak_tflops"] == 989
-    assert mfu(100_000, n, "")["mfu"] is None
+    spec = Spec("lora-qwen2.5-0.5b", QWEN_05B, tmp_path / "x.jsonl", steps=10, micro_batch=16, length=1024)
+    m = mfu(100_000, spec, "NVIDIA H200")
+    count = flops_per_token(str(QWEN_05B), lora_r=16, seq_len=1024).total
+    assert m["peak_tflops"] == 989 and m["mfu"] == pytest.approx(count * 1e5 / 989e12)
+    assert m["mfu_6n"] == pytest.approx(6 * n * 1e5 / 989e12) and m["mfu"] < m["mfu_6n"]  # LoRA skips 2·N
+    assert mfu(100_000, spec, "NVIDIA H100 80GB HBM3")["peak_tflops"] == 989
+    assert mfu(100_000, spec, "")["mfu"] is None
 
 
 def test_throughput_skips_the_warm_up_log_and_the_lives_before_an_oom_retry():
@@ -95,7 +133,7 @@ def test_throughput_skips_the_warm_up_log_and_the_lives_before_an_oom_retry():
 
 
 def test_memory_ratios_against_the_estimate_for_the_card(tmp_path):
-    spec = Spec("lora-0.5b", QWEN_05B, tmp_path / "x.jsonl", steps=10, micro_batch=16, length=1024)
+    spec = Spec("lora-qwen2.5-0.5b", QWEN_05B, tmp_path / "x.jsonl", steps=10, micro_batch=16, length=1024)
     cfg = spec.config()
     h200 = target_snapshot("H200")
     est = estimate_for_config(cfg, h200)
@@ -202,12 +240,17 @@ def test_cpu_smoke_runs_every_phase_and_writes_the_report(tmp_path):
     assert set(r["doctor"]["training_paths"]) >= {"attention", "precision"}
     assert r["versions"]["torch"] and r["versions"]["trl"]
 
-    lora = by["lora-0.5b"]
+    lora = by["lora-qwen2.5-0.5b"]
     assert lora["status"] == OK, lora
     f = lora["figures"]
     assert f["state"] == "completed" and f["step"] == f["config"]["steps"]
     assert f["tokens_per_s"] > 0 and f["tokens"] > 0 and f["window_s"] > 0
-    assert f["mfu"] is None and f["flops_per_token"] == 6 * f["matmul_params"] > 0  # no GPU peak on CPU
+    assert f["mfu"] is None and f["flops_parts"]["frozen"] == 4 * f["matmul_params"]  # LoRA-aware; no GPU peak
+    assert f["flops_per_token"] == f["flops_parts"]["total"] > f["flops_parts"]["frozen"]
+    assert f["paths"]["precision"] == "fp32" and "fused_lora" in f["paths"]["kernels"]
+    unfused = by["unfused-qwen2.5-0.5b"]
+    assert unfused["status"] == OK, unfused
+    assert unfused["figures"]["paths"]["kernels"] == [] and "without our fused paths" in unfused["note"]
     assert f["paths"]["attention"] == VARLEN_SDPA and f["paths"]["attention_path"]  # from the start event
     assert f["paths"]["liger"] is False and f["paths"]["quantization"] == "none"
     assert f["memory"]["device"] == "cpu" and f["memory"]["estimate_total"] > f["memory"]["estimate_allocated"] > 0
@@ -221,9 +264,10 @@ def test_cpu_smoke_runs_every_phase_and_writes_the_report(tmp_path):
     assert svg.parent == out and svg.read_text(encoding="utf-8").startswith("<svg")
     assert "Monitor" in svg.read_text(encoding="utf-8")
 
-    for name in ("qlora-0.5b", "qlora-1.5b", "oom-recovery"):
+    for name in ("qlora-llama-3.2-1b", "qlora-llama-3.1-8b", "oom-recovery"):
         assert by[name]["status"] == SKIPPED and "CUDA" in by[name]["note"]
-    assert by["lora-1.5b"]["status"] == SKIPPED
+    assert all(by[f"lora-{k}"]["status"] == SKIPPED for k in FAMILIES)  # built at tiny shapes, not trained
+    assert all((work / f"{s}-random" / "config.json").exists() for s in ("tiny-llama", "tiny-gemma2"))
     listed = " ".join(r["not_exercised"])
     for path in ("flash-attn varlen", "torch varlen_attn", "FlexAttention", "Liger", "bitsandbytes"):
         assert path in listed
