@@ -37,6 +37,7 @@ SCREENS = (
     "serve",
     "chat",
     "compare",
+    "method",
 )
 
 RUNNING = "instruction-qwen2.5-coder-7b-instruct-20260101-090000"
@@ -258,6 +259,14 @@ def make_app(name: str, root: Path):
             s.overrides["training.max_length"] = 512
             s.inspection = inspect([str(data_file)], s.task, s.model, 512)
             return [DataScreen()]
+        if name == "method":  # a preference run's Method step, on the bundled pairs
+            from sage_ft_tui.engine.data.samples import sample_path
+            from sage_ft_tui.tui.screens.wizard.method import MethodScreen
+
+            pairs = str(sample_path("preference_pairs.jsonl"))
+            s.task, s.data_paths = "preference", [pairs]
+            s.inspection = inspect([pairs], "preference", "tiny-demo", 512)
+            return [MethodScreen()]
         data_file = project / ("broken.jsonl" if name == "data_bad" else "instructions.jsonl")
         s.data_paths = [str(data_file)]
         s.inspection = inspect([str(data_file)], "instruction", "tiny-demo", 64 if name.startswith("data") else 2048)
