@@ -131,7 +131,7 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
         pane.wait("Quickstart instruction")
         pane.keys("Enter")
         pane.wait("train.jsonl", timeout=60)
-        pane.keys("Down", "Enter")  # the file under the project folder
+        pane.keys("Down", "Down", "Enter")  # past "..", the file under the project folder
         pane.wait("usable", timeout=120)
         pane.keys("C-n")  # → Hardware
         pane.wait("Recommended", timeout=60)
