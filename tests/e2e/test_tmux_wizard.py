@@ -1,6 +1,8 @@
-"""The installed binary in tmux at 80×24, by keys only, offline: Home → Quickstart with the
-default choices → training completes → merge → serve → a chat reply arrives → stop; no
-process is left behind."""
+"""The installed binary in tmux at 80×24, by keys only (each shown on screen before it is
+pressed), offline: Home → Quickstart with the default choices → training completes →
+Evaluate (base vs tuned on the rows held out by default) → merge → serve → a chat reply
+arrives → stop → Export (GGUF) → a second run (the demo) → Compare the two; no process is
+left behind."""
 
 from __future__ import annotations
 
@@ -119,6 +121,7 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
         "SAGE_FT_HOME": str(sage_home),
         "HF_HUB_CACHE": str(hf),
         "HF_HUB_OFFLINE": "1",
+        "SAGE_FT_DEMO_STEPS": "4",  # the second run, to compare with: short
         "TERM": "xterm-256color",
     }
     pane = Pane("wizard", tmp_path / "tmux.sock")
@@ -142,11 +145,21 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
         # the monitor's own footer offers Merge once it knows the run completed (train.log's
         # "completed at step" line can show before that, when m would still do nothing)
         pane.wait("m Merge", timeout=400)
+        pane.wait("e Evaluate", timeout=30)  # a default run holds rows out: Evaluate is offered
+        pane.keys("e")  # → Evaluate
+        pane.wait("Scores", timeout=30)
+        pane.wait("e Evaluate", timeout=30)  # its own footer
+        pane.keys("e")
+        pane.wait("^c Cancel", timeout=30)  # while it runs
+        pane.wait("done:", timeout=300)  # "done: N examples, M prompts", the table beside it
+        pane.keys("Escape")  # → Monitor
+        pane.wait("m Merge", timeout=30)
         pane.keys("m")  # → Merge
         pane.wait("What to merge", timeout=30)
         pane.wait("m Merge", timeout=30)  # its footer shows the key
         pane.keys("m")
         pane.wait("self-check passed", timeout=300)
+        pane.wait("v Serve it", timeout=30)
         pane.keys("v")  # → Serve
         pane.wait("Start server", timeout=30)
         pane.keys("C-s")
@@ -163,6 +176,24 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
         pane.wait("Stop server", timeout=30)
         pane.keys("C-x")
         pane.wait("stopped · port", timeout=120)  # Stop's own result, not a later "not serving"
+        pane.keys("Escape")  # → Merge
+        pane.wait("x Export it", timeout=30)
+        pane.keys("x")  # → Export (GGUF q8_0 first in its list)
+        pane.wait("What to write", timeout=30)
+        pane.wait("x Export", timeout=30)
+        pane.keys("x")
+        pane.wait("Exported", timeout=300)  # with what it wrote and llama.cpp's check
+        pane.keys("Escape", "Escape", "Escape")  # Export → Merge → Monitor → Home
+        pane.wait("d Demo run", timeout=30)
+        pane.keys("d")  # a second run
+        pane.wait("Monitor · ", timeout=120)
+        pane.wait("m Merge", timeout=300)  # completed
+        pane.keys("Escape")  # → Home
+        pane.wait("l All runs", timeout=30)
+        pane.keys("l")  # → Runs, the newest run (the demo) selected
+        pane.wait("p Compare", timeout=30)
+        pane.keys("p")  # → Compare: it and the run before it
+        pane.wait("train rows", timeout=60)  # the side-by-side table of the two
         pane.keys("C-q")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and pane.alive():
@@ -181,8 +212,11 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
         _stop_servers(sage_home)
     from sage_ft_tui.engine.runs.manage import list_runs
 
-    runs = list_runs(sage_home)
-    assert len(runs) == 1 and runs[0].state == "completed" and runs[0].model == "tiny-demo"
-    run = Path(runs[0].path)
+    runs = list_runs(sage_home)  # newest first: the demo, then the quickstart
+    assert len(runs) == 2 and all(r.state == "completed" and r.model == "tiny-demo" for r in runs), runs
+    run = Path(runs[1].path)
     assert (run / "merged").is_dir()
-    assert not (runs[0].pid and _alive(int(runs[0].pid))), f"the worker {runs[0].pid} is still running"
+    from sage_ft_tui.engine.runs.layout import RunLayout
+
+    assert RunLayout(run).eval_report.is_file() and RunLayout(run).export_gguf("q8_0").is_file()
+    assert not [r.pid for r in runs if r.pid and _alive(int(r.pid))], "a worker is still running"
