@@ -1,14 +1,11 @@
 """Merge: pick the adapter (final or a checkpoint), merge, watch progress, read the self-check.
 
 The merge itself runs as `sage-ft-tui merge RUN --json` in a subprocess (this process
-never imports torch); its job records (engine/jobs.py) come back as messages from a
-thread worker.
+never imports torch), through the job screens' shared plumbing (deploy/job.py).
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from pathlib import Path
 from typing import Optional
 
@@ -16,12 +13,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Button, Checkbox, ProgressBar, Select, Static
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
-from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.base import TopBar
+from sage_ft_tui.tui.screens.deploy.job import JobScreen
 from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
 
 STAGES = ("resolve", "import", "load", "adapter", "merge", "save", "check", "report", "install", "done")
@@ -39,22 +36,9 @@ STAGE_TEXT = {
 }
 
 
-class MergeProgress(Message):
-    def __init__(self, stage: str, info: dict):
-        super().__init__()
-        self.stage = stage
-        self.info = info
-
-
-class MergeFinished(Message):
-    def __init__(self, report: Optional[dict], error: Optional[SageError]):
-        super().__init__()
-        self.report = report
-        self.error = error
-
-
-class MergeScreen(BaseScreen):
+class MergeScreen(JobScreen):
     WHERE = "Merge"
+    JOB, START, CANCEL = "merge", "merge", "cancel_merge"
     DEFAULT_CSS = """
     MergeScreen #merge-body { height: 1fr; }
     MergeScreen #merge-form { width: 44; height: 1fr; }
@@ -75,11 +59,8 @@ class MergeScreen(BaseScreen):
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):
-        super().__init__(**kw)
-        self.run_dir = Path(run_dir) if run_dir else (Path(p) if (p := pick_run("adapter")) else None)
-        self.proc: Optional[subprocess.Popen] = None
+        super().__init__(Path(run_dir) if run_dir else (Path(p) if (p := pick_run("adapter")) else None), **kw)
         self.report: Optional[dict] = None
-        self.running = False
 
     # ---- layout --------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -145,15 +126,9 @@ class MergeScreen(BaseScreen):
     # ---- actions ---------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         # an action that does not apply now is hidden (False), not dimmed: the footer shows what works
-        if action == "merge":
-            return not self.running and self.run_dir is not None
-        if action == "cancel_merge":
-            return self.running
-        if action == "back":
-            return not self.running
         if action in ("serve", "export"):
             return self.run_dir is not None and RunLayout(self.run_dir).merged.is_dir() and not self.running
-        return True
+        return super().check_action(action, parameters)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "merge-go":
@@ -174,30 +149,15 @@ class MergeScreen(BaseScreen):
             force=self.query_one("#merge-force", Checkbox).value,
         )
         self.say_error(None)
-        self.running = True
-        self._set_busy(True)
         self.query_one("#merge-progress", ProgressBar).update(progress=0)
         self.query_one("#merge-result", Static).update("")
-        self.run_worker(lambda: self._run(cmd), thread=True, name="merge", exclusive=True, exit_on_error=False)
-
-    def _run(self, cmd: list[str]) -> None:
-        from sage_ft_tui.engine.jobs import run_job
-
-        def started(proc: subprocess.Popen) -> None:
-            self.proc = proc
-
-        out = run_job(
-            cmd,
-            job="merge",
-            on_start=started,
-            on_progress=lambda p: self.post_message(MergeProgress(p.stage, p.info)),
-        )
-        self.post_message(MergeFinished((out.result or {}).get("report"), out.error))
+        self.start_job(cmd)
 
     def action_cancel_merge(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # the merge removes its temporary folder and exits 130
-            self.query_one("#merge-stage", Static).update("cancelling…")
+        self.cancel_job()  # the merge removes its temporary folder and exits 130
+
+    def cancelling(self) -> None:
+        self.query_one("#merge-stage", Static).update("cancelling…")
 
     def action_serve(self) -> None:
         if self.run_dir is not None:
@@ -208,41 +168,37 @@ class MergeScreen(BaseScreen):
             self.app.open("export", str(self.run_dir))
 
     # ---- messages from the worker ---------------------------------------------------
-    def on_merge_progress(self, message: MergeProgress) -> None:
-        if message.stage in STAGES:
-            self.query_one("#merge-progress", ProgressBar).update(progress=STAGES.index(message.stage) + 1)
+    def job_progress(self, stage: str, info: dict) -> None:
+        if stage in STAGES:
+            self.query_one("#merge-progress", ProgressBar).update(progress=STAGES.index(stage) + 1)
         extra = ""
-        if message.stage == "load":
-            extra = f" — {message.info.get('dtype')} on {message.info.get('device')}"
-        elif message.stage == "resolve":
-            extra = f" — {message.info.get('label')}"
-        self.query_one("#merge-stage", Static).update(STAGE_TEXT.get(message.stage, message.stage) + extra)
+        if stage == "load":
+            extra = f" — {info.get('dtype')} on {info.get('device')}"
+        elif stage == "resolve":
+            extra = f" — {info.get('label')}"
+        self.query_one("#merge-stage", Static).update(STAGE_TEXT.get(stage, stage) + extra)
 
-    def on_merge_finished(self, message: MergeFinished) -> None:
-        self.running = False
-        self.proc = None
-        self._set_busy(False)
-        if message.error is not None:
+    def job_finished(self, result: Optional[dict], error: Optional[SageError]) -> None:
+        if error is not None:
             self.query_one("#merge-stage", Static).update("")
-            self.say_error(message.error)
+            self.say_error(error)
             from sage_ft_tui.engine.deploy.merge import read_report
 
             rep = read_report(self.run_dir) if self.run_dir else {}
             if rep and not rep.get("self_check", {}).get("passed", True):
                 self.query_one("#merge-result", Static).update(self._report_text(rep, title="Failed self-check"))
             return
-        self.report = message.report
+        self.report = (result or {}).get("report")
         self.query_one("#merge-progress", ProgressBar).update(progress=len(STAGES))
         self.query_one("#merge-stage", Static).update("done — v: serve it · x: export (GGUF / HF)")
-        self.query_one("#merge-result", Static).update(self._report_text(message.report or {}))
+        self.query_one("#merge-result", Static).update(self._report_text(self.report or {}))
         self.refresh_bindings()
 
-    def _set_busy(self, busy: bool) -> None:
+    def set_busy(self, busy: bool) -> None:
         self.query_one("#merge-go", Button).disabled = busy
         self.query_one("#merge-cancel", Button).disabled = not busy
         for sel in ("#merge-source", "#merge-dtype", "#merge-force"):
             self.query_one(sel).disabled = busy
-        self.refresh_bindings()
 
     @staticmethod
     def _report_text(rep: dict, title: str = "Merged") -> Text:
