@@ -62,6 +62,9 @@ async def test_review_edits_every_key_validated_as_you_type(world):
         await pilot.press("ctrl+f", "ctrl+u", *"quanti", "enter")  # in a closed section: opened to show it
         assert screen.focused.id == "cfg-model-quantization"
         assert not screen.query_one("#sec-model").collapsed and screen.focused.region.height == 1
+        await pilot.press("escape")  # clears the filter, stays on Review
+        assert app.screen is screen and screen.query_one("#row-cfg-lora-r").display
+        assert screen.query_one("#review-find").value == ""
 
 
 async def test_runs_screen_acts_on_the_selected_run(world):

@@ -233,6 +233,15 @@ class ReviewScreen(WizardScreen):
     def action_find(self) -> None:
         self.query_one("#review-find", Input).focus()
 
+    def action_back(self) -> None:
+        """Escape in the find box clears the filter first (every setting shown again); then Back."""
+        find = self.query_one("#review-find", Input)
+        if find.value.strip():
+            find.value = ""
+            self._filter("")
+            return
+        super().action_back()
+
     def _found(self, query: str) -> list[str]:
         hits = [k for k in self.keys if matches(k, query)]
         leaf = query.strip().lower().replace(" ", "_")
