@@ -49,6 +49,8 @@ async def test_monitor_says_the_final_step_as_soon_as_the_log_does(sample_home_r
             return seen_end
 
         await wait_for(pilot, ended, timeout=240, step=0.05)
+        # watched while it ran: its end is told (a toast here; the bell and OSC 9 on a real terminal)
+        await wait_for(pilot, lambda: any("completed" in n.message for n in app._notifications))
     logs = [e for e in _events(run) if e["kind"] == "log"]
     assert logs[-1]["step"] == 2  # the last log is behind: only the final event has the step
 
@@ -58,6 +60,7 @@ async def test_monitor_says_the_final_step_as_soon_as_the_log_does(sample_home_r
         screen = app.screen
         await wait_for(pilot, lambda: "completed" in _header(screen))
         assert "step 3/3" in _header(screen)
+        assert not list(app._notifications)  # a finished folder reopened rings nothing
 
         def footer() -> list[str]:
             return [k.description for k in screen.query("FooterKey")]
@@ -162,3 +165,11 @@ def test_log_lines_wait_until_a_long_replay_has_caught_up(tmp_path):
     assert seen == len(events)  # the log line comes with (or after) the last event
     first_state = next(i for i, p in enumerate(polls) if p.state)
     assert first_state >= with_lines[0]  # and so does the folder's `completed`
+
+
+def test_the_terminal_notice_cannot_be_ended_early_by_the_text():
+    from sage_ft_tui.tui.notice import osc9
+
+    seq = osc9("run-1 failed: bad\x07 byte \x1b]0;title")
+    assert seq.startswith("\x1b]9;sage-ft-tui: run-1 failed") and seq.endswith("\x07")
+    assert seq.count("\x07") == 1 and seq.count("\x1b") == 1

@@ -27,6 +27,7 @@ from sage_ft_tui.engine.fsutil import fmt_duration
 from sage_ft_tui.engine.runs.events import read_events
 from sage_ft_tui.engine.runs.layout import ACTIVE_STATES as ACTIVE
 from sage_ft_tui.engine.runs.layout import FINAL_STATES, RunLayout
+from sage_ft_tui.tui import notice
 from sage_ft_tui.tui.follow import LOG_TAIL_BYTES, RunFollower, tail_lines
 from sage_ft_tui.tui.messages import EventsArrived, HardwareRead, LogTail, RunState
 from sage_ft_tui.tui.run_model import RunModel, guard_banner
@@ -67,6 +68,8 @@ class MonitorScreen(BaseScreen):
         self.in_flight = threading.Semaphore(2)  # batches posted but not folded yet
         self.folder_state: Optional[tuple[str, str]] = None
         self.local_hw = False
+        self.seen_active = False  # watched while it ran: its end rings the terminal (not a finished folder reopened)
+        self.told_end = False
 
     def compose(self) -> ComposeResult:
         yield TopBar(f"Monitor · {self.run.name}", note="", id="topbar")
@@ -215,12 +218,20 @@ class MonitorScreen(BaseScreen):
             return folder
         return m.state, ""
 
+    def _tell_end(self, state: str, detail: str) -> None:
+        if state in ACTIVE:
+            self.seen_active = True
+        elif state in FINAL_STATES and self.seen_active and not self.told_end:
+            self.told_end = True
+            notice.run_ended(self.app, self.run.name, state, detail)
+
     def _redraw(self) -> None:
         m = self.model
         if not self.is_attached:
             return
         now = self.app.clock()
         state, detail = self._state()
+        self._tell_end(state, detail)
         if m.version == self.drawn:
             if state in ACTIVE:  # elapsed and ETA tick between logs
                 self.query_one("#mon-status", Static).update(self._status(state, detail, now))
