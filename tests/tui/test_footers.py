@@ -18,7 +18,7 @@ CASES = [
     ("chat", factory.DONE, {"Reset chat", "Server"}),
     ("eval", factory.DONE, {"Evaluate"}),
     ("export", factory.DONE, {"Export"}),
-    ("queue", None, {"Move up", "Move down", "Remove", "Start scheduler"}),
+    ("queue", None, {"Move up", "Move down", "Remove", "Start queue"}),
 ]
 
 

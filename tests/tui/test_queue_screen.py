@@ -22,13 +22,13 @@ async def test_reorder_and_remove_queued_runs_reached_from_home_and_runs(world):
         screen = app.screen
         assert screen.WHERE == "Queue"
         assert screen.current().name == first  # the cursor starts on the run that starts next
-        await pilot.press("u")  # already first: nothing moves
+        await pilot.press("shift+up")  # already first: nothing moves
         assert _order() == [(first, "queued"), (second, "queued")]
-        await pilot.press("d")
+        await pilot.press("shift+down")
         await pilot.pause()
         assert _order() == [(second, "queued"), (first, "queued")]
         assert screen.current().name == first  # the cursor follows the moved run
-        await pilot.press("x")
+        await pilot.press("delete")
         await pilot.pause()
         assert _order() == [(second, "queued"), (first, "removed")]
         assert not screen.check_action("move", (1,))  # a removed entry no longer moves

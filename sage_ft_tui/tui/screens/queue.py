@@ -12,13 +12,14 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.errors import SageError, cut_middle
 from sage_ft_tui.engine.fsutil import fmt_duration
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.runs import DATE_W
 from sage_ft_tui.tui.widgets.charts import themed
 
 REFRESH_S = 2.0
-NAME_W = 24  # the end of a run name (its date) stays visible
+NAME_W = 24  # at least; a wider terminal shows more of each run name (cut in the middle, its date kept)
 # entry state -> (glyph, Rich style in the app's theme colours)
 ENTRY_STYLE = {
     "queued": ("○", ""),
@@ -36,10 +37,8 @@ def read_queue() -> tuple[list, Optional[int]]:
     return entries(), scheduler_pid()
 
 
-def _cut(text: str, width: int, *, end: bool = False) -> str:
-    if len(text) <= width:
-        return text
-    return "…" + text[-(width - 1) :] if end else text[: width - 1] + "…"
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class QueueScreen(BaseScreen):
@@ -47,11 +46,12 @@ class QueueScreen(BaseScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="nav.back"),
         Binding("enter", "attach", "Attach", id="queue.attach"),
-        Binding("u", "move(-1)", "Move up", id="queue.up"),
-        Binding("d", "move(1)", "Move down", id="queue.down"),
-        Binding("x", "remove", "Remove", id="queue.remove"),
-        Binding("s", "start", "Start scheduler", id="queue.start"),
-        Binding("t", "stop", "Stop scheduler", id="queue.stop", tooltip="Starts nothing more; a training run goes on"),
+        # letters keep their meaning across screens (tests/tui/test_keys.py): no s/t/x/d here
+        Binding("shift+up", "move(-1)", "Move up", id="queue.up", key_display="⇧↑"),
+        Binding("shift+down", "move(1)", "Move down", id="queue.down", key_display="⇧↓"),
+        Binding("delete", "remove", "Remove", id="queue.remove", key_display="del"),
+        Binding("g", "start", "Start queue", id="queue.start"),
+        Binding("h", "stop", "Stop queue", id="queue.stop", tooltip="Starts nothing more; a training run goes on"),
     ]
 
     def __init__(self, selected: Optional[str] = None):
@@ -95,13 +95,17 @@ class QueueScreen(BaseScreen):
         items, self.pid = result or ([], None)
         self.items = {str(e.run): e for e in items}
         self.query_one(TopBar).set_note(
-            f"scheduler pid {self.pid}" if self.pid else "scheduler not running (s starts it)"
+            f"scheduler pid {self.pid}" if self.pid else "scheduler not running (g starts it)"
         )
         table = self.query_one(DataTable)
         key = self.selected or self._key()
         self.selected = None
         table.clear()
-        note_w = max(8, self.size.width - 72)  # what is left beside the other columns (the detail line has it all)
+        longest = max((len(e.name) for e in items), default=NAME_W)
+        name_w = max(NAME_W, min(longest, (self.size.width - 48) // 2))
+        note_w = max(
+            8, self.size.width - 48 - name_w
+        )  # what is left beside the other columns (the detail line has it all)
         n = 0
         for e in items:
             n += e.state == "queued"
@@ -111,7 +115,7 @@ class QueueScreen(BaseScreen):
                 state.append(f" ({e.result})", style="dim")
             table.add_row(
                 str(n) if e.state == "queued" else "",
-                _cut(e.name, NAME_W, end=True),
+                cut_middle(e.name, name_w, tail=DATE_W),
                 state,
                 _cut(e.tag or "", 12),
                 ",".join(map(str, e.gpus)) if e.gpus else "any",

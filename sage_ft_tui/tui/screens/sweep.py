@@ -62,7 +62,7 @@ class SweepScreen(BaseScreen):
         Binding("escape", "back", "Back", id="nav.back"),
         Binding("enter", "attach", "Attach", id="sweep.attach", tooltip="the selected trial's run"),
         Binding("b", "start_best", "Start best", id="sweep.best", tooltip="the best config as a full run"),
-        Binding("r", "reload", "Reload", id="sweep.reload"),
+        Binding("f5", "reload", "Reload", id="sweep.reload"),  # as on Compare: r is Resume
     ]
 
     def __init__(self, ref: Optional[str] = None, **kw):
