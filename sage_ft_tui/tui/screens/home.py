@@ -13,11 +13,14 @@ from textual.widgets.option_list import Option
 
 from sage_ft_tui.engine.data.tasks import TASKS
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.tui.flow import ONLY_FOR, STEPS
 from sage_ft_tui.tui.routes import AFTER_TRAINING, ROUTES
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.runs import fill_runs_table, runs_columns
 
 TITLE_W = 15  # the title column of the Start menu; the description takes the rest of the width
+
+STEP_COUNT = f"{len(STEPS) - len(ONLY_FOR)}–{len(STEPS)}"  # preference and GRPO runs have a Method step
 
 
 class _Entry:
@@ -71,7 +74,7 @@ class HomeScreen(BaseScreen):
 
     def _menu(self) -> list:
         opts: list = [
-            Option(_entry("New fine-tune", "step by step, 5 screens"), id="new"),
+            Option(_entry("New fine-tune", f"step by step, {STEP_COUNT} steps"), id="new"),
             Option(_entry("Demo", "tiny model, sample data"), id="demo"),
             Option(_entry("Runs", "all runs; attach to any"), id="runs"),
             None,
