@@ -120,6 +120,14 @@ def test_set_wins_over_a_flag_which_wins_over_the_file(tmp_path, sage_home):
     assert json.loads(r.stdout.strip().splitlines()[-1])["origins"]["training.learning_rate"] == "--set"
 
 
+def test_a_typed_value_equal_to_the_default_is_still_said_where_it_came_from(tmp_path, sage_home):
+    """`--set training.micro_batch_size=4` (the default's value) was missing from start's `from --set` line."""
+    r = _start("--task", "qa", "--data", str(QA), "--set", "training.micro_batch_size=4", "--name", "dflt", "--json")
+    assert r.exit_code == 0, r.output
+    assert _config(sage_home, "dflt").training.micro_batch_size == 4
+    assert json.loads(r.stdout.strip().splitlines()[-1])["origins"]["training.micro_batch_size"] == "--set"
+
+
 def test_a_target_plan_over_the_file_says_what_it_replaced(tmp_path, sage_home):
     f = _yaml(tmp_path, {**USER, "training": {"micro_batch_size": 2, "max_steps": 3}})
     r = _start("--config", f, "--gpu", "RTX 4090", "--name", "planned")

@@ -57,7 +57,7 @@ class Target:
 @dataclass
 class Built:
     config: RunConfig
-    origins: dict[str, str]  # dotted key -> the layer it came from, for every key not at its default
+    origins: dict[str, str]  # dotted key -> the layer it came from: every key not at its default, and every one typed
     warnings: list[str] = field(default_factory=list)  # "warning: ..." lines: what the user wrote that lost
     plan: Any = None  # the auto plan (presets.AutoPlan) when one was made
     layers: dict[str, str] = field(default_factory=dict)  # dotted key -> its layer in ORDER
@@ -183,7 +183,8 @@ def build_config(
     cfg = _validate(raw, origins, sources)
     warnings = notes + _replaced(layers, labels, cfg)
     final = cfg.model_dump(mode="json")
-    kept = {k: v for k, v in origins.items() if _differs(final, defaults, k)}
+    # a key typed on the command line is shown even when it equals the default: the user looks for it
+    kept = {k: v for k, v in origins.items() if v in ("flag", "--set") or _differs(final, defaults, k)}
     return Built(cfg, {k: labels[v] for k, v in kept.items()}, warnings, plan, kept)
 
 
