@@ -544,7 +544,9 @@ def our_estimate(mdir: str, precision: str) -> float:
     from sage_ft_tui.engine.hardware.estimate import estimate_for_config
 
     cfg = RunConfig.from_dict(our_config(Path(mdir), Path("rows.jsonl"), 1, precision), source="bench")
-    return estimate_for_config(cfg).total / 2**20
+    from sage_ft_tui.engine.fsutil import MiB
+
+    return estimate_for_config(cfg).total / MiB
 
 
 if __name__ == "__main__":

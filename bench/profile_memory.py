@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_vs_llamafactory import WORKLOAD, build_models, cache_dir, our_config, write_rows  # noqa: E402
 
-MiB = 1024 * 1024
+from sage_ft_tui.engine.fsutil import MiB  # noqa: E402
 
 
 def rss_mib() -> float:

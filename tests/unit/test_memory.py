@@ -8,7 +8,7 @@ import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import GiB
+from sage_ft_tui.engine.fsutil import GiB, MiB
 from sage_ft_tui.engine.hardware import estimate as mem
 from sage_ft_tui.engine.hardware.probe import RecordedBackend
 
@@ -200,7 +200,7 @@ def test_cpu_estimate_follows_the_bench_run_and_its_autocast(tmp_path, monkeypat
     kw = dict(device="cpu", dtype="float32", micro_batch=8, max_length=512, gradient_checkpointing=False)
     kw |= dict(lora_r=8, lora_dropout=0.0, optimizer="adamw_torch")
     fp32 = mem.estimate_memory(str(tmp_path), **kw)
-    assert fp32.total / 2**20 == pytest.approx(2100, rel=0.10)
+    assert fp32.total / MiB == pytest.approx(2100, rel=0.10)
     bf16 = mem.estimate_memory(str(tmp_path), autocast=True, **kw)
     assert bf16.weights == fp32.weights and bf16.activations < 0.6 * fp32.activations
     # who autocasts: asked for, or auto on a native-bf16 CPU for a model wide enough
