@@ -123,3 +123,23 @@ def test_offline_reason_switches_and_the_reachability_check(monkeypatch):
         srv.listen()
         monkeypatch.setenv("HF_ENDPOINT", f"http://localhost:{srv.getsockname()[1]}")
         assert resolve.offline_reason() == ""
+
+
+def test_a_hub_id_is_found_in_the_cache_the_environment_names_now(tmp_path, monkeypatch):
+    """huggingface_hub reads HF_HUB_CACHE once, when first imported; a later change (a test
+    world, a wrapper that sets it) was ignored, so a cached model was 'not in the cache'."""
+    import huggingface_hub  # noqa: F401  (imported first, with the old value)
+
+    repo = tmp_path / "hub" / "models--org--tiny"
+    snap = _model(repo / "snapshots" / "abc123")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve.model_dir("org/tiny") == snap
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("HF_HOME", raising=False)
+    from sage_ft_tui.engine.models.catalog import hf_cache_dir
+
+    assert hf_cache_dir() == tmp_path / "xdg" / "huggingface" / "hub"  # huggingface_hub's own rule

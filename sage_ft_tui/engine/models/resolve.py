@@ -111,7 +111,10 @@ def model_dir(name: str, *, revision: str | None = None, metadata_only: bool = T
         )
     from huggingface_hub import snapshot_download
 
+    from sage_ft_tui.engine.models.catalog import hf_cache_dir
+
     kw = dict(repo_id=name, revision=revision, allow_patterns=_META if metadata_only else None)
+    kw["cache_dir"] = str(hf_cache_dir())
     try:
         return Path(snapshot_download(local_files_only=True, **kw))
     except Exception:
