@@ -105,11 +105,7 @@ def local_model_dir(name: str, revision: Optional[str] = None) -> Optional[Path]
         try:
             from huggingface_hub import snapshot_download
 
-            from sage_ft_tui.engine.models.catalog import hf_cache_dir
-
-            d = Path(
-                snapshot_download(repo_id=name, revision=revision, local_files_only=True, cache_dir=hf_cache_dir())
-            )
+            d = Path(snapshot_download(repo_id=name, revision=revision, local_files_only=True))
         except Exception:
             return None
     return d if (d / "config.json").is_file() else None
