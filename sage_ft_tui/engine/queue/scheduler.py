@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.fsutil import flock_held
 from sage_ft_tui.engine.queue.state import (
     DONE,
     FAILED,
@@ -53,27 +54,10 @@ POLL_S = 2.0
 START_WAIT_S = 30.0
 
 
-def _held(path: Path) -> bool:
-    """True while another process holds the flock on `path`."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
 def scheduler_pid(home: Optional[Path] = None) -> Optional[int]:
     """The pid of the scheduler running for this runs home, or None."""
     files = queue_files(home)
-    if not _held(files.scheduler_lock):
+    if not flock_held(files.scheduler_lock):
         return None
     try:
         return int(files.scheduler_lock.read_text(encoding="utf-8").split()[0])

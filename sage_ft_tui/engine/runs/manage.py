@@ -115,22 +115,9 @@ def write_status(run: Path, **fields) -> dict:
 
 def lock_held(run: Path) -> bool:
     """True when a live worker holds the run's lock."""
-    path = RunLayout(run).lock
-    if not path.exists():
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    from sage_ft_tui.engine.fsutil import flock_held
+
+    return flock_held(RunLayout(run).lock)
 
 
 @contextmanager
