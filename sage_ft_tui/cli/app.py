@@ -13,7 +13,7 @@ import sys
 import typer
 
 from sage_ft_tui.cli import deploy, evaluate, export, hardware, info, queue, recipes, runs, sweep
-from sage_ft_tui.cli.base import _State, app, headless, open_tui, out
+from sage_ft_tui.cli.base import app, headless, open_tui, out, set_no_tui
 from sage_ft_tui.engine.errors import SageError
 
 
@@ -24,7 +24,7 @@ def root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ):
     """With no command, open the wizard."""
-    _State.no_tui = no_tui
+    set_no_tui(no_tui)
     if version:
         from sage_ft_tui import __version__
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import typer
 from typer.core import TyperOption
 
+from sage_ft_tui.engine import jobs
 from sage_ft_tui.engine.errors import SageError
 
 # Typer's rich help prints a type beside every option, flags too ("--no-tui <bool>"), though a
@@ -35,6 +37,11 @@ class _State:
     no_tui = False
 
 
+def set_no_tui(flag: bool) -> None:
+    """The root's `--no-tui` (given before the sub-command): every command reads it through `headless`."""
+    _State.no_tui = flag
+
+
 def headless(flag: bool = False) -> bool:
     return flag or _State.no_tui or os.environ.get("SAGE_FT_NO_TUI") == "1"
 
@@ -43,8 +50,18 @@ def out(msg: str = "") -> None:
     typer.echo(msg)
 
 
-def fail(e: SageError, code: int = 2) -> None:
+def fail(e: SageError, job: str | None = None, code: int = 2) -> NoReturn:
+    """The one error exit of every command: the one-liner on stderr (with a server's last log
+    lines when the error carries them); with --json (`job` given) also the job protocol's error
+    record on stdout, which the TUI reads."""
+    if job:
+        jobs.emit_error(job, e)
     typer.echo(e.oneline(), err=True)
+    tail = getattr(e, "log_tail", None) or []
+    if tail:
+        typer.echo("  last lines of the server log:", err=True)
+        for line in tail:
+            typer.echo(f"  | {line[:300]}", err=True)
     raise typer.Exit(code)
 
 

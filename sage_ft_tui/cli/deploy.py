@@ -18,29 +18,15 @@ from typing import Optional
 
 import typer
 
+from sage_ft_tui.cli.base import fail
+from sage_ft_tui.cli.options import NoTui
 from sage_ft_tui.engine import jobs
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 
-NoTui = typer.Option(False, "--no-tui", help="Headless (these commands always are).")
-
 
 def _echo(msg: str = "", err: bool = False) -> None:
     typer.echo(msg, err=err)
-
-
-def _fail(e: SageError, job: str | None = None, code: int = 2) -> None:
-    """The one-liner on stderr (with a server's last log lines); with --json (`job` given)
-    also the error record on stdout."""
-    tail = getattr(e, "log_tail", None) or []
-    if job:
-        jobs.emit_error(job, e)
-    _echo(e.oneline(), err=True)
-    if tail:
-        _echo("  last lines of the server log:", err=True)
-        for line in tail:
-            _echo(f"  | {line[:300]}", err=True)
-    raise typer.Exit(code)
 
 
 def _interrupt_on_term() -> None:
@@ -96,7 +82,7 @@ def merge_cmd(
             run, checkpoint=_checkpoint_arg(checkpoint), dtype=dtype, output=output, force=force, progress=progress
         )
     except SageError as e:
-        _fail(e, "merge" if json_out else None)
+        fail(e, "merge" if json_out else None)
     except KeyboardInterrupt:
         _echo("merge interrupted; nothing was changed", err=True)
         raise typer.Exit(130) from None
@@ -196,7 +182,7 @@ def serve_cmd(
             )
         info = sv.start(plan, timeout=timeout)
     except SageError as e:
-        _fail(e, "serve" if json_out else None)
+        fail(e, "serve" if json_out else None)
     except KeyboardInterrupt:
         _echo("interrupted; the server was stopped", err=True)
         raise typer.Exit(130) from None
@@ -246,7 +232,7 @@ def chat_cmd(
         repl(session, sys.stdin, sys.stdout, show_prompt=sys.stdin.isatty())
     except SageError as e:
         _stop_started(started, keep_server, run)
-        _fail(e)
+        fail(e)
     except KeyboardInterrupt:
         _echo("", err=True)
     _stop_started(started, keep_server, run)

@@ -15,15 +15,9 @@ from typing import List, Optional
 
 import typer
 
+from sage_ft_tui.cli.base import fail
 from sage_ft_tui.engine import jobs
 from sage_ft_tui.engine.errors import SageError
-
-
-def _fail(e: SageError, job: Optional[str]) -> None:
-    if job:
-        jobs.emit_error(job, e)
-    typer.echo(e.oneline(), err=True)
-    raise typer.Exit(2)
 
 
 def eval_cmd(
@@ -90,7 +84,7 @@ def eval_cmd(
     except SageError as e:
         if bar is not None:
             bar("close", {})
-        _fail(e, job)
+        fail(e, job)
     if bar is not None:
         bar("close", {})
     from sage_ft_tui.engine.runs.layout import RunLayout
@@ -109,7 +103,7 @@ def _ask(run: str, question: str, max_new_tokens: int, device: str, job: Optiona
     try:
         a = ask_both(run, question, max_new_tokens=max_new_tokens, device=device)
     except SageError as e:
-        _fail(e, job)
+        fail(e, job)
     if job:
         jobs.emit_result(job, {"answers": a})
         return
@@ -193,7 +187,7 @@ def compare_cmd(
     try:
         result = compare_runs(list(runs))
     except SageError as e:
-        _fail(e, None)
+        fail(e, None)
     if json_out:
         typer.echo(json.dumps(result, default=str))
         return

@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from sage_ft_tui.cli.base import fail
 from sage_ft_tui.engine import jobs
 from sage_ft_tui.engine.errors import SageError
 
@@ -58,10 +59,7 @@ def export_cmd(
             progress=progress,
         )
     except SageError as e:
-        if as_json:
-            jobs.emit_error("export", e)
-        typer.echo(e.oneline(), err=True)
-        raise typer.Exit(2) from None
+        fail(e, "export" if as_json else None)
     if as_json:
         jobs.emit_result("export", {"export": entry})
         return

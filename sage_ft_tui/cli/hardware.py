@@ -7,13 +7,9 @@ from typing import Optional
 
 import typer
 
+from sage_ft_tui.cli.base import fail
 from sage_ft_tui.cli.options import GpuOpt, GpusOpt, PrecisionOpt, VramOpt
 from sage_ft_tui.engine.errors import SageError
-
-
-def _fail(e: SageError, code: int = 2) -> None:
-    typer.echo(e.oneline(), err=True)
-    raise typer.Exit(code)
 
 
 def build_estimate(
@@ -213,7 +209,7 @@ def register(app: typer.Typer) -> None:
             )
             cost = build_cost(config, snap, gpu, gpus, n_tokens, price, vram)
         except SageError as e:
-            _fail(e)
+            fail(e)
         if json_out:
             d = est.to_dict()
             d["hardware"] = snap.summary()
