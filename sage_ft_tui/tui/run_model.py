@@ -114,67 +114,86 @@ class RunModel:
             self.t_last = t
             if kind != "hw" and (not self.segments or self.segments[-1][1] is not None):
                 self.segments.append([t, None])  # a (re)started worker: a new stretch of time
-        if kind == "log":
-            self._tokens(ev.get("tokens"))
-            self._extra(ev)
-            self.last_log = ev
-            step = ev.get("step")
-            if isinstance(step, (int, float)):
-                self.step_now = int(step)
-            loss = ev.get("loss")
-            if isinstance(step, (int, float)) and isinstance(loss, (int, float)):
+        fold = self._FOLD.get(kind) if isinstance(kind, str) else None
+        if fold is not None:
+            fold(self, ev)
+        # unknown kinds: ignored (schema rule)
+
+    def _on_log(self, ev: dict) -> None:
+        self._tokens(ev.get("tokens"))
+        self._extra(ev)
+        self.last_log = ev
+        step = ev.get("step")
+        if isinstance(step, (int, float)):
+            self.step_now = int(step)
+            loss, lr = ev.get("loss"), ev.get("learning_rate")
+            if isinstance(loss, (int, float)):
                 self.train.append(step, loss)
                 self.curve_version += 1
-            lr = ev.get("learning_rate")
-            if isinstance(step, (int, float)) and isinstance(lr, (int, float)):
+            if isinstance(lr, (int, float)):
                 self.lr.append(step, lr)
-            tps = ev.get("tokens_per_s")
-            if isinstance(tps, (int, float)):
-                self.tps.append(tps)
-            if self.state in ("unknown", "preparing", "created"):
-                self.state = "running"
-            if self.error is not None and self.error.get("recovering"):
-                self.error = None  # an OOM retry that worked: training goes on
-        elif kind == "eval":
-            step, loss = ev.get("step"), ev.get("eval_loss")
-            if isinstance(step, (int, float)) and isinstance(loss, (int, float)):
-                self.eval.append(step, loss)
-                self.curve_version += 1
-                self.last_eval = loss
-                self.best_eval = loss if self.best_eval is None else min(self.best_eval, loss)
-        elif kind == "hw":
-            self.feed_hw(ev)
-        elif kind == "start":
-            self.start = ev
-            self.t_end = None
-            resumed = ev.get("resumed_from_step")
-            if isinstance(resumed, (int, float)):
-                self.step_now = int(resumed)  # a resume (or a rollback) goes on from its checkpoint
-        elif kind == "status":
-            state = ev.get("state")
-            if isinstance(state, str):
-                self.state = state
-                if state in FINAL_STATES:
-                    self.t_end = t if isinstance(t, (int, float)) else self.t_end
-                    if self.segments and self.segments[-1][1] is None:
-                        self.segments[-1][1] = self.t_end if self.t_end is not None else self.t_last
-                    step = ev.get("step")
-                    self.final_step = int(step) if isinstance(step, (int, float)) else self.final_step
-                    self.step_now = max(self.step_now, self.final_step or 0)
-                elif state in ("preparing", "running"):
-                    if state == "preparing":
-                        self.final_step = None
-                    self.error = None if state == "preparing" else self.error
-        elif kind == "checkpoint":
-            self.checkpoints.append(ev)
+        tps = ev.get("tokens_per_s")
+        if isinstance(tps, (int, float)):
+            self.tps.append(tps)
+        if self.state in ("unknown", "preparing", "created"):
+            self.state = "running"
+        if self.error is not None and self.error.get("recovering"):
+            self.error = None  # an OOM retry that worked: training goes on
+
+    def _on_eval(self, ev: dict) -> None:
+        step, loss = ev.get("step"), ev.get("eval_loss")
+        if isinstance(step, (int, float)) and isinstance(loss, (int, float)):
+            self.eval.append(step, loss)
+            self.curve_version += 1
+            self.last_eval = loss
+            self.best_eval = loss if self.best_eval is None else min(self.best_eval, loss)
+
+    def _on_start(self, ev: dict) -> None:
+        self.start = ev
+        self.t_end = None
+        resumed = ev.get("resumed_from_step")
+        if isinstance(resumed, (int, float)):
+            self.step_now = int(resumed)  # a resume (or a rollback) goes on from its checkpoint
+
+    def _on_status(self, ev: dict) -> None:
+        state = ev.get("state")
+        if not isinstance(state, str):
+            return
+        self.state = state
+        if state in FINAL_STATES:
+            t = ev.get("t")
+            self.t_end = t if isinstance(t, (int, float)) else self.t_end
+            if self.segments and self.segments[-1][1] is None:
+                self.segments[-1][1] = self.t_end if self.t_end is not None else self.t_last
             step = ev.get("step")
-            if isinstance(step, (int, float)):
-                self.step_now = max(self.step_now, int(step))
-        elif kind == "error":
-            self.error = ev
-        elif kind == "guard":
-            self.guard = ev
-        # unknown kinds: ignored (schema rule)
+            self.final_step = int(step) if isinstance(step, (int, float)) else self.final_step
+            self.step_now = max(self.step_now, self.final_step or 0)
+        elif state == "preparing":  # a new worker life: no final step, no old error
+            self.final_step = None
+            self.error = None
+
+    def _on_checkpoint(self, ev: dict) -> None:
+        self.checkpoints.append(ev)
+        step = ev.get("step")
+        if isinstance(step, (int, float)):
+            self.step_now = max(self.step_now, int(step))
+
+    def _on_error(self, ev: dict) -> None:
+        self.error = ev
+
+    def _on_guard(self, ev: dict) -> None:
+        self.guard = ev
+
+    _FOLD = {
+        "log": _on_log,
+        "eval": _on_eval,
+        "hw": lambda self, ev: self.feed_hw(ev),
+        "start": _on_start,
+        "status": _on_status,
+        "checkpoint": _on_checkpoint,
+        "error": _on_error,
+        "guard": _on_guard,
+    }
 
     def _tokens(self, tokens: Any) -> None:
         if not isinstance(tokens, (int, float)):
