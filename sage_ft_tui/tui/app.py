@@ -144,13 +144,13 @@ class SageApp(App):
         if not quick_task:
             self.push_screen(self.flow.screen(self.flow.first()))
             return
-        from sage_ft_tui.engine.models.catalog import catalogue
+        from sage_ft_tui.engine.models.listing import catalogue
 
         self.state.task = quick_task
         self.background(self, "wizard.quick", catalogue, self._quick_model)
 
     def _quick_model(self, entries, err: Optional[SageError]) -> None:
-        from sage_ft_tui.engine.models.catalog import DEFAULTS
+        from sage_ft_tui.engine.models.known import DEFAULTS
         from sage_ft_tui.engine.models.tiny import TINY_NAME as TINY
 
         entries = entries or []

@@ -1,4 +1,4 @@
-"""engine/models/catalog.py and resolve.offline_reason: what the Model step lists (cache,
+"""engine/models/catalog.py, listing.py and resolve.offline_reason: what the Model step lists (cache,
 folders here, last use by a run), what it marks as unavailable offline, and how a typed
 folder / hub id is checked — on a real cache layout and real folders, no network."""
 
@@ -13,15 +13,15 @@ import pytest
 from sage_ft_tui.engine.deploy.serve import free_port
 from sage_ft_tui.engine.models import resolve
 from sage_ft_tui.engine.models.catalog import (
-    DEFAULTS,
     WAY_FORWARD,
-    catalogue,
     check_ref,
     is_search,
     local_folders,
     matches,
     unavailable,
 )
+from sage_ft_tui.engine.models.known import DEFAULTS
+from sage_ft_tui.engine.models.listing import catalogue
 from tests.tui import factory
 
 OFF = "HF_HUB_OFFLINE=1"
@@ -140,6 +140,6 @@ def test_a_hub_id_is_found_in_the_cache_the_environment_names_now(tmp_path, monk
     monkeypatch.delenv("HF_HUB_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("HF_HOME", raising=False)
-    from sage_ft_tui.engine.models.catalog import hf_cache_dir
+    from sage_ft_tui.engine.models.hub_cache import hf_cache_dir
 
     assert hf_cache_dir() == tmp_path / "xdg" / "huggingface" / "hub"  # huggingface_hub's own rule

@@ -10,6 +10,7 @@ from typing import Literal, Optional, Union
 from pydantic import Field, model_validator
 
 from sage_ft_tui.engine.config.schema import Quantization, RunConfig, Task, _Strict, set_dotted
+from sage_ft_tui.engine.models.known import LEGACY_DEFAULT
 
 
 class LoRAConfig(_Strict):
@@ -27,7 +28,7 @@ class LoRAConfig(_Strict):
 class TrainingConfig(_Strict):
     """Seed-compatible flat training settings (`sage finetune`'s TrainingConfig)."""
 
-    model_name: str = "Qwen/Qwen2.5-Coder-1.5B-Instruct"
+    model_name: str = LEGACY_DEFAULT
     task: Task = "instruction"
     data_path: Optional[str] = None
     output_dir: Optional[str] = None

@@ -29,6 +29,8 @@ from typing import Any, Optional, Union
 from sage_ft_tui.engine.config.schema import QUANTIZATIONS
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB, MiB
+from sage_ft_tui.engine.models.hub_cache import current_snapshot, repo_folder
+from sage_ft_tui.engine.models.known import known_model
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
@@ -248,40 +250,6 @@ def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json
     )
 
 
-# Shapes of the catalogue's defaults (their config.json), so an estimate works before the
-# first download. Anything else must be a folder or in the local Hugging Face cache.
-_BUILTIN = {
-    "Qwen/Qwen2.5-7B-Instruct": dict(
-        hidden_size=3584,
-        intermediate_size=18944,
-        num_hidden_layers=28,
-        num_attention_heads=28,
-        num_key_value_heads=4,
-        vocab_size=152064,
-        tie_word_embeddings=False,
-        max_position_embeddings=32768,
-        model_type="qwen2",
-        hidden_act="silu",
-        torch_dtype="bfloat16",
-    ),
-    "Qwen/Qwen2.5-Coder-1.5B-Instruct": dict(
-        hidden_size=1536,
-        intermediate_size=8960,
-        num_hidden_layers=28,
-        num_attention_heads=12,
-        num_key_value_heads=2,
-        vocab_size=151936,
-        tie_word_embeddings=True,
-        max_position_embeddings=32768,
-        model_type="qwen2",
-        hidden_act="silu",
-        torch_dtype="bfloat16",
-    ),
-}
-_BUILTIN["Qwen/Qwen2.5-Coder-7B-Instruct"] = _BUILTIN["Qwen/Qwen2.5-7B-Instruct"]
-_BUILTIN["Qwen/Qwen2.5-1.5B-Instruct"] = _BUILTIN["Qwen/Qwen2.5-Coder-1.5B-Instruct"]  # the same shape
-
-
 def _read_config(path: Path, name: str) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -330,16 +298,15 @@ def model_shape(ref: ModelRef) -> ModelShape:
             hint=f"give an existing folder with config.json, an org/name hub id, or {TINY_NAME}",
             kind="model",
         )
-    from sage_ft_tui.engine.models.catalog import _cache_snapshot, hf_cache_dir
-
-    repo = hf_cache_dir() / ("models--" + name.replace("/", "--"))
-    snap = _cache_snapshot(repo) if repo.is_dir() else None
+    repo = repo_folder(name)
+    snap = current_snapshot(repo) if repo.is_dir() else None
     if snap is not None and (snap / "config.json").is_file():
         return shape_from_config(
             _read_config(snap / "config.json", name), name, source=f"HF cache {snap / 'config.json'}"
         )
-    if name in _BUILTIN:
-        return shape_from_config(_BUILTIN[name], name, source="built-in shape (the model's published config.json)")
+    k = known_model(name)
+    if k is not None:  # before its first download: the published config.json's shape
+        return shape_from_config(dict(k.config), name, source="built-in shape (the model's published config.json)")
     raise SageError(
         f"{name}: not in the local Hugging Face cache",
         hint=f"fetch its config first (hf download {name} config.json) or give a folder holding its config.json",

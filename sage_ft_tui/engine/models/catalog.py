@@ -1,13 +1,13 @@
-"""The model catalogue: what the user can pick as a base model, described without loading it.
+"""One base model described without loading it: what the user can pick, and what it is.
 
-Entries come from: the seed's defaults, the local Hugging Face cache (HF_HUB_CACHE,
-HF_HOME/hub, ~/.cache/huggingface/hub), the built-in `tiny-demo`, model folders under the
-current folder, folders earlier runs trained from, and any path or hub id the user types.
+A model is the built-in `tiny-demo`, a known default (models.known), a hub id in the local
+Hugging Face cache (models.hub_cache), a model folder, or any path or hub id the user types.
 For each: parameter count and architecture (from the safetensors headers when the weights
 are local — an exact count read from a few KiB — else estimated from config.json), size on
-disk, when a run here last used it, and whether it can be had now (`unavailable`: offline,
-an uncached hub id cannot be fetched). `check_ref` validates a typed reference as it is
-typed; `matches` is the search over the list. Nothing here opens a connection.
+disk, and whether it can be had now (`unavailable`: offline, an uncached hub id cannot be
+fetched). `check_ref` validates a typed reference as it is typed; `matches` is the search over
+the list (the list itself, with the runs' last use: models.listing). Nothing here opens a
+connection.
 
 Never imports torch or transformers (the TUI lists models with it).
 """
@@ -24,19 +24,10 @@ from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import fmt_bytes
+from sage_ft_tui.engine.models.hub_cache import current_snapshot, hf_cache_dir, repo_id_of
+from sage_ft_tui.engine.models.known import DEFAULTS, known_model
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
-DEFAULTS = (
-    "Qwen/Qwen2.5-Coder-1.5B-Instruct",
-    "Qwen/Qwen2.5-Coder-7B-Instruct",
-    "Qwen/Qwen2.5-7B-Instruct",
-)
-# What the defaults are when they are not in the cache yet (from their model cards).
-_KNOWN = {
-    "Qwen/Qwen2.5-Coder-1.5B-Instruct": (1_540_000_000, "Qwen2ForCausalLM", 3_090_000_000),
-    "Qwen/Qwen2.5-Coder-7B-Instruct": (7_620_000_000, "Qwen2ForCausalLM", 15_230_000_000),
-    "Qwen/Qwen2.5-7B-Instruct": (7_620_000_000, "Qwen2ForCausalLM", 15_230_000_000),
-}
 _WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 # The one line that says how to go on when a model cannot be had offline.
 WAY_FORWARD = f"pick a ✓ model, {TINY_NAME}, or type a model folder"
@@ -77,34 +68,6 @@ class ModelEntry:
 # ---- the cache -------------------------------------------------------------------------
 
 
-def hf_cache_dir() -> Path:
-    """Where huggingface_hub keeps models, by its own rules but read now (its constants are read
-    once, when it is first imported): model lookups pass this as cache_dir."""
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            return Path(os.environ[var]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "huggingface" / "hub"
-
-
-def _cache_snapshot(repo_dir: Path) -> Optional[Path]:
-    """The snapshot folder `refs/main` points to, else the newest one."""
-    snaps = repo_dir / "snapshots"
-    try:
-        ref = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
-        if (snaps / ref).is_dir():
-            return snaps / ref
-    except OSError:
-        pass
-    try:
-        cands = [p for p in snaps.iterdir() if p.is_dir()]
-    except OSError:
-        return None
-    return max(cands, key=lambda p: p.stat().st_mtime) if cands else None
-
-
 def _dir_size(folder: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(folder):
@@ -125,11 +88,10 @@ def scan_cache(cache: Optional[Path] = None) -> list[ModelEntry]:
         return []
     out = []
     for repo in repos:
-        snap = _cache_snapshot(repo)
+        snap = current_snapshot(repo)
         if snap is None or not (snap / "config.json").is_file():
             continue
-        repo_id = repo.name[len("models--") :].replace("--", "/")
-        entry = describe_folder(snap, repo_id, source="cache")
+        entry = describe_folder(snap, repo_id_of(repo), source="cache")
         blobs = repo / "blobs"
         entry.size_bytes = _dir_size(blobs) if blobs.is_dir() else entry.size_bytes
         out.append(entry)
@@ -258,7 +220,8 @@ def describe(ref: str, cache: Optional[dict[str, ModelEntry]] = None) -> ModelEn
             )
         return describe_folder(p, str(p.resolve()))
     if looks_like_hub_id(ref):
-        params, arch, size = _KNOWN.get(ref, (None, None, None))
+        k = known_model(ref)
+        params, arch, size = (k.params, k.architecture, k.size_bytes) if k else (None, None, None)
         return ModelEntry(
             id=ref,
             source="default" if ref in DEFAULTS else "hub",
@@ -271,7 +234,7 @@ def describe(ref: str, cache: Optional[dict[str, ModelEntry]] = None) -> ModelEn
         )
     raise SageError(
         f"{ref}: no such folder",
-        hint="type an existing model folder, or a hub id like Qwen/Qwen2.5-7B-Instruct",
+        hint=f"type an existing model folder, or a hub id like {DEFAULTS[-1]}",
         kind="model",
     )
 
@@ -297,7 +260,7 @@ def tiny_entry() -> ModelEntry:
     )
 
 
-# ---- model folders here, and what runs here used ----------------------------------------
+# ---- model folders here -------------------------------------------------------------------
 
 
 def local_folders(root: Path, depth: int = FOLDER_DEPTH, limit: int = FOLDER_SCAN_LIMIT) -> list[Path]:
@@ -322,55 +285,6 @@ def local_folders(root: Path, depth: int = FOLDER_DEPTH, limit: int = FOLDER_SCA
                 if not e.name.startswith(".") and e.name not in _SKIP_DIRS and e.is_dir(follow_symlinks=False):
                     queue.append((Path(e.path), level + 1))
     return found
-
-
-def last_used() -> dict[str, tuple[float, str]]:
-    """model name -> (creation time, name) of the newest run here that trained from it."""
-    from sage_ft_tui.engine.runs.manage import list_runs
-
-    out: dict[str, tuple[float, str]] = {}
-    try:
-        runs = list_runs()
-    except SageError:  # an unreadable runs home: no history, the list still shows
-        return out
-    for r in runs:  # newest first
-        if r.model and r.model not in out:
-            out[r.model] = (r.created, r.name)
-    return out
-
-
-def catalogue(cache_dir: Optional[Path] = None, *, cwd: Optional[Path] = None) -> list[ModelEntry]:
-    """tiny-demo, the defaults (with cache details when cached), the other cached models
-    (most recently used first); with `cwd` (the Model step) also the model folders under it
-    and the folders earlier runs trained from. Each with when a run here last used it."""
-    cached = {e.id: e for e in scan_cache(cache_dir)}
-    used = last_used()
-    out = [tiny_entry()]
-    for ref in DEFAULTS:
-        if ref in cached:
-            e = cached.pop(ref)
-            e.source = "default"
-            out.append(e)
-        else:
-            out.append(describe(ref, cache={}))
-    out.extend(sorted(cached.values(), key=lambda e: (-used.get(e.id, (0.0, ""))[0], e.id.lower())))
-    if cwd is not None:
-        seen = {e.id for e in out}
-        recent = [Path(m) for m in used if m.startswith(("/", "~")) and Path(m).expanduser().is_dir()]
-        for folder in [*local_folders(Path(cwd)), *recent]:
-            key = str(folder.expanduser().resolve())
-            if key in seen:
-                continue
-            seen.add(key)
-            try:
-                out.append(describe_folder(folder.expanduser(), key))
-            except SageError:  # a half-copied folder: not offered
-                continue
-    for e in out:
-        hit = used.get(e.id) or (used.get(e.path) if e.path else None)
-        if hit:
-            e.last_used, e.last_run = hit
-    return out
 
 
 # ---- can it be had now, and what the user typed ------------------------------------------
@@ -449,21 +363,17 @@ def check_ref(ref: str, known: dict[str, ModelEntry], offline: str, cwd: Optiona
 __all__ = [
     "needs_download",
     "ModelEntry",
-    "DEFAULTS",
     "TINY_NAME",
-    "catalogue",
     "check_ref",
     "RefCheck",
     "unavailable",
     "matches",
     "is_search",
     "local_folders",
-    "last_used",
     "WAY_FORWARD",
     "describe",
     "describe_folder",
     "scan_cache",
-    "hf_cache_dir",
     "estimate_params",
     "safetensors_params",
 ]

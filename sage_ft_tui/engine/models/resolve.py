@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from sage_ft_tui.engine.errors import SageError, clip
+from sage_ft_tui.engine.models.hub_cache import hf_cache_dir
 from sage_ft_tui.engine.models.tiny import TINY_NAME, ensure_tiny_model, is_tiny
 
 _META = ["*.json", "*.jinja", "tokenizer.model", "*.txt", "*.tiktoken"]
@@ -110,8 +111,6 @@ def model_dir(name: str, *, revision: str | None = None, metadata_only: bool = T
             kind="model",
         )
     from huggingface_hub import snapshot_download
-
-    from sage_ft_tui.engine.models.catalog import hf_cache_dir
 
     kw = dict(repo_id=name, revision=revision, allow_patterns=_META if metadata_only else None)
     kw["cache_dir"] = str(hf_cache_dir())

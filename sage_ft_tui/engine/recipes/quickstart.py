@@ -18,11 +18,9 @@ from typing import Any, Callable, Optional, Sequence
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.data.tasks import TASKS
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.models.known import KNOWN, quickstart_model
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
-CODE_MODEL = "Qwen/Qwen2.5-Coder-1.5B-Instruct"  # the code task's default on a GPU
-CHAT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"  # every other task's default on a GPU
-DEFAULT_MODEL = CODE_MODEL  # kept for callers of the seed's name
 CPU_MAX_PARAMS = 1_000_000_000  # beyond this a model trains too slowly on a CPU to be a default
 VALIDATION_SPLIT = 0.05
 
@@ -32,10 +30,6 @@ class ModelChoice:
     name: str
     line: str  # said before anything is loaded: what was chosen and why, and how to choose another
     download: bool = False  # the weights come from the hub
-
-
-def task_default(task: str) -> str:
-    return CODE_MODEL if task == "code" else CHAT_MODEL
 
 
 def _suits(model_id: str, task: str) -> bool:
@@ -63,7 +57,7 @@ def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> 
     ]
     how = "--model NAME (a hub id or a folder) to choose another"
     if snapshot.gpus:
-        want = task_default(task)
+        want = quickstart_model(task)
         where = "the target GPU" if planned else f"GPU {snapshot.gpus[0].name}"
         if any(e.id == want for e in cached):
             return ModelChoice(want, f"model: {want} (cached; the {task} task's default on {where}) — {how}")
@@ -73,7 +67,8 @@ def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> 
         if not why:
             return ModelChoice(
                 want,
-                f"model: {want} (the {task} task's default on {where}) is not cached: its weights (~3 GB) are "
+                f"model: {want} (the {task} task's default on {where}) is not cached: its weights "
+                f"(~{KNOWN[want].size_bytes / 1e9:.0f} GB) are "
                 f"downloaded from the Hugging Face hub now — offline, pass --model {TINY_NAME} or a local folder",
                 download=True,
             )

@@ -71,7 +71,7 @@ class ModelScreen(WizardScreen):
         self._columns()
         table.loading = True
         table.focus()
-        from sage_ft_tui.engine.models.catalog import catalogue
+        from sage_ft_tui.engine.models.listing import catalogue
         from sage_ft_tui.engine.models.resolve import offline_switch
 
         cwd = self.app.cwd
