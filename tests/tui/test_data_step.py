@@ -81,7 +81,8 @@ async def test_bad_row_counts_are_the_engines_past_the_listed_ones(world):
     import json
 
     from sage_ft_tui.engine.data.inspect import inspect_data
-    from sage_ft_tui.tui.screens.wizard.data import MAX_BAD_SHOWN, DataScreen
+    from sage_ft_tui.tui.screens.wizard.data import DataScreen
+    from sage_ft_tui.tui.screens.wizard.data_view import MAX_BAD_SHOWN
 
     path = world / "project" / "many_bad.jsonl"
     rows = [{"instruction": f"Say {i}."} for i in range(230)] + [{"instruction": "Hi.", "output": "Hello."}] * 20

@@ -104,8 +104,8 @@ async def test_fit_length_shows_its_memory_cost(world):
         cost = length_cost(app.state.build_config(), 64)
         assert cost.current_length == 512 and cost.other < cost.current
         line = _text(s, "#data-fit")
-        assert f"ctrl+f → 64 fits 99% · ~{fmt_bytes(cost.current)} → ~{fmt_bytes(cost.other)}" in line
-        await pilot.press("ctrl+f")
+        assert f"ctrl+y → 64 fits 99% · ~{fmt_bytes(cost.current)} → ~{fmt_bytes(cost.other)}" in line
+        await pilot.press("ctrl+y")
         await pilot.pause()
         assert w.value == "64" and app.state.max_length == 64
         assert f"~{fmt_bytes(cost.other)} to train" in _text(s, "#data-fit")

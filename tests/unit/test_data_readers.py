@@ -113,9 +113,9 @@ def test_a_jsonl_that_is_really_gzip_is_read_and_zip_is_explained(tmp_path):
 def test_suffixes_have_one_owner():
     assert is_data_name("a.JSONL") and is_data_name("x.csv.gz") and is_data_name("t.tsv")
     assert not is_data_name("README.md") and not is_data_name("a.gz")
-    from sage_ft_tui.tui.screens.wizard import data as wizard_data
+    from sage_ft_tui.tui.widgets import file_pick
 
-    assert wizard_data.is_data_name is is_data_name
+    assert file_pick.is_data_name is is_data_name
     assert ".parquet" in DATA_SUFFIXES
 
 

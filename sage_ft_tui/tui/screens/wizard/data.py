@@ -4,9 +4,8 @@ at max length, and a preview with the trained part set apart from the masked pro
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Optional
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,43 +13,25 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DirectoryTree, Input, Label, Select, Static
 
-from sage_ft_tui.engine.data.readers import is_data_name
 from sage_ft_tui.engine.data.samples import samples_for
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import fmt_bytes
 from sage_ft_tui.tui.messages import BuildProgress
 from sage_ft_tui.tui.screens.base import WizardScreen
+from sage_ft_tui.tui.screens.wizard.data_view import (
+    FIT_KEY,
+    bad_text,
+    fit_length,
+    fit_text,
+    percentile,
+    preview_text,
+    sample_text,
+    summary_text,
+)
 from sage_ft_tui.tui.screens.wizard.words import in_words, unreadable
 from sage_ft_tui.tui.widgets.charts import S, histogram, no_color
-from sage_ft_tui.tui.widgets.pairs import pairs_preview, segments_text
+from sage_ft_tui.tui.widgets.file_pick import UP, DataTree, PathInput
 from sage_ft_tui.tui.widgets.plot import Plot
 from sage_ft_tui.tui.widgets.sample_images import SampleImages
-
-MAX_BAD_SHOWN = 8
-
-
-UP = ".."  # the tree's first entry: the folder above (enter), as Backspace and Left do
-
-
-class DataTree(DirectoryTree):
-    """Folders and data files only; hidden entries left out; ".." first, the way up."""
-
-    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [
-            p for p in paths if p.name == UP or (not p.name.startswith(".") and (p.is_dir() or is_data_name(p.name)))
-        ]
-
-    def _directory_content(self, location: Path, worker) -> Iterator[Path]:
-        if location == Path(self.path).expanduser().resolve() and location.parent != location:
-            yield location / UP  # only in the folder shown, not in the folders opened under it
-        yield from super()._directory_content(location, worker)
-
-    def _populate_node(self, node, content) -> None:
-        super()._populate_node(node, content)
-        for child in node.children:
-            if child.data is not None and child.data.path.name == UP:
-                child.allow_expand = False  # enter goes up instead of listing the parent inside
-                child.set_label(f"{UP}  (up)")
 
 
 def ensure_tiny_off_process(progress=None) -> None:
@@ -68,66 +49,12 @@ def inspect(paths: list[str], task: str, model: str, max_length: int, max_bad_sh
     return inspect_data(paths, task=task, model=model, max_length=max_length, preview=4, max_bad_share=max_bad_share)
 
 
-def complete_path(text: str, cwd: Path) -> str:
-    """Tab completion: the longest common continuation of what was typed (folders end in /)."""
-    typed = Path(text).expanduser()
-    full = typed if typed.is_absolute() else cwd / typed
-    folder, stem = (full, "") if text.endswith("/") or not text else (full.parent, full.name)
-    try:
-        names = sorted(
-            p.name + ("/" if p.is_dir() else "")
-            for p in folder.iterdir()
-            if p.name.startswith(stem) and not p.name.startswith(".")
-        )
-    except OSError:
-        return text
-    if not names:
-        return text
-    common = os.path.commonprefix(names)
-    return text + common[len(stem) :]
-
-
-def percentile(values: list[int], q: float) -> int:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0
-
-
-def fit_length(lengths: list[int]) -> int:
-    """p99 of the token lengths, rounded up to a multiple of 64 (what "fit max length" sets)."""
-    return max(64, -(-percentile(lengths, 0.99) // 64) * 64)
-
-
-def sample_text(i: int, sample) -> Text:
-    """One previewed sample: its header line, then its text (the masked prompt set apart)."""
-    t = Text()
-    t.append(f"── sample {i + 1} " + "─" * 30 + "\n", style="dim")
-    t.append_text(segments_text(sample))  # tool calls and reasoning marked apart
-    if not t.plain.endswith("\n"):
-        t.append("\n")
-    return t
-
-
-class PathInput(Input):
-    """A path field: Tab completes the typed path (and moves on when nothing is left to add)."""
-
-    BINDINGS = [Binding("tab", "complete", "Complete path", id="data.complete", show=False)]
-
-    def action_complete(self) -> None:
-        done = complete_path(self.value, self.screen.app.cwd)
-        if done == self.value:
-            self.screen.focus_next()
-        else:
-            self.value = done
-            self.cursor_position = len(done)
-
-
 class DataScreen(WizardScreen):
     STEP = "Data"
     BINDINGS = WizardScreen.BINDINGS + [
         Binding("ctrl+l", "focus_path", "Path", id="data.path", tooltip="Type a path"),
-        Binding("ctrl+t", "focus_tree", "Files", id="data.tree", show=False),
         Binding(
-            "ctrl+f", "fit_length", "Fit length", id="data.fit", tooltip="Max length to the data's p99", priority=True
+            FIT_KEY, "fit_length", "Fit length", id="data.fit", tooltip="Max length to the data's p99", priority=True
         ),
         Binding("ctrl+o", "change_model", "Model", id="data.model", priority=True),
         Binding(
@@ -332,9 +259,6 @@ class DataScreen(WizardScreen):
     def action_focus_path(self) -> None:
         self.query_one("#data-path", Input).focus()
 
-    def action_focus_tree(self) -> None:
-        self.query_one(DataTree).focus()
-
     def choose(self, path: str) -> None:
         if self.app.state.task == "code":
             return self.choose_repo(path)
@@ -377,7 +301,7 @@ class DataScreen(WizardScreen):
             self.validity_changed()
             return
         self.app.state.inspection = ins
-        self.query_one("#data-summary", Static).update(self._summary(ins))
+        self.query_one("#data-summary", Static).update(summary_text(ins, self._rel))
         self.say_error(ins.error)
         warn = self.query_one("#data-warn", Static)
         warnings = list(getattr(ins, "warnings", []) or [])
@@ -386,7 +310,7 @@ class DataScreen(WizardScreen):
         bad = self.query_one("#data-bad", Static)
         bad.display = bool(ins.bad_rows)
         if ins.bad_rows:
-            bad.update(self._bad(ins))
+            bad.update(bad_text(ins, self._rel))
         has_len = bool(ins.token_lengths)
         for wid in ("#hist-head", "#data-hist", "#data-fit"):
             self.query_one(wid).display = has_len
@@ -419,15 +343,15 @@ class DataScreen(WizardScreen):
                 ("answer (trained, underlined)" if no_color() else "answer (trained)", S("trained")),
             )
         )
-        self.query_one("#data-preview", Static).update(self._preview(ins))
+        self.query_one("#data-preview", Static).update(preview_text(ins))
         rows_images = [] if ins.pairs else ins.images  # per sample, its ImageRefs
         pictured = self.query_one(SampleImages).show(ins.preview, rows_images, sample_text)
         self.query_one("#data-preview").display = not pictured
         self.validity_changed()
 
-    # ---- what "fit max length" (ctrl+f) costs in memory, against the max length now ------
+    # ---- what "fit max length" (FIT_KEY) costs in memory, against the max length now ------
     def _fit_cost(self, cut: int, fit: int) -> None:
-        self.query_one("#data-fit", Static).update(self._fit_text(cut, fit, None))
+        self.query_one("#data-fit", Static).update(fit_text(cut, fit, None))
         try:
             cfg = self.app.state.build_config()
         except SageError:
@@ -439,58 +363,7 @@ class DataScreen(WizardScreen):
     def _fit_costed(self, cost, err: Optional[SageError]) -> None:
         if not self.is_attached or cost is None or cost.current_length != self.app.state.max_length:
             return  # the max length changed since: a newer estimate follows
-        self.query_one("#data-fit", Static).update(self._fit_text(cost.current_length, cost.other_length, cost))
-
-    @staticmethod
-    def _fit_text(cut: int, fit: int, cost) -> Text:
-        def mem(n: Optional[int]) -> str:
-            return f"~{fmt_bytes(n)}" if n else "memory ?"
-
-        t = Text(style="italic")
-        if fit == cut:
-            t.append("max length fits 99%", style="dim")
-            if cost is not None:
-                t.append(f" · {mem(cost.current)} to train", style="dim")
-            return t
-        t.append(f"ctrl+f → {fit} fits 99%")
-        if cost is not None:
-            t.append(f" · {mem(cost.current)} → {mem(cost.other)}")
-        return t
-
-    def _summary(self, ins) -> Text:
-        t = Text()
-        ok = ins.ok
-        t.append("✓ " if ok else "✗ ", style=S("bold $success") if ok else S("bold $error"))
-        t.append(f"{ins.format or 'unknown format'}", style="bold")
-        bad = ins.bad  # the engine's own count (bad_rows lists only the first few hundred)
-        t.append(f"  ·  {ins.rows} rows  ·  ")
-        t.append(f"{bad} bad", style=S("bold $error") if bad else "")
-        t.append(f"  ·  {ins.usable} usable")
-        if ins.files:
-            names = ", ".join(self._rel(f) for f in ins.files[:3]) + (" …" if len(ins.files) > 3 else "")
-            t.append(f"\n{names}", style="dim")
-        for warning in ins.warnings:  # e.g. tools the chat template cannot render
-            t.append(f"\n⚠ {warning}", style="#e5c07b")
-        return t
-
-    def _bad(self, ins) -> Text:
-        t = Text()
-        t.append("Bad rows\n", style=S("bold $error"))
-        for where, reason in ins.bad_rows[:MAX_BAD_SHOWN]:
-            t.append(f"  {self._rel(where)}", style="bold")
-            t.append(f"  {reason}\n")
-        more = ins.bad - MAX_BAD_SHOWN  # every bad row counted, not only the listed ones
-        if more > 0:
-            t.append(f"  … and {more} more\n", style="dim")
-        return t
-
-    def _preview(self, ins):
-        if ins.pairs:  # preference / GRPO rows: chosen and rejected side by side
-            return pairs_preview(ins.pairs)
-        t = Text()
-        for i, sample in enumerate(ins.preview):
-            t.append_text(sample_text(i, sample))
-        return t
+        self.query_one("#data-fit", Static).update(fit_text(cost.current_length, cost.other_length, cost))
 
     # ---- the code task: a repository, scanned (files, skips, secrets) -----------------
     def choose_repo(self, path: str) -> None:
