@@ -18,6 +18,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
+# Under pytest-xdist the workers share the cores: each one's torch (and the run workers and servers it
+# starts, which inherit this) takes its share of threads, not all of them (oversubscribed, all slow down).
+XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if XDIST_WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // XDIST_WORKERS)))
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +33,11 @@ def sage_home(tmp_path, monkeypatch) -> Iterator[Path]:
     monkeypatch.setenv("SAGE_FT_HOME", str(home))
     monkeypatch.setenv("SAGE_FT_LOGS", str(tmp_path / "logs"))  # the TUI's error log: never the real ~/.cache
     yield home
+    from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
     from tests.cleanup import stop_leftovers
+
+    with MODEL_BUILD:  # a build still running in a thread the test left behind ends before the next test
+        pass
 
     stop_leftovers([home, Path(os.environ.get("SAGE_FT_HOME", home))], tmp_path)
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional, Union
 
 from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, fmt_bytes, free_bytes, is_disk_full, read_json
+from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
 from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, MERGED_MARK, RunLayout, merged_mark, merged_report
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -506,13 +507,11 @@ def _copy_tokenizer_files(src: Path, dest: Path) -> None:
 def _load_model(folder: Path, torch_dtype, trust: bool, dev: str):
     from sage_ft_tui.engine.models.vision import auto_class
 
-    model = (
-        auto_class(folder)
-        .from_pretrained(  # a VLM merges whole: tower and projector kept
+    with MODEL_BUILD:
+        model = auto_class(folder).from_pretrained(  # a VLM merges whole: tower and projector kept
             str(folder), dtype=torch_dtype, trust_remote_code=trust, low_cpu_mem_usage=True
         )
-        .to(dev)
-    )
+    model = model.to(dev)
     model.eval()
     return model
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
+
 
 @dataclass
 class Pair:
@@ -69,11 +71,11 @@ def load_pair(run: Path, cfg, *, device: str = "auto", checkpoint=None) -> Pair:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     chat = chat_tokenizer(str(tok_src if (tok_src / "tokenizer.json").is_file() else base))
-    model = (
-        auto_class(base)
-        .from_pretrained(str(base), dtype=getattr(torch, dt), trust_remote_code=trust, low_cpu_mem_usage=True)
-        .to(dev)
-    )
+    with MODEL_BUILD:
+        model = auto_class(base).from_pretrained(
+            str(base), dtype=getattr(torch, dt), trust_remote_code=trust, low_cpu_mem_usage=True
+        )
+    model = model.to(dev)
     if len(tok) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tok))
     model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
 
 Say = Callable[[str, dict], None]
 
@@ -180,9 +181,10 @@ def logits(model, merged: Path, chat, quant: str, max_tokens: int = 96) -> dict:
         weights * (2 if weights and "float32" not in _dtype(Path(merged)) else 1)
         < psutil.virtual_memory().available / 2
     )
-    ref = AutoModelForCausalLM.from_pretrained(
-        str(merged), dtype=torch.float32 if fp32 else "auto", attn_implementation="eager"
-    ).eval()
+    with MODEL_BUILD:
+        ref = AutoModelForCausalLM.from_pretrained(
+            str(merged), dtype=torch.float32 if fp32 else "auto", attn_implementation="eager"
+        ).eval()
     agree = total = 0
     max_abs = sum_abs = n = 0.0
     scale = 1e-6

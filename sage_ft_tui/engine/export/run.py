@@ -27,6 +27,7 @@ from sage_ft_tui.engine.fsutil import (
     is_disk_full,
     read_json,
 )
+from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 Progress = Callable[[str, dict], None]
@@ -264,7 +265,8 @@ def _export_hf(lay: RunLayout, merged: Path, shard: int, say: Progress) -> dict:
     say("load", {"model": str(merged)})
     tmp = Path(tempfile.mkdtemp(prefix=".hf.tmp-", dir=lay.export_dir))
     try:
-        model = auto_class(merged).from_pretrained(str(merged), dtype="auto")
+        with MODEL_BUILD:
+            model = auto_class(merged).from_pretrained(str(merged), dtype="auto")
         say("save", {"max_shard_size": fmt_bytes(shard)})
         model.save_pretrained(str(tmp), safe_serialization=True, max_shard_size=shard)
         AutoTokenizer.from_pretrained(str(merged)).save_pretrained(str(tmp))

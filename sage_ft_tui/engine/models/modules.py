@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError, clip
+from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
 
 # Module types LoRA can adapt (what peft accepts as a target).
 _ADAPTABLE = ("Linear", "Conv1D", "Conv1d", "Conv2d", "Embedding")
@@ -59,7 +60,8 @@ def module_names(model_dir: Path, trust_remote_code: bool = False) -> dict[str, 
 
     try:
         config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
-        with torch.device("meta"):  # a vision-language model is built whole (image-text-to-text)
+        # a vision-language model is built whole (image-text-to-text)
+        with MODEL_BUILD, torch.device("meta"):
             model = auto_class(model_dir).from_config(config, trust_remote_code=trust_remote_code)
     except (ValueError, KeyError, OSError, ImportError) as e:
         known = model_load_error(f"{type(e).__name__}: {e}", str(model_dir))

@@ -17,6 +17,7 @@ from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.config.seed import TrainingConfig
 from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, read_json
+from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
 from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import RunLayout, checkpoint_complete, checkpoint_dir
 from sage_ft_tui.engine.train.attention import AttentionChoice, choose_attention
@@ -356,7 +357,8 @@ def _from_pretrained(cfg: RunConfig, mdir: Path, kw: dict, choice: AttentionChoi
     while True:
         tried.append(choice.name)
         try:
-            model = auto.from_pretrained(str(mdir), **kw, attn_implementation=register_attention(choice.name))
+            with MODEL_BUILD:
+                model = auto.from_pretrained(str(mdir), **kw, attn_implementation=register_attention(choice.name))
             return model, choice, note
         except Exception as e:  # noqa: BLE001 - every loader failure becomes one SageError
             reason = attention_refusal(f"{type(e).__name__}: {e}")
