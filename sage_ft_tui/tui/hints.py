@@ -5,9 +5,9 @@ screen and key that do the same. Keyed by `SageError.code`; errors without one k
 from __future__ import annotations
 
 APP_HINTS = {
-    "not_served": "ctrl+s opens the Serve screen: start the server there, then come back",
-    "server_gone": "ctrl+s opens the Serve screen: start the server again there",
-    "server_starting": "wait until the Serve screen (ctrl+s) says ready",
+    "not_served": "ctrl+g starts the server (then ctrl+t on Serve comes back here)",
+    "server_gone": "ctrl+g starts the server again (then ctrl+t on Serve comes back here)",
+    "server_starting": "wait until the Serve screen says ready",
     "preference": "choose the Preference task on the Task step (escape goes back), or give one answer per row",
     "no_eval_split": "Start a new fine-tune with an Eval share above 0 (Hardware step); data of 60 rows or more "
     "holds out 5% by default.",

@@ -162,7 +162,7 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
         pane.wait("v Serve it", timeout=30)
         pane.keys("v")  # → Serve
         pane.wait("Start server", timeout=30)
-        pane.keys("C-s")
+        pane.keys("C-g")
         pane.wait("ready", timeout=300)
         pane.keys("C-t")  # → Chat
         # typed as soon as the screen shows, as a user would: a message entered while the

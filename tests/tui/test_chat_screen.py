@@ -111,11 +111,16 @@ async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
         await wait_for(pilot, lambda: err.display, timeout=15)
         assert "is not being served" in str(err.render())
         # the way forward is this app's key, not the command line's `sage-ft-tui serve` / --serve
-        assert "ctrl+s opens the Serve screen" in str(err.render()) and "--serve" not in str(err.render())
+        assert "ctrl+g starts the server" in str(err.render()) and "--serve" not in str(err.render())
         await pilot.press(*"hi")
         await pilot.press("enter")
         await pilot.pause(0.1)
         assert "not connected" in str(err.render())
+        # ctrl+g, as on the Serve screen: Serve opens and starts this run's server at once
+        await pilot.press("ctrl+g")
+        serve = app.screen
+        assert type(serve).__name__ == "ServeScreen" and serve.run_dir == run
+        await wait_for(pilot, lambda: not serve.start_at_once and (serve.busy or serve.query_one("#error").display))
 
 
 async def test_serve_screen_shows_the_running_server(served):
@@ -152,7 +157,7 @@ async def test_serve_screen_shows_the_running_server(served):
 
 
 async def test_merge_screen_runs_a_real_merge(sage_home, tiny_model):
-    """Serve on an unmerged run says how to go on from there (ctrl+g), which opens Merge."""
+    """Serve on an unmerged run says how to go on from there (ctrl+b), which opens Merge."""
     from sage_ft_tui.tui.screens.deploy.merge import MergeScreen
     from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
 
@@ -161,11 +166,11 @@ async def test_merge_screen_runs_a_real_merge(sage_home, tiny_model):
     async with app.run_test(size=(110, 34)) as pilot:
         serve = app.screen
         serve.query_one("#serve-backend").value = "transformers"  # it serves merged models only
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: serve.query_one("#error").display, timeout=60)
         err = str(serve.query_one("#error").render())
-        assert "no merged model" in err and "ctrl+g merges it first" in err and "sage-ft-tui merge" not in err
-        await pilot.press("ctrl+g")
+        assert "no merged model" in err and "ctrl+b merges it first" in err and "sage-ft-tui merge" not in err
+        await pilot.press("ctrl+b")
         screen = app.screen
         assert isinstance(screen, MergeScreen) and screen.run_dir == run
         assert screen.query_one("#merge-source").value == ""  # the final adapter

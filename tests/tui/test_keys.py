@@ -100,6 +100,29 @@ def test_a_letter_means_one_thing_on_every_screen():
     assert {k: m for k, m in meanings.items() if len(m) > 1} == {}, meanings
 
 
+def test_a_ctrl_key_means_one_thing_on_every_screen():
+    """ctrl+f was Find on Review and Fit length on the Data step, ctrl+s Save config on Review,
+    Start server on Serve and Server on Chat, ctrl+t Files on Data and Chat on Serve. Two
+    bindings of one ctrl key agree when they run the same action or their descriptions start
+    with the same word (Cancel, Cancel merge)."""
+    bound: dict[str, list[tuple[str, str, str]]] = {}
+    for cls, b in _all_bindings():
+        binding = b if isinstance(b, Binding) else Binding(*b)
+        for key in binding.key.split(","):
+            if key.strip().startswith("ctrl+"):
+                word = binding.description.split()[0].lower()
+                bound.setdefault(key.strip(), []).append((cls.__name__, binding.action, word))
+    assert {"ctrl+n", "ctrl+c", "ctrl+f", "ctrl+s", "ctrl+t", "ctrl+g"} <= set(bound), bound
+    clashes = [
+        (key, a, b)
+        for key, uses in bound.items()
+        for i, a in enumerate(uses)
+        for b in uses[i + 1 :]
+        if a[1] != b[1] and a[2] != b[2]
+    ]
+    assert clashes == [], clashes
+
+
 async def test_enter_on_runs_is_in_the_footer_and_attaches(world):
     from . import factory
     from .conftest import footer_keys

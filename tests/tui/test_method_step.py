@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from rich.console import Console
+
 from sage_ft_tui.tui.app import SageApp
 
 from .conftest import wait_for
@@ -109,6 +111,16 @@ async def test_grpo_rewards_builtin_or_a_checked_file(world):
         files.value = "my_rewards.py:score"
         await pilot.pause()
         assert screen.check_action("next", ()) is True
+        # ctrl+k is this step's one key of its own: in the footer and in the key panel (F1)
+        assert ("ctrl+k", "Check rewards") in {(k.key, k.description) for k in screen.query("FooterKey")}
+        await pilot.press("f1")
+        await pilot.pause()
+        console = Console(width=80)
+        with console.capture() as shown:
+            for w in app.screen.query_one("KeyPanel").query("BindingsTable"):
+                console.print(w.render())
+        assert "Check rewards" in shown.get()
+        await pilot.press("escape")
         await pilot.press("ctrl+k")  # the engine's probe: the reward called on the first row, in a child
         await wait_for(pilot, lambda: screen.checked is not None, timeout=60)
         assert screen.checked, screen.query_one("#error").render().plain

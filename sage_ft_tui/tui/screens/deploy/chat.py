@@ -23,6 +23,7 @@ from textual.widgets import Input, Label, Static
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run, served_name
+from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
 from sage_ft_tui.tui.widgets.image import ImageView
 
 
@@ -84,7 +85,7 @@ class ChatScreen(BaseScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="nav.back"),
         Binding("ctrl+r", "reset", "Reset chat", id="chat.reset"),
-        Binding("ctrl+s", "serve", "Server", id="chat.serve"),
+        Binding("ctrl+g", "serve", "Start server", id="chat.serve"),  # ctrl+g, as on the Serve screen
     ]
 
     def __init__(self, run_dir: Optional[str] = None, **kw):
@@ -148,10 +149,11 @@ class ChatScreen(BaseScreen):
         pending, self._pending = self._pending, False
         if message.error is not None:
             self.say_error(message.error)
-            self._status("not connected — ctrl+s: open the Serve screen")
+            self._status("not connected — ctrl+g: start the server")
             return
         self.say_error(None)
         self.endpoint = message.endpoint
+        self.refresh_bindings()
         self._status(self._server_line())
         if pending:
             self.send(self.query_one("#chat-input", Input))
@@ -200,7 +202,7 @@ class ChatScreen(BaseScreen):
             self._status("connecting… the message goes out once connected")
             return
         if self.endpoint is None:
-            self.say_error(SageError("not connected to a server", hint="ctrl+s opens the Serve screen; start it there"))
+            self.say_error(SageError("not connected to a server", code="not_served"))
             return
         try:
             settings = self._settings()
@@ -247,7 +249,7 @@ class ChatScreen(BaseScreen):
             self.say_error(SageError("/image needs the path of a picture", hint="e.g. /image receipt.png"))
             return False
         if self.endpoint is None:
-            self.say_error(SageError("not connected to a server", hint="ctrl+s opens the Serve screen; start it there"))
+            self.say_error(SageError("not connected to a server", code="not_served"))
             return False
         path = Path(arg).expanduser()
         path = path if path.is_absolute() else self.app.cwd / path
@@ -314,9 +316,15 @@ class ChatScreen(BaseScreen):
         self._note("conversation reset")
 
     def action_serve(self) -> None:
+        """Start the run's server: the Serve screen opens and starts it (ctrl+t comes back)."""
         if self.run_dir is None:
             return
-        self.app.open("serve", str(self.run_dir) if self.run_dir else None)
+        self.app.push_screen(ServeScreen(str(self.run_dir), start=True))
+
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        if action == "serve":  # only while no server answers: connected, there is nothing to start
+            return self.endpoint is None and self.run_dir is not None
+        return super().check_action(action, parameters)
 
     def on_screen_resume(self) -> None:
         if self.endpoint is None and self.run_dir is not None:

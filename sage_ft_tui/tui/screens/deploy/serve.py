@@ -86,15 +86,18 @@ class ServeScreen(BaseScreen):
         Binding("escape", "back", "Back", id="nav.back"),
         # most useful first, and only what works now: Start (or Merge first) before a server
         # runs, Chat then Stop while one answers
-        Binding("ctrl+s", "start", "Start server", id="serve.start"),
+        # one meaning per ctrl key across screens: ctrl+g starts a server (here and on Chat),
+        # ctrl+t is Chat (t, as on Runs and the Monitor), ctrl+s is Save (Review)
+        Binding("ctrl+g", "start", "Start server", id="serve.start"),
         # ctrl keys with priority: the form has text fields and Selects (type-to-search)
         Binding("ctrl+t", "chat", "Chat", id="serve.chat", priority=True),
         Binding("ctrl+x", "stop", "Stop server", id="serve.stop"),
-        Binding("ctrl+g", "merge_first", "Merge first", id="serve.merge", priority=True),
+        Binding("ctrl+b", "merge_first", "Merge first", id="serve.merge", priority=True),
     ]
 
-    def __init__(self, run_dir: Optional[str] = None, **kw):
+    def __init__(self, run_dir: Optional[str] = None, *, start: bool = False, **kw):
         super().__init__(**kw)
+        self.start_at_once = start  # opened by Chat's "Start server": start once the state is known
         self.run_dir = Path(run_dir) if run_dir else (Path(p) if (p := pick_run("merged")) else None)
         self.row: dict = {}
         self.busy = False
@@ -195,6 +198,11 @@ class ServeScreen(BaseScreen):
             self._show(message.row)
         self._set_log(message.tail)
         self.refresh_bindings()
+        if self.start_at_once:
+            self.start_at_once = False
+            if self.check_action("start", ()):
+                self.action_start()
+                return  # its end polls again
         self._timer = self.set_timer(POLL_S, self._poll)
 
     def _set_log(self, lines: list[str]) -> None:
@@ -233,7 +241,7 @@ class ServeScreen(BaseScreen):
                 t.append("start-up ", style="dim")
                 t.append(f"{row['startup_s']:.1f}s\n")
         if self.unmerged() and not row.get("url"):
-            t.append("not merged yet: ctrl+g merges it first (transformers serves merged models;\n", style="italic")
+            t.append("not merged yet: ctrl+b merges it first (transformers serves merged models;\n", style="italic")
             t.append("vLLM can serve the adapter on its base)\n", style="italic")
         self.query_one("#serve-state", Static).update(t)
 
@@ -342,7 +350,7 @@ class ServeScreen(BaseScreen):
             err = message.error
             if self.unmerged() and "no merged model" in err.message:
                 # the way forward on this screen, not a command to type elsewhere
-                err = SageError(err.message, kind=err.kind, hint="ctrl+g merges it first (then start again here)")
+                err = SageError(err.message, kind=err.kind, hint="ctrl+b merges it first (then start again here)")
             self.say_error(err)
             if message.tail:
                 self._set_log(message.tail)
