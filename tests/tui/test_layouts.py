@@ -129,3 +129,20 @@ async def test_no_color_keeps_unfocused_panel_borders_visible(world, monkeypatch
         border = cells[-1].style  # the right-hand panel's top border
         fg, bg = border.color.get_truecolor(), border.bgcolor.get_truecolor()
         assert abs(sum(fg) - sum(bg)) / 3 > 50, (fg, bg)
+
+
+async def test_task_titles_stay_on_one_line_cut_in_the_middle_at_80_and_whole_at_120(world):
+    """At 80 columns "Preference tuning (DPO / ORPO / KTO)" wrapped onto a second line under
+    its name; each title is one line, its start and end kept, and whole where there is room."""
+    app = factory.make_app("task", world)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lines = _text(app).splitlines()
+        row = next(line for line in lines if "preference" in line)
+        assert "Preference" in row and "KTO)" in row and "…" in row, row
+        after = lines[lines.index(row) + 1]
+        assert "grpo" in after and "Reasoning" in after and "(GRPO)" in after, after  # nothing wrapped between
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        await pilot.pause()
+        assert "Preference tuning (DPO / ORPO / KTO)" in _text(app)

@@ -11,8 +11,20 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from sage_ft_tui.engine.data.tasks import TASKS
+from sage_ft_tui.engine.errors import cut_middle
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S
+
+NAME_COLUMN = 12  # the task's name, then its title
+
+
+def task_label(name: str, title: str, width: int) -> Text:
+    """One row of the list on one line: the title cut in the middle when the list is narrow
+    (an OptionList wraps a long prompt onto a second line otherwise)."""
+    label = Text(no_wrap=True)
+    label.append(f"{name:<{NAME_COLUMN}}", style="bold")
+    label.append(cut_middle(title, max(8, width - NAME_COLUMN)))
+    return label
 
 
 def _available(name: str) -> bool:
@@ -33,10 +45,7 @@ class TaskScreen(WizardScreen):
                 v.border_title = "What should the model learn?"
                 opts = []
                 for name, t in TASKS.items():
-                    label = Text(no_wrap=True, overflow="ellipsis")
-                    label.append(f"{name:<12}", style="bold")
-                    label.append(t.title)
-                    opts.append(Option(label, id=name, disabled=not _available(name)))
+                    opts.append(Option(task_label(name, t.title, 80), id=name, disabled=not _available(name)))
                 yield OptionList(*opts, id="task-list")
             with Vertical(id="task-detail-box", classes="panel") as v:
                 v.border_title = "Data it expects"
@@ -52,6 +61,17 @@ class TaskScreen(WizardScreen):
             ol.highlighted = names.index("instruction")
         ol.focus()
         self._describe(names[ol.highlighted or 0])
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_titles)
+
+    def _fit_titles(self) -> None:
+        ol = self.query_one(OptionList)
+        width = ol.scrollable_content_region.width
+        if width <= 0:
+            return
+        for name, t in TASKS.items():
+            ol.replace_option_prompt(name, task_label(name, t.title, width))
 
     def _describe(self, name: str) -> None:
         t = TASKS[name]
