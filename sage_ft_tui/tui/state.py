@@ -32,11 +32,11 @@ CHOICES: dict[str, tuple[str, tuple[str, ...], str]] = {
 class WizardState:
     task: Optional[str] = None
     model: Optional[str] = None
-    model_entry: Any = None  # engine.models.ModelEntry
+    model_entry: Any = None  # engine.models.catalog.ModelEntry
     data_paths: list[str] = field(default_factory=list)
     repo: Optional[str] = None  # code task
     code_data: Optional[dict] = None  # code task: the data section code_config made
-    inspection: Any = None  # engine.data.DataInspection
+    inspection: Any = None  # engine.data.inspect.DataInspection
     preset: str = "auto"
     preset_why: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted key -> value

@@ -135,5 +135,14 @@ def test_quickstart_code_on_this_project_completes(sage_home, tiny_model):
     assert (run / "adapter" / "adapter_config.json").exists()
     cs = json.loads((run / "data" / "data_report.json").read_text())["code_scan"]
     assert cs["files_taken"] > 20 and cs["languages"]["python"] > 10 and cs["samples"] > 100
+    # The samples' path headers name real files of this project. This file is scanned too, so
+    # no literal header here: one written out would be found in its own text (an assertion that
+    # once kept passing after the module it named had moved).
+    tag = "# " + "path: "
     train = (run / "data" / "train.jsonl").read_text()
-    assert "# path: sage_ft_tui/engine/codebase.py" in train
+    paths = {json.loads(row)["text"].split("\n", 1)[0].removeprefix(tag) for row in train.splitlines()}
+    paths = {p for p in paths if p.endswith(".py")}
+    assert paths and all((REPO_ROOT / p).is_file() for p in paths), sorted(
+        p for p in paths if not (REPO_ROOT / p).is_file()
+    )
+    assert {"sage_ft_tui/__init__.py", "sage_ft_tui/__main__.py"} <= paths

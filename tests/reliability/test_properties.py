@@ -1,11 +1,11 @@
 """Property-based tests (hypothesis) for the format detector and the event reader.
 
-Format detector (engine/formats.py): a row built in any format, with any text, any extra
+Format detector (engine/data/formats.py): a row built in any format, with any text, any extra
 columns and any key order, is detected as that format and normalised without losing its
 text; arbitrary JSON never raises anything but RowError; whole files written as .jsonl
 round-trip through the real reader, with bad rows named by line.
 
-Event reader (engine/events.py): any byte split of a valid stream yields the same events
+Event reader (engine/runs/events.py): any byte split of a valid stream yields the same events
 through parse_chunk and through EventFollower fed in pieces; garbage and torn lines are
 skipped and counted, never fatal."""
 

@@ -1,4 +1,4 @@
-"""engine/codebase.py + engine/secrets.py: which files are taken, why the others are not,
+"""engine/data/code/scan.py + engine/data/secrets.py: which files are taken, why the others are not,
 chunking, headers, FIM layout, determinism, and the errors a user can hit."""
 
 from __future__ import annotations

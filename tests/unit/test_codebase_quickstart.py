@@ -1,4 +1,4 @@
-"""engine/quickstart_code.py (config + summary lines) and the scan's edge cases: links,
+"""engine/recipes/code.py (config + summary lines) and the scan's edge cases: links,
 odd names, subfolders."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""engine/hardware.py: recorded readings, the hw event, CUDA_VISIBLE_DEVICES and MIG
+"""engine/hardware/probe.py: recorded readings, the hw event, CUDA_VISIBLE_DEVICES and MIG
 handling of the NVML backend (against a stand-in pynvml module), the CPU-only answer."""
 
 import json

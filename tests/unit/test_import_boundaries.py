@@ -1,8 +1,13 @@
-"""Layer rules at run time, each module imported in a fresh interpreter (as Harlequin does):
-the engine never imports textual; the TUI process never imports torch and friends; the
-package and the CLI entry point stay light. The same rules are checked statically by
-import-linter (`.importlinter`); this catches imports made inside functions at import time."""
+"""Layer rules at run time, checked in fresh interpreters (as Harlequin does): the engine never
+imports textual; the TUI process never imports torch and friends; the package and the CLI entry
+point stay light. The same rules are checked statically by import-linter (`.importlinter`);
+this catches imports made inside functions at import time.
 
+Four interpreters, started together: one imports every engine module in turn and notes after
+each whether textual has been loaded (sys.modules only grows, so the first module after which
+it appears is the one that brought it), one every TUI module, one the package, one the CLI."""
+
+import json
 import pkgutil
 import subprocess
 import sys
@@ -22,15 +27,29 @@ def _walk(pkg) -> list[str]:
 ENGINE_MODULES = _walk(engine)
 TUI_MODULES = _walk(tui)
 
+# Each program prints one JSON line: the engine one {module: textual loaded yet}, the others sorted(sys.modules).
+ONE_BY_ONE = """
+import importlib, json, sys
+steps = {}
+for mod in sys.argv[1:]:
+    importlib.import_module(mod)
+    steps[mod] = "textual" in sys.modules
+print(json.dumps(steps))
+"""
+LOADED = "import json, sys\n{imports}\nprint(json.dumps(sorted(sys.modules)))"
 
-def _modules_after(code: str) -> set[str]:
-    out = subprocess.run(
-        [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return set(out.stdout.split())
+
+def _run_together(programs: dict[str, list[str]]) -> dict[str, object]:
+    procs = {
+        name: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, argv in programs.items()
+    }
+    out = {}
+    for name, p in procs.items():
+        stdout, stderr = p.communicate(timeout=170)
+        assert p.returncode == 0, f"{name}: {stderr[-2000:]}"
+        out[name] = json.loads(stdout.strip().splitlines()[-1])
+    return out
 
 
 def test_walk_finds_the_layers():
@@ -38,23 +57,21 @@ def test_walk_finds_the_layers():
     assert "sage_ft_tui.tui.app" in TUI_MODULES and len(TUI_MODULES) > 10
 
 
-@pytest.mark.parametrize("mod", ENGINE_MODULES)
-def test_engine_module_imports_without_textual(mod):
-    mods = _modules_after(f"import {mod}")
-    assert "textual" not in mods
-
-
-def test_every_tui_module_imports_no_torch():
-    code = "\n".join(f"import {m}" for m in TUI_MODULES)
-    mods = _modules_after(code)
-    assert not [h for h in HEAVY if h in mods]
-
-
-def test_package_import_is_light():
-    mods = _modules_after("import sage_ft_tui")
-    assert "torch" not in mods and "transformers" not in mods and "textual" not in mods
-
-
-def test_cli_import_is_light():
-    mods = _modules_after("import sage_ft_tui.cli.app")
-    assert "torch" not in mods and "transformers" not in mods and "datasets" not in mods and "optuna" not in mods
+@pytest.mark.subprocess  # four interpreters
+def test_layers_at_run_time():
+    py = sys.executable
+    out = _run_together(
+        {
+            "engine": [py, "-c", ONE_BY_ONE, *ENGINE_MODULES],
+            "tui": [py, "-c", LOADED.format(imports="\n".join(f"import {m}" for m in TUI_MODULES))],
+            "package": [py, "-c", LOADED.format(imports="import sage_ft_tui")],
+            "cli": [py, "-c", LOADED.format(imports="import sage_ft_tui.cli.app")],
+        }
+    )
+    steps = out["engine"]
+    assert list(steps) == ENGINE_MODULES  # every engine module was imported
+    first = next((m for m, textual in steps.items() if textual), None)
+    assert first is None, f"{first} imports textual (the engine is headless)"
+    assert not [h for h in HEAVY if h in out["tui"]], "a TUI module imports the ML stack"
+    assert not {"torch", "transformers", "textual"} & set(out["package"])
+    assert not {"torch", "transformers", "datasets", "optuna"} & set(out["cli"])

@@ -1,4 +1,4 @@
-"""engine/memory.py: shapes from config.json alone, the breakdown, and the estimate
+"""engine/hardware/estimate.py: shapes from config.json alone, the breakdown, and the estimate
 against published figures (LLaMA-Factory's hardware table)."""
 
 import json

@@ -1,4 +1,4 @@
-"""engine/presets.py: the auto preset on recorded hardware, and its explanation."""
+"""engine/config/presets.py: the auto preset on recorded hardware, and its explanation."""
 
 from pathlib import Path
 

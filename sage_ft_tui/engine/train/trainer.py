@@ -1,7 +1,7 @@
 """LoRATrainer: TRL's SFTTrainer with peft, plus the callback that writes the event stream,
 honours SIGTERM and "save now", and marks complete checkpoints.
 
-The data arrives tokenized (input_ids + completion_mask, see engine/data.py), so TRL only
+The data arrives tokenized (input_ids + completion_mask, see engine/data/prepare.py), so TRL only
 builds labels (-100 outside answers), truncates or packs.
 """
 
@@ -52,7 +52,7 @@ def _cuda():
     return torch.cuda.is_available()
 
 
-# A fault the tests inject (tests/unit/test_guard.py): the step whose loss is made NaN, through the
+# A fault the tests inject (tests/reliability/test_guardrails.py): the step whose loss is made NaN, through the
 # real forward and backward. Never set outside tests.
 NAN_STEP_ENV = "SAGE_FT_TEST_NAN_STEP"
 
@@ -437,7 +437,7 @@ def load_model(cfg: RunConfig, mdir: Path, attention: Optional[dict] = None):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
         # prepare_model_for_kbit_training upcasts every non-quantized weight to fp32; the frozen
         # embeddings and lm_head (over 1B parameters for 150k-token vocabularies) go back to the
-        # compute dtype, norms stay fp32. engine/memory.py estimates exactly this.
+        # compute dtype, norms stay fp32. engine/hardware/estimate.py estimates exactly this.
         for emb in {
             id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None
         }.values():

@@ -1,6 +1,6 @@
 """Chat: a conversation with the served run, tokens streaming in as they arrive.
 
-The `openai` client runs in a thread worker (engine.chat.ChatSession); each chunk comes
+The `openai` client runs in a thread worker (engine.deploy.chat.ChatSession); each chunk comes
 back as a ChatToken message. Settings (system prompt, temperature, max tokens) apply to
 the next message; /reset or ctrl+r forgets the conversation. A message entered while the
 screen is still connecting (the openai client takes a moment to import) stays in the box

@@ -28,7 +28,7 @@ LABELS = {key: label for key, _t, label in EDITABLE.values()} | {key: label for 
 
 
 def recommend(model: str, snap) -> tuple[str, str]:
-    """(what auto picks, why): engine.presets' plan for this model on this machine."""
+    """(what auto picks, why): engine.config.presets' plan for this model on this machine."""
     from sage_ft_tui.engine.config.presets import plan_auto
 
     plan = plan_auto(model, snap)
