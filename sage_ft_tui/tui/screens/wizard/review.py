@@ -7,7 +7,9 @@ the detached worker, opens the monitor)."""
 from __future__ import annotations
 
 import json
+import re
 import typing
+from pathlib import Path
 from typing import Any, Optional
 
 import yaml
@@ -18,6 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Collapsible, Input, Label, Static
 
 from sage_ft_tui.engine.config.schema import RunConfig, field_help, get_dotted
+from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.plan import plan, plan_lines, with_duration
 from sage_ft_tui.tui.messages import RunStarted
@@ -35,6 +38,8 @@ OUTPUT_KEYS = (
 PATH_KEYS = ("data.paths", "data.eval_paths", "data.repo")  # shown relative to the folder the app started in
 REWARDS_KEY = "grpo.rewards"  # its file.py:function entries too
 SKIP = ("version", "name")  # name has its own row at the top
+# Keys a task's own trainer never reads: not shown for it (packing is the SFT trainer's).
+NOT_READ_BY = {"training.packing": TRAINER_TASKS}
 # The config's sections as collapsible groups: (title, key prefixes, open at first, only for these tasks).
 # The ones people change most come first and open; the rest are a key or a search away.
 SECTIONS: tuple[tuple[str, tuple[str, ...], bool, tuple[str, ...]], ...] = (
@@ -86,7 +91,7 @@ def _section_of(key: str) -> str:
 def grouped_keys(task: Optional[str] = None) -> list[tuple[str, list[str]]]:
     """(section title, dotted keys) in SECTIONS' order, common keys first; the sections of
     another task's method (preference, GRPO) left out when `task` is given."""
-    keys = [k for k in field_help() if k not in SKIP]
+    keys = [k for k in field_help() if k not in SKIP and task not in NOT_READ_BY.get(k, ())]
     out = []
     for title, _prefixes, _open, tasks in SECTIONS:
         if tasks and task is not None and task not in tasks:
@@ -126,6 +131,23 @@ def shown_as(key: str) -> str:
     return f"{_section_of(key)} › {key.split('.', 1)[-1] if key != 'task' else key}"
 
 
+SECTION_TITLE = {pre.rstrip("."): title for title, prefixes, _o, _t in SECTIONS for pre in prefixes if "." in pre}
+DOTTED = re.compile(r"\b(?:training|model|lora|data|preference|grpo|notify)\.[a-z_.]*[a-z_]")
+
+
+def in_review_words(message: str) -> str:
+    """An engine message with each config key it names as Review shows it: "preference.method /
+    training.micro_batch_size: ..." → "Preference › method / Training › micro_batch_size: ...";
+    a bare section ("grpo.num_generations / training: ...") by its title."""
+    known = set(field_help())
+    msg = re.sub(r"^(edited|settings|wizard): ", "", message)
+    head, sep, body = msg.partition(": ")
+    names = head.split(" / ")
+    if sep and all(p in known or p in SECTION_TITLE for p in names):  # the keys the message is about
+        msg = " / ".join(shown_as(p) if p in known else SECTION_TITLE[p] for p in names) + sep + body
+    return DOTTED.sub(lambda m: shown_as(m[0]) if m[0] in known else m[0], msg)
+
+
 def bad_line(key: str, typed: str, e: SageError) -> str:
     """One short line for a refused field, named as the screen shows it (section › label),
     what the value must be, what was typed ("Training › learning_rate must be a number, not 'abc'")."""
@@ -133,8 +155,8 @@ def bad_line(key: str, typed: str, e: SageError) -> str:
     problem = getattr(e, "problem", None)
     if problem and getattr(e, "field", key) == key:
         return f"{where} {problem}, not {typed.strip()!r}" if typed.strip() else f"{where} {problem}"
-    msg = e.message.split(": ", 1)[-1] if e.message.startswith(("settings: ", "edited: ")) else e.message
-    return f"{where}: {msg}"
+    msg = in_review_words(e.message)
+    return msg if where in msg else f"{where}: {msg}"
 
 
 def show_value(v: Any) -> str:
@@ -353,8 +375,11 @@ class ReviewScreen(WizardScreen):
         try:
             built = self.app.state.built()
             self.cfg, self.error = built.config, None
-        except SageError as e:
-            self.cfg, self.error = None, e
+        except SageError as e:  # a combination of settings refused: named as this screen shows them
+            self.cfg, self.error = (
+                None,
+                SageError(in_review_words(e.message), hint=in_review_words(e.hint), kind=e.kind),
+            )
         self._origins(built)
         if self.bad and self.error is None:  # one short line per marked field
             self.error = SageError("\n  ".join(self.bad.values()))
@@ -436,7 +461,11 @@ class ReviewScreen(WizardScreen):
         except OSError as e:
             self.notify(f"could not save {target}: {e.strerror}", severity="error")
             return
-        self.notify(f"saved {target}\nrun it later: sage-ft-tui run {target.name}", title="Config saved")
+        folder = str(target.parent).replace(str(Path.home()), "~", 1)
+        self.notify(
+            f"{target.name} in {folder}: every setting shown here, to keep or share; ctrl+n starts training now",
+            title="Config saved",
+        )
 
     def action_next(self) -> None:
         if not self.valid():
