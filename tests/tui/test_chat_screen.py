@@ -120,13 +120,14 @@ async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
         await pilot.press("ctrl+g")
         serve = app.screen
         assert type(serve).__name__ == "ServeScreen" and serve.run_dir == run
-        await wait_for(pilot, lambda: not serve.start_at_once and (serve.busy or serve.query_one("#error").display))
+        await wait_for(pilot, lambda: not serve.start_at_once and (serve.running or serve.query_one("#error").display))
 
 
 async def test_serve_screen_shows_the_running_server(served):
     from sage_ft_tui.engine.deploy.serve import read_serve
     from sage_ft_tui.tui.screens.deploy.chat import ChatScreen
-    from sage_ft_tui.tui.screens.deploy.serve import ServeDone, ServeScreen
+    from sage_ft_tui.tui.screens.deploy.job import JobFinished
+    from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
 
     run, info = served
     app = _app(lambda: ServeScreen(str(run)))
@@ -145,7 +146,7 @@ async def test_serve_screen_shows_the_running_server(served):
         assert all(not dim and inside for _, dim, inside in keys), keys
         # "Server ready" as the start job reports it (this server's serve.json): the run's
         # name, not the merged folder's path, and a toast that does not outlive the screen
-        screen.post_message(ServeDone(read_serve(run), None, [], "start"))
+        screen.post_message(JobFinished(read_serve(run), None))  # the start job's result record
         await wait_for(pilot, lambda: len(app._notifications) == 1, timeout=5)
         toast = next(iter(app._notifications))
         assert toast.title == "Server ready" and run.name in toast.message and "/merged" not in toast.message

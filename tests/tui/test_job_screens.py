@@ -123,6 +123,7 @@ async def test_serve_shows_a_running_servers_port_and_stop_while_starting(world)
 
     from sage_ft_tui.engine.deploy.serve import read_serve
     from sage_ft_tui.tui.routes import ROUTES
+    from sage_ft_tui.tui.screens.deploy.job import JobScreen
 
     run = world / "runs" / factory.DONE
     proc, port = _server(run, "ready")
@@ -131,6 +132,7 @@ async def test_serve_shows_a_running_servers_port_and_stop_while_starting(world)
         app.live = True  # the screen polls the server, as in the app
         async with app.run_test(size=(100, 30)) as pilot:
             app.push_screen(ROUTES["serve"][0](str(run)))
+            assert isinstance(app.screen, JobScreen)  # the after-training screens' one job base, Serve too
             await wait_for(pilot, lambda: app.screen.row.get("state") == "ready", timeout=30)
             await pilot.pause()
             assert app.screen.query_one("#serve-port", Input).value == str(port)
@@ -147,7 +149,7 @@ async def test_serve_shows_a_running_servers_port_and_stop_while_starting(world)
             app.push_screen(ROUTES["serve"][0](str(run)))
             screen = app.screen
             await wait_for(pilot, lambda: "pid" in screen.row, timeout=30)
-            screen.busy = screen.starting = True  # what Start sets while its job waits for /health
+            screen.running = True  # what Start sets while its job waits for /health
             screen.refresh_bindings()
             await pilot.pause()
             keys = {d for d, _, _ in footer_keys(screen)}

@@ -33,7 +33,7 @@ class JobFinished(Message):
 class JobScreen(BaseScreen):
     JOB = ""  # the job's name in its records (engine/jobs.py)
     START = ""  # the action that starts it: hidden while it runs
-    CANCEL = ""  # the action that cancels it: shown only while it runs
+    CANCEL = ""  # the action that cancels it: shown only while it runs (none: the screen says how it stops)
 
     def __init__(self, run_dir: Optional[Path] = None, **kw):
         super().__init__(**kw)
@@ -55,19 +55,23 @@ class JobScreen(BaseScreen):
         """Say that the job is being cancelled."""
 
     # ---- the plumbing --------------------------------------------------------------------
-    def start_job(self, cmd: list[str]) -> None:
+    def start_job(self, cmd: list[str], env: Optional[dict[str, str]] = None) -> None:
         self.running = True
         self._busy(True)
-        self.run_worker(lambda: self._run(cmd), thread=True, name=self.JOB, exclusive=True, exit_on_error=False)
+        self.run_worker(lambda: self._run(cmd, env), thread=True, name=self.JOB, exclusive=True, exit_on_error=False)
 
-    def _run(self, cmd: list[str]) -> None:
+    def _run(self, cmd: list[str], env: Optional[dict[str, str]]) -> None:
         from sage_ft_tui.engine.jobs import run_job
 
         def started(proc: subprocess.Popen) -> None:
             self.proc = proc
 
         out = run_job(
-            cmd, job=self.JOB, on_start=started, on_progress=lambda p: self.post_message(JobProgress(p.stage, p.info))
+            cmd,
+            job=self.JOB,
+            env=env,
+            on_start=started,
+            on_progress=lambda p: self.post_message(JobProgress(p.stage, p.info)),
         )
         self.post_message(JobFinished(out.result, out.error))
 

@@ -1,8 +1,10 @@
 """Serve: choose backend/host/port, start or stop the server, watch its state and log.
 
-Start runs `sage-ft-tui serve RUN --json` in a subprocess (it returns once the server
-answers; its result or error record is read through engine/jobs.py); the state and the log tail are polled in a thread worker that re-arms itself
-only after each poll finishes.
+Start is the job screens' job (deploy/job.py): `sage-ft-tui serve RUN --json` in a
+subprocess that returns once the server answers ("starting…" until then; its result or
+error record read through engine/jobs.py). Stop asks the engine to stop the run's server,
+also while a start waits for it. The state and the log tail are polled in a thread worker
+that re-arms itself only after each poll finishes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from textual.widgets import Button, Input, Log, Select, Static
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
-from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
+from sage_ft_tui.tui.screens.base import TopBar
+from sage_ft_tui.tui.screens.deploy.job import JobScreen
 from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run, served_name
 
 POLL_S = 1.0
@@ -34,13 +37,11 @@ class ServePolled(Message):
         self.tail = tail
 
 
-class ServeDone(Message):
-    def __init__(self, info: Optional[dict], error: Optional[SageError], tail: list[str], action: str):
+class ServeStopped(Message):
+    def __init__(self, info: Optional[dict], error: Optional[SageError]):
         super().__init__()
         self.info = info
         self.error = error
-        self.tail = tail
-        self.action = action
 
 
 def serve_command(run: str, *, backend: str, mode: str, host: str, port: int, api_key: str) -> list[str]:
@@ -70,8 +71,9 @@ def default_port(preferred: int = 8000) -> int:
     return preferred if port_free("127.0.0.1", preferred) else 0
 
 
-class ServeScreen(BaseScreen):
+class ServeScreen(JobScreen):
     WHERE = "Serve"
+    JOB, START = "serve", "start"  # Stop is not the job's cancel: it stops the server, started or starting
     DEFAULT_CSS = """
     ServeScreen #serve-body { height: 1fr; }
     ServeScreen #serve-form { width: 40; height: 1fr; }
@@ -96,16 +98,14 @@ class ServeScreen(BaseScreen):
     ]
 
     def __init__(self, run_dir: Optional[str] = None, *, start: bool = False, **kw):
-        super().__init__(**kw)
+        super().__init__(Path(run_dir) if run_dir else (Path(p) if (p := pick_run("merged")) else None), **kw)
         self.start_at_once = start  # opened by Chat's "Start server": start once the state is known
-        self.run_dir = Path(run_dir) if run_dir else (Path(p) if (p := pick_run("merged")) else None)
         self.row: dict = {}
-        self.busy = False
+        self.stopping = False  # Stop's own worker runs
         self._polling = False
         self._timer = None
         self.outcome: Optional[str] = None  # Stop's result ("stopped · port 8000 freed"), shown while nothing serves
-        self.starting = False  # a start is waiting for the server to answer: Stop may end it
-        self.stopped_start = False  # Stop ended that start: its "did not come up" is no error
+        self.stopped_start = False  # Stop ended a start (the job running): its "did not come up" is no error
         self.port_shown = False  # the Port field shows the running server's own port once
 
     def compose(self) -> ComposeResult:
@@ -194,7 +194,7 @@ class ServeScreen(BaseScreen):
             # reopened on a running server: its port, not the free one a new start would take
             self.port_shown = True
             self.query_one("#serve-port", Input).value = str(message.row["port"])
-        if not self.busy:
+        if not (self.running or self.stopping):
             self._show(message.row)
         self._set_log(message.tail)
         self.refresh_bindings()
@@ -254,9 +254,9 @@ class ServeScreen(BaseScreen):
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         # an action that does not apply now is hidden (False), not dimmed: the footer shows what works
         if action == "start":
-            return not (self.busy or self.run_dir is None or self._serving())
+            return not (self.running or self.stopping or self.run_dir is None or self._serving())
         if action == "stop":  # also while starting: a server that is slow to answer can be stopped
-            return (not self.busy or self.starting) and self.run_dir is not None and "pid" in self.row
+            return not self.stopping and self.run_dir is not None and "pid" in self.row
         if action == "chat":
             return self.row.get("state") == "ready"
         if action == "merge_first":
@@ -278,7 +278,7 @@ class ServeScreen(BaseScreen):
             self.app.open("merge", str(self.run_dir))
 
     def action_start(self) -> None:
-        if self.busy or self.run_dir is None:
+        if self.running or self.stopping or self.run_dir is None:
             return
         try:
             port = int(self.query_one("#serve-port", Input).value or "8000")
@@ -299,29 +299,28 @@ class ServeScreen(BaseScreen):
         if key:
             env["SAGE_FT_API_KEY"] = key
         self.say_error(None)
-        self.busy = True
-        self.starting = True
         self.stopped_start = False
         self.outcome = None
         self._show({"state": "starting…"})
-        self.query_one("#serve-go", Button).disabled = True
-        self.refresh_bindings()
+        self.start_job(cmd, env=env)
 
-        def job() -> None:
-            from sage_ft_tui.engine.jobs import run_job
+    def set_busy(self, busy: bool) -> None:
+        self.query_one("#serve-go", Button).disabled = busy
 
-            out = run_job(cmd, job="serve", env=env)
-            tail = list(getattr(out.error, "log_tail", None) or [])
-            self.post_message(ServeDone(out.result, out.error, tail, "start"))
-
-        self.run_worker(job, thread=True, name="serve-start", exclusive=True, exit_on_error=False)
+    def job_finished(self, result: Optional[dict], error: Optional[SageError]) -> None:
+        """The start's end: the server answers (its description), or why it did not."""
+        if self.stopped_start:  # stopped while starting: Stop's own result says what happened
+            self.stopped_start = False
+            if not self.stopping:  # the stop is done already
+                self._shown_end(None, None, "start")
+            return
+        self._shown_end(result, error, "start")
 
     def action_stop(self) -> None:
-        if (self.busy and not self.starting) or self.run_dir is None:
+        if self.stopping or self.run_dir is None:
             return
-        self.stopped_start = self.starting
-        self.starting = False
-        self.busy = True
+        self.stopped_start = self.running
+        self.stopping = True
         self._show({**self.row, "state": "stopping…"})
         self.refresh_bindings()
         run = self.run_dir
@@ -330,42 +329,41 @@ class ServeScreen(BaseScreen):
             from sage_ft_tui.engine.deploy import serve as sv
 
             try:
-                self.post_message(ServeDone(sv.stop(run), None, [], "stop"))
+                self.post_message(ServeStopped(sv.stop(run), None))
             except SageError as e:
-                self.post_message(ServeDone(None, e, [], "stop"))
+                self.post_message(ServeStopped(None, e))
 
         self.run_worker(job, thread=True, name="serve-stop", exclusive=True, exit_on_error=False)
 
-    def on_serve_done(self, message: ServeDone) -> None:
-        if message.action == "start":
-            self.starting = False
-            if self.stopped_start:  # stopped while starting: Stop's own result says what happened
-                self.stopped_start = False
-                if self.busy:  # the stop itself is still under way
-                    return
-                message = ServeDone(None, None, [], "start")
-        self.busy = False
-        self.query_one("#serve-go", Button).disabled = False
-        if message.error is not None:
-            err = message.error
+    def on_serve_stopped(self, message: ServeStopped) -> None:
+        self.stopping = False
+        self._shown_end(message.info, message.error, "stop")
+
+    def _shown_end(self, info: Optional[dict], error: Optional[SageError], action: str) -> None:
+        """What a start or a stop ended with: its error (with the server log's last lines), the
+        "Server ready" note, or the stop's outcome; then polling goes on."""
+        self.query_one("#serve-go", Button).disabled = self.running  # a start Stop ended may still wind down
+        if error is not None:
+            err = error
             if self.unmerged() and "no merged model" in err.message:
                 # the way forward on this screen, not a command to type elsewhere
                 err = SageError(err.message, kind=err.kind, hint="ctrl+b merges it first (then start again here)")
             self.say_error(err)
-            if message.tail:
-                self._set_log(message.tail)
-        elif message.action == "start" and message.info:
+            tail = list(getattr(error, "log_tail", None) or [])
+            if tail:
+                self._set_log(tail)
+        elif action == "start" and info:
             # short, and gone before it could sit over the next screen (Chat's status and box)
-            name = served_name(str(message.info.get("model") or ""), self.run_dir)
-            self.notify(f"{name} at {message.info.get('url')}/v1", title="Server ready", timeout=4)
-        elif message.action == "stop" and message.info:
+            name = served_name(str(info.get("model") or ""), self.run_dir)
+            self.notify(f"{name} at {info.get('url')}/v1", title="Server ready", timeout=4)
+        elif action == "stop" and info:
             from sage_ft_tui.engine.deploy.serve import stopped_text
 
-            self.outcome = stopped_text(message.info)
+            self.outcome = stopped_text(info)
             self.row = {"state": "not serving"}
-        self._show(message.info if message.action == "start" and message.info else {"state": "checking…"})
-        if message.info and message.action == "start":
-            self.row = {**message.info, "state": "ready"}
+        self._show(info if action == "start" and info else {"state": "checking…"})
+        if info and action == "start":
+            self.row = {**info, "state": "ready"}
         self.refresh_bindings()
         self._poll()
 
