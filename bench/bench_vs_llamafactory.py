@@ -187,7 +187,7 @@ def ours_auto_precision(mdir: Path, data: Path) -> str:
     """What ours' precision `auto` computes in for this model on this CPU: bf16 or fp32."""
     sys.path.insert(0, str(REPO))
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.train.trainer import precision_flags
+    from sage_ft_tui.engine.train.model import precision_flags
 
     cfg = RunConfig.from_dict(our_config(mdir, data, 1), source="bench")
     return "bf16" if precision_flags(cfg)["bf16"] else "fp32"

@@ -2,8 +2,10 @@
 
 import typer
 
+from sage_ft_tui.engine.methods.registry import task_names
+
 NoTui = typer.Option(False, "--no-tui", help="Headless: no full-screen app.")
-TASK_HELP = "qa | instruction | chat | text | code | preference | grpo"
+TASK_HELP = " | ".join(task_names())
 TaskOpt = typer.Option(None, "--task", "-t", help=TASK_HELP)
 FromRunOpt = typer.Option(
     None, "--from-run", help="Start from this finished run's adapter (SFT → DPO, or more SFT); its base model."

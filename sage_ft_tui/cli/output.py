@@ -219,11 +219,11 @@ def _follow_rich(run_dir: Path, follower=None) -> str:
 
 def print_examples() -> None:
     from sage_ft_tui.engine.config.schema import commented_yaml
-    from sage_ft_tui.engine.data.tasks import TASKS
+    from sage_ft_tui.engine.methods.registry import all_tasks
 
     con = _wide_when_piped()
     con.print("[bold]Data, one example row per task[/]")
-    for t in TASKS.values():
+    for t in all_tasks().values():
         con.print(f"  [cyan]{t.name:<12}[/] {t.description}")
         # one row on one line at any width (the terminal may fold it, never a newline inside JSON)
         con.print(f"               {json.dumps(t.example, ensure_ascii=False)}", soft_wrap=True, markup=False)

@@ -94,7 +94,7 @@ def chain_flags(from_run: Optional[str], rewards: Optional[List[str]], model: Op
 
         out["model.init_adapter"], out["model.name"] = adapter_of(from_run, model)
     if rewards:
-        from sage_ft_tui.engine.train.rewards import check_reward
+        from sage_ft_tui.engine.methods.grpo_rewards import check_reward
 
         for spec in rewards:
             check_reward(spec)

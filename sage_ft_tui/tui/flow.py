@@ -10,11 +10,15 @@ from typing import Callable, Optional
 
 from textual.screen import Screen
 
+from sage_ft_tui.engine.methods.registry import all_tasks
+
 STEPS: tuple[str, ...] = ("Task", "Model", "Data", "Method", "Hardware", "Review")
 QUICK_SKIPS: tuple[str, ...] = ("Task", "Model")  # a Quickstart entry answers these itself
 # Steps only some tasks have: the Method step chooses a preference method or GRPO's rewards
 # (after Data: which methods apply, and the rewards' check, depend on the rows).
-ONLY_FOR: dict[str, tuple[str, ...]] = {"Method": ("preference", "grpo")}
+ONLY_FOR: dict[str, tuple[str, ...]] = {
+    step: tuple(n for n, t in all_tasks().items() if step in t.wizard_steps) for step in ("Method",)
+}  # the tasks' descriptors name them (engine/methods)
 
 
 def _factories() -> dict[str, Callable[[], Screen]]:

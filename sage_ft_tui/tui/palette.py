@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from sage_ft_tui.engine.data.tasks import TASKS
+from sage_ft_tui.engine.methods.registry import all_tasks
 from sage_ft_tui.tui.routes import AFTER_TRAINING, ROUTES
 
 PER_RUN = ("monitor",) + AFTER_TRAINING + ("runs",)  # what one run can be opened in
@@ -33,7 +33,7 @@ class RunCommands(Provider):
         out: list[tuple[str, str, Callable[[], Any]]] = [
             ("New fine-tune", "the wizard, step by step", app.start_wizard)
         ]
-        for name, task in TASKS.items():
+        for name, task in all_tasks().items():
             out.append((f"Quickstart {name}", task.title, partial(app.start_wizard, quick_task=name)))
         for route in AFTER_TRAINING + ("runs",):
             _f, title, desc = ROUTES[route]
@@ -46,7 +46,7 @@ class RunCommands(Provider):
         return out
 
     async def discover(self) -> Hits:
-        for title, help_text, run in self.commands()[: 6 + len(TASKS)]:
+        for title, help_text, run in self.commands()[: 6 + len(all_tasks())]:
             yield DiscoveryHit(title, run, help=help_text)
 
     async def search(self, query: str) -> Hits:

@@ -19,7 +19,7 @@ import pytest
 
 from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.engine.runs.manage import checkpoints, create_run, derive_state, launch, read_status
-from sage_ft_tui.engine.train.trainer import NAN_STEP_ENV
+from sage_ft_tui.engine.train.callback import NAN_STEP_ENV
 
 from .conftest import cli, events_of, log_tail, short_config, wait_until
 

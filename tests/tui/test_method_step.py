@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from sage_ft_tui.engine.methods.registry import preference_methods
 from sage_ft_tui.tui.app import SageApp
 
 from .conftest import wait_for
@@ -88,7 +89,9 @@ async def test_labelled_rows_leave_only_kto(world):
         await pilot.pause()
         ol = app.screen.query_one("#method-list")
         disabled = [ol.get_option_at_index(i).id for i in range(ol.option_count) if ol.get_option_at_index(i).disabled]
-        assert disabled == ["dpo", "orpo", "simpo"]
+        # every pairs method of the registry (dpo, orpo, simpo, ...): only kto and auto stay
+        assert disabled == [n for n, m in preference_methods().items() if not m.labelled]
+        assert {"dpo", "orpo", "simpo"} <= set(disabled) and "kto" not in disabled
         assert "labelled good/bad" in app.screen.query_one("#method-note").render().plain
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sage_ft_tui.engine.data.tasks import TASKS
+from sage_ft_tui.engine.methods.registry import all_tasks
 from sage_ft_tui.tui.app import SageApp
 
 from .conftest import wait_for
@@ -19,7 +19,7 @@ async def test_data_step_shows_a_pair_side_by_side(world):
     app = SageApp(cwd=str(world / "project"))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n")  # Home → Task
-        app.screen.query_one("#task-list").highlighted = list(TASKS).index("preference")
+        app.screen.query_one("#task-list").highlighted = list(all_tasks()).index("preference")
         await pilot.press("ctrl+n")  # preference → Model
         await wait_for(pilot, lambda: app.screen.query_one("#model-table").row_count > 0)
         await pilot.press("ctrl+n")  # tiny-demo → Data

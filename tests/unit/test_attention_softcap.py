@@ -117,7 +117,7 @@ def test_auto_loads_gemma2_in_a_softcapping_path(gemma2, monkeypatch):
     """load_model's auto choice for the softcapped model: our eager-per-sequence path on CPU,
     said with its reason, no fallback needed."""
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.train.trainer import load_model
+    from sage_ft_tui.engine.train.model import load_model
 
     monkeypatch.delenv("SAGE_FT_ATTN", raising=False)
     cfg = RunConfig.model_validate({"model": {"name": str(gemma2)}})
@@ -133,7 +133,7 @@ def test_refused_attention_falls_back_with_a_note(gemma2, monkeypatch, capsys, a
     """Gemma-2 refuses `sdpa` (and SAGE_FT_ATTN=sage_varlen_sdpa): the model loads in the path
     auto takes for it, with one note line naming both and the model's reason, whole."""
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.train.trainer import load_model
+    from sage_ft_tui.engine.train.model import load_model
 
     attn = "sdpa"
     if asked == "forced":

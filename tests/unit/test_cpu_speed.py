@@ -30,7 +30,7 @@ def test_compact_head_equals_trl_fused_head(tiny_model):
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head
 
-    from sage_ft_tui.engine.train.trainer import compact_lm_head
+    from sage_ft_tui.engine.train.model import compact_lm_head
 
     outs = []
     for compact in (False, True):
@@ -55,19 +55,19 @@ def test_compact_head_equals_trl_fused_head(tiny_model):
 def test_bf16_autocast_only_where_it_pays(monkeypatch, tiny_model, tmp_path):
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.models.tiny import build_tiny_model
-    from sage_ft_tui.engine.train import trainer
+    from sage_ft_tui.engine.train import model as train_model
 
     wide = tmp_path / "wide"
     build_tiny_model(wide, seed=0, hidden_size=256, intermediate_size=512, num_hidden_layers=1)
-    monkeypatch.setattr(trainer, "cpu_bf16_fast", lambda: True)
-    monkeypatch.setattr(trainer, "_cuda", lambda: False)
+    monkeypatch.setattr(train_model, "cpu_bf16_fast", lambda: True)
+    monkeypatch.setattr(train_model, "on_cuda", lambda: False)
 
     def flags(name, **training):
-        return trainer.precision_flags(RunConfig.from_dict({"model": {"name": str(name)}, "training": training}))
+        return train_model.precision_flags(RunConfig.from_dict({"model": {"name": str(name)}, "training": training}))
 
     assert flags(wide)["bf16"] and not flags(tiny_model)["bf16"]  # the tiny demo (hidden 64) stays fp32
     assert not flags(wide, precision="fp32")["bf16"]
-    monkeypatch.setattr(trainer, "cpu_bf16_fast", lambda: False)
+    monkeypatch.setattr(train_model, "cpu_bf16_fast", lambda: False)
     assert not flags(wide)["bf16"]
 
 
@@ -80,23 +80,23 @@ def test_precision_used_is_recorded_and_hashed(monkeypatch, tmp_path):
 
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.models.tiny import build_tiny_model
-    from sage_ft_tui.engine.train import trainer
+    from sage_ft_tui.engine.train import model as train_model
 
     wide = tmp_path / "wide"
     build_tiny_model(wide, seed=0, hidden_size=256, intermediate_size=512, num_hidden_layers=1)
-    monkeypatch.setattr(trainer, "_cuda", lambda: False)
-    monkeypatch.setattr(trainer, "cpu_bf16_fast", lambda: os.environ.get("SAGE_FT_CPU_BF16", "1") != "0")
+    monkeypatch.setattr(train_model, "on_cuda", lambda: False)
+    monkeypatch.setattr(train_model, "cpu_bf16_fast", lambda: os.environ.get("SAGE_FT_CPU_BF16", "1") != "0")
     cfg = RunConfig.from_dict({"model": {"name": str(wide)}})
     model = AutoModelForCausalLM.from_pretrained(str(wide), dtype=torch.float32)
     labels = {}
     for env in ("1", "0"):
         monkeypatch.setenv("SAGE_FT_CPU_BF16", env)
-        labels[env] = trainer.precision_used(SimpleNamespace(**trainer.precision_flags(cfg)), model, "none")
+        labels[env] = train_model.precision_used(SimpleNamespace(**train_model.precision_flags(cfg)), model, "none")
     assert labels == {"1": "bf16 autocast (fp32 weights)", "0": "fp32"}
     assert cfg.hash(precision=labels["1"]) != cfg.hash(precision=labels["0"])
     half = SimpleNamespace(bf16=True, fp16=False)
-    assert trainer.precision_used(half, model.to(torch.bfloat16), "none") == "bf16"
-    assert trainer.precision_used(half, model, "4bit") == "4-bit nf4, bf16 compute"
+    assert train_model.precision_used(half, model.to(torch.bfloat16), "none") == "bf16"
+    assert train_model.precision_used(half, model, "4bit") == "4-bit nf4, bf16 compute"
 
 
 def test_bf16_autocast_loss_follows_fp32(tiny_model):

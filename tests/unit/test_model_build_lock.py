@@ -23,7 +23,7 @@ def test_builds_in_two_threads_leave_the_process_and_the_next_model_intact(tiny_
 
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.models.modules import module_names
-    from sage_ft_tui.engine.train.trainer import load_model
+    from sage_ft_tui.engine.train.model import load_model
 
     # A hub-like config (bf16, more layers): its empty build on the meta device takes a while.
     bf16 = tmp_path / "bf16"

@@ -49,7 +49,7 @@ def folders(tmp_path_factory):
 
 def _load(d, attn="eager"):
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.train.trainer import load_model
+    from sage_ft_tui.engine.train.model import load_model
 
     cfg = RunConfig.model_validate({"model": {"name": str(d), "attn_implementation": attn}})
     att: dict = {}

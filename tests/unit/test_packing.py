@@ -89,7 +89,7 @@ def test_padded_batch_unchanged(models):
 
 def test_auto_attention_on_cpu_is_varlen(tiny_model):
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.train.trainer import load_model
+    from sage_ft_tui.engine.train.model import load_model
 
     if torch.cuda.is_available():
         pytest.skip("CPU choice")

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.methods.grpo_rewards import check_reward, load_reward, reward_name
+from sage_ft_tui.engine.methods.registry import task_spec
 from sage_ft_tui.engine.train.metrics import method_fields
-from sage_ft_tui.engine.train.rewards import check_reward, load_reward, reward_name
 
 
 def test_builtin_rewards():
@@ -67,7 +68,8 @@ def test_method_fields_use_the_documented_names():
         "rewards/exact_match/mean": 0.25,
         "rewards/exact_match/std": 0.4,
     }
-    assert method_fields(logs) == {
+    names = task_spec("preference").metrics | task_spec("grpo").metrics
+    assert method_fields(logs, names) == {
         "rewards_chosen": 0.1,
         "rewards_rejected": -0.1,
         "rewards_margin": 0.2,
@@ -80,7 +82,7 @@ def test_method_fields_use_the_documented_names():
 
 def test_method_and_reference_choices():
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.train.preference import precompute_ref, resolved_method
+    from sage_ft_tui.engine.methods.preference import precompute_ref, resolved_method
 
     cfg = RunConfig.from_dict({"task": "preference", "training": {"max_steps": 10, "micro_batch_size": 4}})
     assert resolved_method(cfg, labelled=True) == "kto" and resolved_method(cfg, labelled=False) == "dpo"

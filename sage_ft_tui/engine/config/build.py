@@ -40,6 +40,8 @@ from sage_ft_tui.engine.config.schema import (
     set_dotted,
 )
 from sage_ft_tui.engine.errors import SageError, cut_middle
+from sage_ft_tui.engine.methods.preference import AUTO_PICKS
+from sage_ft_tui.engine.methods.registry import all_tasks, preference_methods
 
 # The order, written once: each later layer wins over the earlier ones.
 ORDER: tuple[str, ...] = ("default", "preset", "file", "plan", "flag", "--set")
@@ -304,15 +306,17 @@ def _leaf_keys() -> list[str]:
 
 # ---- settings that would do nothing ----------------------------------------------------------
 
-# preference keys -> the methods that read them (auto is dpo for pairs, kto for labelled rows)
-PREFERENCE_USES: dict[str, tuple[str, ...]] = {
-    "loss_type": ("dpo", "auto"),
-    "label_smoothing": ("dpo", "auto"),
-    "simpo_gamma": ("simpo",),
-    "desirable_weight": ("kto", "auto"),
-    "undesirable_weight": ("kto", "auto"),
-    "precompute_ref": ("dpo", "kto", "auto"),
-}
+
+def preference_uses() -> dict[str, tuple[str, ...]]:
+    """preference keys -> the methods that read them (each method's descriptor says; auto is
+    dpo for pairs, kto for labelled rows, so it reads what they read)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for m in preference_methods().values():
+        for k in m.settings:
+            out[k] = out.get(k, ()) + (m.name,) + (("auto",) if m.name in AUTO_PICKS else ())
+    return {k: tuple(dict.fromkeys(v)) for k, v in out.items()}
+
+
 # grpo keys -> the built-in reward that reads them
 GRPO_USES: dict[str, str] = {"format_regex": "format", "target_length": "length"}
 CODE_KEYS: tuple[str, ...] = ("repo", "languages", "fim_rate")
@@ -330,8 +334,9 @@ def ignored_settings(cfg: RunConfig) -> list[str]:
         return [k for k, v in raw[section].items() if v != d[section][k]]
 
     out = []
-    for section, task in (("preference", "preference"), ("grpo", "grpo")):
-        keys = changed(section)
+    for task, spec in all_tasks().items():
+        section = spec.section
+        keys = changed(section) if section else []
         if keys and cfg.task != task:
             out.append(
                 f"warning: {', '.join(f'{section}.{k}' for k in keys)}: the {cfg.task} task does not read the "
@@ -340,7 +345,7 @@ def ignored_settings(cfg: RunConfig) -> list[str]:
     if cfg.task == "preference":
         m = cfg.preference.method
         for k in changed("preference"):
-            uses = PREFERENCE_USES.get(k)
+            uses = preference_uses().get(k)
             if uses and m not in uses:
                 users = " and ".join(x for x in uses if x != "auto")
                 out.append(
@@ -387,4 +392,4 @@ def ignored_settings(cfg: RunConfig) -> list[str]:
     return out
 
 
-__all__ = ["ORDER", "Built", "Target", "build_config", "given", "ignored_settings", "PREFERENCE_USES", "GRPO_USES"]
+__all__ = ["ORDER", "Built", "Target", "build_config", "given", "ignored_settings", "preference_uses", "GRPO_USES"]

@@ -18,10 +18,10 @@ from typing import Any, Optional, Union
 
 from sage_ft_tui.engine.config.schema import FIXED_PRESETS, PRESET_NAMES, RunConfig
 from sage_ft_tui.engine.config.seed import LoRAConfig, TrainingConfig
-from sage_ft_tui.engine.data.tasks import sequences_per_sample
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.hardware.estimate import GiB, MemoryEstimate, ModelShape, estimate_memory, model_shape
 from sage_ft_tui.engine.hardware.probe import GPU, Backend, Snapshot, get_backend
+from sage_ft_tui.engine.methods.registry import sequences_per_sample
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 BUDGET = 0.9

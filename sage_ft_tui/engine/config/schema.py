@@ -10,15 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional, Union, get_args
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.methods.registry import method_names, method_spec, preference_methods, task_names
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
-Task = Literal["qa", "instruction", "chat", "text", "code", "preference", "grpo"]
+# The tasks and preference methods are the method registry's (engine/methods): one module each.
+if TYPE_CHECKING:  # the lists are known at run time only
+    Task = str
+    PreferenceMethod = str
+else:
+    Task = Literal[task_names()]
+    PreferenceMethod = Literal[method_names()]
 # DPO's own loss types (TRL DPOConfig.loss_type); simpo and orpo are methods of their own.
 DPO_LOSSES = Literal[
     "sigmoid",
@@ -220,10 +227,10 @@ class TrainSection(_Strict):
 
 
 class PreferenceSection(_Strict):
-    method: Literal["auto", "dpo", "orpo", "kto", "simpo"] = Field(
+    method: PreferenceMethod = Field(
         "auto",
-        description="dpo (pairs), orpo and simpo (pairs, no reference model), kto (rows labelled good/bad, or "
-        "pairs split in two); auto: dpo for pairs, kto for labelled rows",
+        description="; ".join(f"{m.name}: {m.tag}" for m in preference_methods().values())
+        + "; auto: dpo for pairs, kto for labelled rows",
     )
     loss_type: DPO_LOSSES = Field(
         "sigmoid", description="dpo: TRL's loss variant (sigmoid = DPO, ipo, hinge, robust, ...)"
@@ -274,7 +281,7 @@ class RunConfig(_Strict):
     name: Optional[str] = Field(None, description="run folder name (default: task-model-timestamp)")
     task: Task = Field(
         "instruction",
-        description="what the model learns: qa, instruction, chat, text, code, preference (DPO/ORPO/KTO) or grpo",
+        description=f"what the model learns: {', '.join(task_names())}",
     )
     preset: Optional[str] = Field(None, description="hardware preset the settings came from (auto: fit this machine)")
     model: ModelSection = Field(default_factory=ModelSection, description="the base model")
@@ -305,7 +312,8 @@ class RunConfig(_Strict):
             )
         if self.task == "text" and d.format not in ("auto", "text"):
             raise ValueError(f"task / data.format: the text task trains on plain text, not {d.format!r}")
-        if self.task == "preference" and self.preference.method in ("kto", "auto") and t.micro_batch_size < 2:
+        m = self.preference.method
+        if self.task == "preference" and (m == "auto" or method_spec(m).labelled) and t.micro_batch_size < 2:
             raise ValueError(
                 "preference.method / training.micro_batch_size: kto (which auto picks for labelled rows) needs a "
                 "micro-batch of 2 or more "

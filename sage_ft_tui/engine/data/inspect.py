@@ -29,8 +29,8 @@ from sage_ft_tui.engine.data.images import IMAGE_FIELDS, IMAGE_PART_TYPES, IMAGE
 from sage_ft_tui.engine.data.literals import LiteralScan
 from sage_ft_tui.engine.data.readers import BadRow, Row, shown
 from sage_ft_tui.engine.data.secrets import find_data_secret, may_hold_secret, row_strings
-from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.methods.registry import trains_own_rows
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 # A warning once this share of answers loses its end: the model learns not to stop.
@@ -184,7 +184,7 @@ def check_rows(
         maybe_mm = _media_words()(joined.lower())
         maybe_secret = may_hold_secret(joined)
         maybe_ph = "{{" in joined
-        maybe_keys = not (_MEDIA_KEYS if task in TRAINER_TASKS else _MEDIA_OR_PREFERENCE_KEYS).isdisjoint(keys)
+        maybe_keys = not (_MEDIA_KEYS if trains_own_rows(task) else _MEDIA_OR_PREFERENCE_KEYS).isdisjoint(keys)
         if not (maybe_mm or maybe_secret or maybe_ph or maybe_keys):
             out.rows.extend(batch)
             continue
@@ -211,7 +211,7 @@ def check_rows(
                         "or give text-only data",
                     )
                 raise refuse(Finding("multimodal", "error", msg, r.where, hint))
-            if task not in TRAINER_TASKS:
+            if not trains_own_rows(task):
                 pref = _preference(r.data)
                 if pref:
                     raise refuse(
@@ -594,7 +594,7 @@ def inspect_data(
         out.bad_rows = [(b.where, b.reason) for b in loaded.bad[:REPORT_LIST_LIMIT]]
         sample = loaded.records[:STATS_SAMPLE]
         out.warnings = template_warnings(tok, sample, model)
-        if task in TRAINER_TASKS:
+        if trains_own_rows(task):
             t = truncation_of_lengths([sequence_lengths(tok, r)[0] for r in sample], max_length)
             out.token_lengths = t.lengths
             out.share_truncated = round(t.cut / max(1, t.samples), 4)

@@ -39,9 +39,10 @@ from sage_ft_tui.engine.data.preference import (
     sequence_lengths,
 )
 from sage_ft_tui.engine.data.readers import BadRow, Row, read_files, shown
-from sage_ft_tui.engine.data.tasks import TASKS, TRAINER_TASKS, check_task_format
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
+from sage_ft_tui.engine.methods.preference import pairs_only, unpairs
+from sage_ft_tui.engine.methods.registry import check_task_format, trains_own_rows
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -300,7 +301,7 @@ def load_training_data(
         n_before = len(records)
         for r in frows:
             try:
-                if task in TRAINER_TASKS:
+                if trains_own_rows(task):
                     rec = normalize_for(task, ffmt, r.data, system_prompt, answer_field)
                 else:
                     rec = normalize(r.data, ffmt, system_prompt)
@@ -636,7 +637,7 @@ def prepare_run_data(cfg, run: Path) -> dict:
         )
         extra = {}
         loaded = template_refusals(tok, loaded, cfg.data.max_bad_share)
-        if cfg.task == "preference" and loaded.format == "kto" and cfg.preference.method in ("dpo", "orpo", "simpo"):
+        if cfg.task == "preference" and loaded.format == "kto" and pairs_only(cfg.preference.method):
             raise SageError(
                 f"preference.method {cfg.preference.method} needs chosen/rejected pairs, but the data has one answer "
                 "per row with a true/false label",
@@ -664,7 +665,7 @@ def prepare_run_data(cfg, run: Path) -> dict:
     is_text = bool(train) and "text" in train[0]
     sampled = [train[i] for i in idx]
     encoded = []
-    if cfg.task in TRAINER_TASKS:  # pairs / prompts: lengths only (the trainer scores its own tokens)
+    if trains_own_rows(cfg.task):  # pairs / prompts: lengths only (the trainer scores its own tokens)
         seqs = [sequence_lengths(tok, rec) for rec in sampled]
         trunc = truncation_of_lengths([n for n, _ in seqs], max_len)
         trained = sum(sc for _, sc in seqs)
@@ -723,10 +724,10 @@ def prepare_run_data(cfg, run: Path) -> dict:
 
 def grpo_checks(cfg, tok, loaded: LoadedData) -> list[Finding]:
     """Before a GRPO run: each user reward imported and called on the first prompt (in a
-    child process, engine/train/rewards.probe_rewards), the format regex compiled, and
+    child process, engine/methods/grpo_rewards.probe_rewards), the format regex compiled, and
     number_match against reference answers that hold no number (warned; refused when none
     does and it is the only reward: nothing could ever score)."""
-    from sage_ft_tui.engine.train.rewards import last_number, probe_rewards
+    from sage_ft_tui.engine.methods.grpo_rewards import last_number, probe_rewards
 
     g = cfg.grpo
     rec = loaded.records[0]
@@ -783,7 +784,7 @@ def _tokenize_batch(
     tok = chat_tokenizer(model_dir).with_tool_format(tool_format)
     ids_out, mask_out = [], []
     n = len(next(iter(batch.values())))
-    if task in TRAINER_TASKS:
+    if trains_own_rows(task):
         return _tokenize_trainer_batch(tok, batch, n, task, unpair)
     for i in range(n):
         rec = {k: batch[k][i] for k in batch}
@@ -837,7 +838,7 @@ def tokenized_datasets(cfg, run: Path, model_dir: str):
     from sage_ft_tui.engine.models.family import is_vision
 
     datasets.disable_progress_bars()
-    if is_vision(Path(model_dir)) and cfg.task not in TRAINER_TASKS:
+    if is_vision(Path(model_dir)) and not trains_own_rows(cfg.task):
         return vision_datasets(run)
     data_dir = RunLayout(run).data
     key = _cache_key(cfg, data_dir, model_dir)
@@ -874,12 +875,12 @@ def tokenized_datasets(cfg, run: Path, model_dir: str):
                     "tool_format": cfg.data.tool_format,
                     "mask_reasoning": cfg.data.reasoning == "mask",
                     "task": cfg.task,
-                    "unpair": cfg.task == "preference" and cfg.preference.method == "kto",
+                    "unpair": unpairs(cfg),
                 },
             )
             ds = (
                 ds
-                if cfg.task in TRAINER_TASKS
+                if trains_own_rows(cfg.task)
                 else ds.filter(  # the trainer cuts at max_length: no trained token before it teaches nothing
                     _has_trained_token,
                     fn_kwargs={"max_length": cfg.training.max_length},
@@ -995,5 +996,4 @@ __all__ = [
     "prepare_run_data",
     "tokenized_datasets",
     "LoadedData",
-    "TASKS",
 ]

@@ -48,8 +48,8 @@ def bundled_samples() -> tuple[Sample, ...]:
 
 def samples_for(task: str) -> list[Sample]:
     """The bundled samples whose format the task accepts."""
-    from sage_ft_tui.engine.data.tasks import TASKS
+    from sage_ft_tui.engine.methods.registry import all_tasks
 
-    accepted = TASKS[task].formats if task in TASKS and task != "code" else ()
+    accepted = all_tasks()[task].formats if task in all_tasks() and task != "code" else ()
     fits = [s for s in bundled_samples() if s.format in accepted]
     return sorted(fits, key=lambda s: not s.name.startswith(task))  # the task's own sample first

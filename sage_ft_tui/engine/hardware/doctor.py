@@ -64,7 +64,7 @@ def training_paths(cuda: bool, bf16: bool) -> dict[str, str]:
         )
     else:
         from sage_ft_tui.engine.hardware.estimate import CPU_BF16_MIN_HIDDEN
-        from sage_ft_tui.engine.train.trainer import cpu_bf16_fast
+        from sage_ft_tui.engine.train.model import cpu_bf16_fast
 
         out["precision"] = (
             f"auto: bf16 autocast for models with hidden size >= {CPU_BF16_MIN_HIDDEN} (this CPU has native bf16), "

@@ -655,7 +655,7 @@ def compute_dtype(precision: str, model_dtype: str = "auto", *, gpu: bool = True
 
 def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> MemoryEstimate:
     """The estimate for a RunConfig on this machine (`snapshot`: a hardware.Snapshot)."""
-    from sage_ft_tui.engine.data.tasks import sequences_per_sample
+    from sage_ft_tui.engine.methods.registry import sequences_per_sample
 
     if snapshot is None:
         from sage_ft_tui.engine.hardware.probe import snapshot as hw_snapshot

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.data.tasks import TASKS
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.methods.registry import all_tasks
 from sage_ft_tui.engine.models.known import KNOWN, quickstart_model
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
@@ -140,8 +140,8 @@ def _cpu_fits(entries: list, snapshot: Any) -> list:
 def recipe(task: str, *, repo: Optional[Path] = None, model: str = TINY_NAME) -> RunConfig:
     """The quickstart's own settings (the builder's file layer): the task, an evaluation split,
     the auto preset; for code the repository scan."""
-    if task not in TASKS:
-        raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(TASKS)}")
+    if task not in all_tasks():
+        raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(all_tasks())}")
     if task == "code":
         from sage_ft_tui.engine.recipes.code import code_config
 
@@ -170,8 +170,8 @@ def quickstart_build(
     given, before the model is read or fetched."""
     from sage_ft_tui.engine.config.build import build_config
 
-    if task not in TASKS:
-        raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(TASKS)}")
+    if task not in all_tasks():
+        raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(all_tasks())}")
     if task != "code" and not data:
         raise SageError(
             f"quickstart {task} needs --data FILE", hint="e.g. sage-ft-tui quickstart qa --data my_qa.jsonl"

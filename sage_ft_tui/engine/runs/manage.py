@@ -368,7 +368,7 @@ def preflight(cfg: RunConfig) -> None:
 
         adapter_dir(cfg.model.init_adapter)
     if cfg.task == "grpo":
-        from sage_ft_tui.engine.train.rewards import check_reward
+        from sage_ft_tui.engine.methods.grpo_rewards import check_reward
 
         for spec in cfg.grpo.rewards:
             check_reward(spec)

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 from sage_ft_tui.engine.fsutil import fmt_duration
+from sage_ft_tui.engine.methods.registry import all_tasks, task_spec
 
 
 @dataclass
@@ -96,7 +96,7 @@ def plan_rows(
     t = cfg.training
     gpus = len(t.gpus) if t.gpus else 1
     per_step = t.micro_batch_size * t.grad_accumulation * gpus
-    packing = t.packing and cfg.task not in TRAINER_TASKS  # only the SFT trainer packs
+    packing = t.packing and task_spec(cfg.task).packs
     steps_per_epoch: Optional[int] = None
     approx = False
     packed_into: Optional[int] = None
@@ -222,7 +222,9 @@ def run_pace(r: Any, evs: Optional[list[dict]] = None) -> Optional[Measured]:
 
 
 def _trainer(task: Optional[str]) -> str:
-    return str(task) if task in ("preference", "grpo") else "sft"
+    """Runs of the same trainer pace alike: SFT tasks share one."""
+    spec = all_tasks().get(task or "")
+    return str(task) if spec is not None and spec.trainer_rows else "sft"
 
 
 def with_duration(p: TrainPlan, model: str, task: Optional[str] = None) -> TrainPlan:

@@ -27,7 +27,8 @@ from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.engine.runs.manage import checkpoints, load_config, run_lock, write_status
 from sage_ft_tui.engine.runs.notify import MISSING, have_apprise, run_urls, send
-from sage_ft_tui.engine.train.trainer import StopFlags, run_training
+from sage_ft_tui.engine.train.callback import StopFlags
+from sage_ft_tui.engine.train.trainer import run_training
 
 HW_INTERVAL_S = 2.0
 

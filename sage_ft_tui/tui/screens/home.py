@@ -11,8 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
-from sage_ft_tui.engine.data.tasks import TASKS
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.methods.registry import all_tasks
 from sage_ft_tui.tui.flow import ONLY_FOR, STEPS
 from sage_ft_tui.tui.routes import AFTER_TRAINING, ROUTES
 from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
@@ -80,7 +80,7 @@ class HomeScreen(BaseScreen):
             None,
             _heading("Quickstart: pick data, go"),
         ]
-        for name, task in TASKS.items():
+        for name, task in all_tasks().items():
             opts.append(Option(_entry(name, task.title.lower(), indent=2), id=f"quick:{name}"))
         opts += [None, _heading("After training")]
         for route in AFTER_TRAINING:

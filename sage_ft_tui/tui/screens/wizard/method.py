@@ -1,8 +1,8 @@
 """The Method step (preference and GRPO tasks only; tui/flow.py says when it is shown).
 
-Preference: the method (auto, DPO, ORPO, SimPO, KTO, as the config schema allows) and its
+Preference: the method (auto, then every method of the registry, engine/methods) and its
 key settings (beta, DPO's loss type, SimPO's margin), each with its one-line help from the
-schema. GRPO: the rewards, built-in (engine/train/rewards.py's list) or `file.py:function`,
+schema. GRPO: the rewards, built-in (engine/methods/grpo_rewards.py's list) or `file.py:function`,
 checked as typed (the file exists and defines it) and, on ctrl+k, called on the data's first
 row in a child process (the engine's own check, rewards.probe_rewards).
 """
@@ -20,39 +20,28 @@ from textual.widgets import Input, Label, OptionList, Select, SelectionList, Sta
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
+from sage_ft_tui.engine.config.build import preference_uses
 from sage_ft_tui.engine.config.schema import DPO_LOSSES, PreferenceSection, field_help
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.train.rewards import REWARD_HELP
+from sage_ft_tui.engine.methods.grpo_rewards import REWARD_HELP
+from sage_ft_tui.engine.methods.registry import method_names, preference_methods
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S
 
-METHODS: tuple[str, ...] = typing.get_args(PreferenceSection.model_fields["method"].annotation)
-# What each method is: a short tag for the list, and a sentence for the highlighted one
-# (the schema's description covers them all in one sentence).
+# The methods and what each is, from the method registry (engine/methods: one descriptor each):
+# a short tag for the list, and a sentence for the highlighted one.
+METHODS: tuple[str, ...] = method_names()
 METHOD_HELP = {
-    "auto": ("chosen from the data", "DPO for chosen/rejected pairs, KTO for rows labelled good or bad."),
-    "dpo": (
-        "pairs · reference model",
-        "DPO: learns from pairs; a frozen copy of the model keeps it close to the start.",
-    ),
-    "orpo": (
-        "pairs · no reference",
-        "ORPO: pairs, no reference model (less memory); learns answers and preference at once.",
-    ),
-    "simpo": (
-        "pairs · length-normalised",
-        "SimPO: pairs, no reference model; a length-normalised reward with a margin.",
-    ),
-    "kto": ("rows labelled good/bad", "KTO: one answer per row labelled good or bad (pairs are split in two)."),
-}
-PAIRS_ONLY = ("dpo", "orpo", "simpo")
-# The settings shown per method: (config key, label). beta is every method's.
+    "auto": ("chosen from the data", "DPO for chosen/rejected pairs, KTO for rows labelled good or bad.")
+} | {m.name: (m.tag, m.help) for m in preference_methods().values()}
+PAIRS_ONLY = tuple(m.name for m in preference_methods().values() if not m.labelled)
+# The settings this step offers: (config key, label); each shown for the methods that read it.
 SETTINGS = {
     "beta": ("preference.beta", "Beta"),
     "loss_type": ("preference.loss_type", "Loss type"),
     "simpo_gamma": ("preference.simpo_gamma", "SimPO margin"),
 }
-SHOWN_FOR = {"beta": METHODS, "loss_type": ("auto", "dpo"), "simpo_gamma": ("simpo",)}
+SHOWN_FOR = {fid: preference_uses().get(fid, ()) for fid in SETTINGS}
 REWARDS_KEY = "grpo.rewards"
 
 
@@ -234,7 +223,7 @@ class MethodScreen(WizardScreen):
         self.query_one("#reward-check", Static).update(Text("checking the rewards on the first row…", "italic"))
 
         def check() -> None:
-            from sage_ft_tui.engine.train.rewards import probe_rewards
+            from sage_ft_tui.engine.methods.grpo_rewards import probe_rewards
 
             probe_rewards(rewards, sample, format_regex=cfg.grpo.format_regex)
 
@@ -322,7 +311,7 @@ class MethodScreen(WizardScreen):
     def _check_files(self, rewards: list[str]) -> None:
         if not rewards:
             raise SageError("Choose at least one reward (space on a built-in one, or type file.py:function)")
-        from sage_ft_tui.engine.train.rewards import check_reward
+        from sage_ft_tui.engine.methods.grpo_rewards import check_reward
 
         for spec in rewards:
             check_reward(spec)  # the file exists, compiles and defines the function (nothing run)

@@ -20,8 +20,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Collapsible, Input, Label, Static
 
 from sage_ft_tui.engine.config.schema import RunConfig, field_help, get_dotted
-from sage_ft_tui.engine.data.tasks import TRAINER_TASKS
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.methods.registry import all_tasks
 from sage_ft_tui.engine.runs.plan import plan, plan_lines, with_duration
 from sage_ft_tui.tui.messages import RunStarted
 from sage_ft_tui.tui.screens.base import WizardScreen
@@ -39,7 +39,7 @@ PATH_KEYS = ("data.paths", "data.eval_paths", "data.repo")  # shown relative to 
 REWARDS_KEY = "grpo.rewards"  # its file.py:function entries too
 SKIP = ("version", "name")  # name has its own row at the top
 # Keys a task's own trainer never reads: not shown for it (packing is the SFT trainer's).
-NOT_READ_BY = {"training.packing": TRAINER_TASKS}
+NOT_READ_BY = {"training.packing": tuple(n for n, t in all_tasks().items() if not t.packs)}
 # The config's sections as collapsible groups: (title, key prefixes, open at first, only for these tasks).
 # The ones people change most come first and open; the rest are a key or a search away.
 SECTIONS: tuple[tuple[str, tuple[str, ...], bool, tuple[str, ...]], ...] = (

@@ -10,8 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from sage_ft_tui.engine.data.tasks import TASKS
 from sage_ft_tui.engine.errors import cut_middle
+from sage_ft_tui.engine.methods.registry import all_tasks
 from sage_ft_tui.tui.screens.base import WizardScreen
 from sage_ft_tui.tui.widgets.charts import S
 
@@ -44,7 +44,7 @@ class TaskScreen(WizardScreen):
             with Vertical(id="task-box", classes="panel") as v:
                 v.border_title = "What should the model learn?"
                 opts = []
-                for name, t in TASKS.items():
+                for name, t in all_tasks().items():
                     opts.append(Option(task_label(name, t.title, 80), id=name, disabled=not _available(name)))
                 yield OptionList(*opts, id="task-list")
             with Vertical(id="task-detail-box", classes="panel") as v:
@@ -54,7 +54,7 @@ class TaskScreen(WizardScreen):
 
     def on_mount(self) -> None:
         ol = self.query_one(OptionList)
-        names = list(TASKS)
+        names = list(all_tasks())
         if self.app.state.task in names:
             ol.highlighted = names.index(self.app.state.task)
         else:
@@ -70,11 +70,11 @@ class TaskScreen(WizardScreen):
         width = ol.scrollable_content_region.width
         if width <= 0:
             return
-        for name, t in TASKS.items():
+        for name, t in all_tasks().items():
             ol.replace_option_prompt(name, task_label(name, t.title, width))
 
     def _describe(self, name: str) -> None:
-        t = TASKS[name]
+        t = all_tasks()[name]
         out = Text()
         out.append(f"{t.title}\n", style="bold")
         out.append(f"{t.description}\n\n")

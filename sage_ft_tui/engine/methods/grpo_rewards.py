@@ -309,7 +309,7 @@ def probe_rewards(
     payload = json.dumps({"specs": user, "sample": sample}, ensure_ascii=False, default=str)
     from sage_ft_tui.engine.proc import run_in_group
 
-    code = "from sage_ft_tui.engine.train.rewards import _probe_child; _probe_child()"
+    code = "from sage_ft_tui.engine.methods.grpo_rewards import _probe_child; _probe_child()"
     try:  # its own process group: a reward that starts processes is ended with it
         proc = run_in_group([sys.executable, "-c", code], input=payload, timeout=timeout)
     except subprocess.TimeoutExpired:

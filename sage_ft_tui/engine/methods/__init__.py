@@ -1,0 +1,1 @@
+"""Training tasks and preference methods, one descriptor each (spec.py), found by registry.py."""
