@@ -23,8 +23,8 @@ from sage_ft_tui.engine.fsutil import fmt_duration
 # LoRA's pace, 8-bit (LLM.int8's outlier path) slower still; fp32 runs without tensor cores.
 DEFAULT_MFU = {"none": 0.35, "4bit": 0.22, "8bit": 0.15}
 CALIBRATION_RUNS = 5  # the newest finished runs on the card that the measured MFU is the median of
-# MFU grows with the model (bigger matmuls, less overhead per FLOP): a run calibrates a plan
-# only when its FLOPs/token is within this factor of the plan's (tiny-demo never speaks for a 7B).
+# MFU grows with the model (bigger matmuls, less overhead per FLOP): a run calibrates an estimate
+# only when its FLOPs/token is within this factor of the estimate's (tiny-demo never speaks for a 7B).
 SIMILAR_SIZE = 4.0
 
 
@@ -36,7 +36,7 @@ class MfuChoice:
 
 
 @dataclass
-class CostPlan:
+class CostEstimate:
     gpu: str
     gpus: int
     dtype: str
@@ -178,7 +178,7 @@ def choose_mfu(
     return MfuChoice(value, f"assumed MFU {value:.0%} (default for {method_label(quantization, dtype)})")
 
 
-def cost_plan(
+def estimate_cost(
     rc: Any,
     gpu: str,
     *,
@@ -187,9 +187,10 @@ def cost_plan(
     tokens_basis: str = "",
     price_per_hour: Optional[float] = None,
     home: Optional[Path] = None,
-) -> CostPlan:
-    """The time and cost plan of a RunConfig on `gpus` × the card `gpu` (any name find_gpu
-    knows). `tokens`: what the run trains on (from its plan), else the plan is per million tokens."""
+) -> CostEstimate:
+    """The time and cost estimate of a RunConfig on `gpus` × the card `gpu` (any name find_gpu
+    knows). `tokens`: what the run trains on (from its TrainPlan), else the estimate is per million
+    tokens."""
     from sage_ft_tui.engine.hardware.estimate import compute_dtype
     from sage_ft_tui.engine.hardware.flops import flops_for_config
     from sage_ft_tui.engine.hardware.gpus import find_gpu
@@ -211,7 +212,7 @@ def cost_plan(
         )
     count = gpus or (len(rc.training.gpus) if rc.training.gpus else 1)
     flops = flops_for_config(rc).total
-    return CostPlan(
+    return CostEstimate(
         gpu=spec.name,
         gpus=count,
         dtype=dtype,
@@ -234,4 +235,4 @@ def plan_tokens(p: Any) -> tuple[Optional[int], str]:
     return None, ""
 
 
-__all__ = ["DEFAULT_MFU", "MfuChoice", "CostPlan", "cost_plan", "choose_mfu", "measured_mfu", "plan_tokens"]
+__all__ = ["DEFAULT_MFU", "MfuChoice", "CostEstimate", "estimate_cost", "choose_mfu", "measured_mfu", "plan_tokens"]

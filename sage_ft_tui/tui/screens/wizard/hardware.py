@@ -316,12 +316,12 @@ class HardwareScreen(WizardScreen):
 def _time_lines(cfg, card: str, inspection) -> list[tuple[str, str]]:
     """Tokens/s, wall time and the MFU assumed or measured, for the settings on `card`; the
     run's tokens from the Data step's inspection (engine/runs/plan.py)."""
-    from sage_ft_tui.engine.runs.cost import cost_plan, plan_tokens
+    from sage_ft_tui.engine.runs.cost import estimate_cost, plan_tokens
     from sage_ft_tui.engine.runs.plan import plan
 
     try:
         tokens, basis = plan_tokens(plan(cfg, inspection)) if inspection is not None else (None, "")
-        return cost_plan(cfg, card, tokens=tokens, tokens_basis=basis).lines()
+        return estimate_cost(cfg, card, tokens=tokens, tokens_basis=basis).lines()
     except SageError as e:
         return [("time", f"unknown: {e.message}")]
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from sage_ft_tui.cli.app import app
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.hardware.flops import flops_per_token
-from sage_ft_tui.engine.runs.cost import DEFAULT_MFU, cost_plan, measured_mfu, plan_tokens
+from sage_ft_tui.engine.runs.cost import DEFAULT_MFU, estimate_cost, measured_mfu, plan_tokens
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"  # a built-in shape: nothing downloaded
@@ -127,6 +127,6 @@ def test_plan_tokens_and_price_per_gpu():
         900,
         "9 steps at full rows, at most",
     )
-    one = cost_plan(_cfg(), "H100 80GB", tokens=10**9, price_per_hour=2.0)
-    two = cost_plan(_cfg(), "H100 80GB", gpus=2, tokens=10**9, price_per_hour=2.0)
+    one = estimate_cost(_cfg(), "H100 80GB", tokens=10**9, price_per_hour=2.0)
+    two = estimate_cost(_cfg(), "H100 80GB", gpus=2, tokens=10**9, price_per_hour=2.0)
     assert two.seconds == pytest.approx(one.seconds / 2) and two.cost == pytest.approx(one.cost)  # type: ignore[operator]
