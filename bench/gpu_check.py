@@ -91,26 +91,26 @@ def versions() -> dict:
 
 def fit_micro_batch(model_dir: Path, want: int, length: int, vram: int, fraction: float, **kw) -> int:
     """The largest micro-batch ≤ `want` (halving) whose estimate stays under `fraction` of the card."""
-    from sage_ft_tui.engine.hardware.estimate import estimate_memory
+    from sage_ft_tui.engine.hardware.estimate import TrainSetup, estimate_memory
 
     mb = want
-    while mb > 1 and estimate_memory(str(model_dir), micro_batch=mb, max_length=length, **kw).total > fraction * vram:
+    while (
+        mb > 1
+        and estimate_memory(str(model_dir), TrainSetup(micro_batch=mb, max_length=length, **kw)).total > fraction * vram
+    ):
         mb //= 2
     return mb
 
 
 def oom_micro_batch(model_dir: Path, length: int, vram: int) -> int:
     """The smallest power-of-two micro-batch estimated at ≥ OOM_FACTOR × the card's memory."""
-    from sage_ft_tui.engine.hardware.estimate import estimate_memory
+    from sage_ft_tui.engine.hardware.estimate import TrainSetup, estimate_memory
 
     mb = 16
     while (
         estimate_memory(
             str(model_dir),
-            micro_batch=mb,
-            max_length=length,
-            gradient_checkpointing=False,
-            optimizer="adamw_torch_fused",
+            TrainSetup(micro_batch=mb, max_length=length, gradient_checkpointing=False, optimizer="adamw_torch_fused"),
         ).total
         < OOM_FACTOR * vram
     ):

@@ -39,7 +39,7 @@ def throughput(events: list[dict]) -> dict:
 def matmul_params(model_dir) -> int:
     """N of 6·N: the decoder's linear layers plus the LM head (the input embedding is a
     lookup, no FLOPs)."""
-    from sage_ft_tui.engine.hardware.estimate import model_shape
+    from sage_ft_tui.engine.models.shape import model_shape
 
     s = model_shape(str(model_dir))
     return s.linear_params + s.vocab * s.hidden

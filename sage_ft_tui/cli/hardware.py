@@ -102,9 +102,9 @@ def build_cost(
     price: Optional[float],
     vram: Optional[float] = None,
 ):
-    """The time and cost plan (engine/runs/cost.py) for the card planned for, or this machine's
+    """The time and cost estimate (engine/runs/cost.py) for the card planned for, or this machine's
     GPU; None when neither --gpu, --price-per-hour nor --tokens asks for one."""
-    from sage_ft_tui.engine.runs.cost import cost_plan
+    from sage_ft_tui.engine.runs.cost import estimate_cost
 
     if gpu is None and price is None and tokens is None:
         return None
@@ -116,14 +116,14 @@ def build_cost(
             kind="config",
         )
     card = gpu or snap.gpus[0].name
-    return cost_plan(config, card, gpus=gpus, tokens=tokens, tokens_basis="--tokens", price_per_hour=price)
+    return estimate_cost(config, card, gpus=gpus, tokens=tokens, tokens_basis="--tokens", price_per_hour=price)
 
 
 def print_estimate(est, snap, lines, cost=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from sage_ft_tui.engine.hardware.estimate import GiB
+    from sage_ft_tui.engine.fsutil import GiB
 
     console = Console()
     where = snap.gpus[0].label if snap.gpus else "CPU (no GPU)"

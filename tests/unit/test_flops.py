@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.hardware.estimate import shape_from_config
 from sage_ft_tui.engine.hardware.flops import flops_per_token, mfu
 from sage_ft_tui.engine.hardware.gpus import close_names, find_gpu, peak_tflops
+from sage_ft_tui.engine.models.shape import shape_from_config
 
 # Meta-Llama-3-8B's config.json (the fields the count reads)
 LLAMA3_8B = dict(

@@ -75,7 +75,7 @@ def families(tmp_path) -> dict[str, Path]:
 
 
 def test_family_shapes_are_the_published_ones(families):
-    from sage_ft_tui.engine.hardware.estimate import model_shape
+    from sage_ft_tui.engine.models.shape import model_shape
 
     got = {k: model_shape(str(families[k])) for k in FAMILIES}
     assert round(got["llama-3.2-1b"].total_params / 1e9, 2) == 1.24 and got["llama-3.2-1b"].vocab == 128256

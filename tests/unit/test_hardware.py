@@ -1,4 +1,4 @@
-"""engine/hardware/probe.py: recorded readings, the hw event, CUDA_VISIBLE_DEVICES and MIG
+"""engine/hardware/probe.py, readings.py and nvml.py: recorded readings, the hw event, CUDA_VISIBLE_DEVICES and MIG
 handling of the NVML backend (against a stand-in pynvml module), the CPU-only answer."""
 
 import json
@@ -11,7 +11,9 @@ import pytest
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB, MiB
+from sage_ft_tui.engine.hardware import nvml as nvml_backend
 from sage_ft_tui.engine.hardware import probe as hw
+from sage_ft_tui.engine.hardware import readings
 
 FIX = Path(__file__).parent / "fixtures" / "hardware"
 
@@ -52,7 +54,7 @@ def test_recorded_fixtures(monkeypatch, name, count, total_gib, bf16):
 
 def test_recorded_backend_cycles_and_stamps_time(monkeypatch):
     b = use(monkeypatch, "rtx4090")
-    assert isinstance(b, hw.RecordedBackend) and isinstance(b, hw.Backend)
+    assert isinstance(b, hw.RecordedBackend) and isinstance(b, readings.Backend)
     temps = [b.snapshot().gpus[0].temp for _ in range(4)]
     assert temps == [36, 37, 36, 37]
     assert abs(b.snapshot().t - __import__("time").time()) < 5
@@ -84,7 +86,7 @@ def test_event_has_design_fields(monkeypatch):
 
 def test_dict_round_trip(monkeypatch):
     s = use(monkeypatch, "shared_a100_70pct").snapshot()
-    again = hw.snapshot_from_dict(json.loads(json.dumps(hw.snapshot_to_dict(s))))
+    again = readings.snapshot_from_dict(json.loads(json.dumps(readings.snapshot_to_dict(s))))
     assert again == s
     assert isinstance(again.gpus[0].compute_capability, tuple)
 
@@ -147,7 +149,7 @@ def test_no_nvml_gives_cpu_answer(monkeypatch, tmp_path):
     ],
 )
 def test_parse_visible_devices(value, expected):
-    assert hw.parse_visible_devices(value) == expected
+    assert nvml_backend.parse_visible_devices(value) == expected
 
 
 def test_no_heavy_imports():
@@ -238,7 +240,7 @@ DEVS = [
 
 def nvml(monkeypatch, visible=None, **kw):
     monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(DEVS, **kw))
-    return hw.NvmlBackend(visible_devices=visible, use_env=False)
+    return nvml_backend.NvmlBackend(visible_devices=visible, use_env=False)
 
 
 def test_nvml_all_devices_mig_expanded(monkeypatch):

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from sage_ft_tui.engine.config.seed import TrainingConfig
-from sage_ft_tui.engine.hardware.estimate import model_shape
 from sage_ft_tui.engine.hardware.probe import RecordedBackend
 from sage_ft_tui.engine.models.catalog import describe
 from sage_ft_tui.engine.models.known import DEFAULTS, KNOWN, LEGACY_DEFAULT, quickstart_model
+from sage_ft_tui.engine.models.shape import model_shape
 from sage_ft_tui.engine.recipes.quickstart import default_model
 
 ENGINE = Path(__file__).resolve().parents[2] / "sage_ft_tui" / "engine"

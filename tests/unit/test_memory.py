@@ -10,7 +10,9 @@ from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB, MiB
 from sage_ft_tui.engine.hardware import estimate as mem
+from sage_ft_tui.engine.hardware.estimate import TrainSetup
 from sage_ft_tui.engine.hardware.probe import RecordedBackend
+from sage_ft_tui.engine.models import shape as shapes
 
 MODELS = Path(__file__).parent / "fixtures" / "hardware" / "models"
 HW = Path(__file__).parent / "fixtures" / "hardware"
@@ -26,7 +28,7 @@ LLAMA2, QWEN7, QWEN05 = (str(MODELS / n) for n in ("llama-2-7b", "qwen2.5-7b", "
     ],
 )
 def test_param_counts_match_published(path, params, lora8):
-    s = mem.model_shape(path)
+    s = shapes.model_shape(path)
     assert s.total_params == params
     assert s.lora_params(8) == lora8
 
@@ -50,13 +52,16 @@ PUBLISHED = [
 @pytest.mark.parametrize("path,quant,gb,rel", PUBLISHED)
 def test_against_llama_factory_table(path, quant, gb, rel):
     e = mem.estimate_memory(
-        path, quantization=quant, micro_batch=1, max_length=2048, lora_r=8, gradient_checkpointing=True, fused_loss=True
+        path,
+        TrainSetup(
+            quantization=quant, micro_batch=1, max_length=2048, lora_r=8, gradient_checkpointing=True, fused_loss=True
+        ),
     )
     assert e.total / GiB == pytest.approx(gb, rel=rel), e.breakdown()
 
 
 def test_breakdown_sums_and_dict():
-    e = mem.estimate_memory(QWEN05, micro_batch=4, max_length=1024, free=10 * GiB)
+    e = mem.estimate_memory(QWEN05, TrainSetup(micro_batch=4, max_length=1024), free=10 * GiB)
     parts = e.breakdown()
     assert sum(b for _, b, _ in parts) == e.total
     d = e.to_dict()
@@ -66,34 +71,34 @@ def test_breakdown_sums_and_dict():
 
 def test_checkpointing_quantization_and_batch_move_the_estimate():
     base = dict(micro_batch=4, max_length=2048, fused_loss=True)
-    off = mem.estimate_memory(LLAMA2, gradient_checkpointing=False, **base)
-    on = mem.estimate_memory(LLAMA2, gradient_checkpointing=True, **base)
+    off = mem.estimate_memory(LLAMA2, TrainSetup(gradient_checkpointing=False, **base))
+    on = mem.estimate_memory(LLAMA2, TrainSetup(gradient_checkpointing=True, **base))
     assert off.activations > 10 * on.activations
-    assert mem.estimate_memory(LLAMA2, quantization="4bit", **base).weights < on.weights / 3
+    assert mem.estimate_memory(LLAMA2, TrainSetup(quantization="4bit", **base)).weights < on.weights / 3
     assert mem.estimate_memory(
-        LLAMA2, gradient_checkpointing=False, micro_batch=8, max_length=2048, fused_loss=True
+        LLAMA2, TrainSetup(gradient_checkpointing=False, micro_batch=8, max_length=2048, fused_loss=True)
     ).activations == pytest.approx(2 * off.activations, rel=0.01)
-    eight = mem.estimate_memory(LLAMA2, optimizer="paged_adamw_8bit", **base)
+    eight = mem.estimate_memory(LLAMA2, TrainSetup(optimizer="paged_adamw_8bit", **base))
     assert eight.optimizer_states == on.optimizer_states // 4
 
 
 def test_unfused_loss_dominates_big_vocab():
-    fused = mem.estimate_memory(QWEN05, micro_batch=8, max_length=1024, fused_loss=True)
-    full = mem.estimate_memory(QWEN05, micro_batch=8, max_length=1024, fused_loss=False)
+    fused = mem.estimate_memory(QWEN05, TrainSetup(micro_batch=8, max_length=1024, fused_loss=True))
+    full = mem.estimate_memory(QWEN05, TrainSetup(micro_batch=8, max_length=1024, fused_loss=False))
     assert full.logits == 12 * 151936 * 8192
     assert full.logits > 20 * fused.logits
 
 
 def test_fits_against_free():
-    e = mem.estimate_memory(QWEN7, max_length=2048, free=12 * GiB)
+    e = mem.estimate_memory(QWEN7, TrainSetup(max_length=2048), free=12 * GiB)
     assert e.fits is False and "does not fit" in e.summary()
-    assert mem.estimate_memory(QWEN7, quantization="4bit", max_length=1024, free=12 * GiB).fits
+    assert mem.estimate_memory(QWEN7, TrainSetup(quantization="4bit", max_length=1024), free=12 * GiB).fits
 
 
 def test_config_json_only_folder_and_file(tmp_path):
     (tmp_path / "config.json").write_text((MODELS / "qwen2.5-0.5b" / "config.json").read_text())
-    assert mem.model_shape(str(tmp_path)).total_params == 494_032_768
-    assert mem.model_shape(str(tmp_path / "config.json")).vocab == 151936
+    assert shapes.model_shape(str(tmp_path)).total_params == 494_032_768
+    assert shapes.model_shape(str(tmp_path / "config.json")).vocab == 151936
 
 
 def test_hub_id_from_local_cache(tmp_path, monkeypatch):
@@ -103,15 +108,15 @@ def test_hub_id_from_local_cache(tmp_path, monkeypatch):
     (tmp_path / "models--org--m" / "refs").mkdir()
     (tmp_path / "models--org--m" / "refs" / "main").write_text("abc")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    assert mem.model_shape("org/m").layers == 32
+    assert shapes.model_shape("org/m").layers == 32
     with pytest.raises(SageError, match="not in the local Hugging Face cache"):
-        mem.model_shape("org/other")
-    assert mem.model_shape("Qwen/Qwen2.5-7B-Instruct").total_params == 7_615_616_512  # built-in shape
+        shapes.model_shape("org/other")
+    assert shapes.model_shape("Qwen/Qwen2.5-7B-Instruct").total_params == 7_615_616_512  # built-in shape
 
 
 def test_multimodal_text_config():
     cfg = {"model_type": "llava", "text_config": json.loads((MODELS / "llama-2-7b" / "config.json").read_text())}
-    assert mem.shape_from_config(cfg).hidden == 4096
+    assert shapes.shape_from_config(cfg).hidden == 4096
 
 
 @pytest.mark.parametrize(
@@ -124,7 +129,7 @@ def test_multimodal_text_config():
 )
 def test_bad_model_refs(ref, msg):
     with pytest.raises(SageError, match=msg):
-        mem.model_shape(ref)
+        shapes.model_shape(ref)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +144,7 @@ def test_bad_model_refs(ref, msg):
 def test_bad_configs(tmp_path, content, msg):
     (tmp_path / "config.json").write_text(content)
     with pytest.raises(SageError, match=msg) as e:
-        mem.model_shape(str(tmp_path))
+        shapes.model_shape(str(tmp_path))
     assert "\n" not in e.value.oneline()
 
 
@@ -158,7 +163,7 @@ def test_bad_configs(tmp_path, content, msg):
 )
 def test_bad_estimate_inputs(kw, msg):
     with pytest.raises(SageError, match=msg):
-        mem.estimate_memory(QWEN05, **kw)
+        mem.estimate_memory(QWEN05, TrainSetup(**kw))
 
 
 def test_estimate_for_config_uses_hardware():
@@ -184,7 +189,7 @@ def test_tiny_demo(tmp_path, monkeypatch):
     (tiny_model_dir() / "config.json").write_text(
         json.dumps({**ARCH, "vocab_size": VOCAB, "model_type": "llama", "tie_word_embeddings": True})
     )
-    e = mem.estimate_memory("tiny-demo", device="cpu", dtype="float32", max_length=256)
+    e = mem.estimate_memory("tiny-demo", TrainSetup(device="cpu", dtype="float32", max_length=256))
     assert e.total_params < 5_000_000 and e.total < GiB
 
 
@@ -199,9 +204,9 @@ def test_cpu_estimate_follows_the_bench_run_and_its_autocast(tmp_path, monkeypat
     (tmp_path / "config.json").write_text(json.dumps({**conf, "model_type": "llama", "tie_word_embeddings": True}))
     kw = dict(device="cpu", dtype="float32", micro_batch=8, max_length=512, gradient_checkpointing=False)
     kw |= dict(lora_r=8, lora_dropout=0.0, optimizer="adamw_torch")
-    fp32 = mem.estimate_memory(str(tmp_path), **kw)
+    fp32 = mem.estimate_memory(str(tmp_path), TrainSetup(**kw))
     assert fp32.total / MiB == pytest.approx(2100, rel=0.10)
-    bf16 = mem.estimate_memory(str(tmp_path), autocast=True, **kw)
+    bf16 = mem.estimate_memory(str(tmp_path), TrainSetup(autocast=True, **kw))
     assert bf16.weights == fp32.weights and bf16.activations < 0.6 * fp32.activations
     # who autocasts: asked for, or auto on a native-bf16 CPU for a model wide enough
     assert mem.cpu_autocasts("bf16", "auto", 64, native=False)

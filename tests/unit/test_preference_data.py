@@ -223,14 +223,16 @@ def test_grpo_prompts_keep_the_reference_answer():
 
 def test_config_checks_and_pair_memory():
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.hardware.estimate import estimate_memory
+    from sage_ft_tui.engine.hardware.estimate import TrainSetup, estimate_memory
 
     with pytest.raises(SageError, match="kto .*micro-batch of 2"):
         RunConfig.from_dict({"task": "preference", "training": {"micro_batch_size": 1}})
     with pytest.raises(SageError, match="multiple of grpo.num_generations"):
         RunConfig.from_dict({"task": "grpo", "training": {"micro_batch_size": 3, "grad_accumulation": 1}})
-    one = estimate_memory("tiny-demo", device="cpu", dtype="float32", micro_batch=2, max_length=256)
-    pair = estimate_memory("tiny-demo", device="cpu", dtype="float32", micro_batch=2, max_length=256, sequences=2)
+    one = estimate_memory("tiny-demo", TrainSetup(device="cpu", dtype="float32", micro_batch=2, max_length=256))
+    pair = estimate_memory(
+        "tiny-demo", TrainSetup(device="cpu", dtype="float32", micro_batch=2, max_length=256, sequences=2)
+    )
     assert pair.activations == 2 * one.activations and pair.weights == one.weights
 
 

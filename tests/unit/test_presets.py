@@ -9,7 +9,8 @@ from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.engine.hardware import probe as hw
-from sage_ft_tui.engine.hardware.estimate import estimate_memory
+from sage_ft_tui.engine.hardware import readings
+from sage_ft_tui.engine.hardware.estimate import TrainSetup, estimate_memory
 
 FIX = Path(__file__).parent / "fixtures" / "hardware"
 M = FIX / "models"
@@ -49,10 +50,12 @@ def test_largest_that_fits():
     c = plan.config
     bigger = estimate_memory(
         LLAMA2,
-        micro_batch=c.batch_size * 2,
-        max_length=c.max_length,
-        gradient_checkpointing=c.gradient_checkpointing,
-        lora_r=c.lora.r,
+        TrainSetup(
+            micro_batch=c.batch_size * 2,
+            max_length=c.max_length,
+            gradient_checkpointing=c.gradient_checkpointing,
+            lora_r=c.lora.r,
+        ),
         free=plan.gpu.mem_free,
     )
     assert not bigger.fits or c.batch_size * 2 * c.max_length > 32768
@@ -60,7 +63,7 @@ def test_largest_that_fits():
 
 
 def test_small_gpu_shortens_before_failing():
-    tiny_free = hw.snapshot_from_dict(hw.snapshot_to_dict(rec("rtx3060").snapshot()))
+    tiny_free = readings.snapshot_from_dict(readings.snapshot_to_dict(rec("rtx3060").snapshot()))
     g = tiny_free.gpus[0]
     g.mem_free = int(7.6 * GiB)
     plan = plan_auto(QWEN7, tiny_free)

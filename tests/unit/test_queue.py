@@ -14,7 +14,8 @@ from sage_ft_tui.engine import queue as Q
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB, MiB
-from sage_ft_tui.engine.hardware.probe import RECORDED_ENV, RecordedBackend, snapshot_to_dict
+from sage_ft_tui.engine.hardware.probe import RECORDED_ENV, RecordedBackend
+from sage_ft_tui.engine.hardware.readings import snapshot_to_dict
 from sage_ft_tui.engine.queue.fit import Active, place
 from sage_ft_tui.engine.queue.state import queue_files
 from sage_ft_tui.engine.runs.manage import create_run, run_lock, write_status

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from sage_ft_tui.cli.app import app
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.hardware.estimate import GiB
+from sage_ft_tui.engine.fsutil import GiB
 from sage_ft_tui.engine.hardware.gpus import find_gpu, peak_tflops, target_snapshot
 
 MODELS = Path(__file__).parent / "fixtures" / "hardware" / "models"
@@ -79,11 +79,11 @@ def test_bad_target_flags_exit_2_with_one_line():
 
 
 def test_sharded_estimate_is_per_gpu():
-    from sage_ft_tui.engine.hardware.estimate import estimate_memory
+    from sage_ft_tui.engine.hardware.estimate import TrainSetup, estimate_memory
 
     model = str(MODELS / "qwen2.5-7b")
-    one = estimate_memory(model, max_length=512)
-    four = estimate_memory(model, max_length=512, shards=4)
+    one = estimate_memory(model, TrainSetup(max_length=512))
+    four = estimate_memory(model, TrainSetup(max_length=512, shards=4))
     assert four.weights < one.weights / 2 and four.total < one.total and any("sharded" in n for n in four.notes)
     assert four.activations == one.activations  # each GPU runs its own micro-batch
 

@@ -125,7 +125,7 @@ def test_memory_estimate_counts_the_vision_tower(vlm_zoo):
 
     from transformers import AutoModelForImageTextToText
 
-    from sage_ft_tui.engine.hardware.estimate import shape_from_config
+    from sage_ft_tui.engine.models.shape import shape_from_config
 
     for name, mdir in vlm_zoo.items():
         shape = shape_from_config(json.loads((mdir / "config.json").read_text()))

@@ -19,9 +19,13 @@ from typing import Any, Optional, Union
 from sage_ft_tui.engine.config.schema import FIXED_PRESETS, PRESET_NAMES, RunConfig
 from sage_ft_tui.engine.config.seed import LoRAConfig, TrainingConfig
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.hardware.estimate import GiB, MemoryEstimate, ModelShape, estimate_memory, model_shape
-from sage_ft_tui.engine.hardware.probe import GPU, Backend, Snapshot, get_backend
+from sage_ft_tui.engine.fsutil import GiB
+from sage_ft_tui.engine.hardware.estimate import TrainSetup, estimate_memory
+from sage_ft_tui.engine.hardware.memory_estimate import MemoryEstimate
+from sage_ft_tui.engine.hardware.probe import get_backend
+from sage_ft_tui.engine.hardware.readings import GPU, Backend, Snapshot
 from sage_ft_tui.engine.methods.registry import sequences_per_sample
+from sage_ft_tui.engine.models.shape import ModelShape, model_shape
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 
 BUDGET = 0.9
@@ -127,14 +131,16 @@ def _cpu_plan(snap: Snapshot, want: _Want) -> AutoPlan:
         avail = max(0, snap.host.ram_total - snap.host.ram_used)
         ram_est = estimate_memory(
             model_shape(want.model),
-            dtype="float32",
-            device="cpu",
-            micro_batch=cfg.batch_size,
-            max_length=cfg.max_length,
-            gradient_checkpointing=cfg.gradient_checkpointing,
-            lora_r=want.lora.r,
+            TrainSetup(
+                dtype="float32",
+                device="cpu",
+                micro_batch=cfg.batch_size,
+                max_length=cfg.max_length,
+                gradient_checkpointing=cfg.gradient_checkpointing,
+                lora_r=want.lora.r,
+                sequences=want.seqs,
+            ),
             free=avail,
-            sequences=want.seqs,
         )
         lines.append(f"estimated RAM {ram_est.summary()}")
     except SageError as err:
@@ -165,18 +171,20 @@ class _Probe:
     def est(self, q: str, mb: int, length: int, gc: bool, shards: int = 1) -> MemoryEstimate:
         return estimate_memory(
             self.shape,
-            quantization=q,
-            dtype=self.dtype,
-            micro_batch=mb,
-            max_length=length,
-            gradient_checkpointing=gc,
-            lora_r=self.want.lora.r,
-            lora_dropout=self.want.lora.lora_dropout,
-            optimizer=_optimizer(q),
+            TrainSetup(
+                quantization=q,
+                dtype=self.dtype,
+                micro_batch=mb,
+                max_length=length,
+                gradient_checkpointing=gc,
+                lora_r=self.want.lora.r,
+                lora_dropout=self.want.lora.lora_dropout,
+                optimizer=_optimizer(q),
+                sequences=self.want.seqs,
+                shards=shards,
+            ),
             free=self.gpu.mem_free,
             budget_fraction=BUDGET,
-            sequences=self.want.seqs,
-            shards=shards,
         )
 
 

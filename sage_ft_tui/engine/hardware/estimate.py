@@ -16,22 +16,24 @@ intermediate size, vocabulary) gives every term:
 
 The constants are explained where they are defined and checked on a GPU by
 bench/gpu_check.sh (estimate vs torch's measured peak). Never imports torch.
+
+`estimate_memory(model, TrainSetup(...))`: the model's shape comes from models.shape, the
+figures go back as a hardware.memory_estimate.MemoryEstimate; `estimate_for_config` fills the
+TrainSetup from a run config and this machine (or a planned one).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from sage_ft_tui.engine.config.schema import QUANTIZATIONS
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB, MiB
-from sage_ft_tui.engine.models.hub_cache import current_snapshot, repo_folder
-from sage_ft_tui.engine.models.known import known_model
-from sage_ft_tui.engine.models.tiny import TINY_NAME
+from sage_ft_tui.engine.hardware.memory_estimate import MemoryEstimate
+from sage_ft_tui.engine.models.shape import ModelRef, ModelShape, model_shape
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 # bitsandbytes storage per quantized weight, in bytes:
@@ -88,323 +90,7 @@ def cpu_autocasts(precision: str, model_dtype: str, hidden: int, native: bool) -
     return precision == "auto" and model_dtype in ("auto", "float32") and hidden >= CPU_BF16_MIN_HIDDEN and native
 
 
-ModelRef = Union[str, os.PathLike, "ModelShape"]
-
-
-# ---- the model's shape -------------------------------------------------------------------
-
-
-@dataclass
-class ModelShape:
-    name: str
-    hidden: int
-    layers: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    intermediate: int
-    vocab: int
-    tied: bool
-    gated: bool = True  # SwiGLU-style gate/up/down MLP (llama, qwen, mistral...); else up/down
-    experts: int = 1
-    experts_per_token: int = 1
-    moe_intermediate: Optional[int] = None
-    attn_bias: bool = False
-    max_positions: Optional[int] = None
-    torch_dtype: Optional[str] = None
-    source: str = ""  # where the shape came from
-    fused: tuple[str, ...] = ()  # "qkv", "gate_up": one linear where others have several (Phi-3)
-    attn_softcap: Optional[float] = None  # attention logit softcapping (Gemma-2): no SDPA
-    vision_params: int = 0  # a vision-language model's tower and projector (frozen, loaded with it)
-
-    # linear layers of one decoder block: name -> (in, out, copies)
-    def linears(self) -> dict[str, tuple[int, int, int]]:
-        h, q, kv = self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim
-        if "qkv" in self.fused:
-            out = {"qkv_proj": (h, q + 2 * kv, 1), "o_proj": (q, h, 1)}
-        else:
-            out = {"q_proj": (h, q, 1), "k_proj": (h, kv, 1), "v_proj": (h, kv, 1), "o_proj": (q, h, 1)}
-        if self.experts > 1:
-            i, n = self.moe_intermediate or self.intermediate, self.experts
-        else:
-            i, n = self.intermediate, 1
-        if self.gated and "gate_up" in self.fused:
-            out.update({"gate_up_proj": (h, 2 * i, n), "down_proj": (i, h, n)})
-        elif self.gated:
-            out.update({"gate_proj": (h, i, n), "up_proj": (h, i, n), "down_proj": (i, h, n)})
-        else:
-            out.update({"up_proj": (h, i, n), "down_proj": (i, h, n)})
-        return out
-
-    @property
-    def linear_params(self) -> int:
-        per = sum(i * o * n for i, o, n in self.linears().values())
-        router = self.hidden * self.experts if self.experts > 1 else 0
-        return self.layers * (per + router)
-
-    @property
-    def embed_params(self) -> int:
-        return self.vocab * self.hidden * (1 if self.tied else 2)
-
-    @property
-    def other_params(self) -> int:
-        """Norms and biases: two norms a layer plus the final one; q/k/v biases; a VLM's vision
-        tower and projector (kept unquantized and frozen: weights only)."""
-        bias = (self.heads + 2 * self.kv_heads) * self.head_dim if self.attn_bias else 0
-        return self.layers * (2 * self.hidden + bias) + self.hidden + self.vision_params
-
-    @property
-    def total_params(self) -> int:
-        return self.linear_params + self.embed_params + self.other_params
-
-    def lora_params(self, r: int, targets: Union[str, list[str]] = "all-linear") -> int:
-        """Trainable LoRA parameters (A: r×in, B: out×r) over the decoder's target linears.
-
-        "all-linear" is PEFT's meaning: every linear layer except the output head."""
-        lin = self.linears()
-        if targets == "all-linear":
-            names = list(lin)
-        else:
-            names = [t for t in targets if t in lin]
-        per = sum(r * (i + o) * n for name, (i, o, n) in lin.items() if name in names)
-        return self.layers * per
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# Architectures whose decoder fuses projections into one linear (module names as transformers
-# builds them): LoRA adapts the fused layer once, with its real in/out features.
-FUSED_PROJECTIONS = {"phi3": ("qkv", "gate_up")}
-
-
-def shape_from_config(cfg: dict, name: str = "model", source: str = "config.json") -> ModelShape:
-    from sage_ft_tui.engine.models.vision import vision_params
-
-    """A ModelShape from a Hugging Face config.json mapping (decoder-only causal LMs)."""
-    if not isinstance(cfg, dict):
-        raise SageError(
-            f"{name}: config.json is not a JSON object", hint="is this a Hugging Face model folder?", kind="model"
-        )
-    text = cfg.get("text_config")
-    c = {**cfg, **text} if isinstance(text, dict) else cfg
-
-    def first(*keys, default=None):
-        for k in keys:
-            v = c.get(k)
-            if v is not None:
-                return v
-        return default
-
-    h = first("hidden_size", "n_embd", "d_model")
-    layers = first("num_hidden_layers", "n_layer", "num_layers")
-    vocab = first("vocab_size", "padded_vocab_size")
-    missing = [k for k, v in (("hidden_size", h), ("num_hidden_layers", layers), ("vocab_size", vocab)) if not v]
-    if missing:
-        raise SageError(
-            f"{name}: config.json has no {missing[0]}",
-            hint="the estimate needs a decoder-only causal LM's config.json",
-            kind="model",
-        )
-    for key, v in (("hidden_size", h), ("num_hidden_layers", layers), ("vocab_size", vocab)):
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise SageError(
-                f"{name}: config.json {key} is {v!r}, not a positive integer",
-                hint="check the model's config.json",
-                kind="model",
-            )
-    heads = int(first("num_attention_heads", "n_head", default=max(1, h // 128)))
-    head_dim = int(first("head_dim", default=h // heads) or h // heads)
-    kv = int(first("num_key_value_heads", "multi_query_group_num", default=heads) or heads)
-    inter = int(first("intermediate_size", "n_inner", "ffn_hidden_size", default=4 * h) or 4 * h)
-    act = str(first("hidden_act", "hidden_activation", "activation_function", default="silu"))
-    model_type = str(c.get("model_type", ""))
-    gpt2_like = "n_embd" in c or model_type in ("gpt2", "gpt_neox", "gptj", "opt", "bloom", "falcon", "phi")
-    gated = not gpt2_like and act in ("silu", "swiglu", "gelu_pytorch_tanh", "gelu", "geglu")
-    experts = int(first("num_local_experts", "num_experts", "n_routed_experts", default=1) or 1)
-    per_tok = int(first("num_experts_per_tok", "moe_top_k", default=1) or 1)
-    moe_inter = first("moe_intermediate_size")
-    tied = cfg.get("tie_word_embeddings", c.get("tie_word_embeddings", True))
-    dtype = cfg.get("torch_dtype") or cfg.get("dtype") or c.get("torch_dtype") or c.get("dtype")
-    return ModelShape(
-        name=name,
-        hidden=int(h),
-        layers=int(layers),
-        heads=heads,
-        kv_heads=kv,
-        head_dim=head_dim,
-        intermediate=inter,
-        vocab=int(vocab),
-        tied=bool(tied),
-        gated=gated,
-        experts=experts,
-        experts_per_token=min(per_tok, experts),
-        moe_intermediate=int(moe_inter) if moe_inter else None,
-        attn_bias=bool(c.get("attention_bias", model_type in ("qwen2", "qwen2_moe"))),
-        max_positions=first("max_position_embeddings", "n_positions", "seq_length"),
-        torch_dtype=str(dtype) if dtype else None,
-        source=source,
-        fused=FUSED_PROJECTIONS.get(model_type, ()),
-        attn_softcap=float(cap) if isinstance(cap := c.get("attn_logit_softcapping"), (int, float)) and cap else None,
-        vision_params=vision_params(cfg, int(h)),
-    )
-
-
-def _read_config(path: Path, name: str) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SageError(
-            f"{name}: no config.json in {path.parent}",
-            hint="give a Hugging Face model folder (config.json is enough)",
-            kind="model",
-        ) from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise SageError(
-            f"{path}: not a readable config.json ({e.__class__.__name__})",
-            hint="re-download or re-save the model",
-            kind="model",
-        ) from None
-
-
-def model_shape(ref: ModelRef) -> ModelShape:
-    """tiny-demo, a folder holding config.json (or the file itself), or a hub id found in
-    the local Hugging Face cache (the hub itself is never asked)."""
-    if isinstance(ref, ModelShape):
-        return ref
-    name = str(ref).strip()
-    if not name:
-        raise SageError("no model given", hint=f"pass --model with a hub id, a folder, or {TINY_NAME}", kind="model")
-    from sage_ft_tui.engine.models.tiny import is_tiny
-
-    if is_tiny(name):
-        from sage_ft_tui.engine.models.tiny import ensure_tiny_model, tiny_model_dir
-
-        d = tiny_model_dir()
-        d = d if (d / "config.json").is_file() else ensure_tiny_model()
-        return shape_from_config(_read_config(d / "config.json", name), TINY_NAME, source=f"built-in {TINY_NAME}")
-    p = Path(name).expanduser()
-    if p.is_file():
-        if p.name != "config.json" and p.suffix != ".json":
-            raise SageError(
-                f"{name}: a file, not a model folder", hint="give the folder that holds config.json", kind="model"
-            )
-        return shape_from_config(_read_config(p, name), name, source=str(p))
-    if p.is_dir():
-        return shape_from_config(_read_config(p / "config.json", name), name, source=str(p / "config.json"))
-    if name.startswith(("/", ".", "~")) or name.count("/") != 1:
-        raise SageError(
-            f"{name}: no such model folder",
-            hint=f"give an existing folder with config.json, an org/name hub id, or {TINY_NAME}",
-            kind="model",
-        )
-    repo = repo_folder(name)
-    snap = current_snapshot(repo) if repo.is_dir() else None
-    if snap is not None and (snap / "config.json").is_file():
-        return shape_from_config(
-            _read_config(snap / "config.json", name), name, source=f"HF cache {snap / 'config.json'}"
-        )
-    k = known_model(name)
-    if k is not None:  # before its first download: the published config.json's shape
-        return shape_from_config(dict(k.config), name, source="built-in shape (the model's published config.json)")
-    raise SageError(
-        f"{name}: not in the local Hugging Face cache",
-        hint=f"fetch its config first (hf download {name} config.json) or give a folder holding its config.json",
-        kind="model",
-    )
-
-
 # ---- the estimate -------------------------------------------------------------------------
-
-
-@dataclass
-class MemoryEstimate:
-    model: str
-    device: str  # cuda | cpu
-    quantization: str
-    dtype: str
-    micro_batch: int
-    max_length: int
-    gradient_checkpointing: bool
-    lora_r: int
-    optimizer: str
-    total_params: int
-    trainable_params: int
-    weights: int  # bytes
-    lora_params: int
-    lora_grads: int
-    optimizer_states: int
-    activations: int
-    logits: int
-    cuda_overhead: int  # context + cuBLAS workspace + allocator slack (+ 4-bit dequant buffer)
-    free: Optional[int] = None  # free memory it is compared with (VRAM, or RAM on cpu)
-    budget_fraction: float = 0.9
-    vocab: int = 0
-    fused_loss: bool = True
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return self.allocated + self.cuda_overhead
-
-    @property
-    def allocated(self) -> int:
-        """What torch.cuda.max_memory_allocated should show at the peak."""
-        return (
-            self.weights + self.lora_params + self.lora_grads + self.optimizer_states + self.activations + self.logits
-        )
-
-    @property
-    def budget(self) -> Optional[int]:
-        return int(self.free * self.budget_fraction) if self.free is not None else None
-
-    @property
-    def fits(self) -> Optional[bool]:
-        budget = self.budget
-        return None if budget is None else self.total <= budget
-
-    def breakdown(self) -> list[tuple[str, int, str]]:
-        q = {"none": self.dtype, "8bit": "8-bit (bitsandbytes)", "4bit": "4-bit NF4 (bitsandbytes)"}[self.quantization]
-        tokens = self.micro_batch * self.max_length
-        return [
-            ("base weights", self.weights, f"{_count(self.total_params)} params, {q}"),
-            ("LoRA parameters", self.lora_params, f"{self.trainable_params / 1e6:.1f}M trainable, fp32"),
-            ("LoRA gradients", self.lora_grads, "fp32"),
-            ("optimizer states", self.optimizer_states, self.optimizer),
-            (
-                "activations",
-                self.activations,
-                f"{self.micro_batch} × {self.max_length} tokens, checkpointing {'on' if self.gradient_checkpointing else 'off'}",
-            ),
-            (
-                "loss (LM head)",
-                self.logits,
-                f"{tokens} tokens × {self.vocab} vocab" + (", fused" if self.fused_loss else ", full logits"),
-            ),
-            (
-                "CUDA and allocator" if self.device == "cuda" else "framework",
-                self.cuda_overhead,
-                "context, workspace, cache slack" if self.device == "cuda" else "allocator slack",
-            ),
-        ]
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.update(
-            total=self.total,
-            allocated=self.allocated,
-            budget=self.budget,
-            fits=self.fits,
-            breakdown=[{"part": a, "bytes": b, "detail": c} for a, b, c in self.breakdown()],
-        )
-        return d
-
-    def summary(self) -> str:
-        s = f"~{self.total / GiB:.1f} GiB"
-        if self.free is not None:
-            where = "VRAM" if self.device == "cuda" else "RAM"
-            s += f" of {self.free / GiB:.1f} GiB free {where} ({'fits' if self.fits else 'does not fit'} under {self.budget_fraction:.0%})"
-        return s
 
 
 def activation_bytes_per_token_layer(shape: ModelShape, *, lora_dropout: float = 0.05, act_bytes: int = 2) -> int:
@@ -465,100 +151,79 @@ def loss_bytes(shape: ModelShape, tokens: int, *, act_bytes: int = 2, fused: boo
     return tile + tokens * shape.hidden * (2 * act_bytes + 4) + 48 * tokens
 
 
-def estimate_memory(
-    model: ModelRef,
-    *,
-    quantization: str = "none",
-    dtype: str = "bfloat16",
-    micro_batch: int = 1,
-    max_length: int = 1024,
-    gradient_checkpointing: bool = True,
-    lora_r: int = 16,
-    target_modules: Union[str, list[str]] = "all-linear",
-    lora_dropout: float = 0.05,
-    optimizer: str = "adamw_torch",
-    device: str = "cuda",
-    free: Optional[int] = None,
-    budget_fraction: float = 0.9,
-    use_dora: bool = False,
-    fused_loss: Optional[bool] = None,
-    sequences: int = 1,
-    shards: int = 1,
-    autocast: bool = False,
-) -> MemoryEstimate:
-    """Peak training memory of one process (one GPU: DDP keeps a full replica per GPU).
-    `sequences`: sequences per sample (2 for a preference pair, run as one batch).
-    `shards` > 1: FSDP/ZeRO-3 over that many GPUs — each holds 1/shards of the weights,
-    LoRA parameters, gradients and optimizer states, plus one decoder layer gathered whole.
-    `autocast`: fp32 weights computing under bf16 autocast (CPU): activations as 16-bit."""
-    shape = model_shape(model)
-    _check_int("shards", shards)
-    _check_int("micro-batch", micro_batch)
-    _check_int("max length", max_length)
-    _check_int("LoRA rank", lora_r)
-    if quantization not in QUANTIZATIONS:
-        raise SageError(f"unknown quantization {quantization!r}", hint=f"choose {', '.join(QUANTIZATIONS)}")
-    if dtype not in DTYPE_BYTES:
-        raise SageError(f"unknown dtype {dtype!r}", hint="choose bfloat16, float16 or float32")
-    if optimizer not in OPTIM_STATE_BYTES:
-        raise SageError(f"unknown optimizer {optimizer!r}", hint=f"choose one of: {', '.join(OPTIM_STATE_BYTES)}")
-    if device not in ("cuda", "cpu"):
-        raise SageError(f"unknown device {device!r}", hint="cuda or cpu")
-    if quantization != "none" and device == "cpu":
-        raise SageError(
-            "8-bit and 4-bit quantization need a CUDA GPU", hint="use --quantization none on CPU", kind="hardware"
-        )
-    if quantization != "none" and dtype == "float32":
-        raise SageError("QLoRA computes in bf16 or fp16, not fp32", hint="pick bfloat16 or float16")
-    notes: list[str] = []
-    wb = DTYPE_BYTES[dtype]
-    if quantization == "none":
-        weights = shape.total_params * wb
-    else:
-        # Linear layers quantized; embeddings, lm_head and norms stay in the compute dtype
-        # (our trainer casts them back after prepare_model_for_kbit_training's fp32 upcast,
-        # except the norms, which stay fp32).
-        weights = (
-            int(shape.linear_params * QUANT_BYTES[quantization]) + shape.embed_params * wb + shape.other_params * 4
-        )
-    trainable = shape.lora_params(lora_r, target_modules)
-    if trainable == 0:
-        raise SageError(
-            f"LoRA target modules {target_modules!r} match no linear layer of {shape.name}",
-            hint=f"use all-linear or some of: {', '.join(shape.linears())}",
-        )
-    if use_dora:
-        trainable += shape.layers * sum(
-            o * n
-            for name, (_i, o, n) in shape.linears().items()
-            if target_modules == "all-linear" or name in target_modules
-        )
-        notes.append("DoRA: its weight-norm recomputation adds memory not modelled here (budget extra)")
-    lora_params = trainable * 4
-    lora_grads = trainable * 4
-    opt = trainable * OPTIM_STATE_BYTES[optimizer]
-    if shards > 1:
-        layer_w = (weights - shape.embed_params * wb) / max(1, shape.layers)  # one layer, as stored
-        head_w = shape.vocab * shape.hidden * wb
-        # own shard + the layer computed and the next (prefetched) gathered whole + the LM head:
-        # accelerate's FSDP2 keeps its tail unit (final norm, lm_head) gathered from the end of
-        # forward to the start of backward. Activations are not divided: each GPU runs its own batch.
-        weights = int(weights / shards + 2 * layer_w + head_w)
-        lora_params, lora_grads, opt = (int(x / shards) for x in (lora_params, lora_grads, opt))
-        notes.append(f"sharded over {shards} GPUs (FSDP2 / ZeRO-3): memory per GPU")
+@dataclass(frozen=True)
+class TrainSetup:
+    """How one training process runs, as far as its memory goes (the model's shape aside).
 
-    tokens = micro_batch * max_length * sequences
-    if sequences > 1:
-        notes.append(f"{sequences} sequences per sample (chosen + rejected): activations for {sequences}× the batch")
-    ab = 4 if dtype == "float32" and not autocast else 2
-    if autocast:
+    `sequences`: sequences per sample (2 for a preference pair, run as one batch).
+    `shards` > 1: FSDP/ZeRO-3 over that many GPUs — each holds 1/shards of the weights, LoRA
+    parameters, gradients and optimizer states, plus one decoder layer gathered whole.
+    `autocast`: fp32 weights computing under bf16 autocast (CPU): activations as 16-bit.
+    `fused_loss`: None asks the installed TRL (trl_fused_loss_available)."""
+
+    quantization: str = "none"
+    dtype: str = "bfloat16"
+    micro_batch: int = 1
+    max_length: int = 1024
+    gradient_checkpointing: bool = True
+    lora_r: int = 16
+    target_modules: Union[str, list[str]] = "all-linear"
+    lora_dropout: float = 0.05
+    optimizer: str = "adamw_torch"
+    device: str = "cuda"
+    use_dora: bool = False
+    fused_loss: Optional[bool] = None
+    sequences: int = 1
+    shards: int = 1
+    autocast: bool = False
+
+    def check(self) -> None:
+        """One clear line for a value the estimate cannot use."""
+        _check_int("shards", self.shards)
+        _check_int("micro-batch", self.micro_batch)
+        _check_int("max length", self.max_length)
+        _check_int("LoRA rank", self.lora_r)
+        if self.quantization not in QUANTIZATIONS:
+            raise SageError(f"unknown quantization {self.quantization!r}", hint=f"choose {', '.join(QUANTIZATIONS)}")
+        if self.dtype not in DTYPE_BYTES:
+            raise SageError(f"unknown dtype {self.dtype!r}", hint="choose bfloat16, float16 or float32")
+        if self.optimizer not in OPTIM_STATE_BYTES:
+            raise SageError(
+                f"unknown optimizer {self.optimizer!r}", hint=f"choose one of: {', '.join(OPTIM_STATE_BYTES)}"
+            )
+        if self.device not in ("cuda", "cpu"):
+            raise SageError(f"unknown device {self.device!r}", hint="cuda or cpu")
+        if self.quantization != "none" and self.device == "cpu":
+            raise SageError(
+                "8-bit and 4-bit quantization need a CUDA GPU", hint="use --quantization none on CPU", kind="hardware"
+            )
+        if self.quantization != "none" and self.dtype == "float32":
+            raise SageError("QLoRA computes in bf16 or fp16, not fp32", hint="pick bfloat16 or float16")
+
+
+def estimate_memory(
+    model: ModelRef, setup: TrainSetup = TrainSetup(), *, free: Optional[int] = None, budget_fraction: float = 0.9
+) -> MemoryEstimate:
+    """Peak training memory of one process (one GPU: DDP keeps a full replica per GPU), compared
+    with `free` bytes (VRAM, or RAM on cpu) of which `budget_fraction` may be used."""
+    shape = model_shape(model)
+    setup.check()
+    s = setup
+    notes: list[str] = []
+    weights, trainable, lora_params, lora_grads, opt = _stored_bytes(shape, s, notes)
+    tokens = s.micro_batch * s.max_length * s.sequences
+    if s.sequences > 1:
+        notes.append(
+            f"{s.sequences} sequences per sample (chosen + rejected): activations for {s.sequences}× the batch"
+        )
+    ab = 4 if s.dtype == "float32" and not s.autocast else 2
+    if s.autocast:
         notes.append("bf16 autocast: fp32 weights, activations kept in bf16 (norms in fp32)")
-    if fused_loss is None:
-        fused_loss = trl_fused_loss_available()
-    layer = activation_bytes_per_token_layer(shape, lora_dropout=lora_dropout, act_bytes=ab) * tokens
+    fused_loss = trl_fused_loss_available() if s.fused_loss is None else s.fused_loss
+    layer = activation_bytes_per_token_layer(shape, lora_dropout=s.lora_dropout, act_bytes=ab) * tokens
     logits = loss_bytes(shape, tokens, act_bytes=ab, fused=fused_loss)
     embed_out = ab * shape.hidden * tokens  # embedding output / final norm output
-    if gradient_checkpointing:
+    if s.gradient_checkpointing:
         # Each layer's input is kept; the loss peaks first, then backward recomputes one
         # layer at a time with about two hidden-sized gradients in flight.
         stored = shape.layers * ab * shape.hidden * tokens + embed_out
@@ -566,32 +231,27 @@ def estimate_memory(
         activations = stored + max(0, recompute - logits)
     else:
         activations = shape.layers * layer + embed_out
-    scores = eager_scores_bytes(shape, device, dtype, micro_batch * sequences, max_length, gradient_checkpointing)
+    rows = s.micro_batch * s.sequences
+    scores = eager_scores_bytes(shape, s.device, s.dtype, rows, s.max_length, s.gradient_checkpointing)
     if scores:
         activations += scores
         notes.append(
             f"attention logit softcapping ({shape.attn_softcap:g}) computed eagerly here: its scores "
-            f"({max_length}² per head) are kept for backward, {scores / GiB:.2f} GiB"
+            f"({s.max_length}² per head) are kept for backward, {scores / GiB:.2f} GiB"
         )
-    if device == "cuda":
-        overhead = CUDA_CONTEXT + CUBLAS_WORKSPACE + int(ALLOCATOR_SLACK * (activations + logits))
-        if quantization != "none":
-            # bitsandbytes dequantizes one weight to 16-bit for each matmul (and its transpose in backward)
-            overhead += 2 * max(i * o for i, o, _n in shape.linears().values()) * 2
-    else:
-        overhead = int(ALLOCATOR_SLACK * (activations + logits)) + CPU_FRAMEWORK
-    if shape.max_positions and max_length > shape.max_positions:
-        notes.append(f"max length {max_length} is beyond the model's {shape.max_positions} positions")
+    overhead = _overhead_bytes(shape, s, activations + logits)
+    if shape.max_positions and s.max_length > shape.max_positions:
+        notes.append(f"max length {s.max_length} is beyond the model's {shape.max_positions} positions")
     return MemoryEstimate(
         model=shape.name,
-        device=device,
-        quantization=quantization,
-        dtype=dtype,
-        micro_batch=micro_batch,
-        max_length=max_length,
-        gradient_checkpointing=gradient_checkpointing,
-        lora_r=lora_r,
-        optimizer=optimizer,
+        device=s.device,
+        quantization=s.quantization,
+        dtype=s.dtype,
+        micro_batch=s.micro_batch,
+        max_length=s.max_length,
+        gradient_checkpointing=s.gradient_checkpointing,
+        lora_r=s.lora_r,
+        optimizer=s.optimizer,
         total_params=shape.total_params,
         trainable_params=trainable,
         weights=int(weights),
@@ -607,6 +267,58 @@ def estimate_memory(
         fused_loss=bool(fused_loss),
         notes=notes,
     )
+
+
+def _stored_bytes(shape: ModelShape, s: TrainSetup, notes: list[str]) -> tuple[float, int, int, int, int]:
+    """(base weights, trainable parameters, LoRA parameters, their gradients, optimizer states)
+    in bytes, per GPU when sharded."""
+    wb = DTYPE_BYTES[s.dtype]
+    if s.quantization == "none":
+        weights: float = shape.total_params * wb
+    else:
+        # Linear layers quantized; embeddings, lm_head and norms stay in the compute dtype
+        # (our trainer casts them back after prepare_model_for_kbit_training's fp32 upcast,
+        # except the norms, which stay fp32).
+        weights = (
+            int(shape.linear_params * QUANT_BYTES[s.quantization]) + shape.embed_params * wb + shape.other_params * 4
+        )
+    trainable = shape.lora_params(s.lora_r, s.target_modules)
+    if trainable == 0:
+        raise SageError(
+            f"LoRA target modules {s.target_modules!r} match no linear layer of {shape.name}",
+            hint=f"use all-linear or some of: {', '.join(shape.linears())}",
+        )
+    if s.use_dora:
+        trainable += shape.layers * sum(
+            o * n
+            for name, (_i, o, n) in shape.linears().items()
+            if s.target_modules == "all-linear" or name in s.target_modules
+        )
+        notes.append("DoRA: its weight-norm recomputation adds memory not modelled here (budget extra)")
+    lora_params = trainable * 4
+    lora_grads = trainable * 4
+    opt = trainable * OPTIM_STATE_BYTES[s.optimizer]
+    if s.shards > 1:
+        layer_w = (weights - shape.embed_params * wb) / max(1, shape.layers)  # one layer, as stored
+        head_w = shape.vocab * shape.hidden * wb
+        # own shard + the layer computed and the next (prefetched) gathered whole + the LM head:
+        # accelerate's FSDP2 keeps its tail unit (final norm, lm_head) gathered from the end of
+        # forward to the start of backward. Activations are not divided: each GPU runs its own batch.
+        weights = int(weights / s.shards + 2 * layer_w + head_w)
+        lora_params, lora_grads, opt = (int(x / s.shards) for x in (lora_params, lora_grads, opt))
+        notes.append(f"sharded over {s.shards} GPUs (FSDP2 / ZeRO-3): memory per GPU")
+    return weights, trainable, lora_params, lora_grads, opt
+
+
+def _overhead_bytes(shape: ModelShape, s: TrainSetup, freed_each_step: float) -> int:
+    """The CUDA context, workspace and allocator slack (on cpu: the framework and slack)."""
+    if s.device != "cuda":
+        return int(ALLOCATOR_SLACK * freed_each_step) + CPU_FRAMEWORK
+    overhead = CUDA_CONTEXT + CUBLAS_WORKSPACE + int(ALLOCATOR_SLACK * freed_each_step)
+    if s.quantization != "none":
+        # bitsandbytes dequantizes one weight to 16-bit for each matmul (and its transpose in backward)
+        overhead += 2 * max(i * o for i, o, _n in shape.linears().values()) * 2
+    return overhead
 
 
 def eager_scores_bytes(shape: ModelShape, device: str, dtype: str, rows: int, length: int, checkpointing: bool) -> int:
@@ -627,10 +339,6 @@ def eager_scores_bytes(shape: ModelShape, device: str, dtype: str, rows: int, le
     per_pair = act + 4 + (0 if act == 4 else act)
     per_layer = shape.heads * rows * length * length * per_pair
     return per_layer * (1 if checkpointing else shape.layers)
-
-
-def _count(n: int) -> str:
-    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
 
 
 def _check_int(what: str, v: Any) -> None:
@@ -680,21 +388,25 @@ def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> Mem
         autocast = cpu_autocasts(rc.training.precision, rc.model.dtype, hidden, cpu_native_bf16())
     est = estimate_memory(
         rc.model.name,
-        autocast=autocast,
-        quantization=rc.model.quantization if gpu else "none",
-        dtype=compute_dtype(t.precision, rc.model.dtype, gpu=gpu, bf16_ok=all(g.bf16 for g in gpus) if gpu else False),
-        micro_batch=t.micro_batch_size,
-        max_length=t.max_length,
-        gradient_checkpointing=t.gradient_checkpointing,
-        lora_r=rc.lora.r,
-        target_modules=rc.lora.target_modules,
-        lora_dropout=rc.lora.dropout,
-        optimizer=t.optimizer,
-        device="cuda" if gpu else "cpu",
+        TrainSetup(
+            autocast=autocast,
+            quantization=rc.model.quantization if gpu else "none",
+            dtype=compute_dtype(
+                t.precision, rc.model.dtype, gpu=gpu, bf16_ok=all(g.bf16 for g in gpus) if gpu else False
+            ),
+            micro_batch=t.micro_batch_size,
+            max_length=t.max_length,
+            gradient_checkpointing=t.gradient_checkpointing,
+            lora_r=rc.lora.r,
+            target_modules=rc.lora.target_modules,
+            lora_dropout=rc.lora.dropout,
+            optimizer=t.optimizer,
+            device="cuda" if gpu else "cpu",
+            use_dora=rc.lora.use_dora,
+            sequences=sequences_per_sample(rc.task),
+            shards=shards,
+        ),
         free=free,
-        use_dora=rc.lora.use_dora,
-        sequences=sequences_per_sample(rc.task),
-        shards=shards,
     )
     if not gpu and rc.model.quantization != "none":
         est.notes.append(f"no GPU: {rc.model.quantization} quantization is not possible; estimated without it")
@@ -707,12 +419,14 @@ def _ram_available(snapshot) -> Optional[int]:
 
 
 __all__ = [
-    "ModelShape",
-    "MemoryEstimate",
-    "model_shape",
-    "shape_from_config",
+    "TrainSetup",
     "estimate_memory",
     "estimate_for_config",
     "compute_dtype",
+    "cpu_autocasts",
+    "cpu_native_bf16",
     "activation_bytes_per_token_layer",
+    "eager_scores_bytes",
+    "loss_bytes",
+    "trl_fused_loss_available",
 ]

@@ -1,5 +1,5 @@
 """FLOPs per trained token: the one count behind MFU (Monitor, `status`, bench/gpu_check) and
-the time plan (`estimate --gpu`), from config.json's shape alone (engine/hardware/estimate.py).
+the time plan (`estimate --gpu`), from config.json's shape alone (engine/models/shape.py).
 
 The counting follows PaLM (Chowdhery et al. 2022, appendix B) and Chinchilla (Hoffmann et
 al. 2022, appendix F): a matmul of an (m×k) by a (k×n) matrix costs 2·m·k·n FLOPs; per token
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional, Union
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.hardware.estimate import ModelRef, ModelShape, model_shape
+from sage_ft_tui.engine.models.shape import ModelRef, ModelShape, model_shape
 
 EXPERT_LINEARS = ("gate_proj", "up_proj", "gate_up_proj", "down_proj")
 
@@ -68,7 +68,7 @@ def active_linear_params(shape: ModelShape) -> int:
 
 
 def active_lora_params(shape: ModelShape, r: int, targets: Union[str, list[str]] = "all-linear") -> int:
-    """The adapter weights one token passes through (estimate.ModelShape.lora_params counts
+    """The adapter weights one token passes through (models.shape.ModelShape.lora_params counts
     all experts' adapters; a token meets only its routed experts')."""
     lin = shape.linears()
     names = list(lin) if targets == "all-linear" else [t for t in targets if t in lin]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.hardware.estimate import GiB
-from sage_ft_tui.engine.hardware.probe import GPU, Host, Snapshot
+from sage_ft_tui.engine.fsutil import GiB
+from sage_ft_tui.engine.hardware.readings import GPU, Host, Snapshot
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from sage_ft_tui.engine.fsutil import fmt_bytes
-from sage_ft_tui.engine.hardware.probe import Snapshot
+from sage_ft_tui.engine.hardware.readings import Snapshot
 
 
 @dataclass

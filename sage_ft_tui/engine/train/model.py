@@ -38,7 +38,8 @@ def cpu_bf16_fast() -> bool:
 def cpu_autocast(cfg: RunConfig) -> bool:
     """precision auto on CPU: bf16 autocast for models wide enough, on CPUs with native bf16
     (the rule is estimate.cpu_autocasts, which the memory estimate follows too)."""
-    from sage_ft_tui.engine.hardware.estimate import cpu_autocasts, model_shape
+    from sage_ft_tui.engine.hardware.estimate import cpu_autocasts
+    from sage_ft_tui.engine.models.shape import model_shape
 
     if cfg.model.dtype not in ("auto", "float32"):
         return False
