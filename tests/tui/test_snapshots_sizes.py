@@ -1,5 +1,5 @@
-"""Home, Monitor and Runs at a wide 200x60 terminal, and each with NO_COLOR (80x24): the
-screens that must grow with the terminal, and stay readable in greys.
+"""Home, Monitor and Runs at a wide 200x60 terminal: the screens that must grow with the
+terminal (under NO_COLOR at every size: test_snapshots_no_color.py).
 
 Update after an intended change: pytest tests/tui/test_snapshots_sizes.py --snapshot-update
 """
@@ -22,9 +22,3 @@ async def _settle(pilot):
 @pytest.mark.parametrize("screen", GROWN)
 def test_wide(snap_compare, world, screen):
     assert snap_compare(factory.make_app(screen, world), terminal_size=(200, 60), run_before=_settle)
-
-
-@pytest.mark.parametrize("screen", GROWN)
-def test_no_color(snap_compare, world, monkeypatch, screen):
-    monkeypatch.setenv("NO_COLOR", "1")
-    assert snap_compare(factory.make_app(screen, world), terminal_size=(80, 24), run_before=_settle)

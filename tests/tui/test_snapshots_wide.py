@@ -1,5 +1,5 @@
-"""Data, Review and Compare at 200x60 (panels use the width) and at 80x24 under NO_COLOR
-(told apart without colour: the Data preview's trained answer underlined).
+"""Data, Review and Compare at 200x60 (panels use the width); under NO_COLOR at every size
+(the Data preview's trained answer underlined): test_snapshots_no_color.py.
 
 Update after an intended change: pytest tests/tui/test_snapshots_wide.py --snapshot-update
 """
@@ -10,15 +10,13 @@ import pytest
 
 from . import factory
 
-CASES = {"200x60": ((200, 60), False), "80x24-no-color": ((80, 24), True)}
+CASES = {"200x60": (200, 60)}
 
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("screen", ("data", "review", "compare"))
-def test_screen(snap_compare, world, monkeypatch, screen, case):
-    size, no_color = CASES[case]
-    if no_color:
-        monkeypatch.setenv("NO_COLOR", "1")
+def test_screen(snap_compare, world, screen, case):
+    size = CASES[case]
 
     async def settle(pilot):
         await pilot.pause()
