@@ -19,7 +19,8 @@ SYSTEM_WORDS.update({"none": "folded into the first user turn", "last-user": "pl
 
 @pytest.mark.parametrize("name", NAMES)
 def test_summary_names_family_end_of_turn_and_system(zoo_family, name):
-    from sage_ft_tui.engine.models.family import family_of, family_summary
+    from sage_ft_tui.engine.models.family import family_of
+    from sage_ft_tui.engine.models.family_facts import family_summary
 
     z = zoo_family(name)
     fam = family_of(z.path)
@@ -33,7 +34,7 @@ def test_summary_names_family_end_of_turn_and_system(zoo_family, name):
 
 def test_named_from_config_not_folder(tmp_path, zoo):
     """A Gemma-2 folder renamed 'llama-ish' is still Gemma 2; a folder without a tokenizer says so."""
-    from sage_ft_tui.engine.models.family import family_summary
+    from sage_ft_tui.engine.models.family_facts import family_summary
 
     d = tmp_path / "llama-ish"
     d.mkdir()
@@ -45,7 +46,7 @@ def test_named_from_config_not_folder(tmp_path, zoo):
 
 def test_family_is_light(zoo):
     code = (
-        "import sys; from pathlib import Path; from sage_ft_tui.engine.models.family import family_summary; "
+        "import sys; from pathlib import Path; from sage_ft_tui.engine.models.family_facts import family_summary; "
         f"print(family_summary(Path({str(zoo['phi-3.5-mini'])!r}))); "
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )

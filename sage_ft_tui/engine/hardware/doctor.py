@@ -79,7 +79,7 @@ def training_paths(cuda: bool, bf16: bool) -> dict[str, str]:
 def model_report(ref: str, *, cuda: bool = False, bf16: bool = False) -> dict:
     """What `doctor --model REF` says of a model on this machine: its family, its template's
     end of turn, stop tokens, system-prompt placement and history, and the attention a run takes."""
-    from sage_ft_tui.engine.models.family import family_facts
+    from sage_ft_tui.engine.models.family_facts import family_facts
     from sage_ft_tui.engine.models.modules import local_model_dir
     from sage_ft_tui.engine.train.attention import choose_attention
 

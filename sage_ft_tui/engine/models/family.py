@@ -1,7 +1,6 @@
-"""Which family a model folder is, and what its chat template does with a conversation, in
-one line for the Model step and `doctor --model`. Read from config.json (model_type,
-architectures) and the template's own facts (`ChatTokenizer.describe()`), never from the
-model's name. Light: no torch, no transformers."""
+"""Which family a model folder is, read from config.json (model_type, architectures), never
+from the model's name; whether it reads images. Light: no torch, no transformers. The family
+with its chat template's facts in one line: models.family_facts."""
 
 from __future__ import annotations
 
@@ -10,8 +9,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
-
-from sage_ft_tui.engine.errors import SageError
 
 # How a model_type's words are spelled for people (everything else is title-cased).
 _SPELLING = {
@@ -84,37 +81,4 @@ def is_vision(model_dir: Path) -> bool:
     return isinstance(conf, dict) and isinstance(conf.get("vision_config"), dict)
 
 
-def family_facts(model_dir: Path) -> dict:
-    """The family and its template's facts as plain values (doctor --json, the Model step)."""
-    from sage_ft_tui.engine.data.template import chat_tokenizer
-
-    fam = family_of(model_dir)
-    out: dict = {"family": fam.label if fam else None, "architecture": fam.architecture if fam else None}
-    try:
-        facts = chat_tokenizer(str(model_dir)).describe()
-    except SageError as e:
-        out["template"] = None
-        out["template_problem"] = e.message.removeprefix(f"{model_dir}: ")
-        return out
-    out.update(
-        template=facts.summary(),
-        end_of_turn=facts.end_of_turn,
-        stop_tokens=list(facts.stop_tokens),
-        system=facts.system,
-        system_fold=facts.system_fold,
-        history=facts.history,
-    )
-    return out
-
-
-def family_summary(model_dir: Path) -> str:
-    """One line: 'Gemma 2 (gemma2) · end of turn <end_of_turn>; system prompt folded into the
-    first user turn (by sage-ft-tui)'."""
-    f = family_facts(model_dir)
-    head = f["family"] or "unknown family (no config.json model_type)"
-    if f.get("template"):
-        return f"{head} · {f['template']}"
-    return f"{head} · chat template unknown ({f.get('template_problem') or 'no tokenizer'})"
-
-
-__all__ = ["ModelFamily", "family_of", "is_vision", "family_facts", "family_summary"]
+__all__ = ["ModelFamily", "family_of", "is_vision"]

@@ -215,7 +215,7 @@ class ModelScreen(WizardScreen):
             t.append(line)
             w.update(t)
             return
-        from sage_ft_tui.engine.models.family import family_summary
+        from sage_ft_tui.engine.models.family_facts import family_summary
 
         self.app.background(self, "model.family", lambda: (path, family_summary(Path(path))), self._family_known)
 
