@@ -46,8 +46,9 @@ def headless(flag: bool = False) -> bool:
     return flag or _State.no_tui or os.environ.get("SAGE_FT_NO_TUI") == "1"
 
 
-def out(msg: str = "") -> None:
-    typer.echo(msg)
+def out(msg: str = "", err: bool = False) -> None:
+    """A line for the user: on stdout, or on stderr (`err`) beside a --json job's records."""
+    typer.echo(msg, err=err)
 
 
 def fail(e: SageError, job: str | None = None, code: int = 2) -> NoReturn:

@@ -18,15 +18,11 @@ from typing import Optional
 
 import typer
 
-from sage_ft_tui.cli.base import fail
+from sage_ft_tui.cli.base import fail, out
 from sage_ft_tui.cli.options import NoTui
 from sage_ft_tui.engine import jobs
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
-
-
-def _echo(msg: str = "", err: bool = False) -> None:
-    typer.echo(msg, err=err)
 
 
 def _interrupt_on_term() -> None:
@@ -75,7 +71,7 @@ def merge_cmd(
                 "save": f"saving {info.get('params', 0):,} parameters",
                 "check": "self-check: merged (re-loaded) vs base+adapter",
             }[stage]
-            _echo(f"  {what}", err=True)
+            out(f"  {what}", err=True)
 
     try:
         report = merge_run(
@@ -84,7 +80,7 @@ def merge_cmd(
     except SageError as e:
         fail(e, "merge" if json_out else None)
     except KeyboardInterrupt:
-        _echo("merge interrupted; nothing was changed", err=True)
+        out("merge interrupted; nothing was changed", err=True)
         raise typer.Exit(130) from None
     if json_out:
         jobs.emit_result("merge", {"report": report})
@@ -92,17 +88,15 @@ def merge_cmd(
     sc = report["self_check"]
     from sage_ft_tui.engine.fsutil import fmt_bytes
 
-    _echo(f"merged {report['run']} ({report['source']}) → {report['output']}")
-    _echo(f"  weights    {len(report['shards'])} safetensors shard(s), {fmt_bytes(report['bytes'])}, {report['dtype']}")
-    _echo(
-        f"  eos        {', '.join(report['eos_tokens'])}   chat template: {'yes' if report['chat_template'] else 'no'}"
-    )
-    _echo(
+    out(f"merged {report['run']} ({report['source']}) → {report['output']}")
+    out(f"  weights    {len(report['shards'])} safetensors shard(s), {fmt_bytes(report['bytes'])}, {report['dtype']}")
+    out(f"  eos        {', '.join(report['eos_tokens'])}   chat template: {'yes' if report['chat_template'] else 'no'}")
+    out(
         f"  self-check passed: max relative logit difference {sc['max_rel_diff']:.1e} (tolerance {sc['tolerance']:.0e}), "
         f"top-1 agreement {sc['top1_agreement']:.0%}"
     )
-    _echo(f"  took       {report['seconds']:.1f}s, peak memory {fmt_bytes(report['peak_rss_bytes'])}")
-    _echo(f"  serve it   sage-ft-tui serve {report['run']}")
+    out(f"  took       {report['seconds']:.1f}s, peak memory {fmt_bytes(report['peak_rss_bytes'])}")
+    out(f"  serve it   sage-ft-tui serve {report['run']}")
 
 
 def serve_cmd(
@@ -142,21 +136,21 @@ def serve_cmd(
             if json_out:
                 jobs.emit_result("serve", res)
             else:
-                _echo(f"{res['run']}: server {sv.stopped_text(res)} (pid {res.get('pid')}, {res.get('url')})")
+                out(f"{res['run']}: server {sv.stopped_text(res)} (pid {res.get('pid')}, {res.get('url')})")
             return
         if show_status:
             rows = sv.status(run)
             if json_out:
-                _echo(json.dumps(rows, default=str))
+                out(json.dumps(rows, default=str))
             elif not rows:
-                _echo("no servers running (start one with `sage-ft-tui serve RUN`)")
+                out("no servers running (start one with `sage-ft-tui serve RUN`)")
             else:
                 for r in rows:
                     if "url" not in r:
-                        _echo(f"{r['run']}: {r['state']}")
+                        out(f"{r['run']}: {r['state']}")
                         continue
-                    _echo(f"{r['run']}: {r['state']}  {r['backend']}/{r['mode']}  {r['url']}  pid {r['pid']}")
-                    _echo(f"  model: {r['model']}   log: {r['log']}")
+                    out(f"{r['run']}: {r['state']}  {r['backend']}/{r['mode']}  {r['url']}  pid {r['pid']}")
+                    out(f"  model: {r['model']}   log: {r['log']}")
             return
         if not run:
             raise SageError(
@@ -174,9 +168,9 @@ def serve_cmd(
             device=device,
         )
         for note in plan.notes:
-            _echo(f"note: {note}", err=True)
+            out(f"note: {note}", err=True)
         if not json_out:
-            _echo(
+            out(
                 f"starting {plan.backend} ({plan.mode}) on {plan.url} ... log: {RunLayout(plan.run).serve_log}",
                 err=True,
             )
@@ -184,19 +178,19 @@ def serve_cmd(
     except SageError as e:
         fail(e, "serve" if json_out else None)
     except KeyboardInterrupt:
-        _echo("interrupted; the server was stopped", err=True)
+        out("interrupted; the server was stopped", err=True)
         raise typer.Exit(130) from None
     if json_out:
         jobs.emit_result("serve", sv.public(info))
         return
-    _echo(f"serving {info['run']} with {info['backend']} ({info['mode']}) — ready in {info['startup_s']:.1f}s")
-    _echo(f"  url      {info['url']}/v1   (OpenAI-compatible)")
-    _echo(f"  model    {info['model']}")
-    _echo(
+    out(f"serving {info['run']} with {info['backend']} ({info['mode']}) — ready in {info['startup_s']:.1f}s")
+    out(f"  url      {info['url']}/v1   (OpenAI-compatible)")
+    out(f"  model    {info['model']}")
+    out(
         f"  api key  {'required' if info['api_key_enforced'] else ('sent but not enforced' if info['api_key'] else 'none (loopback only)')}"
     )
-    _echo(f"  chat     sage-ft-tui chat {info['run']}")
-    _echo(f"  stop     sage-ft-tui serve --stop {info['run']}")
+    out(f"  chat     sage-ft-tui chat {info['run']}")
+    out(f"  stop     sage-ft-tui serve --stop {info['run']}")
 
 
 def chat_cmd(
@@ -225,16 +219,16 @@ def chat_cmd(
         info = sv.read_serve(run_dir)
         if serve_first and not (info and sv.server_alive(info)):
             plan = sv.plan_serve(run_dir, backend=backend, port=port)
-            _echo(f"starting {plan.backend} ({plan.mode}) on {plan.url} ...", err=True)
+            out(f"starting {plan.backend} ({plan.mode}) on {plan.url} ...", err=True)
             started = sv.start(plan)
-            _echo(f"server ready in {started['startup_s']:.1f}s", err=True)
+            out(f"server ready in {started['startup_s']:.1f}s", err=True)
         session = ChatSession(endpoint_for_run(run_dir), settings)
         repl(session, sys.stdin, sys.stdout, show_prompt=sys.stdin.isatty())
     except SageError as e:
         _stop_started(started, keep_server, run)
         fail(e)
     except KeyboardInterrupt:
-        _echo("", err=True)
+        out("", err=True)
     _stop_started(started, keep_server, run)
 
 
@@ -244,7 +238,7 @@ def _stop_started(started, keep: bool, run: str) -> None:
     from sage_ft_tui.engine.deploy import serve as sv
 
     if keep:
-        _echo(
+        out(
             f"server still running at {started['url']}; stop it with `sage-ft-tui serve --stop {started['run']}`",
             err=True,
         )
@@ -252,7 +246,7 @@ def _stop_started(started, keep: bool, run: str) -> None:
     try:
         sv.stop(run)
     except SageError as e:
-        _echo(e.oneline(), err=True)
+        out(e.oneline(), err=True)
 
 
 def register(app: typer.Typer) -> None:
