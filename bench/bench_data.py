@@ -50,7 +50,8 @@ def write_rows(path: Path, n: int, seed: int = 0) -> None:
 
 def child(path: str, n: int, validate_only: bool = False) -> None:
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.data.prepare import prepare_run_data, tokenized_datasets
+    from sage_ft_tui.engine.data.prepare import prepare_run_data
+    from sage_ft_tui.engine.data.trainer_data import tokenized_datasets
     from sage_ft_tui.engine.models.resolve import model_dir
 
     cfg = RunConfig.from_dict(

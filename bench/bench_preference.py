@@ -56,7 +56,7 @@ def child_ours(data: Path, model: str, steps: int, home: Path) -> dict:
     os.environ["SAGE_FT_HOME"] = str(home)
     from sage_ft_tui.engine.config.presets import apply_preset
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.data.prepare import tokenized_datasets
+    from sage_ft_tui.engine.data.trainer_data import tokenized_datasets
     from sage_ft_tui.engine.models.resolve import model_dir
     from sage_ft_tui.engine.runs.start import start_run
     from sage_ft_tui.engine.train import trainer as tr

@@ -235,7 +235,8 @@ class _Recorder:
 
 def run_ours(mdir: Path, rows: list, out: Path, attn: str = "auto") -> dict:
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.data.prepare import prepare_run_data, tokenized_datasets
+    from sage_ft_tui.engine.data.prepare import prepare_run_data
+    from sage_ft_tui.engine.data.trainer_data import tokenized_datasets
     from sage_ft_tui.engine.train.trainer import run_training
 
     data = out / "rows.jsonl"

@@ -306,7 +306,8 @@ def child(way: str, model_dir: str, data: str, steps: int, precision: str) -> No
         if is_ours(way):
             sys.path.insert(0, str(REPO))
             from sage_ft_tui.engine.config.schema import RunConfig
-            from sage_ft_tui.engine.data.prepare import prepare_run_data, tokenized_datasets
+            from sage_ft_tui.engine.data.prepare import prepare_run_data
+            from sage_ft_tui.engine.data.trainer_data import tokenized_datasets
             from sage_ft_tui.engine.train.trainer import run_training
 
             raw = our_config(Path(model_dir), Path(data), steps, precision)

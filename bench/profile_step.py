@@ -37,7 +37,8 @@ def main() -> None:
     import yaml
 
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.data.prepare import prepare_run_data, tokenized_datasets
+    from sage_ft_tui.engine.data.prepare import prepare_run_data
+    from sage_ft_tui.engine.data.trainer_data import tokenized_datasets
     from sage_ft_tui.engine.train.trainer import run_training
 
     with tempfile.TemporaryDirectory(prefix="profile_step.") as tmp:

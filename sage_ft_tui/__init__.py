@@ -12,8 +12,8 @@ _LAZY = {
     "LoRAConfig": ("sage_ft_tui.engine.config.seed", "LoRAConfig"),
     "PresetConfigs": ("sage_ft_tui.engine.config.presets", "PresetConfigs"),
     "RunConfig": ("sage_ft_tui.engine.config.schema", "RunConfig"),
-    "prepare_dataset": ("sage_ft_tui.engine.data.prepare", "prepare_dataset"),
-    "load_training_data": ("sage_ft_tui.engine.data.prepare", "load_training_data"),
+    "prepare_dataset": ("sage_ft_tui.engine.data.trainer_data", "prepare_dataset"),
+    "load_training_data": ("sage_ft_tui.engine.data.load", "load_training_data"),
     "SageError": ("sage_ft_tui.engine.errors", "SageError"),
 }
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.data.prepare import load_training_data
+from sage_ft_tui.engine.data.load import load_training_data
 from sage_ft_tui.engine.data.readers import read_files
 from sage_ft_tui.engine.errors import SageError
 

@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import coderepo_factory as crf  # noqa: E402
 
 from sage_ft_tui.engine.config.schema import RunConfig  # noqa: E402
+from sage_ft_tui.engine.data.code.records import build_code_records  # noqa: E402
 from sage_ft_tui.engine.data.code.scan import (  # noqa: E402
     LANGUAGES,
-    build_code_records,
     build_samples,
     chunk_text,
     code_report,

@@ -12,7 +12,8 @@ import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.data.inspect import inspect_data, summary_lines
-from sage_ft_tui.engine.data.prepare import load_training_data, prepare_run_data
+from sage_ft_tui.engine.data.load import load_training_data
+from sage_ft_tui.engine.data.prepare import prepare_run_data
 from sage_ft_tui.engine.errors import SageError
 
 ROWS = [{"instruction": f"say {i}", "output": f"answer number {i}"} for i in range(40)]

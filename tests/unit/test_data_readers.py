@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.data.prepare import load_training_data
+from sage_ft_tui.engine.data.load import load_training_data
 from sage_ft_tui.engine.data.readers import DATA_SUFFIXES, MAX_JSON_DEPTH, is_data_name, read_files
 from sage_ft_tui.engine.errors import SageError
 
@@ -168,7 +168,7 @@ def test_same_file_twice_is_read_once_and_copies_stay_on_one_side(tmp_path):
     copy.write_text(p.read_text())
     got = load_training_data([str(p), str(copy)])
     assert got.duplicates == 30 and any(f.kind == "duplicates" for f in got.findings)
-    from sage_ft_tui.engine.data.prepare import split
+    from sage_ft_tui.engine.data.split import split
 
     train, ev = split(got.records, 0.3, 0, got.groups)
     assert ev and not ({json.dumps(r) for r in train} & {json.dumps(r) for r in ev})

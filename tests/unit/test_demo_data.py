@@ -1,7 +1,8 @@
 """The demo data trains what the demo claims: no warnings (duplicates would be grouped on
 one side of the split), and the demo question itself is in the train split."""
 
-from sage_ft_tui.engine.data.prepare import load_training_data, split
+from sage_ft_tui.engine.data.load import load_training_data
+from sage_ft_tui.engine.data.split import split
 from sage_ft_tui.engine.recipes.demo import DEMO_DATA, DEMO_PHRASE, DEMO_QUESTION, demo_config, sample_path
 
 

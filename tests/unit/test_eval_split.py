@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.data.prepare import split, split_note
+from sage_ft_tui.engine.data.split import split, split_note
 from sage_ft_tui.engine.runs.plan import plan
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sage_ft_tui.engine.data.prepare import load_training_data
+from sage_ft_tui.engine.data.load import load_training_data
 from sage_ft_tui.engine.errors import SageError
 
 
@@ -173,7 +173,7 @@ def test_missing_path(tmp_path):
 
 
 def test_split_is_deterministic_and_keeps_groups_together():
-    from sage_ft_tui.engine.data.prepare import split
+    from sage_ft_tui.engine.data.split import split
 
     recs = [{"text": str(i)} for i in range(40)]
     a = split(recs, 0.25, 7)

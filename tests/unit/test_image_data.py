@@ -14,7 +14,7 @@ from PIL import Image
 
 from sage_ft_tui.engine.data.images import ImageRef
 from sage_ft_tui.engine.data.inspect import inspect_data
-from sage_ft_tui.engine.data.prepare import load_training_data
+from sage_ft_tui.engine.data.load import load_training_data
 from sage_ft_tui.engine.errors import SageError
 
 
@@ -155,7 +155,7 @@ def test_images_outside_conversations_and_video_are_refused(tmp_path, task, row,
 
 
 def test_the_text_only_public_api_refuses_image_rows(folder):
-    from sage_ft_tui.engine.data.prepare import prepare_dataset
+    from sage_ft_tui.engine.data.trainer_data import prepare_dataset
 
     with pytest.raises(SageError, match="tokenizes text only") as e:
         prepare_dataset([lf_row("imgs/red.png")], "tiny-demo", task="chat")

@@ -11,9 +11,9 @@ import random
 import pytest
 
 from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS, PREFERENCE_KEYS, row_format
-from sage_ft_tui.engine.data.inspect import CHECK_BATCH, MULTIMODAL_WORDS
 from sage_ft_tui.engine.data.literals import LiteralScan
-from sage_ft_tui.engine.data.prepare import find_duplicates, load_training_data
+from sage_ft_tui.engine.data.load import find_duplicates, load_training_data
+from sage_ft_tui.engine.data.row_checks import CHECK_BATCH, MULTIMODAL_WORDS
 from sage_ft_tui.engine.data.secrets import SECRET_LITERALS
 from sage_ft_tui.engine.errors import SageError
 

@@ -4,8 +4,8 @@ the labels TRL's SFTTrainer actually builds from our tokenized data."""
 import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.data.prepare import prepare_dataset
 from sage_ft_tui.engine.data.template import ChatTokenizer
+from sage_ft_tui.engine.data.trainer_data import prepare_dataset
 
 CONV = [
     {"role": "system", "content": "Be exact."},

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from sage_ft_tui.engine.data.formats import RowError, normalize, row_format
+from sage_ft_tui.engine.data.load import load_training_data
 from sage_ft_tui.engine.data.preference import encode_preference, normalize_pair, normalize_prompt, prompt_text
-from sage_ft_tui.engine.data.prepare import load_training_data, template_warnings
+from sage_ft_tui.engine.data.template_checks import template_warnings
 from sage_ft_tui.engine.errors import SageError
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preference"
@@ -117,7 +118,7 @@ def test_preference_data_refused_by_sft_tasks_and_sft_data_by_preference():
 
 
 def test_v1_parts_loss_weight_and_reasoning_masks(tok):
-    from sage_ft_tui.engine.data.prepare import encode_record
+    from sage_ft_tui.engine.data.encode import encode_record
 
     loaded = load_training_data([str(FIX / "v1_sft.jsonl")], task="chat")
     assert loaded.format == "messages" and len(loaded.records) == 8
@@ -138,7 +139,7 @@ def test_v1_parts_loss_weight_and_reasoning_masks(tok):
 
 
 def test_glaive_tool_calls_schema_in_prompt_and_call_trained(tok):
-    from sage_ft_tui.engine.data.prepare import encode_record
+    from sage_ft_tui.engine.data.encode import encode_record
 
     loaded = load_training_data([str(FIX / "glaive_toolcall.json")], task="chat")
     rec = loaded.records[0]
@@ -155,7 +156,7 @@ def test_glaive_tool_calls_schema_in_prompt_and_call_trained(tok):
 
 
 def test_openai_tool_calls_with_null_content(tok):
-    from sage_ft_tui.engine.data.prepare import encode_record
+    from sage_ft_tui.engine.data.encode import encode_record
 
     loaded = load_training_data([str(FIX / "openai_tools.jsonl")], task="chat")
     rec = loaded.records[0]

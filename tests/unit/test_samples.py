@@ -8,7 +8,7 @@ import importlib.util
 
 import pytest
 
-from sage_ft_tui.engine.data.prepare import load_training_data
+from sage_ft_tui.engine.data.load import load_training_data
 
 from ..conftest import REPO, SAMPLES
 

@@ -9,8 +9,9 @@ import time
 import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.data import prepare as data_mod
-from sage_ft_tui.engine.data.prepare import _cache_key, prepare_run_data, tokenized_datasets
+from sage_ft_tui.engine.data import trainer_data as data_mod
+from sage_ft_tui.engine.data.prepare import prepare_run_data
+from sage_ft_tui.engine.data.trainer_data import cache_key, tokenized_datasets
 
 
 def _cfg(path, **training) -> RunConfig:
@@ -35,13 +36,13 @@ def run(tmp_path, tiny_model, sample_data):
 @pytest.fixture
 def count_tokenize(monkeypatch):
     calls = []
-    real = data_mod._tokenize_batch
+    real = data_mod.tokenize_batch
 
     def counting(batch, *a, **kw):
         calls.append(len(next(iter(batch.values()))))
         return real(batch, *a, **kw)
 
-    monkeypatch.setattr(data_mod, "_tokenize_batch", counting)
+    monkeypatch.setattr(data_mod, "tokenize_batch", counting)
     return calls
 
 
@@ -64,13 +65,13 @@ def test_second_call_loads_the_cache(run, tiny_model, count_tokenize):
 def test_cache_key_follows_data_and_max_length(run, tiny_model):
     cfg, run = run
     d = run / "data"
-    key = _cache_key(cfg, d, str(tiny_model))
-    assert _cache_key(cfg, d, str(tiny_model)) == key
-    assert _cache_key(cfg.with_overrides(["training.learning_rate=0.01"]), d, str(tiny_model)) == key
-    assert _cache_key(cfg.with_overrides(["training.max_length=512"]), d, str(tiny_model)) != key
+    key = cache_key(cfg, d, str(tiny_model))
+    assert cache_key(cfg, d, str(tiny_model)) == key
+    assert cache_key(cfg.with_overrides(["training.learning_rate=0.01"]), d, str(tiny_model)) == key
+    assert cache_key(cfg.with_overrides(["training.max_length=512"]), d, str(tiny_model)) != key
     train = d / "train.jsonl"
     train.write_text(train.read_text().replace("a", "b", 1))
-    assert _cache_key(cfg, d, str(tiny_model)) != key
+    assert cache_key(cfg, d, str(tiny_model)) != key
 
 
 def test_concurrent_callers_build_once(run, tiny_model, count_tokenize):

@@ -49,8 +49,8 @@ def test_answers_trained_prompt_and_image_tokens_not(vlm_zoo, images, name):
     from transformers import AutoProcessor
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
+    from sage_ft_tui.engine.data.encode import with_image_tokens
     from sage_ft_tui.engine.data.images import content_parts, vision_examples
-    from sage_ft_tui.engine.data.prepare import with_image_tokens
     from sage_ft_tui.engine.data.template import ChatTokenizer
     from sage_ft_tui.engine.models.vision import image_tokens
 

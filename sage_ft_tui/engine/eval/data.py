@@ -70,7 +70,7 @@ def has_eval_split(run: Path) -> bool:
 def load_examples(run: Path, cfg, data: Optional[str] = None) -> tuple[list[Example], str]:
     """(examples, where they came from)."""
     if data:
-        from sage_ft_tui.engine.data.prepare import load_training_data
+        from sage_ft_tui.engine.data.load import load_training_data
 
         d = cfg.data
         loaded = load_training_data(

@@ -19,7 +19,7 @@ def answer_loss(
     """Mean token-level cross-entropy over the trained (answer) tokens of `records`."""
     import torch
 
-    from sage_ft_tui.engine.data.prepare import encode_examples
+    from sage_ft_tui.engine.data.encode import encode_examples
 
     if pair.proc is not None:
         return _vision_loss(pair, records, which, batch_size, progress)

@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Optional, Union
 
 from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.data.code.records import build_code_records
 from sage_ft_tui.engine.data.code.scan import SKIP_REASONS, ScanResult, check_repo_path
+from sage_ft_tui.engine.data.template import chat_tokenizer
 from sage_ft_tui.engine.fsutil import fmt_bytes
+from sage_ft_tui.engine.models.resolve import model_dir
 
 DEFAULT_FIM_RATE = 0.5  # used only when the model's tokenizer has FIM tokens (see codebase.py)
 DEFAULT_VALIDATION_SPLIT = 0.05
@@ -77,25 +80,12 @@ def scan_summary_lines(scan: Union[ScanResult, dict], secrets_shown: int = 5) ->
 
 
 def code_scan_preview(cfg: RunConfig) -> dict:
-    """What `create_run` would report as `code_scan` for this config (files, skips,
-    samples, tokens), without writing anything: for the wizard's scan summary. Loads the
-    model's tokenizer only (torch-free); SageError for a bad repository or model."""
-    from sage_ft_tui.engine.data.code.scan import build_samples, code_report, scan_repository
-    from sage_ft_tui.engine.data.template import chat_tokenizer
-    from sage_ft_tui.engine.models.resolve import model_dir
-
-    d = cfg.data
-    scan = scan_repository(d.repo, languages=d.languages, keep_text=True)
+    """What `create_run` reports as `code_scan` for this config (files, skips, samples,
+    tokens), without writing anything: for the wizard's scan summary. The records are built
+    by the code task's own builder (data/code/records.py), as run creation builds them.
+    Loads the model's tokenizer only (torch-free); SageError for a bad repository or model."""
     tok = chat_tokenizer(str(model_dir(cfg.model.name, revision=cfg.model.revision)))
-    samples = build_samples(
-        scan,
-        tok,
-        max_length=cfg.training.max_length,
-        fim_rate=d.fim_rate,
-        seed=cfg.training.seed,
-        max_samples=d.max_samples,
-    )
-    return code_report(scan, samples)
+    return build_code_records(cfg, tok)[1]["code_scan"]
 
 
 def skip_reason_text(reason: str) -> str:

@@ -49,7 +49,7 @@ class TrainPlan:
 def plan(cfg: Any, inspection: Any = None) -> TrainPlan:
     """The plan from the Data step's inspection (usable rows, token lengths), before the split."""
     rows = int(getattr(inspection, "usable", 0) or 0)
-    from sage_ft_tui.engine.data.prepare import eval_share, held_out
+    from sage_ft_tui.engine.data.split import eval_share, held_out
 
     train_rows = rows - held_out(rows, eval_share(cfg.data.validation_split, rows)) if rows else 0
     if cfg.data.max_samples and train_rows:
@@ -259,7 +259,7 @@ class LengthCost:
 
 def length_cost(cfg: Any, other_length: int) -> LengthCost:
     """What max length `other_length` (e.g. fitted to the data's p99) costs against the config's own."""
-    from sage_ft_tui.engine.data.inspect import memory_at
+    from sage_ft_tui.engine.data.truncation import memory_at
 
     now = cfg.training.max_length
     return LengthCost(now, memory_at(cfg, now), other_length, memory_at(cfg, other_length))

@@ -233,7 +233,7 @@ class LoRATrainer:
         self.result: Optional[TrainResult] = None
 
     def train(self, dataset=None, eval_dataset=None) -> TrainResult:
-        from sage_ft_tui.engine.data.prepare import prepare_dataset, tokenized_datasets
+        from sage_ft_tui.engine.data.trainer_data import prepare_dataset, tokenized_datasets
         from sage_ft_tui.engine.models.resolve import model_dir
 
         cfg = self.config

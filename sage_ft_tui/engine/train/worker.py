@@ -17,7 +17,7 @@ import traceback
 from contextlib import nullcontext
 from pathlib import Path
 
-from sage_ft_tui.engine.data.prepare import tokenized_datasets
+from sage_ft_tui.engine.data.trainer_data import tokenized_datasets
 from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import GiB, MiB, fmt_bytes, free_bytes, is_disk_full
 from sage_ft_tui.engine.hardware.estimate import estimate_for_config
