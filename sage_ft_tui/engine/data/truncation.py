@@ -11,6 +11,7 @@ from typing import Optional
 from sage_ft_tui.engine.data.findings import Finding, refuse
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import fmt_bytes
+from sage_ft_tui.engine.hardware.estimate import estimate_for_config
 
 # A warning once this share of answers loses its end: the model learns not to stop.
 EOS_LOST_WARN_SHARE = 0.05
@@ -81,8 +82,6 @@ def truncation_of_lengths(lengths: list[int], max_length: int) -> Truncation:
 def memory_at(cfg, max_length: int) -> Optional[int]:
     """Estimated bytes a run of `cfg` needs at `max_length` (None when it cannot be told)."""
     try:
-        from sage_ft_tui.engine.hardware.estimate import estimate_for_config
-
         rc = cfg.model_copy(update={"training": cfg.training.model_copy(update={"max_length": max_length})})
         return estimate_for_config(rc).total
     except Exception:  # the estimate is advice; a model it cannot read must not stop the data step
