@@ -17,14 +17,13 @@ import typer
 from sage_ft_tui.cli.base import fail
 from sage_ft_tui.engine import jobs
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.export.formats import format_help, quant_help
 
 
 def export_cmd(
     run: str = typer.Argument(..., help="Run name or folder."),
-    fmt: str = typer.Option("gguf", "--format", help="gguf (llama.cpp / Ollama) | hf (merged safetensors folder)."),
-    quant: str = typer.Option(
-        "q8_0", "--quant", help="GGUF type: q8_0 | f16 | bf16 | f32, or q4_k_m | q5_k_m | q6_k (the gguf extra)."
-    ),
+    fmt: str = typer.Option("gguf", "--format", help=format_help()),
+    quant: str = typer.Option("q8_0", "--quant", help=quant_help()),
     force: bool = typer.Option(
         False, "--force", help="Replace an earlier export of ours (written first, then swapped)."
     ),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.export.formats import EXPORT_FORMATS
 from sage_ft_tui.engine.fsutil import (
     GiB,
     MiB,
@@ -31,7 +32,6 @@ from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 Progress = Callable[[str, dict], None]
-FORMATS = ("gguf", "hf")
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": MiB // 1024, "MIB": MiB, "GIB": GiB}
 
 
@@ -106,8 +106,8 @@ def export_run(
     from sage_ft_tui.engine.paths import resolve_run
 
     say = progress or (lambda stage, info: None)
-    if fmt not in FORMATS:
-        raise SageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}", hint="e.g. --format gguf")
+    if fmt not in EXPORT_FORMATS:
+        raise SageError(f"--format {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}", hint="e.g. --format gguf")
     shard = shard_bytes(max_shard_size) if fmt == "hf" else 0
     if fmt == "gguf":
         from sage_ft_tui.engine.export.to_gguf import check_quant

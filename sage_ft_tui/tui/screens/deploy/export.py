@@ -15,24 +15,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Select, Static
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.export.formats import EXPORT_FORMATS
 from sage_ft_tui.engine.export.report import STAGES, summary
 from sage_ft_tui.tui.screens.base import TopBar
 from sage_ft_tui.tui.screens.deploy.job import JobFinished, JobProgress, JobScreen
 from sage_ft_tui.tui.screens.deploy.pick import no_run_error, pick_run
 
-CHOICES = [
-    ("GGUF q8_0", "gguf:q8_0"),
-    ("GGUF f16", "gguf:f16"),
-    ("GGUF q4_k_m (gguf extra)", "gguf:q4_k_m"),
-    ("HF folder (safetensors)", "hf:"),
-]
+# the formats' choices, from the engine's list (export/formats.py): (label, "format:quant")
+CHOICES = [(c.label, f"{f.name}:{c.quant}") for f in EXPORT_FORMATS.values() for c in f.choices]
 # what each choice writes, shown under Progress until an export says what it wrote
-NOTES = {
-    "gguf:q8_0": "q8_0: 8-bit GGUF (about half the f16 size, near-lossless) + an Ollama Modelfile.",
-    "gguf:f16": "f16: the 16-bit GGUF, the largest and exact + an Ollama Modelfile.",
-    "gguf:q4_k_m": "q4_k_m needs llama.cpp's llama-quantize (the gguf extra): f16 first, then quantized.",
-    "hf:": "HF folder: the merged model as safetensors shards, loadable by transformers and vLLM.",
-}
+NOTES = {f"{f.name}:{c.quant}": c.note for f in EXPORT_FORMATS.values() for c in f.choices}
 
 
 # the job's records as the screen receives them (deploy/job.py)
