@@ -35,7 +35,7 @@ def make_run(home: Path, name: str, model: str, r: int = 16) -> Path:
 
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.models.resolve import model_dir
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     run = create_run(
         RunConfig.from_dict({"name": name, "task": "chat", "model": {"name": model}, "data": {"paths": ["x"]}}),

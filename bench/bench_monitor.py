@@ -48,7 +48,9 @@ def _throughput(run: Path) -> float:
 
 def one_run(home: Path, steps: int, follow: bool) -> dict:
     from sage_ft_tui.engine.recipes.demo import demo_config
-    from sage_ft_tui.engine.runs.manage import create_run, launch, wait_for_end
+    from sage_ft_tui.engine.runs.control import launch
+    from sage_ft_tui.engine.runs.create import create_run
+    from sage_ft_tui.engine.runs.state import wait_for_end
 
     cfg = demo_config(max_steps=steps)
     raw = cfg.model_dump(mode="json")

@@ -94,7 +94,9 @@ def _phases(run: Path, t_launch: float) -> dict:
 def bench_worker(reps: int) -> None:
     from sage_ft_tui.engine.models.tiny import ensure_tiny_model
     from sage_ft_tui.engine.recipes.demo import demo_config
-    from sage_ft_tui.engine.runs.manage import create_run, launch, wait_for_end
+    from sage_ft_tui.engine.runs.control import launch
+    from sage_ft_tui.engine.runs.create import create_run
+    from sage_ft_tui.engine.runs.state import wait_for_end
 
     ensure_tiny_model()
     rows: dict[str, list[dict]] = {"fresh": [], "re-run (cached data)": []}

@@ -27,7 +27,7 @@ def adapter_run(home: Path, name: str, base: Path, seed: int, *, merge: bool = T
     """A chat run holding such an adapter (merged and self-checked unless merge=False)."""
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.deploy.merge import merge_run
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     run = create_run(
         RunConfig.from_dict({"name": name, "task": "chat", "data": {"paths": ["x"]}}), home=home, prepare=False
@@ -41,8 +41,9 @@ def adapter_run(home: Path, name: str, base: Path, seed: int, *, merge: bool = T
 def serving(run: Path):
     """Generator for a fixture: `transformers serve` on `run` (a free port), stopped after."""
     from sage_ft_tui.engine.deploy import serve as sv
+    from sage_ft_tui.engine.deploy.serve_command import serve_command
 
-    info = sv.start(sv.plan_serve(run, backend="transformers", port=0), timeout=180)
+    info = sv.start(serve_command(run, backend="transformers", port=0), timeout=180)
     try:
         yield run, info
     finally:

@@ -56,7 +56,7 @@ HTTPServer(("127.0.0.1", port), H).serve_forever()
 @contextmanager
 def recorder(folder: Path, model: str = "served") -> Iterator[dict]:
     """Start the stand-in; yields {port, pid, base_url, model, requests (a function)}; stopped on exit."""
-    from sage_ft_tui.engine.deploy.serve import free_port
+    from sage_ft_tui.engine.deploy.net import free_port
     from sage_ft_tui.engine.proc import kill_group
 
     port, log = free_port(), Path(folder) / "requests.jsonl"

@@ -43,7 +43,7 @@ def _cmdline(pid: int) -> list[str]:
 
 def _stop_worker(run: Path) -> str | None:
     from sage_ft_tui.engine.proc import kill_group, pid_alive
-    from sage_ft_tui.engine.runs.manage import read_status
+    from sage_ft_tui.engine.runs.state import read_status
 
     pid = read_status(run).get("pid")
     if not isinstance(pid, int) or not pid_alive(pid):
@@ -61,7 +61,8 @@ def _stop_server(run: Path) -> str | None:
 
     if not RunLayout(run).serve_info.is_file():
         return None
-    from sage_ft_tui.engine.deploy.serve import read_serve, server_alive, stop
+    from sage_ft_tui.engine.deploy.serve import stop
+    from sage_ft_tui.engine.deploy.serve_info import read_serve, server_alive
 
     info = read_serve(run)
     if not server_alive(info):

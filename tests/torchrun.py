@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sage_ft_tui.engine.deploy.serve import free_port
+from sage_ft_tui.engine.deploy.net import free_port
 
 
 def torchrun_worker(run: Path, *, nproc: int = 2, timeout: int = 400) -> subprocess.CompletedProcess:

@@ -70,7 +70,7 @@ def mfu(tokens_per_s: Optional[float], spec, gpu_name: str) -> dict:
 def final_config(fin: Finished):
     """The config the run ended with: an OOM retry rewrites the run's config.yaml with the
     micro-batch that worked."""
-    from sage_ft_tui.engine.runs.manage import load_config
+    from sage_ft_tui.engine.runs.state import load_config
 
     try:
         return load_config(fin.run)

@@ -33,7 +33,7 @@ async def _drive(run: Path, out_svg: Path, timeout: float, want_gpu: bool) -> di
             if ended or (len(mon.model.train) >= 2 and (gpus_fed and len(polls) >= 2 or not want_gpu)):
                 break
         await pilot.pause(0.6)  # one more 2 Hz redraw with the latest readings
-        from sage_ft_tui.engine.runs.manage import derive_state
+        from sage_ft_tui.engine.runs.state import derive_state
 
         state_at_shot = derive_state(run)[0]
         app.save_screenshot(filename=out_svg.name, path=str(out_svg.parent))

@@ -90,9 +90,10 @@ def train(
     `while_running(run, seconds_left)` is called once the worker is launched (the monitor)."""
     from sage_ft_tui.engine.hardware.probe import get_backend
     from sage_ft_tui.engine.proc import kill_group, pid_alive
+    from sage_ft_tui.engine.runs.control import cancel
     from sage_ft_tui.engine.runs.events import read_events
-    from sage_ft_tui.engine.runs.manage import cancel, derive_state, read_status
     from sage_ft_tui.engine.runs.start import start_run
+    from sage_ft_tui.engine.runs.state import derive_state, read_status
 
     t0 = time.monotonic()
     deadline = t0 + allow_s

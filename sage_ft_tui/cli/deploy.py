@@ -124,6 +124,8 @@ def serve_cmd(
 ):
     """Serve a run as an OpenAI-compatible endpoint (detached; logs in RUN/serve.log)."""
     from sage_ft_tui.engine.deploy import serve as sv
+    from sage_ft_tui.engine.deploy.serve_command import serve_command
+    from sage_ft_tui.engine.deploy.serve_info import public
 
     _interrupt_on_term()  # a server being started is stopped again, never orphaned
     try:
@@ -157,7 +159,7 @@ def serve_cmd(
                 "which run? serve needs RUN", hint="sage-ft-tui serve RUN (see `sage-ft-tui list`), or --status"
             )
         mode = None if adapter is None else ("adapter" if adapter else "merged")
-        plan = sv.plan_serve(
+        command = serve_command(
             run,
             backend=backend,
             mode=mode,
@@ -167,21 +169,21 @@ def serve_cmd(
             gpu_memory_utilization=gpu_memory_utilization,
             device=device,
         )
-        for note in plan.notes:
+        for note in command.notes:
             out(f"note: {note}", err=True)
         if not json_out:
             out(
-                f"starting {plan.backend} ({plan.mode}) on {plan.url} ... log: {RunLayout(plan.run).serve_log}",
+                f"starting {command.backend} ({command.mode}) on {command.url} ... log: {RunLayout(command.run).serve_log}",
                 err=True,
             )
-        info = sv.start(plan, timeout=timeout)
+        info = sv.start(command, timeout=timeout)
     except SageError as e:
         fail(e, "serve" if json_out else None)
     except KeyboardInterrupt:
         out("interrupted; the server was stopped", err=True)
         raise typer.Exit(130) from None
     if json_out:
-        jobs.emit_result("serve", sv.public(info))
+        jobs.emit_result("serve", public(info))
         return
     out(f"serving {info['run']} with {info['backend']} ({info['mode']}) — ready in {info['startup_s']:.1f}s")
     out(f"  url      {info['url']}/v1   (OpenAI-compatible)")
@@ -209,6 +211,8 @@ def chat_cmd(
     """Streaming terminal chat with a served run (/image PATH, /reset, /system, /temp, /max, /exit)."""
     from sage_ft_tui.engine.deploy import serve as sv
     from sage_ft_tui.engine.deploy.chat import ChatSession, ChatSettings, endpoint_for_run, repl
+    from sage_ft_tui.engine.deploy.serve_command import serve_command
+    from sage_ft_tui.engine.deploy.serve_info import read_serve, server_alive
     from sage_ft_tui.engine.paths import resolve_run
 
     started = None
@@ -216,11 +220,11 @@ def chat_cmd(
     try:
         settings = ChatSettings(system=system, temperature=temperature, max_tokens=max_tokens).validate()
         run_dir = resolve_run(run)
-        info = sv.read_serve(run_dir)
-        if serve_first and not (info and sv.server_alive(info)):
-            plan = sv.plan_serve(run_dir, backend=backend, port=port)
-            out(f"starting {plan.backend} ({plan.mode}) on {plan.url} ...", err=True)
-            started = sv.start(plan)
+        info = read_serve(run_dir)
+        if serve_first and not (info and server_alive(info)):
+            command = serve_command(run_dir, backend=backend, port=port)
+            out(f"starting {command.backend} ({command.mode}) on {command.url} ...", err=True)
+            started = sv.start(command)
             out(f"server ready in {started['startup_s']:.1f}s", err=True)
         session = ChatSession(endpoint_for_run(run_dir), settings)
         repl(session, sys.stdin, sys.stdout, show_prompt=sys.stdin.isatty())

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sage_ft_tui.engine.runs.layout import RunLayout
-from sage_ft_tui.engine.runs.manage import RunInfo
+from sage_ft_tui.engine.runs.state import RunInfo
 
 
 def _console():
@@ -134,7 +134,7 @@ def follow_run(run_dir: Path, *, json_lines: bool) -> str:
     """Replay + follow a run's events; returns its final state. What could not be read is
     said on stderr (stdout stays the events)."""
     from sage_ft_tui.engine.runs.events import EventFollower
-    from sage_ft_tui.engine.runs.manage import derive_state, follow
+    from sage_ft_tui.engine.runs.state import derive_state, follow
 
     follower = EventFollower(RunLayout(run_dir).events)
     if json_lines:
@@ -166,7 +166,7 @@ def _follow_rich(run_dir: Path, follower=None) -> str:
         TimeRemainingColumn,
     )
 
-    from sage_ft_tui.engine.runs.manage import derive_state, follow
+    from sage_ft_tui.engine.runs.state import derive_state, follow
 
     con = _console()
     prog = Progress(

@@ -60,7 +60,7 @@ def _show_demo_answers(run_dir: Path, *, json_lines: bool) -> None:
 
 def _answers_after_monitor(run_dir: Path) -> None:
     from sage_ft_tui.cli.runs import follow_headless
-    from sage_ft_tui.engine.runs.manage import derive_state
+    from sage_ft_tui.engine.runs.state import derive_state
 
     state = derive_state(run_dir)[0]
     if state in ACTIVE_STATES:  # closed early: the demo is short, wait for it here (ctrl+c stops waiting)

@@ -359,7 +359,7 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="JSON output.")
 
 def print_runs(json_out: bool = False) -> None:
     from sage_ft_tui.cli.output import runs_table
-    from sage_ft_tui.engine.runs.manage import list_runs
+    from sage_ft_tui.engine.runs.state import list_runs
 
     runs = list_runs()
     if json_out:
@@ -391,13 +391,14 @@ def cancel(target: str = typer.Argument(..., help="Run name or folder."), no_tui
     """Stop a run: it saves a checkpoint and ends as cancelled."""
     try:
         from sage_ft_tui.engine.paths import resolve_run
-        from sage_ft_tui.engine.runs.manage import CANCEL_WAIT_S, derive_state
-        from sage_ft_tui.engine.runs.manage import cancel as do_cancel
+        from sage_ft_tui.engine.runs.control import CANCEL_WAIT_S
+        from sage_ft_tui.engine.runs.control import cancel as do_cancel
+        from sage_ft_tui.engine.runs.state import derive_state
 
         run_dir = resolve_run(target)
         do_cancel(run_dir, wait=CANCEL_WAIT_S)
         out(f"{run_dir.name}: {derive_state(run_dir)[0]}")
-        from sage_ft_tui.engine.runs.manage import read_status
+        from sage_ft_tui.engine.runs.state import read_status
 
         if str(read_status(run_dir).get("exit_reason", "")).startswith("killed:"):  # the worker was stuck
             typer.echo(f"note: {read_status(run_dir)['exit_reason']}", err=True)
@@ -431,7 +432,9 @@ def clean(
     """Delete a run folder (asks first; refuses a running run)."""
     try:
         from sage_ft_tui.engine.paths import resolve_run
-        from sage_ft_tui.engine.runs.manage import ACTIVE_STATES, derive_state, remove_run
+        from sage_ft_tui.engine.runs.control import remove_run
+        from sage_ft_tui.engine.runs.layout import ACTIVE_STATES
+        from sage_ft_tui.engine.runs.state import derive_state
 
         run_dir = resolve_run(target, "delete it", home_only=True)
         if derive_state(run_dir)[0] in ACTIVE_STATES:

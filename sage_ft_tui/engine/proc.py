@@ -2,7 +2,7 @@
 
 The training worker and the model servers run in their own session (so a dropped SSH
 connection does not end them) and are ended as a whole process group. Used by
-runs/manage.py (worker) and deploy/serve.py (servers); nothing else calls os.killpg.
+runs/control.py (worker) and deploy/serve.py (servers); nothing else calls os.killpg.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ class RunFollower:
         clock: Callable[[], float] = time.monotonic,
     ):
         if derive is None:
-            from sage_ft_tui.engine.runs.manage import derive_state as derive
+            from sage_ft_tui.engine.runs.state import derive_state as derive
         self.run = Path(run)
         self.layout = RunLayout(self.run)
         self.events = EventFollower(self.layout.events, max_bytes=EVENTS_SLICE)

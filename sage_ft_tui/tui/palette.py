@@ -20,7 +20,7 @@ class RunCommands(Provider):
     """Quickstart, New fine-tune, Merge / Serve / Chat, and the same for each recent run."""
 
     async def startup(self) -> None:
-        from sage_ft_tui.engine.runs.manage import list_runs
+        from sage_ft_tui.engine.runs.state import list_runs
 
         try:
             runs = await asyncio.to_thread(list_runs)

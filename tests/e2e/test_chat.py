@@ -97,7 +97,7 @@ def test_chat_errors_are_one_line(served, env, home):
     with pytest.raises(SageError, match="the server answered 400"):
         wrong.ask("hi")
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     idle = create_run(
         RunConfig.from_dict({"name": "idle", "task": "chat", "data": {"paths": ["x"]}}), home=home, prepare=False

@@ -57,7 +57,7 @@ def test_list_never_cuts_a_run_name(tmp_path, sage_home):
 
     factory.prepare(tmp_path / "world")
     env = {"SAGE_FT_HOME": str(tmp_path / "world" / "runs")}
-    from sage_ft_tui.engine.runs.manage import list_runs
+    from sage_ft_tui.engine.runs.state import list_runs
 
     names = [r.name for r in list_runs(tmp_path / "world" / "runs")]
     narrow = _on_terminal("list", 80, env)

@@ -69,8 +69,9 @@ def flow(home, zoo, tmp_path_factory):
     """start + run for every family, then merge; {name: run folder} and the phase times."""
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.deploy.merge import merge_run
-    from sage_ft_tui.engine.runs.manage import launch, wait_for_end
+    from sage_ft_tui.engine.runs.control import launch
     from sage_ft_tui.engine.runs.start import start_run
+    from sage_ft_tui.engine.runs.state import wait_for_end
 
     data = tmp_path_factory.mktemp("families-data") / "chats.jsonl"
     data.write_text("".join(json.dumps({"messages": r}) + "\n" for r in ROWS * 3), encoding="utf-8")
@@ -154,12 +155,13 @@ def test_trained_and_merged(flow, name):
 def served(flow):
     """A `transformers serve` per family, started together; stopped after."""
     from sage_ft_tui.engine.deploy import serve as sv
+    from sage_ft_tui.engine.deploy.serve_command import serve_command
 
     runs = flow["runs"]
 
     def one(name):
         t = time.time()
-        info = sv.start(sv.plan_serve(runs[name], backend="transformers", port=0), timeout=300)
+        info = sv.start(serve_command(runs[name], backend="transformers", port=0), timeout=300)
         flow["times"].setdefault("serve", {})[name] = round(time.time() - t, 1)
         return name, info
 

@@ -40,8 +40,8 @@ def _log_epochs(run) -> list[float]:
 
 def test_plans_monitor_and_worker_agree_on_a_real_run(demo_run, tmp_path, monkeypatch):
     from sage_ft_tui.engine.data.inspect import inspect_data
-    from sage_ft_tui.engine.runs.manage import load_config
     from sage_ft_tui.engine.runs.plan import plan, plan_run
+    from sage_ft_tui.engine.runs.state import load_config
 
     run = demo_run["run"]
     monkeypatch.setenv("SAGE_FT_HOME", str(run.parent))

@@ -17,7 +17,8 @@ import coderepo_factory as crf  # noqa: E402
 from sage_ft_tui.engine.config.schema import RunConfig  # noqa: E402
 from sage_ft_tui.engine.errors import SageError  # noqa: E402
 from sage_ft_tui.engine.recipes.code import code_config, scan_summary_lines  # noqa: E402
-from sage_ft_tui.engine.runs.manage import create_run, read_status  # noqa: E402
+from sage_ft_tui.engine.runs.create import create_run  # noqa: E402
+from sage_ft_tui.engine.runs.state import read_status
 
 from .conftest import cli  # noqa: E402
 

@@ -9,16 +9,10 @@ import time
 import pytest
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.control import cancel, launch
+from sage_ft_tui.engine.runs.create import create_run
 from sage_ft_tui.engine.runs.events import read_events
-from sage_ft_tui.engine.runs.manage import (
-    cancel,
-    checkpoints,
-    create_run,
-    derive_state,
-    launch,
-    read_status,
-    wait_for_end,
-)
+from sage_ft_tui.engine.runs.state import checkpoints, derive_state, read_status, wait_for_end
 
 from .conftest import cli, json_lines, long_config, wait_for_event
 

@@ -48,7 +48,9 @@ def env(home) -> dict:
 def trained(home, env, tiny_model) -> Path:
     """The real demo, trained a few steps by the real worker, then merged by the CLI."""
     from sage_ft_tui.engine.recipes.demo import demo_config
-    from sage_ft_tui.engine.runs.manage import create_run, launch, wait_for_end
+    from sage_ft_tui.engine.runs.control import launch
+    from sage_ft_tui.engine.runs.create import create_run
+    from sage_ft_tui.engine.runs.state import wait_for_end
 
     old = os.environ.get("SAGE_FT_HOME")
     os.environ["SAGE_FT_HOME"] = str(home)
@@ -178,25 +180,26 @@ def test_network_bind_rules(trained, env):
 
 
 def test_missing_backends_name_the_extra(trained, monkeypatch):
-    from sage_ft_tui.engine.deploy import serve as sv
+    from sage_ft_tui.engine.deploy import serve_command as sc
+    from sage_ft_tui.engine.deploy.serve_command import serve_command
     from sage_ft_tui.engine.errors import SageError
 
-    monkeypatch.setattr(sv, "_bin", lambda name: None)
+    monkeypatch.setattr(sc, "find_program", lambda name: None)
     with pytest.raises(SageError) as e:
-        sv.plan_serve(trained, backend="vllm")
+        serve_command(trained, backend="vllm")
     assert "pip install 'sage-ft-tui[vllm]'" in e.value.hint
-    monkeypatch.setattr(sv, "find_spec", lambda m: None if m in ("fastapi", "uvicorn") else object())
+    monkeypatch.setattr(sc, "find_spec", lambda m: None if m in ("fastapi", "uvicorn") else object())
     with pytest.raises(SageError) as e:
-        sv.plan_serve(trained, backend="transformers")
+        serve_command(trained, backend="transformers")
     assert "fastapi, uvicorn" in e.value.message and "pip install 'sage-ft-tui[serve]'" in e.value.hint
     with pytest.raises(SageError) as e:
-        sv.plan_serve(trained, backend="auto")
+        serve_command(trained, backend="auto")
     assert "no serving backend" in e.value.message and "[serve]" in e.value.hint and "[vllm]" in e.value.hint
 
 
 def test_needs_a_merged_model(env, home, tiny_model):
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     run = create_run(
         RunConfig.from_dict({"name": "unmerged", "task": "qa", "data": {"paths": ["x"]}}), home=home, prepare=False

@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 
 from sage_ft_tui.engine.deploy import serve as sv
+from sage_ft_tui.engine.deploy import serve_command as sc
+from sage_ft_tui.engine.deploy.serve_command import lora_module_arg, serve_command, vllm_lora_rank
+from sage_ft_tui.engine.deploy.serve_info import server_alive
 from sage_ft_tui.engine.errors import SageError
 
 FAKE_VLLM = textwrap.dedent("""
@@ -108,14 +111,14 @@ def fake_vllm(tmp_path, monkeypatch) -> Path:
     exe.write_text(f"#!{sys.executable}\n" + FAKE_VLLM)
     exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(sv, "_bin", lambda name: str(exe) if name == "vllm" else shutil.which(name))
+    monkeypatch.setattr(sc, "find_program", lambda name: str(exe) if name == "vllm" else shutil.which(name))
     return exe
 
 
 @pytest.fixture
 def run_dir(sage_home, tiny_model) -> Path:
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     run = create_run(
         RunConfig.from_dict({"name": "vrun", "task": "qa", "data": {"paths": ["x"]}, "lora": {"r": 12}}), prepare=False
@@ -136,23 +139,23 @@ def _parse_with_fake(exe: Path, cmd: list[str], cwd: Path) -> subprocess.Complet
 
 
 def test_rank_rounding_and_lora_module_forms():
-    assert [sv.vllm_lora_rank(r) for r in (1, 2, 8, 12, 16, 17, 64, 300, 512)] == [1, 8, 8, 16, 16, 32, 64, 320, 512]
+    assert [vllm_lora_rank(r) for r in (1, 2, 8, 12, 16, 17, 64, 300, 512)] == [1, 8, 8, 16, 16, 32, 64, 320, 512]
     with pytest.raises(SageError, match="above vLLM's maximum"):
-        sv.vllm_lora_rank(1024)
-    assert sv.lora_module_arg("run1", "/a/b") == "run1=/a/b"
-    assert json.loads(sv.lora_module_arg("run1", "/a/b=c,d")) == {"name": "run1", "path": "/a/b=c,d"}
+        vllm_lora_rank(1024)
+    assert lora_module_arg("run1", "/a/b") == "run1=/a/b"
+    assert json.loads(lora_module_arg("run1", "/a/b=c,d")) == {"name": "run1", "path": "/a/b=c,d"}
 
 
 def test_adapter_mode_command_line(run_dir, fake_vllm, monkeypatch, tiny_model):
-    monkeypatch.setattr(sv, "gpu_present", lambda: True)
-    plan = sv.plan_serve(run_dir, backend="auto", port=0, gpu_memory_utilization=0.8)
-    assert plan.backend == "vllm" and plan.mode == "adapter" and plan.model == "vrun"
-    c = plan.cmd
+    monkeypatch.setattr(sc, "gpu_present", lambda: True)
+    command = serve_command(run_dir, backend="auto", port=0, gpu_memory_utilization=0.8)
+    assert command.backend == "vllm" and command.mode == "adapter" and command.model == "vrun"
+    c = command.cmd
     assert c[:3] == [str(fake_vllm), "serve", str(tiny_model)]
     assert c[c.index("--lora-modules") + 1] == f"vrun={run_dir / 'adapter'}"
     assert "--enable-lora" in c and c[c.index("--max-lora-rank") + 1] == "16"  # r=12 → 16
     assert c[c.index("--gpu-memory-utilization") + 1] == "0.8"
-    assert c[c.index("--host") + 1] == "127.0.0.1" and c[c.index("--port") + 1] == str(plan.port) != "0"
+    assert c[c.index("--host") + 1] == "127.0.0.1" and c[c.index("--port") + 1] == str(command.port) != "0"
     assert c[c.index("--chat-template") + 1] == str(run_dir / "adapter" / "chat_template.jinja")
 
 
@@ -163,16 +166,16 @@ def test_merged_mode_command_line_and_key_in_env(run_dir, fake_vllm, monkeypatch
     merged.mkdir()
     (merged / "config.json").write_text("{}")
     merged_report(merged).write_text(json.dumps({"self_check": {"passed": True}}))
-    plan = sv.plan_serve(run_dir, backend="vllm", mode="merged", host="0.0.0.0", port=0, api_key="s3cret")
-    assert plan.mode == "merged" and plan.model == "vrun" and plan.api_key_enforced
-    c = plan.cmd
+    command = serve_command(run_dir, backend="vllm", mode="merged", host="0.0.0.0", port=0, api_key="s3cret")
+    assert command.mode == "merged" and command.model == "vrun" and command.api_key_enforced
+    c = command.cmd
     assert c[1:3] == ["serve", str(merged)] and c[c.index("--served-model-name") + 1] == "vrun"
     assert "--enable-lora" not in c and "--lora-modules" not in c
-    assert "s3cret" not in " ".join(c) and plan.env["VLLM_API_KEY"] == "s3cret"  # not visible in `ps`
+    assert "s3cret" not in " ".join(c) and command.env["VLLM_API_KEY"] == "s3cret"  # not visible in `ps`
     # vllm auto-selects merged when a checked merged folder exists
-    monkeypatch.setattr(sv, "gpu_present", lambda: True)
-    assert sv.plan_serve(run_dir, port=0).mode == "merged"
-    assert sv.plan_serve(run_dir, port=0, mode="adapter").mode == "adapter"
+    monkeypatch.setattr(sc, "gpu_present", lambda: True)
+    assert serve_command(run_dir, port=0).mode == "merged"
+    assert serve_command(run_dir, port=0, mode="adapter").mode == "adapter"
 
 
 def test_stand_in_rejects_what_vllm_rejects(fake_vllm, tmp_path):
@@ -184,18 +187,18 @@ def test_stand_in_rejects_what_vllm_rejects(fake_vllm, tmp_path):
 
 
 def test_auto_prefers_transformers_without_gpu(run_dir, fake_vllm, monkeypatch):
-    monkeypatch.setattr(sv, "gpu_present", lambda: False)
+    monkeypatch.setattr(sc, "gpu_present", lambda: False)
     with pytest.raises(SageError, match="no merged model yet"):  # → transformers, which needs merged/
-        sv.plan_serve(run_dir, port=0)
+        serve_command(run_dir, port=0)
 
 
 def test_full_start_stop_through_stand_in(run_dir, fake_vllm, monkeypatch):
     import openai
 
-    monkeypatch.setattr(sv, "gpu_present", lambda: True)
-    plan = sv.plan_serve(run_dir, port=0, host="0.0.0.0", api_key="k-123")
-    assert plan.url.startswith("http://") and plan.local_url.startswith("http://127.0.0.1:")
-    info = sv.start(plan, timeout=30)
+    monkeypatch.setattr(sc, "gpu_present", lambda: True)
+    command = serve_command(run_dir, port=0, host="0.0.0.0", api_key="k-123")
+    assert command.url.startswith("http://") and command.local_url.startswith("http://127.0.0.1:")
+    info = sv.start(command, timeout=30)
     try:
         got = json.loads((run_dir / "fake_vllm_args.json").read_text())
         assert got["args"]["enable_lora"] and got["args"]["lora_modules"] == [
@@ -211,5 +214,5 @@ def test_full_start_stop_through_stand_in(run_dir, fake_vllm, monkeypatch):
         assert sv.status(run_dir)[0]["state"] == "ready" and sv.status(run_dir)[0]["api_key"] == "set"
     finally:
         res = sv.stop(run_dir)
-    assert res["state"] == "stopped" and not sv.server_alive(info)
+    assert res["state"] == "stopped" and not server_alive(info)
     assert not (run_dir / "serve.json").exists()

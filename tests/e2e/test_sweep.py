@@ -69,7 +69,7 @@ def sweep(tmp_path_factory, tiny_model, sample_data):
 
     from sage_ft_tui.engine.proc import pid_alive
     from sage_ft_tui.engine.queue import scheduler_pid
-    from sage_ft_tui.engine.runs.manage import read_status
+    from sage_ft_tui.engine.runs.state import read_status
 
     def second_under_way():
         """The first trial finished and the second one's worker started."""
@@ -129,11 +129,11 @@ def test_each_trial_is_a_normal_tagged_run_and_pruning_cancels(sweep):
         assert tag["sweep"] == NAME and tag["trial"] == t["number"] and tag["params"] == t["params"]
     pruned = [t for t in res["trials"] if t["state"] == "pruned"]
     assert pruned, res["trials"]  # the median rule stopped at least one trial
-    from sage_ft_tui.engine.runs.manage import derive_state
+    from sage_ft_tui.engine.runs.state import derive_state
 
     for t in pruned:
         assert t["note"].startswith(f"pruned at step {t['step']}")
-        # cancelled through manage.cancel (or it had already finished its 2 steps when the rule spoke)
+        # cancelled through runs.control.cancel (or it had already finished its 2 steps when the rule spoke)
         assert derive_state(Path(t["run"]))[0] in ("cancelled", "completed", "cancelling")
 
 
@@ -165,7 +165,8 @@ def test_best_config_as_a_full_run(sweep, monkeypatch):
 
 
 async def test_sweep_screen_ranks_overlays_and_starts_the_best(sweep, monkeypatch):
-    from sage_ft_tui.engine.runs.manage import cancel, list_runs
+    from sage_ft_tui.engine.runs.control import cancel
+    from sage_ft_tui.engine.runs.state import list_runs
     from sage_ft_tui.tui.app import SageApp
     from sage_ft_tui.tui.screens.monitor import MonitorScreen
     from sage_ft_tui.tui.screens.runs import RunsScreen

@@ -98,7 +98,8 @@ def _cmdline(pid: int) -> str:
 
 def _stop_servers(home: Path) -> None:
     """Whatever happened on screen, no server of this test outlives it."""
-    from sage_ft_tui.engine.deploy.serve import read_serve, stop
+    from sage_ft_tui.engine.deploy.serve import stop
+    from sage_ft_tui.engine.deploy.serve_info import read_serve
 
     for run in home.iterdir() if home.is_dir() else []:
         if read_serve(run):
@@ -109,7 +110,7 @@ def _stop_servers(home: Path) -> None:
 
 
 def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, tiny_model):
-    from sage_ft_tui.engine.deploy.serve import read_serve
+    from sage_ft_tui.engine.deploy.serve_info import read_serve
 
     project = tmp_path / "project"
     project.mkdir()
@@ -210,7 +211,7 @@ def test_quickstart_to_chat_by_keys_at_80x24(tmp_path, sage_home, sample_data, t
     finally:
         pane.tmux("kill-server")
         _stop_servers(sage_home)
-    from sage_ft_tui.engine.runs.manage import list_runs
+    from sage_ft_tui.engine.runs.state import list_runs
 
     runs = list_runs(sage_home)  # newest first: the demo, then the quickstart
     assert len(runs) == 2 and all(r.state == "completed" and r.model == "tiny-demo" for r in runs), runs

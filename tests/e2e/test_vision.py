@@ -35,8 +35,9 @@ def _row(image: str, colour: str) -> dict:
 def flow(vlm_zoo, tmp_path_factory):
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.deploy.merge import merge_run
-    from sage_ft_tui.engine.runs.manage import launch, wait_for_end
+    from sage_ft_tui.engine.runs.control import launch
     from sage_ft_tui.engine.runs.start import start_run
+    from sage_ft_tui.engine.runs.state import wait_for_end
 
     home = tmp_path_factory.mktemp("vision-home")
     data = tmp_path_factory.mktemp("vision-data")
@@ -116,11 +117,12 @@ def test_served_model_answers_an_openai_request_carrying_an_image(flow):
     from openai import OpenAI
 
     from sage_ft_tui.engine.deploy import serve as sv
+    from sage_ft_tui.engine.deploy.serve_command import serve_command
     from sage_ft_tui.engine.models.vision import image_tokens
 
     run = flow["run"]
     t = time.time()
-    info = sv.start(sv.plan_serve(run, backend="transformers", port=0), timeout=300)
+    info = sv.start(serve_command(run, backend="transformers", port=0), timeout=300)
     flow["times"]["serve"] = round(time.time() - t, 1)
     try:
         client = OpenAI(base_url=info["base_url"], api_key=info.get("api_key") or "none", max_retries=0, timeout=120)

@@ -32,7 +32,7 @@ def _inputs(t: Path) -> dict[str, str]:
 
 
 def _make_keep(home: Path) -> None:
-    from sage_ft_tui.engine.runs.manage import write_marker
+    from sage_ft_tui.engine.runs.create import write_marker
 
     keep = home / "keep"
     keep.mkdir(parents=True)

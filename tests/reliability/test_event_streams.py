@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.runs.manage import create_run, write_status
+from sage_ft_tui.engine.runs.create import create_run
+from sage_ft_tui.engine.runs.state import write_status
 
 from .conftest import cli
 

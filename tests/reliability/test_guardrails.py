@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from sage_ft_tui.engine.runs.control import launch
+from sage_ft_tui.engine.runs.create import create_run
 from sage_ft_tui.engine.runs.layout import RunLayout
-from sage_ft_tui.engine.runs.manage import checkpoints, create_run, derive_state, launch, read_status
+from sage_ft_tui.engine.runs.state import checkpoints, derive_state, read_status
 from sage_ft_tui.engine.train.callback import NAN_STEP_ENV
 
 from .conftest import cli, events_of, log_tail, short_config, wait_until
@@ -41,7 +43,7 @@ def _cfg(name: str, steps: int, save_steps: int, guard: dict, **data):
 @pytest.fixture(scope="module")
 def receiver():
     """A local HTTP server on a free port that keeps every JSON body posted to it, by path."""
-    from sage_ft_tui.engine.deploy.serve import free_port
+    from sage_ft_tui.engine.deploy.net import free_port
 
     got: dict[str, list[dict]] = {}
 
@@ -64,7 +66,7 @@ def receiver():
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_model, receiver) -> dict[str, Path]:
-    from sage_ft_tui.engine.deploy.serve import free_port
+    from sage_ft_tui.engine.deploy.net import free_port
     from sage_ft_tui.engine.runs.notify import NOTIFY_ENV
 
     port, _ = receiver

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.runs.manage import checkpoints, create_run, derive_state, launch, read_status
+from sage_ft_tui.engine.runs.control import launch
+from sage_ft_tui.engine.runs.create import create_run
+from sage_ft_tui.engine.runs.state import checkpoints, derive_state, read_status
 
 from .conftest import cli, events_of, log_tail, short_config, wait_until
 

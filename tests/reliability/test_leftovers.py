@@ -23,7 +23,8 @@ INNER = textwrap.dedent(
     from sage_ft_tui.engine.fsutil import atomic_write_json
     from sage_ft_tui.engine.proc import create_time, pid_alive, spawn_detached
     from sage_ft_tui.engine.runs.layout import RunLayout
-    from sage_ft_tui.engine.runs.manage import create_run, launch
+    from sage_ft_tui.engine.runs.control import launch
+    from sage_ft_tui.engine.runs.create import create_run
     from tests.reliability.conftest import short_config
 
 

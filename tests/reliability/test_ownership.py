@@ -127,7 +127,7 @@ def test_permission_problems_are_one_line_naming_the_path(tmp_path, tiny_model):
 
 def test_a_port_that_may_not_be_bound_is_not_called_in_use(sage_home):
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     prefix = _no_privileges()
     create_run(RunConfig.from_dict({"name": "p", "task": "qa", "data": {"paths": ["x"]}}), prepare=False)
@@ -135,7 +135,7 @@ def test_a_port_that_may_not_be_bound_is_not_called_in_use(sage_home):
     p = _cli_as_user("serve", "p", "--port", "80", "--backend", "transformers", "--no-tui", env=env, prefix=prefix)
     line = one_error_line(p)
     assert "may not be bound" in line and "already in use" not in line and "1024" in line
-    from sage_ft_tui.engine.deploy.serve import port_problem
+    from sage_ft_tui.engine.deploy.net import port_problem
 
     assert "not an address of this machine" in port_problem("192.0.2.7", 8000)[0]  # TEST-NET: never local
     with socket.socket() as s:

@@ -93,7 +93,7 @@ def test_three_queued_runs_run_one_after_another_across_a_scheduler_kill(sage_ho
 
 
 def _created(name: str) -> Path:
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     return create_run(short_config(name, steps=2, save_steps=100), prepare=False)
 

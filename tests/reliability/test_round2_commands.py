@@ -31,7 +31,7 @@ def _created(p) -> str:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_model) -> dict[str, Path]:
-    from sage_ft_tui.engine.runs.manage import write_status
+    from sage_ft_tui.engine.runs.state import write_status
     from tests.adapters import make_adapter
 
     home = tmp_path_factory.mktemp("round2cmd") / "runs"

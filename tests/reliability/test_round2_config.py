@@ -246,7 +246,7 @@ def test_two_launches_at_once_start_one_worker_and_refuse_the_other(verb, tmp_pa
         assert "Traceback" not in err and err.count("error: ") == 1, err
         assert "run twice is already" in err and f"pid {pid}" in err and "attach" in err, err
     finally:
-        from sage_ft_tui.engine.runs.manage import cancel
+        from sage_ft_tui.engine.runs.control import cancel
 
         for _ in range(50):
             try:

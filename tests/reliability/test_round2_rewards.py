@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from sage_ft_tui.engine.runs.control import cancel
 from sage_ft_tui.engine.runs.layout import RunLayout
-from sage_ft_tui.engine.runs.manage import cancel, derive_state, read_status
+from sage_ft_tui.engine.runs.state import derive_state, read_status
 
 from .conftest import cli, one_error_line
 

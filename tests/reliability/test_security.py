@@ -32,22 +32,24 @@ PY_FILES = sorted(SRC.rglob("*.py"))
 
 
 def test_serve_binds_loopback_unless_told_and_a_network_bind_needs_a_key(merged_run, monkeypatch):  # noqa: F811
-    from sage_ft_tui.engine.deploy import serve as sv
+    from sage_ft_tui.engine.deploy import serve_command as sc
+    from sage_ft_tui.engine.deploy.net import is_loopback
+    from sage_ft_tui.engine.deploy.serve_command import serve_command
 
-    plan = sv.plan_serve(merged_run, backend="transformers", port=0)
-    assert plan.host == "127.0.0.1" and plan.cmd[plan.cmd.index("--host") + 1] == "127.0.0.1"
+    command = serve_command(merged_run, backend="transformers", port=0)
+    assert command.host == "127.0.0.1" and command.cmd[command.cmd.index("--host") + 1] == "127.0.0.1"
     for host in ("0.0.0.0", "::", "192.168.1.10", "example.org"):
         with pytest.raises(SageError, match="without an API key"):
-            sv.plan_serve(merged_run, backend="transformers", host=host, port=0)
+            serve_command(merged_run, backend="transformers", host=host, port=0)
     # vLLM with a key: the key goes through the environment, never the command line (ps shows that)
-    monkeypatch.setattr(sv, "_bin", lambda name: "/usr/bin/true")
-    monkeypatch.setattr(sv, "gpu_present", lambda: True)
-    plan = sv.plan_serve(merged_run, backend="vllm", mode="merged", host="0.0.0.0", api_key="s3cret-key", port=0)
-    assert plan.env.get("VLLM_API_KEY") == "s3cret-key" and not any("s3cret-key" in c for c in plan.cmd)
+    monkeypatch.setattr(sc, "find_program", lambda name: "/usr/bin/true")
+    monkeypatch.setattr(sc, "gpu_present", lambda: True)
+    command = serve_command(merged_run, backend="vllm", mode="merged", host="0.0.0.0", api_key="s3cret-key", port=0)
+    assert command.env.get("VLLM_API_KEY") == "s3cret-key" and not any("s3cret-key" in c for c in command.cmd)
     for loop in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
-        assert sv.is_loopback(loop)
+        assert is_loopback(loop)
     for net in ("0.0.0.0", "::", "10.0.0.1", "example.org"):
-        assert not sv.is_loopback(net)
+        assert not is_loopback(net)
 
 
 def test_cli_serve_on_the_network_without_a_key_is_refused(stand_in, merged_run):  # noqa: F811

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.runs.manage import create_run
+from sage_ft_tui.engine.runs.create import create_run
 
 from .conftest import REPO, group_alive, one_error_line, wait_until
 

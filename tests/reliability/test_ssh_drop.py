@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.runs.manage import derive_state, wait_for_end
+from sage_ft_tui.engine.runs.state import derive_state, wait_for_end
 
 from .conftest import cli, events_of, log_tail, wait_until
 

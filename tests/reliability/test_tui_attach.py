@@ -7,7 +7,8 @@ import json
 import time
 
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.runs.manage import create_run, write_status
+from sage_ft_tui.engine.runs.create import create_run
+from sage_ft_tui.engine.runs.state import write_status
 
 
 async def test_monitor_says_what_it_skipped(sage_home, tmp_path, monkeypatch):

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.runs.manage import cancel, create_run, derive_state, read_status, wait_for_end
+from sage_ft_tui.engine.runs.control import cancel
+from sage_ft_tui.engine.runs.create import create_run
+from sage_ft_tui.engine.runs.state import derive_state, read_status, wait_for_end
 
 from .conftest import cli, events_of, log_tail, one_error_line, short_config, wait_until
 

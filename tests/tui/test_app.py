@@ -176,6 +176,6 @@ async def test_full_wizard_by_keys_trains_then_cancels(world, sample_data, monke
         assert type(app.screen).__name__ == "Confirm"
         await pilot.press("y")
         await wait_for(pilot, lambda: mon._state()[0] == "cancelled", timeout=180)
-        from sage_ft_tui.engine.runs.manage import derive_state
+        from sage_ft_tui.engine.runs.state import derive_state
 
         assert derive_state(mon.run)[0] == "cancelled"

@@ -17,7 +17,7 @@ from .conftest import wait_for
 
 def _served_run(home: Path, name: str, server: dict, vision: bool = True) -> Path:
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     run = create_run(RunConfig.from_dict({"name": name, "task": "chat", "data": {"paths": ["x"]}}), prepare=False)
     model = home / f"{name}-model"

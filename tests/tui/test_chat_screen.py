@@ -100,7 +100,7 @@ async def test_chat_screen_sends_what_was_entered_while_connecting(served, monke
 
 async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
     from sage_ft_tui.tui.screens.deploy.chat import ChatScreen
 
     run = create_run(RunConfig.from_dict({"name": "idle", "task": "chat", "data": {"paths": ["x"]}}), prepare=False)
@@ -124,7 +124,7 @@ async def test_chat_screen_without_a_server_says_so(tmp_path, tiny_model):
 
 
 async def test_serve_screen_shows_the_running_server(served):
-    from sage_ft_tui.engine.deploy.serve import read_serve
+    from sage_ft_tui.engine.deploy.serve_info import read_serve
     from sage_ft_tui.tui.screens.deploy.chat import ChatScreen
     from sage_ft_tui.tui.screens.deploy.job import JobFinished
     from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
@@ -190,7 +190,7 @@ async def test_merge_screen_runs_a_real_merge(sage_home, tiny_model):
 async def test_serve_screen_stop_shows_its_result(served):
     """Stop says what it did ("stopped · port N freed") and keeps saying it after the next
     poll finds nothing serving. Last in this module: it stops the module's server."""
-    from sage_ft_tui.engine.deploy.serve import read_serve
+    from sage_ft_tui.engine.deploy.serve_info import read_serve
     from sage_ft_tui.tui.screens.deploy.serve import ServeScreen
 
     run, info = served

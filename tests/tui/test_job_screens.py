@@ -35,13 +35,13 @@ def _free_port() -> int:
 def _server(run, state: str) -> tuple[subprocess.Popen, int]:
     """A process answering /health (200 when `state` is ready, 503 while starting) and the
     serve.json the engine writes for it."""
-    from sage_ft_tui.engine.deploy.serve import _write_serve
+    from sage_ft_tui.engine.deploy.serve_info import write_serve
     from sage_ft_tui.engine.proc import create_time
 
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-c", HTTP, str(port), state], start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    _write_serve(
+    write_serve(
         run,
         {
             "backend": "transformers",
@@ -121,7 +121,7 @@ async def test_export_note_follows_the_choice_and_done_comes_with_details(world)
 async def test_serve_shows_a_running_servers_port_and_stop_while_starting(world):
     from textual.widgets import Input
 
-    from sage_ft_tui.engine.deploy.serve import read_serve
+    from sage_ft_tui.engine.deploy.serve_info import read_serve
     from sage_ft_tui.tui.routes import ROUTES
     from sage_ft_tui.tui.screens.deploy.job import JobScreen
 

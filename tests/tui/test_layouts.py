@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from sage_ft_tui.engine.runs.manage import list_runs
+from sage_ft_tui.engine.runs.state import list_runs
 
 from . import factory
 

@@ -51,7 +51,7 @@ async def test_runs_queues_a_created_run_and_the_real_scheduler_takes_it(world):
 
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.queue.state import queue_files
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     cfg = RunConfig.from_dict(
         {

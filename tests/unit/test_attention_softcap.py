@@ -155,7 +155,7 @@ def test_start_says_how_softcapping_is_honoured(gemma2, attn, words):
     """`start` prints config_warnings: one note for a softcapped model (none for eager, which
     applies the softcap itself); a model without softcapping gets none."""
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import config_warnings
+    from sage_ft_tui.engine.runs.create import config_warnings
 
     cfg = RunConfig.model_validate({"model": {"name": str(gemma2), "attn_implementation": attn}})
     notes = [w for w in config_warnings(cfg) if w.startswith("note:")]

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from sage_ft_tui.engine.deploy.chat import ChatSession, ChatSettings, Endpoint, load_image, repl
-from sage_ft_tui.engine.deploy.serve import free_port
+from sage_ft_tui.engine.deploy.net import free_port
 from sage_ft_tui.engine.errors import SageError
 from tests.chat_recorder import REPLY, recorder
 

@@ -156,7 +156,7 @@ def test_a_preference_run_exports(tiny_model, sage_home):
     from pathlib import Path
 
     from sage_ft_tui.engine.runs.layout import RunLayout
-    from sage_ft_tui.engine.runs.manage import write_status
+    from sage_ft_tui.engine.runs.state import write_status
     from tests.adapters import make_adapter
 
     def cli(*args):

@@ -11,7 +11,7 @@ import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.runs.manage import create_run
+from sage_ft_tui.engine.runs.create import create_run
 from tests.zoo.families import FAMILIES
 
 GOOD = [

@@ -12,7 +12,8 @@ import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.recipes.demo import demo_config
-from sage_ft_tui.engine.runs.manage import create_run, read_status
+from sage_ft_tui.engine.runs.create import create_run
+from sage_ft_tui.engine.runs.state import read_status
 from tests.torchrun import torchrun_worker
 
 

@@ -31,7 +31,7 @@ def adapters(tiny_model, tmp_path_factory) -> dict[str, Path]:
 
 def _new_run(name: str = "m1") -> Path:
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
 
     cfg = RunConfig.from_dict(
         {"name": name, "task": "qa", "model": {"name": "tiny-demo"}, "data": {"paths": ["x.jsonl"]}}
@@ -206,7 +206,8 @@ def test_bad_inputs_are_one_line_errors(run_with_adapter):
 def test_helpers_are_light():
     """The TUI imports merge helpers: no torch/transformers at import time."""
     code = (
-        "import sys, sage_ft_tui.engine.deploy.merge, sage_ft_tui.engine.deploy.serve, sage_ft_tui.engine.deploy.chat;"
+        "import sys, sage_ft_tui.engine.deploy.merge, sage_ft_tui.engine.deploy.serve, sage_ft_tui.engine.deploy.chat,"
+        " sage_ft_tui.engine.deploy.serve_command, sage_ft_tui.engine.deploy.serve_info, sage_ft_tui.engine.deploy.net;"
         "bad=[m for m in ('torch','transformers','peft','textual') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.deploy.serve import free_port
+from sage_ft_tui.engine.deploy.net import free_port
 from sage_ft_tui.engine.models import resolve
 from sage_ft_tui.engine.models.catalog import (
     WAY_FORWARD,

@@ -91,7 +91,7 @@ def test_worker_classifies_raw_loader_errors(folders):
     not wrap them): the same causes, the same hints; Gemma-2's refusal of sdpa is an attention
     problem, said in its whole first sentence, not a cut URL."""
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run
+    from sage_ft_tui.engine.runs.create import create_run
     from sage_ft_tui.engine.train import worker
 
     run = create_run(

@@ -18,7 +18,8 @@ from sage_ft_tui.engine.hardware.probe import RECORDED_ENV, RecordedBackend
 from sage_ft_tui.engine.hardware.readings import snapshot_to_dict
 from sage_ft_tui.engine.queue.fit import Active, place
 from sage_ft_tui.engine.queue.state import queue_files
-from sage_ft_tui.engine.runs.manage import create_run, run_lock, write_status
+from sage_ft_tui.engine.runs.create import create_run
+from sage_ft_tui.engine.runs.state import run_lock, write_status
 
 HW = Path(__file__).parent / "fixtures" / "hardware"
 SAMPLE = Path(__file__).resolve().parents[2] / "sage_ft_tui" / "samples" / "instruction_alpaca.jsonl"

@@ -184,7 +184,7 @@ def test_start_for_two_target_gpus_creates_here_and_trains_there(tmp_path, monke
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.recipes.demo import DEMO_DATA, sample_path
     from sage_ft_tui.engine.runs.layout import RunLayout
-    from sage_ft_tui.engine.runs.manage import read_status
+    from sage_ft_tui.engine.runs.state import read_status
 
     monkeypatch.setenv("SAGE_FT_HOME", str(tmp_path / "runs"))
     data = str(sample_path(DEMO_DATA))

@@ -123,7 +123,7 @@ def refuse_if_text_only(ep: Endpoint) -> None:
 
 def endpoint_for_run(run: Path | str) -> Endpoint:
     """The server a run is being served on (from serve.json), checked to be alive."""
-    from sage_ft_tui.engine.deploy.serve import read_serve, server_alive
+    from sage_ft_tui.engine.deploy.serve_info import read_serve, server_alive
     from sage_ft_tui.engine.paths import resolve_run
 
     run = resolve_run(run, "chat with it")

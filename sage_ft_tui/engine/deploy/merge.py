@@ -59,7 +59,7 @@ def _adapter_in(d: Path) -> Optional[Path]:
 
 def find_adapter(run: Path, checkpoint: CheckpointRef = None) -> tuple[Path, str]:
     """(adapter folder, label): the final adapter, checkpoint N, or the latest by step number."""
-    from sage_ft_tui.engine.runs.manage import checkpoints, derive_state
+    from sage_ft_tui.engine.runs.state import checkpoints, derive_state
 
     run = Path(run)
     if checkpoint is None or checkpoint == "":
@@ -76,7 +76,7 @@ def find_adapter(run: Path, checkpoint: CheckpointRef = None) -> tuple[Path, str
                 where=str(final),
                 hint=f"merge a checkpoint instead: --checkpoint latest (step {done[-1].name.rsplit('-', 1)[1]}) or --checkpoint N",
             )
-        from sage_ft_tui.engine.runs.manage import no_adapter_hint
+        from sage_ft_tui.engine.runs.state import no_adapter_hint
 
         raise SageError(
             f"run {run.name} has no adapter and no complete checkpoint{more}",

@@ -20,7 +20,7 @@ PROMPT = (
 
 
 def check_url(url: str, *, allow_remote: bool = False) -> str:
-    from sage_ft_tui.engine.deploy.serve import is_loopback
+    from sage_ft_tui.engine.deploy.net import is_loopback
 
     u = urlparse(url.strip())
     if u.scheme not in ("http", "https") or not u.hostname:

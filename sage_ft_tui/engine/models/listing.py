@@ -21,7 +21,7 @@ from sage_ft_tui.engine.models.catalog import (
     scan_cache,
     tiny_entry,
 )
-from sage_ft_tui.engine.runs.manage import list_runs
+from sage_ft_tui.engine.runs.state import list_runs
 
 
 def last_used() -> dict[str, tuple[float, str]]:

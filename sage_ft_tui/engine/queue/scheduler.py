@@ -122,7 +122,7 @@ def _active_runs(home: Path, items: list[QueueEntry], gpu: bool):
     """The runs of ours training now (in the runs home, and those started from this queue)."""
     from sage_ft_tui.engine.queue.fit import Active
     from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
-    from sage_ft_tui.engine.runs.manage import _gpu_set, derive_state, load_config
+    from sage_ft_tui.engine.runs.state import derive_state, load_config, training_gpus
 
     folders = {e.run.resolve() for e in items if e.state == STARTED}
     try:
@@ -134,7 +134,7 @@ def _active_runs(home: Path, items: list[QueueEntry], gpu: bool):
         try:
             if derive_state(p)[0] not in ACTIVE_STATES:
                 continue
-            gpus = _gpu_set(load_config(p)) if gpu else set()
+            gpus = training_gpus(load_config(p)) if gpu else set()
         except (OSError, SageError):
             gpus = {0} if gpu else set()
         out.append(Active(p.name, gpus))
@@ -144,7 +144,7 @@ def _active_runs(home: Path, items: list[QueueEntry], gpu: bool):
 def _ended(e: QueueEntry, state: str, detail: str) -> bool:
     """Mark an entry whose run reached `state`; True when it changed."""
     from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, FINAL_STATES
-    from sage_ft_tui.engine.runs.manage import read_status
+    from sage_ft_tui.engine.runs.state import read_status
 
     if state in ACTIVE_STATES:
         return False
@@ -161,8 +161,8 @@ def _start(e: QueueEntry, home: Path, items: list[QueueEntry], snap) -> tuple[bo
     """Try to start one queued entry: (changed, may the entries behind it be looked at)."""
     from sage_ft_tui.engine.queue.fit import place
     from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
-    from sage_ft_tui.engine.runs.manage import derive_state, load_config, read_status
     from sage_ft_tui.engine.runs.start import launch_run
+    from sage_ft_tui.engine.runs.state import derive_state, load_config, read_status
 
     if not RunLayout(e.run).is_ours():
         e.state, e.note, e.ended = FAILED, f"{e.run} is gone or is not a run folder", time.time()
@@ -225,7 +225,7 @@ def _start(e: QueueEntry, home: Path, items: list[QueueEntry], snap) -> tuple[bo
 
 def poll_once(files: QueueFiles, items: list[QueueEntry]) -> bool:
     """One pass over the entries (the caller holds the state lock); True when something changed."""
-    from sage_ft_tui.engine.runs.manage import derive_state
+    from sage_ft_tui.engine.runs.state import derive_state
 
     changed = False
     for e in items:

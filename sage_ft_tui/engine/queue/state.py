@@ -225,7 +225,7 @@ def _check_queueable(run: Path) -> Path:
     """The run as an absolute path, if it may be queued: ours, created, not started or queued."""
     from sage_ft_tui.engine.paths import not_ours
     from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, FINAL_STATES, RunLayout
-    from sage_ft_tui.engine.runs.manage import derive_state
+    from sage_ft_tui.engine.runs.state import derive_state
 
     run = Path(run).expanduser()
     if not RunLayout(run).is_ours():

@@ -28,11 +28,11 @@ def adapter_dir(ref: str) -> Path:
 def from_run(ref: str, model: Optional[str] = None) -> tuple[str, str]:
     """(adapter folder, base model) of the finished run `ref` (a name or a folder)."""
     from sage_ft_tui.engine.paths import resolve_run
-    from sage_ft_tui.engine.runs.manage import load_config
+    from sage_ft_tui.engine.runs.state import load_config
 
     run = resolve_run(ref, "continue from it")
     if not (RunLayout(run).adapter / ADAPTER_CONFIG).is_file():
-        from sage_ft_tui.engine.runs.manage import derive_state, no_adapter_hint
+        from sage_ft_tui.engine.runs.state import derive_state, no_adapter_hint
 
         state = derive_state(run)[0]
         gone = " (its adapter/ folder is gone)" if state == "completed" else " yet"

@@ -106,8 +106,8 @@ def measured_mfu(
     the card named by its `hw` events)."""
     from sage_ft_tui.engine.runs.events import read_events
     from sage_ft_tui.engine.runs.layout import RunLayout
-    from sage_ft_tui.engine.runs.manage import list_runs
     from sage_ft_tui.engine.runs.plan import run_pace
+    from sage_ft_tui.engine.runs.state import list_runs
 
     found: list[tuple[float, str]] = []
     for r in list_runs(home):
@@ -142,7 +142,7 @@ def measured_mfu(
 def _recorded_basis(run: Path, evs: list[dict], quantization: str) -> Optional[dict]:
     """{gpu, gpus, peak_tflops, flops_per_token} of a finished run with `quantization`, or None."""
     from sage_ft_tui.engine.hardware.gpus import find_gpu
-    from sage_ft_tui.engine.runs.manage import load_config
+    from sage_ft_tui.engine.runs.state import load_config
 
     try:
         cfg = load_config(run)

@@ -80,7 +80,7 @@ def summary(run: Path) -> tuple[str, str]:
     """(title, body) for how the run ended, from status.json and events.jsonl."""
     from sage_ft_tui.engine.runs.events import read_events
     from sage_ft_tui.engine.runs.layout import RunLayout
-    from sage_ft_tui.engine.runs.manage import read_status
+    from sage_ft_tui.engine.runs.state import read_status
 
     st = read_status(run) or {}
     state = st.get("state") or "ended"

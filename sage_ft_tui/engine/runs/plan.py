@@ -132,7 +132,7 @@ def plan_run(run: Path) -> TrainPlan:
     """The plan of a prepared run: its config and the training rows its data report counts."""
     from sage_ft_tui.engine.fsutil import read_json
     from sage_ft_tui.engine.runs.layout import RunLayout
-    from sage_ft_tui.engine.runs.manage import load_config
+    from sage_ft_tui.engine.runs.state import load_config
 
     cfg = load_config(Path(run))
     report = read_json(RunLayout(run).data_report, {}) or {}
@@ -147,7 +147,7 @@ def measured_seconds_per_token(model: str) -> Optional[tuple[float, str]]:
     """Seconds per token of capacity (micro-batch × accumulation × max length) on this machine,
     from the newest finished run of `model`, start-up included (the fallback when the data's own
     tokens or the run's events are not known)."""
-    from sage_ft_tui.engine.runs.manage import list_runs, load_config
+    from sage_ft_tui.engine.runs.state import list_runs, load_config
 
     for r in list_runs():
         if r.model != model or r.state != "completed" or not (r.started and r.ended and r.step):
@@ -175,7 +175,7 @@ class Measured:
 def measured_pace(model: str, task: Optional[str] = None) -> Optional[Measured]:
     """The pace of the newest completed run of `model` (and of the same trainer: SFT, preference
     or GRPO) here, from its events (`run_pace`)."""
-    from sage_ft_tui.engine.runs.manage import list_runs
+    from sage_ft_tui.engine.runs.state import list_runs
 
     kind = _trainer(task) if task else None
     for r in list_runs():

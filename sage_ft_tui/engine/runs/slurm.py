@@ -32,7 +32,7 @@ class SlurmJob:
 
 def submit_slurm(run: Path, nodes: int, gpus_per_node: int, *, submit: bool = True) -> SlurmJob:
     """Write the run's sbatch script; submit it with `sbatch` when installed (and `submit`)."""
-    from sage_ft_tui.engine.runs.manage import check_can_train
+    from sage_ft_tui.engine.runs.control import check_can_train
     from sage_ft_tui.engine.train.distributed import slurm_script
 
     run = Path(run)

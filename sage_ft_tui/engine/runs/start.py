@@ -33,14 +33,9 @@ def _ensure_model(cfg: RunConfig) -> None:
 
 def launch_run(run: Path, *, resume: bool = False, force: bool = False) -> Started:
     """Launch an existing run's detached worker, with the warnings the user must see."""
-    from sage_ft_tui.engine.runs.manage import (
-        check_can_train,
-        config_warnings,
-        launch,
-        load_config,
-        machine_preflight,
-        shared_gpu_warning,
-    )
+    from sage_ft_tui.engine.runs.control import check_can_train, launch, shared_gpu_warning
+    from sage_ft_tui.engine.runs.create import config_warnings, machine_preflight
+    from sage_ft_tui.engine.runs.state import load_config
 
     run = Path(run)
     check_can_train(run, resume=resume, force=force)  # before reading anything of a folder not ours
@@ -58,7 +53,7 @@ def start_run(
     """Create a run from `cfg` (data prepared and checked) and, by default, launch it.
     `here=False` (only with launch=False): planned for another machine's GPUs."""
     from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, runs_home
-    from sage_ft_tui.engine.runs.manage import config_warnings, create_run
+    from sage_ft_tui.engine.runs.create import config_warnings, create_run
 
     check_writable_dir(Path(home) if home else runs_home(), "the runs home", HOME_ENV)  # before the model is built
     _ensure_model(cfg)

@@ -144,7 +144,8 @@ def stop_sweep(lay: SweepLayout, *, cancel_trials: bool = True) -> list[str]:
         said.append(f"driver {pid} stopped" if not pid_alive(pid) else f"driver {pid} asked to stop")
     if cancel_trials:
         from sage_ft_tui.engine.queue import entries, remove
-        from sage_ft_tui.engine.runs.manage import cancel, derive_state
+        from sage_ft_tui.engine.runs.control import cancel
+        from sage_ft_tui.engine.runs.state import derive_state
 
         queued = {Path(e.run).resolve() for e in entries(home=lay.runs_home) if e.state == "queued"}
         for t in sweep_results(lay).trials:

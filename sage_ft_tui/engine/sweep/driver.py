@@ -137,7 +137,7 @@ class Driver:
         import optuna
         from optuna.trial import TrialState
 
-        from sage_ft_tui.engine.runs.manage import derive_state
+        from sage_ft_tui.engine.runs.state import derive_state
 
         for ft in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             run = ft.user_attrs.get("run")
@@ -174,7 +174,8 @@ class Driver:
         return None
 
     def check(self, number: int, act: Active) -> None:
-        from sage_ft_tui.engine.runs.manage import cancel, derive_state, read_status
+        from sage_ft_tui.engine.runs.control import cancel
+        from sage_ft_tui.engine.runs.state import derive_state, read_status
 
         state = derive_state(act.run)[0]  # before reading: events written before a final state are all there
         act.events.extend(act.follower.poll())
@@ -222,7 +223,7 @@ class Driver:
 
     # ---- the loop ----------------------------------------------------------------
     def run(self) -> None:
-        from sage_ft_tui.engine.runs.manage import derive_state
+        from sage_ft_tui.engine.runs.state import derive_state
 
         self.adopt()
         write_summary(self.lay, self.study, self.spec, self.active)

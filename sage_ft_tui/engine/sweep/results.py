@@ -83,7 +83,7 @@ class SweepResults:
 def _live(row: TrialRow) -> TrialRow:
     """A trial under way: its run's own state and latest figure (the driver may be gone)."""
     from sage_ft_tui.engine.runs.events import read_events
-    from sage_ft_tui.engine.runs.manage import derive_state
+    from sage_ft_tui.engine.runs.state import derive_state
 
     if not row.run or not RunLayout(row.run).is_ours():
         return row

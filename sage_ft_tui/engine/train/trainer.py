@@ -238,7 +238,7 @@ class LoRATrainer:
 
         cfg = self.config
         if self.output_dir is None:
-            from sage_ft_tui.engine.runs.manage import new_run_dir
+            from sage_ft_tui.engine.runs.create import new_run_dir
 
             self.output_dir = new_run_dir(cfg)
         run = self.output_dir

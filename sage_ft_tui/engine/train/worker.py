@@ -25,8 +25,8 @@ from sage_ft_tui.engine.hardware.probe import get_backend, snapshot_to_event
 from sage_ft_tui.engine.models.resolve import model_dir
 from sage_ft_tui.engine.runs.events import EventWriter
 from sage_ft_tui.engine.runs.layout import RunLayout
-from sage_ft_tui.engine.runs.manage import checkpoints, load_config, run_lock, write_status
 from sage_ft_tui.engine.runs.notify import MISSING, have_apprise, run_urls, send
+from sage_ft_tui.engine.runs.state import checkpoints, load_config, run_lock, write_status
 from sage_ft_tui.engine.train.callback import StopFlags
 from sage_ft_tui.engine.train.trainer import run_training
 

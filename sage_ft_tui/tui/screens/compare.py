@@ -33,7 +33,7 @@ def join_runs(runs: list[str]) -> str:
 
 def with_previous(run: str) -> list[str]:
     """One run (the Runs screen's `p`): it and the newest other run — "is it better than my last run?"."""
-    from sage_ft_tui.engine.runs.manage import list_runs
+    from sage_ft_tui.engine.runs.state import list_runs
 
     me = Path(run).resolve()
     others = [r.path for r in list_runs() if Path(r.path).resolve() != me]
@@ -137,7 +137,7 @@ class CompareScreen(BaseScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        from sage_ft_tui.engine.runs.manage import list_runs
+        from sage_ft_tui.engine.runs.state import list_runs
 
         if len(self.runs) == 1:  # one run given (Runs' p): it and the newest other, both changeable
             self.runs = [str(Path(r).resolve()) for r in with_previous(self.runs[0])]

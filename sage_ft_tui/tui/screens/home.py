@@ -98,7 +98,7 @@ class HomeScreen(BaseScreen):
         self.refresh_runs()
 
     def refresh_runs(self) -> None:
-        from sage_ft_tui.engine.runs.manage import list_runs
+        from sage_ft_tui.engine.runs.state import list_runs
 
         self.app.background(self, "home.runs", lambda: list_runs()[:12], self._show_runs)
 

@@ -381,7 +381,7 @@ class MonitorScreen(BaseScreen):
             self.app.notify(f"{self.run.name} keeps running; attach again from Home or Runs.", title="Detached")
 
     def action_save_now(self) -> None:
-        from sage_ft_tui.engine.runs.manage import request_save
+        from sage_ft_tui.engine.runs.control import request_save
 
         self.app.background(self, "monitor.save", lambda: request_save(self.run), self._acted("Checkpoint requested"))
 
@@ -390,7 +390,7 @@ class MonitorScreen(BaseScreen):
 
         def answered(yes: Optional[bool]) -> None:
             if yes:
-                from sage_ft_tui.engine.runs.manage import CANCEL_WAIT_S, cancel
+                from sage_ft_tui.engine.runs.control import CANCEL_WAIT_S, cancel
 
                 self.notify("Cancelling: the worker saves a checkpoint and stops", timeout=3)
                 # waits (in the thread) so that a worker stuck past the grace is killed, as `cancel` does

@@ -51,7 +51,7 @@ def state_text(state: str, detail: str = "") -> Text:
 class RunRow:
     """One run as the Runs screen shows it: the engine's RunInfo plus what the folder holds."""
 
-    info: Any  # engine.runs.manage.RunInfo
+    info: Any  # engine.runs.state.RunInfo
     data: str = ""
     merged: bool = False
     served: bool = False
@@ -65,7 +65,7 @@ def read_rows() -> list[RunRow]:
     """Every run, newest first, with its data and markers (runs in a worker)."""
     import yaml
 
-    from sage_ft_tui.engine.runs.manage import list_runs
+    from sage_ft_tui.engine.runs.state import list_runs
 
     rows = []
     for info in list_runs():
@@ -320,7 +320,7 @@ class RunsScreen(BaseScreen):
         row = self.current()
         if row is None:
             return
-        from sage_ft_tui.engine.runs.manage import CANCEL_WAIT_S, cancel
+        from sage_ft_tui.engine.runs.control import CANCEL_WAIT_S, cancel
 
         path = Path(row.info.path)
         self.notify(f"Cancelling {path.name}: the worker saves a checkpoint and stops", timeout=3)
@@ -333,7 +333,7 @@ class RunsScreen(BaseScreen):
         row = self.current()
         if row is None:
             return
-        from sage_ft_tui.engine.runs.manage import request_save
+        from sage_ft_tui.engine.runs.control import request_save
 
         path = Path(row.info.path)
         self.app.background(self, "runs.save", lambda: request_save(path), self._acted("Checkpoint requested"))
@@ -356,7 +356,7 @@ class RunsScreen(BaseScreen):
 
         def answered(yes: Optional[bool]) -> None:
             if yes:
-                from sage_ft_tui.engine.runs.manage import remove_run
+                from sage_ft_tui.engine.runs.control import remove_run
 
                 self.app.background(self, "runs.delete", lambda: remove_run(path), self._deleted(path.name))
 

@@ -48,7 +48,8 @@ def _user_folder(d: Path) -> None:
 
 def _our_run(home: Path, name: str, state: str = "completed") -> Path:
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.runs.manage import create_run, write_status
+    from sage_ft_tui.engine.runs.create import create_run
+    from sage_ft_tui.engine.runs.state import write_status
 
     cfg = RunConfig.from_dict({"name": name, "task": "qa", "model": {"name": "tiny-demo"}, "data": {"paths": ["x"]}})
     run = create_run(cfg, home, prepare=False)

@@ -98,7 +98,7 @@ class MergeScreen(JobScreen):
     def _sources(self) -> list[tuple[str, str]]:
         if self.run_dir is None:
             return [("no run", "")]
-        from sage_ft_tui.engine.runs.manage import checkpoints
+        from sage_ft_tui.engine.runs.state import checkpoints
 
         out = []
         if (RunLayout(self.run_dir).adapter / "adapter_config.json").exists():

@@ -66,7 +66,7 @@ def serve_command(run: str, *, backend: str, mode: str, host: str, port: int, ap
 
 def default_port(preferred: int = 8000) -> int:
     """8000 when it is free, else 0 (the server asks the OS for a free port)."""
-    from sage_ft_tui.engine.deploy.serve import port_free
+    from sage_ft_tui.engine.deploy.net import port_free
 
     return preferred if port_free("127.0.0.1", preferred) else 0
 
@@ -172,12 +172,13 @@ class ServeScreen(JobScreen):
 
         def job() -> None:
             from sage_ft_tui.engine.deploy import serve as sv
+            from sage_ft_tui.engine.deploy.serve_info import read_serve
 
             try:
                 row = sv.status(run)[0]
             except SageError as e:
                 row = {"state": f"error: {e.message}"}
-            info = sv.read_serve(run) or {}
+            info = read_serve(run) or {}
             tail = (
                 sv.log_tail(run, 200, start=int(info.get("log_offset") or 0))
                 if (RunLayout(run).serve_log).exists()
