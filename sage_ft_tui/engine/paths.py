@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 from pathlib import Path
@@ -164,7 +163,3 @@ def resolve_run(ref: str | os.PathLike, action: str = "use it", *, home_only: bo
     if not ours:
         raise not_ours(c, action)
     return c.resolve()
-
-
-def is_permission_error(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM)

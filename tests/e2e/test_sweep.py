@@ -16,8 +16,8 @@ import pytest
 from sage_ft_tui.engine.fsutil import read_json
 from sage_ft_tui.engine.runs.events import read_events
 from sage_ft_tui.engine.runs.layout import RunLayout
-from sage_ft_tui.engine.sweep.control import driver_pid
 from sage_ft_tui.engine.sweep.layout import SweepLayout
+from sage_ft_tui.engine.sweep.store import driver_pid
 from tests.e2e.conftest import cli
 
 pytestmark = pytest.mark.slow

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sage_ft_tui.engine.deploy import artifacts as A
 from sage_ft_tui.engine.deploy import merge as M
 from sage_ft_tui.engine.errors import SageError
 from tests.adapters import make_adapter
@@ -87,7 +88,7 @@ def test_merge_final_adapter_self_check_and_files(run_with_adapter, tiny_model):
     im_end = next(t["id"] for t in tok["added_tokens"] if t["content"] == "<|im_end|>")
     assert im_end in eos
     assert json.loads((run / "merge_report.json").read_text())["self_check"]["passed"]
-    assert M.merged_ok(out)
+    assert A.merged_ok(out)
     assert not [p for p in run.iterdir() if p.name.startswith(".merged")]
 
 
@@ -96,19 +97,19 @@ def test_checkpoints_by_step_number_not_text(adapters):
     _add_checkpoint(run, 2, adapters["a"])
     _add_checkpoint(run, 10, adapters["b"])
     _add_checkpoint(run, 11, adapters["a"], complete=False)  # half-written: never chosen
-    assert M.find_adapter(run, "latest")[1] == "checkpoint-10"
-    assert M.find_adapter(run, 2)[1] == "checkpoint-2"
-    assert M.find_adapter(run, "checkpoint-2")[1] == "checkpoint-2"
+    assert A.find_adapter(run, "latest")[1] == "checkpoint-10"
+    assert A.find_adapter(run, 2)[1] == "checkpoint-2"
+    assert A.find_adapter(run, "checkpoint-2")[1] == "checkpoint-2"
     with pytest.raises(SageError, match="incomplete"):
-        M.find_adapter(run, 11)
+        A.find_adapter(run, 11)
     with pytest.raises(SageError, match="does not exist") as e:
-        M.find_adapter(run, 5)
+        A.find_adapter(run, 5)
     assert "2, 10" in e.value.hint
     with pytest.raises(SageError, match="step number or 'latest'"):
-        M.find_adapter(run, "newest")
+        A.find_adapter(run, "newest")
     # No final adapter: the error points at the checkpoints.
     with pytest.raises(SageError, match="no final adapter") as e:
-        M.find_adapter(run)
+        A.find_adapter(run)
     assert "--checkpoint latest" in e.value.hint and "10" in e.value.hint
     rep = M.merge_run(run, checkpoint="latest")
     assert rep["source"] == "checkpoint-10" and rep["self_check"]["passed"]

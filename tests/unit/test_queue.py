@@ -143,7 +143,7 @@ def test_a_corrupt_queue_file_is_kept_aside_and_said_in_one_line(three, sage_hom
 
 def test_the_scheduler_waits_for_a_gpu_another_user_fills(three, sage_home, tmp_path, monkeypatch, tiny_model):
     from sage_ft_tui.engine.queue.scheduler import poll_once
-    from sage_ft_tui.engine.queue.state import _read
+    from sage_ft_tui.engine.queue.state import read_entries
 
     full = snapshot_to_dict(snap("rtx4090"))
     full["gpus"][0]["mem_free"] = 100 * MiB  # someone else's job holds the card
@@ -152,7 +152,7 @@ def test_the_scheduler_waits_for_a_gpu_another_user_fills(three, sage_home, tmp_
     monkeypatch.setenv(RECORDED_ENV, str(rec))
     Q.enqueue(three[0])
     files = queue_files()
-    items = _read(files)
+    items = read_entries(files)
     assert poll_once(files, items)
     (e,) = items
     assert e.state == "queued" and "GPU 0 has 100.0 MiB free, the run needs" in e.note
@@ -164,7 +164,7 @@ def test_a_failed_run_does_not_stop_the_queue(sage_home):
     on to the next, whose launch is refused here (pinned to a GPU this CPU machine lacks): failed
     with that one line, not retried, nothing left waiting."""
     from sage_ft_tui.engine.queue.scheduler import poll_once
-    from sage_ft_tui.engine.queue.state import _read
+    from sage_ft_tui.engine.queue.state import read_entries
 
     done = _created("went-wrong", sage_home)
     pinned = create_run(
@@ -184,7 +184,7 @@ def test_a_failed_run_does_not_stop_the_queue(sage_home):
     Q.enqueue(done)
     Q.enqueue(pinned)
     files = queue_files()
-    items = _read(files)
+    items = read_entries(files)
     items[0].state = "started"
     write_status(done, state="failed", exit_reason="data: no usable rows", ended=123.0)
     assert poll_once(files, items)

@@ -167,7 +167,8 @@ def make_client(ep: Endpoint, timeout: float = 600.0):
     return openai.OpenAI(base_url=ep.base_url, api_key=ep.api_key or "not-needed", timeout=timeout, max_retries=0)
 
 
-def _api_error(e: Exception, ep: Endpoint) -> SageError:
+def api_error(e: Exception, ep: Endpoint) -> SageError:
+    """One line for a failed OpenAI-client request to `ep` (chat, and the eval judge)."""
     import openai
 
     if isinstance(e, openai.APIConnectionError):
@@ -279,7 +280,7 @@ class ChatSession:
                 if close:
                     close()
         except openai.OpenAIError as e:
-            raise _api_error(e, self.endpoint) from None
+            raise api_error(e, self.endpoint) from None
         reply = "".join(parts)
         self.history += [{"role": "user", "content": content}, {"role": "assistant", "content": reply}]
         self.images = [im for im in self.images if all(im is not a for a in attached)]  # failed: all kept

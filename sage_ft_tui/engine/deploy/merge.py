@@ -7,7 +7,8 @@
         base+adapter on a probe input; the result goes into merge_report.json
       → only then does it replace <run>/merged (an old one survives any failure).
 
-Nothing here imports torch at module level (the TUI imports the light helpers).
+Nothing here imports torch at module level; what a merge reads and writes without torch (the
+adapter to merge, the merged folder, its report) is in `deploy/artifacts.py`.
 """
 
 from __future__ import annotations
@@ -20,17 +21,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
+from sage_ft_tui.engine.deploy.artifacts import (
+    DTYPES,
+    TOLERANCE,
+    CheckpointRef,
+    default_output,
+    expected_size,
+    find_adapter,
+    resolve_dtype,
+)
 from sage_ft_tui.engine.errors import SageError, clip
-from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, fmt_bytes, free_bytes, is_disk_full, read_json
+from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, fmt_bytes, free_bytes, is_disk_full
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
-from sage_ft_tui.engine.runs.layout import CHECKPOINT_PREFIX, MERGED_MARK, RunLayout, merged_mark, merged_report
+from sage_ft_tui.engine.runs.layout import MERGED_MARK, RunLayout, merged_mark, merged_report
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-_BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2, "float64": 8, "int8": 1, "uint8": 1}
-# Relative tolerance (max |Δlogit| / max |logit|) of the merged model against base+adapter.
-TOLERANCE = {"float32": 1e-4, "bfloat16": 3e-2, "float16": 1e-2}
 PROBE_MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Explain in one sentence what a LoRA adapter is, then list three uses."},
@@ -38,126 +44,6 @@ PROBE_MESSAGES = [
 PROBE_TEXT = "The quick brown fox jumps over the lazy dog. 1 2 3 4 5 — Hello, world!"
 
 Progress = Callable[[str, dict], None]
-CheckpointRef = Union[None, int, str]
-
-
-# ---- choosing what to merge (light: no torch) -----------------------------------------
-
-
-def _is_adapter_dir(d: Path) -> bool:
-    return (d / "adapter_config.json").is_file() and any(
-        (d / n).is_file() for n in ("adapter_model.safetensors", "adapter_model.bin")
-    )
-
-
-def _adapter_in(d: Path) -> Optional[Path]:
-    for cand in (d, RunLayout(d).adapter):
-        if _is_adapter_dir(cand):
-            return cand
-    return None
-
-
-def find_adapter(run: Path, checkpoint: CheckpointRef = None) -> tuple[Path, str]:
-    """(adapter folder, label): the final adapter, checkpoint N, or the latest by step number."""
-    from sage_ft_tui.engine.runs.state import checkpoints, derive_state
-
-    run = Path(run)
-    if checkpoint is None or checkpoint == "":
-        final = RunLayout(run).adapter
-        found = _adapter_in(final) if final.is_dir() else None
-        if found:
-            return found, "final adapter"
-        done = checkpoints(run)
-        state = derive_state(run)[0]
-        more = f" (run state: {state})"
-        if done:
-            raise SageError(
-                f"run {run.name} has no final adapter{more}",
-                where=str(final),
-                hint=f"merge a checkpoint instead: --checkpoint latest (step {done[-1].name.rsplit('-', 1)[1]}) or --checkpoint N",
-            )
-        from sage_ft_tui.engine.runs.state import no_adapter_hint
-
-        raise SageError(
-            f"run {run.name} has no adapter and no complete checkpoint{more}",
-            where=str(run),
-            hint=no_adapter_hint(run),
-        )
-    done = checkpoints(run)
-    steps = {int(p.name.rsplit("-", 1)[1]): p for p in done}
-    if isinstance(checkpoint, str) and checkpoint.strip().lower() == "latest":
-        if not done:
-            raise SageError(
-                f"run {run.name} has no complete checkpoint",
-                where=str(RunLayout(run).checkpoints),
-                hint="merge the final adapter (no --checkpoint), or train longer",
-            )
-        path = done[-1]
-    else:
-        try:
-            step = int(str(checkpoint).strip().removeprefix(CHECKPOINT_PREFIX))
-        except ValueError:
-            raise SageError(
-                f"--checkpoint {checkpoint!r}: expected a step number or 'latest'",
-                hint="e.g. --checkpoint 200 or --checkpoint latest",
-            ) from None
-        if step not in steps:
-            half = RunLayout(run).checkpoint(step).is_dir()
-            have = ", ".join(str(s) for s in sorted(steps)) or "none"
-            why = "is incomplete (no sage_complete.json)" if half else "does not exist"
-            raise SageError(
-                f"checkpoint {step} of run {run.name} {why}",
-                where=str(RunLayout(run).checkpoints),
-                hint=f"complete checkpoints: {have}",
-            )
-        path = steps[step]
-    found = _adapter_in(path)
-    if not found:
-        raise SageError(
-            f"{path.name} holds no LoRA adapter (no adapter_config.json + adapter_model.safetensors)",
-            where=str(path),
-            hint="pick another --checkpoint",
-        )
-    return found, path.name
-
-
-def default_output(run: Path) -> Path:
-    return RunLayout(run).merged
-
-
-def merged_ok(path: Path) -> bool:
-    """A merged folder we wrote and whose self-check passed."""
-    rep = read_json(merged_report(path), {}) or {}
-    return bool(rep.get("self_check", {}).get("passed")) and (Path(path) / "config.json").is_file()
-
-
-def _weights_bytes(d: Path) -> int:
-    files = list(d.glob("*.safetensors")) or list(d.glob("*.bin")) or list(d.glob("*.pt"))
-    return sum(f.stat().st_size for f in files if f.is_file())
-
-
-def _config_dtype(base: Path) -> str:
-    cfg = read_json(base / "config.json", {}) or {}
-    dt = cfg.get("dtype") or cfg.get("torch_dtype") or (cfg.get("text_config") or {}).get("dtype") or "float32"
-    return str(dt).replace("torch.", "")
-
-
-def resolve_dtype(dtype: str, cfg_dtype: str, base: Path) -> str:
-    if dtype not in DTYPES:
-        raise SageError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}", hint="e.g. --dtype bfloat16")
-    if dtype != "auto":
-        return dtype
-    if cfg_dtype and cfg_dtype != "auto":
-        return cfg_dtype
-    d = _config_dtype(base)
-    return d if d in TOLERANCE else "float32"
-
-
-def expected_size(base: Path, dtype: str) -> int:
-    """Bytes the merged weights will take: the base's weights re-expressed in `dtype`."""
-    on_disk = _weights_bytes(base)
-    src = _BYTES.get(_config_dtype(base), 2)
-    return int(on_disk * _BYTES.get(dtype, 2) / src)
 
 
 # ---- the merge ---------------------------------------------------------------------
@@ -409,7 +295,7 @@ def _do_merge(
     say("import", {})
     import torch
 
-    _quiet_hf()
+    quiet_hf()
     torch_dtype = getattr(torch, dt)
     dev = _device(device, need)
     trust = cfg.model.trust_remote_code
@@ -468,7 +354,7 @@ def _do_merge(
     }
 
 
-def _quiet_hf() -> None:
+def quiet_hf() -> None:
     import warnings
 
     from transformers.utils import logging as hf_logging
@@ -551,37 +437,4 @@ def _self_check(got, ref, base_logits, dt: str, probe_tokens: int) -> dict:
     }
 
 
-def merge_cli_command(
-    run: str,
-    *,
-    checkpoint: CheckpointRef = None,
-    dtype: str = "auto",
-    force: bool = False,
-    output: Optional[str] = None,
-) -> list[str]:
-    """The headless command the TUI runs in a subprocess (progress as JSON lines)."""
-    cmd = [sys.executable, "-m", "sage_ft_tui", "merge", str(run), "--json"]
-    if checkpoint not in (None, ""):
-        cmd += ["--checkpoint", str(checkpoint)]
-    if dtype and dtype != "auto":
-        cmd += ["--dtype", dtype]
-    if force:
-        cmd.append("--force")
-    if output:
-        cmd += ["--output", str(output)]
-    return cmd
-
-
-def read_report(run: Path) -> dict:
-    return read_json(RunLayout(run).merge_report, {}) or {}
-
-
-__all__ = [
-    "merge_run",
-    "find_adapter",
-    "default_output",
-    "merged_ok",
-    "expected_size",
-    "merge_cli_command",
-    "read_report",
-]
+__all__ = ["merge_run", "quiet_hf"]

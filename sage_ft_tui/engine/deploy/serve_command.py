@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.deploy.merge import default_output, find_adapter, merged_ok
+from sage_ft_tui.engine.deploy.artifacts import default_output, find_adapter, merged_ok
 from sage_ft_tui.engine.deploy.net import free_port, is_loopback, is_wildcard, local_url, port_problem, url_host
 from sage_ft_tui.engine.deploy.serve_info import refuse_if_served
 from sage_ft_tui.engine.errors import SageError

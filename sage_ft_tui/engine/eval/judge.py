@@ -10,6 +10,8 @@ import re
 from typing import Optional
 from urllib.parse import urlparse
 
+from sage_ft_tui.engine.deploy.chat import Endpoint, api_error, make_client
+from sage_ft_tui.engine.deploy.net import is_loopback
 from sage_ft_tui.engine.errors import SageError
 
 PROMPT = (
@@ -20,8 +22,6 @@ PROMPT = (
 
 
 def check_url(url: str, *, allow_remote: bool = False) -> str:
-    from sage_ft_tui.engine.deploy.net import is_loopback
-
     u = urlparse(url.strip())
     if u.scheme not in ("http", "https") or not u.hostname:
         raise SageError(f"--judge {url!r} is not an http(s) URL", hint="e.g. --judge http://127.0.0.1:8000/v1")
@@ -49,8 +49,6 @@ class Judge:
         allow_remote: bool = False,
         timeout: float = 120.0,
     ):
-        from sage_ft_tui.engine.deploy.chat import Endpoint, make_client
-
         self.base_url = check_url(url, allow_remote=allow_remote)
         self.endpoint = Endpoint(base_url=self.base_url, model=model or "", api_key=api_key)
         self.client = make_client(self.endpoint, timeout=timeout)
@@ -58,19 +56,15 @@ class Judge:
             self.endpoint.model = self._first_model()
 
     def _first_model(self) -> str:
-        from sage_ft_tui.engine.deploy.chat import _api_error
-
         try:
             models = [m.id for m in self.client.models.list()]
         except Exception as e:
-            raise _api_error(e, self.endpoint) from None
+            raise api_error(e, self.endpoint) from None
         if not models:
             raise SageError(f"the judge at {self.base_url} lists no model", hint="pass --judge-model NAME")
         return models[0]
 
     def score(self, question: str, reference: str, answer: str) -> Optional[int]:
-        from sage_ft_tui.engine.deploy.chat import _api_error
-
         try:
             r = self.client.chat.completions.create(
                 model=self.endpoint.model,
@@ -81,5 +75,5 @@ class Judge:
                 max_tokens=8,
             )
         except Exception as e:
-            raise _api_error(e, self.endpoint) from None
+            raise api_error(e, self.endpoint) from None
         return parse_score(r.choices[0].message.content or "")

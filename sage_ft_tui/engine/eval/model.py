@@ -41,14 +41,13 @@ def load_pair(run: Path, cfg, *, device: str = "auto", checkpoint=None) -> Pair:
     import torch
     from peft import PeftModel
     from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     from sage_ft_tui.engine.data.template import chat_tokenizer
-    from sage_ft_tui.engine.deploy.merge import find_adapter, resolve_dtype
+    from sage_ft_tui.engine.deploy.artifacts import find_adapter, resolve_dtype
+    from sage_ft_tui.engine.deploy.merge import quiet_hf
     from sage_ft_tui.engine.models.resolve import model_dir
 
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    quiet_hf()
     adapter, label = find_adapter(run, checkpoint)
     base = model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False)
     dev = pick_device(device)

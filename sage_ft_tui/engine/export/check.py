@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
+from sage_ft_tui.engine.deploy.artifacts import config_dtype
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
 
@@ -166,10 +167,9 @@ def logits(model, merged: Path, chat, quant: str, max_tokens: int = 96) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from sage_ft_tui.engine.deploy.merge import _quiet_hf
-    from sage_ft_tui.engine.export.to_gguf import _dtype
+    from sage_ft_tui.engine.deploy.merge import quiet_hf
 
-    _quiet_hf()
+    quiet_hf()
     prompts = [chat.encode(text)[:max_tokens] for _, text in _renders(chat)[:2]]
     prompts = [p for p in prompts if len(p) > 1]
     # float32 when it fits in half the free memory, else the folder's own dtype (bf16: its
@@ -178,7 +178,7 @@ def logits(model, merged: Path, chat, quant: str, max_tokens: int = 96) -> dict:
 
     weights = sum(f.stat().st_size for f in Path(merged).glob("*.safetensors"))
     fp32 = (
-        weights * (2 if weights and "float32" not in _dtype(Path(merged)) else 1)
+        weights * (2 if weights and "float32" not in config_dtype(Path(merged)) else 1)
         < psutil.virtual_memory().available / 2
     )
     with MODEL_BUILD:

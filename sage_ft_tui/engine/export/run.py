@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from sage_ft_tui.engine.deploy.artifacts import config_dtype
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.export.formats import EXPORT_FORMATS
 from sage_ft_tui.engine.fsutil import (
@@ -68,7 +69,8 @@ def _claim(lay: RunLayout, names: list[str], force: bool) -> None:
 
 
 def _ensure_merged(run: Path, say: Progress) -> Path:
-    from sage_ft_tui.engine.deploy.merge import default_output, merge_run, merged_ok
+    from sage_ft_tui.engine.deploy.artifacts import default_output, merged_ok
+    from sage_ft_tui.engine.deploy.merge import merge_run
 
     merged = default_output(run)
     if merged_ok(merged):
@@ -149,11 +151,11 @@ def export_run(
 
 def _need_bytes(merged: Path, quant: str) -> int:
     """About what a GGUF of `quant` takes (and its 16-bit intermediate for a K-quant)."""
-    from sage_ft_tui.engine.export.to_gguf import QUANTIZER_TYPES, _dtype
+    from sage_ft_tui.engine.export.to_gguf import QUANTIZER_TYPES
 
     weights = sum(f.stat().st_size for f in merged.glob("*.safetensors"))
     per = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 1.07, "q6_k": 0.83, "q5_k_m": 0.7, "q4_k_m": 0.6}[quant]
-    src = 4.0 if "float32" in _dtype(merged) else 2.0
+    src = 4.0 if "float32" in config_dtype(merged) else 2.0
     params = weights / src
     need = params * per
     if quant in QUANTIZER_TYPES:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
+from sage_ft_tui.engine.deploy.artifacts import config_dtype
 from sage_ft_tui.engine.errors import SageError
 
 # What --quant accepts: the converter's own types, then llama.cpp's quantizer's.
@@ -48,15 +48,6 @@ def check_quant(quant: str) -> None:
             f"--quant {quant} needs llama.cpp's quantizer, from the `{llama.EXTRA}` extra",
             hint=f"{llama.INSTALL}, or export --quant q8_0 / f16 (made without it)",
         )
-
-
-def _dtype(model_dir: Path) -> str:
-    try:
-        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
-    text = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else {}
-    return str(cfg.get("dtype") or cfg.get("torch_dtype") or text.get("dtype") or text.get("torch_dtype") or "")
 
 
 def _offline():
@@ -224,7 +215,7 @@ def write_gguf(
         return convert(model_dir, out, quant, name=name, say=say)
     from sage_ft_tui.engine.export import llama
 
-    mid = "bf16" if "bfloat16" in _dtype(model_dir) else "f16"
+    mid = "bf16" if "bfloat16" in config_dtype(model_dir) else "f16"
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.{mid}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:

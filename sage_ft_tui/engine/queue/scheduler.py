@@ -43,10 +43,10 @@ from sage_ft_tui.engine.queue.state import (
     STARTED,
     QueueEntry,
     QueueFiles,
-    _read,
-    _write,
     flocked,
     queue_files,
+    read_entries,
+    write_entries,
 )
 
 POLL_S = 2.0
@@ -75,7 +75,7 @@ def ensure_scheduler(home: Optional[Path] = None, *, poll: Optional[float] = Non
         pid = scheduler_pid(files.home)
         if pid:
             return pid
-        if not any(e.state in (QUEUED, STARTED) for e in _read(files)):
+        if not any(e.state in (QUEUED, STARTED) for e in read_entries(files)):
             return None
         cmd = [sys.executable, "-m", "sage_ft_tui.engine.queue", str(files.home)]
         if poll is not None:
@@ -278,16 +278,16 @@ def serve_queue(home: Path, poll: float = POLL_S) -> int:
     while True:
         with flocked(files.lock, wait=300.0):
             try:
-                items = _read(files)
-            except SageError as err:  # set aside by _read; nothing left to run
+                items = read_entries(files)
+            except SageError as err:  # set aside by read_entries; nothing left to run
                 _log(err.oneline())
                 items = []
             try:
                 if not stop["asked"] and poll_once(files, items):
-                    _write(files, items)
+                    write_entries(files, items)
             except Exception:  # overnight, one bad pass (a probe error, a full disk) must not end the queue
                 traceback.print_exc()
-                items = _read(files)
+                items = read_entries(files)
             if stop["asked"] or not any(e.state in (QUEUED, STARTED) for e in items):
                 os.close(fd)  # released under the state lock: a new enqueue + ensure starts a new one
                 _log("stopped (queue stop)" if stop["asked"] else "queue empty; exiting")

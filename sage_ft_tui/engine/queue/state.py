@@ -144,7 +144,7 @@ def _set_aside(path: Path, why: str) -> SageError:
     )
 
 
-def _read(files: QueueFiles) -> list[QueueEntry]:
+def read_entries(files: QueueFiles) -> list[QueueEntry]:
     """The entries in the state file; an unreadable file is set aside and reported (SageError)."""
     try:
         raw = files.state.read_bytes()
@@ -163,7 +163,7 @@ def _read(files: QueueFiles) -> list[QueueEntry]:
         raise _set_aside(files.state, str(e).splitlines()[0][:120] if str(e) else type(e).__name__) from None
 
 
-def _write(files: QueueFiles, items: list[QueueEntry]) -> None:
+def write_entries(files: QueueFiles, items: list[QueueEntry]) -> None:
     atomic_write_json(files.state, {"v": SCHEMA, "entries": [e.to_dict() for e in items]})
 
 
@@ -200,14 +200,14 @@ def _changing(home: Optional[Path] = None) -> Iterator[list[QueueEntry]]:
 
         check_writable_dir(files.home, "the runs home", HOME_ENV)
     with flocked(files.lock):
-        items = _read(files)
+        items = read_entries(files)
         yield items
-        _write(files, items)
+        write_entries(files, items)
 
 
 def entries(home: Optional[Path] = None) -> list[QueueEntry]:
     """Every entry in queue order (history too). A corrupt state file is set aside and reported."""
-    return _read(queue_files(home))
+    return read_entries(queue_files(home))
 
 
 def _find(items: list[QueueEntry], run: Path) -> Optional[QueueEntry]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sys
@@ -12,31 +11,13 @@ from typing import Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import read_json
 from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, runs_home, safe_name, validate_run_name
 from sage_ft_tui.engine.sweep.layout import SweepLayout, sweeps_home
 from sage_ft_tui.engine.sweep.params import Param, check_params
 from sage_ft_tui.engine.sweep.prune import PRUNE_AFTER
-from sage_ft_tui.engine.sweep.store import SweepSpec, load_spec, require_optuna, save_spec, sweep_dir
+from sage_ft_tui.engine.sweep.store import SweepSpec, driver_pid, load_spec, require_optuna, save_spec, sweep_dir
 
 DRIVER_MODULE = "sage_ft_tui.engine.sweep.driver"
-
-
-def driver_pid(lay: SweepLayout) -> Optional[int]:
-    """The live driver's pid, None when no driver holds the sweep's lock."""
-    if not lay.lock.exists():
-        return None
-    fd = os.open(lay.lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pid = (read_json(lay.driver) or {}).get("pid")
-        return int(pid) if isinstance(pid, int) else -1
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
 
 
 def ensure_driver(lay: SweepLayout) -> int:
@@ -162,4 +143,4 @@ def stop_sweep(lay: SweepLayout, *, cancel_trials: bool = True) -> list[str]:
     return said
 
 
-__all__ = ["start_sweep", "resume_sweep", "stop_sweep", "ensure_driver", "driver_pid", "default_name"]
+__all__ = ["start_sweep", "resume_sweep", "stop_sweep", "ensure_driver", "default_name"]

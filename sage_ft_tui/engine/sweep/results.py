@@ -15,7 +15,7 @@ from sage_ft_tui.engine.fsutil import read_json
 from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.engine.sweep import prune
 from sage_ft_tui.engine.sweep.layout import SweepLayout
-from sage_ft_tui.engine.sweep.store import SweepSpec, load_spec
+from sage_ft_tui.engine.sweep.store import SweepSpec, driver_pid, load_spec
 
 # Ranking order: finished trials by their value, then those under way, then pruned, then failed.
 _ORDER = {"complete": 0, "running": 1, "queued": 1, "waiting": 1, "pruned": 2, "failed": 3, "interrupted": 3}
@@ -126,8 +126,6 @@ def sweep_results(lay: SweepLayout) -> SweepResults:
         rows.append(_live(row) if row.state in ("running", "waiting") else _with_objective(row))
     d = read_json(lay.driver) or {}
     d = d if isinstance(d, dict) else {}
-    from sage_ft_tui.engine.sweep.control import driver_pid
-
     driver = "running" if driver_pid(lay) else (str(d.get("state")) if d.get("state") not in (None, "running") else "")
     if not driver:
         driver = "stopped" if d else "not started"

@@ -5,8 +5,10 @@ driver killed at any moment (a reboot) leaves a study the next driver opens and 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +185,23 @@ def open_study(lay: SweepLayout, spec: SweepSpec) -> Any:
     return study
 
 
+def driver_pid(lay: SweepLayout) -> Optional[int]:
+    """The live driver's pid, None when no driver holds the sweep's lock."""
+    if not lay.lock.exists():
+        return None
+    fd = os.open(lay.lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = (read_json(lay.driver) or {}).get("pid")
+        return int(pid) if isinstance(pid, int) else -1
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 __all__ = [
     "require_optuna",
     "SweepSpec",
@@ -192,4 +211,5 @@ __all__ = [
     "save_spec",
     "load_spec",
     "open_study",
+    "driver_pid",
 ]

@@ -110,7 +110,7 @@ class MergeScreen(JobScreen):
         return out or [("nothing to merge yet", "")]
 
     def _existing(self) -> Text:
-        from sage_ft_tui.engine.deploy.merge import read_report
+        from sage_ft_tui.engine.deploy.artifacts import read_report
 
         if self.run_dir is None:
             return Text("")
@@ -139,7 +139,7 @@ class MergeScreen(JobScreen):
     def action_merge(self) -> None:
         if self.running or self.run_dir is None:
             return
-        from sage_ft_tui.engine.deploy.merge import merge_cli_command
+        from sage_ft_tui.engine.deploy.artifacts import merge_cli_command
 
         src = self.query_one("#merge-source", Select).value
         cmd = merge_cli_command(
@@ -182,7 +182,7 @@ class MergeScreen(JobScreen):
         if error is not None:
             self.query_one("#merge-stage", Static).update("")
             self.say_error(error)
-            from sage_ft_tui.engine.deploy.merge import read_report
+            from sage_ft_tui.engine.deploy.artifacts import read_report
 
             rep = read_report(self.run_dir) if self.run_dir else {}
             if rep and not rep.get("self_check", {}).get("passed", True):
