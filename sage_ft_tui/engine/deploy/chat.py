@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator, Optional
 
+from sage_ft_tui.engine.deploy.serve_info import read_serve, server_alive
 from sage_ft_tui.engine.errors import SageError, clip
+from sage_ft_tui.engine.paths import resolve_run
 
 HELP = "commands: /image PATH (attach to the next message), /reset (forget the conversation), /system TEXT, /temp F, /max N, /exit"
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # a photo, not a film: a data URL this size already weighs 27 MB
@@ -123,9 +125,6 @@ def refuse_if_text_only(ep: Endpoint) -> None:
 
 def endpoint_for_run(run: Path | str) -> Endpoint:
     """The server a run is being served on (from serve.json), checked to be alive."""
-    from sage_ft_tui.engine.deploy.serve_info import read_serve, server_alive
-    from sage_ft_tui.engine.paths import resolve_run
-
     run = resolve_run(run, "chat with it")
     info = read_serve(run)
     if not info:

@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -35,6 +36,7 @@ from sage_ft_tui.engine.deploy.artifacts import (
 from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, fmt_bytes, free_bytes, is_disk_full
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
+from sage_ft_tui.engine.paths import resolve_run
 from sage_ft_tui.engine.runs.layout import MERGED_MARK, RunLayout, merged_mark, merged_report
 
 PROBE_MESSAGES = [
@@ -135,7 +137,6 @@ def merge_run(
     <run>/merge_report.json). Raises SageError on any refusal or failed self-check."""
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.models.resolve import model_dir
-    from sage_ft_tui.engine.paths import resolve_run
 
     t0 = time.time()
     say = _Stages(progress)
@@ -355,8 +356,6 @@ def _do_merge(
 
 
 def quiet_hf() -> None:
-    import warnings
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -381,8 +380,6 @@ def _load_tokenizer(base: Path, tok_dirs: tuple[Path, ...], trust: bool):
 
 def _copy_tokenizer_files(src: Path, dest: Path) -> None:
     """The tokenizer as training had it, verbatim (tokenizer.model included)."""
-    import shutil
-
     from sage_ft_tui.engine.models.resolve import TOKENIZER_FILES
 
     for name in TOKENIZER_FILES:

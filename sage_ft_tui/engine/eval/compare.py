@@ -4,12 +4,16 @@ loss / eval-loss curves the TUI overlays. Reads only run-folder files (no torch)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from sage_ft_tui.engine.errors import SageError, cut_middle
+from sage_ft_tui.engine.eval.report import read_report
 from sage_ft_tui.engine.fsutil import read_json
+from sage_ft_tui.engine.paths import resolve_run
+from sage_ft_tui.engine.runs.events import read_events
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 # Keys that always differ between runs and say nothing about the recipe.
@@ -68,8 +72,6 @@ def eval_metrics(report: Optional[dict]) -> dict[str, Any]:
 def summarize(run: Path) -> RunSummary:
     import yaml
 
-    from sage_ft_tui.engine.runs.events import read_events
-
     lay = RunLayout(run)
     try:
         cfg = yaml.safe_load(lay.config.read_text(encoding="utf-8")) or {}
@@ -89,7 +91,6 @@ def summarize(run: Path) -> RunSummary:
         start = evs[0].get("t")
     if end is None and evs:
         end = evs[-1].get("t")
-    from sage_ft_tui.engine.eval.report import read_report
 
     return RunSummary(
         name=run.name,
@@ -160,15 +161,11 @@ def run_labels(result: dict) -> list[str]:
 
 def _when(name: str) -> str:
     """A run name's date (names end in -YYYYMMDD-HHMMSS), else the whole name."""
-    import re
-
     m = re.search(r"(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})\d{2}$", name)
     return f"{m[1]}-{m[2]}-{m[3]} {m[4]}:{m[5]}" if m else name
 
 
 def compare_runs(refs: list[str]) -> dict:
-    from sage_ft_tui.engine.paths import resolve_run
-
     if len(refs) < 2:
         raise SageError("compare needs at least two runs", hint="e.g. sage-ft-tui compare RUN_A RUN_B")
     runs = [resolve_run(r) for r in refs]

@@ -4,10 +4,13 @@ of the weights and one tokenizer — the one that trained the adapter."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sage_ft_tui.engine.deploy.artifacts import find_adapter, resolve_dtype
+from sage_ft_tui.engine.deploy.merge import quiet_hf
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
 
 
@@ -24,8 +27,6 @@ class Pair:
 
     def side(self, which: str):
         """A context in which `self.model` is the base ("base") or the tuned model ("tuned")."""
-        import contextlib
-
         return self.model.disable_adapter() if which == "base" else contextlib.nullcontext()
 
 
@@ -43,8 +44,6 @@ def load_pair(run: Path, cfg, *, device: str = "auto", checkpoint=None) -> Pair:
     from transformers import AutoTokenizer
 
     from sage_ft_tui.engine.data.template import chat_tokenizer
-    from sage_ft_tui.engine.deploy.artifacts import find_adapter, resolve_dtype
-    from sage_ft_tui.engine.deploy.merge import quiet_hf
     from sage_ft_tui.engine.models.resolve import model_dir
 
     quiet_hf()

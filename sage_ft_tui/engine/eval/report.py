@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.eval import generate as gen_mod
+from sage_ft_tui.engine.eval.data import load_examples
+from sage_ft_tui.engine.eval.loss import answer_loss
+from sage_ft_tui.engine.eval.metrics import per_example_rouge_l, score
+from sage_ft_tui.engine.eval.model import load_pair
 from sage_ft_tui.engine.fsutil import atomic_write_json, read_json
+from sage_ft_tui.engine.paths import resolve_run
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 Progress = Callable[[str, dict], None]
@@ -41,10 +47,6 @@ def evaluate_run(
     """Loss/perplexity on the answers, generation scored against references (greedy, and
     seeded sampling when `sample`), optional judge; returns and writes the report."""
     from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.eval import generate as gen_mod
-    from sage_ft_tui.engine.eval.data import load_examples
-    from sage_ft_tui.engine.eval.metrics import per_example_rouge_l, score
-    from sage_ft_tui.engine.paths import resolve_run
 
     say = progress or (lambda stage, info: None)
     if max_prompts < 0:
@@ -69,7 +71,6 @@ def evaluate_run(
         say("progress", {"done": done["n"], "total": total})
 
     say("load", {"run": run.name, "examples": len(examples), "prompts": len(prompted), "total": total})
-    from sage_ft_tui.engine.eval.model import load_pair
 
     pair = load_pair(run, cfg, device=device, checkpoint=checkpoint)
     report: dict = {
@@ -151,8 +152,6 @@ def prompt_images(e) -> list[str]:
 
 
 def _loss(pair, records, which, batch_size, max_length, tick) -> dict:
-    from sage_ft_tui.engine.eval.loss import answer_loss
-
     return answer_loss(pair, records, which, batch_size=batch_size, max_length=max_length, progress=tick)
 
 

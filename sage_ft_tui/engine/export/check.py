@@ -16,11 +16,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable, Optional
 
 from sage_ft_tui.engine.deploy.artifacts import config_dtype
+from sage_ft_tui.engine.deploy.merge import quiet_hf
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.export import llama
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
 
 Say = Callable[[str, dict], None]
@@ -62,8 +65,6 @@ CONVERSATIONS = [
 def unrepresentable(model_dir: Path) -> list[str]:
     """What of a tokenizer.json llama.cpp's tokenizer cannot do (a GGUF has no field for
     it), when its tokenization differs: the likely causes, for the message."""
-    import json
-
     try:
         tj = json.loads((Path(model_dir) / "tokenizer.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -167,8 +168,6 @@ def logits(model, merged: Path, chat, quant: str, max_tokens: int = 96) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from sage_ft_tui.engine.deploy.merge import quiet_hf
-
     quiet_hf()
     prompts = [chat.encode(text)[:max_tokens] for _, text in _renders(chat)[:2]]
     prompts = [p for p in prompts if len(p) > 1]
@@ -224,8 +223,6 @@ def check_gguf(
     path: Path, merged: Path, chat, quant: str, *, with_logits: bool = True, say: Say = lambda s, i: None
 ) -> dict:
     """Both checks on the GGUF at `path`; raises SageError when the file must not be kept."""
-    from sage_ft_tui.engine.export import llama
-
     say("check", {"by": "llama.cpp"})
     model = llama.GGUFModel(path, vocab_only=not with_logits)
     try:
@@ -259,8 +256,6 @@ def check_gguf(
 
 
 def unchecked_note() -> str:
-    from sage_ft_tui.engine.export import llama
-
     return f"not checked by llama.cpp: its Python binding is not installed ({llama.INSTALL} to have it checked)"
 
 

@@ -8,7 +8,9 @@ llama.cpp refuses is explained by llama.cpp's last words."""
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -106,8 +108,6 @@ class GGUFModel:
 
 
 def _threads() -> int:
-    import os
-
     return max(1, min(os.cpu_count() or 2, 16))
 
 
@@ -130,7 +130,6 @@ def quantize(src: Path, dst: Path, quant: str, *, threads: int = 0) -> None:
 def version() -> Optional[str]:
     if not available():
         return None
-    import importlib.metadata
 
     try:
         return importlib.metadata.version("llama_cpp_python")

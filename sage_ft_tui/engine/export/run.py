@@ -16,9 +16,14 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from sage_ft_tui.engine.deploy.artifacts import config_dtype
+from sage_ft_tui.engine.deploy.artifacts import config_dtype, default_output, merged_ok
+from sage_ft_tui.engine.deploy.merge import merge_run
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.export import llama
+from sage_ft_tui.engine.export.check import add_bos_of, check_gguf, unchecked_note
 from sage_ft_tui.engine.export.formats import EXPORT_FORMATS
+from sage_ft_tui.engine.export.modelfile import derive, modelfile
+from sage_ft_tui.engine.export.to_gguf import QUANTIZER_TYPES, write_gguf
 from sage_ft_tui.engine.fsutil import (
     GiB,
     MiB,
@@ -30,6 +35,7 @@ from sage_ft_tui.engine.fsutil import (
     read_json,
 )
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
+from sage_ft_tui.engine.paths import resolve_run
 from sage_ft_tui.engine.runs.layout import RunLayout
 
 Progress = Callable[[str, dict], None]
@@ -69,9 +75,6 @@ def _claim(lay: RunLayout, names: list[str], force: bool) -> None:
 
 
 def _ensure_merged(run: Path, say: Progress) -> Path:
-    from sage_ft_tui.engine.deploy.artifacts import default_output, merged_ok
-    from sage_ft_tui.engine.deploy.merge import merge_run
-
     merged = default_output(run)
     if merged_ok(merged):
         return merged
@@ -105,8 +108,6 @@ def export_run(
     progress: Optional[Progress] = None,
 ) -> dict:
     """Export and verify; returns this export's entry of export/export_report.json."""
-    from sage_ft_tui.engine.paths import resolve_run
-
     say = progress or (lambda stage, info: None)
     if fmt not in EXPORT_FORMATS:
         raise SageError(f"--format {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}", hint="e.g. --format gguf")
@@ -151,8 +152,6 @@ def export_run(
 
 def _need_bytes(merged: Path, quant: str) -> int:
     """About what a GGUF of `quant` takes (and its 16-bit intermediate for a K-quant)."""
-    from sage_ft_tui.engine.export.to_gguf import QUANTIZER_TYPES
-
     weights = sum(f.stat().st_size for f in merged.glob("*.safetensors"))
     per = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 1.07, "q6_k": 0.83, "q5_k_m": 0.7, "q4_k_m": 0.6}[quant]
     src = 4.0 if "float32" in config_dtype(merged) else 2.0
@@ -178,10 +177,6 @@ def export_gguf(
     expressed in Ollama's template language, an Ollama Modelfile there. Returns the entry
     export_report.json records. Raises SageError (nothing written) on any failure."""
     from sage_ft_tui.engine.data.template import chat_tokenizer
-    from sage_ft_tui.engine.export import llama
-    from sage_ft_tui.engine.export.check import add_bos_of, check_gguf, unchecked_note
-    from sage_ft_tui.engine.export.modelfile import derive, modelfile
-    from sage_ft_tui.engine.export.to_gguf import write_gguf
 
     merged, target = Path(merged), Path(target)
     if not (merged / "config.json").is_file():

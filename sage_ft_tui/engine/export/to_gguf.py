@@ -23,11 +23,14 @@ import io
 import logging
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Optional
 
 from sage_ft_tui.engine.deploy.artifacts import config_dtype
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.export import llama, pretok
+from sage_ft_tui.engine.offline import OFFLINE, TELEMETRY_OFF
 
 # What --quant accepts: the converter's own types, then llama.cpp's quantizer's.
 CONVERTER_TYPES = ("q8_0", "f16", "bf16", "f32")
@@ -39,8 +42,6 @@ Say = Callable[[str, dict], None]
 
 def check_quant(quant: str) -> None:
     """Refuse a type that is not one of QUANTS, or that needs the extra when it is absent."""
-    from sage_ft_tui.engine.export import llama
-
     if quant not in QUANTS:
         raise SageError(f"--quant {quant!r} is not one of {', '.join(QUANTS)}", hint="e.g. --quant q8_0")
     if quant in QUANTIZER_TYPES and not llama.available():
@@ -52,9 +53,6 @@ def check_quant(quant: str) -> None:
 
 def _offline():
     """The hub switched off while the converter runs, restored after."""
-    from contextlib import contextmanager
-
-    from sage_ft_tui.engine.offline import OFFLINE, TELEMETRY_OFF
 
     @contextmanager
     def ctx():
@@ -77,8 +75,6 @@ def convert(model_dir: Path, out: Path, outtype: str, *, name: str, say: Say = l
     """llama.cpp's converter: `model_dir` (an HF folder) → `out` as `outtype` (one of
     CONVERTER_TYPES). Returns the architecture and the pre-tokenizer written."""
     import torch
-
-    from sage_ft_tui.engine.export import pretok
 
     try:
         import gguf
@@ -213,7 +209,6 @@ def write_gguf(
     check_quant(quant)
     if quant in CONVERTER_TYPES:
         return convert(model_dir, out, quant, name=name, say=say)
-    from sage_ft_tui.engine.export import llama
 
     mid = "bf16" if "bfloat16" in config_dtype(model_dir) else "f16"
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.{mid}.", suffix=".tmp", dir=out.parent)

@@ -25,6 +25,7 @@ own process) and the queued ones wait until `queue start`.
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import os
 import signal
@@ -36,6 +37,8 @@ from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import flock_held
+from sage_ft_tui.engine.proc import signal_group, spawn_detached
+from sage_ft_tui.engine.queue.fit import Active, place
 from sage_ft_tui.engine.queue.state import (
     DONE,
     FAILED,
@@ -48,6 +51,9 @@ from sage_ft_tui.engine.queue.state import (
     read_entries,
     write_entries,
 )
+from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, FINAL_STATES, RunLayout
+from sage_ft_tui.engine.runs.start import launch_run
+from sage_ft_tui.engine.runs.state import derive_state, load_config, read_status, training_gpus
 
 POLL_S = 2.0
 # How long ensure_scheduler waits for the process it spawned to take the scheduler lock.
@@ -68,8 +74,6 @@ def scheduler_pid(home: Optional[Path] = None) -> Optional[int]:
 def ensure_scheduler(home: Optional[Path] = None, *, poll: Optional[float] = None) -> Optional[int]:
     """Start the detached scheduler unless one runs; its pid (None: nothing is queued).
     Returns once the scheduler holds its lock."""
-    from sage_ft_tui.engine.proc import spawn_detached
-
     files = queue_files(home)
     with flocked(files.lock):  # one ensure at a time; a scheduler exits only under this lock too
         pid = scheduler_pid(files.home)
@@ -99,8 +103,6 @@ def ensure_scheduler(home: Optional[Path] = None, *, poll: Optional[float] = Non
 def stop_scheduler(home: Optional[Path] = None, *, wait: float = 10.0) -> Optional[int]:
     """Ask the scheduler to exit (SIGTERM; it starts nothing more, running runs go on);
     the pid it had, or None when none ran."""
-    from sage_ft_tui.engine.proc import signal_group
-
     pid = scheduler_pid(home)
     if not pid or pid < 0:
         return None
@@ -120,10 +122,6 @@ def _log(msg: str) -> None:
 
 def _active_runs(home: Path, items: list[QueueEntry], gpu: bool):
     """The runs of ours training now (in the runs home, and those started from this queue)."""
-    from sage_ft_tui.engine.queue.fit import Active
-    from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
-    from sage_ft_tui.engine.runs.state import derive_state, load_config, training_gpus
-
     folders = {e.run.resolve() for e in items if e.state == STARTED}
     try:
         folders |= {p.resolve() for p in home.iterdir() if p.is_dir() and RunLayout(p).is_ours()}
@@ -143,9 +141,6 @@ def _active_runs(home: Path, items: list[QueueEntry], gpu: bool):
 
 def _ended(e: QueueEntry, state: str, detail: str) -> bool:
     """Mark an entry whose run reached `state`; True when it changed."""
-    from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, FINAL_STATES
-    from sage_ft_tui.engine.runs.state import read_status
-
     if state in ACTIVE_STATES:
         return False
     st = read_status(e.run)
@@ -159,11 +154,6 @@ def _ended(e: QueueEntry, state: str, detail: str) -> bool:
 
 def _start(e: QueueEntry, home: Path, items: list[QueueEntry], snap) -> tuple[bool, bool]:
     """Try to start one queued entry: (changed, may the entries behind it be looked at)."""
-    from sage_ft_tui.engine.queue.fit import place
-    from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, RunLayout
-    from sage_ft_tui.engine.runs.start import launch_run
-    from sage_ft_tui.engine.runs.state import derive_state, load_config, read_status
-
     if not RunLayout(e.run).is_ours():
         e.state, e.note, e.ended = FAILED, f"{e.run} is gone or is not a run folder", time.time()
         _log(f"{e.name}: failed ({e.note})")
@@ -225,8 +215,6 @@ def _start(e: QueueEntry, home: Path, items: list[QueueEntry], snap) -> tuple[bo
 
 def poll_once(files: QueueFiles, items: list[QueueEntry]) -> bool:
     """One pass over the entries (the caller holds the state lock); True when something changed."""
-    from sage_ft_tui.engine.runs.state import derive_state
-
     changed = False
     for e in items:
         if e.state == STARTED:
@@ -298,8 +286,6 @@ def serve_queue(home: Path, poll: float = POLL_S) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    import argparse
-
     ap = argparse.ArgumentParser(prog="python -m sage_ft_tui.engine.queue")
     ap.add_argument("home", type=Path)
     ap.add_argument("--poll", type=float, default=POLL_S)

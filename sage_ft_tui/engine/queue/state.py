@@ -22,6 +22,9 @@ from typing import Iterator, Optional
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
+from sage_ft_tui.engine.paths import not_ours, runs_home
+from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, FINAL_STATES, RunLayout
+from sage_ft_tui.engine.runs.state import derive_state
 
 # Entry states: waiting its turn, launched by the scheduler, then how its run ended (or taken out).
 QUEUED = "queued"
@@ -59,8 +62,6 @@ class QueueFiles:
 
 
 def queue_files(home: Optional[Path] = None) -> QueueFiles:
-    from sage_ft_tui.engine.paths import runs_home
-
     return QueueFiles(Path(home) if home else runs_home())
 
 
@@ -223,10 +224,6 @@ def _find(items: list[QueueEntry], run: Path) -> Optional[QueueEntry]:
 
 def _check_queueable(run: Path) -> Path:
     """The run as an absolute path, if it may be queued: ours, created, not started or queued."""
-    from sage_ft_tui.engine.paths import not_ours
-    from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, FINAL_STATES, RunLayout
-    from sage_ft_tui.engine.runs.state import derive_state
-
     run = Path(run).expanduser()
     if not RunLayout(run).is_ours():
         raise not_ours(run, "queue it")

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.paths import resolve_run
 from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.runs.state import load_config
 
 ADAPTER_CONFIG = "adapter_config.json"  # peft's own file name, not a run-folder name
 
@@ -27,9 +29,6 @@ def adapter_dir(ref: str) -> Path:
 
 def from_run(ref: str, model: Optional[str] = None) -> tuple[str, str]:
     """(adapter folder, base model) of the finished run `ref` (a name or a folder)."""
-    from sage_ft_tui.engine.paths import resolve_run
-    from sage_ft_tui.engine.runs.state import load_config
-
     run = resolve_run(ref, "continue from it")
     if not (RunLayout(run).adapter / ADAPTER_CONFIG).is_file():
         from sage_ft_tui.engine.runs.state import derive_state, no_adapter_hint

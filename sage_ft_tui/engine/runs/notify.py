@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.runs.events import read_events
+from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.runs.state import read_status
 
 NOTIFY_ENV = "SAGE_FT_NOTIFY"
 SEND_TIMEOUT_S = 20.0
@@ -78,10 +81,6 @@ def _fmt_duration(seconds: Optional[float]) -> str:
 
 def summary(run: Path) -> tuple[str, str]:
     """(title, body) for how the run ended, from status.json and events.jsonl."""
-    from sage_ft_tui.engine.runs.events import read_events
-    from sage_ft_tui.engine.runs.layout import RunLayout
-    from sage_ft_tui.engine.runs.state import read_status
-
     st = read_status(run) or {}
     state = st.get("state") or "ended"
     events = read_events(RunLayout(run).events).events

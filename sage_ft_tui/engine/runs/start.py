@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.paths import CACHE_ENV, HOME_ENV, check_writable_dir, runs_home
+from sage_ft_tui.engine.runs.control import check_can_train, launch, shared_gpu_warning
+from sage_ft_tui.engine.runs.create import config_warnings, create_run, machine_preflight
+from sage_ft_tui.engine.runs.state import load_config
 
 
 @dataclass
@@ -23,7 +27,6 @@ def _ensure_model(cfg: RunConfig) -> None:
     """Build tiny-demo if it is the base and not cached yet (in a child process when this
     process has no torch, so the TUI stays torch-free)."""
     from sage_ft_tui.engine.models.tiny import ensure_tiny_model, is_tiny, tiny_model_dir
-    from sage_ft_tui.engine.paths import CACHE_ENV, check_writable_dir
 
     if is_tiny(cfg.model.name):
         if not (tiny_model_dir() / "config.json").is_file():
@@ -33,10 +36,6 @@ def _ensure_model(cfg: RunConfig) -> None:
 
 def launch_run(run: Path, *, resume: bool = False, force: bool = False) -> Started:
     """Launch an existing run's detached worker, with the warnings the user must see."""
-    from sage_ft_tui.engine.runs.control import check_can_train, launch, shared_gpu_warning
-    from sage_ft_tui.engine.runs.create import config_warnings, machine_preflight
-    from sage_ft_tui.engine.runs.state import load_config
-
     run = Path(run)
     check_can_train(run, resume=resume, force=force)  # before reading anything of a folder not ours
     cfg = load_config(run)
@@ -52,9 +51,6 @@ def start_run(
 ) -> Started:
     """Create a run from `cfg` (data prepared and checked) and, by default, launch it.
     `here=False` (only with launch=False): planned for another machine's GPUs."""
-    from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, runs_home
-    from sage_ft_tui.engine.runs.create import config_warnings, create_run
-
     check_writable_dir(Path(home) if home else runs_home(), "the runs home", HOME_ENV)  # before the model is built
     _ensure_model(cfg)
     run = create_run(cfg, home, unique=unique, here=here or launch)

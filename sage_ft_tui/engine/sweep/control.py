@@ -12,10 +12,20 @@ from typing import Optional
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, runs_home, safe_name, validate_run_name
+from sage_ft_tui.engine.proc import pid_alive, spawn_detached
 from sage_ft_tui.engine.sweep.layout import SweepLayout, sweeps_home
 from sage_ft_tui.engine.sweep.params import Param, check_params
 from sage_ft_tui.engine.sweep.prune import PRUNE_AFTER
-from sage_ft_tui.engine.sweep.store import SweepSpec, driver_pid, load_spec, require_optuna, save_spec, sweep_dir
+from sage_ft_tui.engine.sweep.results import sweep_results
+from sage_ft_tui.engine.sweep.store import (
+    SweepSpec,
+    driver_pid,
+    find_sweep,
+    load_spec,
+    require_optuna,
+    save_spec,
+    sweep_dir,
+)
 
 DRIVER_MODULE = "sage_ft_tui.engine.sweep.driver"
 
@@ -23,8 +33,6 @@ DRIVER_MODULE = "sage_ft_tui.engine.sweep.driver"
 def ensure_driver(lay: SweepLayout) -> int:
     """Start the sweep's driver unless one runs; its pid. The driver runs in its own session
     (a dropped SSH connection does not end it) with the runs home the sweep lives in."""
-    from sage_ft_tui.engine.proc import spawn_detached
-
     pid = driver_pid(lay)
     if pid:
         return pid
@@ -97,8 +105,6 @@ def start_sweep(
 
 
 def resume_sweep(ref: str, home: Optional[Path] = None, *, trials: Optional[int] = None) -> tuple[SweepLayout, int]:
-    from sage_ft_tui.engine.sweep.store import find_sweep
-
     require_optuna()
     lay = find_sweep(ref, home)
     if trials is not None:
@@ -112,9 +118,6 @@ def resume_sweep(ref: str, home: Optional[Path] = None, *, trials: Optional[int]
 def stop_sweep(lay: SweepLayout, *, cancel_trials: bool = True) -> list[str]:
     """Stop the driver (SIGTERM; it ends after its current poll) and, by default, cancel the
     trials it has running and take its queued ones out of the queue. What was stopped, said."""
-    from sage_ft_tui.engine.proc import pid_alive
-    from sage_ft_tui.engine.sweep.results import sweep_results
-
     said = []
     pid = driver_pid(lay)
     if pid and pid > 0:

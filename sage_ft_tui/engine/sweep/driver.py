@@ -23,10 +23,16 @@ from typing import Any, Optional
 
 from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import atomic_write_json, read_json
+from sage_ft_tui.engine.paths import list_dir
+from sage_ft_tui.engine.queue import enqueue, ensure_scheduler, entries
+from sage_ft_tui.engine.runs.control import cancel
 from sage_ft_tui.engine.runs.events import EventFollower
 from sage_ft_tui.engine.runs.layout import FINAL_STATES, RunLayout
+from sage_ft_tui.engine.runs.start import start_run
+from sage_ft_tui.engine.runs.state import derive_state, read_status
 from sage_ft_tui.engine.sweep import prune
 from sage_ft_tui.engine.sweep.layout import SweepLayout, trial_run_name
+from sage_ft_tui.engine.sweep.params import trial_config
 from sage_ft_tui.engine.sweep.store import SweepSpec, load_spec, open_study
 
 POLL_S = 0.3
@@ -43,16 +49,12 @@ def _queue_tag(spec: SweepSpec, number: int) -> str:
 
 
 def enqueue_trial(run: Path, home: Path, tag: str) -> None:
-    from sage_ft_tui.engine.queue import enqueue, ensure_scheduler
-
     enqueue(run, home=home, tag=tag)
     ensure_scheduler(home=home)
 
 
 def queue_entry(run: Path, home: Path) -> Any:
     """The run's entry in the queue (any state), None when it has none."""
-    from sage_ft_tui.engine.queue import entries
-
     me = Path(run).resolve()
     return next((e for e in entries(home=home) if Path(e.run).resolve() == me), None)
 
@@ -106,9 +108,6 @@ class Driver:
     def new_trial(self) -> None:
         from optuna.trial import TrialState
 
-        from sage_ft_tui.engine.runs.start import start_run
-        from sage_ft_tui.engine.sweep.params import trial_config
-
         trial = self.study.ask(self.dists)
         name = trial_run_name(self.spec.name, trial.number)
         try:
@@ -137,8 +136,6 @@ class Driver:
         import optuna
         from optuna.trial import TrialState
 
-        from sage_ft_tui.engine.runs.state import derive_state
-
         for ft in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             run = ft.user_attrs.get("run")
             run_path = Path(run) if run else self._tagged_run(ft.number)
@@ -165,8 +162,6 @@ class Driver:
             ensure_scheduler(home=self.home)  # after a reboot the queue's scheduler is gone too
 
     def _tagged_run(self, number: int) -> Optional[Path]:
-        from sage_ft_tui.engine.paths import list_dir
-
         for p in list_dir(self.home, "the runs home"):
             tag = read_json(RunLayout(p).sweep_tag) if p.is_dir() else None
             if isinstance(tag, dict) and tag.get("sweep") == self.spec.name and tag.get("trial") == number:
@@ -174,9 +169,6 @@ class Driver:
         return None
 
     def check(self, number: int, act: Active) -> None:
-        from sage_ft_tui.engine.runs.control import cancel
-        from sage_ft_tui.engine.runs.state import derive_state, read_status
-
         state = derive_state(act.run)[0]  # before reading: events written before a final state are all there
         act.events.extend(act.follower.poll())
         if self.spec.prune and state not in FINAL_STATES and prune.should_prune(act.trial, act.events, act.reported):
@@ -223,8 +215,6 @@ class Driver:
 
     # ---- the loop ----------------------------------------------------------------
     def run(self) -> None:
-        from sage_ft_tui.engine.runs.state import derive_state
-
         self.adopt()
         write_summary(self.lay, self.study, self.spec, self.active)
         last_write = 0.0

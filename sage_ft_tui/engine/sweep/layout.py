@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from sage_ft_tui.engine.paths import runs_home
+
 SWEEPS_DIR = "sweeps"  # under the runs home
 SWEEP_MARKER = ".sage-ft-sweep"
 
 
 def sweeps_home(home: Optional[Path] = None) -> Path:
-    from sage_ft_tui.engine.paths import runs_home
-
     return (Path(home) if home else runs_home()) / SWEEPS_DIR
 
 

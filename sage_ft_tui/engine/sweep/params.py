@@ -3,6 +3,7 @@ before any trial starts (one line per bad input: what, where, what to do)."""
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -125,8 +126,6 @@ def parse_param(item: str) -> Param:
 
 
 def _with(base: dict, key: str, value: Any) -> dict:
-    import copy
-
     data = copy.deepcopy(base)
     set_dotted(data, key, value, source="--param")
     return data

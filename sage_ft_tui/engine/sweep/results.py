@@ -12,9 +12,12 @@ from typing import Any, Optional
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import read_json
+from sage_ft_tui.engine.runs.events import read_events
 from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.runs.state import derive_state
 from sage_ft_tui.engine.sweep import prune
 from sage_ft_tui.engine.sweep.layout import SweepLayout
+from sage_ft_tui.engine.sweep.params import trial_config
 from sage_ft_tui.engine.sweep.store import SweepSpec, driver_pid, load_spec
 
 # Ranking order: finished trials by their value, then those under way, then pruned, then failed.
@@ -82,9 +85,6 @@ class SweepResults:
 
 def _live(row: TrialRow) -> TrialRow:
     """A trial under way: its run's own state and latest figure (the driver may be gone)."""
-    from sage_ft_tui.engine.runs.events import read_events
-    from sage_ft_tui.engine.runs.state import derive_state
-
     if not row.run or not RunLayout(row.run).is_ours():
         return row
     state = derive_state(Path(row.run))[0]
@@ -142,8 +142,6 @@ def _with_objective(row: TrialRow) -> TrialRow:
 
 def best_config(lay: SweepLayout) -> tuple[TrialRow, RunConfig]:
     """The best complete trial and the base config with its values (no run name: a new run)."""
-    from sage_ft_tui.engine.sweep.params import trial_config
-
     res = sweep_results(lay)
     best = res.best
     if best is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import time
@@ -17,6 +18,7 @@ from typing import Any, Optional
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json, read_json
+from sage_ft_tui.engine.runs.layout import RunLayout
 from sage_ft_tui.engine.sweep.layout import SweepLayout, sweeps_home
 from sage_ft_tui.engine.sweep.params import Param
 from sage_ft_tui.engine.sweep.prune import PRUNE_AFTER
@@ -104,8 +106,6 @@ def find_sweep(ref: str, home: Optional[Path] = None) -> SweepLayout:
 def sweep_of(ref: Optional[str], home: Optional[Path] = None) -> SweepLayout:
     """The sweep a screen opens: a trial's run folder (its sweep tag), a sweep's name or folder,
     or None for the newest sweep."""
-    from sage_ft_tui.engine.runs.layout import RunLayout
-
     if ref is None:
         found = list_sweeps(home)
         if not found:
@@ -153,8 +153,6 @@ def load_spec(lay: SweepLayout) -> SweepSpec:
 
 def require_optuna() -> None:
     """One line, not an ImportError, when the sweep extra is not installed."""
-    import importlib.util
-
     if importlib.util.find_spec("optuna") is None:
         raise SageError(
             "sweep needs Optuna, which is not installed",
