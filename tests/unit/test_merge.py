@@ -236,3 +236,27 @@ def test_sigterm_mid_merge_keeps_the_old_model(run_with_adapter):
     assert p.returncode == 130 and "nothing was changed" in err
     assert _tree(run / "merged") == before
     assert not [q for q in run.iterdir() if q.name.startswith(".merged")]
+
+
+def test_config_dtype_one_reader_for_merge_and_export(tmp_path):
+    """deploy.artifacts.config_dtype: the top-level dtype, else the text model's (a VLM), without
+    a "torch." prefix; "" when none is named or config.json is unreadable. The merge's size
+    estimate then counts 4 bytes a weight (float32), as before."""
+    cases = [
+        ({"torch_dtype": "torch.bfloat16"}, "bfloat16"),
+        ({"dtype": "float16", "torch_dtype": "float32"}, "float16"),
+        ({"text_config": {"torch_dtype": "bfloat16"}}, "bfloat16"),
+        ({"text_config": ["not", "a", "dict"]}, ""),
+        (["not", "an", "object"], ""),
+        ({}, ""),
+    ]
+    for i, (cfg, want) in enumerate(cases):
+        d = tmp_path / str(i)
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps(cfg))
+        assert A.config_dtype(d) == want, cfg
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{not json")
+    assert A.config_dtype(tmp_path / "bad") == "" and A.config_dtype(tmp_path / "missing") == ""
+    (tmp_path / "bad" / "model.safetensors").write_bytes(b"\0" * 400)
+    assert A.expected_size(tmp_path / "bad", "bfloat16") == 200  # unknown source dtype: float32
