@@ -157,8 +157,6 @@ class Driver:
             else:
                 log(f"trial {ft.number}: following {run_path.name} again")
         if any(derive_state(a.run)[0] == "created" for a in self.active.values()):
-            from sage_ft_tui.engine.queue import ensure_scheduler
-
             ensure_scheduler(home=self.home)  # after a reboot the queue's scheduler is gone too
 
     def _tagged_run(self, number: int) -> Optional[Path]:

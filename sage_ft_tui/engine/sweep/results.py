@@ -134,8 +134,6 @@ def sweep_results(lay: SweepLayout) -> SweepResults:
 
 def _with_objective(row: TrialRow) -> TrialRow:
     if row.objective is None and row.run and RunLayout(row.run).events.is_file():
-        from sage_ft_tui.engine.runs.events import read_events
-
         row.objective = prune.objective_of(read_events(RunLayout(row.run).events).events)
     return row
 
