@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sage_ft_tui.engine.data.code.scan import build_samples, scan_repository  # noqa: E402
+from sage_ft_tui.engine.data.code.samples import build_samples  # noqa: E402
+from sage_ft_tui.engine.data.code.scan import scan_repository  # noqa: E402
 
 BODY = {
     "py": (

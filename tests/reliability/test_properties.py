@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sage_ft_tui.engine.data.formats import RowError, detect_format, normalize, row_format
-from sage_ft_tui.engine.data.readers import Row, read_files
+from sage_ft_tui.engine.data.readers import read_files
+from sage_ft_tui.engine.data.rows import Row
 from sage_ft_tui.engine.runs.events import EventFollower, parse_chunk, read_events
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

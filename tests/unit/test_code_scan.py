@@ -16,18 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import coderepo_factory as crf  # noqa: E402
 
 from sage_ft_tui.engine.config.schema import RunConfig  # noqa: E402
-from sage_ft_tui.engine.data.code.records import build_code_records  # noqa: E402
-from sage_ft_tui.engine.data.code.scan import (  # noqa: E402
+from sage_ft_tui.engine.data.code.languages import (  # noqa: E402
     LANGUAGES,
-    build_samples,
-    chunk_text,
-    code_report,
-    git_root,
     header_for,
     language_of,
     normalize_languages,
-    scan_repository,
 )
+from sage_ft_tui.engine.data.code.records import build_code_records  # noqa: E402
+from sage_ft_tui.engine.data.code.samples import build_samples, chunk_text, code_report  # noqa: E402
+from sage_ft_tui.engine.data.code.scan import git_root, scan_repository  # noqa: E402
 from sage_ft_tui.engine.data.secrets import find_secret, is_secret_name  # noqa: E402
 from sage_ft_tui.engine.data.template import ChatTokenizer  # noqa: E402
 from sage_ft_tui.engine.errors import SageError  # noqa: E402
@@ -427,7 +424,7 @@ def test_no_repo_means_the_git_root_of_cwd(repo, monkeypatch):
 
 def test_engine_module_is_torch_and_textual_free():
     code = (
-        "import sys; import sage_ft_tui.engine.data.code.scan, sage_ft_tui.engine.recipes.code, "
+        "import sys; import sage_ft_tui.engine.data.code.records, sage_ft_tui.engine.recipes.code, "
         "sage_ft_tui.engine.data.secrets; bad = [m for m in ('torch', 'textual', 'transformers') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -16,7 +16,8 @@ import pytest
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.data.load import load_training_data
-from sage_ft_tui.engine.data.readers import DATA_SUFFIXES, MAX_JSON_DEPTH, is_data_name, read_files
+from sage_ft_tui.engine.data.parsers import MAX_JSON_DEPTH
+from sage_ft_tui.engine.data.readers import DATA_SUFFIXES, is_data_name, read_files
 from sage_ft_tui.engine.errors import SageError
 
 

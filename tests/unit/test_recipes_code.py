@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
 import coderepo_factory as crf  # noqa: E402
 
-from sage_ft_tui.engine.data.code.scan import SKIP_REASONS, scan_repository  # noqa: E402
+from sage_ft_tui.engine.data.code.languages import SKIP_REASONS  # noqa: E402
+from sage_ft_tui.engine.data.code.scan import scan_repository  # noqa: E402
 from sage_ft_tui.engine.errors import SageError  # noqa: E402
 from sage_ft_tui.engine.recipes.code import (  # noqa: E402
     code_config,

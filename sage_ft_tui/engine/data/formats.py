@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from sage_ft_tui.engine.data.images import IMAGE_PART_TYPES, IMAGE_PLACEHOLDER, raw_images
-from sage_ft_tui.engine.data.readers import Row, shown
+from sage_ft_tui.engine.data.rows import Row, shown
 
 SFT_FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion", "text")
 # Preference rows: prompt + chosen + rejected (pairs), or prompt + completion + label (kto).
@@ -140,85 +140,111 @@ def normalize(d: Any, fmt: str, system_prompt: Optional[str] = None) -> dict:
 
 
 def _normalize(d: dict, fmt: str, system_prompt: Optional[str], images: list) -> dict:
-    if fmt == "text":
-        key = "text" if "text" in d else "content"
-        return {"text": _text(d.get(key), key)}
-    if fmt == "alpaca":
-        _need(d, "instruction", "output")
-        msgs = []
-        sys_ = _text(d.get("system"), "system", required=False) or system_prompt
-        if sys_:
-            msgs.append({"role": "system", "content": sys_})
-        hist = d.get("history") or []
-        if not isinstance(hist, list):
+    one = _NORMALIZERS.get(fmt)
+    if one is None:
+        raise RowError(f"unknown format {fmt!r}")
+    return one(d, system_prompt, images)
+
+
+def _from_text(d: dict, system_prompt: Optional[str], images: list) -> dict:
+    key = "text" if "text" in d else "content"
+    return {"text": _text(d.get(key), key)}
+
+
+def _from_alpaca(d: dict, system_prompt: Optional[str], images: list) -> dict:
+    _need(d, "instruction", "output")
+    msgs = []
+    sys_ = _text(d.get("system"), "system", required=False) or system_prompt
+    if sys_:
+        msgs.append({"role": "system", "content": sys_})
+    hist = d.get("history") or []
+    if not isinstance(hist, list):
+        raise RowError("field 'history' must be a list of [question, answer] pairs")
+    for h in hist:
+        if not (isinstance(h, (list, tuple)) and len(h) == 2):
             raise RowError("field 'history' must be a list of [question, answer] pairs")
-        for h in hist:
-            if not (isinstance(h, (list, tuple)) and len(h) == 2):
-                raise RowError("field 'history' must be a list of [question, answer] pairs")
-            msgs += [
-                {"role": "user", "content": _text(h[0], "history")},
-                {"role": "assistant", "content": _text(h[1], "history")},
-            ]
-        user = _text(d.get("instruction"), "instruction")
-        inp = _text(d.get("input"), "input", required=False)
-        msgs.append({"role": "user", "content": f"{user}\n\n{inp}" if inp.strip() else user})
-        msgs.append({"role": "assistant", "content": _text(d.get("output"), "output")})
-        return {"messages": msgs}
-    if fmt == "qa":
-        _need(d, "question", "answer")
-        q = _text(d.get("question"), "question")
-        ctx = _text(d.get("context"), "context", required=False)
-        msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
-        msgs.append({"role": "user", "content": f"Context:\n{ctx}\n\nQuestion: {q}" if ctx.strip() else q})
-        msgs.append({"role": "assistant", "content": _text(d.get("answer"), "answer")})
-        return {"messages": msgs}
-    if fmt == "prompt_completion":
-        _need(d, "prompt", "completion")
-        msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
         msgs += [
-            {"role": "user", "content": _text(d.get("prompt"), "prompt")},
-            {"role": "assistant", "content": _text(d.get("completion"), "completion")},
+            {"role": "user", "content": _text(h[0], "history")},
+            {"role": "assistant", "content": _text(h[1], "history")},
         ]
-        return {"messages": msgs}
-    if fmt == "sharegpt":
-        conv = d.get("conversations")
-        if not isinstance(conv, list) or not conv:
-            raise RowError("field 'conversations' must be a non-empty list")
-        msgs = []
-        for i, turn in enumerate(conv):
-            if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
-                raise RowError(f"conversations[{i}] needs 'from' and 'value'")
-            role = SHAREGPT_ROLES.get(str(turn["from"]).lower())
-            if role is None:
-                raise RowError(f"conversations[{i}]: unknown role {shown(turn['from'])!r}")
-            if str(turn["from"]).lower() == "function_call":
-                call = _tool_call(turn["value"], f"conversations[{i}]")
-                msgs.append({"role": "assistant", "content": "", "tool_calls": json.dumps([call], ensure_ascii=False)})
-                continue
-            msg = {"role": role, "content": _text(turn["value"], f"conversations[{i}].value")}
-            _loss_weight(turn, msg, f"conversations[{i}]")
-            msgs.append(msg)
-        if system_prompt and msgs[0]["role"] != "system":
-            msgs.insert(0, {"role": "system", "content": system_prompt})
-        return _checked({"messages": msgs, **_tools(d)})
-    if fmt == "messages":
-        raw = d.get("messages")
-        if not isinstance(raw, list) or not raw:
-            raise RowError("field 'messages' must be a non-empty list")
-        msgs = []
-        for i, m in enumerate(raw):
-            if not isinstance(m, dict) or "role" not in m:
-                raise RowError(f"messages[{i}] needs 'role' and 'content'")
-            role = str(m["role"]).lower()
-            if role == "developer":
-                role = "system"
-            if role not in MESSAGE_ROLES:
-                raise RowError(f"messages[{i}]: unknown role {shown(m['role'])!r}")
-            msgs.append(_message(m, role, i, images))
-        if system_prompt and msgs[0]["role"] != "system":
-            msgs.insert(0, {"role": "system", "content": system_prompt})
-        return _checked({"messages": msgs, **_tools(d)})
-    raise RowError(f"unknown format {fmt!r}")
+    user = _text(d.get("instruction"), "instruction")
+    inp = _text(d.get("input"), "input", required=False)
+    msgs.append({"role": "user", "content": f"{user}\n\n{inp}" if inp.strip() else user})
+    msgs.append({"role": "assistant", "content": _text(d.get("output"), "output")})
+    return {"messages": msgs}
+
+
+def _from_qa(d: dict, system_prompt: Optional[str], images: list) -> dict:
+    _need(d, "question", "answer")
+    q = _text(d.get("question"), "question")
+    ctx = _text(d.get("context"), "context", required=False)
+    msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    msgs.append({"role": "user", "content": f"Context:\n{ctx}\n\nQuestion: {q}" if ctx.strip() else q})
+    msgs.append({"role": "assistant", "content": _text(d.get("answer"), "answer")})
+    return {"messages": msgs}
+
+
+def _from_prompt_completion(d: dict, system_prompt: Optional[str], images: list) -> dict:
+    _need(d, "prompt", "completion")
+    msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    msgs += [
+        {"role": "user", "content": _text(d.get("prompt"), "prompt")},
+        {"role": "assistant", "content": _text(d.get("completion"), "completion")},
+    ]
+    return {"messages": msgs}
+
+
+def _from_sharegpt(d: dict, system_prompt: Optional[str], images: list) -> dict:
+    conv = d.get("conversations")
+    if not isinstance(conv, list) or not conv:
+        raise RowError("field 'conversations' must be a non-empty list")
+    msgs = []
+    for i, turn in enumerate(conv):
+        if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
+            raise RowError(f"conversations[{i}] needs 'from' and 'value'")
+        role = SHAREGPT_ROLES.get(str(turn["from"]).lower())
+        if role is None:
+            raise RowError(f"conversations[{i}]: unknown role {shown(turn['from'])!r}")
+        if str(turn["from"]).lower() == "function_call":
+            call = _tool_call(turn["value"], f"conversations[{i}]")
+            msgs.append({"role": "assistant", "content": "", "tool_calls": json.dumps([call], ensure_ascii=False)})
+            continue
+        msg = {"role": role, "content": _text(turn["value"], f"conversations[{i}].value")}
+        _loss_weight(turn, msg, f"conversations[{i}]")
+        msgs.append(msg)
+    if system_prompt and msgs[0]["role"] != "system":
+        msgs.insert(0, {"role": "system", "content": system_prompt})
+    return _checked({"messages": msgs, **_tools(d)})
+
+
+def _from_messages(d: dict, system_prompt: Optional[str], images: list) -> dict:
+    raw = d.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise RowError("field 'messages' must be a non-empty list")
+    msgs = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict) or "role" not in m:
+            raise RowError(f"messages[{i}] needs 'role' and 'content'")
+        role = str(m["role"]).lower()
+        if role == "developer":
+            role = "system"
+        if role not in MESSAGE_ROLES:
+            raise RowError(f"messages[{i}]: unknown role {shown(m['role'])!r}")
+        msgs.append(_message(m, role, i, images))
+    if system_prompt and msgs[0]["role"] != "system":
+        msgs.insert(0, {"role": "system", "content": system_prompt})
+    return _checked({"messages": msgs, **_tools(d)})
+
+
+# an SFT format → how one of its rows becomes a record (images: content parts found, in order)
+_NORMALIZERS: dict[str, Callable[[dict, Optional[str], list], dict]] = {
+    "text": _from_text,
+    "alpaca": _from_alpaca,
+    "qa": _from_qa,
+    "prompt_completion": _from_prompt_completion,
+    "sharegpt": _from_sharegpt,
+    "messages": _from_messages,
+}
 
 
 def _message(m: dict, role: str, i: int, images: list) -> dict:

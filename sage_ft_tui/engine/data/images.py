@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import unquote, urlparse
 
+from sage_ft_tui.engine.paths import cache_home
+
 IMAGE_PLACEHOLDER = "<image>"
 # Row fields that hold a row's images (LLaMA-Factory: `images`; some exports: `image`).
 IMAGE_FIELDS = ("images", "image")
@@ -57,8 +59,6 @@ class ImageRef:
 
 
 def images_cache() -> Path:
-    from sage_ft_tui.engine.paths import cache_home
-
     return cache_home() / "images"
 
 

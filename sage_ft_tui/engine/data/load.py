@@ -17,8 +17,9 @@ from sage_ft_tui.engine.data.images import ImageError
 from sage_ft_tui.engine.data.loaded import LoadedData
 from sage_ft_tui.engine.data.options import LoadOptions
 from sage_ft_tui.engine.data.per_task import task_data
-from sage_ft_tui.engine.data.readers import BadRow, ReadResult, Row, read_files, shown
+from sage_ft_tui.engine.data.readers import ReadResult, read_files
 from sage_ft_tui.engine.data.row_checks import check_rows
+from sage_ft_tui.engine.data.rows import BadRow, Row, shown
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.methods.registry import check_task_format
 

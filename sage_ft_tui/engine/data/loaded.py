@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Hashable, Optional, Sequence
 
 from sage_ft_tui.engine.data.findings import Finding
-from sage_ft_tui.engine.data.readers import BadRow
+from sage_ft_tui.engine.data.rows import BadRow
 
 
 @dataclass

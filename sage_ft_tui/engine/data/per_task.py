@@ -20,7 +20,7 @@ from sage_ft_tui.engine.data.images import ImageRef, resolve_row_images, row_ima
 from sage_ft_tui.engine.data.loaded import LoadedData
 from sage_ft_tui.engine.data.options import LoadOptions
 from sage_ft_tui.engine.data.preference import normalize_for, preview_pair, sequence_lengths
-from sage_ft_tui.engine.data.readers import Row
+from sage_ft_tui.engine.data.rows import Row
 from sage_ft_tui.engine.data.truncation import Truncation, truncation, truncation_of_lengths
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.methods.preference import pairs_only

@@ -15,7 +15,7 @@ from sage_ft_tui.engine.data.findings import Finding
 from sage_ft_tui.engine.data.load import REPORT_LIST_LIMIT, load_training_data
 from sage_ft_tui.engine.data.options import LoadOptions
 from sage_ft_tui.engine.data.per_task import task_data
-from sage_ft_tui.engine.data.readers import BadRow
+from sage_ft_tui.engine.data.rows import BadRow
 from sage_ft_tui.engine.data.split import split, split_note
 from sage_ft_tui.engine.data.template import chat_tokenizer
 from sage_ft_tui.engine.fsutil import atomic_write_json

@@ -16,7 +16,7 @@ from sage_ft_tui.engine.data.findings import Finding, refuse
 from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS, PREFERENCE_KEYS, row_format
 from sage_ft_tui.engine.data.images import IMAGE_FIELDS, IMAGE_PART_TYPES, IMAGE_PLACEHOLDER
 from sage_ft_tui.engine.data.literals import LiteralScan
-from sage_ft_tui.engine.data.readers import BadRow, Row, shown
+from sage_ft_tui.engine.data.rows import BadRow, Row, shown
 from sage_ft_tui.engine.data.secrets import find_data_secret, may_hold_secret, row_strings
 from sage_ft_tui.engine.methods.registry import trains_own_rows
 

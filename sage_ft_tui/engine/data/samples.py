@@ -10,7 +10,9 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from sage_ft_tui.engine.data.readers import is_data_name
+from sage_ft_tui.engine.data.formats import detect_format
+from sage_ft_tui.engine.data.readers import is_data_name, read_files
+from sage_ft_tui.engine.methods.registry import all_tasks
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,6 @@ def sample_path(name: str) -> Path:
 @lru_cache(maxsize=1)
 def bundled_samples() -> tuple[Sample, ...]:
     """Every sample file (pretrain/, the tiny model's own pre-training text, left out)."""
-    from sage_ft_tui.engine.data.formats import detect_format
-    from sage_ft_tui.engine.data.readers import read_files
-
     out = []
     for f in sorted(samples_dir().iterdir()):
         if not f.is_file() or not is_data_name(f.name):
@@ -48,8 +47,6 @@ def bundled_samples() -> tuple[Sample, ...]:
 
 def samples_for(task: str) -> list[Sample]:
     """The bundled samples whose format the task accepts."""
-    from sage_ft_tui.engine.methods.registry import all_tasks
-
     accepted = all_tasks()[task].formats if task in all_tasks() and task != "code" else ()
     fits = [s for s in bundled_samples() if s.format in accepted]
     return sorted(fits, key=lambda s: not s.name.startswith(task))  # the task's own sample first

@@ -219,8 +219,3 @@ def row_strings(obj, out: list[str] | None = None) -> list[str]:
         elif isinstance(o, (list, tuple)):
             stack.extend(o)
     return out
-
-
-def find_secret_in_row(obj) -> str | None:
-    """The kind of the first secret anywhere in a data row, or None."""
-    return find_data_secret("\n".join(row_strings(obj)))

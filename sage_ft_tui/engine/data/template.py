@@ -30,7 +30,9 @@ from sage_ft_tui.engine.data.chat_facts import (
     system_place,
 )
 from sage_ft_tui.engine.data.images import content_parts
+from sage_ft_tui.engine.data.turns import examples, turn
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.models.family import is_vision
 
 # Used when a model has no chat template: alpaca-style prompts, so qa/instruction data
 # still trains a base model (the chat task refuses instead). Saved with the adapter.
@@ -260,8 +262,6 @@ class ChatTokenizer:
         # Vision templates (LLaVA, Idefics3, ...) read content only as a list of parts: a plain
         # string renders as nothing. Such a template, and any vision-language model's (whose
         # images are parts: Gemma 3's template reads both), gets parts (images.content_parts).
-        from sage_ft_tui.engine.models.family import is_vision
-
         self.parts = is_vision(d) or _reads_parts(self.template)
         if FOLD_MARK not in self.template and lacks_system(self._render_raw):
             self.template = SYSTEM_FOLD + self.template
@@ -382,8 +382,6 @@ class ChatTokenizer:
 
     def examples(self, messages: list[dict], tools=None, mask_reasoning: bool = False):
         """The conversation as training examples (engine.data.turns): text + trained spans."""
-        from sage_ft_tui.engine.data.turns import examples
-
         return examples(self, messages, tools, mask_reasoning)  # render() plains them; "train" is read here
 
     def _encode(self, text: str, spans: list[tuple[int, int]]) -> Encoded:
@@ -407,8 +405,6 @@ class ChatTokenizer:
 
     def completion(self, prompt: list[dict], answer: list[dict], tools=None) -> tuple[str, str]:
         """(inference prompt, what the model produces after it: `answer` and its end of turn)."""
-        from sage_ft_tui.engine.data.turns import turn
-
         msgs = _plain(prompt + answer)
         t = turn(self, msgs, len(prompt), tools, end=len(msgs))
         return t.prompt, t.completion

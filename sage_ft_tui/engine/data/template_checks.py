@@ -7,7 +7,7 @@ import json
 
 from sage_ft_tui.engine.data.encode import record_messages
 from sage_ft_tui.engine.data.load import LoadedData
-from sage_ft_tui.engine.data.readers import BadRow
+from sage_ft_tui.engine.data.rows import BadRow
 from sage_ft_tui.engine.data.turns import per_answer_note
 from sage_ft_tui.engine.errors import SageError
 

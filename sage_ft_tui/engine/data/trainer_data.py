@@ -20,12 +20,13 @@ from sage_ft_tui.engine.data.formats import RowError, detect_format, normalize
 from sage_ft_tui.engine.data.images import vision_examples
 from sage_ft_tui.engine.data.load import load_training_data
 from sage_ft_tui.engine.data.preference import encode_preference, prompt_text
-from sage_ft_tui.engine.data.readers import Row
+from sage_ft_tui.engine.data.rows import Row
 from sage_ft_tui.engine.data.template import chat_tokenizer
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.methods.preference import unpairs
 from sage_ft_tui.engine.methods.registry import check_task_format, trains_own_rows
 from sage_ft_tui.engine.models.family import is_vision
+from sage_ft_tui.engine.models.resolve import model_dir as resolve_model_dir
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -203,9 +204,6 @@ def prepare_dataset(
     with input_ids and completion_mask, ready for `LoRATrainer.train`."""
     import datasets
 
-    from sage_ft_tui.engine.data.template import chat_tokenizer
-    from sage_ft_tui.engine.models.resolve import model_dir
-
     if isinstance(data, datasets.Dataset):
         data = data.to_list()
     if isinstance(data, list):
@@ -233,7 +231,7 @@ def prepare_dataset(
             "its images are checked and processed by the model's processor",
             kind="data",
         )
-    mdir = str(model_dir(model))
+    mdir = str(resolve_model_dir(model))
     tok = chat_tokenizer(mdir)
     is_text = "text" in records[0]
     batch = {k: [r.get(k) for r in records] for k in records[0]}

@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import Optional, Protocol
 
-from sage_ft_tui.engine.data.chat_facts import SENTINEL
+from sage_ft_tui.engine.data.chat_facts import SENTINEL, TemplateFacts
 
-if TYPE_CHECKING:
-    from sage_ft_tui.engine.data.template import ChatTokenizer
+
+class Renders(Protocol):
+    """What this module asks of a chat tokenizer (template.ChatTokenizer, which imports this
+    module: a protocol here keeps the dependency one way)."""
+
+    facts: TemplateFacts
+
+    def render(self, messages: list[dict], add_generation_prompt: bool = False, tools=None, clock=None) -> str: ...
 
 
 @dataclass
@@ -56,7 +62,7 @@ def _tail_start(prompt: str, pre: str) -> int:
 _OPEN_TAG = re.compile(r"^\s*<([A-Za-z_]+)>\s*$")
 
 
-def turn(tok: ChatTokenizer, messages: list[dict], i: int, tools=None, end: Optional[int] = None) -> Turn:
+def turn(tok: Renders, messages: list[dict], i: int, tools=None, end: Optional[int] = None) -> Turn:
     """messages[:i] as the prompt, messages[i:end] (ending with the answer) as what the
     model produces after it."""
     end = end or i + 1
@@ -94,7 +100,7 @@ def turn(tok: ChatTokenizer, messages: list[dict], i: int, tools=None, end: Opti
     return Turn(prompt, completion, raw)
 
 
-def examples(tok: ChatTokenizer, messages: list[dict], tools=None, mask_reasoning: bool = False) -> list[Example]:
+def examples(tok: Renders, messages: list[dict], tools=None, mask_reasoning: bool = False) -> list[Example]:
     """The training examples of one conversation (usually one)."""
     idx = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     out: list[Example] = []

@@ -20,7 +20,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from sage_ft_tui.engine.data.readers import shown
+from sage_ft_tui.engine.data.rows import shown
 from sage_ft_tui.engine.errors import SageError, clip
 
 # The built-in rewards and what each scores, in one line (the wizard's Method step shows it).

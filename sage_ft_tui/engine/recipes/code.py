@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Optional, Union
 
 from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.data.code.languages import SKIP_REASONS
 from sage_ft_tui.engine.data.code.records import build_code_records
-from sage_ft_tui.engine.data.code.scan import SKIP_REASONS, ScanResult, check_repo_path
+from sage_ft_tui.engine.data.code.scan import ScanResult, check_repo_path
 from sage_ft_tui.engine.data.template import chat_tokenizer
 from sage_ft_tui.engine.fsutil import fmt_bytes
 from sage_ft_tui.engine.models.resolve import model_dir

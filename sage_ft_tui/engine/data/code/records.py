@@ -3,7 +3,8 @@ data analysis reads any task's data (a LoadedData) plus the report's `code_scan`
 
 from __future__ import annotations
 
-from sage_ft_tui.engine.data.code.scan import build_samples, code_report, scan_repository
+from sage_ft_tui.engine.data.code.samples import build_samples, code_report
+from sage_ft_tui.engine.data.code.scan import scan_repository
 from sage_ft_tui.engine.data.loaded import LoadedData
 from sage_ft_tui.engine.errors import SageError
 
