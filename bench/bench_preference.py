@@ -54,7 +54,7 @@ def _peak() -> int:
 
 def child_ours(data: Path, model: str, steps: int, home: Path) -> dict:
     os.environ["SAGE_FT_HOME"] = str(home)
-    from sage_ft_tui.engine.config.presets import apply_preset
+    from sage_ft_tui.engine.config.build import apply_preset
     from sage_ft_tui.engine.config.schema import RunConfig
     from sage_ft_tui.engine.data.trainer_data import tokenized_datasets
     from sage_ft_tui.engine.models.resolve import model_dir

@@ -8,8 +8,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "LoRATrainer": ("sage_ft_tui.engine.train.trainer", "LoRATrainer"),
-    "TrainingConfig": ("sage_ft_tui.engine.config.seed", "TrainingConfig"),
-    "LoRAConfig": ("sage_ft_tui.engine.config.seed", "LoRAConfig"),
+    "TrainingConfig": ("sage_ft_tui.engine.config.legacy", "TrainingConfig"),
+    "LoRAConfig": ("sage_ft_tui.engine.config.legacy", "LoRAConfig"),
     "PresetConfigs": ("sage_ft_tui.engine.config.presets", "PresetConfigs"),
     "RunConfig": ("sage_ft_tui.engine.config.schema", "RunConfig"),
     "prepare_dataset": ("sage_ft_tui.engine.data.trainer_data", "prepare_dataset"),

@@ -31,7 +31,7 @@ def build_estimate(
     from sage_ft_tui.cli.planning import Target
     from sage_ft_tui.engine.config.build import Target as Plan
     from sage_ft_tui.engine.config.build import build_config, given
-    from sage_ft_tui.engine.config.schema import QUANTIZATIONS
+    from sage_ft_tui.engine.config.sections import QUANTIZATIONS
     from sage_ft_tui.engine.hardware.estimate import estimate_for_config
     from sage_ft_tui.engine.hardware.probe import snapshot
 

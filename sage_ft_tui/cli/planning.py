@@ -18,7 +18,7 @@ class Target:
     precision: Optional[str] = None
 
     def check(self) -> Target:
-        from sage_ft_tui.engine.config.schema import PRECISIONS
+        from sage_ft_tui.engine.config.sections import PRECISIONS
 
         if self.precision is not None and self.precision not in PRECISIONS:
             raise SageError(

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from sage_ft_tui.engine.config.build import Built, build_config
-from sage_ft_tui.engine.config.schema import PRECISIONS, QUANTIZATIONS, RunConfig, get_dotted
+from sage_ft_tui.engine.config.schema import RunConfig, get_dotted
+from sage_ft_tui.engine.config.sections import PRECISIONS, QUANTIZATIONS
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.models.tiny import TINY_NAME
 

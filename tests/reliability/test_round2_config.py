@@ -17,7 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 from sage_ft_tui.cli.app import app
-from sage_ft_tui.engine.config.schema import PRESET_NAMES, RunConfig, get_dotted
+from sage_ft_tui.engine.config.schema import RunConfig, get_dotted
+from sage_ft_tui.engine.config.sections import PRESET_NAMES
 from sage_ft_tui.engine.runs.layout import RunLayout
 from tests.reliability.conftest import CLI, REPO, SAMPLES, cli, one_error_line
 

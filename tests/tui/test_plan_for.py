@@ -1,5 +1,5 @@
 """The Hardware step plans for another card: picking "H100 80GB" shows the bf16 GPU plan
-for it, computed by the engine (gpus.target_snapshot + plan_auto), on this CPU machine."""
+for it, computed by the engine (gpus.target_snapshot + fit_hardware), on this CPU machine."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 import pytest
 
-from sage_ft_tui.engine.config.presets import PresetConfigs, apply_preset
+from sage_ft_tui.engine.config.build import apply_preset
+from sage_ft_tui.engine.config.legacy import LoRAConfig, TrainingConfig
+from sage_ft_tui.engine.config.presets import PresetConfigs
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.config.seed import LoRAConfig, TrainingConfig
 from sage_ft_tui.engine.errors import SageError
 
 

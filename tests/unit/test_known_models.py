@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.config.seed import TrainingConfig
+from sage_ft_tui.engine.config.legacy import TrainingConfig
 from sage_ft_tui.engine.hardware.probe import RecordedBackend
 from sage_ft_tui.engine.models.catalog import describe
 from sage_ft_tui.engine.models.known import DEFAULTS, KNOWN, LEGACY_DEFAULT, quickstart_model

@@ -10,7 +10,8 @@ import typing
 import pytest
 
 from sage_ft_tui.engine.config.build import preference_uses
-from sage_ft_tui.engine.config.schema import PreferenceSection, RunConfig, Task
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.config.sections import PreferenceSection, Task
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.methods.registry import (
     all_tasks,

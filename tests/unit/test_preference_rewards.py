@@ -93,12 +93,12 @@ def test_method_and_reference_choices():
 
 
 def test_auto_preset_sizes_the_batch_for_the_pair():
-    from sage_ft_tui.engine.config.presets import plan_auto
+    from sage_ft_tui.engine.config.hardware_fit import fit_hardware
     from sage_ft_tui.engine.hardware import probe as hw
 
     fix = Path(__file__).parent / "fixtures" / "hardware"
     model, gpu = str(fix / "models" / "qwen2.5-7b"), hw.RecordedBackend(fix / "rtx4090.json")
-    sft, pair = plan_auto(model, gpu), plan_auto(model, gpu, sequences=2)
+    sft, pair = fit_hardware(model, gpu), fit_hardware(model, gpu, sequences=2)
     assert pair.estimate.fits and pair.estimate.total <= 0.9 * pair.gpu.mem_free
     tokens = lambda p: p.config.batch_size * p.config.max_length  # noqa: E731
     assert tokens(pair) < tokens(sft) or pair.config.gradient_checkpointing and not sft.config.gradient_checkpointing

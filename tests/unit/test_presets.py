@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from sage_ft_tui.engine.config.presets import PresetConfigs, apply_preset, auto_preset, explain_choice, plan_auto
+from sage_ft_tui.engine.config.build import apply_preset
+from sage_ft_tui.engine.config.hardware_fit import auto_preset, explain_choice, fit_hardware
+from sage_ft_tui.engine.config.presets import PresetConfigs
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB
@@ -38,7 +40,7 @@ def quant(c):
     ],
 )
 def test_quantizes_only_when_needed(hw_name, model, q):
-    plan = plan_auto(model, rec(hw_name))
+    plan = fit_hardware(model, rec(hw_name))
     assert quant(plan.config) == q
     assert plan.estimate.fits and plan.estimate.total <= 0.9 * plan.gpu.mem_free
     assert plan.config.bf16 and not plan.config.fp16 and plan.config.preset == "auto"
@@ -46,7 +48,7 @@ def test_quantizes_only_when_needed(hw_name, model, q):
 
 def test_largest_that_fits():
     """One step up in micro-batch (or length) would not fit under 90%."""
-    plan = plan_auto(LLAMA2, rec("rtx4090"))
+    plan = fit_hardware(LLAMA2, rec("rtx4090"))
     c = plan.config
     bigger = estimate_memory(
         LLAMA2,
@@ -66,12 +68,12 @@ def test_small_gpu_shortens_before_failing():
     tiny_free = readings.snapshot_from_dict(readings.snapshot_to_dict(rec("rtx3060").snapshot()))
     g = tiny_free.gpus[0]
     g.mem_free = int(7.6 * GiB)
-    plan = plan_auto(QWEN7, tiny_free)
+    plan = fit_hardware(QWEN7, tiny_free)
     assert quant(plan.config) == "4bit" and plan.config.gradient_checkpointing
     assert plan.config.max_length < 2048 and any("wanted 2048" in l for l in plan.lines)
     g.mem_free = 5 * GiB
     with pytest.raises(SageError, match="does not fit on GPU 0") as e:
-        plan_auto(QWEN7, tiny_free)
+        fit_hardware(QWEN7, tiny_free)
     assert e.value.kind == "oom"
 
 

@@ -102,9 +102,9 @@ QWEN7 = str(MODELS / "qwen2.5-7b")
     ],
 )
 def test_auto_plan_shards_only_when_one_gpu_is_too_small(model, card, n, sharding, quant):
-    from sage_ft_tui.engine.config.presets import plan_auto
+    from sage_ft_tui.engine.config.hardware_fit import fit_hardware
 
-    plan = plan_auto(model, target_snapshot(card, count=n), gpus=n)
+    plan = fit_hardware(model, target_snapshot(card, count=n), gpus=n)
     c = plan.config
     assert plan.sharding == sharding and plan.gpus == (list(range(n)) if n > 1 else [])
     assert ("4bit" if c.load_in_4bit else "8bit" if c.load_in_8bit else "none") == quant
@@ -119,14 +119,14 @@ def test_auto_plan_shards_only_when_one_gpu_is_too_small(model, card, n, shardin
 
 
 def test_too_big_even_sharded_says_how_many_gpus():
-    from sage_ft_tui.engine.config.presets import plan_auto
+    from sage_ft_tui.engine.config.hardware_fit import fit_hardware
 
     with pytest.raises(SageError) as e:
-        plan_auto(LLAMA70, target_snapshot("RTX 4090", count=2), gpus=2)
+        fit_hardware(LLAMA70, target_snapshot("RTX 4090", count=2), gpus=2)
     assert "does not fit on 2 × RTX 4090" in e.value.message and "sharded over 2" in e.value.message
     assert "--gpus 4" in e.value.hint and e.value.kind == "oom"
     with pytest.raises(SageError, match="only 2 GPUs here"):
-        plan_auto(QWEN7, target_snapshot("RTX 4090", count=2), gpus=3)
+        fit_hardware(QWEN7, target_snapshot("RTX 4090", count=2), gpus=3)
 
 
 def test_estimate_auto_on_two_target_gpus_is_per_gpu():

@@ -31,14 +31,15 @@ from typing import Any, Optional, Sequence, Union
 
 from pydantic import ValidationError
 
+from sage_ft_tui.engine.config.presets import PRESET_KEYS, preset_values, user_keys
 from sage_ft_tui.engine.config.schema import (
-    PRESET_NAMES,
     RunConfig,
     config_error,
     get_dotted,
     parse_set,
     set_dotted,
 )
+from sage_ft_tui.engine.config.sections import PRESET_NAMES
 from sage_ft_tui.engine.errors import SageError, cut_middle
 from sage_ft_tui.engine.methods.preference import AUTO_PICKS
 from sage_ft_tui.engine.methods.registry import all_tasks, preference_methods
@@ -61,7 +62,7 @@ class Built:
     config: RunConfig
     origins: dict[str, str]  # dotted key -> the layer it came from: every key not at its default, and every one typed
     warnings: list[str] = field(default_factory=list)  # "warning: ..." lines: what the user wrote that lost
-    plan: Any = None  # the auto plan (presets.AutoPlan) when one was made
+    plan: Any = None  # the auto plan (hardware_fit.HardwareFit) when one was made
     layers: dict[str, str] = field(default_factory=dict)  # dotted key -> its layer in ORDER
 
     def origin_rows(self) -> list[tuple[str, Any, str]]:
@@ -108,7 +109,6 @@ def build_config(
     given keys stand at the file's place. `flag_label`: what the flags are called ("edited" for
     the wizard's edits); `cache`: a dict the caller keeps to reuse preset computations (the
     wizard, per keystroke)."""
-    from sage_ft_tui.engine.config.presets import user_keys
 
     layers: dict[str, dict[str, Any]] = {name: {} for name in ORDER}
     labels = {name: name for name in ORDER}
@@ -174,8 +174,6 @@ def build_config(
         layers["preset"], plan = {**pv.values, "preset": name}, pv.plan
         labels["preset"] = sources["preset"] = f"preset {name}"
         if not pv.values and name_from != "file":
-            from sage_ft_tui.engine.config.presets import PRESET_KEYS
-
             notes.append(
                 f"warning: preset {name} changes nothing: every key it sets ({', '.join(PRESET_KEYS)}) is given "
                 "above it; to plan for a machine use --gpu NAME, --vram GIB or --gpus N"
@@ -192,7 +190,6 @@ def build_config(
 
 def _preset_values(name: str, rc0: RunConfig, hardware: Any, gpus: Optional[int], keep: set[str], cache):
     """presets.preset_values, remembered in the caller's `cache` when it keeps one."""
-    from sage_ft_tui.engine.config.presets import preset_values
 
     if cache is None:
         return preset_values(name, rc0, hardware, gpus=gpus, keep=keep)
@@ -214,7 +211,6 @@ def _preset_values(name: str, rc0: RunConfig, hardware: Any, gpus: Optional[int]
 
 
 def _preset_keys() -> tuple[str, ...]:
-    from sage_ft_tui.engine.config.presets import PRESET_KEYS
 
     return PRESET_KEYS
 
@@ -392,4 +388,20 @@ def ignored_settings(cfg: RunConfig) -> list[str]:
     return out
 
 
-__all__ = ["ORDER", "Built", "Target", "build_config", "given", "ignored_settings", "preference_uses", "GRPO_USES"]
+def apply_preset(rc: RunConfig, name: str, hardware: Any = None, *, gpus: Optional[int] = None) -> RunConfig:
+    """`rc` with preset `name` under it: the preset sets only the keys it owns (PRESET_KEYS)
+    that `rc` was not given (the Python API's way to this module's order)."""
+    return build_config(base=rc, preset=name, hardware=hardware, gpus=gpus).config
+
+
+__all__ = [
+    "ORDER",
+    "Built",
+    "Target",
+    "apply_preset",
+    "build_config",
+    "given",
+    "ignored_settings",
+    "preference_uses",
+    "GRPO_USES",
+]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from sage_ft_tui.engine.config.schema import QUANTIZATIONS
+from sage_ft_tui.engine.config.sections import QUANTIZATIONS
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB, MiB
 from sage_ft_tui.engine.hardware.memory_estimate import MemoryEstimate

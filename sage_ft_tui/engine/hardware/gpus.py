@@ -1,6 +1,6 @@
 """Common training GPUs, to plan for a card this machine does not have.
 
-`estimate --gpu "RTX 4090"` / `--vram 24` and `plan_auto(..., hardware=target_snapshot(...))`
+`estimate --gpu "RTX 4090"` / `--vram 24` and `fit_hardware(..., hardware=target_snapshot(...))`
 size a run for the target from anywhere (a laptop, a CPU box): the plan is the bf16 (or
 fp16) GPU plan the target would make, not this machine's fp32 CPU one. Memory is the
 card's total as NVML reports it; dense bf16/fp16/tf32/fp32 TFLOP/s (no sparsity) are the

@@ -9,7 +9,7 @@
   shape keys (the memory estimate).
 
 The catalogue (models.catalog), the estimate's shapes (models.shape), the quickstart
-(recipes.quickstart) and the legacy API (config.seed) read this table; nothing else names a
+(recipes.quickstart) and the legacy API (config.legacy) read this table; nothing else names a
 hub model in code (tests/unit/test_known_models.py checks it).
 """
 

@@ -122,14 +122,14 @@ def _has_chat_template(folder: Optional[str]) -> bool:
 
 def _cpu_fits(entries: list, snapshot: Any) -> list:
     """The cached models small enough to train on this CPU whose estimate fits the free RAM."""
-    from sage_ft_tui.engine.config.presets import plan_auto
+    from sage_ft_tui.engine.config.hardware_fit import fit_hardware
 
     out = []
     for e in entries:
         if (e.params or 0) > CPU_MAX_PARAMS:
             continue
         try:
-            est = plan_auto(e.id, snapshot).estimate
+            est = fit_hardware(e.id, snapshot).estimate
         except SageError:
             continue
         if est is not None and est.fits:

@@ -2,7 +2,7 @@
 LoRA and QLoRA alike) or DeepSpeed ZeRO-3, all through transformers' Trainer/accelerate.
 
 `training.sharding` picks one; `auto` keeps DDP while a replica fits one GPU and shards
-with FSDP2 when the estimate says it fits only sharded (engine/config/presets.py decides
+with FSDP2 when the estimate says it fits only sharded (engine/config/hardware_fit.py decides
 and says so). Multi-node stays accelerate's own launcher (docs/MULTI_NODE.md);
 `slurm_script` writes the sbatch file for it. Never imports torch at module level.
 """

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from sage_ft_tui.engine.config.legacy import TrainingConfig
 from sage_ft_tui.engine.config.schema import RunConfig
-from sage_ft_tui.engine.config.seed import TrainingConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.methods.registry import task_spec
 from sage_ft_tui.engine.runs.events import EventWriter

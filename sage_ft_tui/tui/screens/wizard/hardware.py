@@ -28,10 +28,10 @@ LABELS = {key: label for key, _t, label in EDITABLE.values()} | {key: label for 
 
 
 def recommend(model: str, snap) -> tuple[str, str]:
-    """(what auto picks, why): engine.config.presets' plan for this model on this machine."""
-    from sage_ft_tui.engine.config.presets import plan_auto
+    """(what auto picks, why): engine.config.hardware_fit's fit for this model on this machine."""
+    from sage_ft_tui.engine.config.hardware_fit import fit_hardware
 
-    plan = plan_auto(model, snap)
+    plan = fit_hardware(model, snap)
     c = plan.config
     quant = "4-bit QLoRA" if c.load_in_4bit else "8-bit QLoRA" if c.load_in_8bit else "LoRA"
     prec = "bf16" if c.bf16 else "fp16" if c.fp16 else "fp32"

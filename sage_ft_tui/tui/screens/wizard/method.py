@@ -21,7 +21,8 @@ from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
 from sage_ft_tui.engine.config.build import preference_uses
-from sage_ft_tui.engine.config.schema import DPO_LOSSES, PreferenceSection, field_help
+from sage_ft_tui.engine.config.schema import field_help
+from sage_ft_tui.engine.config.sections import DPO_LOSSES, PreferenceSection
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.methods.grpo_rewards import REWARD_HELP
 from sage_ft_tui.engine.methods.registry import method_names, preference_methods

@@ -9,11 +9,12 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
-from sage_ft_tui.engine.config.schema import Quantization, RunConfig, Task, _Strict, set_dotted
+from sage_ft_tui.engine.config.schema import RunConfig, set_dotted
+from sage_ft_tui.engine.config.sections import Quantization, StrictModel, Task
 from sage_ft_tui.engine.models.known import LEGACY_DEFAULT
 
 
-class LoRAConfig(_Strict):
+class LoRAConfig(StrictModel):
     """Seed-compatible LoRA settings."""
 
     r: int = Field(8, gt=0)
@@ -25,7 +26,7 @@ class LoRAConfig(_Strict):
     task_type: Literal["CAUSAL_LM"] = "CAUSAL_LM"
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(StrictModel):
     """Seed-compatible flat training settings (`sage finetune`'s TrainingConfig)."""
 
     model_name: str = LEGACY_DEFAULT
