@@ -64,3 +64,12 @@ def test_reading_the_registry_loads_no_ml_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_task_names_a_kind_of_the_data_path():
+    from sage_ft_tui.engine.data.per_task import DATA_KINDS, task_data
+
+    for name, t in all_tasks().items():
+        assert t.records in DATA_KINDS, name
+        assert task_data(name) is DATA_KINDS[t.records]
+    assert task_data("chat").needs_template and not task_data("qa").needs_template

@@ -186,10 +186,9 @@ CODE = TaskData(conversation_record, measure_text, preview_text, source=build_co
 PREFERENCE = TaskData(preference_record, measure_pairs, preview_preference, check_preference_method)
 GRPO = TaskData(grpo_record, measure_pairs, preview_grpo, run_checks=grpo_checks)
 
-# task name → its kind (engine/methods/ describes the tasks a user picks from)
-TASK_DATA: dict[str, TaskData] = {
-    "qa": CONVERSATION,
-    "instruction": CONVERSATION,
+# the data path's kinds, by name: each task's descriptor names its kind (TaskSpec.records, engine/methods)
+DATA_KINDS: dict[str, TaskData] = {
+    "conversation": CONVERSATION,
     "chat": CHAT,
     "text": TEXT,
     "code": CODE,
@@ -199,5 +198,4 @@ TASK_DATA: dict[str, TaskData] = {
 
 
 def task_data(task: str) -> TaskData:
-    task_spec(task)  # an unknown task: its one error line
-    return TASK_DATA[task]
+    return DATA_KINDS[task_spec(task).records]  # an unknown task: task_spec's one error line

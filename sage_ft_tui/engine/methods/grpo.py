@@ -86,6 +86,7 @@ TASKS = (
         order=70,
         packs=False,
         trainer_rows=True,
+        records="grpo",
         section="grpo",
         wizard_steps=("Method",),
         metrics=METRICS,

@@ -84,6 +84,7 @@ TASKS = (
         sequences_per_sample=2,
         packs=False,
         trainer_rows=True,
+        records="preference",
         section="preference",
         wizard_steps=("Method",),
         metrics=METRICS,

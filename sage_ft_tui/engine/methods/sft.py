@@ -49,6 +49,7 @@ TASKS = (
         {"messages": [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello! How can I help?"}]},
         sft_trainer,
         order=30,
+        records="chat",
     ),
     TaskSpec(
         "text",
@@ -59,6 +60,7 @@ TASKS = (
         {"text": "Nairobi is the capital of Kenya."},
         sft_trainer,
         order=40,
+        records="text",
     ),
     TaskSpec(
         "code",
@@ -69,5 +71,6 @@ TASKS = (
         {"text": "# path: src/app.py\nimport os\n..."},
         sft_trainer,
         order=50,
+        records="code",
     ),
 )

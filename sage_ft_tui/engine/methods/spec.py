@@ -28,6 +28,9 @@ class TaskSpec:
     example: dict  # one row (`sage-ft-tui examples`)
     trainer: TrainerFactory
     order: int  # place in every list
+    # how a row becomes its training record, is measured and previewed: a kind of the data path
+    # (engine/data/per_task.py DATA_KINDS: conversation, chat, text, code, preference, grpo)
+    records: str = "conversation"
     sequences_per_sample: int = 1  # sequences one sample puts through the model per step (memory, plan)
     packs: bool = True  # rows may be packed into max_length sequences (only TRL's SFT trainer does)
     # rows are pre-tokenized by the data step into the trainer's columns (not input_ids + completion_mask)

@@ -112,14 +112,6 @@ def torch_varlen_available() -> bool:
     return all(k in params for k in VARLEN_KEYWORDS)
 
 
-def flex_available() -> bool:
-    try:
-        from torch.nn.attention.flex_attention import flex_attention  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def choose_attention(
     *,
     cuda: bool,
