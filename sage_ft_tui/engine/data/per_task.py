@@ -19,7 +19,15 @@ from sage_ft_tui.engine.data.grpo_checks import grpo_checks
 from sage_ft_tui.engine.data.images import ImageRef, resolve_row_images, row_image_refs
 from sage_ft_tui.engine.data.loaded import LoadedData
 from sage_ft_tui.engine.data.options import LoadOptions
-from sage_ft_tui.engine.data.preference import normalize_for, preview_pair, sequence_lengths
+from sage_ft_tui.engine.data.preference import (
+    encode_preference,
+    normalize_kto,
+    normalize_pair,
+    normalize_prompt,
+    preview_pair,
+    prompt_text,
+    sequence_lengths,
+)
 from sage_ft_tui.engine.data.rows import Row
 from sage_ft_tui.engine.data.truncation import Truncation, truncation, truncation_of_lengths
 from sage_ft_tui.engine.errors import SageError
@@ -67,6 +75,8 @@ class TaskData:
     source: Optional[Callable[[Any, Any], tuple[LoadedData, dict]]] = None
     # checks only run creation makes (run config, tokenizer, data) → findings; SageError refuses
     run_checks: Callable[[Any, Any, LoadedData], list[Finding]] = lambda cfg, tok, loaded: []
+    # a record → the rows its own trainer reads (tokenizer, record, unpair); None: SFT's input_ids + completion_mask
+    trainer_rows: Optional[Callable[[Any, dict, bool], list[dict]]] = None
     needs_template: bool = False  # the model must have a chat template
 
 
@@ -104,14 +114,14 @@ def conversation_record(r: Row, fmt: str, opts: LoadOptions) -> dict:
 
 
 def preference_record(r: Row, fmt: str, opts: LoadOptions) -> dict:
-    rec = normalize_for("preference", fmt, r.data, opts.system_prompt, opts.answer_field)
+    rec = (normalize_kto if fmt == "kto" else normalize_pair)(r.data, opts.system_prompt)
     if "chosen" in rec and _squashed(rec["chosen"]) == _squashed(rec["rejected"]):
         raise RowError("chosen and rejected differ only in whitespace: no preference to learn")
     return rec
 
 
 def grpo_record(r: Row, fmt: str, opts: LoadOptions) -> dict:
-    return normalize_for("grpo", fmt, r.data, opts.system_prompt, opts.answer_field)
+    return normalize_prompt(r.data, opts.answer_field, opts.system_prompt)
 
 
 # ---- how records are measured ----------------------------------------------------------
@@ -138,6 +148,26 @@ def measure_pairs(tok, records: list[dict], opts: MeasureOptions) -> Measured:
     """Pairs / prompts: lengths only (the trainer scores its own tokens)."""
     seqs = [sequence_lengths(tok, rec) for rec in records]
     return Measured(truncation_of_lengths([n for n, _ in seqs], opts.max_length), sum(sc for _, sc in seqs))
+
+
+# ---- the rows a task's own trainer reads ------------------------------------------------
+
+
+def preference_rows(tok, rec: dict, unpair: bool) -> list[dict]:
+    """prompt_ids + chosen_ids/rejected_ids (or completion_ids + label); with `unpair` a
+    pair becomes a good and a bad row (KTO)."""
+    if not (unpair and rec.get("chosen")):
+        return [encode_preference(tok, rec)]
+    base = {k: v for k, v in rec.items() if k not in ("chosen", "rejected")}
+    return [
+        encode_preference(tok, base | {"completion": rec[side], "label": side == "chosen"})
+        for side in ("chosen", "rejected")
+    ]
+
+
+def grpo_rows(tok, rec: dict, unpair: bool) -> list[dict]:
+    """The rendered prompt and the reference answer (TRL generates from the prompt)."""
+    return [{"prompt": prompt_text(tok, rec), "answer": rec["answer"]}]
 
 
 # ---- how a record is previewed ---------------------------------------------------------
@@ -183,8 +213,10 @@ CONVERSATION = TaskData(conversation_record, measure_conversations, preview_conv
 CHAT = TaskData(conversation_record, measure_conversations, preview_conversation, needs_template=True)
 TEXT = TaskData(conversation_record, measure_text, preview_text)
 CODE = TaskData(conversation_record, measure_text, preview_text, source=build_code_records)
-PREFERENCE = TaskData(preference_record, measure_pairs, preview_preference, check_preference_method)
-GRPO = TaskData(grpo_record, measure_pairs, preview_grpo, run_checks=grpo_checks)
+PREFERENCE = TaskData(
+    preference_record, measure_pairs, preview_preference, check_preference_method, trainer_rows=preference_rows
+)
+GRPO = TaskData(grpo_record, measure_pairs, preview_grpo, run_checks=grpo_checks, trainer_rows=grpo_rows)
 
 # the data path's kinds, by name: each task's descriptor names its kind (TaskSpec.records, engine/methods)
 DATA_KINDS: dict[str, TaskData] = {

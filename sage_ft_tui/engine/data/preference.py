@@ -208,14 +208,6 @@ def normalize_prompt(d: Any, answer_field: str = "answer", system_prompt: Option
     return {"prompt": conv, "answer": answer} | (_tools(d) if d.get("tools") is not None else {})
 
 
-def normalize_for(task: str, fmt: str, d: Any, system_prompt: Optional[str], answer_field: str = "answer") -> dict:
-    if task == "grpo":
-        return normalize_prompt(d, answer_field, system_prompt)
-    if fmt == "kto":
-        return normalize_kto(d, system_prompt)
-    return normalize_pair(d, system_prompt)
-
-
 # ---- tokenization ------------------------------------------------------------------------
 
 

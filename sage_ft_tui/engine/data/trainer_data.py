@@ -19,7 +19,7 @@ from sage_ft_tui.engine.data.encode import encode_examples
 from sage_ft_tui.engine.data.formats import RowError, detect_format, normalize
 from sage_ft_tui.engine.data.images import vision_examples
 from sage_ft_tui.engine.data.load import load_training_data
-from sage_ft_tui.engine.data.preference import encode_preference, prompt_text
+from sage_ft_tui.engine.data.per_task import task_data
 from sage_ft_tui.engine.data.rows import Row
 from sage_ft_tui.engine.data.template import chat_tokenizer
 from sage_ft_tui.engine.errors import SageError
@@ -64,23 +64,12 @@ def tokenize_batch(
 
 
 def _tokenize_trainer_batch(tok, batch: dict, n: int, task: str, unpair: bool) -> dict:
-    """Preference rows → prompt_ids + chosen_ids/rejected_ids (or completion_ids + label;
-    with `unpair` a pair becomes a good and a bad row for KTO); GRPO rows → the rendered
-    prompt text and the reference answer (TRL generates from it)."""
+    """Rows for a task's own trainer, in its columns (per_task.TaskData.trainer_rows)."""
+    rows_of = task_data(task).trainer_rows
+    assert rows_of is not None, task  # trains_own_rows(task): its kind says how
     out: dict[str, list] = {}
     for i in range(n):
-        rec = {k: batch[k][i] for k in batch}
-        if task == "grpo":
-            encs = [{"prompt": prompt_text(tok, rec), "answer": rec["answer"]}]
-        elif unpair and rec.get("chosen"):
-            base = {k: v for k, v in rec.items() if k not in ("chosen", "rejected")}
-            encs = [
-                encode_preference(tok, base | {"completion": rec[side], "label": side == "chosen"})
-                for side in ("chosen", "rejected")
-            ]
-        else:
-            encs = [encode_preference(tok, rec)]
-        for enc in encs:
+        for enc in rows_of(tok, {k: batch[k][i] for k in batch}, unpair):
             for k, v in enc.items():
                 out.setdefault(k, []).append(v)
     return out
