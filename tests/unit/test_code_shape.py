@@ -1,17 +1,12 @@
-"""The code's shape, checked (issue #23): no product file over 500 lines, no function over
-mccabe complexity 20, no private name used across modules, no import cycle in the engine.
-
-What still breaks a rule is listed in tests/code_shape_allowlist.txt; the list only shrinks: an
-entry that no longer breaks its rule fails the test too, so fixed debt cannot come back unseen.
+"""The code's shape, checked (issue #23): no product file over 500 lines, no private name
+used across modules. The two other shape rules have their tools' own checks, run by
+`scripts/check`: mccabe complexity ≤ 20 (ruff's C901, pyproject) and no import cycle inside the
+engine (import-linter's `acyclic_modules` contract, scripts/import_contracts.py).
 """
 
 from __future__ import annotations
 
 import ast
-import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,25 +14,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "sage_ft_tui"
-ALLOWLIST = ROOT / "tests" / "code_shape_allowlist.txt"
 MAX_LINES = 500
-MAX_COMPLEXITY = 20
-
-
-def _allowed(kind: str) -> set[str]:
-    out = set()
-    for line in ALLOWLIST.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line and line.split(None, 1)[0] == kind:
-            out.add(line.split(None, 1)[1].strip())
-    return out
 
 
 def _check(kind: str, found: set[str]) -> None:
-    allowed = _allowed(kind)
-    new, fixed = sorted(found - allowed), sorted(allowed - found)
-    assert not new, f"{kind}: breaks the rule (fix it; the allowlist only shrinks):\n" + "\n".join(new)
-    assert not fixed, f"{kind}: fixed, so delete these lines from {ALLOWLIST.name}:\n" + "\n".join(fixed)
+    assert not found, f"{kind}:\n" + "\n".join(sorted(found))
 
 
 def _product_files() -> Iterator[Path]:
@@ -58,36 +39,6 @@ def _module_name(p: Path) -> str:
 def test_no_product_file_is_over_500_lines():
     found = {_rel(p) for p in _product_files() if len(p.read_text().splitlines()) > MAX_LINES}
     _check("lines", found)
-
-
-def test_no_function_is_over_complexity_20():
-    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
-    if not Path(ruff).exists():
-        pytest.skip("ruff is not installed (it comes with the dev extra)")
-    out = subprocess.run(
-        [
-            ruff,
-            "check",
-            "--no-cache",
-            "--isolated",
-            "--select",
-            "C901",
-            "--output-format",
-            "json",
-            "--config",
-            f"lint.mccabe.max-complexity={MAX_COMPLEXITY}",
-            str(PKG),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert out.returncode in (0, 1), out.stderr
-    found = set()
-    for d in json.loads(out.stdout or "[]"):
-        name = d["message"].split("`")[1]  # "`fn` is too complex (23 > 20)"
-        found.add(f"{_rel(Path(d['filename']))}:{name}")
-    _check("complexity", found)
 
 
 def _imported_modules(tree: ast.AST, here: str) -> dict[str, str]:
@@ -134,65 +85,22 @@ def test_no_private_name_is_used_across_modules():
     _check("private", found)
 
 
-def _engine_cycles() -> set[str]:
-    """Modules of the engine that sit on an import cycle (imports inside functions count too;
-    `if TYPE_CHECKING:` imports do not, they never run)."""
+def test_the_acyclic_contract_finds_a_cycle_through_a_function_level_import():
+    """scripts/import_contracts.py is what lint-imports runs; prove it sees a cycle and passes a DAG."""
     grimp = pytest.importorskip("grimp")
-    graph = grimp.build_graph("sage_ft_tui", exclude_type_checking_imports=True)
-    engine = "sage_ft_tui.engine"
-    mods = sorted(m for m in graph.modules if m.startswith(engine + "."))
-    edges = {
-        m: sorted(
-            w
-            for w in graph.find_modules_directly_imported_by(m)
-            # a module importing its own package's __init__ is how Python loads it, not a design cycle
-            if w.startswith(engine + ".") and not m.startswith(w + ".")
-        )
-        for m in mods
-    }
-    # Tarjan's strongly connected components, iterative (the graph is small; recursion is fine too)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on: set[str] = set()
-    cyclic: set[str] = set()
-    counter = [0]
-    sys.setrecursionlimit(max(10_000, sys.getrecursionlimit()))
+    import sys
 
-    def visit(v: str) -> None:
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in edges.get(v, ()):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                cyclic.update(comp)
-
-    for m in mods:
-        if m not in index:
-            visit(m)
-    return cyclic
-
-
-def test_no_import_cycle_inside_the_engine():
-    _check("cycle", _engine_cycles())
-
-
-def test_the_allowlist_names_only_known_kinds():
-    kinds = {"lines", "complexity", "private", "cycle"}
-    for n, line in enumerate(ALLOWLIST.read_text().splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        assert not line or line.split(None, 1)[0] in kinds, f"{ALLOWLIST.name}:{n}: unknown kind in {line!r}"
+    sys.path.insert(0, str(ROOT))
+    try:
+        from scripts.import_contracts import _cycles
+    finally:
+        sys.path.remove(str(ROOT))
+    g = grimp.ImportGraph()
+    for m in ("e", "e.a", "e.b", "e.c"):
+        g.add_module(m)
+    g.add_import(importer="e.a", imported="e.b")
+    g.add_import(importer="e.b", imported="e.c")
+    g.add_import(importer="e.a", imported="e")  # its own package: not a cycle
+    assert _cycles(g, {"e", "e.a", "e.b", "e.c"}) == []
+    g.add_import(importer="e.c", imported="e.a", line_number=40, line_contents="from e import a")
+    assert _cycles(g, {"e", "e.a", "e.b", "e.c"}) == [["e.a", "e.b", "e.c", "e.a"]]
