@@ -15,7 +15,7 @@ CASES = [
     ("monitor", factory.DONE, {"Merge", "Serve", "Chat", "Back"}),
     ("merge", factory.DONE, {"Merge"}),
     ("serve", factory.DONE, {"Start server", "Merge first"}),
-    ("chat", factory.DONE, {"Reset chat", "Server"}),
+    ("chat", factory.DONE, {"Reset chat", "Start server"}),
     ("eval", factory.DONE, {"Evaluate"}),
     ("export", factory.DONE, {"Export"}),
     ("queue", None, {"Move up", "Move down", "Remove", "Start queue"}),
