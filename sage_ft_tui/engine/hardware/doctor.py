@@ -9,9 +9,15 @@ import platform
 import sys
 from typing import Optional
 
+from sage_ft_tui import __version__
 from sage_ft_tui.engine.fsutil import GiB
+from sage_ft_tui.engine.hardware.estimate import CPU_BF16_MIN_HIDDEN
 from sage_ft_tui.engine.hardware.probe import get_backend
+from sage_ft_tui.engine.models.family_facts import family_facts
+from sage_ft_tui.engine.models.modules import local_model_dir
 from sage_ft_tui.engine.paths import runs_home
+from sage_ft_tui.engine.train.attention import choose_attention
+from sage_ft_tui.engine.train.model import cpu_bf16_fast
 
 PACKAGES = (
     "torch",
@@ -44,7 +50,6 @@ def _version(name: str):
 
 def training_paths(cuda: bool, bf16: bool) -> dict[str, str]:
     """Which attention/kernel/precision path a run will take here, and why (one line each)."""
-    from sage_ft_tui.engine.train.attention import choose_attention
 
     dtype = ("bfloat16" if bf16 else "float16") if cuda else "float32"
     att = choose_attention(cuda=cuda, dtype=dtype)
@@ -63,9 +68,6 @@ def training_paths(cuda: bool, bf16: bool) -> dict[str, str]:
             else "no bitsandbytes: 4/8-bit QLoRA unavailable"
         )
     else:
-        from sage_ft_tui.engine.hardware.estimate import CPU_BF16_MIN_HIDDEN
-        from sage_ft_tui.engine.train.model import cpu_bf16_fast
-
         out["precision"] = (
             f"auto: bf16 autocast for models with hidden size >= {CPU_BF16_MIN_HIDDEN} (this CPU has native bf16), "
             "fp32 below"
@@ -79,9 +81,6 @@ def training_paths(cuda: bool, bf16: bool) -> dict[str, str]:
 def model_report(ref: str, *, cuda: bool = False, bf16: bool = False) -> dict:
     """What `doctor --model REF` says of a model on this machine: its family, its template's
     end of turn, stop tokens, system-prompt placement and history, and the attention a run takes."""
-    from sage_ft_tui.engine.models.family_facts import family_facts
-    from sage_ft_tui.engine.models.modules import local_model_dir
-    from sage_ft_tui.engine.train.attention import choose_attention
 
     mdir = local_model_dir(ref)
     if mdir is None:
@@ -93,7 +92,6 @@ def model_report(ref: str, *, cuda: bool = False, bf16: bool = False) -> dict:
 
 def run_doctor(model: Optional[str] = None) -> dict:
     """`model`: also describe that model (family, template, attention) — `doctor --model`."""
-    from sage_ft_tui import __version__
 
     pk = {n: _version(n) for n in PACKAGES}
     problems = []

@@ -33,7 +33,11 @@ from sage_ft_tui.engine.config.sections import QUANTIZATIONS
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import GiB, MiB
 from sage_ft_tui.engine.hardware.memory_estimate import MemoryEstimate
+from sage_ft_tui.engine.hardware.probe import snapshot as hw_snapshot
+from sage_ft_tui.engine.methods.registry import sequences_per_sample
 from sage_ft_tui.engine.models.shape import ModelRef, ModelShape, model_shape
+from sage_ft_tui.engine.train.attention import EAGER_SCORES, AttentionNeeds, choose_attention
+from sage_ft_tui.engine.train.distributed import strategy
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 # bitsandbytes storage per quantized weight, in bytes:
@@ -328,7 +332,6 @@ def eager_scores_bytes(shape: ModelShape, device: str, dtype: str, rows: int, le
     layer at a time with checkpointing, else for all."""
     if not shape.attn_softcap:
         return 0
-    from sage_ft_tui.engine.train.attention import EAGER_SCORES, AttentionNeeds, choose_attention
 
     path = choose_attention(cuda=device == "cuda", dtype=dtype, needs=AttentionNeeds(softcap=shape.attn_softcap))
     if path.name not in EAGER_SCORES:
@@ -363,11 +366,8 @@ def compute_dtype(precision: str, model_dtype: str = "auto", *, gpu: bool = True
 
 def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> MemoryEstimate:
     """The estimate for a RunConfig on this machine (`snapshot`: a hardware.Snapshot)."""
-    from sage_ft_tui.engine.methods.registry import sequences_per_sample
 
     if snapshot is None:
-        from sage_ft_tui.engine.hardware.probe import snapshot as hw_snapshot
-
         snapshot = hw_snapshot()
     gpus = list(snapshot.gpus)
     if rc.training.gpus:
@@ -376,7 +376,6 @@ def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> Mem
         gpus = picked or gpus
     gpu = bool(gpus)
     t = rc.training
-    from sage_ft_tui.engine.train.distributed import strategy
 
     n = len(rc.training.gpus or []) if gpu else 0
     shards = n if n > 1 and strategy(rc) in ("fsdp", "deepspeed") else 1

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional, Union
 
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.hardware.estimate import compute_dtype
+from sage_ft_tui.engine.hardware.gpus import find_gpu
 from sage_ft_tui.engine.models.shape import ModelRef, ModelShape, model_shape
 
 EXPERT_LINEARS = ("gate_proj", "up_proj", "gate_up_proj", "down_proj")
@@ -160,8 +162,6 @@ class MfuBasis:
 def mfu_basis(rc: Any, snapshot: Any) -> Optional[MfuBasis]:
     """The MFU basis for a RunConfig on the GPUs of a hardware snapshot (the probe's: NVML or
     a recording); None on CPU or a card without a known peak (then tokens/s only)."""
-    from sage_ft_tui.engine.hardware.estimate import compute_dtype
-    from sage_ft_tui.engine.hardware.gpus import find_gpu
 
     gpus = list(snapshot.gpus)
     if rc.training.gpus:

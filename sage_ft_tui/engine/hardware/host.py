@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.hardware.readings import Host, Snapshot
+from sage_ft_tui.engine.paths import runs_home
 
 
 def _cpu_model() -> str:
@@ -35,8 +36,6 @@ def read_host(disk_path: Optional[str | os.PathLike] = None) -> Host:
     import psutil
 
     if disk_path is None:
-        from sage_ft_tui.engine.paths import runs_home
-
         disk_path = runs_home()
     where = _existing_ancestor(Path(disk_path))
     try:

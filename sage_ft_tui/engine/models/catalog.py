@@ -26,7 +26,7 @@ from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import fmt_bytes
 from sage_ft_tui.engine.models.hub_cache import current_snapshot, hf_cache_dir, repo_id_of
 from sage_ft_tui.engine.models.known import DEFAULTS, known_model
-from sage_ft_tui.engine.models.tiny import TINY_NAME
+from sage_ft_tui.engine.models.tiny import ARCH, TINY_NAME, VOCAB, tiny_model_dir
 
 _WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 # The one line that says how to go on when a model cannot be had offline.
@@ -240,7 +240,6 @@ def describe(ref: str, cache: Optional[dict[str, ModelEntry]] = None) -> ModelEn
 
 
 def tiny_entry() -> ModelEntry:
-    from sage_ft_tui.engine.models.tiny import ARCH, VOCAB, tiny_model_dir
 
     d = tiny_model_dir()
     if (d / "config.json").is_file():

@@ -15,6 +15,10 @@ from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
+from sage_ft_tui.engine.models.failures import model_load_error
+from sage_ft_tui.engine.models.tiny import is_tiny, tiny_model_dir
+from sage_ft_tui.engine.models.vision import auto_class
+from sage_ft_tui.engine.offline import OFFLINE, TELEMETRY_OFF
 
 # Module types LoRA can adapt (what peft accepts as a target).
 _ADAPTABLE = ("Linear", "Conv1D", "Conv1d", "Conv2d", "Embedding")
@@ -29,9 +33,6 @@ def module_names(model_dir: Path, trust_remote_code: bool = False) -> dict[str, 
             "print(json.dumps(module_names(Path(sys.argv[1]), sys.argv[2] == '1')))"
         )
         import os
-
-        from sage_ft_tui.engine.models.failures import model_load_error
-        from sage_ft_tui.engine.offline import OFFLINE, TELEMETRY_OFF
 
         r = subprocess.run(
             [sys.executable, "-c", code, str(model_dir), "1" if trust_remote_code else "0"],
@@ -54,9 +55,6 @@ def module_names(model_dir: Path, trust_remote_code: bool = False) -> dict[str, 
         return json.loads(r.stdout.strip().splitlines()[-1])
     import torch
     from transformers import AutoConfig
-
-    from sage_ft_tui.engine.models.failures import model_load_error
-    from sage_ft_tui.engine.models.vision import auto_class
 
     try:
         config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
@@ -97,7 +95,6 @@ def check_target_modules(model_dir: Path, targets, trust_remote_code: bool = Fal
 
 def local_model_dir(name: str, revision: Optional[str] = None) -> Optional[Path]:
     """The model's local folder when it is on this machine (never a download); else None."""
-    from sage_ft_tui.engine.models.tiny import is_tiny, tiny_model_dir
 
     if is_tiny(name):
         d = tiny_model_dir()

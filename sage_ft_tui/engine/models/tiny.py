@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
+from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.paths import cache_home
 
 TINY_NAME = "tiny-demo"
@@ -100,7 +101,6 @@ def ensure_tiny_model(target: Path | None = None, progress: Optional[Progress] =
 def _build_in_child(target: Path, progress: Optional[Progress] = None) -> None:
     """The build in a child process; its progress comes back as tagged stdout lines. When
     `progress` raises (the caller gave up, e.g. the app quit) the child is killed."""
-    from sage_ft_tui.engine.errors import SageError
 
     code = "import sys; from pathlib import Path; from sage_ft_tui.engine.models.tiny import _force; _force(Path(sys.argv[1]))"
     if progress is not None:

@@ -15,11 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from sage_ft_tui.engine.config.build import Target, build_config
+from sage_ft_tui.engine.config.hardware_fit import fit_hardware
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
+from sage_ft_tui.engine.hardware.probe import get_backend
 from sage_ft_tui.engine.methods.registry import all_tasks
+from sage_ft_tui.engine.models import resolve
+from sage_ft_tui.engine.models.catalog import describe, needs_download, scan_cache
 from sage_ft_tui.engine.models.known import KNOWN, quickstart_model
 from sage_ft_tui.engine.models.tiny import TINY_NAME
+from sage_ft_tui.engine.recipes.code import code_config
 
 CPU_MAX_PARAMS = 1_000_000_000  # beyond this a model trains too slowly on a CPU to be a default
 VALIDATION_SPLIT = 0.05
@@ -40,11 +46,8 @@ def _suits(model_id: str, task: str) -> bool:
 def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> ModelChoice:
     """The base model when none is given. `snapshot`: this machine (None: probed), or with
     `planned` the --gpu/--vram target's (a GPU machine elsewhere)."""
-    from sage_ft_tui.engine.models.catalog import scan_cache
 
     if snapshot is None:
-        from sage_ft_tui.engine.hardware.probe import get_backend
-
         snapshot = get_backend().snapshot()
     cached = [
         e
@@ -61,9 +64,8 @@ def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> 
         where = "the target GPU" if planned else f"GPU {snapshot.gpus[0].name}"
         if any(e.id == want for e in cached):
             return ModelChoice(want, f"model: {want} (cached; the {task} task's default on {where}) — {how}")
-        from sage_ft_tui.engine.models.resolve import offline_reason
 
-        why = offline_reason()
+        why = resolve.offline_reason()
         if not why:
             return ModelChoice(
                 want,
@@ -89,14 +91,12 @@ def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> 
 def download_line(model: str) -> str:
     """'' for a model on this machine; for a hub id not in the cache, the line that says it is
     downloaded now (before anything is fetched) and the offline way."""
-    from sage_ft_tui.engine.models.catalog import describe, needs_download
-    from sage_ft_tui.engine.models.resolve import offline_switch
 
     try:
         entry = describe(model)
     except SageError:
         return ""  # a bad reference: the config check says it in its own words
-    if not needs_download(entry) or offline_switch():  # offline: the model check refuses it in one line
+    if not needs_download(entry) or resolve.offline_switch():  # offline: the model check refuses it in one line
         return ""
     size = f" (~{entry.size_label})" if entry.size_bytes else ""
     return (
@@ -122,7 +122,6 @@ def _has_chat_template(folder: Optional[str]) -> bool:
 
 def _cpu_fits(entries: list, snapshot: Any) -> list:
     """The cached models small enough to train on this CPU whose estimate fits the free RAM."""
-    from sage_ft_tui.engine.config.hardware_fit import fit_hardware
 
     out = []
     for e in entries:
@@ -143,8 +142,6 @@ def recipe(task: str, *, repo: Optional[Path] = None, model: str = TINY_NAME) ->
     if task not in all_tasks():
         raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(all_tasks())}")
     if task == "code":
-        from sage_ft_tui.engine.recipes.code import code_config
-
         raw = code_config(repo, model).model_dump(mode="json", include={"task": True, "data": True})
         raw["data"] = {k: raw["data"][k] for k in ("repo", "languages", "fim_rate", "validation_split")}
         return RunConfig.from_dict({**raw, "preset": "auto"}, source="quickstart code")
@@ -168,7 +165,6 @@ def quickstart_build(
     """The built config (engine.config.build.Built). `target`: the builder's plan layer
     (--gpu/--vram/--gpus), else this machine; `say`: told the model chosen when --model was not
     given, before the model is read or fetched."""
-    from sage_ft_tui.engine.config.build import build_config
 
     if task not in all_tasks():
         raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(all_tasks())}")
@@ -209,7 +205,6 @@ def quickstart_config(
     gpus: Optional[int] = None,
 ) -> RunConfig:
     """The run config alone (the Python API); `hardware`/`gpus`: a target to plan for."""
-    from sage_ft_tui.engine.config.build import Target
 
     target = Target(hardware, gpus, "the target") if hardware is not None or gpus else None
     built = quickstart_build(

@@ -15,6 +15,13 @@ from typing import Any, Optional
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import fmt_duration
+from sage_ft_tui.engine.hardware.estimate import compute_dtype
+from sage_ft_tui.engine.hardware.flops import flops_for_config, mfu_basis
+from sage_ft_tui.engine.hardware.gpus import find_gpu, target_snapshot
+from sage_ft_tui.engine.runs.events import read_events
+from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.runs.plan import run_pace
+from sage_ft_tui.engine.runs.state import list_runs, load_config
 
 # Assumed MFU (by flops.py's LoRA-aware count) where no finished run on the card says better.
 # NeMo reports ~40% for 8B LoRA on one H100 by its count; smaller models, short rows and
@@ -104,10 +111,6 @@ def measured_mfu(
     events: the pace between first and last log (plan.run_pace) against the FLOPs/token and
     peak their `start` event recorded (or, for a run from before that, its config's count and
     the card named by its `hw` events)."""
-    from sage_ft_tui.engine.runs.events import read_events
-    from sage_ft_tui.engine.runs.layout import RunLayout
-    from sage_ft_tui.engine.runs.plan import run_pace
-    from sage_ft_tui.engine.runs.state import list_runs
 
     found: list[tuple[float, str]] = []
     for r in list_runs(home):
@@ -141,8 +144,6 @@ def measured_mfu(
 
 def _recorded_basis(run: Path, evs: list[dict], quantization: str) -> Optional[dict]:
     """{gpu, gpus, peak_tflops, flops_per_token} of a finished run with `quantization`, or None."""
-    from sage_ft_tui.engine.hardware.gpus import find_gpu
-    from sage_ft_tui.engine.runs.state import load_config
 
     try:
         cfg = load_config(run)
@@ -157,8 +158,6 @@ def _recorded_basis(run: Path, evs: list[dict], quantization: str) -> Optional[d
     hw = next((e for e in evs if e.get("kind") == "hw" and e.get("gpus")), None)
     if hw is None:
         return None  # a CPU run
-    from sage_ft_tui.engine.hardware.flops import mfu_basis
-    from sage_ft_tui.engine.hardware.gpus import target_snapshot
 
     try:
         spec = find_gpu(str(hw["gpus"][0].get("name", "")))
@@ -191,9 +190,6 @@ def estimate_cost(
     """The time and cost estimate of a RunConfig on `gpus` × the card `gpu` (any name find_gpu
     knows). `tokens`: what the run trains on (from its TrainPlan), else the estimate is per million
     tokens."""
-    from sage_ft_tui.engine.hardware.estimate import compute_dtype
-    from sage_ft_tui.engine.hardware.flops import flops_for_config
-    from sage_ft_tui.engine.hardware.gpus import find_gpu
 
     if price_per_hour is not None and not price_per_hour >= 0:
         raise SageError(

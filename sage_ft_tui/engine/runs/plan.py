@@ -15,8 +15,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from sage_ft_tui.engine.fsutil import fmt_duration
+from sage_ft_tui.engine.data.split import eval_share, held_out
+from sage_ft_tui.engine.data.truncation import memory_at
+from sage_ft_tui.engine.fsutil import fmt_duration, read_json
 from sage_ft_tui.engine.methods.registry import all_tasks, task_spec
+from sage_ft_tui.engine.runs.events import read_events
+from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.runs.state import list_runs, load_config
 
 
 @dataclass
@@ -49,7 +54,6 @@ class TrainPlan:
 def plan(cfg: Any, inspection: Any = None) -> TrainPlan:
     """The plan from the Data step's inspection (usable rows, token lengths), before the split."""
     rows = int(getattr(inspection, "usable", 0) or 0)
-    from sage_ft_tui.engine.data.split import eval_share, held_out
 
     train_rows = rows - held_out(rows, eval_share(cfg.data.validation_split, rows)) if rows else 0
     if cfg.data.max_samples and train_rows:
@@ -130,9 +134,6 @@ def plan_rows(
 
 def plan_run(run: Path) -> TrainPlan:
     """The plan of a prepared run: its config and the training rows its data report counts."""
-    from sage_ft_tui.engine.fsutil import read_json
-    from sage_ft_tui.engine.runs.layout import RunLayout
-    from sage_ft_tui.engine.runs.state import load_config
 
     cfg = load_config(Path(run))
     report = read_json(RunLayout(run).data_report, {}) or {}
@@ -147,7 +148,6 @@ def measured_seconds_per_token(model: str) -> Optional[tuple[float, str]]:
     """Seconds per token of capacity (micro-batch × accumulation × max length) on this machine,
     from the newest finished run of `model`, start-up included (the fallback when the data's own
     tokens or the run's events are not known)."""
-    from sage_ft_tui.engine.runs.state import list_runs, load_config
 
     for r in list_runs():
         if r.model != model or r.state != "completed" or not (r.started and r.ended and r.step):
@@ -175,7 +175,6 @@ class Measured:
 def measured_pace(model: str, task: Optional[str] = None) -> Optional[Measured]:
     """The pace of the newest completed run of `model` (and of the same trainer: SFT, preference
     or GRPO) here, from its events (`run_pace`)."""
-    from sage_ft_tui.engine.runs.state import list_runs
 
     kind = _trainer(task) if task else None
     for r in list_runs():
@@ -196,9 +195,6 @@ def run_pace(r: Any, evs: Optional[list[dict]] = None) -> Optional[Measured]:
     if r.state != "completed" or not (r.started and r.ended):
         return None
     if evs is None:
-        from sage_ft_tui.engine.runs.events import read_events
-        from sage_ft_tui.engine.runs.layout import RunLayout
-
         try:
             evs = read_events(RunLayout(Path(r.path)).events).events
         except OSError:
@@ -259,7 +255,6 @@ class LengthCost:
 
 def length_cost(cfg: Any, other_length: int) -> LengthCost:
     """What max length `other_length` (e.g. fitted to the data's p99) costs against the config's own."""
-    from sage_ft_tui.engine.data.truncation import memory_at
 
     now = cfg.training.max_length
     return LengthCost(now, memory_at(cfg, now), other_length, memory_at(cfg, other_length))
