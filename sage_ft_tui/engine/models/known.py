@@ -3,7 +3,7 @@
 - the built-in demo (`tiny-demo`: its shape and build are models.tiny's);
 - the hub models named without being asked for: the Model step's defaults (listed before they
   are downloaded), the quickstart's default per task on a GPU, the legacy API's
-  `TrainingConfig.model_name`;
+  `TrainingConfig.model_name`, the base model the README's estimate examples use;
 - for each hub model, the facts that let the tool work before the first download: its model
   card's parameter count and weights size (the catalogue), and its published config.json's
   shape keys (the memory estimate).
@@ -75,8 +75,12 @@ CODER_7B = KnownModel("Qwen/Qwen2.5-Coder-7B-Instruct", 7_620_000_000, 15_230_00
 CHAT_7B = KnownModel("Qwen/Qwen2.5-7B-Instruct", 7_620_000_000, 15_230_000_000, _QWEN25_7B)
 # the chat tasks' quickstart default: not offered in the list before it is downloaded
 CHAT_1_5B = KnownModel("Qwen/Qwen2.5-1.5B-Instruct", 1_540_000_000, 3_090_000_000, _QWEN25_1_5B, listed=False)
+# the base model the README's `estimate --gpu` examples plan for (the Instruct model's shape)
+BASE_7B = KnownModel("Qwen/Qwen2.5-7B", 7_620_000_000, 15_230_000_000, _QWEN25_7B, listed=False)
 
-KNOWN: Mapping[str, KnownModel] = MappingProxyType({m.id: m for m in (CODER_1_5B, CODER_7B, CHAT_7B, CHAT_1_5B)})
+KNOWN: Mapping[str, KnownModel] = MappingProxyType(
+    {m.id: m for m in (CODER_1_5B, CODER_7B, CHAT_7B, CHAT_1_5B, BASE_7B)}
+)
 # The Model step's defaults, in the list's order (after tiny-demo).
 DEFAULTS: tuple[str, ...] = tuple(m.id for m in KNOWN.values() if m.listed)
 # The seed's `sage finetune` default, kept by the legacy API (TrainingConfig.model_name).
