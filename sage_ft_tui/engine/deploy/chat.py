@@ -20,6 +20,7 @@ from typing import IO, Any, Iterator, Optional
 
 from sage_ft_tui.engine.deploy.serve_info import read_serve, server_alive
 from sage_ft_tui.engine.errors import SageError, clip
+from sage_ft_tui.engine.models.family import is_vision
 from sage_ft_tui.engine.paths import resolve_run
 
 HELP = "commands: /image PATH (attach to the next message), /reset (forget the conversation), /system TEXT, /temp F, /max N, /exit"
@@ -107,8 +108,6 @@ def sees_images(ep: Endpoint) -> Optional[bool]:
     """Whether the served model takes pictures: its config.json names a vision part
     (`vision_config`, as Qwen2-VL, LLaVA, Idefics3/SmolVLM and Gemma-3 do). None: unknown
     (no folder to look at, e.g. a server we did not start)."""
-    from sage_ft_tui.engine.models.family import is_vision
-
     if not ep.model_path or not (Path(ep.model_path) / "config.json").is_file():
         return None
     return is_vision(Path(ep.model_path))

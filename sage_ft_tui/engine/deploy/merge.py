@@ -24,6 +24,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.data.template import chat_tokenizer
 from sage_ft_tui.engine.deploy.artifacts import (
     DTYPES,
     TOLERANCE,
@@ -36,6 +38,8 @@ from sage_ft_tui.engine.deploy.artifacts import (
 from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import MiB, atomic_write_json, fmt_bytes, free_bytes, is_disk_full
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
+from sage_ft_tui.engine.models.resolve import TOKENIZER_FILES, model_dir
+from sage_ft_tui.engine.models.vision import auto_class
 from sage_ft_tui.engine.paths import resolve_run
 from sage_ft_tui.engine.runs.layout import MERGED_MARK, RunLayout, merged_mark, merged_report
 
@@ -135,9 +139,6 @@ def merge_run(
 ) -> dict:
     """Merge and verify; returns the report (also written to <out>/merge_report.json and
     <run>/merge_report.json). Raises SageError on any refusal or failed self-check."""
-    from sage_ft_tui.engine.config.schema import RunConfig
-    from sage_ft_tui.engine.models.resolve import model_dir
-
     t0 = time.time()
     say = _Stages(progress)
     if dtype not in DTYPES:
@@ -371,8 +372,6 @@ def _load_tokenizer(base: Path, tok_dirs: tuple[Path, ...], trust: bool):
     tok = AutoTokenizer.from_pretrained(str(tok_src), trust_remote_code=trust)
     chat_template = tok.chat_template
     if not chat_template:
-        from sage_ft_tui.engine.data.template import chat_tokenizer
-
         chat_template = chat_tokenizer(str(base)).template  # what training used (fallback if none)
         tok.chat_template = chat_template
     return tok, tok_src, chat_template
@@ -380,16 +379,12 @@ def _load_tokenizer(base: Path, tok_dirs: tuple[Path, ...], trust: bool):
 
 def _copy_tokenizer_files(src: Path, dest: Path) -> None:
     """The tokenizer as training had it, verbatim (tokenizer.model included)."""
-    from sage_ft_tui.engine.models.resolve import TOKENIZER_FILES
-
     for name in TOKENIZER_FILES:
         if (src / name).is_file():
             shutil.copy2(src / name, dest / name)
 
 
 def _load_model(folder: Path, torch_dtype, trust: bool, dev: str):
-    from sage_ft_tui.engine.models.vision import auto_class
-
     with MODEL_BUILD:
         model = auto_class(folder).from_pretrained(  # a VLM merges whole: tower and projector kept
             str(folder), dtype=torch_dtype, trust_remote_code=trust, low_cpu_mem_usage=True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.eval.generate import generate
 from sage_ft_tui.engine.eval.model import load_pair
@@ -15,8 +16,6 @@ SIDES = ("base", "tuned")
 
 
 def ask_both(run: Path | str, question: str, *, max_new_tokens: int = 64, device: str = "auto") -> dict:
-    from sage_ft_tui.engine.config.schema import RunConfig
-
     if not question.strip():
         raise SageError("the question is empty", hint='e.g. --ask "What is sage-ft-tui?"')
     run = resolve_run(run)

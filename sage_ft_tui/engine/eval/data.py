@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from sage_ft_tui.engine.data.load import load_training_data
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -70,8 +71,6 @@ def has_eval_split(run: Path) -> bool:
 def load_examples(run: Path, cfg, data: Optional[str] = None) -> tuple[list[Example], str]:
     """(examples, where they came from)."""
     if data:
-        from sage_ft_tui.engine.data.load import load_training_data
-
         d = cfg.data
         loaded = load_training_data(
             [data],

@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional
 
+from sage_ft_tui.engine.data.encode import encode_examples
+from sage_ft_tui.engine.data.images import vision_examples
+
 
 def answer_loss(
     pair,
@@ -18,8 +21,6 @@ def answer_loss(
 ) -> dict:
     """Mean token-level cross-entropy over the trained (answer) tokens of `records`."""
     import torch
-
-    from sage_ft_tui.engine.data.encode import encode_examples
 
     if pair.proc is not None:
         return _vision_loss(pair, records, which, batch_size, progress)
@@ -64,8 +65,6 @@ def _vision_loss(pair, records: list[dict], which: str, batch_size: int, progres
     import torch
     from PIL import Image
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
-
-    from sage_ft_tui.engine.data.images import vision_examples
 
     examples = [e for r in records if "messages" in r for e in vision_examples(r)]
     collate = DataCollatorForVisionLanguageModeling(processor=pair.proc, completion_only_loss=True)

@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sage_ft_tui.engine.data.template import chat_tokenizer
 from sage_ft_tui.engine.deploy.artifacts import find_adapter, resolve_dtype
 from sage_ft_tui.engine.deploy.merge import quiet_hf
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
+from sage_ft_tui.engine.models.resolve import model_dir
+from sage_ft_tui.engine.models.vision import auto_class, is_vision
+from sage_ft_tui.engine.train.vision import load_processor
 
 
 @dataclass
@@ -43,9 +47,6 @@ def load_pair(run: Path, cfg, *, device: str = "auto", checkpoint=None) -> Pair:
     from peft import PeftModel
     from transformers import AutoTokenizer
 
-    from sage_ft_tui.engine.data.template import chat_tokenizer
-    from sage_ft_tui.engine.models.resolve import model_dir
-
     quiet_hf()
     adapter, label = find_adapter(run, checkpoint)
     base = model_dir(cfg.model.name, revision=cfg.model.revision, metadata_only=False)
@@ -55,12 +56,9 @@ def load_pair(run: Path, cfg, *, device: str = "auto", checkpoint=None) -> Pair:
         dt = "float32"  # half-precision matmuls on CPU are slow or missing
     trust = cfg.model.trust_remote_code
     tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else base
-    from sage_ft_tui.engine.models.vision import auto_class, is_vision
 
     proc = None
     if is_vision(base):
-        from sage_ft_tui.engine.train.vision import load_processor
-
         proc = load_processor(cfg, tok_src if (tok_src / "preprocessor_config.json").is_file() else base)
         tok = proc.tokenizer
     else:

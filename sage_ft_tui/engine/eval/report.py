@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.data.images import placeholder_count
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.eval import generate as gen_mod
 from sage_ft_tui.engine.eval.data import load_examples
@@ -46,8 +48,6 @@ def evaluate_run(
 ) -> dict:
     """Loss/perplexity on the answers, generation scored against references (greedy, and
     seeded sampling when `sample`), optional judge; returns and writes the report."""
-    from sage_ft_tui.engine.config.schema import RunConfig
-
     say = progress or (lambda stage, info: None)
     if max_prompts < 0:
         raise SageError(f"--max-prompts {max_prompts} is negative", hint="give 0 (loss only) or more")
@@ -146,8 +146,6 @@ def evaluate_run(
 
 def prompt_images(e) -> list[str]:
     """The images an example's prompt shows (its first N, N = the prompt's placeholders)."""
-    from sage_ft_tui.engine.data.images import placeholder_count
-
     return list(e.record.get("images") or [])[: placeholder_count(e.prompt or [])]
 
 

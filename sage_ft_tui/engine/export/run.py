@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from sage_ft_tui.engine.data.template import chat_tokenizer
 from sage_ft_tui.engine.deploy.artifacts import config_dtype, default_output, merged_ok
 from sage_ft_tui.engine.deploy.merge import merge_run
 from sage_ft_tui.engine.errors import SageError
@@ -23,7 +24,7 @@ from sage_ft_tui.engine.export import llama
 from sage_ft_tui.engine.export.check import add_bos_of, check_gguf, unchecked_note
 from sage_ft_tui.engine.export.formats import EXPORT_FORMATS
 from sage_ft_tui.engine.export.modelfile import derive, modelfile
-from sage_ft_tui.engine.export.to_gguf import QUANTIZER_TYPES, write_gguf
+from sage_ft_tui.engine.export.to_gguf import QUANTIZER_TYPES, check_quant, write_gguf
 from sage_ft_tui.engine.fsutil import (
     GiB,
     MiB,
@@ -35,6 +36,8 @@ from sage_ft_tui.engine.fsutil import (
     read_json,
 )
 from sage_ft_tui.engine.models.build_lock import MODEL_BUILD
+from sage_ft_tui.engine.models.resolve import TOKENIZER_FILES
+from sage_ft_tui.engine.models.vision import auto_class, is_vision
 from sage_ft_tui.engine.paths import resolve_run
 from sage_ft_tui.engine.runs.layout import RunLayout
 
@@ -113,8 +116,6 @@ def export_run(
         raise SageError(f"--format {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}", hint="e.g. --format gguf")
     shard = shard_bytes(max_shard_size) if fmt == "hf" else 0
     if fmt == "gguf":
-        from sage_ft_tui.engine.export.to_gguf import check_quant
-
         check_quant(quant)
     if push_to_hub and fmt != "hf":
         raise SageError("--push-to-hub uploads the HF folder", hint="use it with --format hf")
@@ -176,12 +177,9 @@ def export_gguf(
     moved in place) and, when `modelfile_path` is given and the chat template can be
     expressed in Ollama's template language, an Ollama Modelfile there. Returns the entry
     export_report.json records. Raises SageError (nothing written) on any failure."""
-    from sage_ft_tui.engine.data.template import chat_tokenizer
-
     merged, target = Path(merged), Path(target)
     if not (merged / "config.json").is_file():
         raise SageError(f"{merged} is not a model folder (no config.json)", where=str(merged), kind="model")
-    from sage_ft_tui.engine.models.vision import is_vision
 
     if is_vision(merged):
         # llama.cpp runs VLMs as a text GGUF plus an `mmproj` GGUF of the vision tower; writing
@@ -246,9 +244,6 @@ def export_gguf(
 def _export_hf(lay: RunLayout, merged: Path, shard: int, say: Progress) -> dict:
     import torch
     from transformers import AutoTokenizer
-
-    from sage_ft_tui.engine.models.resolve import TOKENIZER_FILES
-    from sage_ft_tui.engine.models.vision import auto_class
 
     need = sum(f.stat().st_size for f in merged.glob("*.safetensors")) + 16 * MiB
     if free_bytes(lay.export_dir) < need:

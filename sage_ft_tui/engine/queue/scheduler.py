@@ -37,6 +37,7 @@ from typing import Optional
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import flock_held
+from sage_ft_tui.engine.hardware.probe import get_backend
 from sage_ft_tui.engine.proc import signal_group, spawn_detached
 from sage_ft_tui.engine.queue.fit import Active, place
 from sage_ft_tui.engine.queue.state import (
@@ -221,7 +222,6 @@ def poll_once(files: QueueFiles, items: list[QueueEntry]) -> bool:
             changed |= _ended(e, *derive_state(e.run))
     if not any(e.state == QUEUED for e in items):
         return changed
-    from sage_ft_tui.engine.hardware.probe import get_backend
 
     snap = get_backend().snapshot()
     for e in items:

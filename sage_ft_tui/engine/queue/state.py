@@ -22,7 +22,7 @@ from typing import Iterator, Optional
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
-from sage_ft_tui.engine.paths import not_ours, runs_home
+from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, not_ours, runs_home
 from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, FINAL_STATES, RunLayout
 from sage_ft_tui.engine.runs.state import derive_state
 
@@ -197,8 +197,6 @@ def _changing(home: Optional[Path] = None) -> Iterator[list[QueueEntry]]:
     A corrupt state file is set aside and the error raised (the caller's change is not applied)."""
     files = queue_files(home)
     if not files.home.is_dir():
-        from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir
-
         check_writable_dir(files.home, "the runs home", HOME_ENV)
     with flocked(files.lock):
         items = read_entries(files)

@@ -9,7 +9,7 @@ from typing import Optional
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.paths import resolve_run
 from sage_ft_tui.engine.runs.layout import RunLayout
-from sage_ft_tui.engine.runs.state import load_config
+from sage_ft_tui.engine.runs.state import derive_state, load_config, no_adapter_hint
 
 ADAPTER_CONFIG = "adapter_config.json"  # peft's own file name, not a run-folder name
 
@@ -31,8 +31,6 @@ def from_run(ref: str, model: Optional[str] = None) -> tuple[str, str]:
     """(adapter folder, base model) of the finished run `ref` (a name or a folder)."""
     run = resolve_run(ref, "continue from it")
     if not (RunLayout(run).adapter / ADAPTER_CONFIG).is_file():
-        from sage_ft_tui.engine.runs.state import derive_state, no_adapter_hint
-
         state = derive_state(run)[0]
         gone = " (its adapter/ folder is gone)" if state == "completed" else " yet"
         raise SageError(f"run {run.name} has no adapter{gone}", hint=no_adapter_hint(run), kind="config")

@@ -19,6 +19,7 @@ from sage_ft_tui.engine.errors import SageError, clip
 from sage_ft_tui.engine.fsutil import atomic_write_text
 from sage_ft_tui.engine.runs.control import check_can_train
 from sage_ft_tui.engine.runs.layout import RunLayout
+from sage_ft_tui.engine.train.distributed import slurm_script
 
 SBATCH_TIMEOUT_S = 60.0
 
@@ -33,8 +34,6 @@ class SlurmJob:
 
 def submit_slurm(run: Path, nodes: int, gpus_per_node: int, *, submit: bool = True) -> SlurmJob:
     """Write the run's sbatch script; submit it with `sbatch` when installed (and `submit`)."""
-    from sage_ft_tui.engine.train.distributed import slurm_script
-
     run = Path(run)
     check_can_train(run)  # a finished or running run is refused before anything is written or submitted
     path = RunLayout(run).slurm_script

@@ -13,6 +13,9 @@ from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, runs_home, safe_name, validate_run_name
 from sage_ft_tui.engine.proc import pid_alive, spawn_detached
+from sage_ft_tui.engine.queue import entries, remove
+from sage_ft_tui.engine.runs.control import cancel
+from sage_ft_tui.engine.runs.state import derive_state
 from sage_ft_tui.engine.sweep.layout import SweepLayout, sweeps_home
 from sage_ft_tui.engine.sweep.params import Param, check_params
 from sage_ft_tui.engine.sweep.prune import PRUNE_AFTER
@@ -127,10 +130,6 @@ def stop_sweep(lay: SweepLayout, *, cancel_trials: bool = True) -> list[str]:
             time.sleep(0.1)
         said.append(f"driver {pid} stopped" if not pid_alive(pid) else f"driver {pid} asked to stop")
     if cancel_trials:
-        from sage_ft_tui.engine.queue import entries, remove
-        from sage_ft_tui.engine.runs.control import cancel
-        from sage_ft_tui.engine.runs.state import derive_state
-
         queued = {Path(e.run).resolve() for e in entries(home=lay.runs_home) if e.state == "queued"}
         for t in sweep_results(lay).trials:
             if not t.run or t.state not in ("running", "queued"):
