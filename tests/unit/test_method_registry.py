@@ -3,6 +3,7 @@ its descriptor module, and the schema, the CLI help and the config builder read 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import typing
@@ -73,3 +74,24 @@ def test_every_task_names_a_kind_of_the_data_path():
         assert t.records in DATA_KINDS, name
         assert task_data(name) is DATA_KINDS[t.records]
     assert task_data("chat").needs_template and not task_data("qa").needs_template
+
+
+@pytest.mark.parametrize(
+    "raw, problem",
+    [
+        ({"task": "text", "data": {"format": "alpaca"}}, "task / data.format: the text task trains on plain text"),
+        ({"task": "preference", "training": {"micro_batch_size": 1}}, "kto (which auto picks for labelled rows)"),
+        (
+            {
+                "task": "grpo",
+                "training": {"micro_batch_size": 2, "grad_accumulation": 1},
+                "grpo": {"num_generations": 4},
+            },
+            "must be a multiple of grpo.num_generations (4)",
+        ),
+    ],
+)
+def test_the_task_descriptor_refuses_its_own_combinations(raw, problem):
+    with pytest.raises(SageError, match=re.escape(problem)):
+        RunConfig.from_dict(raw)
+    assert RunConfig.from_dict({**raw, "task": "qa"}).task == "qa"  # the same settings on another task are fine

@@ -28,7 +28,7 @@ from sage_ft_tui.engine.config.sections import (
     TrainSection,
 )
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.methods.registry import method_spec, task_names
+from sage_ft_tui.engine.methods.registry import task_names, task_spec
 
 
 class RunConfig(StrictModel):
@@ -65,21 +65,9 @@ class RunConfig(StrictModel):
                 "training.guard.early_stop_patience: early stopping watches the eval loss; add data.validation_split "
                 "or data.eval_paths"
             )
-        if self.task == "text" and d.format not in ("auto", "text"):
-            raise ValueError(f"task / data.format: the text task trains on plain text, not {d.format!r}")
-        m = self.preference.method
-        if self.task == "preference" and (m == "auto" or method_spec(m).labelled) and t.micro_batch_size < 2:
-            raise ValueError(
-                "preference.method / training.micro_batch_size: kto (which auto picks for labelled rows) needs a "
-                "micro-batch of 2 or more "
-                "(its KL term pairs each row with another of the same batch)"
-            )
-        if self.task == "grpo" and (t.micro_batch_size * t.grad_accumulation) % self.grpo.num_generations:
-            raise ValueError(
-                f"grpo.num_generations / training: micro_batch_size × grad_accumulation "
-                f"({t.micro_batch_size} × {t.grad_accumulation}) must be a multiple of grpo.num_generations "
-                f"({self.grpo.num_generations})"
-            )
+        problem = task_spec(self.task).check_config(self)  # what the task's own settings refuse
+        if problem:
+            raise ValueError(problem)
         if self.model.quantization != "none" and t.precision == "fp32":
             raise ValueError("model.quantization / training.precision: QLoRA computes in bf16 or fp16, not fp32")
         if t.optimizer in ("paged_adamw_8bit", "adamw_8bit", "paged_adamw_32bit") and self.model.quantization == "none":

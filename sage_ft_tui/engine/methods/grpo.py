@@ -10,7 +10,7 @@ and a CUDA GPU is present (grpo.use_vllm auto), then in-process (colocate).
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.methods.sft import CONVERSATION_FORMATS
@@ -42,6 +42,25 @@ def use_vllm(cfg: RunConfig) -> bool:
             kind="config",
         )
     return have
+
+
+def check_config(cfg: RunConfig) -> Optional[str]:
+    t, g = cfg.training, cfg.grpo
+    if (t.micro_batch_size * t.grad_accumulation) % g.num_generations:
+        return (
+            f"grpo.num_generations / training: micro_batch_size × grad_accumulation "
+            f"({t.micro_batch_size} × {t.grad_accumulation}) must be a multiple of grpo.num_generations "
+            f"({g.num_generations})"
+        )
+    return None
+
+
+def check_rewards(cfg: RunConfig) -> None:
+    """Each reward is built in, or a file that exists, compiles and defines the function (nothing run)."""
+    from sage_ft_tui.engine.methods.grpo_rewards import check_reward
+
+    for spec in cfg.grpo.rewards:
+        check_reward(spec)
 
 
 def reward_functions(cfg: RunConfig) -> list:
@@ -90,5 +109,7 @@ TASKS = (
         section="grpo",
         wizard_steps=("Method",),
         metrics=METRICS,
+        check_config=check_config,
+        preflight=check_rewards,
     ),
 )

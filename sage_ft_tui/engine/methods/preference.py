@@ -10,7 +10,7 @@ precomputed once when the run sees its samples more than once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
 from sage_ft_tui.engine.data.formats import PREFERENCE_FORMATS
 from sage_ft_tui.engine.methods.registry import method_spec
@@ -63,6 +63,16 @@ def pairs_only(method: str) -> bool:
     return method != "auto" and not method_spec(method).labelled
 
 
+def check_config(cfg: RunConfig) -> Optional[str]:
+    m = cfg.preference.method
+    if (m == "auto" or method_spec(m).labelled) and cfg.training.micro_batch_size < 2:
+        return (
+            "preference.method / training.micro_batch_size: kto (which auto picks for labelled rows) needs a "
+            "micro-batch of 2 or more (its KL term pairs each row with another of the same batch)"
+        )
+    return None
+
+
 def preference_trainer(cfg: RunConfig, args: Callable[[type], dict], kw: dict):
     """The trainer of the run's method; `kw["train_dataset"]` holds our tokenized rows
     (prompt_ids + chosen_ids/rejected_ids, or completion_ids + label)."""
@@ -88,5 +98,6 @@ TASKS = (
         section="preference",
         wizard_steps=("Method",),
         metrics=METRICS,
+        check_config=check_config,
     ),
 )

@@ -3,7 +3,7 @@ on input_ids + completion_mask rows (only the answers are trained; text: every t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
 from sage_ft_tui.engine.methods.spec import TaskSpec
 
@@ -11,6 +11,13 @@ if TYPE_CHECKING:
     from sage_ft_tui.engine.config.schema import RunConfig
 
 CONVERSATION_FORMATS = ("alpaca", "qa", "sharegpt", "messages", "prompt_completion")
+
+
+def plain_text_only(cfg: RunConfig) -> Optional[str]:
+    fmt = cfg.data.format
+    if fmt not in ("auto", "text"):
+        return f"task / data.format: the text task trains on plain text, not {fmt!r}"
+    return None
 
 
 def sft_trainer(cfg: RunConfig, args: Callable[[type], dict], kw: dict):
@@ -61,6 +68,7 @@ TASKS = (
         sft_trainer,
         order=40,
         records="text",
+        check_config=plain_text_only,
     ),
     TaskSpec(
         "code",

@@ -16,6 +16,14 @@ if TYPE_CHECKING:
 TrainerFactory = Callable[["RunConfig", Callable[[type], dict], dict], Any]
 
 
+def no_problem(cfg: RunConfig) -> Optional[str]:
+    return None
+
+
+def nothing_to_check(cfg: RunConfig) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """A task the user picks (the wizard's Task step, `--task`, `RunConfig.task`)."""
@@ -38,6 +46,10 @@ class TaskSpec:
     section: Optional[str] = None  # the config section only this task reads (preference, grpo)
     wizard_steps: tuple[str, ...] = ()  # wizard steps shown only for this task (tui/flow.py)
     metrics: dict[str, str] = field(default_factory=dict)  # TRL log key -> event field (docs/EVENTS.md)
+    # a combination of settings the task cannot train: "keys: what is wrong" (the schema refuses it)
+    check_config: Callable[[RunConfig], Optional[str]] = no_problem
+    # what run creation checks on this machine before anything is written (SageError refuses)
+    preflight: Callable[[RunConfig], None] = nothing_to_check
 
 
 @dataclass(frozen=True)

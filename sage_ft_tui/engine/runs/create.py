@@ -20,7 +20,7 @@ from sage_ft_tui.engine.data.prepare import prepare_run_data
 from sage_ft_tui.engine.errors import SageError
 from sage_ft_tui.engine.fsutil import atomic_write_json
 from sage_ft_tui.engine.hardware.probe import get_backend
-from sage_ft_tui.engine.methods.grpo_rewards import check_reward
+from sage_ft_tui.engine.methods.registry import task_spec
 from sage_ft_tui.engine.models.modules import check_target_modules, local_model_dir
 from sage_ft_tui.engine.offline import apply_offline_env
 from sage_ft_tui.engine.paths import (
@@ -128,9 +128,7 @@ def preflight(cfg: RunConfig) -> None:
     """Refuse settings this machine cannot run, before anything is written."""
     if cfg.model.init_adapter:
         adapter_dir(cfg.model.init_adapter)
-    if cfg.task == "grpo":
-        for spec in cfg.grpo.rewards:
-            check_reward(spec)
+    task_spec(cfg.task).preflight(cfg)  # the task's own checks (grpo: its reward files)
     if isinstance(cfg.lora.target_modules, list):
         mdir = local_model_dir(cfg.model.name, cfg.model.revision)
         if mdir is not None:
