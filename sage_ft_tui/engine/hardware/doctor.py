@@ -50,7 +50,6 @@ def _version(name: str):
 
 def training_paths(cuda: bool, bf16: bool) -> dict[str, str]:
     """Which attention/kernel/precision path a run will take here, and why (one line each)."""
-
     dtype = ("bfloat16" if bf16 else "float16") if cuda else "float32"
     att = choose_attention(cuda=cuda, dtype=dtype)
     out = {"attention": f"{att.name}: {att.why}"}
@@ -81,7 +80,6 @@ def training_paths(cuda: bool, bf16: bool) -> dict[str, str]:
 def model_report(ref: str, *, cuda: bool = False, bf16: bool = False) -> dict:
     """What `doctor --model REF` says of a model on this machine: its family, its template's
     end of turn, stop tokens, system-prompt placement and history, and the attention a run takes."""
-
     mdir = local_model_dir(ref)
     if mdir is None:
         return {"ref": ref, "path": None, "problem": f"{ref} is not on this machine (no folder, not in the HF cache)"}
@@ -92,7 +90,6 @@ def model_report(ref: str, *, cuda: bool = False, bf16: bool = False) -> dict:
 
 def run_doctor(model: Optional[str] = None) -> dict:
     """`model`: also describe that model (family, template, attention) — `doctor --model`."""
-
     pk = {n: _version(n) for n in PACKAGES}
     problems = []
     for req in ("torch", "transformers", "peft", "trl", "datasets", "accelerate"):

@@ -366,7 +366,6 @@ def compute_dtype(precision: str, model_dtype: str = "auto", *, gpu: bool = True
 
 def estimate_for_config(rc, snapshot=None, *, free: Optional[int] = None) -> MemoryEstimate:
     """The estimate for a RunConfig on this machine (`snapshot`: a hardware.Snapshot)."""
-
     if snapshot is None:
         snapshot = hw_snapshot()
     gpus = list(snapshot.gpus)

@@ -162,7 +162,6 @@ class MfuBasis:
 def mfu_basis(rc: Any, snapshot: Any) -> Optional[MfuBasis]:
     """The MFU basis for a RunConfig on the GPUs of a hardware snapshot (the probe's: NVML or
     a recording); None on CPU or a card without a known peak (then tokens/s only)."""
-
     gpus = list(snapshot.gpus)
     if rc.training.gpus:
         gpus = [g for g in gpus if g.index in set(rc.training.gpus)] or gpus

@@ -95,7 +95,6 @@ def check_target_modules(model_dir: Path, targets, trust_remote_code: bool = Fal
 
 def local_model_dir(name: str, revision: Optional[str] = None) -> Optional[Path]:
     """The model's local folder when it is on this machine (never a download); else None."""
-
     if is_tiny(name):
         d = tiny_model_dir()
     elif Path(name).expanduser().is_dir():

@@ -101,7 +101,6 @@ def ensure_tiny_model(target: Path | None = None, progress: Optional[Progress] =
 def _build_in_child(target: Path, progress: Optional[Progress] = None) -> None:
     """The build in a child process; its progress comes back as tagged stdout lines. When
     `progress` raises (the caller gave up, e.g. the app quit) the child is killed."""
-
     code = "import sys; from pathlib import Path; from sage_ft_tui.engine.models.tiny import _force; _force(Path(sys.argv[1]))"
     if progress is not None:
         progress(0.0, "loading torch")

@@ -46,7 +46,6 @@ def _suits(model_id: str, task: str) -> bool:
 def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> ModelChoice:
     """The base model when none is given. `snapshot`: this machine (None: probed), or with
     `planned` the --gpu/--vram target's (a GPU machine elsewhere)."""
-
     if snapshot is None:
         snapshot = get_backend().snapshot()
     cached = [
@@ -91,7 +90,6 @@ def default_model(task: str, snapshot: Any = None, *, planned: bool = False) -> 
 def download_line(model: str) -> str:
     """'' for a model on this machine; for a hub id not in the cache, the line that says it is
     downloaded now (before anything is fetched) and the offline way."""
-
     try:
         entry = describe(model)
     except SageError:
@@ -122,7 +120,6 @@ def _has_chat_template(folder: Optional[str]) -> bool:
 
 def _cpu_fits(entries: list, snapshot: Any) -> list:
     """The cached models small enough to train on this CPU whose estimate fits the free RAM."""
-
     out = []
     for e in entries:
         if (e.params or 0) > CPU_MAX_PARAMS:
@@ -165,7 +162,6 @@ def quickstart_build(
     """The built config (engine.config.build.Built). `target`: the builder's plan layer
     (--gpu/--vram/--gpus), else this machine; `say`: told the model chosen when --model was not
     given, before the model is read or fetched."""
-
     if task not in all_tasks():
         raise SageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(all_tasks())}")
     if task != "code" and not data:
@@ -205,7 +201,6 @@ def quickstart_config(
     gpus: Optional[int] = None,
 ) -> RunConfig:
     """The run config alone (the Python API); `hardware`/`gpus`: a target to plan for."""
-
     target = Target(hardware, gpus, "the target") if hardware is not None or gpus else None
     built = quickstart_build(
         task, data=data, model=model, repo=repo, preset=preset, target=target, flags={"name": name} if name else {}

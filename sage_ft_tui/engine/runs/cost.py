@@ -111,7 +111,6 @@ def measured_mfu(
     events: the pace between first and last log (plan.run_pace) against the FLOPs/token and
     peak their `start` event recorded (or, for a run from before that, its config's count and
     the card named by its `hw` events)."""
-
     found: list[tuple[float, str]] = []
     for r in list_runs(home):
         if r.state != "completed":
@@ -144,7 +143,6 @@ def measured_mfu(
 
 def _recorded_basis(run: Path, evs: list[dict], quantization: str) -> Optional[dict]:
     """{gpu, gpus, peak_tflops, flops_per_token} of a finished run with `quantization`, or None."""
-
     try:
         cfg = load_config(run)
     except Exception:  # an unreadable old config: not a calibration
@@ -190,7 +188,6 @@ def estimate_cost(
     """The time and cost estimate of a RunConfig on `gpus` × the card `gpu` (any name find_gpu
     knows). `tokens`: what the run trains on (from its TrainPlan), else the estimate is per million
     tokens."""
-
     if price_per_hour is not None and not price_per_hour >= 0:
         raise SageError(
             f"--price-per-hour must be 0 or more, got {price_per_hour:g}", hint="the price of one GPU-hour, e.g. 2.5"

@@ -134,7 +134,6 @@ def plan_rows(
 
 def plan_run(run: Path) -> TrainPlan:
     """The plan of a prepared run: its config and the training rows its data report counts."""
-
     cfg = load_config(Path(run))
     report = read_json(RunLayout(run).data_report, {}) or {}
     counts, tokens = report.get("counts", {}) or {}, report.get("tokens", {}) or {}
@@ -148,7 +147,6 @@ def measured_seconds_per_token(model: str) -> Optional[tuple[float, str]]:
     """Seconds per token of capacity (micro-batch × accumulation × max length) on this machine,
     from the newest finished run of `model`, start-up included (the fallback when the data's own
     tokens or the run's events are not known)."""
-
     for r in list_runs():
         if r.model != model or r.state != "completed" or not (r.started and r.ended and r.step):
             continue
@@ -175,7 +173,6 @@ class Measured:
 def measured_pace(model: str, task: Optional[str] = None) -> Optional[Measured]:
     """The pace of the newest completed run of `model` (and of the same trainer: SFT, preference
     or GRPO) here, from its events (`run_pace`)."""
-
     kind = _trainer(task) if task else None
     for r in list_runs():
         if r.model != model:
@@ -255,7 +252,6 @@ class LengthCost:
 
 def length_cost(cfg: Any, other_length: int) -> LengthCost:
     """What max length `other_length` (e.g. fitted to the data's p99) costs against the config's own."""
-
     now = cfg.training.max_length
     return LengthCost(now, memory_at(cfg, now), other_length, memory_at(cfg, other_length))
 
