@@ -1,7 +1,7 @@
 """A run's training: the model and data to the trainer its task names (engine/methods), the
 guardrails' outcome, the adapter saved; and the seed's `LoRATrainer` API.
 
-The data arrives tokenized (engine/data/prepare.py), so TRL only builds labels, truncates or packs.
+The data arrives tokenized (engine/data/trainer_data.py), so TRL only builds labels, truncates or packs.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Training a vision-language model: the processor, and where the adapters go.
 
 The rows are TRL's vision prompt/completion examples (data/images.vision_examples, built by
-data/prepare.vision_datasets); TRL's SFTTrainer, given the processor, collates them with its
+data/trainer_data.vision_datasets); TRL's SFTTrainer, given the processor, collates them with its
 own DataCollatorForVisionLanguageModeling: the processor's chat template renders the prompt
 with the generation prompt and the answer after it, the processor expands each image into its
 tokens and pixels, and `completion_only_loss` leaves the prompt and every image token
