@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -109,8 +110,6 @@ def resolve_ref(ref: Any, base: Path, where: str) -> str:
 @lru_cache(maxsize=4096)
 def _checked(path: str, size: int, mtime_ns: int) -> tuple[int, int]:
     """Open and fully decode one image (cached by path, size and mtime): its (width, height)."""
-    import warnings
-
     from PIL import Image, UnidentifiedImageError
 
     try:

@@ -11,9 +11,11 @@ offsets in the one tokenization of the whole string.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -70,8 +72,6 @@ def _jinja_env():
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
     def strftime_now(fmt):
-        from datetime import datetime
-
         return datetime.now().strftime(fmt)
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[Generation, loopcontrols])
@@ -329,8 +329,6 @@ class ChatTokenizer:
             raise SageError(f"unknown tool format {tool_format!r}", hint=f"choose one of: {', '.join(TOOL_FORMATS)}")
         if tool_format == self.tool_format:
             return self
-        import copy
-
         other = copy.copy(self)
         other.tool_format = tool_format
         return other
