@@ -12,6 +12,7 @@ from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.data.analysis import sample_indices
 from sage_ft_tui.engine.data.inspect import inspect_data
 from sage_ft_tui.engine.data.prepare import prepare_run_data
+from sage_ft_tui.engine.runs.plan import plan
 
 MAX_LENGTH = 64
 
@@ -66,6 +67,7 @@ def test_preview_and_run_creation_report_the_same_findings(mixed_file, tmp_path,
     assert ins.bad_rows[0][0] == f"{mixed_file}:46"
     assert ins.dropped == counts["dropped_no_trained_token"] == 1
     assert counts["train"] + counts["eval"] == counts["usable"] - counts["dropped_no_trained_token"]
+    assert plan(cfg, ins).train_rows == counts["train"]  # the Review step plans the rows the run trains
 
     assert ins.warnings == report["warnings"] and "cannot render tool calls (1 rows)" in ins.warnings[0]
     findings = [(f.kind, f.severity, f.message, f.where) for f in ins.findings]

@@ -53,7 +53,8 @@ class TrainPlan:
 
 def plan(cfg: Any, inspection: Any = None) -> TrainPlan:
     """The plan from the Data step's inspection (usable rows, token lengths), before the split."""
-    rows = int(getattr(inspection, "usable", 0) or 0)
+    # the rows run creation splits: usable, less those with no trained token (dropped before the split)
+    rows = int(getattr(inspection, "usable", 0) or 0) - int(getattr(inspection, "dropped", 0) or 0)
 
     train_rows = rows - held_out(rows, eval_share(cfg.data.validation_split, rows)) if rows else 0
     if cfg.data.max_samples and train_rows:
