@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
+from sage_ft_tui.engine.models import tiny
 from sage_ft_tui.engine.paths import CACHE_ENV, HOME_ENV, check_writable_dir, runs_home
 from sage_ft_tui.engine.runs.control import check_can_train, launch, shared_gpu_warning
 from sage_ft_tui.engine.runs.create import config_warnings, create_run, machine_preflight
@@ -26,12 +27,11 @@ class Started:
 def _ensure_model(cfg: RunConfig) -> None:
     """Build tiny-demo if it is the base and not cached yet (in a child process when this
     process has no torch, so the TUI stays torch-free)."""
-    from sage_ft_tui.engine.models.tiny import ensure_tiny_model, is_tiny, tiny_model_dir
-
-    if is_tiny(cfg.model.name):
-        if not (tiny_model_dir() / "config.json").is_file():
-            check_writable_dir(tiny_model_dir().parent, "the cache", CACHE_ENV)  # one line, not a child's traceback
-        ensure_tiny_model()
+    if tiny.is_tiny(cfg.model.name):
+        if not (tiny.tiny_model_dir() / "config.json").is_file():
+            # one line, not a child's traceback
+            check_writable_dir(tiny.tiny_model_dir().parent, "the cache", CACHE_ENV)
+        tiny.ensure_tiny_model()
 
 
 def launch_run(run: Path, *, resume: bool = False, force: bool = False) -> Started:
