@@ -96,3 +96,6 @@ async def test_bad_row_counts_are_the_engines_past_the_listed_ones(world):
         await pilot.pause()
         assert "250 rows  ·  230 bad  ·  20 usable" in app.screen.query_one("#data-summary").render().plain
         assert f"… and {230 - MAX_BAD_SHOWN} more" in app.screen.query_one("#data-bad").render().plain
+        # too many bad rows: the way on names the field on this screen, not a config key
+        err = app.screen.query_one("#error").render().plain
+        assert "Bad-row share" in err and "max_bad_share" not in err, err

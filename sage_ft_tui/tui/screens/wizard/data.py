@@ -27,11 +27,14 @@ from sage_ft_tui.tui.screens.wizard.data_view import (
     sample_text,
     summary_text,
 )
-from sage_ft_tui.tui.screens.wizard.words import in_words, unreadable
+from sage_ft_tui.tui.screens.wizard.words import in_words, labelled, unreadable
 from sage_ft_tui.tui.widgets.charts import S, histogram, no_color
 from sage_ft_tui.tui.widgets.file_pick import UP, DataTree, PathInput
 from sage_ft_tui.tui.widgets.plot import Plot
 from sage_ft_tui.tui.widgets.sample_images import SampleImages
+
+# The run settings this step shows, by their on-screen labels (errors name them so too).
+KNOB_LABELS = {"training.max_length": "Max length", "data.max_bad_share": "Bad-row share"}
 
 
 def ensure_tiny_off_process(progress=None) -> None:
@@ -88,9 +91,9 @@ class DataScreen(WizardScreen):
                 v.border_title = "What the model will see"
                 yield Static("Choose a file on the left (enter), or type its path.", id="data-summary")
                 with Horizontal(classes="field", id="data-knobs"):
-                    yield Label("Max length", classes="dlabel")
+                    yield Label(KNOB_LABELS["training.max_length"], classes="dlabel")
                     yield Input(compact=True, id="data-maxlen", type="integer")
-                    yield Label(" Bad-row share", classes="dlabel")
+                    yield Label(" " + KNOB_LABELS["data.max_bad_share"], classes="dlabel")
                     yield Input(compact=True, id="data-badshare", type="number")
                 yield Static(id="data-knob-error", classes="error")
                 yield Static(id="data-warn", classes="warn")
@@ -215,11 +218,12 @@ class DataScreen(WizardScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if getattr(self, "_filling", False) or event.input.id not in ("data-maxlen", "data-badshare"):
             return
-        key, typ, label, example = (
-            ("training.max_length", int, "Max length", 2048)
+        key, typ, example = (
+            ("training.max_length", int, 2048)
             if event.input.id == "data-maxlen"
-            else ("data.max_bad_share", float, "Bad-row share", 0.05)
+            else ("data.max_bad_share", float, 0.05)
         )
+        label = KNOB_LABELS[key]
         said = self.query_one("#data-knob-error", Static)
         try:
             value = typ(event.value)
@@ -302,7 +306,7 @@ class DataScreen(WizardScreen):
             return
         self.app.state.inspection = ins
         self.query_one("#data-summary", Static).update(summary_text(ins, self._rel))
-        self.say_error(ins.error)
+        self.say_error(labelled(ins.error, KNOB_LABELS))  # "raise Bad-row share", as the field is labelled
         warn = self.query_one("#data-warn", Static)
         warnings = list(getattr(ins, "warnings", []) or [])
         warn.display = bool(warnings)

@@ -41,6 +41,18 @@ def in_words(err: SageError, labels: dict[str, str], typed: Optional[dict[str, s
     return SageError(msg, hint=hint, kind=err.kind)
 
 
+def labelled(err: Optional[SageError], labels: dict[str, str]) -> Optional[SageError]:
+    """`err` with each dotted config key it names, in its message and its hint, replaced by the
+    label the screen shows for it ("raise data.max_bad_share" → "raise Bad-row share"); the
+    hint is kept (it says what to do), unlike `in_words`, which drops a hint naming a key."""
+    if err is None:
+        return None
+    msg, hint = err.message, err.hint
+    for key, label in labels.items():
+        msg, hint = msg.replace(key, short(label)), hint.replace(key, short(label))
+    return SageError(msg, hint=hint, kind=err.kind, where=err.where, code=err.code)
+
+
 SECTION_TITLES = {
     "training": "Training",
     "model": "Model",
