@@ -72,7 +72,7 @@ def build_estimate(
         target=Plan(snap, gpus, target.describe()) if preset == "auto" else None,
         flags=given(flags),
     )
-    lines: list[str] = list(built.plan.lines) if built.plan is not None else []
+    lines: list[str] = list(built.fit.lines) if built.fit is not None else []
     if lines and any(v is not None for v in (batch, quantization, gradient_checkpointing, lora_r)):
         lines.append("(the flags given override these choices in the estimate above)")
     return estimate_for_config(built.config, snap), snap, lines, built.config

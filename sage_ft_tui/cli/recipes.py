@@ -148,8 +148,8 @@ def quickstart(
         cfg = built.config
         for warning in built.warnings:
             typer.echo(warning, err=True)
-        if built.plan is not None:
-            for line in built.plan.lines:
+        if built.fit is not None:
+            for line in built.fit.lines:
                 print(f"  {line}", file=err)
         run_dir = start_run(cfg, launch=False).run
         print(f"created run {run_dir.name}", file=err)

@@ -62,7 +62,7 @@ class Built:
     config: RunConfig
     origins: dict[str, str]  # dotted key -> the layer it came from: every key not at its default, and every one typed
     warnings: list[str] = field(default_factory=list)  # "warning: ..." lines: what the user wrote that lost
-    plan: Any = None  # the auto plan (hardware_fit.HardwareFit) when one was made
+    fit: Any = None  # the auto preset's hardware fit (hardware_fit.HardwareFit) when one was made
     layers: dict[str, str] = field(default_factory=dict)  # dotted key -> its layer in ORDER
 
     def origin_rows(self) -> list[tuple[str, Any, str]]:
@@ -163,15 +163,15 @@ def build_config(
     mine = _merge(defaults, [(layers[x], x) for x in ("file", "flag", "--set")], {})
     rc0 = _validate(mine[0], mine[1], sources)
 
-    plan = None
+    fit = None
     notes: list[str] = []
     if target is not None:
         pv = _preset_values("auto", rc0, target.snapshot, target.gpus, above_plan, cache)
-        layers["plan"], plan = {**pv.values, "preset": "auto"}, pv.plan
+        layers["plan"], fit = {**pv.values, "preset": "auto"}, pv.fit
         labels["plan"] = sources["plan"] = f"plan for {target.label}"
     elif name is not None:
         pv = _preset_values(name, rc0, hardware, gpus, user, cache)
-        layers["preset"], plan = {**pv.values, "preset": name}, pv.plan
+        layers["preset"], fit = {**pv.values, "preset": name}, pv.fit
         labels["preset"] = sources["preset"] = f"preset {name}"
         if not pv.values and name_from != "file":
             notes.append(
@@ -185,7 +185,7 @@ def build_config(
     final = cfg.model_dump(mode="json")
     # a key typed on the command line is shown even when it equals the default: the user looks for it
     kept = {k: v for k, v in origins.items() if v in ("flag", "--set") or _differs(final, defaults, k)}
-    return Built(cfg, {k: labels[v] for k, v in kept.items()}, warnings, plan, kept)
+    return Built(cfg, {k: labels[v] for k, v in kept.items()}, warnings, fit, kept)
 
 
 def _preset_values(name: str, rc0: RunConfig, hardware: Any, gpus: Optional[int], keep: set[str], cache):

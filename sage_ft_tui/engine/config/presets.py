@@ -53,11 +53,11 @@ PRESET_KEYS: tuple[str, ...] = (
 
 @dataclass
 class PresetValues:
-    """What a preset sets (dotted key -> value, only keys it owns) and, for auto, its plan."""
+    """What a preset sets (dotted key -> value, only keys it owns) and, for auto, its hardware fit."""
 
     name: str
     values: dict[str, Any]
-    plan: Optional[HardwareFit] = None
+    fit: Optional[HardwareFit] = None
 
 
 def _owned(tc: TrainingConfig) -> dict[str, Any]:
@@ -102,13 +102,11 @@ def preset_values(
         picked = [g for g in snap.gpus if g.index in set(rc.training.gpus)]
         snap, n = (dataclasses.replace(snap, gpus=picked), len(picked)) if picked else (snap, None)
     wanted = {"max_length": rc.training.max_length} if "training.max_length" in keep else {}
-    plan = fit_hardware(
-        rc.model.name, snap, gpus=n, sequences=sequences_per_sample(rc.task), lora_r=rc.lora.r, **wanted
-    )
-    values = _owned(plan.config)
-    if plan.gpus:
-        values.update({"training.gpus": plan.gpus, "training.sharding": plan.sharding})
-    return PresetValues(name, values, plan)
+    fit = fit_hardware(rc.model.name, snap, gpus=n, sequences=sequences_per_sample(rc.task), lora_r=rc.lora.r, **wanted)
+    values = _owned(fit.config)
+    if fit.gpus:
+        values.update({"training.gpus": fit.gpus, "training.sharding": fit.sharding})
+    return PresetValues(name, values, fit)
 
 
 def user_keys(rc: RunConfig) -> set[str]:
