@@ -196,8 +196,9 @@ def read_config(path: Path, name: str) -> dict:
 
 
 def model_shape(ref: ModelRef) -> ModelShape:
-    """tiny-demo, a folder holding config.json (or the file itself), or a hub id found in
-    the local Hugging Face cache (the hub itself is never asked)."""
+    """tiny-demo, a folder holding config.json (or the file itself), a hub id found in the
+    local Hugging Face cache, or a known model (models.known) before its first download; the
+    hub itself is never asked."""
     if isinstance(ref, ModelShape):
         return ref
     name = str(ref).strip()
