@@ -3,11 +3,15 @@ once per machine, cached), and the bundled sample data."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from tests import markers
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sage_ft_tui" / "samples"
@@ -23,6 +27,33 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if XDIST_WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // XDIST_WORKERS)))
+
+
+# Every process a test starts (its setup included), for the cost markers' check (tests/markers.py).
+STARTED: list = []
+_popen_init = subprocess.Popen.__init__
+
+
+def _spy(self, args, *a, **kw):
+    STARTED.append(args)
+    _popen_init(self, args, *a, **kw)
+
+
+subprocess.Popen.__init__ = _spy  # type: ignore[method-assign]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        rel = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else str(path)  # a test's own pytest run
+        function = getattr(item, "originalname", item.name)
+        for name in sorted(markers.marks_for(rel, function, item.fixturenames)):
+            item.add_marker(name)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    STARTED.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +122,20 @@ def sample_data() -> dict[str, Path]:
         "prompt_completion": SAMPLES / "prompt_completion.csv",
         "text": SAMPLES / "text.txt",
     }
+
+
+@pytest.fixture(autouse=True)
+def declared_cost(request):
+    """Fails a test that starts a process or a training run its markers do not declare
+    (SAGE_FT_TEST_COSTS=FILE: record what each test started there instead)."""
+    yield
+    marks = {m.name for m in request.node.iter_markers()}
+    report = os.environ.get("SAGE_FT_TEST_COSTS")
+    if report:
+        needs = sorted(set().union(*(markers.cost_of(a) for a in STARTED)) - marks) if STARTED else []
+        with open(report, "a") as fh:
+            fh.write(json.dumps({"test": request.node.nodeid, "needs": needs}) + "\n")
+        return
+    why = markers.check_started(request.node.nodeid, marks, list(STARTED))
+    if why:
+        pytest.fail(why, pytrace=False)

@@ -5,7 +5,7 @@ import pytest
 from sage_ft_tui import LoRATrainer, PresetConfigs, TrainingConfig, prepare_dataset
 from sage_ft_tui.engine.runs.events import read_events
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 
 def test_lora_trainer_trains_from_a_file(tmp_path, sample_data):

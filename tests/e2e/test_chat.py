@@ -12,7 +12,7 @@ import pytest
 
 from tests.adapters import adapter_run, serving
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 CLI = [sys.executable, "-m", "sage_ft_tui"]
 

@@ -68,7 +68,7 @@ def test_list_never_cuts_a_run_name(tmp_path, sage_home):
     assert "…" not in piped
 
 
-@pytest.mark.slow
+@pytest.mark.train
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_demo_on_a_terminal_prints_the_answers_after_the_monitor_closes(tmp_path, sage_home, tiny_model):
     from .test_tmux_wizard import BIN, REPO, Pane

@@ -14,7 +14,7 @@ from tests.adapters import serving
 
 from .conftest import json_lines
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 
 def test_demo_prints_base_and_tuned_answers(demo_run):

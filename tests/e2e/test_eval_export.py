@@ -15,7 +15,7 @@ from sage_ft_tui.engine.runs.layout import RunLayout
 
 from .conftest import cli
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 
 @pytest.fixture(scope="module")

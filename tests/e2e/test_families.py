@@ -18,7 +18,7 @@ import pytest
 
 from tests.zoo.families import FAMILIES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.train, pytest.mark.timeout(600)]  # over the default 180 s on a busy machine
 
 # SAGE_FT_ZOO_ONLY=qwen3,phi-4-mini runs a few families (when working on one)
 NAMES = [n for n in FAMILIES if n in os.environ.get("SAGE_FT_ZOO_ONLY", n).split(",")]

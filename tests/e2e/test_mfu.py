@@ -10,7 +10,7 @@ import pytest
 from sage_ft_tui.engine.runs.events import read_events
 from tests.tui.factory import FIXTURES
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 
 def test_a_cpu_run_reports_tokens_per_s_and_no_mfu(demo_run):

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import cli, json_lines
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preference"
 QUICK = ["--no-tui", "--json", "--max-steps", "2", "--max-length", "64", "--set", "training.logging_steps=1"]

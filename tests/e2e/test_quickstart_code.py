@@ -107,7 +107,7 @@ def test_code_config_refuses_bad_repos(tmp_path):
         code_config(tmp_path / "missing", "tiny-demo")
 
 
-@pytest.mark.slow
+@pytest.mark.train
 def test_quickstart_code_on_this_project_completes(sage_home, tiny_model):
     if not (REPO_ROOT / ".git").exists():
         pytest.skip("needs this project's git checkout")

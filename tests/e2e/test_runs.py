@@ -16,7 +16,7 @@ from sage_ft_tui.engine.runs.state import checkpoints, derive_state, read_status
 
 from .conftest import cli, json_lines, long_config, wait_for_event
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 
 def test_demo_run_completes_with_the_full_event_story(demo_run):

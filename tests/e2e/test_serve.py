@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 CLI = [sys.executable, "-m", "sage_ft_tui"]
 

@@ -20,7 +20,7 @@ from sage_ft_tui.engine.sweep.layout import SweepLayout
 from sage_ft_tui.engine.sweep.store import driver_pid
 from tests.e2e.conftest import cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.train, pytest.mark.timeout(600)]  # over the default 180 s on a busy machine
 NAME = "lr-r"
 
 

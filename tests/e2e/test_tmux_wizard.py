@@ -19,7 +19,9 @@ TMUX = shutil.which("tmux")
 BIN = shutil.which("sage-ft-tui")
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.train,
+    pytest.mark.tmux,
+    pytest.mark.timeout(600),
     pytest.mark.skipif(TMUX is None, reason="tmux is not installed"),
     pytest.mark.skipif(BIN is None, reason="the sage-ft-tui console script is not installed"),
 ]

@@ -81,6 +81,7 @@ def test_corpus_is_big_enough():
     assert len(DATA_CASES) >= 30
 
 
+@pytest.mark.timeout(600)  # the first one waits for the whole corpus (the module's fixture)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, results):
     r = results[case.id]

@@ -24,7 +24,7 @@ from sage_ft_tui.engine.runs.state import checkpoints, derive_state, read_status
 
 from .conftest import cli, events_of, log_tail, short_config, tree_digest, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.train, pytest.mark.timeout(600)]  # over the default 180 s on a busy machine
 
 
 def _limited_worker(run: Path, limit: int, resume: bool) -> subprocess.Popen:

@@ -25,7 +25,7 @@ from sage_ft_tui.engine.train.callback import NAN_STEP_ENV
 
 from .conftest import cli, events_of, log_tail, short_config, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 NAN_AT = 5
 

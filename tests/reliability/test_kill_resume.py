@@ -20,7 +20,7 @@ from sage_ft_tui.engine.runs.state import checkpoints, derive_state, read_status
 
 from .conftest import cli, events_of, log_tail, short_config, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.train, pytest.mark.timeout(600)]  # over the default 180 s on a busy machine
 
 TOTAL = 60  # kills land early (targets a few steps apart); a fast machine must not finish first
 SAVE = 3

@@ -44,7 +44,8 @@ def _span(run: Path) -> tuple[float, float, int]:
     return evs[0]["t"], evs[-1]["t"], sum(1 for e in evs if e.get("kind") == "start")
 
 
-@pytest.mark.slow
+@pytest.mark.train
+@pytest.mark.timeout(600)
 def test_three_queued_runs_run_one_after_another_across_a_scheduler_kill(sage_home, tiny_model):
     runs = [start_run(short_config(f"q{i}", steps=2, save_steps=100), launch=False).run for i in range(2)]
     for r in runs:

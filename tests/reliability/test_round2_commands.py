@@ -17,7 +17,7 @@ import pytest
 
 from .conftest import cli, one_error_line
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.train, pytest.mark.timeout(600)]  # over the default 180 s on a busy machine
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preference"
 SHORT = ["--max-length", "64", "--set", "data.validation_split=0.25"]

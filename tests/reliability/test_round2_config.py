@@ -218,7 +218,7 @@ def test_fp16_planned_elsewhere_is_created_then_refused_where_it_trains(tmp_path
 # ---- item 6: two launches of one run at once ----------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.train
 @pytest.mark.parametrize("verb", ["resume", "run"])
 def test_two_launches_at_once_start_one_worker_and_refuse_the_other(verb, tmp_path, sage_home):
     r = _start("-m", "tiny-demo", "-t", "qa", "-d", QA, "--name", "twice", "--max-steps", "400")
@@ -260,7 +260,7 @@ def test_two_launches_at_once_start_one_worker_and_refuse_the_other(verb, tmp_pa
 # ---- item 7: the first quickstart, offline, on a CPU box, with --data only -----------------------
 
 
-@pytest.mark.slow
+@pytest.mark.train
 def test_newcomer_quickstart_completes_offline_with_only_data(tmp_path, sage_home):
     rows = [
         {"question": f"What colour is fruit number {i}?", "answer": ["red", "green", "yellow"][i % 3]}

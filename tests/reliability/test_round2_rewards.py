@@ -120,7 +120,7 @@ def _created(p) -> str:
     return next(ln.split()[-1] for ln in p.stdout.splitlines() if ln.startswith("created run"))
 
 
-@pytest.mark.slow
+@pytest.mark.train
 def test_a_nan_reward_during_training_stops_the_run_with_its_line(sage_home, tiny_model, tmp_path):
     f = tmp_path / "late_nan.py"
     # fine on the check at start (no trainer_state), NaN once TRL calls it in training
@@ -143,7 +143,7 @@ def test_a_nan_reward_during_training_stops_the_run_with_its_line(sage_home, tin
     assert errors and "late_nan.py" in errors[-1]["message"]
 
 
-@pytest.mark.slow
+@pytest.mark.train
 def test_cancel_ends_a_run_whose_reward_never_returns(sage_home, tiny_model, tmp_path):
     f = tmp_path / "hang.py"
     flag = tmp_path / "in_reward"

@@ -236,7 +236,7 @@ def _cli_without_offline_env(*args, env: dict, timeout: int):
     )
 
 
-@pytest.mark.slow
+@pytest.mark.train
 def test_offline_means_no_network_anywhere_and_a_trained_run_has_sane_permissions(tmp_path, sage_home, tiny_model):
     """A local model and local data, start → run → completed, with no HF_HUB_OFFLINE (or any
     telemetry switch) in the environment: no process of ours (CLI, detached worker) may even

@@ -19,7 +19,12 @@ from sage_ft_tui.engine.runs.state import derive_state, wait_for_end
 
 from .conftest import cli, events_of, log_tail, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+pytestmark = [
+    pytest.mark.train,
+    pytest.mark.tmux,
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
 
 DROPS = 5
 STEPS = 10

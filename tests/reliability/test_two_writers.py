@@ -16,7 +16,7 @@ from sage_ft_tui.engine.runs.state import derive_state, read_status, wait_for_en
 
 from .conftest import cli, events_of, log_tail, one_error_line, short_config, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 HW_GPU = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "hardware" / "rtx3060.json"
 

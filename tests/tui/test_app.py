@@ -142,7 +142,7 @@ def test_tui_process_never_imports_torch(world, tmp_path):
     assert "HEAVY: []" in out.stdout, out.stdout + out.stderr[-2000:]
 
 
-@pytest.mark.slow
+@pytest.mark.train
 async def test_full_wizard_by_keys_trains_then_cancels(world, sample_data, monkeypatch):
     """Home → Task → Model (tiny-demo) → Data (sample file) → Hardware (this CPU) →
     Review → start: the monitor shows real loss values; cancel ends the run `cancelled`."""

@@ -11,7 +11,7 @@ from tests.adapters import adapter_run, serving
 
 from .conftest import footer_keys, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.train
 
 
 def _merged_run(home: Path, name: str, tiny_model: Path, merge: bool = True) -> Path:

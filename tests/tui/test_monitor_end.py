@@ -26,7 +26,7 @@ def _log_text(screen) -> str:
     return "\n".join(strip.text for strip in screen.query_one("#mon-log").lines)
 
 
-@pytest.mark.slow
+@pytest.mark.train
 async def test_monitor_says_the_final_step_as_soon_as_the_log_does(sample_home_run):
     from sage_ft_tui.tui.app import SageApp
     from sage_ft_tui.tui.screens.monitor import MonitorScreen

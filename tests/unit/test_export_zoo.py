@@ -12,7 +12,7 @@ from sage_ft_tui.engine.export import gotemplate, llama
 from tests.zoo.families import FAMILIES
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.train,
     pytest.mark.skipif(not llama.available(), reason="llama.cpp's binding (the gguf extra) is not installed"),
 ]
 QUANTS = ("f16", "q8_0", "q4_k_m")

@@ -17,7 +17,7 @@ from sage_ft_tui.engine.runs.state import read_status
 from tests.torchrun import torchrun_worker
 
 
-@pytest.mark.slow
+@pytest.mark.train
 def test_fsdp_two_cpu_processes_one_adapter(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     monkeypatch.setenv("SAGE_FT_HOME", str(tmp_path / "runs"))

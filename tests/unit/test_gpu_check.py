@@ -216,7 +216,8 @@ def test_summary_table_names_every_phase_and_the_paths_not_exercised():
     assert "bitsandbytes missing" in text.split("not exercised (")[1]
 
 
-@pytest.mark.slow
+@pytest.mark.train
+@pytest.mark.timeout(600)
 def test_cpu_smoke_runs_every_phase_and_writes_the_report(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}

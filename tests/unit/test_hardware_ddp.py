@@ -12,7 +12,7 @@ from sage_ft_tui.engine.runs.state import checkpoints, read_status
 from tests.torchrun import torchrun_worker
 
 
-@pytest.mark.slow
+@pytest.mark.train
 def test_two_cpu_processes_one_event_stream(tmp_path, monkeypatch):
     monkeypatch.setenv("SAGE_FT_HOME", str(tmp_path / "runs"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
