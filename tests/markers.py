@@ -87,6 +87,7 @@ TESTS: dict[str, set[str]] = {
     "tests/unit/test_hardware_ddp.py::test_two_cpu_processes_one_event_stream": {"subprocess"},
     "tests/unit/test_jobs.py::test_run_job_error_record_and_silent_failure": {"subprocess"},
     "tests/unit/test_jobs.py::test_run_job_streams_progress_and_returns_the_result": {"subprocess"},
+    "tests/unit/test_method_registry.py::test_reading_the_registry_loads_no_ml_stack": {"subprocess"},
     "tests/unit/test_merge.py::test_bad_inputs_are_one_line_errors": {"subprocess"},
     "tests/unit/test_merge.py::test_helpers_are_light": {"subprocess"},
     "tests/unit/test_merge.py::test_sigterm_mid_merge_keeps_the_old_model": {"subprocess"},
