@@ -22,7 +22,6 @@ def test_the_registry_offers_cpo_as_a_pairs_method():
     assert RunConfig.from_dict({"task": "preference", "preference": {"method": "cpo"}}).preference.method == "cpo"
 
 
-@pytest.mark.slow
 @pytest.mark.train
 @pytest.mark.model
 def test_cpo_trains_and_logs_its_rewards(sage_home, tiny_model):
