@@ -86,8 +86,9 @@ class RecordedBackend:
 
 # ---- choosing a backend ----------------------------------------------------------------
 
-_cached: Optional[Backend] = None
-_cached_key: Optional[tuple] = None
+# (environment key, backend) in one value: a test that swaps `_cached` and has it put back
+# restores the pair, never a backend under another environment's key
+_cached: Optional[tuple[tuple, Backend]] = None
 _cache_lock = threading.Lock()
 
 
@@ -96,11 +97,11 @@ def get_backend(*, fresh: bool = False) -> Backend:
 
     The NVML backend is kept for the process (NVML init is not free); a change of
     SAGE_FT_HW_RECORDED or CUDA_VISIBLE_DEVICES gives a new one."""
-    global _cached, _cached_key
+    global _cached
     key = (os.environ.get(RECORDED_ENV), os.environ.get("CUDA_VISIBLE_DEVICES"))
     with _cache_lock:
-        if _cached is not None and _cached_key == key and not fresh:
-            return _cached
+        if _cached is not None and _cached[0] == key and not fresh:
+            return _cached[1]
         if key[0]:
             backend: Backend = RecordedBackend(key[0])
         else:
@@ -108,7 +109,7 @@ def get_backend(*, fresh: bool = False) -> Backend:
                 backend = NvmlBackend()
             except SageError as e:
                 backend = CpuOnlyBackend(note=e.message)
-        _cached, _cached_key = backend, key
+        _cached = (key, backend)
         return backend
 
 
