@@ -78,6 +78,21 @@ async def test_runs_names_whole_at_200_columns_and_cut_in_the_middle_at_80(world
             assert any(long[:10] in ln and long[-15:] in ln for ln in rows), rows
 
 
+async def test_runs_table_fits_its_panel_where_there_is_room(world):
+    """At 120 and 200 columns every column is on screen: the Run column takes only what the
+    others leave (it was given a fixed estimate, and at 120×40 'Marks' was cut off-screen)."""
+    from textual.widgets import DataTable
+
+    for size in ((120, 40), (200, 60)):
+        app = factory.make_app("runs", world)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await pilot.pause()
+            table = app.screen.query_one(DataTable)
+            assert table.virtual_size.width <= table.scrollable_content_region.width, (size, table.virtual_size)
+            assert "Marks" in _text(app), size
+
+
 async def test_monitor_training_panel_grows_and_every_reward_is_reachable_at_80x24(world):
     run = _dpo_run(world)
     from sage_ft_tui.tui.screens.monitor import MonitorScreen

@@ -22,8 +22,6 @@ from sage_ft_tui.tui.screens.base import BaseScreen, TopBar
 from sage_ft_tui.tui.widgets.charts import themed
 
 NAME_W = {False: 30, True: 16}  # the least the Run column gets: the Runs table / Home's compact one
-# what the other columns take beside the name (cells and their padding), to give the name the rest
-OTHER_W = {False: 76, True: 24}
 DATE_W = 15  # a run name ends with its date and time (20260101-090000): what tells runs apart
 REFRESH_S = 2.0  # the list follows the run folders by itself
 RESUMABLE = ("cancelled", "failed")  # a run the worker can continue from its last checkpoint
@@ -82,24 +80,29 @@ def read_rows() -> list[RunRow]:
     return rows
 
 
-def name_width(table: DataTable, names: list[str], compact: bool) -> int:
-    """The Run column grows with the table, up to the longest name."""
-    room = table.scrollable_content_region.width - OTHER_W[compact]
+def _cell_len(cell) -> int:
+    return cell.cell_len if isinstance(cell, Text) else Text.from_markup(str(cell)).cell_len
+
+
+def name_width(table: DataTable, names: list[str], others: list[list], compact: bool) -> int:
+    """The Run column takes what the other columns leave (measured from their headers and
+    cells, with padding), up to the longest name, never less than NAME_W."""
+    pad = 2 * table.cell_padding
+    used = sum(max([len(h), *(_cell_len(row[i]) for row in others)]) + pad for i, h in enumerate(_headers(compact)))
+    room = table.scrollable_content_region.width - used - pad
     longest = max((len(n) for n in names), default=NAME_W[compact])
     return max(NAME_W[compact], min(longest, room))
 
 
+def _headers(compact: bool) -> list[str]:
+    """The headers of the columns after Run, in order."""
+    return ["State", "Age"] if compact else ["State", "Step", "Loss", "Age", "Model", "Data", "Marks"]
+
+
 def runs_columns(table: DataTable, compact: bool = False, name_w: Optional[int] = None) -> None:
     table.add_column("Run", key="name", width=name_w or NAME_W[compact])
-    table.add_column("State", key="state")
-    if not compact:
-        table.add_column("Step", key="step")
-        table.add_column("Loss", key="loss")
-    table.add_column("Age", key="age")
-    if not compact:
-        table.add_column("Model", key="model")
-        table.add_column("Data", key="data")
-        table.add_column("Marks", key="marks")
+    for header in _headers(compact):
+        table.add_column(header, key=header.lower())
 
 
 def _cut(text: str, width: int) -> str:
@@ -111,27 +114,26 @@ def fill_runs_table(table: DataTable, runs: list, now: float, compact: bool = Fa
     key = None
     if table.row_count:
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    width = name_width(table, [(r if isinstance(r, RunRow) else RunRow(r)).info.name for r in runs], compact)
-    if table.columns and table.columns[ColumnKey("name")].width != width:
-        table.clear(columns=True)
-        runs_columns(table, compact, width)
-    else:
-        table.clear()
+    rows = []
     for item in runs:
         row = item if isinstance(item, RunRow) else RunRow(item)
         r = row.info
         step = f"{r.step}/{r.total_steps}" if r.total_steps else (str(r.step) if r.step else "—")
         loss = f"{r.last_loss:.4f}" if isinstance(r.last_loss, (int, float)) else "—"
         age = fmt_duration(now - r.created) if r.created else "—"
-        cells = (
-            [cut_middle(r.name, width, tail=DATE_W), state_text(r.state, "" if compact else r.detail)]
-            + ([] if compact else [step, loss])
-            + [age]
-        )
+        others: list = [state_text(r.state, "" if compact else r.detail)] + ([] if compact else [step, loss]) + [age]
         if not compact:
             model = _cut(r.model.rsplit("/", 1)[-1] if r.model else "—", 26)
-            cells += [model, _cut(row.data or "—", 20), Text(row.marks, style="bold")]
-        table.add_row(*cells, key=r.path)
+            others += [model, _cut(row.data or "—", 20), Text(row.marks, style="bold")]
+        rows.append((r, others))
+    width = name_width(table, [r.name for r, _ in rows], [o for _, o in rows], compact)
+    if table.columns and table.columns[ColumnKey("name")].width != width:
+        table.clear(columns=True)
+        runs_columns(table, compact, width)
+    else:
+        table.clear()
+    for r, others in rows:
+        table.add_row(cut_middle(r.name, width, tail=DATE_W), *others, key=r.path)
     if table.row_count:
         keys = [rk.value for rk in table.rows]
         table.move_cursor(row=keys.index(key) if key in keys else 0)
