@@ -83,8 +83,9 @@ def preference_trainer(cfg: RunConfig, args: Callable[[type], dict], kw: dict):
 TASKS = (
     TaskSpec(
         "preference",
-        "Preference tuning (DPO / ORPO / KTO)",
-        "Learn which of two answers is better (DPO, ORPO, SimPO), or from answers marked good/bad (KTO).",
+        "Preference tuning",
+        # no method named here: the Method step lists them from the registry, so a new one needs no edit
+        "Learn which of two answers is better, or from answers marked good or bad; the Method step picks how.",
         '{"prompt": ..., "chosen": ..., "rejected": ...} or {"prompt": ..., "completion": ..., "label": true|false}',
         PREFERENCE_FORMATS,
         {"prompt": "What is 2 + 2?", "chosen": "4.", "rejected": "5."},
