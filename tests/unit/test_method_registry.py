@@ -95,3 +95,9 @@ def test_the_task_descriptor_refuses_its_own_combinations(raw, problem):
     with pytest.raises(SageError, match=re.escape(problem)):
         RunConfig.from_dict(raw)
     assert RunConfig.from_dict({**raw, "task": "qa"}).task == "qa"  # the same settings on another task are fine
+
+
+def test_the_tasks_taking_images_come_from_their_descriptors():
+    from sage_ft_tui.engine.methods.registry import image_tasks
+
+    assert image_tasks() == ("qa", "instruction", "chat")  # text, code, preference and GRPO rows are text

@@ -18,7 +18,7 @@ from sage_ft_tui.engine.data.images import IMAGE_FIELDS, IMAGE_PART_TYPES, IMAGE
 from sage_ft_tui.engine.data.literals import LiteralScan
 from sage_ft_tui.engine.data.rows import BadRow, Row, shown
 from sage_ft_tui.engine.data.secrets import find_data_secret, may_hold_secret, row_strings
-from sage_ft_tui.engine.methods.registry import trains_own_rows
+from sage_ft_tui.engine.methods.registry import image_tasks, trains_own_rows
 
 MULTIMODAL_FIELDS = ("images", "image", "videos", "video", "audios", "audio", "image_url", "pixel_values")
 MULTIMODAL_PART_TYPES = ("image", "image_url", "input_image", "video", "video_url", "audio", "input_audio")
@@ -50,7 +50,6 @@ def _media_words() -> LiteralScan:
 
 
 # Tasks whose rows may hold images (conversations trained by SFT on a vision-language model).
-IMAGE_TASKS = ("instruction", "chat", "qa")
 
 
 def _multimodal(d: Any, text: str, images_ok: bool = False) -> Optional[str]:
@@ -144,7 +143,7 @@ def _look(batch: list[Row], task: str) -> _Batch:
 
 def _refuse_media(r: Row, text: str, task: str, text_model: str) -> None:
     """Refuse a row with audio or video, or images the task or the model cannot train."""
-    mm = _multimodal(r.data, text, task in IMAGE_TASKS and not text_model)
+    mm = _multimodal(r.data, text, task in image_tasks() and not text_model)
     if not mm:
         return
     if _multimodal(r.data, text, True) is not None:
@@ -152,10 +151,10 @@ def _refuse_media(r: Row, text: str, task: str, text_model: str) -> None:
             f"rows with audio or video ({mm}): this tool trains text and images only",
             "remove that field (and its tokens) from the rows",
         )
-    elif task not in IMAGE_TASKS:
+    elif task not in image_tasks():
         msg, hint = (
             f"rows with images ({mm}): the {task} task trains text only",
-            f"use the {'/'.join(IMAGE_TASKS)} task for image rows, with a vision-language model",
+            f"use the {'/'.join(image_tasks())} task for image rows, with a vision-language model",
         )
     else:
         msg, hint = (

@@ -116,3 +116,8 @@ def check_task_format(task: str, fmt: str) -> None:
         hint=f"choose the {', '.join(takes[:-1])} or {takes[-1]} task for this data",
         kind="data",
     )
+
+
+def image_tasks() -> tuple[str, ...]:
+    """The tasks whose rows may carry images."""
+    return tuple(n for n, t in all_tasks().items() if t.images)

@@ -36,6 +36,7 @@ TASKS = (
         {"question": "What is the capital of Kenya?", "context": "", "answer": "Nairobi."},
         sft_trainer,
         order=10,
+        images=True,
     ),
     TaskSpec(
         "instruction",
@@ -46,6 +47,7 @@ TASKS = (
         {"instruction": "Reverse the word.", "input": "river", "output": "revir"},
         sft_trainer,
         order=20,
+        images=True,
     ),
     TaskSpec(
         "chat",
@@ -56,6 +58,7 @@ TASKS = (
         {"messages": [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello! How can I help?"}]},
         sft_trainer,
         order=30,
+        images=True,
         records="chat",
     ),
     TaskSpec(

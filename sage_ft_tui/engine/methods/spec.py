@@ -40,6 +40,7 @@ class TaskSpec:
     # (engine/data/per_task.py DATA_KINDS: conversation, chat, text, code, preference, grpo)
     records: str = "conversation"
     sequences_per_sample: int = 1  # sequences one sample puts through the model per step (memory, plan)
+    images: bool = False  # rows may carry images (for a vision-language model)
     packs: bool = True  # rows may be packed into max_length sequences (only TRL's SFT trainer does)
     # rows are pre-tokenized by the data step into the trainer's columns (not input_ids + completion_mask)
     trainer_rows: bool = False
