@@ -106,3 +106,20 @@ def flock_held(path: str | os.PathLike) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def flock_wait(fd: int, wait: float) -> bool:
+    """Take an exclusive flock on `fd`, waiting up to `wait` seconds; False if it stayed held
+    (the caller says by whom, in its own words)."""
+    import fcntl
+    import time
+
+    deadline = time.time() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.time() > deadline:
+                return False
+            time.sleep(0.05)

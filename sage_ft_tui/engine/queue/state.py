@@ -11,7 +11,6 @@ A state file that cannot be read is never overwritten: it is renamed aside
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import atomic_write_json
+from sage_ft_tui.engine.fsutil import atomic_write_json, flock_wait
 from sage_ft_tui.engine.paths import HOME_ENV, check_writable_dir, not_ours, runs_home
 from sage_ft_tui.engine.runs.layout import ACTIVE_STATES, FINAL_STATES, RunLayout
 from sage_ft_tui.engine.runs.state import derive_state
@@ -174,18 +173,11 @@ def flocked(path: Path, *, wait: float = 30.0, what: str = "the queue") -> Itera
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.time() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.time() > deadline:
-                    raise SageError(
-                        f"{what} is busy: another command has held {path} for {wait:.0f}s",
-                        hint="try again in a moment",
-                    ) from None
-                time.sleep(0.05)
+        if not flock_wait(fd, wait):
+            raise SageError(
+                f"{what} is busy: another command has held {path} for {wait:.0f}s",
+                hint="try again in a moment",
+            )
         yield fd
     finally:
         os.close(fd)  # closing releases the lock

@@ -4,7 +4,6 @@ calls `launch` here after its checks and warnings."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
@@ -17,7 +16,7 @@ from typing import Iterator, Optional
 
 from sage_ft_tui.engine.config.schema import RunConfig
 from sage_ft_tui.engine.errors import SageError
-from sage_ft_tui.engine.fsutil import fmt_bytes
+from sage_ft_tui.engine.fsutil import flock_wait, fmt_bytes
 from sage_ft_tui.engine.hardware.probe import get_backend
 from sage_ft_tui.engine.offline import offline_env
 from sage_ft_tui.engine.paths import not_ours, permission_error, runs_home
@@ -124,18 +123,11 @@ def _launching(run: Path) -> Iterator[None]:
     folder itself is flocked: no new file in the run's layout)."""
     fd = os.open(run, os.O_RDONLY)
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.time() > deadline:
-                    raise SageError(
-                        f"run {run.name} is being launched by another command",
-                        hint=f"wait for it, then `sage-ft-tui attach {run.name}`",
-                    ) from None
-                time.sleep(0.05)
+        if not flock_wait(fd, 30):
+            raise SageError(
+                f"run {run.name} is being launched by another command",
+                hint=f"wait for it, then `sage-ft-tui attach {run.name}`",
+            )
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
